@@ -1,0 +1,210 @@
+/* Strata application API: load plugins and models, choose a device, run a model.
+ * Every handle is opaque; every fallible call returns a strata_status and, when `err` is not
+ * NULL, fills it with a message a person can act on. The library never exits or aborts. */
+#ifndef STRATA_H
+#define STRATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "types.h"
+#include "version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define STRATA_API __attribute__((visibility("default")))
+#else
+#define STRATA_API
+#endif
+
+typedef struct strata_registry strata_registry; /* loaded plugins, layer types, kernel sources */
+typedef struct strata_runtime strata_runtime;   /* one OpenCL device: context, queue, caches */
+typedef struct strata_model strata_model;       /* a parsed, shape-checked model description */
+typedef struct strata_session strata_session;   /* a model placed on a runtime, with weights */
+
+#define STRATA_ERROR_MAX 2048
+typedef struct strata_error {
+	strata_status status;
+	char message[STRATA_ERROR_MAX];
+} strata_error;
+
+STRATA_API const char *strata_status_name(strata_status status);
+STRATA_API const char *strata_version_string(void);
+
+/* Log sink for --verbose style messages; `level` is a strata_log_level (plugin.h). */
+typedef void (*strata_log_fn)(void *user, int level, const char *message);
+
+/* ---- Devices ---------------------------------------------------------------------------------- */
+
+typedef struct strata_device_info {
+	char platform[256];
+	char platform_version[256];
+	char vendor[256];
+	char name[256];
+	char driver_version[256];
+	char opencl_c_version[128];
+	char type[16];           /* "gpu", "cpu", "accelerator", "other" */
+	uint32_t platform_index; /* position in clGetPlatformIDs */
+	uint32_t device_index;   /* position within its platform */
+	uint32_t type_index;     /* position among all devices of the same type: gpu:1 */
+	uint32_t compute_units;
+	uint64_t global_mem_bytes;
+	uint64_t local_mem_bytes;
+	uint64_t max_alloc_bytes;
+	size_t max_work_group_size;
+} strata_device_info;
+
+/* Lists every device of every platform. *out is freed with free(). */
+STRATA_API strata_status strata_devices_list(strata_device_info **out, size_t *count, strata_error *err);
+
+/* Resolves a selector: "auto" (a GPU if any, else the first device), "cpu", "gpu", "gpu:1",
+ * "cpu:0", "accelerator", or a case-insensitive substring of a platform or device name.
+ * NULL or "" means "auto". On no match the message lists the devices that exist. */
+STRATA_API strata_status strata_device_select(const strata_device_info *devices, size_t count,
+                                              const char *selector, size_t *index, strata_error *err);
+
+/* ---- Plugins ---------------------------------------------------------------------------------- */
+
+typedef struct strata_registry_options {
+	uint32_t size;            /* sizeof(strata_registry_options) */
+	const char *plugin_path;  /* extra ':'-separated folders searched after STRATA_PLUGIN_PATH; may be NULL */
+	bool no_default_paths;    /* search only plugin_path (tests) */
+	strata_log_fn log;
+	void *log_user;
+	int verbosity;            /* messages up to this strata_log_level are passed to log */
+} strata_registry_options;
+
+/* Loads the runtime's own programs and every plugin found on the search path: the build tree
+ * (when running from it), $libdir/strata/plugins, then STRATA_PLUGIN_PATH. A plugin that fails
+ * to load is reported and fails the call. */
+STRATA_API strata_status strata_registry_open(const strata_registry_options *options,
+                                              strata_registry **out, strata_error *err);
+STRATA_API void strata_registry_close(strata_registry *reg);
+/* Layer types, in registration order. */
+STRATA_API size_t strata_registry_layer_count(const strata_registry *reg);
+STRATA_API const char *strata_registry_layer_type(const strata_registry *reg, size_t i);
+STRATA_API const char *strata_registry_layer_plugin(const strata_registry *reg, size_t i);
+/* Writes the search path, one folder a line, to `out`. */
+STRATA_API void strata_registry_print_search_path(const strata_registry *reg, FILE *out);
+
+/* ---- Devices at run time ---------------------------------------------------------------------- */
+
+typedef struct strata_runtime_options {
+	uint32_t size;          /* sizeof(strata_runtime_options) */
+	const char *device;     /* selector; NULL: STRATA_DEVICE, else "auto" */
+	bool profile;           /* time every kernel with OpenCL profiling events */
+	const char *cache_dir;  /* NULL: $XDG_CACHE_HOME/strata or ~/.cache/strata */
+	bool no_disk_cache;     /* keep compiled programs in memory only */
+	strata_log_fn log;
+	void *log_user;
+	int verbosity;
+} strata_runtime_options;
+
+STRATA_API strata_status strata_runtime_create(strata_registry *reg, const strata_runtime_options *options,
+                                               strata_runtime **out, strata_error *err);
+STRATA_API void strata_runtime_destroy(strata_runtime *rt);
+STRATA_API const strata_device_info *strata_runtime_device(const strata_runtime *rt);
+
+typedef struct strata_cache_stats {
+	uint64_t memory_hits; /* program found already built in this process */
+	uint64_t disk_hits;   /* program binary loaded from the disk cache */
+	uint64_t builds;      /* program compiled from source */
+	uint64_t disk_errors; /* corrupt or unreadable cache entries ignored */
+} strata_cache_stats;
+STRATA_API strata_cache_stats strata_runtime_cache_stats(const strata_runtime *rt);
+
+/* Waits for the queue, then prints per-layer kernel time (calls, total ms, share). */
+STRATA_API strata_status strata_runtime_print_profile(strata_runtime *rt, FILE *out, strata_error *err);
+
+/* ---- Models ----------------------------------------------------------------------------------- */
+
+/* Parses a YAML model and checks it against the plugins' declarations, including shape
+ * inference. Errors read "FILE:LINE:COLUMN: message" with status STRATA_ERR_PARSE or
+ * STRATA_ERR_INVALID. */
+STRATA_API strata_status strata_model_load(strata_registry *reg, const char *path, strata_model **out,
+                                           strata_error *err);
+/* As strata_model_load, from memory; `display_name` stands for the file name in messages and
+ * relative data paths resolve from `base_dir` (NULL: current folder). */
+STRATA_API strata_status strata_model_load_string(strata_registry *reg, const char *text, size_t len,
+                                                  const char *display_name, const char *base_dir,
+                                                  strata_model **out, strata_error *err);
+STRATA_API void strata_model_free(strata_model *model);
+
+/* Prints the Keras-style summary table. */
+STRATA_API void strata_model_print_summary(const strata_model *model, FILE *out);
+
+STRATA_API const char *strata_model_name(const strata_model *model);
+STRATA_API size_t strata_model_layer_count(const strata_model *model);
+STRATA_API const char *strata_model_layer_name(const strata_model *model, size_t i);
+STRATA_API const char *strata_model_layer_type(const strata_model *model, size_t i);
+STRATA_API strata_shape strata_model_input_shape(const strata_model *model);
+STRATA_API strata_shape strata_model_output_shape(const strata_model *model, size_t layer);
+STRATA_API uint64_t strata_model_param_count(const strata_model *model, size_t layer);
+/* The `device:` selector of the model file, or NULL. */
+STRATA_API const char *strata_model_device(const strata_model *model);
+
+typedef struct strata_training_config {
+	uint32_t batch_size;
+	uint32_t epochs;
+	uint64_t seed;
+	double validation_split;
+	bool shuffle;
+} strata_training_config;
+STRATA_API strata_training_config strata_model_training(const strata_model *model);
+
+typedef struct strata_data_config {
+	const char *train_images; /* absolute or relative to the current folder; NULL if absent */
+	const char *train_labels;
+	const char *test_images;
+	const char *test_labels;
+	double scale;             /* pixel multiplier, 1/255 for MNIST */
+	uint32_t num_classes;     /* one-hot width */
+} strata_data_config;
+STRATA_API strata_data_config strata_model_data(const strata_model *model);
+
+/* ---- Sessions: a model on a device ------------------------------------------------------------ */
+
+/* Allocates every buffer for batches of up to `max_batch` samples and initializes the weights
+ * from `seed` (same seed, same weights, on any device). A model is bound to one session at a
+ * time; the registry and runtime must outlive the session. */
+STRATA_API strata_status strata_session_create(strata_runtime *rt, strata_model *model, uint32_t max_batch,
+                                               uint64_t seed, strata_session **out, strata_error *err);
+STRATA_API void strata_session_destroy(strata_session *s);
+
+/* Runs inference on `batch` samples: `input` holds batch x input shape floats, `output`
+ * receives batch x output shape floats. Blocks until the results are on the host. */
+STRATA_API strata_status strata_session_forward(strata_session *s, const float *input, uint32_t batch,
+                                                float *output, strata_error *err);
+
+/* Weights, addressed by layer index and weight index within the layer, as host floats in the
+ * layer's declared (Keras) layout. */
+STRATA_API size_t strata_session_weight_count(const strata_session *s, size_t layer);
+STRATA_API strata_status strata_session_weight_info(const strata_session *s, size_t layer, size_t index,
+                                                    const char **name, strata_shape *shape);
+STRATA_API strata_status strata_session_read_weight(strata_session *s, size_t layer, size_t index,
+                                                    float *dst, size_t count, strata_error *err);
+STRATA_API strata_status strata_session_write_weight(strata_session *s, size_t layer, size_t index,
+                                                     const float *src, size_t count, strata_error *err);
+
+/* ---- IDX data files (MNIST's format), plain or gzip ------------------------------------------- */
+
+typedef struct strata_idx {
+	uint8_t type;          /* 0x08 unsigned byte, 0x09 signed byte, 0x0B short, 0x0C int, 0x0D float, 0x0E double */
+	uint32_t rank;
+	uint32_t dims[8];
+	uint64_t count;        /* number of elements */
+	void *data;            /* count elements in host byte order */
+} strata_idx;
+
+STRATA_API strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *err);
+STRATA_API void strata_idx_free(strata_idx *idx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,181 @@
+/* Conv2D: Keras' 2-D convolution over (H, W, C) inputs, as im2col followed by a GEMM. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <strata/plugin.h>
+
+#include "activation.h"
+#include "conv2d_cl.h"
+#include "shape.h"
+#include "weights.h"
+
+/* What build() works out for forward(). */
+typedef struct conv2d_plan {
+	weights_layout weights;
+	int64_t h, w, c;         /* input */
+	int64_t kh, kw, sh, sw;
+	int64_t pad_top, pad_left;
+	int64_t oh, ow, filters; /* output */
+	bool direct;             /* 1x1 kernel, stride 1: the input already is the im2col matrix */
+	uint32_t workspace;      /* the im2col matrix, unless direct */
+} conv2d_plan;
+
+static const strata_param conv2d_params[] = {
+	{.name = "filters", .type = STRATA_PARAM_INT, .min = 1, .max = INT_MAX,
+	 .doc = "number of output channels"},
+	{.name = "kernel_size", .type = STRATA_PARAM_INTS, .min = 1, .max = INT_MAX, .count = 2,
+	 .doc = "height and width of the convolution window"},
+	{.name = "strides", .type = STRATA_PARAM_INTS, .default_value = "[1, 1]", .min = 1, .max = INT_MAX,
+	 .count = 2, .doc = "step of the window along height and width"},
+	{.name = "padding", .type = STRATA_PARAM_ENUM, .default_value = "valid", .choices = "valid|same",
+	 .doc = "valid: no padding; same: zero-pad so the output is ceil(input / strides)"},
+	WEIGHTS_COMMON_PARAMS,
+};
+
+static strata_status conv2d_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
+                                  strata_shape *out)
+{
+	char buf[96];
+	if (in->rank != 3)
+		return host->fail(layer, STRATA_ERR_INVALID, "Conv2D needs a (height, width, channels) input, "
+		                  "got %s", shape_format(in, buf, sizeof(buf)));
+
+	int64_t ksize[2], strides[2];
+	if (host->param_ints(layer, "kernel_size", ksize, 2) != 2)
+		return host->fail_param(layer, "kernel_size", STRATA_ERR_INVALID, "kernel_size needs 2 values");
+	if (host->param_ints(layer, "strides", strides, 2) != 2)
+		return host->fail_param(layer, "strides", STRATA_ERR_INVALID, "strides needs 2 values");
+	bool same = strcmp(host->param_string(layer, "padding"), "same") == 0;
+
+	conv2d_plan plan = {
+		.h = in->dims[0], .w = in->dims[1], .c = in->dims[2],
+		.kh = ksize[0], .kw = ksize[1], .sh = strides[0], .sw = strides[1],
+		.filters = host->param_int(layer, "filters"),
+	};
+	if (!shape_window(plan.h, plan.kh, plan.sh, same, &plan.oh, &plan.pad_top) ||
+	    !shape_window(plan.w, plan.kw, plan.sw, same, &plan.ow, &plan.pad_left))
+		return host->fail_param(layer, "kernel_size", STRATA_ERR_INVALID,
+		                        "kernel %lldx%lld is larger than the %lldx%lld input with padding 'valid'; "
+		                        "use a smaller kernel_size or padding: same",
+		                        (long long)plan.kh, (long long)plan.kw, (long long)plan.h, (long long)plan.w);
+	plan.direct = plan.kh == 1 && plan.kw == 1 && plan.sh == 1 && plan.sw == 1;
+
+	/* Per-sample sizes must stay within the kernels' int indexing with room for a batch. */
+	int64_t pixels, patch, cols, outputs;
+	if (!shape_mul(plan.oh, plan.ow, INT_MAX, &pixels) || !shape_mul(plan.kh * plan.kw, plan.c, INT_MAX, &patch) ||
+	    !shape_mul(pixels, patch, INT_MAX, &cols) || !shape_mul(pixels, plan.filters, INT_MAX, &outputs))
+		return host->fail(layer, STRATA_ERR_OVERFLOW, "input %s with this kernel_size is too large",
+		                  shape_format(in, buf, sizeof(buf)));
+
+	strata_shape kshape = {.rank = 4, .dims = {plan.kh, plan.kw, plan.c, plan.filters}};
+	strata_status st = weights_declare(layer, host, &kshape, plan.filters, &plan.weights);
+	if (st != STRATA_OK)
+		return st;
+	if (!plan.direct) {
+		st = host->add_workspace(layer, (size_t)cols * sizeof(float), &plan.workspace);
+		if (st != STRATA_OK)
+			return st;
+	}
+
+	conv2d_plan *p = malloc(sizeof(*p));
+	if (!p)
+		return host->fail(layer, STRATA_ERR_NO_MEMORY, "out of memory");
+	*p = plan;
+	free(host->get_private(layer));
+	host->set_private(layer, p);
+
+	*out = (strata_shape){.rank = 3, .dims = {plan.oh, plan.ow, plan.filters}};
+	return STRATA_OK;
+}
+
+static strata_status conv2d_im2col(strata_layer *layer, const strata_host *host, const conv2d_plan *p,
+                                   uint32_t batch, strata_tensor *in, strata_tensor *cols)
+{
+	strata_kernel *k = host->kernel(layer, "conv2d", "im2col", NULL);
+	if (!k)
+		return host->last_status(layer);
+	strata_arg args[] = {
+		strata_arg_tensor(in), strata_arg_tensor(cols), strata_arg_int((int32_t)batch),
+		strata_arg_int((int32_t)p->h), strata_arg_int((int32_t)p->w), strata_arg_int((int32_t)p->c),
+		strata_arg_int((int32_t)p->kh), strata_arg_int((int32_t)p->kw),
+		strata_arg_int((int32_t)p->sh), strata_arg_int((int32_t)p->sw),
+		strata_arg_int((int32_t)p->pad_top), strata_arg_int((int32_t)p->pad_left),
+		strata_arg_int((int32_t)p->oh), strata_arg_int((int32_t)p->ow),
+	};
+	size_t global = (size_t)batch * (size_t)(p->oh * p->ow * p->kh * p->kw * p->c);
+	return host->launch(layer, k, 1, &global, NULL, sizeof(args) / sizeof(args[0]), args);
+}
+
+static strata_status conv2d_forward(strata_layer *layer, const strata_host *host,
+                                    const strata_forward_args *args)
+{
+	const conv2d_plan *p = host->get_private(layer);
+	size_t rows = (size_t)args->batch * (size_t)(p->oh * p->ow);
+	size_t depth = (size_t)(p->kh * p->kw * p->c);
+	if (args->batch == 0)
+		return STRATA_OK;
+	if (rows * depth > INT_MAX || rows * (size_t)p->filters > INT_MAX)
+		return host->fail(layer, STRATA_ERR_OVERFLOW, "a batch of %u exceeds the kernels' int indexing: "
+		                  "lower the batch size", args->batch);
+
+	strata_tensor *cols = args->input;
+	if (!p->direct) {
+		cols = host->workspace(layer, p->workspace);
+		strata_status st = conv2d_im2col(layer, host, p, args->batch, args->input, cols);
+		if (st != STRATA_OK)
+			return st;
+	}
+
+	strata_gemm g = {
+		.size = sizeof(g),
+		.m = rows, .n = (size_t)p->filters, .k = depth,
+		.alpha = 1.0f, .beta = 0.0f,
+		.a = cols, .lda = depth,
+		.b = host->weight(layer, p->weights.kernel), .ldb = (size_t)p->filters,
+		.c = args->output, .ldc = (size_t)p->filters,
+	};
+	strata_status st = host->gemm(layer, &g);
+	if (st != STRATA_OK)
+		return st;
+	strata_tensor *bias = p->weights.has_bias ? host->weight(layer, p->weights.bias) : NULL;
+	return activation_apply(layer, host, args->output, bias, rows, (size_t)p->filters, p->weights.activation);
+}
+
+static void conv2d_destroy(strata_layer *layer, const strata_host *host)
+{
+	free(host->get_private(layer));
+	host->set_private(layer, NULL);
+}
+
+static const strata_layer_ops conv2d_ops = {
+	.size = sizeof(strata_layer_ops),
+	.type = "conv2d",
+	.class_name = "Conv2D",
+	.name_prefix = "conv2d",
+	.doc = "2-D convolution over (height, width, channels) inputs, as Keras' Conv2D",
+	.params = conv2d_params,
+	.n_params = sizeof(conv2d_params) / sizeof(conv2d_params[0]),
+	.build = conv2d_build,
+	.forward = conv2d_forward,
+	.destroy = conv2d_destroy,
+};
+
+static strata_status conv2d_init(const strata_host *host, strata_registry *reg)
+{
+	strata_status st = host->register_program(reg, "conv2d", conv2d_cl_source, "");
+	if (st != STRATA_OK)
+		return st;
+	return host->register_layer(reg, &conv2d_ops);
+}
+
+static const strata_plugin conv2d_plugin = {
+	.abi_version = STRATA_PLUGIN_ABI_VERSION,
+	.size = sizeof(strata_plugin),
+	.name = "conv2d",
+	.version = "1.0.0",
+	.description = "Conv2D layer: im2col and GEMM on the OpenCL device",
+	.init = conv2d_init,
+};
+
+STRATA_PLUGIN_DEFINE(conv2d_plugin)

@@ -1,0 +1,106 @@
+/* Dense: Keras' fully connected layer over rank-1 inputs, as one GEMM. */
+#include <limits.h>
+#include <stdlib.h>
+
+#include <strata/plugin.h>
+
+#include "activation.h"
+#include "shape.h"
+#include "weights.h"
+
+typedef struct dense_plan {
+	weights_layout weights;
+	int64_t inputs, units;
+} dense_plan;
+
+static const strata_param dense_params[] = {
+	{.name = "units", .type = STRATA_PARAM_INT, .min = 1, .max = INT_MAX,
+	 .doc = "number of outputs"},
+	WEIGHTS_COMMON_PARAMS,
+};
+
+static strata_status dense_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
+                                 strata_shape *out)
+{
+	char buf[96];
+	if (in->rank != 1)
+		return host->fail(layer, STRATA_ERR_INVALID, "Dense needs a rank-1 input, got %s: put a flatten "
+		                  "layer before it", shape_format(in, buf, sizeof(buf)));
+	dense_plan plan = {.inputs = in->dims[0], .units = host->param_int(layer, "units")};
+	int64_t count;
+	if (plan.inputs > INT_MAX || !shape_mul(plan.inputs, plan.units, INT64_MAX / (int64_t)sizeof(float), &count))
+		return host->fail(layer, STRATA_ERR_OVERFLOW, "a %lld x %lld kernel is too large",
+		                  (long long)plan.inputs, (long long)plan.units);
+
+	strata_shape kshape = {.rank = 2, .dims = {plan.inputs, plan.units}};
+	strata_status st = weights_declare(layer, host, &kshape, plan.units, &plan.weights);
+	if (st != STRATA_OK)
+		return st;
+
+	dense_plan *p = malloc(sizeof(*p));
+	if (!p)
+		return host->fail(layer, STRATA_ERR_NO_MEMORY, "out of memory");
+	*p = plan;
+	free(host->get_private(layer));
+	host->set_private(layer, p);
+
+	*out = (strata_shape){.rank = 1, .dims = {plan.units}};
+	return STRATA_OK;
+}
+
+static strata_status dense_forward(strata_layer *layer, const strata_host *host,
+                                   const strata_forward_args *args)
+{
+	const dense_plan *p = host->get_private(layer);
+	if (args->batch == 0)
+		return STRATA_OK;
+	strata_gemm g = {
+		.size = sizeof(g),
+		.m = args->batch, .n = (size_t)p->units, .k = (size_t)p->inputs,
+		.alpha = 1.0f, .beta = 0.0f,
+		.a = args->input, .lda = (size_t)p->inputs,
+		.b = host->weight(layer, p->weights.kernel), .ldb = (size_t)p->units,
+		.c = args->output, .ldc = (size_t)p->units,
+	};
+	strata_status st = host->gemm(layer, &g);
+	if (st != STRATA_OK)
+		return st;
+	strata_tensor *bias = p->weights.has_bias ? host->weight(layer, p->weights.bias) : NULL;
+	return activation_apply(layer, host, args->output, bias, args->batch, (size_t)p->units,
+	                        p->weights.activation);
+}
+
+static void dense_destroy(strata_layer *layer, const strata_host *host)
+{
+	free(host->get_private(layer));
+	host->set_private(layer, NULL);
+}
+
+static const strata_layer_ops dense_ops = {
+	.size = sizeof(strata_layer_ops),
+	.type = "dense",
+	.class_name = "Dense",
+	.name_prefix = "dense",
+	.doc = "fully connected layer over rank-1 inputs, as Keras' Dense",
+	.params = dense_params,
+	.n_params = sizeof(dense_params) / sizeof(dense_params[0]),
+	.build = dense_build,
+	.forward = dense_forward,
+	.destroy = dense_destroy,
+};
+
+static strata_status dense_init(const strata_host *host, strata_registry *reg)
+{
+	return host->register_layer(reg, &dense_ops);
+}
+
+static const strata_plugin dense_plugin = {
+	.abi_version = STRATA_PLUGIN_ABI_VERSION,
+	.size = sizeof(strata_plugin),
+	.name = "dense",
+	.version = "1.0.0",
+	.description = "Dense layer: GEMM and the core bias/activation kernels on the OpenCL device",
+	.init = dense_init,
+};
+
+STRATA_PLUGIN_DEFINE(dense_plugin)

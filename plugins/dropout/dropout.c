@@ -1,0 +1,120 @@
+/* Dropout: Keras' inverted dropout. The identity at inference; when training, each element is
+ * kept with probability 1 - rate and scaled by 1 / (1 - rate), from a counter-based generator on
+ * the device so no mask is stored. */
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+
+#include <strata/plugin.h>
+
+#include "dropout_cl.h"
+#include "shape.h"
+
+static const strata_param dropout_params[] = {
+	{.name = "rate", .type = STRATA_PARAM_FLOAT, .min = 0.0, .max = 1.0,
+	 .doc = "fraction of the inputs dropped while training, in [0, 1)"},
+};
+
+/* FNV-1a of the layer's name: two dropout layers of one model draw different masks from the
+ * same seed and step, and a layer's backward pass finds its own mask again. */
+static uint32_t dropout_name_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+	for (; name && *name; name++)
+		h = (h ^ (uint8_t)*name) * 16777619u;
+	return h;
+}
+
+static strata_status dropout_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
+                                   strata_shape *out)
+{
+	char buf[96];
+	double rate = host->param_float(layer, "rate");
+	/* The declared range is inclusive; Keras refuses rate 1, which would scale by 1/0. */
+	if (!(rate >= 0.0 && rate < 1.0))
+		return host->fail_param(layer, "rate", STRATA_ERR_INVALID, "rate must be in [0, 1), got %g", rate);
+	int64_t count = 1;
+	for (uint32_t i = 0; i < in->rank; i++)
+		if (!shape_mul(count, in->dims[i], INT_MAX, &count))
+			return host->fail(layer, STRATA_ERR_OVERFLOW, "input %s is too large",
+			                  shape_format(in, buf, sizeof(buf)));
+	*out = *in;
+	return STRATA_OK;
+}
+
+static strata_status dropout_copy(strata_layer *layer, const strata_host *host, const strata_forward_args *args,
+                                  size_t n)
+{
+	strata_kernel *k = host->kernel(layer, "core", "copy", NULL);
+	if (!k)
+		return host->last_status(layer);
+	strata_arg a[] = {
+		strata_arg_tensor(args->output), strata_arg_tensor(args->input), strata_arg_int((int32_t)n),
+	};
+	return host->launch(layer, k, 1, &n, NULL, sizeof(a) / sizeof(a[0]), a);
+}
+
+static strata_status dropout_forward(strata_layer *layer, const strata_host *host,
+                                     const strata_forward_args *args)
+{
+	const strata_shape *shape = host->input_shape(layer);
+	size_t per_sample = 1;
+	for (uint32_t i = 0; i < shape->rank; i++)
+		per_sample *= (size_t)shape->dims[i];
+	size_t n = (size_t)args->batch * per_sample;
+	if (n == 0)
+		return STRATA_OK;
+	if (n > INT_MAX - 3)
+		return host->fail(layer, STRATA_ERR_OVERFLOW, "a batch of %u exceeds the kernels' int indexing: "
+		                  "lower the batch size", args->batch);
+
+	double rate = host->param_float(layer, "rate");
+	if (!args->training || rate == 0.0)
+		return dropout_copy(layer, host, args, n);
+
+	strata_kernel *k = host->kernel(layer, "dropout", "dropout_forward", NULL);
+	if (!k)
+		return host->last_status(layer);
+	double t = ldexp(rate, 32);
+	uint32_t threshold = t >= 4294967295.0 ? UINT32_MAX : (uint32_t)t;
+	uint32_t key_lo = (uint32_t)args->seed ^ dropout_name_hash(host->layer_name(layer));
+	strata_arg a[] = {
+		strata_arg_tensor(args->input), strata_arg_tensor(args->output), strata_arg_int((int32_t)n),
+		strata_arg_uint(threshold), strata_arg_float((float)(1.0 / (1.0 - rate))),
+		strata_arg_uint(key_lo), strata_arg_uint((uint32_t)(args->seed >> 32)),
+		strata_arg_uint((uint32_t)args->step), strata_arg_uint((uint32_t)(args->step >> 32)),
+	};
+	size_t global = (n + 3) / 4;
+	return host->launch(layer, k, 1, &global, NULL, sizeof(a) / sizeof(a[0]), a);
+}
+
+static const strata_layer_ops dropout_ops = {
+	.size = sizeof(strata_layer_ops),
+	.type = "dropout",
+	.class_name = "Dropout",
+	.name_prefix = "dropout",
+	.doc = "inverted dropout while training, the identity at inference, as Keras' Dropout",
+	.params = dropout_params,
+	.n_params = sizeof(dropout_params) / sizeof(dropout_params[0]),
+	.build = dropout_build,
+	.forward = dropout_forward,
+};
+
+static strata_status dropout_init(const strata_host *host, strata_registry *reg)
+{
+	strata_status st = host->register_program(reg, "dropout", dropout_cl_source, "");
+	if (st != STRATA_OK)
+		return st;
+	return host->register_layer(reg, &dropout_ops);
+}
+
+static const strata_plugin dropout_plugin = {
+	.abi_version = STRATA_PLUGIN_ABI_VERSION,
+	.size = sizeof(strata_plugin),
+	.name = "dropout",
+	.version = "1.0.0",
+	.description = "Dropout layer with a counter-based device RNG (Philox-4x32-10)",
+	.init = dropout_init,
+};
+
+STRATA_PLUGIN_DEFINE(dropout_plugin)

@@ -1,0 +1,66 @@
+/* Flatten: Keras' Flatten. Tensors are stored channels-last, so the flat order Keras uses is
+ * the storage order and the forward pass is a plain copy. */
+#include <limits.h>
+
+#include <strata/plugin.h>
+
+#include "shape.h"
+
+static strata_status flatten_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
+                                   strata_shape *out)
+{
+	char buf[96];
+	int64_t count = 1;
+	for (uint32_t i = 0; i < in->rank; i++)
+		if (!shape_mul(count, in->dims[i], INT_MAX, &count))
+			return host->fail(layer, STRATA_ERR_OVERFLOW, "input %s is too large",
+			                  shape_format(in, buf, sizeof(buf)));
+	*out = (strata_shape){.rank = 1, .dims = {count}};
+	return STRATA_OK;
+}
+
+static strata_status flatten_forward(strata_layer *layer, const strata_host *host,
+                                     const strata_forward_args *args)
+{
+	size_t n = (size_t)args->batch * (size_t)host->output_shape(layer)->dims[0];
+	if (n == 0)
+		return STRATA_OK;
+	if (n > INT_MAX)
+		return host->fail(layer, STRATA_ERR_OVERFLOW, "a batch of %u exceeds the kernels' int indexing: "
+		                  "lower the batch size", args->batch);
+	strata_kernel *k = host->kernel(layer, "core", "copy", NULL);
+	if (!k)
+		return host->last_status(layer);
+	strata_arg a[] = {
+		strata_arg_tensor(args->output), strata_arg_tensor(args->input), strata_arg_int((int32_t)n),
+	};
+	return host->launch(layer, k, 1, &n, NULL, sizeof(a) / sizeof(a[0]), a);
+}
+
+static const strata_layer_ops flatten_ops = {
+	.size = sizeof(strata_layer_ops),
+	.type = "flatten",
+	.class_name = "Flatten",
+	.name_prefix = "flatten",
+	.doc = "flattens each sample to rank 1 in channels-last order, as Keras' Flatten",
+	.params = NULL,
+	.n_params = 0,
+	.build = flatten_build,
+	.forward = flatten_forward,
+};
+
+static strata_status flatten_init(const strata_host *host, strata_registry *reg)
+{
+	return host->register_layer(reg, &flatten_ops);
+}
+
+static const strata_plugin flatten_plugin = {
+	.abi_version = STRATA_PLUGIN_ABI_VERSION,
+	.size = sizeof(strata_plugin),
+	.name = "flatten",
+	.version = "1.0.0",
+	.description = "Flatten layer (a device copy)",
+	.init = flatten_init,
+};
+
+STRATA_PLUGIN_DEFINE(flatten_plugin)

@@ -1,0 +1,28 @@
+/* Weight initializers with Keras' names and fan rules, on the host, from a seeded generator, so
+ * the same seed gives the same weights on every device. */
+#ifndef ST_INITIALIZERS_H
+#define ST_INITIALIZERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <strata/types.h>
+
+bool st_initializer_known(const char *name);
+/* Comma-separated names, for messages. */
+const char *st_initializer_names(void);
+
+/* splitmix64-seeded xoshiro256** stream; one per weight, derived from (seed, layer, weight). */
+typedef struct st_rng {
+	uint64_t s[4];
+} st_rng;
+
+void st_rng_seed(st_rng *rng, uint64_t seed, uint64_t stream);
+uint64_t st_rng_next(st_rng *rng);
+/* Uniform in [0, 1). */
+double st_rng_uniform(st_rng *rng);
+
+/* Fills `count` floats of a weight of Keras shape `shape`. */
+strata_status st_initialize(const char *name, const strata_shape *shape, float *dst, uint64_t count, st_rng *rng);
+
+#endif

@@ -1,0 +1,99 @@
+/* The runtime: one OpenCL device with its context, queue, program cache and profiler. */
+#ifndef ST_RUNTIME_H
+#define ST_RUNTIME_H
+
+#include <stdbool.h>
+
+#include "error.h"
+#include "registry.h"
+
+struct strata_tensor {
+	cl_mem mem;
+	size_t bytes;
+};
+
+/* One (program, options) pair built for the runtime's device, with its kernels created lazily. */
+typedef struct st_built_program st_built_program;
+
+struct strata_kernel {
+	cl_kernel kernel;
+	char *name;
+	st_built_program *program;
+	size_t max_work_group_size;
+};
+
+typedef struct st_program_cache {
+	st_built_program **entries;
+	size_t n, cap;
+	char *dir; /* NULL: no disk cache */
+	strata_cache_stats stats;
+} st_program_cache;
+
+/* A launch whose profiling event has not been read yet. */
+typedef struct st_profile_entry {
+	char *label;  /* layer name, or "strata" for runtime work */
+	char *kernel; /* kernel name, or "gemm" */
+	cl_event event;
+} st_profile_entry;
+
+/* Kernel time summed per (label, kernel). */
+typedef struct st_profile_total {
+	char *label;
+	char *kernel;
+	uint64_t calls;
+	uint64_t ns;
+} st_profile_total;
+
+struct strata_runtime {
+	strata_registry *reg;
+	strata_device_info info;
+	cl_platform_id platform;
+	cl_device_id device;
+	cl_context context;
+	cl_command_queue queue;
+	char cl_std[32]; /* "-cl-std=CL1.2", from the device's OpenCL C version */
+	st_program_cache cache;
+	bool profile;
+	st_profile_entry *prof; /* pending */
+	size_t n_prof, cap_prof;
+	st_profile_total *totals;
+	size_t n_totals;
+	strata_log_fn log;
+	void *log_user;
+	int verbosity;
+};
+
+void st_runtime_log(const strata_runtime *rt, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* device.c */
+strata_status st_device_ids(const strata_device_info *info, cl_platform_id *platform, cl_device_id *device,
+                            strata_error *err);
+
+/* program_cache.c */
+strata_status st_program_cache_init(st_program_cache *cache, const char *dir, strata_error *err);
+void st_program_cache_release(st_program_cache *cache);
+/* Returns the kernel `kernel_name` of program `program` built with its default options plus
+ * `extra_options`, compiling (or loading from disk) on first use. */
+strata_status st_kernel_get(strata_runtime *rt, const char *program, const char *kernel_name,
+                            const char *extra_options, strata_kernel **out, strata_error *err);
+
+/* scheduler.c */
+strata_status st_tensor_alloc(strata_runtime *rt, strata_tensor *t, size_t bytes, const char *what,
+                              strata_error *err);
+void st_tensor_release(strata_tensor *t);
+strata_status st_tensor_write(strata_runtime *rt, strata_tensor *t, size_t offset, const void *src,
+                              size_t bytes, strata_error *err);
+strata_status st_tensor_read(strata_runtime *rt, strata_tensor *t, size_t offset, void *dst, size_t bytes,
+                             strata_error *err);
+strata_status st_launch(strata_runtime *rt, const char *label, strata_kernel *k, uint32_t work_dim,
+                        const size_t *global, const size_t *local, uint32_t n_args, const strata_arg *args,
+                        strata_error *err);
+strata_status st_gemm(strata_runtime *rt, const char *label, const strata_gemm *g, strata_error *err);
+/* Waits for the queue and folds finished launches into the profile totals. */
+strata_status st_finish(strata_runtime *rt, strata_error *err);
+
+/* runtime.c */
+strata_status st_profile_fold(strata_runtime *rt, strata_error *err);
+
+#endif

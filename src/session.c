@@ -1,0 +1,262 @@
+/* Sessions: a model's buffers on a device, weights initialized from the seed, forward passes. */
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "initializers.h"
+
+static strata_status shape_elems(const strata_shape *s, uint64_t *out)
+{
+	uint64_t n = 1;
+	for (uint32_t i = 0; i < s->rank; i++)
+		if (s->dims[i] < 1 || __builtin_mul_overflow(n, (uint64_t)s->dims[i], &n))
+			return STRATA_ERR_OVERFLOW;
+	*out = n;
+	return STRATA_OK;
+}
+
+/* Bytes for `batch` samples of `per_sample` bytes each, refusing overflow. */
+static strata_status batch_bytes(uint64_t per_sample, uint32_t batch, size_t *out, strata_error *err)
+{
+	uint64_t n;
+	if (__builtin_mul_overflow(per_sample, (uint64_t)batch, &n) || n > SIZE_MAX)
+		return st_fail(err, STRATA_ERR_OVERFLOW, "a batch of %u needs more than %zu bytes", batch, (size_t)SIZE_MAX);
+	*out = (size_t)n;
+	return STRATA_OK;
+}
+
+static strata_status init_weight(strata_session *s, strata_layer *layer, uint32_t w, strata_error *err)
+{
+	const st_weight_decl *d = &layer->weights[w];
+	strata_tensor *t = &s->binds[layer->index].weights[w];
+	char what[160];
+	snprintf(what, sizeof(what), "weight %s/%s", layer->name, d->name);
+	strata_status st = st_tensor_alloc(s->rt, t, d->count * sizeof(float), what, err);
+	if (st)
+		return st;
+	float *host = malloc(d->count * sizeof(float));
+	if (!host)
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory initializing %s", what);
+	/* One stream per (layer, weight): adding a layer leaves the others' weights unchanged. */
+	st_rng rng;
+	st_rng_seed(&rng, s->seed, ((uint64_t)layer->index << 16) | w);
+	st = st_initialize(d->initializer, &d->shape, host, d->count, &rng);
+	if (st)
+		st = st_fail(err, st, "%s: unknown initializer '%s'", what, d->initializer);
+	else
+		st = st_tensor_write(s->rt, t, 0, host, d->count * sizeof(float), err);
+	free(host);
+	return st;
+}
+
+static strata_status bind_layer(strata_session *s, strata_layer *layer, strata_error *err)
+{
+	st_layer_bind *b = &s->binds[layer->index];
+	uint64_t elems = 0;
+	size_t bytes = 0;
+	char what[160];
+	strata_status st;
+	if (shape_elems(&layer->out, &elems) != STRATA_OK)
+		return st_fail(err, STRATA_ERR_OVERFLOW, "%s: output shape overflows", layer->name);
+	if ((st = batch_bytes(elems * sizeof(float), s->max_batch, &bytes, err)))
+		return st;
+	snprintf(what, sizeof(what), "the output of %s", layer->name);
+	if ((st = st_tensor_alloc(s->rt, &b->output, bytes, what, err)))
+		return st;
+
+	b->weights = calloc(layer->n_weights ? layer->n_weights : 1, sizeof(*b->weights));
+	b->workspaces = calloc(layer->n_workspaces ? layer->n_workspaces : 1, sizeof(*b->workspaces));
+	if (!b->weights || !b->workspaces)
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+	for (uint32_t w = 0; w < layer->n_weights; w++)
+		if ((st = init_weight(s, layer, w, err)))
+			return st;
+	for (uint32_t w = 0; w < layer->n_workspaces; w++) {
+		if ((st = batch_bytes(layer->workspaces[w], s->max_batch, &bytes, err)))
+			return st;
+		snprintf(what, sizeof(what), "workspace %u of %s", w, layer->name);
+		if ((st = st_tensor_alloc(s->rt, &b->workspaces[w], bytes, what, err)))
+			return st;
+	}
+	return STRATA_OK;
+}
+
+strata_status strata_session_create(strata_runtime *rt, strata_model *model, uint32_t max_batch, uint64_t seed,
+                                    strata_session **out, strata_error *err)
+{
+	*out = NULL;
+	if (max_batch == 0)
+		return st_fail(err, STRATA_ERR_INVALID, "the batch size must be at least 1");
+	if (model->session)
+		return st_fail(err, STRATA_ERR_INVALID, "model '%s' is already bound to a session", model->name);
+	if (model->reg != rt->reg)
+		return st_fail(err, STRATA_ERR_INVALID, "the model and the runtime use different registries");
+	strata_session *s = calloc(1, sizeof(*s));
+	if (!s)
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+	s->rt = rt;
+	s->model = model;
+	s->max_batch = max_batch;
+	s->seed = seed;
+	s->binds = calloc(model->n_layers ? model->n_layers : 1, sizeof(*s->binds));
+	strata_status st;
+	if (!s->binds) {
+		st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+		goto out_destroy;
+	}
+	model->session = s;
+	for (size_t i = 0; i < model->n_layers; i++)
+		model->layers[i].session = s;
+
+	uint64_t elems = 0;
+	size_t bytes = 0;
+	if (shape_elems(&model->input, &elems) != STRATA_OK) {
+		st = st_fail(err, STRATA_ERR_OVERFLOW, "the input shape overflows");
+		goto out_destroy;
+	}
+	if ((st = batch_bytes(elems * sizeof(float), max_batch, &bytes, err)) ||
+	    (st = st_tensor_alloc(rt, &s->input, bytes, "the input batch", err)))
+		goto out_destroy;
+	for (size_t i = 0; i < model->n_layers; i++)
+		if ((st = bind_layer(s, &model->layers[i], err)))
+			goto out_destroy;
+	*out = s;
+	return STRATA_OK;
+
+out_destroy:
+	strata_session_destroy(s);
+	return st;
+}
+
+void strata_session_destroy(strata_session *s)
+{
+	if (!s)
+		return;
+	strata_model *m = s->model;
+	if (s->rt->queue)
+		clFinish(s->rt->queue);
+	for (size_t i = 0; s->binds && i < m->n_layers; i++) {
+		st_layer_bind *b = &s->binds[i];
+		strata_layer *layer = &m->layers[i];
+		for (uint32_t w = 0; b->weights && w < layer->n_weights; w++)
+			st_tensor_release(&b->weights[w]);
+		for (uint32_t w = 0; b->grads && w < layer->n_weights; w++)
+			st_tensor_release(&b->grads[w]);
+		for (uint32_t w = 0; b->workspaces && w < layer->n_workspaces; w++)
+			st_tensor_release(&b->workspaces[w]);
+		st_tensor_release(&b->output);
+		free(b->weights);
+		free(b->grads);
+		free(b->workspaces);
+		layer->session = NULL;
+	}
+	st_tensor_release(&s->input);
+	free(s->binds);
+	if (m->session == s)
+		m->session = NULL;
+	free(s);
+}
+
+/* Calls into a plugin with its error sink set; fills a message if the plugin left none. */
+static strata_status run_forward(strata_layer *layer, const strata_forward_args *args, strata_error *err)
+{
+	strata_error local = {0};
+	layer->err = err ? err : &local;
+	layer->err->message[0] = '\0';
+	layer->last_status = STRATA_OK;
+	strata_status st = layer->type->ops.forward(layer, &st_host_api, args);
+	if (st != STRATA_OK && layer->err->message[0] == '\0')
+		st_fail(layer->err, st, "%s: forward pass failed: %s", layer->name, strata_status_name(st));
+	layer->err = NULL;
+	return st;
+}
+
+strata_status strata_session_forward(strata_session *s, const float *input, uint32_t batch, float *output,
+                                     strata_error *err)
+{
+	if (batch == 0 || batch > s->max_batch)
+		return st_fail(err, STRATA_ERR_INVALID, "batch of %u samples, the session holds 1 to %u", batch,
+		               s->max_batch);
+	strata_model *m = s->model;
+	uint64_t in_elems = 0, out_elems = 0;
+	shape_elems(&m->input, &in_elems);
+	strata_status st = st_tensor_write(s->rt, &s->input, 0, input, in_elems * batch * sizeof(float), err);
+	if (st)
+		return st;
+	strata_tensor *x = &s->input;
+	for (size_t i = 0; i < m->n_layers; i++) {
+		strata_forward_args args = {
+			.size = sizeof(args),
+			.batch = batch,
+			.training = false,
+			.seed = s->seed,
+			.step = s->step,
+			.input = x,
+			.output = &s->binds[i].output,
+		};
+		if ((st = run_forward(&m->layers[i], &args, err)))
+			return st;
+		x = &s->binds[i].output;
+	}
+	if (m->n_layers == 0)
+		return st_tensor_read(s->rt, x, 0, output, in_elems * batch * sizeof(float), err);
+	shape_elems(&m->layers[m->n_layers - 1].out, &out_elems);
+	if ((st = st_tensor_read(s->rt, x, 0, output, out_elems * batch * sizeof(float), err)))
+		return st;
+	return s->rt->profile ? st_finish(s->rt, err) : STRATA_OK;
+}
+
+size_t strata_session_weight_count(const strata_session *s, size_t layer)
+{
+	return layer < s->model->n_layers ? s->model->layers[layer].n_weights : 0;
+}
+
+static strata_status weight_at(const strata_session *s, size_t layer, size_t index, const st_weight_decl **d,
+                               strata_error *err)
+{
+	if (layer >= s->model->n_layers || index >= s->model->layers[layer].n_weights)
+		return st_fail(err, STRATA_ERR_NOT_FOUND, "no weight %zu in layer %zu", index, layer);
+	*d = &s->model->layers[layer].weights[index];
+	return STRATA_OK;
+}
+
+strata_status strata_session_weight_info(const strata_session *s, size_t layer, size_t index, const char **name,
+                                         strata_shape *shape)
+{
+	const st_weight_decl *d = NULL;
+	strata_status st = weight_at(s, layer, index, &d, NULL);
+	if (st)
+		return st;
+	if (name)
+		*name = d->name;
+	if (shape)
+		*shape = d->shape;
+	return STRATA_OK;
+}
+
+strata_status strata_session_read_weight(strata_session *s, size_t layer, size_t index, float *dst, size_t count,
+                                         strata_error *err)
+{
+	const st_weight_decl *d = NULL;
+	strata_status st = weight_at(s, layer, index, &d, err);
+	if (st)
+		return st;
+	if (count != d->count)
+		return st_fail(err, STRATA_ERR_INVALID, "%s/%s holds %llu values, not %zu", s->model->layers[layer].name,
+		               d->name, (unsigned long long)d->count, count);
+	return st_tensor_read(s->rt, &s->binds[layer].weights[index], 0, dst, count * sizeof(float), err);
+}
+
+strata_status strata_session_write_weight(strata_session *s, size_t layer, size_t index, const float *src,
+                                          size_t count, strata_error *err)
+{
+	const st_weight_decl *d = NULL;
+	strata_status st = weight_at(s, layer, index, &d, err);
+	if (st)
+		return st;
+	if (count != d->count)
+		return st_fail(err, STRATA_ERR_INVALID, "%s/%s holds %llu values, not %zu", s->model->layers[layer].name,
+		               d->name, (unsigned long long)d->count, count);
+	return st_tensor_write(s->rt, &s->binds[layer].weights[index], 0, src, count * sizeof(float), err);
+}

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# Installs the build into a temporary DESTDIR and uses it as a plugin author and an application
+# author would: the example plugin (examples/plugin_scale) built out of tree against the installed
+# strata.pc and run by the installed strata, a small program linked against the installed
+# libstrata, and a plugin built for another ABI version, which must be refused.
+#
+# usage: out_of_tree.sh BUILD_DIR SOURCE_DIR   (meson passes both; see tests/meson.build)
+set -euo pipefail
+
+build=${1:?usage: out_of_tree.sh BUILD_DIR SOURCE_DIR}
+src=${2:?usage: out_of_tree.sh BUILD_DIR SOURCE_DIR}
+example="$src/examples/plugin_scale"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/strata-out-of-tree.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+	echo "out_of_tree: FAIL: $*" >&2
+	exit 1
+}
+
+step() {
+	echo "out_of_tree: $*"
+}
+
+# ---- install --------------------------------------------------------------------------------
+dest="$tmp/destdir"
+step "meson install -C $build --destdir $dest"
+meson install -C "$build" --destdir "$dest" --no-rebuild >"$tmp/install.log" 2>&1 ||
+	{ cat "$tmp/install.log" >&2; fail "meson install failed"; }
+
+pc=$(find "$dest" -name strata.pc -type f -print -quit)
+exe=$(find "$dest" -path '*/bin/strata' -type f -print -quit)
+lib=$(find "$dest" -name 'libstrata.so*' -print -quit)
+[ -n "$pc" ] || fail "no strata.pc installed under $dest"
+[ -n "$exe" ] || fail "no bin/strata installed under $dest"
+[ -n "$lib" ] || fail "no libstrata.so installed under $dest"
+lib=$(dirname "$lib")
+step "installed: $exe, $pc, $lib"
+
+# pkg-config reads the installed strata.pc; the sysroot makes its /usr/local/... paths resolve
+# inside the DESTDIR.
+PKG_CONFIG_PATH=$(dirname "$pc")
+export PKG_CONFIG_PATH
+export PKG_CONFIG_SYSROOT_DIR="$dest"
+pkg-config --exists strata || fail "pkg-config does not find the installed strata.pc"
+read -ra strata_cflags <<<"$(pkg-config --cflags strata)"
+read -ra strata_libs <<<"$(pkg-config --libs strata)"
+step "pkg-config --cflags --libs strata: ${strata_cflags[*]} ${strata_libs[*]}"
+
+export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+unset STRATA_PLUGIN_PATH
+device_args=()
+if [ -n "${STRATA_TEST_DEVICE:-}" ]; then
+	device_args=(--device "$STRATA_TEST_DEVICE")
+fi
+
+cc=${CC:-cc}
+strict=(-O2 -g -Wall -Wextra -Werror)
+
+# ---- the example plugin, out of tree ----------------------------------------------------------
+plugins="$tmp/plugins"
+step "make -C $example O=$plugins"
+make -s -C "$example" O="$plugins" CFLAGS="${strict[*]}" >"$tmp/make.log" 2>&1 ||
+	{ cat "$tmp/make.log" >&2; fail "the example plugin does not build against the installed strata.pc"; }
+[ -f "$plugins/scale.so" ] || fail "make left no $plugins/scale.so"
+
+run_strata() {
+	STRATA_PLUGIN_PATH="$1" "$exe" "${device_args[@]}" "${@:2}"
+}
+
+step "strata layers"
+run_strata "$plugins" layers >"$tmp/layers.out" 2>&1 ||
+	{ cat "$tmp/layers.out" >&2; fail "strata layers exited non-zero"; }
+cat "$tmp/layers.out"
+grep -qw scale "$tmp/layers.out" || fail "strata layers does not list the layer type scale"
+
+step "strata summary example.yaml"
+run_strata "$plugins" summary "$example/example.yaml" >"$tmp/summary.out" 2>&1 ||
+	{ cat "$tmp/summary.out" >&2; fail "strata summary exited non-zero"; }
+cat "$tmp/summary.out"
+grep -q 'scale_1' "$tmp/summary.out" || fail "the summary does not show the layer scale_1"
+
+step "strata forward example.yaml --random"
+run_strata "$plugins" forward "$example/example.yaml" --random >"$tmp/forward.out" 2>&1 ||
+	{ cat "$tmp/forward.out" >&2; fail "strata forward --random exited non-zero"; }
+cat "$tmp/forward.out"
+
+# ---- an application against the installed library ---------------------------------------------
+cat >"$tmp/api_check.c" <<'EOF'
+/* Loads the example model through the public API and checks y == 2x + 1. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <strata/strata.h>
+
+#define MAX_BATCH 3
+#define WIDTH 4
+
+static int check_batch(strata_session *s, uint32_t batch, float first)
+{
+	float in[MAX_BATCH * WIDTH], out[MAX_BATCH * WIDTH];
+	strata_error err = {0};
+	size_t n = (size_t)batch * WIDTH;
+
+	for (size_t i = 0; i < n; i++) {
+		in[i] = first + 0.75f * (float)i * (i % 2 ? -1.0f : 1.0f);
+		out[i] = NAN;
+	}
+	if (strata_session_forward(s, in, batch, out, &err) != STRATA_OK) {
+		fprintf(stderr, "forward of %u samples: %s\n", batch, err.message);
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		float want = 2.0f * in[i] + 1.0f;
+		if (!(fabsf(out[i] - want) <= 1e-5f * fmaxf(1.0f, fabsf(want)))) {
+			fprintf(stderr, "batch %u, element %zu: x = %g, y = %g, want 2x + 1 = %g\n", batch, i,
+			        (double)in[i], (double)out[i], (double)want);
+			return 1;
+		}
+	}
+	printf("batch %u: %zu values, y == 2x + 1\n", batch, n);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	strata_registry_options ropts = {.size = sizeof(ropts)};
+	strata_runtime_options rtopts = {.size = sizeof(rtopts)};
+	strata_registry *reg = NULL;
+	strata_model *model = NULL;
+	strata_runtime *rt = NULL;
+	strata_session *s = NULL;
+	strata_error err = {0};
+	strata_shape shape;
+	int rc = 1;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: api_check MODEL.yaml\n");
+		return 2;
+	}
+	printf("strata %s (header %s)\n", strata_version_string(), STRATA_VERSION);
+	if (strata_registry_open(&ropts, &reg, &err) != STRATA_OK) {
+		fprintf(stderr, "strata_registry_open: %s\n", err.message);
+		goto out;
+	}
+	if (strata_model_load(reg, argv[1], &model, &err) != STRATA_OK) {
+		fprintf(stderr, "strata_model_load: %s\n", err.message);
+		goto out_close_registry;
+	}
+	shape = strata_model_output_shape(model, 0);
+	if (strata_model_layer_count(model) != 1 || strcmp(strata_model_layer_type(model, 0), "scale") != 0 ||
+	    shape.rank != 1 || shape.dims[0] != WIDTH) {
+		fprintf(stderr, "expected one scale layer of output shape (%d), got %zu layers\n", WIDTH,
+		        strata_model_layer_count(model));
+		goto out_free_model;
+	}
+	rtopts.device = getenv("STRATA_TEST_DEVICE");
+	if (strata_runtime_create(reg, &rtopts, &rt, &err) != STRATA_OK) {
+		fprintf(stderr, "strata_runtime_create: %s\n", err.message);
+		goto out_free_model;
+	}
+	printf("device: %s\n", strata_runtime_device(rt)->name);
+	if (strata_session_create(rt, model, MAX_BATCH, 1, &s, &err) != STRATA_OK) {
+		fprintf(stderr, "strata_session_create: %s\n", err.message);
+		goto out_destroy_runtime;
+	}
+	/* A full batch, then a smaller one than the session was planned for. */
+	if (check_batch(s, MAX_BATCH, -3.5f) || check_batch(s, 1, 1000.25f))
+		goto out_destroy_session;
+	rc = 0;
+
+out_destroy_session:
+	strata_session_destroy(s);
+out_destroy_runtime:
+	strata_runtime_destroy(rt);
+out_free_model:
+	strata_model_free(model);
+out_close_registry:
+	strata_registry_close(reg);
+out:
+	return rc;
+}
+EOF
+step "api_check against the installed strata.pc"
+"$cc" -std=c11 "${strict[@]}" "${strata_cflags[@]}" -o "$tmp/api_check" "$tmp/api_check.c" \
+	"${strata_libs[@]}" -lm >"$tmp/cc.log" 2>&1 ||
+	{ cat "$tmp/cc.log" >&2; fail "a program using strata.h does not build against the installed strata.pc"; }
+STRATA_PLUGIN_PATH="$plugins" "$tmp/api_check" "$example/example.yaml" ||
+	fail "the public API does not compute y == 2x + 1 through the example plugin"
+
+# ---- a plugin built for another ABI version ---------------------------------------------------
+host_abi=$(printf '#include <strata/plugin.h>\nSTRATA_PLUGIN_ABI_VERSION\n' |
+	"$cc" -E -P "${strata_cflags[@]}" -x c - | tail -n 1 | tr -d ' u')
+case "$host_abi" in
+'' | *[!0-9]*) fail "cannot read STRATA_PLUGIN_ABI_VERSION from the installed plugin.h" ;;
+esac
+bad_abi=$((host_abi + 1))
+
+bad_src="$tmp/bad_src"
+mkdir -p "$bad_src"
+cp "$example/Makefile" "$example/scale.c" "$example/scale.cl" "$bad_src/"
+sed -i 's/\.abi_version = STRATA_PLUGIN_ABI_VERSION,/.abi_version = STRATA_PLUGIN_ABI_VERSION + 1,/' \
+	"$bad_src/scale.c"
+grep -q 'STRATA_PLUGIN_ABI_VERSION + 1' "$bad_src/scale.c" || fail "could not make the ABI $bad_abi copy"
+bad="$tmp/bad_plugins"
+make -s -C "$bad_src" O="$bad" CFLAGS="${strict[*]}" >"$tmp/make_bad.log" 2>&1 ||
+	{ cat "$tmp/make_bad.log" >&2; fail "the ABI $bad_abi copy does not build"; }
+
+step "strata layers with a plugin built for ABI $bad_abi (host: $host_abi)"
+status=0
+run_strata "$bad" layers >"$tmp/bad.out" 2>&1 || status=$?
+cat "$tmp/bad.out"
+[ "$status" -ne 0 ] || fail "a plugin for ABI version $bad_abi was accepted by a host of version $host_abi"
+[ "$status" -lt 126 ] || fail "strata crashed ($status) instead of refusing the plugin"
+grep -w -- "$bad_abi" "$tmp/bad.out" | grep -qw -- "$host_abi" ||
+	fail "the refusal does not name both ABI versions ($bad_abi and $host_abi) in one line"
+
+step "all checks passed"

@@ -1,0 +1,67 @@
+#include "support.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+strata_registry *ts_registry(void)
+{
+	strata_registry *reg = NULL;
+	strata_error err = {0};
+	strata_status st = strata_registry_open(NULL, &reg, &err);
+	ck_assert_msg(st == STRATA_OK, "registry: %s", err.message);
+	return reg;
+}
+
+strata_runtime *ts_runtime(strata_registry *reg)
+{
+	strata_runtime *rt = NULL;
+	strata_error err = {0};
+	strata_runtime_options opts = {.size = sizeof(opts)};
+	opts.device = getenv("STRATA_TEST_DEVICE");
+	strata_status st = strata_runtime_create(reg, &opts, &rt, &err);
+	ck_assert_msg(st == STRATA_OK, "no usable OpenCL device: %s", err.message);
+	return rt;
+}
+
+strata_model *ts_model(strata_registry *reg, const char *yaml)
+{
+	strata_model *m = NULL;
+	strata_error err = {0};
+	strata_status st = strata_model_load_string(reg, yaml, strlen(yaml), "test.yaml", NULL, &m, &err);
+	ck_assert_msg(st == STRATA_OK, "model: %s", err.message);
+	return m;
+}
+
+char *ts_src_path(const char *relative)
+{
+	const char *dir = getenv("STRATA_TEST_SRCDIR");
+	if (!dir)
+		dir = STRATA_TEST_SRCDIR;
+	size_t n = strlen(dir) + strlen(relative) + 2;
+	char *p = malloc(n);
+	ck_assert_ptr_nonnull(p);
+	snprintf(p, n, "%s/%s", dir, relative);
+	return p;
+}
+
+int ts_run(Suite *suite)
+{
+	SRunner *sr = srunner_create(suite);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+void ts_fill_random(float *dst, size_t n, unsigned seed, float lo, float hi)
+{
+	uint64_t x = 0x9E3779B97F4A7C15ull ^ seed;
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		dst[i] = lo + (hi - lo) * (float)((x >> 40) / (double)(1ull << 24));
+	}
+}
