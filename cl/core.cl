@@ -55,10 +55,10 @@ __kernel void bias_activation(__global float *x, __global const float *bias, con
  * work-item of the group must call it. */
 static float softmax_reduce(__local float *scratch, const int lid, const int is_max)
 {
-	for (int half = SOFTMAX_WG / 2; half > 0; half >>= 1) {
+	for (int span = SOFTMAX_WG / 2; span > 0; span >>= 1) {
 		barrier(CLK_LOCAL_MEM_FENCE);
-		if (lid < half) {
-			const float a = scratch[lid], b = scratch[lid + half];
+		if (lid < span) {
+			const float a = scratch[lid], b = scratch[lid + span];
 			scratch[lid] = is_max ? fmax(a, b) : a + b;
 		}
 	}

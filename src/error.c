@@ -67,3 +67,8 @@ strata_status st_cl_fail(strata_error *err, cl_int code, const char *what_fmt, .
 		               st_cl_error_name(code), (int)code);
 	return st_fail(err, STRATA_ERR_OPENCL, "%s: %s (%d)", what, st_cl_error_name(code), (int)code);
 }
+
+const char *strata_version_string(void)
+{
+	return STRATA_VERSION;
+}

@@ -234,3 +234,34 @@ void strata_registry_print_search_path(const strata_registry *reg, FILE *out)
 	for (size_t i = 0; i < reg->n_search_path; i++)
 		fprintf(out, "%s\n", reg->search_path[i]);
 }
+
+static void print_param(const strata_param *p, FILE *out)
+{
+	static const char *const type_names[] = {"int", "float", "bool", "enum", "ints", "string", "regularizer"};
+	char kind[128];
+	if (p->type == STRATA_PARAM_ENUM)
+		snprintf(kind, sizeof(kind), "%s", p->choices);
+	else if (p->type == STRATA_PARAM_INTS)
+		snprintf(kind, sizeof(kind), "%u ints in [%g, %g]", p->count, p->min, p->max);
+	else if (p->type == STRATA_PARAM_INT || p->type == STRATA_PARAM_FLOAT)
+		snprintf(kind, sizeof(kind), "%s in [%g, %g]", type_names[p->type], p->min, p->max);
+	else
+		snprintf(kind, sizeof(kind), "%s", type_names[p->type]);
+	fprintf(out, "    %-20s %-40s %s%s  %s\n", p->name, kind, p->default_value ? "default " : "required",
+	        p->default_value ? p->default_value : "", p->doc ? p->doc : "");
+}
+
+void strata_registry_print_layers(const strata_registry *reg, FILE *out)
+{
+	for (size_t i = 0; i < reg->n_types; i++) {
+		const st_layer_type *t = &reg->types[i];
+		fprintf(out, "%s (%s)  from %s\n", t->ops.type, t->ops.class_name ? t->ops.class_name : t->ops.type,
+		        t->plugin_file);
+		if (t->ops.doc)
+			fprintf(out, "    %s\n", t->ops.doc);
+		for (uint32_t p = 0; p < t->ops.n_params; p++)
+			print_param(&t->ops.params[p], out);
+		if (i + 1 < reg->n_types)
+			fputc('\n', out);
+	}
+}

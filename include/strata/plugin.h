@@ -199,8 +199,6 @@ typedef struct strata_layer_ops {
 
 /* ---- Host services ---------------------------------------------------------------------------- */
 
-enum strata_log_level { STRATA_LOG_ERROR = 0, STRATA_LOG_WARN = 1, STRATA_LOG_INFO = 2, STRATA_LOG_DEBUG = 3 };
-
 struct strata_host {
 	uint32_t abi_version; /* STRATA_PLUGIN_ABI_VERSION of the host */
 	uint32_t size;        /* sizeof(strata_host) as the host was built: check before using new slots */

@@ -89,6 +89,8 @@ STRATA_API void strata_registry_close(strata_registry *reg);
 STRATA_API size_t strata_registry_layer_count(const strata_registry *reg);
 STRATA_API const char *strata_registry_layer_type(const strata_registry *reg, size_t i);
 STRATA_API const char *strata_registry_layer_plugin(const strata_registry *reg, size_t i);
+/* Writes each layer type with its plugin file and parameters (type, default, range, doc). */
+STRATA_API void strata_registry_print_layers(const strata_registry *reg, FILE *out);
 /* Writes the search path, one folder a line, to `out`. */
 STRATA_API void strata_registry_print_search_path(const strata_registry *reg, FILE *out);
 

@@ -27,6 +27,9 @@ typedef enum strata_status {
 	STRATA_STATUS_COUNT
 } strata_status;
 
+/* Levels of log messages, most severe first. */
+enum strata_log_level { STRATA_LOG_ERROR = 0, STRATA_LOG_WARN = 1, STRATA_LOG_INFO = 2, STRATA_LOG_DEBUG = 3 };
+
 /* Largest rank of a per-sample shape (batch dimension excluded): H, W, C plus one spare. */
 #define STRATA_MAX_RANK 4
 

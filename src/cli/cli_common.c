@@ -1,0 +1,119 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("strata: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+int cli_exit_status(strata_status st)
+{
+	switch (st) {
+	case STRATA_OK:
+		return CLI_OK;
+	case STRATA_ERR_PARSE:
+	case STRATA_ERR_INVALID:
+	case STRATA_ERR_OVERFLOW:
+		return CLI_USAGE;
+	default:
+		return CLI_FAILED;
+	}
+}
+
+void cli_log(void *user, int level, const char *message)
+{
+	(void)user;
+	static const char *const names[] = {"error", "warning", "info", "debug"};
+	fprintf(stderr, "strata: %s: %s\n", level >= 0 && level <= 3 ? names[level] : "log", message);
+}
+
+static int verbosity(const cli_context *ctx)
+{
+	return ctx->opt.verbose ? STRATA_LOG_INFO : STRATA_LOG_WARN;
+}
+
+int cli_open_registry(cli_context *ctx)
+{
+	strata_registry_options ro = {
+		.size = sizeof(ro),
+		.plugin_path = ctx->opt.plugin_path,
+		.log = cli_log,
+		.verbosity = verbosity(ctx),
+	};
+	strata_error err = {0};
+	strata_status st = strata_registry_open(&ro, &ctx->reg, &err);
+	if (st) {
+		cli_error("%s", err.message);
+		return CLI_FAILED;
+	}
+	return CLI_OK;
+}
+
+int cli_open_model(cli_context *ctx)
+{
+	int rc = ctx->reg ? CLI_OK : cli_open_registry(ctx);
+	if (rc)
+		return rc;
+	strata_error err = {0};
+	strata_status st = strata_model_load(ctx->reg, ctx->opt.model_path, &ctx->model, &err);
+	if (st) {
+		/* Loader messages already start with FILE:LINE:COLUMN, the form editors jump to. */
+		fprintf(stderr, "%s\n", err.message);
+		return cli_exit_status(st);
+	}
+	return CLI_OK;
+}
+
+int cli_open_runtime(cli_context *ctx)
+{
+	const char *device = ctx->opt.device;
+	if (!device || !*device)
+		device = getenv("STRATA_DEVICE");
+	if ((!device || !*device) && ctx->model)
+		device = strata_model_device(ctx->model);
+	strata_runtime_options opts = {
+		.size = sizeof(opts),
+		.device = device,
+		.profile = ctx->opt.profile,
+		.log = cli_log,
+		.verbosity = verbosity(ctx),
+	};
+	strata_error err = {0};
+	strata_status st = strata_runtime_create(ctx->reg, &opts, &ctx->rt, &err);
+	if (st) {
+		cli_error("%s", err.message);
+		return st == STRATA_ERR_NOT_FOUND && ctx->opt.device ? CLI_USAGE : CLI_FAILED;
+	}
+	return CLI_OK;
+}
+
+int cli_close(cli_context *ctx, int status)
+{
+	if (ctx->rt) {
+		if (ctx->opt.profile) {
+			strata_error err = {0};
+			if (strata_runtime_print_profile(ctx->rt, stdout, &err) != STRATA_OK) {
+				cli_error("%s", err.message);
+				status = status ? status : CLI_FAILED;
+			}
+		}
+		if (ctx->opt.verbose) {
+			strata_cache_stats cs = strata_runtime_cache_stats(ctx->rt);
+			fprintf(stderr, "strata: info: program cache: %llu built, %llu loaded from disk, %llu reused, "
+			        "%llu bad entries\n", (unsigned long long)cs.builds, (unsigned long long)cs.disk_hits,
+			        (unsigned long long)cs.memory_hits, (unsigned long long)cs.disk_errors);
+		}
+		strata_runtime_destroy(ctx->rt);
+	}
+	strata_model_free(ctx->model);
+	strata_registry_close(ctx->reg);
+	return status;
+}

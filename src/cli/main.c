@@ -1,0 +1,131 @@
+/* strata: run, inspect and check deep-learning models on any OpenCL device. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: strata [options] COMMAND [arguments]\n"
+	        "\n"
+	        "commands:\n"
+	        "  devices                 list OpenCL platforms and devices\n"
+	        "  layers                  list the layer types the plugins provide, with their parameters\n"
+	        "  summary MODEL.yaml      print the model's layers, output shapes and parameter counts\n"
+	        "  forward MODEL.yaml      print the summary, then run one batch through the network\n"
+	        "\n"
+	        "options:\n"
+	        "  --device SEL            auto, cpu, gpu, gpu:N, or part of a device or platform name\n"
+	        "                          (default: STRATA_DEVICE, then the model's `device:`, then auto)\n"
+	        "  --batch N               samples in the batch (forward; default: the model's batch_size)\n"
+	        "  --seed N                weight initialization seed (default: the model's seed)\n"
+	        "  --random                forward seeded random inputs instead of the model's test images\n"
+	        "  --profile               time every kernel and print a per-layer table at exit\n"
+	        "  --plugin-path DIRS      extra ':'-separated plugin folders (after STRATA_PLUGIN_PATH)\n"
+	        "  -v, --verbose           say what is compiled, loaded and cached\n"
+	        "  -h, --help              this help\n"
+	        "  --version               print the version\n"
+	        "\n"
+	        "Exit status: 0 success, 1 failure, 2 bad usage or bad model file.\n");
+}
+
+static int parse_count(const char *flag, const char *value, int64_t *out)
+{
+	if (!value) {
+		cli_error("%s needs a value", flag);
+		return CLI_USAGE;
+	}
+	char *end;
+	errno = 0;
+	long long v = strtoll(value, &end, 10);
+	if (errno || *end || end == value || v < 0 || v > UINT32_MAX) {
+		cli_error("%s: '%s' is not a whole number between 0 and %u", flag, value, UINT32_MAX);
+		return CLI_USAGE;
+	}
+	*out = v;
+	return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+	cli_context ctx = {.opt = {.batch = -1, .seed = -1}};
+	const char *command = NULL;
+	const char *positional[4];
+	int n_positional = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+		int rc = CLI_OK;
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return CLI_OK;
+		} else if (strcmp(a, "--version") == 0) {
+			printf("strata %s\n", strata_version_string());
+			return CLI_OK;
+		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			ctx.opt.verbose = true;
+		} else if (strcmp(a, "--profile") == 0) {
+			ctx.opt.profile = true;
+		} else if (strcmp(a, "--random") == 0) {
+			ctx.opt.random_input = true;
+		} else if (strcmp(a, "--device") == 0 || strcmp(a, "--plugin-path") == 0) {
+			if (!next) {
+				cli_error("%s needs a value", a);
+				return CLI_USAGE;
+			}
+			*(a[2] == 'd' ? &ctx.opt.device : &ctx.opt.plugin_path) = next;
+			i++;
+		} else if (strcmp(a, "--batch") == 0 || strcmp(a, "--batch-size") == 0) {
+			rc = parse_count(a, next, &ctx.opt.batch);
+			i++;
+		} else if (strcmp(a, "--seed") == 0) {
+			rc = parse_count(a, next, &ctx.opt.seed);
+			i++;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			cli_error("unknown option '%s' (see strata --help)", a);
+			return CLI_USAGE;
+		} else if (!command) {
+			command = a;
+		} else if (n_positional < 4) {
+			positional[n_positional++] = a;
+		} else {
+			cli_error("too many arguments");
+			return CLI_USAGE;
+		}
+		if (rc)
+			return rc;
+	}
+	if (!command) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+
+	static const struct {
+		const char *name;
+		int (*run)(cli_context *);
+		int n_args; /* positional arguments: 0, or 1 for MODEL.yaml */
+	} commands[] = {
+		{"devices", cmd_devices, 0},
+		{"layers", cmd_layers, 0},
+		{"summary", cmd_summary, 1},
+		{"forward", cmd_forward, 1},
+	};
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(command, commands[i].name) != 0)
+			continue;
+		if (n_positional != commands[i].n_args) {
+			cli_error("'%s' takes %s (see strata --help)", command,
+			          commands[i].n_args ? "one model file" : "no arguments");
+			return CLI_USAGE;
+		}
+		if (n_positional)
+			ctx.opt.model_path = positional[0];
+		return commands[i].run(&ctx);
+	}
+	cli_error("unknown command '%s' (see strata --help)", command);
+	return CLI_USAGE;
+}
