@@ -98,4 +98,7 @@ const st_param_value *st_section_param(const st_section *section, const char *na
 /* Frees a layer's owned fields (not the struct itself), calling the plugin's destroy(). */
 void st_layer_release(struct strata_layer *layer);
 
+/* model.c: runs each layer's build() from the input shape on, checking the shapes it returns. */
+strata_status st_model_infer_shapes(struct strata_model *model, strata_error *err);
+
 #endif

@@ -48,8 +48,8 @@ static void run_close(run *r)
 }
 
 /* Checks the weight's declared shape, then uploads random values and returns them. */
-static float *run_random_weight(run *r, size_t layer, size_t index, const char *name, const strata_shape *shape,
-                                unsigned seed, float lo, float hi)
+static float *run_random_weight(run *r, size_t layer, size_t index, const char *name,
+                                const strata_shape *shape, unsigned seed, float lo, float hi)
 {
 	const char *got_name = NULL;
 	strata_shape got = {0};
@@ -83,8 +83,8 @@ static void check_output_shape(const run *r, size_t layer, uint32_t rank, const 
 	strata_shape s = strata_model_output_shape(r->model, layer);
 	ck_assert_uint_eq(s.rank, rank);
 	for (uint32_t i = 0; i < rank; i++)
-		ck_assert_msg(s.dims[i] == dims[i], "output dim %u: got %lld, want %lld", i, (long long)s.dims[i],
-		              (long long)dims[i]);
+		ck_assert_msg(s.dims[i] == dims[i], "output dim %u: got %lld, want %lld", i,
+		              (long long)s.dims[i], (long long)dims[i]);
 }
 
 static float *random_floats(size_t n, unsigned seed, float lo, float hi)
@@ -152,25 +152,33 @@ typedef struct conv_case {
 } conv_case;
 
 /* NHWC input, HWIO kernel; out is [n, oh, ow, filters]. */
+/* One output value of the convolution, before the activation. */
+static double ref_conv2d_at(const conv_case *cc, const float *in, const float *kernel, const float *bias,
+                            int b, int oy, int ox, int f, int pt, int pl)
+{
+	double acc = bias ? bias[f] : 0.0;
+	for (int ky = 0; ky < cc->kh; ky++)
+		for (int kx = 0; kx < cc->kw; kx++) {
+			int y = oy * cc->sh - pt + ky, x = ox * cc->sw - pl + kx;
+			if (y < 0 || y >= cc->h || x < 0 || x >= cc->w)
+				continue;
+			const float *pixel = in + ((b * cc->h + y) * cc->w + x) * cc->c;
+			const float *taps = kernel + (ky * cc->kw + kx) * cc->c * cc->filters + f;
+			for (int ci = 0; ci < cc->c; ci++)
+				acc += (double)pixel[ci] * taps[ci * cc->filters];
+		}
+	return acc;
+}
+
 static void ref_conv2d(const conv_case *cc, int n, const float *in, const float *kernel, const float *bias,
                        int oh, int ow, int pt, int pl, double *out)
 {
 	for (int b = 0; b < n; b++)
 		for (int oy = 0; oy < oh; oy++)
 			for (int ox = 0; ox < ow; ox++)
-				for (int f = 0; f < cc->filters; f++) {
-					double acc = bias ? bias[f] : 0.0;
-					for (int ky = 0; ky < cc->kh; ky++)
-						for (int kx = 0; kx < cc->kw; kx++) {
-							int y = oy * cc->sh - pt + ky, x = ox * cc->sw - pl + kx;
-							if (y < 0 || y >= cc->h || x < 0 || x >= cc->w)
-								continue;
-							for (int ci = 0; ci < cc->c; ci++)
-								acc += (double)in[((b * cc->h + y) * cc->w + x) * cc->c + ci] *
-								       kernel[((ky * cc->kw + kx) * cc->c + ci) * cc->filters + f];
-						}
-					out[((b * oh + oy) * ow + ox) * cc->filters + f] = acc;
-				}
+				for (int f = 0; f < cc->filters; f++)
+					out[((b * oh + oy) * ow + ox) * cc->filters + f] =
+						ref_conv2d_at(cc, in, kernel, bias, b, oy, ox, f, pt, pl);
 	ref_activation(out, (size_t)n * oh * ow, (size_t)cc->filters, cc->act);
 }
 
@@ -195,22 +203,30 @@ typedef struct pool_case {
 	bool default_pool; /* pool_size not given: Keras' default (2, 2) */
 } pool_case;
 
-static void ref_maxpool(const pool_case *pc, int n, const float *in, int oh, int ow, int pt, int pl, double *out)
+/* Max over the window's positions inside the input; padding never wins. */
+static double ref_maxpool_at(const pool_case *pc, const float *in, int b, int oy, int ox, int ci, int pt,
+                             int pl)
 {
 	int sh = pc->sh ? pc->sh : pc->ph, sw = pc->sw ? pc->sw : pc->pw;
+	double m = -INFINITY;
+	for (int ky = 0; ky < pc->ph; ky++)
+		for (int kx = 0; kx < pc->pw; kx++) {
+			int y = oy * sh - pt + ky, x = ox * sw - pl + kx;
+			if (y >= 0 && y < pc->h && x >= 0 && x < pc->w)
+				m = fmax(m, in[((b * pc->h + y) * pc->w + x) * pc->c + ci]);
+		}
+	return m;
+}
+
+static void ref_maxpool(const pool_case *pc, int n, const float *in, int oh, int ow, int pt, int pl,
+                        double *out)
+{
 	for (int b = 0; b < n; b++)
 		for (int oy = 0; oy < oh; oy++)
 			for (int ox = 0; ox < ow; ox++)
-				for (int ci = 0; ci < pc->c; ci++) {
-					double m = -INFINITY;
-					for (int ky = 0; ky < pc->ph; ky++)
-						for (int kx = 0; kx < pc->pw; kx++) {
-							int y = oy * sh - pt + ky, x = ox * sw - pl + kx;
-							if (y >= 0 && y < pc->h && x >= 0 && x < pc->w)
-								m = fmax(m, in[((b * pc->h + y) * pc->w + x) * pc->c + ci]);
-						}
-					out[((b * oh + oy) * ow + ox) * pc->c + ci] = m;
-				}
+				for (int ci = 0; ci < pc->c; ci++)
+					out[((b * oh + oy) * ow + ox) * pc->c + ci] =
+						ref_maxpool_at(pc, in, b, oy, ox, ci, pt, pl);
 }
 
 static void check_rows_sum_to_one(const float *x, size_t rows, size_t cols)
@@ -256,8 +272,8 @@ START_TEST(test_conv2d)
 	         "    padding: %s\n"
 	         "    activation: %s\n"
 	         "    use_bias: %s\n",
-	         cc->h, cc->w, cc->c, cc->filters, cc->kh, cc->kw, cc->sh, cc->sw, cc->same ? "same" : "valid",
-	         act_names[cc->act], cc->use_bias ? "true" : "false");
+	         cc->h, cc->w, cc->c, cc->filters, cc->kh, cc->kw, cc->sh, cc->sw,
+	         cc->same ? "same" : "valid", act_names[cc->act], cc->use_bias ? "true" : "false");
 	int oh, ow, pt, pl;
 	window_dim(cc->h, cc->kh, cc->sh, cc->same, &oh, &pt);
 	window_dim(cc->w, cc->kw, cc->sw, cc->same, &ow, &pl);
@@ -431,7 +447,8 @@ START_TEST(test_dropout_inference_is_identity)
 	ck_assert_ptr_nonnull(out);
 	run_forward(&r, in, n, out);
 	for (size_t i = 0; i < count; i++)
-		ck_assert_msg(out[i] == in[i], "dropout[%zu]: %g, input %g", i, (double)out[i], (double)in[i]);
+		ck_assert_msg(out[i] == in[i], "dropout[%zu]: %g, input %g", i, (double)out[i],
+		              (double)in[i]);
 	free(out);
 	free(in);
 	run_close(&r);
@@ -478,7 +495,8 @@ START_TEST(test_dropout_training)
 			continue;
 		}
 		double want = in[i] / (1.0 - rate);
-		ck_assert_msg(fabs(a[i] - want) <= 1e-6 * want, "kept [%zu]: %g, want %g", i, (double)a[i], want);
+		ck_assert_msg(fabs(a[i] - want) <= 1e-6 * want, "kept [%zu]: %g, want %g", i, (double)a[i],
+		              want);
 	}
 	/* 13125 draws: the dropped fraction is within 5 standard deviations (0.02) of the rate. */
 	double frac = (double)dropped / (double)count;
@@ -492,12 +510,14 @@ START_TEST(test_dropout_training)
 	size_t differ = 0;
 	for (size_t i = 0; i < count; i++)
 		differ += (a[i] == 0.0f) != (b[i] == 0.0f);
-	ck_assert_msg(differ > count / 10, "steps 7 and 8 share %zu of %zu mask bits", count - differ, count);
+	ck_assert_msg(differ > count / 10, "steps 7 and 8 share %zu of %zu mask bits", count - differ,
+	              count);
 	dropout_train(&r, n, 43, 7, b, count);
 	differ = 0;
 	for (size_t i = 0; i < count; i++)
 		differ += (a[i] == 0.0f) != (b[i] == 0.0f);
-	ck_assert_msg(differ > count / 10, "seeds 42 and 43 share %zu of %zu mask bits", count - differ, count);
+	ck_assert_msg(differ > count / 10, "seeds 42 and 43 share %zu of %zu mask bits", count - differ,
+	              count);
 
 	free(b);
 	free(a);
@@ -519,8 +539,10 @@ START_TEST(test_flatten_order)
 	for (int b = 0; b < n; b++)
 		for (int y = 0; y < h; y++)
 			for (int x = 0; x < w; x++)
-				for (int ci = 0; ci < c; ci++)
-					in[((b * h + y) * w + x) * c + ci] = (float)(1000 * b + 100 * y + 10 * x + ci);
+				for (int ci = 0; ci < c; ci++) {
+					float v = (float)(1000 * b + 100 * y + 10 * x + ci);
+					in[((b * h + y) * w + x) * c + ci] = v;
+				}
 	run_forward(&r, in, n, out);
 	/* Keras' Flatten of channels-last data: index (y * W + x) * C + ci within a sample. */
 	for (int b = 0; b < n; b++)
@@ -529,7 +551,8 @@ START_TEST(test_flatten_order)
 				for (int ci = 0; ci < c; ci++) {
 					float got = out[b * h * w * c + (y * w + x) * c + ci];
 					ck_assert_msg(got == (float)(1000 * b + 100 * y + 10 * x + ci),
-					              "flatten of (%d, %d, %d, %d) is %g", b, y, x, ci, (double)got);
+					              "flatten of (%d, %d, %d, %d) is %g", b, y, x, ci,
+					              (double)got);
 				}
 	free(out);
 	free(in);
@@ -611,8 +634,8 @@ static void check_refused(const char *yaml, const char *at, const char *needle)
 	strata_status st = strata_model_load_string(reg, yaml, strlen(yaml), "test.yaml", NULL, &m, &err);
 	ck_assert_msg(st == STRATA_ERR_INVALID, "status %s (%s)", strata_status_name(st), err.message);
 	ck_assert_ptr_null(m);
-	ck_assert_msg(strncmp(err.message, prefix, strlen(prefix)) == 0, "message '%s' does not start with '%s'",
-	              err.message, prefix);
+	ck_assert_msg(strncmp(err.message, prefix, strlen(prefix)) == 0,
+	              "message '%s' does not start with '%s'", err.message, prefix);
 	ck_assert_msg(strstr(err.message, needle), "message '%s' does not mention '%s'", err.message, needle);
 	strata_registry_close(reg);
 }
@@ -627,8 +650,10 @@ START_TEST(test_conv2d_kernel_larger_than_input)
 	              "[5, 3]", "larger");
 	/* 'same' padding accepts it. */
 	strata_registry *reg = ts_registry();
-	strata_model *m = ts_model(reg, "input: {shape: [4, 6, 1]}\nlayers:\n"
-	                                "  - {type: conv2d, filters: 2, kernel_size: [5, 3], padding: same}\n");
+	strata_model *m = ts_model(reg, "input: {shape: [4, 6, 1]}\n"
+	                                "layers:\n"
+	                                "  - {type: conv2d, filters: 2, kernel_size: [5, 3],"
+	                                " padding: same}\n");
 	strata_model_free(m);
 	strata_registry_close(reg);
 }

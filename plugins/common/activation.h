@@ -85,7 +85,8 @@ static inline strata_status activation_apply(strata_layer *layer, const strata_h
 			strata_arg_int(bias != NULL), strata_arg_int(code),
 		};
 		size_t global = rows * cols;
-		strata_status st = host->launch(layer, k, 1, &global, NULL, sizeof(args) / sizeof(args[0]), args);
+		uint32_t n_args = (uint32_t)(sizeof(args) / sizeof(args[0]));
+		strata_status st = host->launch(layer, k, 1, &global, NULL, n_args, args);
 		if (st != STRATA_OK)
 			return st;
 	}

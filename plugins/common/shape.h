@@ -3,6 +3,7 @@
 #ifndef PLUGINS_COMMON_SHAPE_H
 #define PLUGINS_COMMON_SHAPE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +49,16 @@ static inline bool shape_window(int64_t in, int64_t window, int64_t stride, bool
 	*out = (in - window) / stride + 1;
 	*pad_before = 0;
 	return true;
+}
+
+/* Refuses a batch whose element count would exceed the kernels' int indexing. */
+static inline strata_status shape_check_batch(strata_layer *layer, const strata_host *host, uint32_t batch,
+                                              size_t per_sample)
+{
+	if (per_sample != 0 && batch > INT_MAX / per_sample)
+		return host->fail(layer, STRATA_ERR_OVERFLOW, "a batch of %u x %zu values exceeds the "
+		                  "kernels' int indexing: lower the batch size", batch, per_sample);
+	return STRATA_OK;
 }
 
 #endif

@@ -38,14 +38,14 @@ static strata_status conv2d_build(strata_layer *layer, const strata_host *host, 
 {
 	char buf[96];
 	if (in->rank != 3)
-		return host->fail(layer, STRATA_ERR_INVALID, "Conv2D needs a (height, width, channels) input, "
-		                  "got %s", shape_format(in, buf, sizeof(buf)));
+		return host->fail(layer, STRATA_ERR_INVALID, "Conv2D needs a (height, width, channels) "
+		                  "input, got %s", shape_format(in, buf, sizeof(buf)));
 
 	int64_t ksize[2], strides[2];
 	if (host->param_ints(layer, "kernel_size", ksize, 2) != 2)
-		return host->fail_param(layer, "kernel_size", STRATA_ERR_INVALID, "kernel_size needs 2 values");
+		return host->fail_param(layer, "kernel_size", STRATA_ERR_INVALID, "needs 2 values");
 	if (host->param_ints(layer, "strides", strides, 2) != 2)
-		return host->fail_param(layer, "strides", STRATA_ERR_INVALID, "strides needs 2 values");
+		return host->fail_param(layer, "strides", STRATA_ERR_INVALID, "needs 2 values");
 	bool same = strcmp(host->param_string(layer, "padding"), "same") == 0;
 
 	conv2d_plan plan = {
@@ -56,14 +56,16 @@ static strata_status conv2d_build(strata_layer *layer, const strata_host *host, 
 	if (!shape_window(plan.h, plan.kh, plan.sh, same, &plan.oh, &plan.pad_top) ||
 	    !shape_window(plan.w, plan.kw, plan.sw, same, &plan.ow, &plan.pad_left))
 		return host->fail_param(layer, "kernel_size", STRATA_ERR_INVALID,
-		                        "kernel %lldx%lld is larger than the %lldx%lld input with padding 'valid'; "
-		                        "use a smaller kernel_size or padding: same",
-		                        (long long)plan.kh, (long long)plan.kw, (long long)plan.h, (long long)plan.w);
+		                        "kernel %lldx%lld is larger than the %lldx%lld input with padding "
+		                        "'valid'; use a smaller kernel_size or padding: same",
+		                        (long long)plan.kh, (long long)plan.kw, (long long)plan.h,
+		                        (long long)plan.w);
 	plan.direct = plan.kh == 1 && plan.kw == 1 && plan.sh == 1 && plan.sw == 1;
 
-	/* Per-sample sizes must stay within the kernels' int indexing with room for a batch. */
+	/* Per-sample sizes must stay within the kernels' int indexing. */
 	int64_t pixels, patch, cols, outputs;
-	if (!shape_mul(plan.oh, plan.ow, INT_MAX, &pixels) || !shape_mul(plan.kh * plan.kw, plan.c, INT_MAX, &patch) ||
+	if (!shape_mul(plan.oh, plan.ow, INT_MAX, &pixels) ||
+	    !shape_mul(plan.kh * plan.kw, plan.c, INT_MAX, &patch) ||
 	    !shape_mul(pixels, patch, INT_MAX, &cols) || !shape_mul(pixels, plan.filters, INT_MAX, &outputs))
 		return host->fail(layer, STRATA_ERR_OVERFLOW, "input %s with this kernel_size is too large",
 		                  shape_format(in, buf, sizeof(buf)));
@@ -111,18 +113,19 @@ static strata_status conv2d_forward(strata_layer *layer, const strata_host *host
                                     const strata_forward_args *args)
 {
 	const conv2d_plan *p = host->get_private(layer);
-	size_t rows = (size_t)args->batch * (size_t)(p->oh * p->ow);
+	size_t pixels = (size_t)(p->oh * p->ow), rows = (size_t)args->batch * pixels;
 	size_t depth = (size_t)(p->kh * p->kw * p->c);
 	if (args->batch == 0)
 		return STRATA_OK;
-	if (rows * depth > INT_MAX || rows * (size_t)p->filters > INT_MAX)
-		return host->fail(layer, STRATA_ERR_OVERFLOW, "a batch of %u exceeds the kernels' int indexing: "
-		                  "lower the batch size", args->batch);
+	size_t widest = depth > (size_t)p->filters ? depth : (size_t)p->filters;
+	strata_status st = shape_check_batch(layer, host, args->batch, pixels * widest);
+	if (st != STRATA_OK)
+		return st;
 
 	strata_tensor *cols = args->input;
 	if (!p->direct) {
 		cols = host->workspace(layer, p->workspace);
-		strata_status st = conv2d_im2col(layer, host, p, args->batch, args->input, cols);
+		st = conv2d_im2col(layer, host, p, args->batch, args->input, cols);
 		if (st != STRATA_OK)
 			return st;
 	}
@@ -135,11 +138,12 @@ static strata_status conv2d_forward(strata_layer *layer, const strata_host *host
 		.b = host->weight(layer, p->weights.kernel), .ldb = (size_t)p->filters,
 		.c = args->output, .ldc = (size_t)p->filters,
 	};
-	strata_status st = host->gemm(layer, &g);
+	st = host->gemm(layer, &g);
 	if (st != STRATA_OK)
 		return st;
 	strata_tensor *bias = p->weights.has_bias ? host->weight(layer, p->weights.bias) : NULL;
-	return activation_apply(layer, host, args->output, bias, rows, (size_t)p->filters, p->weights.activation);
+	return activation_apply(layer, host, args->output, bias, rows, (size_t)p->filters,
+	                        p->weights.activation);
 }
 
 static void conv2d_destroy(strata_layer *layer, const strata_host *host)

@@ -24,11 +24,11 @@ static strata_status dense_build(strata_layer *layer, const strata_host *host, c
 {
 	char buf[96];
 	if (in->rank != 1)
-		return host->fail(layer, STRATA_ERR_INVALID, "Dense needs a rank-1 input, got %s: put a flatten "
-		                  "layer before it", shape_format(in, buf, sizeof(buf)));
+		return host->fail(layer, STRATA_ERR_INVALID, "Dense needs a rank-1 input, got %s: put a "
+		                  "flatten layer before it", shape_format(in, buf, sizeof(buf)));
 	dense_plan plan = {.inputs = in->dims[0], .units = host->param_int(layer, "units")};
 	int64_t count;
-	if (plan.inputs > INT_MAX || !shape_mul(plan.inputs, plan.units, INT64_MAX / (int64_t)sizeof(float), &count))
+	if (plan.inputs > INT_MAX || !shape_mul(plan.inputs, plan.units, INT32_MAX, &count))
 		return host->fail(layer, STRATA_ERR_OVERFLOW, "a %lld x %lld kernel is too large",
 		                  (long long)plan.inputs, (long long)plan.units);
 
@@ -54,6 +54,10 @@ static strata_status dense_forward(strata_layer *layer, const strata_host *host,
 	const dense_plan *p = host->get_private(layer);
 	if (args->batch == 0)
 		return STRATA_OK;
+	size_t widest = p->inputs > p->units ? (size_t)p->inputs : (size_t)p->units;
+	strata_status st = shape_check_batch(layer, host, args->batch, widest);
+	if (st != STRATA_OK)
+		return st;
 	strata_gemm g = {
 		.size = sizeof(g),
 		.m = args->batch, .n = (size_t)p->units, .k = (size_t)p->inputs,
@@ -62,7 +66,7 @@ static strata_status dense_forward(strata_layer *layer, const strata_host *host,
 		.b = host->weight(layer, p->weights.kernel), .ldb = (size_t)p->units,
 		.c = args->output, .ldc = (size_t)p->units,
 	};
-	strata_status st = host->gemm(layer, &g);
+	st = host->gemm(layer, &g);
 	if (st != STRATA_OK)
 		return st;
 	strata_tensor *bias = p->weights.has_bias ? host->weight(layer, p->weights.bias) : NULL;

@@ -32,7 +32,8 @@ static strata_status dropout_build(strata_layer *layer, const strata_host *host,
 	double rate = host->param_float(layer, "rate");
 	/* The declared range is inclusive; Keras refuses rate 1, which would scale by 1/0. */
 	if (!(rate >= 0.0 && rate < 1.0))
-		return host->fail_param(layer, "rate", STRATA_ERR_INVALID, "rate must be in [0, 1), got %g", rate);
+		return host->fail_param(layer, "rate", STRATA_ERR_INVALID, "rate must be in [0, 1), got %g",
+		                        rate);
 	int64_t count = 1;
 	for (uint32_t i = 0; i < in->rank; i++)
 		if (!shape_mul(count, in->dims[i], INT_MAX, &count))
@@ -42,8 +43,8 @@ static strata_status dropout_build(strata_layer *layer, const strata_host *host,
 	return STRATA_OK;
 }
 
-static strata_status dropout_copy(strata_layer *layer, const strata_host *host, const strata_forward_args *args,
-                                  size_t n)
+static strata_status dropout_copy(strata_layer *layer, const strata_host *host,
+                                  const strata_forward_args *args, size_t n)
 {
 	strata_kernel *k = host->kernel(layer, "core", "copy", NULL);
 	if (!k)
@@ -64,9 +65,9 @@ static strata_status dropout_forward(strata_layer *layer, const strata_host *hos
 	size_t n = (size_t)args->batch * per_sample;
 	if (n == 0)
 		return STRATA_OK;
-	if (n > INT_MAX - 3)
-		return host->fail(layer, STRATA_ERR_OVERFLOW, "a batch of %u exceeds the kernels' int indexing: "
-		                  "lower the batch size", args->batch);
+	strata_status st = shape_check_batch(layer, host, args->batch, per_sample);
+	if (st != STRATA_OK)
+		return st;
 
 	double rate = host->param_float(layer, "rate");
 	if (!args->training || rate == 0.0)

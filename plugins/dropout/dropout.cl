@@ -31,7 +31,7 @@ __kernel void dropout_forward(__global const float *in, __global float *out, con
                               const uint key_hi, const uint step_lo, const uint step_hi)
 {
 	const int block = get_global_id(0);
-	if (block >= (n + 3) / 4)
+	if (block >= n / 4 + (n % 4 != 0))
 		return;
 	const uint4 r = dropout_bits((uint)block, (uint2)(key_lo, key_hi), step_lo, step_hi);
 	const uint bits[4] = {r.x, r.y, r.z, r.w};

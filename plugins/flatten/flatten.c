@@ -22,12 +22,13 @@ static strata_status flatten_build(strata_layer *layer, const strata_host *host,
 static strata_status flatten_forward(strata_layer *layer, const strata_host *host,
                                      const strata_forward_args *args)
 {
-	size_t n = (size_t)args->batch * (size_t)host->output_shape(layer)->dims[0];
+	size_t per_sample = (size_t)host->output_shape(layer)->dims[0];
+	size_t n = (size_t)args->batch * per_sample;
 	if (n == 0)
 		return STRATA_OK;
-	if (n > INT_MAX)
-		return host->fail(layer, STRATA_ERR_OVERFLOW, "a batch of %u exceeds the kernels' int indexing: "
-		                  "lower the batch size", args->batch);
+	strata_status st = shape_check_batch(layer, host, args->batch, per_sample);
+	if (st != STRATA_OK)
+		return st;
 	strata_kernel *k = host->kernel(layer, "core", "copy", NULL);
 	if (!k)
 		return host->last_status(layer);

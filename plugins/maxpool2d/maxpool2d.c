@@ -34,7 +34,7 @@ static strata_status maxpool2d_build(strata_layer *layer, const strata_host *hos
 
 	int64_t pool[2], strides[2];
 	if (host->param_ints(layer, "pool_size", pool, 2) != 2)
-		return host->fail_param(layer, "pool_size", STRATA_ERR_INVALID, "pool_size needs 2 values");
+		return host->fail_param(layer, "pool_size", STRATA_ERR_INVALID, "needs 2 values");
 	/* Keras' strides=None: the windows tile the input. */
 	if (host->param_ints(layer, "strides", strides, 2) != 2)
 		memcpy(strides, pool, sizeof(strides));
@@ -47,11 +47,13 @@ static strata_status maxpool2d_build(strata_layer *layer, const strata_host *hos
 	if (!shape_window(plan.h, plan.ph, plan.sh, same, &plan.oh, &plan.pad_top) ||
 	    !shape_window(plan.w, plan.pw, plan.sw, same, &plan.ow, &plan.pad_left))
 		return host->fail_param(layer, "pool_size", STRATA_ERR_INVALID,
-		                        "pool %lldx%lld is larger than the %lldx%lld input with padding 'valid'",
-		                        (long long)plan.ph, (long long)plan.pw, (long long)plan.h, (long long)plan.w);
+		                        "pool %lldx%lld is larger than the %lldx%lld input with padding "
+		                        "'valid'", (long long)plan.ph, (long long)plan.pw, (long long)plan.h,
+		                        (long long)plan.w);
 	int64_t count;
 	if (!shape_mul(plan.h, plan.w, INT_MAX, &count) || !shape_mul(count, plan.c, INT_MAX, &count))
-		return host->fail(layer, STRATA_ERR_OVERFLOW, "input %s is too large", shape_format(in, buf, sizeof(buf)));
+		return host->fail(layer, STRATA_ERR_OVERFLOW, "input %s is too large",
+		                  shape_format(in, buf, sizeof(buf)));
 
 	maxpool2d_plan *p = malloc(sizeof(*p));
 	if (!p)
@@ -68,17 +70,17 @@ static strata_status maxpool2d_forward(strata_layer *layer, const strata_host *h
                                        const strata_forward_args *args)
 {
 	const maxpool2d_plan *p = host->get_private(layer);
-	size_t per_sample = (size_t)(p->h * p->w * p->c);
 	if (args->batch == 0)
 		return STRATA_OK;
-	if ((size_t)args->batch * per_sample > INT_MAX)
-		return host->fail(layer, STRATA_ERR_OVERFLOW, "a batch of %u exceeds the kernels' int indexing: "
-		                  "lower the batch size", args->batch);
+	strata_status st = shape_check_batch(layer, host, args->batch, (size_t)(p->h * p->w * p->c));
+	if (st != STRATA_OK)
+		return st;
 	strata_kernel *k = host->kernel(layer, "maxpool2d", "maxpool2d_forward", NULL);
 	if (!k)
 		return host->last_status(layer);
 	strata_arg a[] = {
-		strata_arg_tensor(args->input), strata_arg_tensor(args->output), strata_arg_int((int32_t)args->batch),
+		strata_arg_tensor(args->input), strata_arg_tensor(args->output),
+		strata_arg_int((int32_t)args->batch),
 		strata_arg_int((int32_t)p->h), strata_arg_int((int32_t)p->w), strata_arg_int((int32_t)p->c),
 		strata_arg_int((int32_t)p->ph), strata_arg_int((int32_t)p->pw),
 		strata_arg_int((int32_t)p->sh), strata_arg_int((int32_t)p->sw),

@@ -1,0 +1,85 @@
+#!/bin/sh
+# The strata tool end to end: devices, summary, exit statuses and positions of model errors, and a
+# second forward pass that compiles no OpenCL program (the disk cache).
+set -u
+strata=${STRATA_EXE:?run through meson test}
+src=${STRATA_TEST_SRCDIR:?run through meson test}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export XDG_CACHE_HOME="$tmp/cache"
+fails=0
+passes=0
+
+check() { # description, then a condition already evaluated into $?
+	if [ "$2" -eq 0 ]; then passes=$((passes + 1)); else echo "FAIL: $1"; fails=$((fails + 1)); fi
+}
+
+"$strata" devices >"$tmp/devices" 2>&1
+check "strata devices exits 0" $?
+grep -q "OpenCL C" "$tmp/devices"
+check "strata devices shows the OpenCL C version" $?
+grep -q "^\* " "$tmp/devices"
+check "strata devices marks the chosen device" $?
+
+"$strata" devices --device no-such-device >"$tmp/out" 2>&1
+[ $? -eq 2 ] && grep -q "no OpenCL device matches 'no-such-device'" "$tmp/out"
+check "an unmatched selector exits 2 and says so" $?
+
+"$strata" summary "$src/../models/mnist_cnn.yaml" >"$tmp/summary" 2>&1
+check "strata summary mnist_cnn exits 0" $?
+grep -q "Total params: 1,199,882" "$tmp/summary"
+check "mnist_cnn has 1,199,882 parameters" $?
+
+# An unknown layer type on line 5, column 11.
+cat >"$tmp/bad.yaml" <<'YAML'
+input: {shape: [28, 28, 1]}
+layers:
+  - type: conv2d
+    filters: 4
+    kernel_size: 3
+  - type: conv3d
+YAML
+"$strata" summary "$tmp/bad.yaml" >"$tmp/out" 2>&1
+status=$?
+[ $status -eq 2 ]
+check "an unknown layer type exits 2 (got $status)" $?
+grep -q "^$tmp/bad.yaml:6:11: unknown layer type 'conv3d'" "$tmp/out"
+check "the message starts with FILE:6:11: (got: $(head -c 300 "$tmp/out"))" $?
+grep -q "conv2d" "$tmp/out" && grep -q "dense" "$tmp/out"
+check "the message lists the available layer types" $?
+
+"$strata" summary "$tmp/missing.yaml" >"$tmp/out" 2>&1
+[ $? -ne 0 ] && grep -q "missing.yaml" "$tmp/out"
+check "a missing model file is refused and named" $?
+
+"$strata" frobnicate >"$tmp/out" 2>&1
+[ $? -eq 2 ]
+check "an unknown command exits 2" $?
+
+# A small model forwarded twice: the second run loads every program from the disk cache.
+cat >"$tmp/small.yaml" <<'YAML'
+input: {shape: [8, 8, 1]}
+layers:
+  - {type: conv2d, filters: 4, kernel_size: 3, activation: relu}
+  - {type: maxpool2d}
+  - {type: dropout, rate: 0.5}
+  - {type: flatten}
+  - {type: dense, units: 3, activation: softmax}
+YAML
+"$strata" forward --random --batch 4 --verbose "$tmp/small.yaml" >"$tmp/run1" 2>&1
+check "the first forward pass exits 0" $?
+grep -Eq "program cache: [1-9][0-9]* built" "$tmp/run1"
+check "the first run builds programs ($(grep 'program cache' "$tmp/run1"))" $?
+"$strata" forward --random --batch 4 --verbose "$tmp/small.yaml" >"$tmp/run2" 2>&1
+check "the second forward pass exits 0" $?
+grep -Eq "program cache: 0 built, [1-9][0-9]* loaded from disk" "$tmp/run2"
+check "the second run builds nothing ($(grep 'program cache' "$tmp/run2"))" $?
+grep -q "row sums: the one farthest from 1 is 1.0000" "$tmp/run2"
+check "softmax rows sum to 1" $?
+
+"$strata" forward --random --batch 4 --profile "$tmp/small.yaml" >"$tmp/prof" 2>&1
+grep -q "conv2d_1" "$tmp/prof" && grep -q "Share" "$tmp/prof"
+check "--profile prints a per-layer table" $?
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]
