@@ -77,19 +77,19 @@ void softmax_rows(__global float *x, const int rows, const int cols)
 	__local float scratch[SOFTMAX_WG];
 	const int row = get_group_id(0);
 	const int lid = get_local_id(0);
-	/* `row` is uniform over the group, so the whole group leaves together, before any barrier. */
-	if (row >= rows)
-		return;
+	/* A group past the last row touches no data but still meets every barrier: no early return,
+	 * which PoCL 3.1 compiles into a crash when barriers follow it, even though it is uniform. */
+	const int n = row < rows ? cols : 0;
 	__global float *r = x + (size_t)row * cols;
 
 	float m = -INFINITY;
-	for (int j = lid; j < cols; j += SOFTMAX_WG)
+	for (int j = lid; j < n; j += SOFTMAX_WG)
 		m = fmax(m, r[j]);
 	scratch[lid] = m;
 	m = softmax_reduce(scratch, lid, 1);
 
 	float s = 0.0f;
-	for (int j = lid; j < cols; j += SOFTMAX_WG) {
+	for (int j = lid; j < n; j += SOFTMAX_WG) {
 		const float e = exp(r[j] - m);
 		r[j] = e;
 		s += e;
@@ -98,7 +98,7 @@ void softmax_rows(__global float *x, const int rows, const int cols)
 	s = softmax_reduce(scratch, lid, 0);
 
 	const float inv = 1.0f / s;
-	for (int j = lid; j < cols; j += SOFTMAX_WG)
+	for (int j = lid; j < n; j += SOFTMAX_WG)
 		r[j] *= inv;
 }
 

@@ -59,23 +59,29 @@ static strata_status read_some(gzFile f, const char *path, void *dst, size_t wan
 			break;
 		*got += (size_t)n;
 	}
-	/* zlib reports a gzip stream cut short only through gzerror(). */
+	/* zlib reports a gzip stream cut short only through gzerror(), as "PATH: problem". */
 	const char *msg = gzerror(f, &code);
+	size_t plen = strlen(path);
+	if (!strncmp(msg, path, plen) && !strncmp(msg + plen, ": ", 2))
+		msg += plen + 2;
 	if (*got < want && code != Z_OK && code != Z_STREAM_END)
 		return st_fail(err, STRATA_ERR_PARSE, "%s: corrupt gzip data: %s", path, msg);
 	return STRATA_OK;
 }
 
-static void dims_text(const strata_idx *idx, char *buf, size_t size)
+/* "60000 x 28 x 28 of unsigned byte" */
+static void dims_text(const strata_idx *idx, const char *type, char *buf, size_t size)
 {
 	size_t o = 0;
 	buf[0] = '\0';
 	for (uint32_t i = 0; i < idx->rank && o < size; i++) {
 		int n = snprintf(buf + o, size - o, "%s%u", i ? " x " : "", idx->dims[i]);
 		if (n < 0)
-			break;
+			return;
 		o += (size_t)n;
 	}
+	if (o < size)
+		snprintf(buf + o, size - o, " of %s", type);
 }
 
 /* Converts big-endian elements in place to host order. */
@@ -98,10 +104,10 @@ static void from_big_endian(uint8_t *p, uint64_t count, size_t elem)
 }
 
 /* Counts what follows the declared data, to name the real size in the message. */
-static strata_status check_end(gzFile f, const char *path, const strata_idx *idx, uint64_t header,
+static strata_status check_end(gzFile f, const char *path, const char *dims, uint64_t header,
                                uint64_t data_bytes, strata_error *err)
 {
-	char buf[4096], dims[160];
+	char buf[4096];
 	uint64_t extra = 0;
 	size_t n;
 	do {
@@ -112,7 +118,6 @@ static strata_status check_end(gzFile f, const char *path, const strata_idx *idx
 	} while (n == sizeof(buf));
 	if (extra == 0)
 		return STRATA_OK;
-	dims_text(idx, dims, sizeof(dims));
 	return st_fail(err, STRATA_ERR_PARSE,
 	               "%s: %llu trailing bytes: the header (%s) declares %llu bytes in all, the file has %llu",
 	               path, (unsigned long long)extra, dims, (unsigned long long)(header + data_bytes),
@@ -191,10 +196,10 @@ strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *
 		idx->dims[i] = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 		overflow |= __builtin_mul_overflow(count, (uint64_t)idx->dims[i], &count);
 	}
-	dims_text(idx, dims, sizeof(dims));
+	dims_text(idx, tname, dims, sizeof(dims));
 	if (overflow || __builtin_mul_overflow(count, (uint64_t)elem, &data_bytes) || data_bytes > SIZE_MAX) {
-		st = st_fail(err, STRATA_ERR_OVERFLOW, "%s: the header's dimensions %s of %s overflow the size", path,
-		             dims, tname);
+		st = st_fail(err, STRATA_ERR_OVERFLOW, "%s: the header's dimensions %s overflow the size", path,
+		             dims);
 		goto out_free_idx;
 	}
 	idx->count = count;
@@ -227,12 +232,12 @@ strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *
 	}
 	if (have < data_bytes) {
 		st = st_fail(err, STRATA_ERR_PARSE,
-		             "%s: truncated: the header (%s of %s) declares %llu bytes in all, the file has %llu",
-		             path, dims, tname, (unsigned long long)(header + data_bytes),
+		             "%s: truncated: the header (%s) declares %llu bytes in all, the file has %llu",
+		             path, dims, (unsigned long long)(header + data_bytes),
 		             (unsigned long long)(header + have));
 		goto out_free_data;
 	}
-	st = check_end(f, path, idx, header, data_bytes, err);
+	st = check_end(f, path, dims, header, data_bytes, err);
 	if (st)
 		goto out_free_data;
 	from_big_endian(idx->data, count, elem);

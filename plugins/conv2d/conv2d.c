@@ -105,7 +105,8 @@ static strata_status conv2d_im2col(strata_layer *layer, const strata_host *host,
 		strata_arg_int((int32_t)p->pad_top), strata_arg_int((int32_t)p->pad_left),
 		strata_arg_int((int32_t)p->oh), strata_arg_int((int32_t)p->ow),
 	};
-	size_t global = (size_t)batch * (size_t)(p->oh * p->ow * p->kh * p->kw * p->c);
+	/* One work-item per (output pixel, kernel row); see conv2d.cl. */
+	size_t global = (size_t)batch * (size_t)(p->oh * p->ow * p->kh);
 	return host->launch(layer, k, 1, &global, NULL, sizeof(args) / sizeof(args[0]), args);
 }
 

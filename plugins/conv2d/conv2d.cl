@@ -3,30 +3,42 @@
 
 /* cols[((b*OH + oy)*OW + ox), ((ky*KW + kx)*C + ci)] = in[b, oy*SH - PT + ky, ox*SW - PL + kx, ci],
  * zero outside the input ('same' padding). The column order (ky, kx, ci) is the row order of
- * the Keras HWIO kernel (KH, KW, C, F) read as a [KH*KW*C, F] matrix. One work-item per element
- * of cols, so consecutive work-items write consecutive addresses. */
+ * the Keras HWIO kernel (KH, KW, C, F) read as a [KH*KW*C, F] matrix.
+ *
+ * One work-item per (output pixel, ky) copies one kernel row of the patch: KW*C values that are
+ * contiguous in both the NHWC input and the cols row. On PoCL (CPU) this ran the MNIST CNN's
+ * second im2col 11x faster than one work-item per element, whose five integer divisions per
+ * value dominated. */
 __kernel void im2col(__global const float *in, __global float *cols, const int n, const int h,
                      const int w, const int c, const int kh, const int kw, const int sh, const int sw,
                      const int pad_top, const int pad_left, const int oh, const int ow)
 {
-	const int i = get_global_id(0);
-	if (i >= n * oh * ow * kh * kw * c)
+	const int t = get_global_id(0);
+	if (t >= n * oh * ow * kh)
 		return;
-	int t = i;
-	const int ci = t % c;
-	t /= c;
-	const int kx = t % kw;
-	t /= kw;
+	const int span = kw * c;
 	const int ky = t % kh;
-	t /= kh;
-	const int ox = t % ow;
-	t /= ow;
-	const int oy = t % oh;
-	const int b = t / oh;
+	const int pixel = t / kh;
+	const int ox = pixel % ow;
+	const int oy = (pixel / ow) % oh;
+	const int b = pixel / (ow * oh);
 	const int iy = oy * sh - pad_top + ky;
-	const int ix = ox * sw - pad_left + kx;
-	float v = 0.0f;
-	if (iy >= 0 && iy < h && ix >= 0 && ix < w)
-		v = in[((b * h + iy) * w + ix) * c + ci];
-	cols[i] = v;
+	const int x0 = ox * sw - pad_left;
+	__global float *dst = cols + (size_t)t * span;
+	if (iy < 0 || iy >= h) {
+		for (int j = 0; j < span; j++)
+			dst[j] = 0.0f;
+		return;
+	}
+	__global const float *row = in + (b * h + iy) * w * c;
+	for (int kx = 0; kx < kw; kx++) {
+		const int x = x0 + kx;
+		if (x >= 0 && x < w) {
+			for (int ci = 0; ci < c; ci++)
+				dst[kx * c + ci] = row[x * c + ci];
+		} else {
+			for (int ci = 0; ci < c; ci++)
+				dst[kx * c + ci] = 0.0f;
+		}
+	}
 }
