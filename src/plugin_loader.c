@@ -12,10 +12,19 @@
 #include "error.h"
 #include "registry.h"
 
+/* Adds a folder unless it is already on the path (by its real path), so a folder named twice
+ * is not loaded twice. */
 static strata_status add_dir(strata_registry *reg, const char *dir, size_t len, strata_error *err)
 {
 	if (len == 0)
 		return STRATA_OK;
+	char given[PATH_MAX], real[PATH_MAX], other[PATH_MAX];
+	snprintf(given, sizeof(given), "%.*s", (int)len, dir);
+	if (realpath(given, real)) {
+		for (size_t i = 0; i < reg->n_search_path; i++)
+			if (realpath(reg->search_path[i], other) && strcmp(other, real) == 0)
+				return STRATA_OK;
+	}
 	char **p = realloc(reg->search_path, (reg->n_search_path + 1) * sizeof(*p));
 	if (!p)
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");

@@ -1,4 +1,5 @@
 /* Runtime creation: device choice, context, queue, program cache, and the profile report. */
+#include <clblast_c.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,8 @@ static void free_profile(strata_runtime *rt)
 {
 	for (size_t i = 0; i < rt->n_prof; i++) {
 		clReleaseEvent(rt->prof[i].event);
+		if (rt->prof[i].start_marker)
+			clReleaseEvent(rt->prof[i].start_marker);
 		free(rt->prof[i].label);
 		free(rt->prof[i].kernel);
 	}
@@ -137,6 +140,9 @@ void strata_runtime_destroy(strata_runtime *rt)
 		clFinish(rt->queue);
 	free_profile(rt);
 	st_program_cache_release(&rt->cache);
+	/* CLBlast keeps programs in a process-wide cache keyed by context; drop them while the
+	 * context is alive, or a later context at the same address could be handed stale ones. */
+	CLBlastClearCache();
 	if (rt->queue)
 		clReleaseCommandQueue(rt->queue);
 	if (rt->context)
@@ -182,7 +188,11 @@ strata_status st_profile_fold(strata_runtime *rt, strata_error *err)
 	for (size_t i = 0; i < rt->n_prof; i++) {
 		st_profile_entry *e = &rt->prof[i];
 		cl_ulong start = 0, end = 0;
-		cl_int rc = clGetEventProfilingInfo(e->event, CL_PROFILING_COMMAND_START, sizeof(start), &start, NULL);
+		/* A launch of several kernels (CLBlast's) is timed from the end of a marker enqueued
+		 * before it, since only its last kernel's event comes back. */
+		cl_int rc = e->start_marker
+			? clGetEventProfilingInfo(e->start_marker, CL_PROFILING_COMMAND_END, sizeof(start), &start, NULL)
+			: clGetEventProfilingInfo(e->event, CL_PROFILING_COMMAND_START, sizeof(start), &start, NULL);
 		if (rc == CL_SUCCESS)
 			rc = clGetEventProfilingInfo(e->event, CL_PROFILING_COMMAND_END, sizeof(end), &end, NULL);
 		if (rc != CL_SUCCESS && st == STRATA_OK)
@@ -195,6 +205,8 @@ strata_status st_profile_fold(strata_runtime *rt, strata_error *err)
 			st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 		}
 		clReleaseEvent(e->event);
+		if (e->start_marker)
+			clReleaseEvent(e->start_marker);
 		free(e->label);
 		free(e->kernel);
 	}

@@ -34,6 +34,7 @@ typedef struct st_profile_entry {
 	char *label;  /* layer name, or "strata" for runtime work */
 	char *kernel; /* kernel name, or "gemm" */
 	cl_event event;
+	cl_event start_marker; /* NULL, or a marker enqueued just before a multi-kernel launch */
 } st_profile_entry;
 
 /* Kernel time summed per (label, kernel). */

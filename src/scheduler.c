@@ -96,13 +96,15 @@ strata_status st_tensor_read(strata_runtime *rt, strata_tensor *t, size_t offset
 
 /* Keeps the event of a launch for the profile; takes ownership of `ev`. */
 static strata_status record(strata_runtime *rt, const char *label, const char *kernel, cl_event ev,
-                            strata_error *err)
+                            cl_event start_marker, strata_error *err)
 {
 	if (rt->n_prof == rt->cap_prof) {
 		size_t ncap = rt->cap_prof ? rt->cap_prof * 2 : 256;
 		st_profile_entry *grown = realloc(rt->prof, ncap * sizeof(*grown));
 		if (!grown) {
 			clReleaseEvent(ev);
+			if (start_marker)
+				clReleaseEvent(start_marker);
 			return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 		}
 		rt->prof = grown;
@@ -112,10 +114,13 @@ static strata_status record(strata_runtime *rt, const char *label, const char *k
 	e->label = strdup(label);
 	e->kernel = strdup(kernel);
 	e->event = ev;
+	e->start_marker = start_marker;
 	if (!e->label || !e->kernel) {
 		free(e->label);
 		free(e->kernel);
 		clReleaseEvent(ev);
+		if (start_marker)
+			clReleaseEvent(start_marker);
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 	}
 	rt->n_prof++;
@@ -175,14 +180,19 @@ strata_status st_launch(strata_runtime *rt, const char *label, strata_kernel *k,
 	                                   rt->profile ? &ev : NULL);
 	if (rc != CL_SUCCESS)
 		return st_cl_fail(err, rc, "%s: launching kernel '%s'", label, k->name);
-	return rt->profile ? record(rt, label, k->name, ev, err) : STRATA_OK;
+	return rt->profile ? record(rt, label, k->name, ev, NULL, err) : STRATA_OK;
 }
 
 strata_status st_gemm(strata_runtime *rt, const char *label, const strata_gemm *g, strata_error *err)
 {
 	if (g->m == 0 || g->n == 0)
 		return STRATA_OK;
-	cl_event ev = NULL;
+	cl_event ev = NULL, marker = NULL;
+	if (rt->profile) {
+		cl_int mrc = clEnqueueMarkerWithWaitList(rt->queue, 0, NULL, &marker);
+		if (mrc != CL_SUCCESS)
+			return st_cl_fail(err, mrc, "%s: clEnqueueMarkerWithWaitList", label);
+	}
 	CLBlastStatusCode rc = CLBlastSgemm(CLBlastLayoutRowMajor, g->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
 	                                    g->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, g->m, g->n, g->k,
 	                                    g->alpha, g->a->mem, g->a_offset, g->lda, g->b->mem, g->b_offset, g->ldb,
@@ -190,13 +200,17 @@ strata_status st_gemm(strata_runtime *rt, const char *label, const strata_gemm *
 	if (rc != CLBlastSuccess) {
 		if (ev)
 			clReleaseEvent(ev);
+		if (marker)
+			clReleaseEvent(marker);
 		if ((int)rc > -1000)
 			return st_cl_fail(err, (cl_int)rc, "%s: CLBlast SGEMM %zux%zux%zu", label, g->m, g->n, g->k);
 		return st_fail(err, STRATA_ERR_OPENCL, "%s: CLBlast SGEMM %zux%zux%zu failed: %s (%d)", label, g->m, g->n,
 		               g->k, clblast_status_name(rc), (int)rc);
 	}
 	if (rt->profile && ev)
-		return record(rt, label, "gemm", ev, err);
+		return record(rt, label, "gemm", ev, marker, err);
+	if (marker)
+		clReleaseEvent(marker);
 	if (ev)
 		clReleaseEvent(ev);
 	return STRATA_OK;

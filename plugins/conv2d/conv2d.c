@@ -63,8 +63,9 @@ static strata_status conv2d_build(strata_layer *layer, const strata_host *host, 
 	plan.direct = plan.kh == 1 && plan.kw == 1 && plan.sh == 1 && plan.sw == 1;
 
 	/* Per-sample sizes must stay within the kernels' int indexing. */
-	int64_t pixels, patch, cols, outputs;
-	if (!shape_mul(plan.oh, plan.ow, INT_MAX, &pixels) ||
+	int64_t inputs, pixels, patch, cols, outputs;
+	if (!shape_mul(plan.h, plan.w, INT_MAX, &inputs) || !shape_mul(inputs, plan.c, INT_MAX, &inputs) ||
+	    !shape_mul(plan.oh, plan.ow, INT_MAX, &pixels) ||
 	    !shape_mul(plan.kh * plan.kw, plan.c, INT_MAX, &patch) ||
 	    !shape_mul(pixels, patch, INT_MAX, &cols) || !shape_mul(pixels, plan.filters, INT_MAX, &outputs))
 		return host->fail(layer, STRATA_ERR_OVERFLOW, "input %s with this kernel_size is too large",
@@ -118,8 +119,10 @@ static strata_status conv2d_forward(strata_layer *layer, const strata_host *host
 	size_t depth = (size_t)(p->kh * p->kw * p->c);
 	if (args->batch == 0)
 		return STRATA_OK;
-	size_t widest = depth > (size_t)p->filters ? depth : (size_t)p->filters;
-	strata_status st = shape_check_batch(layer, host, args->batch, pixels * widest);
+	/* im2col indexes the whole batch's input and cols, bias_activation its output. */
+	size_t widest = pixels * (depth > (size_t)p->filters ? depth : (size_t)p->filters);
+	size_t inputs = (size_t)(p->h * p->w * p->c);
+	strata_status st = shape_check_batch(layer, host, args->batch, widest > inputs ? widest : inputs);
 	if (st != STRATA_OK)
 		return st;
 

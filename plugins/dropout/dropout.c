@@ -25,6 +25,29 @@ static uint32_t dropout_name_hash(const char *name)
 	return h;
 }
 
+/* Everything dropout_forward's mask depends on besides the element index; the backward pass
+ * derives the same from the same (seed, step) to recompute the mask. */
+typedef struct dropout_mask {
+	uint32_t threshold; /* an element is dropped when its 32 random bits are below this */
+	float scale;        /* 1 / (1 - rate) for the kept elements */
+	uint32_t key_lo, key_hi, step_lo, step_hi;
+} dropout_mask;
+
+static dropout_mask dropout_mask_of(const strata_layer *layer, const strata_host *host, uint64_t seed,
+                                    uint64_t step)
+{
+	double rate = host->param_float(layer, "rate");
+	double t = ldexp(rate, 32);
+	return (dropout_mask){
+		.threshold = t >= 4294967295.0 ? UINT32_MAX : (uint32_t)t,
+		.scale = (float)(1.0 / (1.0 - rate)),
+		.key_lo = (uint32_t)seed ^ dropout_name_hash(host->layer_name(layer)),
+		.key_hi = (uint32_t)(seed >> 32),
+		.step_lo = (uint32_t)step,
+		.step_hi = (uint32_t)(step >> 32),
+	};
+}
+
 static strata_status dropout_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
                                    strata_shape *out)
 {
@@ -69,21 +92,17 @@ static strata_status dropout_forward(strata_layer *layer, const strata_host *hos
 	if (st != STRATA_OK)
 		return st;
 
-	double rate = host->param_float(layer, "rate");
-	if (!args->training || rate == 0.0)
+	if (!args->training || host->param_float(layer, "rate") == 0.0)
 		return dropout_copy(layer, host, args, n);
 
 	strata_kernel *k = host->kernel(layer, "dropout", "dropout_forward", NULL);
 	if (!k)
 		return host->last_status(layer);
-	double t = ldexp(rate, 32);
-	uint32_t threshold = t >= 4294967295.0 ? UINT32_MAX : (uint32_t)t;
-	uint32_t key_lo = (uint32_t)args->seed ^ dropout_name_hash(host->layer_name(layer));
+	dropout_mask m = dropout_mask_of(layer, host, args->seed, args->step);
 	strata_arg a[] = {
 		strata_arg_tensor(args->input), strata_arg_tensor(args->output), strata_arg_int((int32_t)n),
-		strata_arg_uint(threshold), strata_arg_float((float)(1.0 / (1.0 - rate))),
-		strata_arg_uint(key_lo), strata_arg_uint((uint32_t)(args->seed >> 32)),
-		strata_arg_uint((uint32_t)args->step), strata_arg_uint((uint32_t)(args->step >> 32)),
+		strata_arg_uint(m.threshold), strata_arg_float(m.scale), strata_arg_uint(m.key_lo),
+		strata_arg_uint(m.key_hi), strata_arg_uint(m.step_lo), strata_arg_uint(m.step_hi),
 	};
 	size_t global = (n + 3) / 4;
 	return host->launch(layer, k, 1, &global, NULL, sizeof(a) / sizeof(a[0]), a);
