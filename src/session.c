@@ -6,6 +6,14 @@
 
 #include "initializers.h"
 
+uint64_t st_shape_elems(const strata_shape *shape)
+{
+	uint64_t n = 1;
+	for (uint32_t i = 0; i < shape->rank; i++)
+		n *= (uint64_t)shape->dims[i];
+	return n;
+}
+
 static strata_status shape_elems(const strata_shape *s, uint64_t *out)
 {
 	uint64_t n = 1;
@@ -152,6 +160,8 @@ void strata_session_destroy(strata_session *s)
 		layer->session = NULL;
 	}
 	st_tensor_release(&s->input);
+	st_tensor_release(&s->grad[0]);
+	st_tensor_release(&s->grad[1]);
 	free(s->binds);
 	if (m->session == s)
 		m->session = NULL;
@@ -172,6 +182,33 @@ static strata_status run_forward(strata_layer *layer, const strata_forward_args 
 	return st;
 }
 
+strata_status st_session_forward_device(strata_session *s, uint32_t batch, bool training, strata_error *err)
+{
+	strata_model *m = s->model;
+	strata_tensor *x = &s->input;
+	for (size_t i = 0; i < m->n_layers; i++) {
+		strata_forward_args args = {
+			.size = sizeof(args),
+			.batch = batch,
+			.training = training,
+			.seed = s->seed,
+			.step = s->step,
+			.input = x,
+			.output = &s->binds[i].output,
+		};
+		strata_status st = run_forward(&m->layers[i], &args, err);
+		if (st)
+			return st;
+		x = &s->binds[i].output;
+	}
+	return STRATA_OK;
+}
+
+strata_tensor *st_session_output(strata_session *s)
+{
+	return s->model->n_layers ? &s->binds[s->model->n_layers - 1].output : &s->input;
+}
+
 strata_status strata_session_forward(strata_session *s, const float *input, uint32_t batch, float *output,
                                      strata_error *err)
 {
@@ -179,32 +216,100 @@ strata_status strata_session_forward(strata_session *s, const float *input, uint
 		return st_fail(err, STRATA_ERR_INVALID, "batch of %u samples, the session holds 1 to %u", batch,
 		               s->max_batch);
 	strata_model *m = s->model;
-	uint64_t in_elems = 0, out_elems = 0;
-	shape_elems(&m->input, &in_elems);
+	uint64_t in_elems = st_shape_elems(&m->input);
+	uint64_t out_elems = m->n_layers ? st_shape_elems(&m->layers[m->n_layers - 1].out) : in_elems;
 	strata_status st = st_tensor_write(s->rt, &s->input, 0, input, in_elems * batch * sizeof(float), err);
-	if (st)
+	if (st || (st = st_session_forward_device(s, batch, false, err)))
 		return st;
-	strata_tensor *x = &s->input;
-	for (size_t i = 0; i < m->n_layers; i++) {
-		strata_forward_args args = {
-			.size = sizeof(args),
-			.batch = batch,
-			.training = false,
-			.seed = s->seed,
-			.step = s->step,
-			.input = x,
-			.output = &s->binds[i].output,
-		};
-		if ((st = run_forward(&m->layers[i], &args, err)))
-			return st;
-		x = &s->binds[i].output;
-	}
-	if (m->n_layers == 0)
-		return st_tensor_read(s->rt, x, 0, output, in_elems * batch * sizeof(float), err);
-	shape_elems(&m->layers[m->n_layers - 1].out, &out_elems);
-	if ((st = st_tensor_read(s->rt, x, 0, output, out_elems * batch * sizeof(float), err)))
+	if ((st = st_tensor_read(s->rt, st_session_output(s), 0, output, out_elems * batch * sizeof(float), err)))
 		return st;
 	return s->rt->profile ? st_finish(s->rt, err) : STRATA_OK;
+}
+
+strata_status st_session_enable_training(strata_session *s, strata_error *err)
+{
+	if (s->training_ready)
+		return STRATA_OK;
+	strata_model *m = s->model;
+	uint64_t largest = st_shape_elems(&m->input);
+	strata_status st;
+	for (size_t i = 0; i < m->n_layers; i++) {
+		strata_layer *layer = &m->layers[i];
+		if (!layer->type->ops.backward)
+			return st_fail(err, STRATA_ERR_UNSUPPORTED, "%s:%u:%u: %s: layer type '%s' has no backward pass",
+			               m->file, layer->pos.line, layer->pos.col, layer->name, layer->type->ops.type);
+		uint64_t n = st_shape_elems(&layer->out);
+		largest = n > largest ? n : largest;
+	}
+	for (size_t i = 0; i < m->n_layers; i++) {
+		strata_layer *layer = &m->layers[i];
+		st_layer_bind *b = &s->binds[i];
+		b->grads = calloc(layer->n_weights ? layer->n_weights : 1, sizeof(*b->grads));
+		if (!b->grads)
+			return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+		for (uint32_t w = 0; w < layer->n_weights; w++) {
+			char what[160];
+			snprintf(what, sizeof(what), "the gradient of %s/%s", layer->name, layer->weights[w].name);
+			if ((st = st_tensor_alloc(s->rt, &b->grads[w], layer->weights[w].count * sizeof(float), what, err)))
+				return st;
+		}
+	}
+	size_t bytes = 0;
+	if ((st = batch_bytes(largest * sizeof(float), s->max_batch, &bytes, err)))
+		return st;
+	for (int i = 0; i < 2; i++)
+		if ((st = st_tensor_alloc(s->rt, &s->grad[i], bytes, "the gradient buffers", err)))
+			return st;
+	s->training_ready = true;
+	return STRATA_OK;
+}
+
+strata_tensor *st_session_output_grad(strata_session *s)
+{
+	return &s->grad[0];
+}
+
+static strata_status run_backward(strata_layer *layer, const strata_backward_args *args, strata_error *err)
+{
+	strata_error local = {0};
+	layer->err = err ? err : &local;
+	layer->err->message[0] = '\0';
+	layer->last_status = STRATA_OK;
+	strata_status st = layer->type->ops.backward(layer, &st_host_api, args);
+	if (st != STRATA_OK && layer->err->message[0] == '\0')
+		st_fail(layer->err, st, "%s: backward pass failed: %s", layer->name, strata_status_name(st));
+	layer->err = NULL;
+	return st;
+}
+
+strata_status st_session_backward(strata_session *s, uint32_t batch, bool folded, strata_tensor **input_grad,
+                                  strata_error *err)
+{
+	if (!s->training_ready)
+		return st_fail(err, STRATA_ERR_INVALID, "the session was not prepared for training");
+	strata_model *m = s->model;
+	int cur = 0;
+	for (size_t i = m->n_layers; i-- > 0;) {
+		bool need_input_grad = i > 0 || input_grad != NULL;
+		strata_backward_args args = {
+			.size = sizeof(args),
+			.batch = batch,
+			.seed = s->seed,
+			.step = s->step,
+			.input = i > 0 ? &s->binds[i - 1].output : &s->input,
+			.output = &s->binds[i].output,
+			.grad_output = &s->grad[cur],
+			.grad_input = need_input_grad ? &s->grad[1 - cur] : NULL,
+			.activation_folded = folded && i == m->n_layers - 1,
+		};
+		strata_status st = run_backward(&m->layers[i], &args, err);
+		if (st)
+			return st;
+		cur = 1 - cur;
+	}
+	if (input_grad)
+		*input_grad = &s->grad[cur];
+	return STRATA_OK;
 }
 
 size_t strata_session_weight_count(const strata_session *s, size_t layer)

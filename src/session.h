@@ -18,9 +18,29 @@ struct strata_session {
 	strata_model *model;
 	uint32_t max_batch;
 	uint64_t seed;
-	uint64_t step;
+	uint64_t step; /* training steps taken; keys dropout masks */
 	strata_tensor input;
 	st_layer_bind *binds; /* one per layer */
+	/* Training: gradients flow backwards through two buffers used in turn, each large enough for
+	 * any layer's output (or the input) at max_batch. */
+	bool training_ready;
+	strata_tensor grad[2];
 };
+
+/* Allocates weight gradients and the gradient buffers; idempotent. */
+strata_status st_session_enable_training(strata_session *s, strata_error *err);
+/* Runs every layer on the batch already in s->input. */
+strata_status st_session_forward_device(strata_session *s, uint32_t batch, bool training, strata_error *err);
+/* The buffer the loss writes dLoss/dOutput of the last layer into (batch x output shape). */
+strata_tensor *st_session_output_grad(strata_session *s);
+/* The last layer's output (batch x output shape). */
+strata_tensor *st_session_output(strata_session *s);
+/* Backpropagates from st_session_output_grad(); fills every weight gradient. `folded` says the
+ * loss already applied the last layer's softmax derivative. When input_grad is not NULL it
+ * receives the buffer holding dLoss/dInput. */
+strata_status st_session_backward(strata_session *s, uint32_t batch, bool folded, strata_tensor **input_grad,
+                                  strata_error *err);
+/* Elements of one sample of a shape. */
+uint64_t st_shape_elems(const strata_shape *shape);
 
 #endif

@@ -163,6 +163,9 @@ typedef struct strata_forward_args {
 	strata_tensor *output; /* batch x output shape */
 } strata_forward_args;
 
+/* Backward contract: write grad_input (when not NULL) and OVERWRITE every weight gradient
+ * (host->weight_grad; the host adds regularization afterwards). grad_output belongs to the host
+ * and may be overwritten in place (e.g. with dLoss/dPreactivation). */
 typedef struct strata_backward_args {
 	uint32_t size; /* sizeof(strata_backward_args) */
 	uint32_t batch;
@@ -170,7 +173,11 @@ typedef struct strata_backward_args {
 	strata_tensor *input;       /* the forward pass's input */
 	strata_tensor *output;      /* the forward pass's output */
 	strata_tensor *grad_output; /* dLoss/dOutput */
-	strata_tensor *grad_input;  /* dLoss/dInput to write; NULL for the first layer */
+	strata_tensor *grad_input;  /* dLoss/dInput to write; NULL when nobody needs it */
+	/* True when grad_output is already the gradient before the layer's fused activation: the
+	 * loss folded it in (softmax with cross-entropy, computed stably as y - t). The layer then
+	 * skips its activation's derivative. Only set for a layer whose `activation` is softmax. */
+	bool activation_folded;
 } strata_backward_args;
 
 typedef struct strata_layer_ops {
