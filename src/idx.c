@@ -92,7 +92,8 @@ static void from_big_endian(uint8_t *p, uint64_t count, size_t elem)
 			uint16_t v = (uint16_t)((p[0] << 8) | p[1]);
 			memcpy(p, &v, 2);
 		} else if (elem == 4) {
-			uint32_t v = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+			uint32_t v = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) |
+			             p[3];
 			memcpy(p, &v, 4);
 		} else if (elem == 8) {
 			uint64_t v = 0;
@@ -118,10 +119,11 @@ static strata_status check_end(gzFile f, const char *path, const char *dims, uin
 	} while (n == sizeof(buf));
 	if (extra == 0)
 		return STRATA_OK;
-	return st_fail(err, STRATA_ERR_PARSE,
-	               "%s: %llu trailing bytes: the header (%s) declares %llu bytes in all, the file has %llu",
-	               path, (unsigned long long)extra, dims, (unsigned long long)(header + data_bytes),
-	               (unsigned long long)(header + data_bytes + extra));
+	return st_fail(
+	        err, STRATA_ERR_PARSE,
+	        "%s: %llu trailing bytes: the header (%s) declares %llu bytes in all, the file has %llu",
+	        path, (unsigned long long)extra, dims, (unsigned long long)(header + data_bytes),
+	        (unsigned long long)(header + data_bytes + extra));
 }
 
 strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *err)
@@ -137,8 +139,8 @@ strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *
 	errno = 0;
 	gzFile f = gzopen(path, "rb");
 	if (!f)
-		return st_fail(err, errno == ENOENT ? STRATA_ERR_NOT_FOUND : STRATA_ERR_IO, "%s: cannot open: %s",
-		               path, errno ? strerror(errno) : "out of memory");
+		return st_fail(err, errno == ENOENT ? STRATA_ERR_NOT_FOUND : STRATA_ERR_IO,
+		               "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
 	/* The default 8 KiB gzip buffer makes reading 47 MB of MNIST slow. */
 	gzbuffer(f, 128u * 1024u);
 
@@ -156,25 +158,26 @@ strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *
 		goto out_free_idx;
 	}
 	if (got < 4) {
-		st = st_fail(err, STRATA_ERR_PARSE, "%s: truncated header: expected 4 bytes, the file has %zu", path,
-		             got);
+		st = st_fail(err, STRATA_ERR_PARSE,
+		             "%s: truncated header: expected 4 bytes, the file has %zu", path, got);
 		goto out_free_idx;
 	}
 	const char *tname = type_name(head[2], &elem);
 	if (head[0] != 0 || head[1] != 0) {
 		st = st_fail(err, STRATA_ERR_PARSE,
-		             "%s: not an IDX file: magic bytes %02x %02x %02x %02x, expected 00 00 TYPE RANK", path,
-		             head[0], head[1], head[2], head[3]);
+		             "%s: not an IDX file: magic bytes %02x %02x %02x %02x, expected 00 00 TYPE RANK",
+		             path, head[0], head[1], head[2], head[3]);
 		goto out_free_idx;
 	}
 	if (!tname) {
 		st = st_fail(err, STRATA_ERR_PARSE,
-		             "%s: unknown IDX data type 0x%02x (known: 0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E)", path,
-		             head[2]);
+		             "%s: unknown IDX data type 0x%02x (known: 0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E)",
+		             path, head[2]);
 		goto out_free_idx;
 	}
 	if (head[3] < 1 || head[3] > IDX_MAX_RANK) {
-		st = st_fail(err, STRATA_ERR_PARSE, "%s: IDX rank %u, expected 1 to %d", path, head[3], IDX_MAX_RANK);
+		st = st_fail(err, STRATA_ERR_PARSE, "%s: IDX rank %u, expected 1 to %d", path, head[3],
+		             IDX_MAX_RANK);
 		goto out_free_idx;
 	}
 	idx->type = head[2];
@@ -185,8 +188,8 @@ strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *
 		goto out_free_idx;
 	if (got < dims_bytes) {
 		st = st_fail(err, STRATA_ERR_PARSE,
-		             "%s: truncated header: rank %u needs %zu bytes of header, the file has %zu", path,
-		             idx->rank, 4 + dims_bytes, 4 + got);
+		             "%s: truncated header: rank %u needs %zu bytes of header, the file has %zu",
+		             path, idx->rank, 4 + dims_bytes, 4 + got);
 		goto out_free_idx;
 	}
 	uint64_t count = 1, data_bytes;
@@ -198,8 +201,8 @@ strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *
 	}
 	dims_text(idx, tname, dims, sizeof(dims));
 	if (overflow || __builtin_mul_overflow(count, (uint64_t)elem, &data_bytes) || data_bytes > SIZE_MAX) {
-		st = st_fail(err, STRATA_ERR_OVERFLOW, "%s: the header's dimensions %s overflow the size", path,
-		             dims);
+		st = st_fail(err, STRATA_ERR_OVERFLOW, "%s: the header's dimensions %s overflow the size",
+		             path, dims);
 		goto out_free_idx;
 	}
 	idx->count = count;
@@ -217,7 +220,8 @@ strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *
 			size_t ncap = cap * 2 < data_bytes ? cap * 2 : (size_t)data_bytes;
 			void *nd = realloc(idx->data, ncap);
 			if (!nd) {
-				st = st_fail(err, STRATA_ERR_NO_MEMORY, "%s: out of memory for %zu bytes", path, ncap);
+				st = st_fail(err, STRATA_ERR_NO_MEMORY, "%s: out of memory for %zu bytes",
+				             path, ncap);
 				goto out_free_data;
 			}
 			idx->data = nd;

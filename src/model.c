@@ -101,7 +101,8 @@ strata_status st_model_infer_shapes(struct strata_model *model, strata_error *er
 			if ((unsigned)st >= STRATA_STATUS_COUNT)
 				st = STRATA_ERR_PLUGIN;
 			if (!err || !err->message[0])
-				return layer_fail(layer, err, st, "the %s plugin's build() failed (%s) without a message",
+				return layer_fail(layer, err, st,
+				                  "the %s plugin's build() failed (%s) without a message",
 				                  layer->type->plugin, strata_status_name(st));
 			err->status = st;
 			return st;
@@ -109,8 +110,8 @@ strata_status st_model_infer_shapes(struct strata_model *model, strata_error *er
 		shape_text(&in, a, sizeof(a));
 		if (out.rank < 1 || out.rank > STRATA_MAX_RANK)
 			return layer_fail(layer, err, STRATA_ERR_PLUGIN,
-			                  "the %s plugin returned an output of rank %u for input %s", layer->type->plugin,
-			                  out.rank, a);
+			                  "the %s plugin returned an output of rank %u for input %s",
+			                  layer->type->plugin, out.rank, a);
 		shape_text(&out, b, sizeof(b));
 		for (uint32_t d = 0; d < out.rank; d++)
 			if (out.dims[d] < 1)

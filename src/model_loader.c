@@ -109,8 +109,8 @@ static strata_status read_input(loader *ld, const st_ynode *root)
 	if (overflow || count > INT32_MAX) {
 		char s[160];
 		shape_text(in, s, sizeof(s));
-		st = fail_at(ld, shape->pos, STRATA_ERR_INVALID, "input shape %s has more than %d values per sample", s,
-		             INT32_MAX);
+		st = fail_at(ld, shape->pos, STRATA_ERR_INVALID,
+		             "input shape %s has more than %d values per sample", s, INT32_MAX);
 	}
 out_free:
 	free_values(v, st_schema_input.n_params);
@@ -132,14 +132,16 @@ static strata_status read_optimizer(loader *ld, const st_ynode *root)
 		map = node;
 		type_node = st_ynode_get(node, "type");
 		if (!type_node)
-			return fail_at(ld, node->pos, STRATA_ERR_INVALID,
-			               "missing required key 'type' in optimizer (sgd, adadelta, adam or rmsprop)");
+			return fail_at(
+			        ld, node->pos, STRATA_ERR_INVALID,
+			        "missing required key 'type' in optimizer (sgd, adadelta, adam or rmsprop)");
 	} else if (node && node->kind == ST_YNODE_SEQUENCE) {
 		return fail_at(ld, node->pos, STRATA_ERR_INVALID,
 		               "'optimizer' must be a name or a mapping with a type, got a sequence");
 	}
 	if (type_node) {
-		st = st_param_read_one(ld->file, &st_schema_optimizer_type.params[0], type_node, &tv, ld->err);
+		st = st_param_read_one(ld->file, &st_schema_optimizer_type.params[0], type_node, &tv,
+		                       ld->err);
 		if (st)
 			return st;
 		type = tv.s;
@@ -152,7 +154,8 @@ static strata_status read_optimizer(loader *ld, const st_ynode *root)
 	if (!sec->type)
 		return no_memory(ld);
 	if (!schema)
-		return fail_at(ld, type_node->pos, STRATA_ERR_INVALID, "optimizer '%s' has no parameter table", sec->type);
+		return fail_at(ld, type_node->pos, STRATA_ERR_INVALID,
+		               "optimizer '%s' has no parameter table", sec->type);
 	sec->pos = node ? node->pos : root->pos;
 	sec->decl = schema->params;
 	sec->n_params = schema->n_params;
@@ -166,7 +169,8 @@ static strata_status read_metrics(loader *ld, const st_ynode *root)
 	if (!node || st_ynode_is_null(node))
 		return STRATA_OK;
 	if (node->kind == ST_YNODE_MAPPING)
-		return fail_at(ld, node->pos, STRATA_ERR_INVALID, "'metrics' must be a list of metric names, got a mapping");
+		return fail_at(ld, node->pos, STRATA_ERR_INVALID,
+		               "'metrics' must be a list of metric names, got a mapping");
 	const st_ynode *const *items = (const st_ynode *const *)&node;
 	size_t n = 1;
 	if (node->kind == ST_YNODE_SEQUENCE) {
@@ -178,7 +182,8 @@ static strata_status read_metrics(loader *ld, const st_ynode *root)
 		return no_memory(ld);
 	for (size_t i = 0; i < n; i++) {
 		st_param_value v;
-		strata_status st = st_param_read_one(ld->file, &st_schema_metric.params[0], items[i], &v, ld->err);
+		strata_status st =
+		        st_param_read_one(ld->file, &st_schema_metric.params[0], items[i], &v, ld->err);
 		if (st)
 			return st;
 		ld->m->metrics[ld->m->n_metrics++] = v.s;
@@ -206,7 +211,8 @@ static strata_status read_data(loader *ld, const st_ynode *root)
 	strata_model *m = ld->m;
 	char **dst[4] = {&m->train_images, &m->train_labels, &m->test_images, &m->test_labels};
 	st_param_value *v;
-	strata_status st = read_section(ld, &st_schema_data, st_ynode_get(root, "data"), root->pos, "data", NULL, &v);
+	strata_status st =
+	        read_section(ld, &st_schema_data, st_ynode_get(root, "data"), root->pos, "data", NULL, &v);
 	if (st)
 		goto out_free;
 	for (int i = 0; i < 4; i++) {
@@ -227,13 +233,15 @@ static strata_status read_training(loader *ld, const st_ynode *root)
 {
 	const st_schema *s = &st_schema_training;
 	st_param_value *v;
-	strata_status st = read_section(ld, s, st_ynode_get(root, "training"), root->pos, "training", NULL, &v);
+	strata_status st =
+	        read_section(ld, s, st_ynode_get(root, "training"), root->pos, "training", NULL, &v);
 	if (st)
 		goto out_free;
 	const st_param_value *split = value(v, s, "validation_split");
 	/* Keras refuses 1 too: nothing would be left to train on. */
 	if (split->f >= 1.0) {
-		st = fail_at(ld, split->pos, STRATA_ERR_INVALID, "'validation_split' must be below 1, got %g", split->f);
+		st = fail_at(ld, split->pos, STRATA_ERR_INVALID, "'validation_split' must be below 1, got %g",
+		             split->f);
 		goto out_free;
 	}
 	ld->m->training = (strata_training_config){
@@ -251,7 +259,8 @@ out_free:
 /* name, loss, device, and the refusal of keys the format does not know. */
 static strata_status read_top(loader *ld, const st_ynode *root, const char *display_name)
 {
-	static const char *const handled[] = {"input", "layers", "optimizer", "metrics", "data", "training", NULL};
+	static const char *const handled[] = {"input", "layers",   "optimizer", "metrics",
+	                                      "data",  "training", NULL};
 	const st_schema *s = &st_schema_model;
 	strata_model *m = ld->m;
 	st_param_value *v;
@@ -297,22 +306,26 @@ static strata_status read_layer(loader *ld, size_t i, const st_ynode *item)
 	ld->name_pos[i] = item->pos;
 	if (item->kind != ST_YNODE_MAPPING) {
 		st_ynode_describe(item, got, sizeof(got));
-		return fail_at(ld, item->pos, STRATA_ERR_INVALID, "a layer must be a mapping with a 'type', got %s", got);
+		return fail_at(ld, item->pos, STRATA_ERR_INVALID,
+		               "a layer must be a mapping with a 'type', got %s", got);
 	}
 	const st_ynode *t = st_ynode_get(item, "type");
 	st_registry_layer_list(m->reg, list, sizeof(list));
+	if (!list[0])
+		snprintf(list, sizeof(list), "none, no layer plugins are loaded");
 	if (!t)
-		return fail_at(ld, item->pos, STRATA_ERR_INVALID, "missing required key 'type' in layer %zu; available: %s",
-		               i + 1, list);
+		return fail_at(ld, item->pos, STRATA_ERR_INVALID,
+		               "missing required key 'type' in layer %zu; available: %s", i + 1, list);
 	if (t->kind != ST_YNODE_SCALAR || st_ynode_is_null(t)) {
 		st_ynode_describe(t, got, sizeof(got));
-		return fail_at(ld, t->pos, STRATA_ERR_INVALID, "'type' must be a layer type, got %s; available: %s", got,
-		               list);
+		return fail_at(ld, t->pos, STRATA_ERR_INVALID,
+		               "'type' must be a layer type, got %s; available: %s", got, list);
 	}
 	layer->type = st_registry_find_layer(m->reg, t->u.scalar.text);
 	if (!layer->type) {
 		st_yquote(t, got, sizeof(got));
-		return fail_at(ld, t->pos, STRATA_ERR_INVALID, "unknown layer type %s; available: %s", got, list);
+		return fail_at(ld, t->pos, STRATA_ERR_INVALID, "unknown layer type %s; available: %s", got,
+		               list);
 	}
 
 	const strata_layer_ops *ops = &layer->type->ops;
@@ -383,7 +396,8 @@ static strata_status assign_names(loader *ld)
 		struct strata_layer *layer = &m->layers[i];
 		if (layer->name)
 			continue;
-		const char *prefix = layer->type->ops.name_prefix ? layer->type->ops.name_prefix : layer->type->ops.type;
+		const char *prefix =
+		        layer->type->ops.name_prefix ? layer->type->ops.name_prefix : layer->type->ops.type;
 		size_t p = 0;
 		while (p < n_prefixes && strcmp(prefixes[p], prefix))
 			p++;
@@ -430,8 +444,9 @@ static strata_status check_names(loader *ld)
 		return STRATA_OK;
 	st_pos fp = ld->name_pos[first];
 	if (ld->name_given[second])
-		return fail_at(ld, ld->name_pos[second], STRATA_ERR_INVALID, "duplicate layer name '%s' (first at %u:%u)",
-		               m->layers[second].name, fp.line, fp.col);
+		return fail_at(ld, ld->name_pos[second], STRATA_ERR_INVALID,
+		               "duplicate layer name '%s' (first at %u:%u)", m->layers[second].name, fp.line,
+		               fp.col);
 	return fail_at(ld, ld->name_pos[second], STRATA_ERR_INVALID,
 	               "duplicate layer name '%s', this layer's default (first at %u:%u): give it a name",
 	               m->layers[second].name, fp.line, fp.col);
@@ -447,10 +462,12 @@ static strata_status read_layers(loader *ld, const st_ynode *root)
 		               "missing required key 'layers': a list of layers, each with a 'type'");
 	if (node->kind != ST_YNODE_SEQUENCE) {
 		st_ynode_describe(node, got, sizeof(got));
-		return fail_at(ld, node->pos, STRATA_ERR_INVALID, "'layers' must be a list of layers, got %s", got);
+		return fail_at(ld, node->pos, STRATA_ERR_INVALID, "'layers' must be a list of layers, got %s",
+		               got);
 	}
 	if (node->u.seq.n == 0)
-		return fail_at(ld, node->pos, STRATA_ERR_INVALID, "'layers' is empty: a model needs at least one layer");
+		return fail_at(ld, node->pos, STRATA_ERR_INVALID,
+		               "'layers' is empty: a model needs at least one layer");
 	size_t n = node->u.seq.n;
 	m->layers = calloc(n, sizeof(*m->layers));
 	ld->name_pos = calloc(n, sizeof(*ld->name_pos));
@@ -482,21 +499,23 @@ static strata_status load_tree(loader *ld, const st_ydoc *doc, const char *displ
 		return fail_at(ld, root->pos, STRATA_ERR_INVALID,
 		               "the top level must be a mapping with 'input' and 'layers', got %s", got);
 	}
-	if ((st = read_top(ld, root, display_name)) || (st = read_input(ld, root)) || (st = read_layers(ld, root)) ||
-	    (st = read_optimizer(ld, root)) || (st = read_metrics(ld, root)) || (st = read_data(ld, root)) ||
-	    (st = read_training(ld, root)))
+	if ((st = read_top(ld, root, display_name)) || (st = read_input(ld, root)) ||
+	    (st = read_layers(ld, root)) || (st = read_optimizer(ld, root)) ||
+	    (st = read_metrics(ld, root)) || (st = read_data(ld, root)) || (st = read_training(ld, root)))
 		return st;
 	return st_model_infer_shapes(ld->m, ld->err);
 }
 
-strata_status strata_model_load_string(strata_registry *reg, const char *text, size_t len, const char *display_name,
-                                       const char *base_dir, strata_model **out, strata_error *err)
+strata_status strata_model_load_string(strata_registry *reg, const char *text, size_t len,
+                                       const char *display_name, const char *base_dir, strata_model **out,
+                                       strata_error *err)
 {
 	strata_error local;
 	if (!err)
 		err = &local;
 	if (!reg || !out || (!text && len))
-		return st_fail(err, STRATA_ERR_INVALID, "strata_model_load_string: reg, text and out are required");
+		return st_fail(err, STRATA_ERR_INVALID,
+		               "strata_model_load_string: reg, text and out are required");
 	*out = NULL;
 	const char *file = display_name ? display_name : "(string)";
 
@@ -539,7 +558,8 @@ strata_status strata_model_load(strata_registry *reg, const char *path, strata_m
 		return st_fail(err, STRATA_ERR_INVALID, "strata_model_load: reg, path and out are required");
 	*out = NULL;
 	if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (long long)sb.st_size > MODEL_FILE_MAX)
-		return st_fail(err, STRATA_ERR_INVALID, "%s: %lld bytes is too large for a model file (limit %lld)", path,
+		return st_fail(err, STRATA_ERR_INVALID,
+		               "%s: %lld bytes is too large for a model file (limit %lld)", path,
 		               (long long)sb.st_size, MODEL_FILE_MAX);
 	strata_status st = st_read_file(path, &text, &len, err);
 	if (st)

@@ -72,7 +72,8 @@ static const strata_param layer_params[] = {
 };
 
 static const strata_param metric_params[] = {
-	{.name = "metrics", .type = STRATA_PARAM_ENUM, .choices = "accuracy", .doc = "metric reported by training"},
+	{.name = "metrics", .type = STRATA_PARAM_ENUM, .choices = "accuracy",
+	 .doc = "metric reported by training"},
 };
 
 static const strata_param optimizer_type_params[] = {
@@ -265,7 +266,8 @@ static strata_status out_of_range(const strata_param *d, const st_ynode *n, prob
 {
 	char r[160];
 	range_text(d, r, sizeof(r));
-	return report(pb, STRATA_ERR_INVALID, n->pos, "'%s' must be %s, got %s", d->name, r, n->u.scalar.text);
+	return report(pb, STRATA_ERR_INVALID, n->pos, "'%s' must be %s, got %s", d->name, r,
+	              n->u.scalar.text);
 }
 
 static strata_status wrong_type(const strata_param *d, const st_ynode *n, const char *expected, problem *pb)
@@ -377,7 +379,8 @@ static strata_status read_ints(const strata_param *d, const st_ynode *n, st_para
 	}
 	size_t got = n->u.seq.n;
 	if (count ? got != count : (got < 1 || got > STRATA_MAX_RANK))
-		return report(pb, STRATA_ERR_INVALID, n->pos, "'%s' must be %s, got %zu", d->name, expected, got);
+		return report(pb, STRATA_ERR_INVALID, n->pos, "'%s' must be %s, got %zu", d->name, expected,
+		              got);
 	for (size_t i = 0; i < got; i++) {
 		strata_status st = read_int(d, n->u.seq.items[i], "a list of integers", &v->ints[i], pb);
 		if (st)
@@ -387,7 +390,8 @@ static strata_status read_ints(const strata_param *d, const st_ynode *n, st_para
 	return STRATA_OK;
 }
 
-static strata_status read_regularizer(const strata_param *d, const st_ynode *n, st_param_value *v, problem *pb)
+static strata_status read_regularizer(const strata_param *d, const st_ynode *n, st_param_value *v,
+                                      problem *pb)
 {
 	if (st_ynode_is_null(n))
 		return STRATA_OK;
@@ -436,8 +440,9 @@ static strata_status read_value(const strata_param *d, const st_ynode *n, st_par
 		return read_enum(d, n, &v->s, pb);
 	case STRATA_PARAM_INTS:
 		if (d->count > STRATA_MAX_RANK)
-			return report(pb, STRATA_ERR_PLUGIN, n->pos, "'%s' is declared with %u integers, more than %d",
-			              d->name, d->count, STRATA_MAX_RANK);
+			return report(pb, STRATA_ERR_PLUGIN, n->pos,
+			              "'%s' is declared with %u integers, more than %d", d->name, d->count,
+			              STRATA_MAX_RANK);
 		return read_ints(d, n, v, pb);
 	case STRATA_PARAM_STRING:
 		return read_string(d, n, &v->s, pb);
@@ -465,8 +470,9 @@ static strata_status read_default(const strata_param *d, st_pos pos, const char 
 		st_ydoc *doc = NULL;
 		st = st_ydoc_parse(text, strlen(text), "default", &doc, &perr);
 		if (st)
-			return report(pb, STRATA_ERR_PLUGIN, pos, "the default \"%s\" of '%s' in %s is not valid: %s",
-			              text, d->name, where, perr.message);
+			return report(pb, STRATA_ERR_PLUGIN, pos,
+			              "the default \"%s\" of '%s' in %s is not valid: %s", text, d->name,
+			              where, perr.message);
 		st = doc->root ? read_value(d, doc->root, v, &inner)
 		               : report(&inner, STRATA_ERR_INVALID, pos, "it is empty");
 		st_ydoc_free(doc);
@@ -481,8 +487,8 @@ static strata_status read_default(const strata_param *d, st_pos pos, const char 
 	if (st == STRATA_ERR_NO_MEMORY)
 		return no_memory(pb, pos);
 	if (st)
-		return report(pb, STRATA_ERR_PLUGIN, pos, "the default \"%s\" of '%s' in %s is not valid: %s", text,
-		              d->name, where, inner.msg);
+		return report(pb, STRATA_ERR_PLUGIN, pos, "the default \"%s\" of '%s' in %s is not valid: %s",
+		              text, d->name, where, inner.msg);
 	return STRATA_OK;
 }
 
@@ -521,7 +527,8 @@ static strata_status reading(const st_param_group *groups, size_t n_groups, cons
 		if (map->kind != ST_YNODE_MAPPING) {
 			char got[96];
 			st_ynode_describe(map, got, sizeof(got));
-			return report(pb, STRATA_ERR_INVALID, map->pos, "%s must be a mapping, got %s", where, got);
+			return report(pb, STRATA_ERR_INVALID, map->pos, "%s must be a mapping, got %s", where,
+			              got);
 		}
 		pos = map->pos;
 	}
@@ -559,8 +566,8 @@ static strata_status reading(const st_param_group *groups, size_t n_groups, cons
 			if (v->from_file)
 				continue;
 			if (!v->decl->default_value)
-				return report(pb, STRATA_ERR_INVALID, pos, "missing required parameter '%s' in %s",
-				              v->decl->name, where);
+				return report(pb, STRATA_ERR_INVALID, pos,
+				              "missing required parameter '%s' in %s", v->decl->name, where);
 			strata_status st = read_default(v->decl, pos, where, v, pb);
 			if (st)
 				return st;

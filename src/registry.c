@@ -8,6 +8,9 @@
 #include <strings.h>
 
 #include "core_cl.h"
+#include "data_cl.h"
+#include "loss_cl.h"
+#include "optimizer_cl.h"
 #include "error.h"
 
 /* Grows *items (of `size`-byte elements) so that one more fits. */
@@ -177,8 +180,12 @@ strata_status strata_registry_open(const strata_registry_options *options, strat
 	reg->log_user = opts.log_user;
 	reg->verbosity = opts.verbosity;
 
-	strata_status st = st_registry_add_program(reg, "core", st_core_cl_source, "", err);
-	if (st)
+	/* The runtime's own programs; "strata_" names are reserved for them. */
+	strata_status st;
+	if ((st = st_registry_add_program(reg, "core", st_core_cl_source, "", err)) ||
+	    (st = st_registry_add_program(reg, "strata_loss", st_loss_cl_source, "", err)) ||
+	    (st = st_registry_add_program(reg, "strata_optimizer", st_optimizer_cl_source, "", err)) ||
+	    (st = st_registry_add_program(reg, "strata_data", st_data_cl_source, "", err)))
 		goto out_close;
 	st = st_plugins_load_all(reg, &opts, err);
 	if (st)

@@ -102,7 +102,8 @@ void strata_model_print_summary(const strata_model *model, FILE *out)
 	rule(out, '=');
 	for (size_t i = 0; i < model->n_layers; i++) {
 		const struct strata_layer *layer = &model->layers[i];
-		const char *cls = layer->type->ops.class_name ? layer->type->ops.class_name : layer->type->ops.type;
+		const char *cls =
+		        layer->type->ops.class_name ? layer->type->ops.class_name : layer->type->ops.type;
 		char name[512], shape[160], params[32];
 		uint64_t count = strata_model_param_count(model, i);
 		snprintf(name, sizeof(name), "%s (%s)", layer->name, cls);

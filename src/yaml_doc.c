@@ -174,7 +174,8 @@ static uint64_t key_hash(const st_ynode *map, const st_ynode *key)
 
 static bool same_key(const st_ynode *a, const st_ynode *b)
 {
-	return a->u.scalar.len == b->u.scalar.len && !memcmp(a->u.scalar.text, b->u.scalar.text, a->u.scalar.len);
+	return a->u.scalar.len == b->u.scalar.len &&
+	       !memcmp(a->u.scalar.text, b->u.scalar.text, a->u.scalar.len);
 }
 
 static void key_insert_slot(key_slot *slots, size_t cap, key_slot s)
@@ -292,11 +293,12 @@ static strata_status new_node(builder *b, st_ynode_kind kind, st_pos pos, st_yno
 }
 
 /* Plain data only: an anchor or tag would give the file a meaning this format does not read. */
-static strata_status check_properties(builder *b, st_pos pos, const yaml_char_t *anchor, const yaml_char_t *tag)
+static strata_status check_properties(builder *b, st_pos pos, const yaml_char_t *anchor,
+                                      const yaml_char_t *tag)
 {
 	if (anchor)
-		return fail_at(b, pos, STRATA_ERR_INVALID, "anchors are not supported (plain data only): &%.48s",
-		               (const char *)anchor);
+		return fail_at(b, pos, STRATA_ERR_INVALID,
+		               "anchors are not supported (plain data only): &%.48s", (const char *)anchor);
 	if (tag)
 		return fail_at(b, pos, STRATA_ERR_INVALID, "tags are not supported (plain data only): %.48s",
 		               (const char *)tag);
@@ -357,7 +359,8 @@ static strata_status on_container_start(builder *b, const yaml_event_t *ev, st_y
 	if (st)
 		return st;
 	if (b->depth >= ST_YAML_MAX_DEPTH)
-		return fail_at(b, pos, STRATA_ERR_INVALID, "nesting deeper than %d levels", ST_YAML_MAX_DEPTH);
+		return fail_at(b, pos, STRATA_ERR_INVALID, "nesting deeper than %d levels",
+		               ST_YAML_MAX_DEPTH);
 	st_ynode *n;
 	st = new_node(b, kind, pos, &n);
 	if (st)
@@ -396,14 +399,14 @@ static strata_status parser_error(builder *b, const yaml_parser_t *p)
 		return no_memory(b);
 	case YAML_READER_ERROR:
 		if (p->problem_value != -1)
-			return fail_at(b, offset_pos(b, p->problem_offset), STRATA_ERR_PARSE, "%s (0x%X)", problem,
-			               (unsigned)p->problem_value);
+			return fail_at(b, offset_pos(b, p->problem_offset), STRATA_ERR_PARSE, "%s (0x%X)",
+			               problem, (unsigned)p->problem_value);
 		return fail_at(b, offset_pos(b, p->problem_offset), STRATA_ERR_PARSE, "%s", problem);
 	default:
 		if (p->context) {
 			st_pos c = mark_pos(p->context_mark);
-			return fail_at(b, mark_pos(p->problem_mark), STRATA_ERR_PARSE, "%s (%s at %u:%u)", problem,
-			               p->context, c.line, c.col);
+			return fail_at(b, mark_pos(p->problem_mark), STRATA_ERR_PARSE, "%s (%s at %u:%u)",
+			               problem, p->context, c.line, c.col);
 		}
 		return fail_at(b, mark_pos(p->problem_mark), STRATA_ERR_PARSE, "%s", problem);
 	}

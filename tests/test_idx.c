@@ -99,7 +99,8 @@ static void load_fail(const char *path, strata_status status, strata_error *err)
 	ck_assert_msg(st == status, "%s: status %s, expected %s (%s)", path, strata_status_name(st),
 	              strata_status_name(status), err->message);
 	ck_assert_ptr_null(idx);
-	ck_assert_msg(!strncmp(err->message, path, strlen(path)), "message does not name the path: %s", err->message);
+	ck_assert_msg(!strncmp(err->message, path, strlen(path)), "message does not name the path: %s",
+	              err->message);
 }
 
 /* An MNIST-like image file: n images of h x w bytes, pixel = (image * 31 + pixel) % 256. */
@@ -186,8 +187,10 @@ START_TEST(test_multibyte_big_endian)
 			put_be(&bd, du, 8);
 			put(&b8, &sbytes[i], 1);
 		}
-		char *p16 = write_file(gz ? "s.gz" : "s", &b16, gz), *p32 = write_file(gz ? "i.gz" : "i", &b32, gz);
-		char *pf = write_file(gz ? "f.gz" : "f", &bf, gz), *pd = write_file(gz ? "d.gz" : "d", &bd, gz);
+		char *p16 = write_file(gz ? "s.gz" : "s", &b16, gz),
+		     *p32 = write_file(gz ? "i.gz" : "i", &b32, gz);
+		char *pf = write_file(gz ? "f.gz" : "f", &bf, gz),
+		     *pd = write_file(gz ? "d.gz" : "d", &bd, gz);
 		char *p8 = write_file(gz ? "b.gz" : "b", &b8, gz);
 		strata_idx *i16 = load_ok(p16), *i32 = load_ok(p32), *iff = load_ok(pf), *idd = load_ok(pd);
 		strata_idx *i8 = load_ok(p8);
@@ -232,7 +235,8 @@ START_TEST(test_truncated)
 		load_fail(path, STRATA_ERR_PARSE, &err);
 		char expect[512];
 		snprintf(expect, sizeof(expect),
-		         "%s: truncated: the header (3 x 4 x 4 of unsigned byte) declares %d bytes in all, the file has %d",
+		         "%s: truncated: the header (3 x 4 x 4 of unsigned byte) declares %d bytes in all, "
+		         "the file has %d",
 		         path, 16 + 48, 16 + 43);
 		ck_assert_str_eq(err.message, expect);
 		free(path);
@@ -242,7 +246,8 @@ START_TEST(test_truncated)
 	char *path = write_file("h", &b, false);
 	strata_error err;
 	load_fail(path, STRATA_ERR_PARSE, &err);
-	ck_assert_ptr_nonnull(strstr(err.message, "truncated header: rank 3 needs 16 bytes of header, the file has 10"));
+	ck_assert_ptr_nonnull(
+	        strstr(err.message, "truncated header: rank 3 needs 16 bytes of header, the file has 10"));
 	free(path);
 	free(b.p);
 	remove_tmpdir();
@@ -262,8 +267,8 @@ START_TEST(test_lying_header)
 	load_fail(path, STRATA_ERR_PARSE, &err);
 	char expect[512];
 	snprintf(expect, sizeof(expect),
-	         "%s: truncated: the header (4000000000 x 4000000000 x 1 of unsigned byte) declares %llu bytes in all, "
-	         "the file has %d",
+	         "%s: truncated: the header (4000000000 x 4000000000 x 1 of unsigned byte) "
+	         "declares %llu bytes in all, the file has %d",
 	         path, 16ull + 4000000000ull * 4000000000ull, 16 + 8);
 	ck_assert_str_eq(err.message, expect);
 	free(path);
@@ -274,7 +279,8 @@ START_TEST(test_lying_header)
 	header(&b, 0x0E, 4, huge);
 	path = write_file("overflow", &b, false);
 	load_fail(path, STRATA_ERR_OVERFLOW, &err);
-	ck_assert_ptr_nonnull(strstr(err.message, "4294967295 x 4294967295 x 4294967295 x 2 of double overflow"));
+	ck_assert_ptr_nonnull(
+	        strstr(err.message, "4294967295 x 4294967295 x 4294967295 x 2 of double overflow"));
 	free(path);
 	free(b.p);
 	remove_tmpdir();
@@ -293,8 +299,9 @@ START_TEST(test_trailing_bytes)
 		load_fail(path, STRATA_ERR_PARSE, &err);
 		char expect[512];
 		snprintf(expect, sizeof(expect),
-		         "%s: 3 trailing bytes: the header (2 x 3 x 3 of unsigned byte) declares %d bytes in all, the file has %d", path,
-		         16 + 18, 16 + 18 + 3);
+		         "%s: 3 trailing bytes: the header (2 x 3 x 3 of unsigned byte) declares %d bytes "
+		         "in all, the file has %d",
+		         path, 16 + 18, 16 + 18 + 3);
 		ck_assert_str_eq(err.message, expect);
 		free(path);
 	}
@@ -315,7 +322,8 @@ START_TEST(test_bad_headers)
 	put(&b, "8 28", 4);
 	char *path = write_file("magic", &b, false);
 	load_fail(path, STRATA_ERR_PARSE, &err);
-	snprintf(expect, sizeof(expect), "%s: not an IDX file: magic bytes 50 35 0a 32, expected 00 00 TYPE RANK", path);
+	snprintf(expect, sizeof(expect),
+	         "%s: not an IDX file: magic bytes 50 35 0a 32, expected 00 00 TYPE RANK", path);
 	ck_assert_str_eq(err.message, expect);
 	free(path);
 
@@ -324,8 +332,8 @@ START_TEST(test_bad_headers)
 	put(&b, "x", 1);
 	path = write_file("type", &b, false);
 	load_fail(path, STRATA_ERR_PARSE, &err);
-	snprintf(expect, sizeof(expect), "%s: unknown IDX data type 0x07 (known: 0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E)",
-	         path);
+	snprintf(expect, sizeof(expect),
+	         "%s: unknown IDX data type 0x07 (known: 0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E)", path);
 	ck_assert_str_eq(err.message, expect);
 	free(path);
 

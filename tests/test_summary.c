@@ -119,10 +119,11 @@ START_TEST(test_mnist_layers)
 	for (size_t i = 0; i < n; i++) {
 		ck_assert_str_eq(strata_model_layer_name(m, i), e[i].name);
 		strata_shape out = strata_model_output_shape(m, i);
-		ck_assert_msg(out.rank == e[i].out.rank, "%s: rank %u, expected %u", e[i].name, out.rank, e[i].out.rank);
+		ck_assert_msg(out.rank == e[i].out.rank, "%s: rank %u, expected %u", e[i].name, out.rank,
+		              e[i].out.rank);
 		for (uint32_t d = 0; d < out.rank; d++)
-			ck_assert_msg(out.dims[d] == e[i].out.dims[d], "%s: dim %u is %lld, expected %lld", e[i].name, d,
-			              (long long)out.dims[d], (long long)e[i].out.dims[d]);
+			ck_assert_msg(out.dims[d] == e[i].out.dims[d], "%s: dim %u is %lld, expected %lld",
+			              e[i].name, d, (long long)out.dims[d], (long long)e[i].out.dims[d]);
 		ck_assert_msg(strata_model_param_count(m, i) == e[i].params, "%s: %llu params, expected %llu",
 		              e[i].name, (unsigned long long)strata_model_param_count(m, i),
 		              (unsigned long long)e[i].params);
@@ -179,9 +180,11 @@ START_TEST(test_mnist_table)
 		ck_assert_msg(l < n, "the table ends before %s", e[i].name);
 		const char *row = lines[l++];
 		size_t first = strlen(field) < 26 ? strlen(field) : 26;
-		ck_assert_msg(row[0] == ' ' && !strncmp(row + 1, field, first), "row for %s: '%s'", e[i].name, row);
+		ck_assert_msg(row[0] == ' ' && !strncmp(row + 1, field, first), "row for %s: '%s'", e[i].name,
+		              row);
 		ck_assert_uint_ge(strlen(row), PARAMS_COL);
-		ck_assert_msg(!strncmp(row + SHAPE_COL, shape, strlen(shape)), "shape of %s: '%s'", e[i].name, row);
+		ck_assert_msg(!strncmp(row + SHAPE_COL, shape, strlen(shape)), "shape of %s: '%s'", e[i].name,
+		              row);
 		ck_assert_str_eq(row + PARAMS_COL, buf);
 		if (strlen(field) > 26) {
 			snprintf(buf, sizeof(buf), " %s", field + 26);
@@ -202,7 +205,8 @@ START_TEST(test_mnist_table)
 	assert_rule(lines[l++], '_');
 	ck_assert_uint_eq(l, n);
 	for (size_t i = 0; i < n; i++)
-		ck_assert_msg(strlen(lines[i]) <= LINE_LENGTH && (!lines[i][0] || lines[i][strlen(lines[i]) - 1] != ' '),
+		ck_assert_msg(strlen(lines[i]) <= LINE_LENGTH &&
+		                      (!lines[i][0] || lines[i][strlen(lines[i]) - 1] != ' '),
 		              "line %zu too long or with trailing blanks: '%s'", i, lines[i]);
 	free(lines);
 	free(text);
@@ -245,7 +249,8 @@ START_TEST(test_long_name_wraps)
 	strata_registry *reg = ts_registry();
 	const char *name = "a_rather_long_layer_name_that_needs_three_lines";
 	char yaml[256];
-	snprintf(yaml, sizeof(yaml), "input: {shape: [4]}\nlayers: [{type: dense, units: 2, name: %s}]\n", name);
+	snprintf(yaml, sizeof(yaml), "input: {shape: [4]}\nlayers: [{type: dense, units: 2, name: %s}]\n",
+	         name);
 	strata_model *m = ts_model(reg, yaml);
 	size_t n = 0;
 	char *text = NULL;

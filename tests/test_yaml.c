@@ -127,13 +127,17 @@ START_TEST(test_refusals)
 		strata_status status;
 		const char *message;
 	} cases[] = {
-		{"a: &x 1\n", STRATA_ERR_INVALID, "t.yaml:1:4: anchors are not supported (plain data only): &x"},
-		{"a: *x\n", STRATA_ERR_INVALID, "t.yaml:1:4: aliases are not supported (plain data only): *x"},
+		{"a: &x 1\n", STRATA_ERR_INVALID,
+		 "t.yaml:1:4: anchors are not supported (plain data only): &x"},
+		{"a: *x\n", STRATA_ERR_INVALID,
+		 "t.yaml:1:4: aliases are not supported (plain data only): *x"},
 		{"a: !!str 1\n", STRATA_ERR_INVALID,
 		 "t.yaml:1:4: tags are not supported (plain data only): tag:yaml.org,2002:str"},
-		{"a: 1\n---\nb: 2\n", STRATA_ERR_INVALID, "t.yaml:2:1: a second YAML document; a model file holds exactly one"},
+		{"a: 1\n---\nb: 2\n", STRATA_ERR_INVALID,
+		 "t.yaml:2:1: a second YAML document; a model file holds exactly one"},
 		{"{a: 1, b: 2, a: 3}", STRATA_ERR_PARSE, "t.yaml:1:14: duplicate key 'a' (first at 1:2)"},
-		{"? {a: 1}\n: 2\n", STRATA_ERR_INVALID, "t.yaml:1:3: mapping keys must be scalars, not mappings"},
+		{"? {a: 1}\n: 2\n", STRATA_ERR_INVALID,
+		 "t.yaml:1:3: mapping keys must be scalars, not mappings"},
 		{"a: [1, 2\n", STRATA_ERR_PARSE,
 		 "t.yaml:2:1: did not find expected ',' or ']' (while parsing a flow sequence at 1:4)"},
 		{"a: 'open\n", STRATA_ERR_PARSE,
@@ -211,8 +215,8 @@ START_TEST(test_node_limit)
 	ck_assert_int_eq(parse_fail(over, strlen(over), &err), STRATA_ERR_INVALID);
 	char expect[96];
 	/* item k (from 0) starts at column 2 + 2k; the refused one is k = ST_YAML_MAX_NODES - 1 */
-	snprintf(expect, sizeof(expect), "t.yaml:1:%d: more than %d YAML nodes", 2 + 2 * (ST_YAML_MAX_NODES - 1),
-	         ST_YAML_MAX_NODES);
+	snprintf(expect, sizeof(expect), "t.yaml:1:%d: more than %d YAML nodes",
+	         2 + 2 * (ST_YAML_MAX_NODES - 1), ST_YAML_MAX_NODES);
 	ck_assert_str_eq(err.message, expect);
 	free(at_limit);
 	free(over);
@@ -236,7 +240,8 @@ static const strata_param test_params[] = {
 	{.name = "ratio", .type = STRATA_PARAM_FLOAT, .default_value = "0.5", .min = 0, .max = 1},
 	{.name = "flag", .type = STRATA_PARAM_BOOL, .default_value = "false"},
 	{.name = "mode", .type = STRATA_PARAM_ENUM, .default_value = "a", .choices = "a|bb|c"},
-	{.name = "size", .type = STRATA_PARAM_INTS, .default_value = "[1, 2]", .min = 1, .max = 100, .count = 2},
+	{.name = "size", .type = STRATA_PARAM_INTS, .default_value = "[1, 2]", .min = 1, .max = 100,
+	 .count = 2},
 	{.name = "label", .type = STRATA_PARAM_STRING, .default_value = "null"},
 	{.name = "reg", .type = STRATA_PARAM_REGULARIZER, .default_value = "null"},
 	{.name = "need", .type = STRATA_PARAM_INT, .min = -5, .max = 5},
@@ -289,10 +294,12 @@ START_TEST(test_params_given)
 {
 	st_param_value v[N_TEST_PARAMS];
 	strata_error err;
-	ck_assert_int_eq(read_params("{need: +4, count: 10, ratio: 1, flag: True, mode: 'bb', size: 7, label: \"x y\", "
-	                             "reg: {l1: 0.5}, steps: null}",
-	                             v, &err),
-	                 STRATA_OK);
+	ck_assert_int_eq(
+	        read_params(
+	                "{need: +4, count: 10, ratio: 1, flag: True, mode: 'bb', size: 7, label: \"x y\", "
+	                "reg: {l1: 0.5}, steps: null}",
+	                v, &err),
+	        STRATA_OK);
 	ck_assert_int_eq(v[P_NEED].i, 4);
 	ck_assert_int_eq(v[P_COUNT].i, 10);
 	ck_assert_double_eq(v[P_RATIO].f, 1.0);
@@ -351,21 +358,25 @@ START_TEST(test_params_errors)
 		{"{need: 1, ratio: 1.5}", "p.yaml:1:18: 'ratio' must be in [0, 1], got 1.5"},
 		{"{need: 1, ratio: '0.5'}", "p.yaml:1:18: 'ratio' must be a number, got the string \"0.5\""},
 		{"{need: 1, flag: yes}", "p.yaml:1:17: 'flag' must be true or false, got 'yes'"},
-		{"{need: 1, flag: 'true'}", "p.yaml:1:17: 'flag' must be true or false, got the string \"true\""},
+		{"{need: 1, flag: 'true'}",
+		 "p.yaml:1:17: 'flag' must be true or false, got the string \"true\""},
 		{"{need: 1, mode: b}", "p.yaml:1:17: 'mode' must be one of a, bb, c; got 'b'"},
 		{"{need: 1, mode: null}", "p.yaml:1:17: 'mode' must be one of a, bb, c; got null"},
-		{"{need: 1, size: [1, 2, 3]}", "p.yaml:1:17: 'size' must be 2 integers or one integer, got 3"},
+		{"{need: 1, size: [1, 2, 3]}",
+		 "p.yaml:1:17: 'size' must be 2 integers or one integer, got 3"},
 		{"{need: 1, size: [1, 0]}", "p.yaml:1:21: 'size' must be in [1, 100], got 0"},
-		{"{need: 1, size: {a: 1}}", "p.yaml:1:17: 'size' must be 2 integers or one integer, got a mapping"},
+		{"{need: 1, size: {a: 1}}",
+		 "p.yaml:1:17: 'size' must be 2 integers or one integer, got a mapping"},
 		{"{need: 1, label: [a]}", "p.yaml:1:18: 'label' must be a string, got a sequence"},
-		{"{need: 1, reg: 0.1}", "p.yaml:1:16: 'reg' must be null or a mapping {l1: x, l2: y}, got '0.1'"},
+		{"{need: 1, reg: 0.1}",
+		 "p.yaml:1:16: 'reg' must be null or a mapping {l1: x, l2: y}, got '0.1'"},
 		{"{need: 1, reg: {l2: x}}", "p.yaml:1:21: 'l2' must be a number, got 'x'"},
 		{"{need: 1, reg: {l0: 1}}", "p.yaml:1:17: unknown key 'l0' in 'reg'; accepted: l1, l2"},
 		{"{need: null}", "p.yaml:1:8: 'need' must be an integer, got null"},
 		{"{count: 2}", "p.yaml:1:1: missing required parameter 'need' in test"},
 		{"{need: 1, cuont: 2}",
-		 "p.yaml:1:11: unknown key 'cuont' in test; accepted: type, count, ratio, flag, mode, size, label, reg, "
-		 "need, steps"},
+		 "p.yaml:1:11: unknown key 'cuont' in test; accepted: type, count, ratio, flag, mode, size, "
+		 "label, reg, need, steps"},
 		{"[1]", "p.yaml:1:1: test must be a mapping, got a sequence"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -395,15 +406,17 @@ END_TEST
 START_TEST(test_params_bad_default)
 {
 	static const strata_param bad[] = {
-		{.name = "k", .type = STRATA_PARAM_INTS, .default_value = "[1, 2, 3]", .min = 1, .max = 9, .count = 2},
+		{.name = "k", .type = STRATA_PARAM_INTS, .default_value = "[1, 2, 3]", .min = 1, .max = 9,
+		 .count = 2},
 	};
 	st_param_value v[1];
 	st_param_group g = {bad, 1, v};
 	strata_error err = {0};
 	strata_status st = st_params_read("p.yaml", NULL, (st_pos){2, 5}, "odd layer", &g, 1, NULL, &err);
 	ck_assert_int_eq(st, STRATA_ERR_PLUGIN);
-	ck_assert_str_eq(err.message, "p.yaml:2:5: the default \"[1, 2, 3]\" of 'k' in odd layer is not valid: "
-	                              "'k' must be 2 integers or one integer, got 3");
+	ck_assert_str_eq(err.message,
+	                 "p.yaml:2:5: the default \"[1, 2, 3]\" of 'k' in odd layer is not valid: "
+	                 "'k' must be 2 integers or one integer, got 3");
 	st_params_release(v, 1);
 }
 END_TEST
@@ -418,7 +431,8 @@ START_TEST(test_params_groups)
 	st_param_group g[2] = {{common, 1, cv}, {test_params, N_TEST_PARAMS, v}};
 	st_ydoc *doc = parse_ok("{name: n1, need: 2}");
 	strata_error err = {0};
-	ck_assert_int_eq(st_params_read("p.yaml", doc->root, (st_pos){1, 1}, "x", g, 2, NULL, &err), STRATA_OK);
+	ck_assert_int_eq(st_params_read("p.yaml", doc->root, (st_pos){1, 1}, "x", g, 2, NULL, &err),
+	                 STRATA_OK);
 	ck_assert_str_eq(cv[0].s, "n1");
 	ck_assert_int_eq(v[P_NEED].i, 2);
 	st_params_release(cv, 1);
@@ -441,28 +455,45 @@ START_TEST(test_section_defaults)
 		const char *schema, *param;
 		double value;
 	} expect[] = {
-		{"sgd", "learning_rate", 0.01},      {"sgd", "momentum", 0.0},          {"sgd", "nesterov", 0},
-		{"adadelta", "learning_rate", 1.0},  {"adadelta", "rho", 0.95},         {"adadelta", "epsilon", 1e-7},
-		{"adam", "learning_rate", 0.001},    {"adam", "beta_1", 0.9},           {"adam", "beta_2", 0.999},
-		{"adam", "epsilon", 1e-7},           {"adam", "amsgrad", 0},            {"rmsprop", "learning_rate", 0.001},
-		{"rmsprop", "rho", 0.9},             {"rmsprop", "momentum", 0.0},      {"rmsprop", "epsilon", 1e-7},
-		{"rmsprop", "centered", 0},          {"training", "batch_size", 32},    {"training", "epochs", 1},
-		{"training", "seed", 0},             {"training", "validation_split", 0}, {"training", "shuffle", 1},
+		{"sgd", "learning_rate", 0.01},
+		{"sgd", "momentum", 0.0},
+		{"sgd", "nesterov", 0},
+		{"adadelta", "learning_rate", 1.0},
+		{"adadelta", "rho", 0.95},
+		{"adadelta", "epsilon", 1e-7},
+		{"adam", "learning_rate", 0.001},
+		{"adam", "beta_1", 0.9},
+		{"adam", "beta_2", 0.999},
+		{"adam", "epsilon", 1e-7},
+		{"adam", "amsgrad", 0},
+		{"rmsprop", "learning_rate", 0.001},
+		{"rmsprop", "rho", 0.9},
+		{"rmsprop", "momentum", 0.0},
+		{"rmsprop", "epsilon", 1e-7},
+		{"rmsprop", "centered", 0},
+		{"training", "batch_size", 32},
+		{"training", "epochs", 1},
+		{"training", "seed", 0},
+		{"training", "validation_split", 0},
+		{"training", "shuffle", 1},
 		{"data", "scale", 1.0},
 	};
 	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
-		const st_schema *s = !strcmp(expect[i].schema, "training") ? &st_schema_training
-		                     : !strcmp(expect[i].schema, "data")   ? &st_schema_data
-		                                                           : st_optimizer_schema(expect[i].schema);
+		const st_schema *s = st_optimizer_schema(expect[i].schema);
+		if (!strcmp(expect[i].schema, "training"))
+			s = &st_schema_training;
+		else if (!strcmp(expect[i].schema, "data"))
+			s = &st_schema_data;
 		ck_assert_ptr_nonnull(s);
 		st_param_value *v = calloc(s->n_params, sizeof(*v));
 		st_param_group g = {s->params, s->n_params, v};
 		strata_error err = {0};
-		ck_assert_int_eq(st_params_read("d.yaml", NULL, (st_pos){1, 1}, s->name, &g, 1, NULL, &err), STRATA_OK);
+		ck_assert_int_eq(st_params_read("d.yaml", NULL, (st_pos){1, 1}, s->name, &g, 1, NULL, &err),
+		                 STRATA_OK);
 		const st_param_value *p = section_value(s, v, expect[i].param);
 		double got = p->decl->type == STRATA_PARAM_FLOAT ? p->f : (double)p->i;
-		ck_assert_msg(got == expect[i].value, "%s.%s = %g, expected %g", expect[i].schema, expect[i].param, got,
-		              expect[i].value);
+		ck_assert_msg(got == expect[i].value, "%s.%s = %g, expected %g", expect[i].schema,
+		              expect[i].param, got, expect[i].value);
 		st_params_release(v, s->n_params);
 		free(v);
 	}
@@ -572,8 +603,8 @@ START_TEST(test_corpus_bad)
 	size_t plen = strlen(path);
 	ck_assert_msg(!strncmp(err.message, path, plen) && err.message[plen] == ':',
 	              "%s: message does not start with the path: %s", path, err.message);
-	ck_assert_msg(!strcmp(err.message + plen + 1, expect), "%s:\n  expected: %s\n  got:      %s", path, expect,
-	              err.message + plen + 1);
+	ck_assert_msg(!strcmp(err.message + plen + 1, expect), "%s:\n  expected: %s\n  got:      %s", path,
+	              expect, err.message + plen + 1);
 	free(expect);
 	strata_registry_close(reg);
 }
@@ -687,7 +718,8 @@ END_TEST
 START_TEST(test_load_string)
 {
 	strata_registry *reg = ts_registry();
-	const char *yaml = "input: {shape: 784}\nlayers: [{type: dense, units: 10}]\ndata: {test_images: t.idx}\n";
+	const char *yaml =
+	        "input: {shape: 784}\nlayers: [{type: dense, units: 10}]\ndata: {test_images: t.idx}\n";
 	strata_model *m = NULL;
 	strata_error err = {0};
 	ck_assert_int_eq(strata_model_load_string(reg, yaml, strlen(yaml), NULL, NULL, &m, &err), STRATA_OK);
@@ -698,7 +730,8 @@ START_TEST(test_load_string)
 	ck_assert_str_eq(strata_model_data(m).test_images, "t.idx");
 	strata_model_free(m);
 
-	ck_assert_int_eq(strata_model_load_string(reg, yaml, strlen(yaml), "x/y.yaml", "/base/", &m, &err), STRATA_OK);
+	ck_assert_int_eq(strata_model_load_string(reg, yaml, strlen(yaml), "x/y.yaml", "/base/", &m, &err),
+	                 STRATA_OK);
 	ck_assert_str_eq(strata_model_name(m), "y");
 	ck_assert_str_eq(strata_model_data(m).test_images, "/base/t.idx");
 	strata_model_free(m);
@@ -707,7 +740,8 @@ START_TEST(test_load_string)
 	m = (strata_model *)&err;
 	ck_assert_int_eq(strata_model_load_string(reg, "", 0, "e.yaml", NULL, &m, &err), STRATA_ERR_INVALID);
 	ck_assert_ptr_null(m);
-	ck_assert_str_eq(err.message, "e.yaml:1:1: the model file is empty: expected a mapping with 'input' and 'layers'");
+	ck_assert_str_eq(err.message,
+	                 "e.yaml:1:1: the model file is empty: expected a mapping with 'input' and 'layers'");
 	strata_registry_close(reg);
 }
 END_TEST

@@ -193,6 +193,79 @@ STRATA_API strata_status strata_session_read_weight(strata_session *s, size_t la
 STRATA_API strata_status strata_session_write_weight(strata_session *s, size_t layer, size_t index,
                                                      const float *src, size_t count, strata_error *err);
 
+/* ---- Data sets on the device -------------------------------------------------------------------- */
+
+typedef struct strata_dataset strata_dataset;
+
+typedef struct strata_dataset_options {
+	uint32_t size;           /* sizeof(strata_dataset_options) */
+	const char *images;      /* IDX file of unsigned bytes, N x sample shape */
+	const char *labels;      /* IDX file of N unsigned-byte class labels */
+	double scale;            /* pixel multiplier (1/255); 0 means 1 */
+	uint32_t num_classes;    /* labels must be below it */
+	uint32_t offset, limit;  /* use samples [offset, offset + limit); limit 0: to the end */
+	/* Per-pixel standardization with the mean and standard deviation of `reference` (or of this
+	 * set when NULL), as scikit-learn's StandardScaler. */
+	bool standardize;
+	const strata_dataset *reference;
+} strata_dataset_options;
+
+/* Reads the files, checks them against each other, and stages the samples on the runtime's
+ * device once, as bytes; batches are assembled there. */
+STRATA_API strata_status strata_dataset_load(strata_runtime *rt, const strata_dataset_options *options,
+                                             strata_dataset **out, strata_error *err);
+STRATA_API void strata_dataset_free(strata_dataset *ds);
+STRATA_API uint32_t strata_dataset_count(const strata_dataset *ds);
+
+/* ---- Training and evaluation -------------------------------------------------------------------- */
+
+typedef struct strata_progress {
+	uint32_t epoch, epochs;        /* 1-based epoch being run, of how many */
+	uint32_t batch, batches;       /* batches done in this epoch, of how many */
+	double loss, accuracy;         /* running means over this epoch's batches so far */
+	bool has_validation;
+	double val_loss, val_accuracy; /* at the end of an epoch, when has_validation */
+	double images_per_second;      /* training throughput in this epoch */
+	double epoch_seconds;          /* time spent in this epoch so far */
+	double eta_seconds;            /* estimate for the rest of this epoch */
+	bool epoch_done;
+	bool checkpoint_saved;
+} strata_progress;
+typedef void (*strata_progress_fn)(void *user, const strata_progress *p);
+
+typedef struct strata_fit_options {
+	uint32_t size;               /* sizeof(strata_fit_options) */
+	uint32_t epochs;             /* train until this many epochs are complete */
+	uint32_t batch_size;         /* <= the session's max_batch */
+	bool no_shuffle;             /* keep the data set's order (shuffled each epoch otherwise) */
+	const char *save_path;       /* checkpoint written atomically after every epoch; may be NULL */
+	const char *resume_path;     /* continue from this checkpoint; may be NULL */
+	strata_progress_fn progress; /* called at most every progress_interval seconds and at epoch ends */
+	void *progress_user;
+	double progress_interval;
+} strata_fit_options;
+
+/* Trains the session's model with its loss and optimizer. The order of samples and the dropout
+ * masks come from the session's seed, the epoch and the step, so a run resumed from a checkpoint
+ * ends with the same weights as one that never stopped. */
+STRATA_API strata_status strata_fit(strata_session *s, strata_dataset *train, strata_dataset *validation,
+                                    const strata_fit_options *options, strata_error *err);
+
+typedef struct strata_eval_result {
+	uint32_t count;
+	double loss;     /* the model's loss, plus its regularization terms, as Keras reports it */
+	double accuracy;
+	double lrap;     /* label ranking average precision */
+} strata_eval_result;
+
+STRATA_API strata_status strata_evaluate(strata_session *s, strata_dataset *ds, uint32_t batch_size,
+                                         strata_eval_result *result, strata_error *err);
+
+/* Checkpoints: every weight, and with the optimizer's state when the session has trained.
+ * Loading checks every name and shape against the model before any value is replaced. */
+STRATA_API strata_status strata_session_save(strata_session *s, const char *path, strata_error *err);
+STRATA_API strata_status strata_session_load(strata_session *s, const char *path, strata_error *err);
+
 /* ---- IDX data files (MNIST's format), plain or gzip ------------------------------------------- */
 
 typedef struct strata_idx {

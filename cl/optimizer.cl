@@ -1,0 +1,95 @@
+/* Parameter updates, registered as program "strata_optimizer". Each kernel updates n values of
+ * one weight tensor in place, with the formulas of Keras 2 (TensorFlow 2) so a model trains here
+ * as it does there. One work-item per value. */
+
+/* g += l1 * sign(w) + 2 * l2 * w: the gradient of Keras' L1/L2 regularization terms. */
+__kernel void regularize(__global float *g, __global const float *w, const int n, const float l1, const float l2)
+{
+	const int i = get_global_id(0);
+	if (i >= n)
+		return;
+	const float s = w[i] > 0.0f ? 1.0f : (w[i] < 0.0f ? -1.0f : 0.0f);
+	g[i] += l1 * s + 2.0f * l2 * w[i];
+}
+
+/* SGD: v = momentum * v - lr * g; w += v, or with Nesterov w += momentum * v - lr * g. Without
+ * momentum (v unused) w -= lr * g. */
+__kernel void sgd(__global float *w, __global const float *g, __global float *v, const int n, const float lr,
+                  const float momentum, const int nesterov)
+{
+	const int i = get_global_id(0);
+	if (i >= n)
+		return;
+	if (momentum == 0.0f) {
+		w[i] -= lr * g[i];
+		return;
+	}
+	const float vi = momentum * v[i] - lr * g[i];
+	v[i] = vi;
+	w[i] += nesterov ? momentum * vi - lr * g[i] : vi;
+}
+
+/* Adadelta (Zeiler 2012, Keras' form with a learning rate). */
+__kernel void adadelta(__global float *w, __global const float *g, __global float *accum_grad,
+                       __global float *accum_var, const int n, const float lr, const float rho, const float eps)
+{
+	const int i = get_global_id(0);
+	if (i >= n)
+		return;
+	const float gi = g[i];
+	const float ag = rho * accum_grad[i] + (1.0f - rho) * gi * gi;
+	const float update = gi * sqrt(accum_var[i] + eps) / sqrt(ag + eps);
+	accum_grad[i] = ag;
+	accum_var[i] = rho * accum_var[i] + (1.0f - rho) * update * update;
+	w[i] -= lr * update;
+}
+
+/* Adam; the host folds the bias corrections into lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)
+ * (TensorFlow's form, epsilon outside the correction). With amsgrad, vhat keeps the running max. */
+__kernel void adam(__global float *w, __global const float *g, __global float *m, __global float *v,
+                   __global float *vhat, const int n, const float lr_t, const float beta_1, const float beta_2,
+                   const float eps, const int amsgrad)
+{
+	const int i = get_global_id(0);
+	if (i >= n)
+		return;
+	const float gi = g[i];
+	const float mi = beta_1 * m[i] + (1.0f - beta_1) * gi;
+	const float vi = beta_2 * v[i] + (1.0f - beta_2) * gi * gi;
+	m[i] = mi;
+	v[i] = vi;
+	float denom = vi;
+	if (amsgrad) {
+		denom = fmax(vhat[i], vi);
+		vhat[i] = denom;
+	}
+	w[i] -= lr_t * mi / (sqrt(denom) + eps);
+}
+
+/* RMSprop as TensorFlow 2: ms = rho * ms + (1 - rho) g^2 (centered: minus the squared running
+ * mean mg); without momentum w -= lr * g / (sqrt(ms) + eps), with momentum
+ * mom = momentum * mom + lr * g / sqrt(ms + eps), w -= mom. */
+__kernel void rmsprop(__global float *w, __global const float *g, __global float *ms, __global float *mom,
+                      __global float *mg, const int n, const float lr, const float rho, const float momentum,
+                      const float eps, const int centered)
+{
+	const int i = get_global_id(0);
+	if (i >= n)
+		return;
+	const float gi = g[i];
+	const float msi = rho * ms[i] + (1.0f - rho) * gi * gi;
+	ms[i] = msi;
+	float denom = msi;
+	if (centered) {
+		const float mgi = rho * mg[i] + (1.0f - rho) * gi;
+		mg[i] = mgi;
+		denom = msi - mgi * mgi;
+	}
+	if (momentum > 0.0f) {
+		const float m = momentum * mom[i] + lr * gi / sqrt(denom + eps);
+		mom[i] = m;
+		w[i] -= m;
+	} else {
+		w[i] -= lr * gi / (sqrt(denom) + eps);
+	}
+}

@@ -1,0 +1,63 @@
+/* Weights files (checkpoints): the format on disk and its exchange with device tensors.
+ *
+ * Format version 1 (all integers little-endian):
+ *   magic      8 bytes  "STRATAW\0"
+ *   version    u32      1
+ *   flags      u32      0 (reserved)
+ *   epoch      u64      epochs completed when saved
+ *   step       u64      training steps taken (keys dropout masks on resume)
+ *   seed       u64      the run's seed
+ *   model      u32 length + bytes, the model's name
+ *   optimizer  u32 length + bytes, e.g. "adadelta"; empty when no optimizer state is stored
+ *   iterations u64      optimizer updates applied (Adam's bias correction)
+ *   count      u32      number of tensors
+ *   tensors    count x { u32 name length, name bytes, u32 kind, u32 rank, rank x u64 dims,
+ *                        float32 data[product of dims] }
+ *              names: "LAYER/WEIGHT" for weights (kind 0), "LAYER/WEIGHT:SLOT" for optimizer state
+ *              (kind 1), e.g. "conv2d_1/kernel:accum_grad"
+ *   crc32      u32      zlib crc32 of every byte before it
+ * Files are written atomically (temporary file, fsync, rename); a reader refuses any file whose
+ * sizes, names or checksum do not add up before touching a device buffer. */
+#ifndef ST_CHECKPOINT_H
+#define ST_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runtime.h"
+
+#define ST_CHECKPOINT_VERSION 1u
+
+enum st_tensor_kind { ST_TENSOR_WEIGHT = 0, ST_TENSOR_OPTIMIZER = 1 };
+
+/* A device tensor to save or fill, with the name and shape it has in the file. */
+typedef struct st_named_tensor {
+	char name[192];
+	uint32_t kind;
+	strata_shape shape;
+	uint64_t count;
+	strata_tensor *tensor;
+} st_named_tensor;
+
+typedef struct st_checkpoint_info {
+	uint64_t epoch;
+	uint64_t step;
+	uint64_t seed;
+	uint64_t iterations;
+	char model[128];
+	char optimizer[32];
+} st_checkpoint_info;
+
+/* Reads every tensor from the device and writes the file atomically. */
+strata_status st_checkpoint_save(strata_runtime *rt, const char *path, const st_checkpoint_info *info,
+                                 const st_named_tensor *tensors, size_t n, strata_error *err);
+
+/* Validates the whole file, then checks that every ST_TENSOR_WEIGHT entry of `tensors` is present
+ * with the same shape (and, when `with_optimizer`, every ST_TENSOR_OPTIMIZER entry too, and the
+ * optimizer name equals info->optimizer on entry), and only then writes them to the device.
+ * Extra tensors in the file are an error (another model). Messages name the file and the tensor. */
+strata_status st_checkpoint_load(strata_runtime *rt, const char *path, st_checkpoint_info *info,
+                                 const st_named_tensor *tensors, size_t n, bool with_optimizer,
+                                 strata_error *err);
+
+#endif
