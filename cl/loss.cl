@@ -81,17 +81,18 @@ __kernel void mean_squared_error(__global const float *y, __global const float *
 #define REDUCE_WG 64
 #endif
 
-/* acc[k] += sum(values[k * stride .. k * stride + n)) for k = get_group_id(0): one work-group per
- * accumulated quantity (loss, correct), so the running sums never leave the device. */
+/* acc[0] += sum(loss[0..n)) from work-group 0 and acc[1] += sum(correct[0..n)) from work-group 1,
+ * so the running sums never leave the device. */
 __kernel __attribute__((reqd_work_group_size(REDUCE_WG, 1, 1)))
-void accumulate(__global const float *values, const int n, const int stride, __global float *acc)
+void accumulate(__global const float *loss, __global const float *correct, const int n, __global float *acc)
 {
 	__local float scratch[REDUCE_WG];
 	const int lid = get_local_id(0);
 	const int k = get_group_id(0);
+	__global const float *values = k == 0 ? loss : correct;
 	float s = 0.0f;
 	for (int i = lid; i < n; i += REDUCE_WG)
-		s += values[k * stride + i];
+		s += values[i];
 	scratch[lid] = s;
 	for (int span = REDUCE_WG / 2; span > 0; span >>= 1) {
 		barrier(CLK_LOCAL_MEM_FENCE);
@@ -102,10 +103,10 @@ void accumulate(__global const float *values, const int n, const int stride, __g
 		acc[k] += scratch[0];
 }
 
-/* acc[0] += sum(l1 * |w| + l2 * w^2): the regularization term Keras adds to the shown loss. */
+/* acc[index] += sum(l1 * |w| + l2 * w^2): the regularization term Keras adds to the shown loss. */
 __kernel __attribute__((reqd_work_group_size(REDUCE_WG, 1, 1)))
 void regularization_loss(__global const float *w, const int n, const float l1, const float l2,
-                         __global float *acc)
+                         __global float *acc, const int index)
 {
 	__local float scratch[REDUCE_WG];
 	const int lid = get_local_id(0);
@@ -119,5 +120,5 @@ void regularization_loss(__global const float *w, const int n, const float l1, c
 			scratch[lid] += scratch[lid + span];
 	}
 	if (lid == 0)
-		acc[0] += scratch[0];
+		acc[index] += scratch[0];
 }

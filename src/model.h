@@ -87,6 +87,7 @@ struct strata_model {
 	char *train_images, *train_labels, *test_images, *test_labels;
 	double data_scale;
 	uint32_t num_classes;
+	bool data_standardize;
 	struct strata_session *session; /* the session the model is bound to, if any */
 };
 

@@ -224,6 +224,7 @@ static strata_status read_data(loader *ld, const st_ynode *root)
 	}
 	m->data_scale = value(v, &st_schema_data, "scale")->f;
 	m->num_classes = (uint32_t)value(v, &st_schema_data, "num_classes")->i;
+	m->data_standardize = value(v, &st_schema_data, "standardize")->i != 0;
 out_free:
 	free_values(v, st_schema_data.n_params);
 	return st;
@@ -669,5 +670,6 @@ strata_data_config strata_model_data(const strata_model *m)
 		.test_labels = m->test_labels,
 		.scale = m->data_scale,
 		.num_classes = m->num_classes,
+		.standardize = m->data_standardize,
 	};
 }

@@ -48,6 +48,8 @@ static const strata_param data_params[] = {
 	 .doc = "pixel multiplier, 1/255 for 8-bit images"},
 	{.name = "num_classes", .type = STRATA_PARAM_INT, .default_value = "null", .min = 1, .max = I32,
 	 .doc = "one-hot width of the labels"},
+	{.name = "standardize", .type = STRATA_PARAM_BOOL, .default_value = "false",
+	 .doc = "per-pixel zero mean and unit variance, from the training set (scikit-learn's StandardScaler)"},
 };
 
 /* Keras' fit() defaults. */

@@ -162,6 +162,12 @@ void strata_session_destroy(strata_session *s)
 	st_tensor_release(&s->input);
 	st_tensor_release(&s->grad[0]);
 	st_tensor_release(&s->grad[1]);
+	st_tensor_release(&s->batch_labels);
+	st_tensor_release(&s->sample_loss);
+	st_tensor_release(&s->sample_correct);
+	st_tensor_release(&s->sums);
+	if (s->has_optimizer)
+		st_optimizer_release(&s->opt);
 	free(s->binds);
 	if (m->session == s)
 		m->session = NULL;
@@ -257,9 +263,16 @@ strata_status st_session_enable_training(strata_session *s, strata_error *err)
 	size_t bytes = 0;
 	if ((st = batch_bytes(largest * sizeof(float), s->max_batch, &bytes, err)))
 		return st;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
+		st_tensor_release(&s->grad[i]); /* evaluation may have made a smaller one */
 		if ((st = st_tensor_alloc(s->rt, &s->grad[i], bytes, "the gradient buffers", err)))
 			return st;
+	}
+	if ((st = st_optimizer_create(s, &s->opt, err))) {
+		st_optimizer_release(&s->opt);
+		return st;
+	}
+	s->has_optimizer = true;
 	s->training_ready = true;
 	return STRATA_OK;
 }

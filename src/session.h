@@ -4,6 +4,7 @@
 #define ST_SESSION_H
 
 #include "model.h"
+#include "optimizer.h"
 #include "runtime.h"
 
 typedef struct st_layer_bind {
@@ -25,6 +26,18 @@ struct strata_session {
 	 * any layer's output (or the input) at max_batch. */
 	bool training_ready;
 	strata_tensor grad[2];
+	/* Loss: prepared for evaluation and training alike. */
+	bool loss_ready;
+	int loss_kind;              /* st_loss_kind */
+	bool loss_folded;           /* cross-entropy differentiates the last layer's softmax */
+	strata_tensor batch_labels; /* max_batch ints */
+	strata_tensor sample_loss;    /* max_batch floats */
+	strata_tensor sample_correct; /* max_batch floats: 1 where the prediction is right */
+	strata_tensor sums;         /* running sums: loss, correct, regularization */
+	/* Training only. */
+	bool has_optimizer;
+	st_optimizer opt;
+	uint64_t epoch; /* epochs completed */
 };
 
 /* Allocates weight gradients and the gradient buffers; idempotent. */
@@ -40,6 +53,22 @@ strata_tensor *st_session_output(strata_session *s);
  * receives the buffer holding dLoss/dInput. */
 strata_status st_session_backward(strata_session *s, uint32_t batch, bool folded, strata_tensor **input_grad,
                                   strata_error *err);
+/* loss.c */
+enum st_loss_kind { ST_LOSS_CROSSENTROPY, ST_LOSS_MSE };
+/* Allocates what computing the loss needs; refuses a model without a loss. Idempotent. */
+strata_status st_loss_prepare(strata_session *s, strata_error *err);
+/* Loss of the last layer's output against s->batch_labels: per-sample losses and correctness
+ * added to s->sums, dLoss/dOutput (scaled by 1/batch) into st_session_output_grad(). */
+strata_status st_loss_compute(strata_session *s, uint32_t batch, strata_error *err);
+strata_status st_loss_zero_sums(strata_session *s, strata_error *err);
+/* Reads the sums (waiting for the device); `regularization` is recomputed from the weights. */
+strata_status st_loss_read_sums(strata_session *s, double *loss_sum, double *correct_sum, double *regularization,
+                                strata_error *err);
+
+/* session_io.c: the session's tensors as named for checkpoints; *out freed with free(). */
+strata_status st_session_named_tensors(strata_session *s, bool with_optimizer, st_named_tensor **out, size_t *n,
+                                       strata_error *err);
+
 /* Elements of one sample of a shape. */
 uint64_t st_shape_elems(const strata_shape *shape);
 

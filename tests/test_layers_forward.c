@@ -433,6 +433,111 @@ START_TEST(test_maxpool2d)
 }
 END_TEST
 
+/* ---- averagepool2d ---------------------------------------------------------------------------- */
+
+/* Mean over the window's positions inside the input: 'same' padding counts no padded position,
+ * as TensorFlow's avg_pool. */
+static double ref_avgpool_at(const pool_case *pc, const float *in, int b, int oy, int ox, int ci, int pt,
+                             int pl)
+{
+	int sh = pc->sh ? pc->sh : pc->ph, sw = pc->sw ? pc->sw : pc->pw;
+	double s = 0.0;
+	int count = 0;
+	for (int ky = 0; ky < pc->ph; ky++)
+		for (int kx = 0; kx < pc->pw; kx++) {
+			int y = oy * sh - pt + ky, x = ox * sw - pl + kx;
+			if (y >= 0 && y < pc->h && x >= 0 && x < pc->w) {
+				s += in[((b * pc->h + y) * pc->w + x) * pc->c + ci];
+				count++;
+			}
+		}
+	return s / count;
+}
+
+START_TEST(test_averagepool2d)
+{
+	const pool_case *pc = &pool_cases[_i];
+	const int n = 2;
+	char yaml[512], pool[64] = "", strides[64] = "";
+	if (!pc->default_pool)
+		snprintf(pool, sizeof(pool), "    pool_size: [%d, %d]\n", pc->ph, pc->pw);
+	if (pc->sh)
+		snprintf(strides, sizeof(strides), "    strides: [%d, %d]\n", pc->sh, pc->sw);
+	snprintf(yaml, sizeof(yaml),
+	         "input: {shape: [%d, %d, %d]}\n"
+	         "layers:\n"
+	         "  - type: AveragePooling2D\n"
+	         "%s%s"
+	         "    padding: %s\n",
+	         pc->h, pc->w, pc->c, pool, strides, pc->same ? "same" : "valid");
+	int oh, ow, pt, pl;
+	window_dim(pc->h, pc->ph, pc->sh ? pc->sh : pc->ph, pc->same, &oh, &pt);
+	window_dim(pc->w, pc->pw, pc->sw ? pc->sw : pc->pw, pc->same, &ow, &pl);
+
+	run r;
+	run_open(&r, yaml, n);
+	ck_assert_str_eq(strata_model_layer_name(r.model, 0), "average_pooling2d_1");
+	check_output_shape(&r, 0, 3, (int64_t[]){oh, ow, pc->c});
+	size_t in_count = (size_t)n * pc->h * pc->w * pc->c, out_count = (size_t)n * oh * ow * pc->c;
+	float *in = random_floats(in_count, 19 + _i, -1.0f, 1.0f);
+	float *out = malloc(out_count * sizeof(*out));
+	double *want = malloc(out_count * sizeof(*want));
+	ck_assert(out && want);
+
+	run_forward(&r, in, n, out);
+	for (int b = 0; b < n; b++)
+		for (int oy = 0; oy < oh; oy++)
+			for (int ox = 0; ox < ow; ox++)
+				for (int ci = 0; ci < pc->c; ci++)
+					want[((b * oh + oy) * ow + ox) * pc->c + ci] =
+						ref_avgpool_at(pc, in, b, oy, ox, ci, pt, pl);
+	check_close("averagepool2d", out, want, out_count);
+
+	free(want);
+	free(out);
+	free(in);
+	run_close(&r);
+}
+END_TEST
+
+/* ---- activation ------------------------------------------------------------------------------- */
+
+/* Every function over an image-shaped input (softmax along the last axis, as Keras') and over a
+ * vector; large inputs push softmax past exp()'s float range. */
+START_TEST(test_activation)
+{
+	const int act = _i % ACT_COUNT;
+	const bool image = _i / ACT_COUNT == 0;
+	const float scale = _i / ACT_COUNT == 2 ? 100.0f : 2.0f;
+	const int n = 3, rows = image ? 3 * 4 : 1, cols = image ? 5 : 9;
+	char yaml[256];
+	snprintf(yaml, sizeof(yaml), "input: {shape: %s}\nlayers:\n  - {type: activation, activation: %s}\n",
+	         image ? "[3, 4, 5]" : "[9]", act_names[act]);
+	run r;
+	run_open(&r, yaml, n);
+	ck_assert_str_eq(strata_model_layer_name(r.model, 0), "activation_1");
+	check_output_shape(&r, 0, image ? 3 : 1, image ? (int64_t[]){3, 4, 5} : (int64_t[]){9});
+	size_t count = (size_t)n * rows * cols;
+	float *in = random_floats(count, 29 + _i, -scale, scale);
+	float *out = malloc(count * sizeof(*out));
+	double *want = malloc(count * sizeof(*want));
+	ck_assert(out && want);
+	for (size_t i = 0; i < count; i++)
+		want[i] = in[i];
+	ref_activation(want, (size_t)n * rows, (size_t)cols, act);
+
+	run_forward(&r, in, n, out);
+	check_close("activation", out, want, count);
+	if (act == ACT_SOFTMAX)
+		check_rows_sum_to_one(out, (size_t)n * rows, (size_t)cols);
+
+	free(want);
+	free(out);
+	free(in);
+	run_close(&r);
+}
+END_TEST
+
 /* ---- dropout and flatten ---------------------------------------------------------------------- */
 
 START_TEST(test_dropout_inference_is_identity)
@@ -682,6 +787,14 @@ START_TEST(test_rank_checks)
 	              "  - type: dropout\n"
 	              "    rate: 1.0\n",
 	              "1.0", "rate");
+	check_refused("input: {shape: [8]}\n"
+	              "layers:\n"
+	              "  - type: averagepool2d\n",
+	              "type: averagepool2d", "(height, width, channels)");
+	check_refused("input: {shape: [8]}\n"
+	              "layers:\n"
+	              "  - type: activation\n",
+	              "type: activation", "activation");
 }
 END_TEST
 
@@ -692,6 +805,8 @@ static Suite *layers_forward_suite(void)
 	tcase_add_loop_test(tc, test_conv2d, 0, (int)(sizeof(conv_cases) / sizeof(conv_cases[0])));
 	tcase_add_loop_test(tc, test_dense, 0, (int)(sizeof(dense_cases) / sizeof(dense_cases[0])));
 	tcase_add_loop_test(tc, test_maxpool2d, 0, (int)(sizeof(pool_cases) / sizeof(pool_cases[0])));
+	tcase_add_loop_test(tc, test_averagepool2d, 0, (int)(sizeof(pool_cases) / sizeof(pool_cases[0])));
+	tcase_add_loop_test(tc, test_activation, 0, 3 * ACT_COUNT);
 	tcase_add_test(tc, test_dropout_inference_is_identity);
 	tcase_add_test(tc, test_dropout_training);
 	tcase_add_test(tc, test_flatten_order);

@@ -166,6 +166,7 @@ typedef struct strata_data_config {
 	const char *test_labels;
 	double scale;             /* pixel multiplier, 1/255 for MNIST */
 	uint32_t num_classes;     /* one-hot width */
+	bool standardize;         /* per-pixel zero mean, unit variance from the training set */
 } strata_data_config;
 STRATA_API strata_data_config strata_model_data(const strata_model *model);
 
@@ -216,6 +217,9 @@ STRATA_API strata_status strata_dataset_load(strata_runtime *rt, const strata_da
                                              strata_dataset **out, strata_error *err);
 STRATA_API void strata_dataset_free(strata_dataset *ds);
 STRATA_API uint32_t strata_dataset_count(const strata_dataset *ds);
+/* Prepares raw samples on the host exactly as the data set's batches are prepared (scale, then
+ * standardization with its statistics): n_samples x per-sample values. */
+STRATA_API void strata_dataset_transform(const strata_dataset *ds, const uint8_t *in, float *out, size_t n_samples);
 
 /* ---- Training and evaluation -------------------------------------------------------------------- */
 
@@ -265,6 +269,18 @@ STRATA_API strata_status strata_evaluate(strata_session *s, strata_dataset *ds, 
  * Loading checks every name and shape against the model before any value is replaced. */
 STRATA_API strata_status strata_session_save(strata_session *s, const char *path, strata_error *err);
 STRATA_API strata_status strata_session_load(strata_session *s, const char *path, strata_error *err);
+
+/* ---- Images -------------------------------------------------------------------------------------- */
+
+/* 8-bit gray pixels, row-major, top row first. */
+typedef struct strata_image {
+	uint8_t *pixels;
+	uint32_t width, height;
+} strata_image;
+
+/* PNG (any depth and colour type, turned gray) or PGM (P2/P5), told apart by content. */
+STRATA_API strata_status strata_image_load(const char *path, strata_image *out, strata_error *err);
+STRATA_API void strata_image_free(strata_image *img);
 
 /* ---- IDX data files (MNIST's format), plain or gzip ------------------------------------------- */
 

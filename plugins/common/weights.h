@@ -1,5 +1,6 @@
-/* What the weighted layers (conv2d, dense) share: Keras' kernel/bias parameters and the
- * declaration of their "kernel" and "bias" weights. Header-only, like activation.h. */
+/* What the weighted layers (conv2d, dense) share: Keras' kernel/bias parameters, the
+ * declaration of their "kernel" and "bias" weights, and their backward pass. Header-only, like
+ * activation.h. */
 #ifndef PLUGINS_COMMON_WEIGHTS_H
 #define PLUGINS_COMMON_WEIGHTS_H
 
@@ -8,6 +9,7 @@
 #include <strata/plugin.h>
 
 #include "activation.h"
+#include "core.h"
 
 #define WEIGHTS_INITIALIZER_CHOICES "glorot_uniform|glorot_normal|he_uniform|he_normal|zeros|ones"
 
@@ -65,6 +67,65 @@ static inline strata_status weights_declare(strata_layer *layer, const strata_ho
 		.initializer = host->param_string(layer, "bias_initializer"),
 	};
 	return host->add_weight(layer, &bias, &layout->bias);
+}
+
+/* A weighted layer's forward pass is y = act(a x kernel + bias), a [rows, depth] (dense: the
+ * input; conv2d: its im2col matrix), kernel [depth, units], y [rows, units]. */
+typedef struct weights_grad {
+	strata_tensor *a;   /* the forward pass's a */
+	strata_tensor *y;   /* its output */
+	strata_tensor *dy;  /* dLoss/dy, overwritten with dLoss/dPreactivation */
+	strata_tensor *d_a; /* receives dLoss/da; NULL when nobody needs it. May be `a`. */
+	size_t rows, depth, units;
+	bool folded;        /* dy already is dLoss/dPreactivation */
+} weights_grad;
+
+/* The weighted layers' backward pass: dz = dy * act'(y) in place, the bias gradient (column sums
+ * of dz), the kernel gradient a^T dz and, when asked for, da = dz kernel^T. The queue runs in
+ * order, so d_a may be a itself: its GEMM starts after the kernel gradient's has read a. */
+static inline strata_status weights_backward(strata_layer *layer, const strata_host *host,
+                                             const weights_layout *w, const weights_grad *g)
+{
+	strata_tensor *kernel_grad = host->weight_grad(layer, w->kernel);
+	strata_tensor *bias_grad = w->has_bias ? host->weight_grad(layer, w->bias) : NULL;
+	if (!kernel_grad || (w->has_bias && !bias_grad))
+		return host->fail(layer, STRATA_ERR_INVALID, "no weight gradients: the session is not "
+		                  "prepared for training");
+	strata_status st;
+	if (g->rows == 0) {
+		/* An empty batch contributes nothing, but the gradients are still overwritten. */
+		st = core_fill(layer, host, kernel_grad, 0.0f, g->depth * g->units);
+		if (st == STRATA_OK && bias_grad)
+			st = core_fill(layer, host, bias_grad, 0.0f, g->units);
+		return st;
+	}
+	st = activation_backward(layer, host, g->dy, g->dy, g->y, g->rows, g->units, w->activation,
+	                         g->folded);
+	if (st == STRATA_OK && bias_grad)
+		st = core_column_sums(layer, host, g->dy, bias_grad, g->rows, g->units);
+	if (st != STRATA_OK)
+		return st;
+	strata_gemm dw = {
+		.size = sizeof(dw),
+		.trans_a = true,
+		.m = g->depth, .n = g->units, .k = g->rows,
+		.alpha = 1.0f, .beta = 0.0f,
+		.a = g->a, .lda = g->depth,
+		.b = g->dy, .ldb = g->units,
+		.c = kernel_grad, .ldc = g->units,
+	};
+	if ((st = host->gemm(layer, &dw)) != STRATA_OK || !g->d_a)
+		return st;
+	strata_gemm da = {
+		.size = sizeof(da),
+		.trans_b = true,
+		.m = g->rows, .n = g->depth, .k = g->units,
+		.alpha = 1.0f, .beta = 0.0f,
+		.a = g->dy, .lda = g->units,
+		.b = host->weight(layer, w->kernel), .ldb = g->units,
+		.c = g->d_a, .ldc = g->depth,
+	};
+	return host->gemm(layer, &da);
 }
 
 #endif

@@ -1,4 +1,5 @@
-/* Conv2D: Keras' 2-D convolution over (H, W, C) inputs, as im2col followed by a GEMM. */
+/* Conv2D: Keras' 2-D convolution over (H, W, C) inputs, as im2col followed by a GEMM; backward,
+ * the weighted layers' GEMMs (common/weights.h) and a col2im gather. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,47 +93,61 @@ static strata_status conv2d_build(strata_layer *layer, const strata_host *host, 
 	return STRATA_OK;
 }
 
-static strata_status conv2d_im2col(strata_layer *layer, const strata_host *host, const conv2d_plan *p,
-                                   uint32_t batch, strata_tensor *in, strata_tensor *cols)
+/* Enqueues im2col (input to cols) or col2im (cols to input gradient): both take the layer's
+ * geometry and one work-item per `items_per_sample` of each sample (see conv2d.cl). */
+static strata_status conv2d_launch(strata_layer *layer, const strata_host *host, const conv2d_plan *p,
+                                   const char *kernel, uint32_t batch, strata_tensor *src, strata_tensor *dst,
+                                   size_t items_per_sample)
 {
-	strata_kernel *k = host->kernel(layer, "conv2d", "im2col", NULL);
+	strata_kernel *k = host->kernel(layer, "conv2d", kernel, NULL);
 	if (!k)
 		return host->last_status(layer);
 	strata_arg args[] = {
-		strata_arg_tensor(in), strata_arg_tensor(cols), strata_arg_int((int32_t)batch),
+		strata_arg_tensor(src), strata_arg_tensor(dst), strata_arg_int((int32_t)batch),
 		strata_arg_int((int32_t)p->h), strata_arg_int((int32_t)p->w), strata_arg_int((int32_t)p->c),
 		strata_arg_int((int32_t)p->kh), strata_arg_int((int32_t)p->kw),
 		strata_arg_int((int32_t)p->sh), strata_arg_int((int32_t)p->sw),
 		strata_arg_int((int32_t)p->pad_top), strata_arg_int((int32_t)p->pad_left),
 		strata_arg_int((int32_t)p->oh), strata_arg_int((int32_t)p->ow),
 	};
-	/* One work-item per (output pixel, kernel row); see conv2d.cl. */
-	size_t global = (size_t)batch * (size_t)(p->oh * p->ow * p->kh);
+	size_t global = (size_t)batch * items_per_sample;
 	return host->launch(layer, k, 1, &global, NULL, sizeof(args) / sizeof(args[0]), args);
+}
+
+/* The im2col matrix of the input: the input itself on the 1x1 stride-1 path, else the
+ * workspace after an im2col launch (one work-item per output pixel and kernel row). */
+static strata_status conv2d_cols(strata_layer *layer, const strata_host *host, const conv2d_plan *p,
+                                 uint32_t batch, strata_tensor *input, strata_tensor **cols)
+{
+	*cols = input;
+	if (p->direct)
+		return STRATA_OK;
+	*cols = host->workspace(layer, p->workspace);
+	return conv2d_launch(layer, host, p, "im2col", batch, input, *cols, (size_t)(p->oh * p->ow * p->kh));
+}
+
+/* Refuses a batch whose input, cols or output would exceed the kernels' int indexing. */
+static strata_status conv2d_check_batch(strata_layer *layer, const strata_host *host, const conv2d_plan *p,
+                                        uint32_t batch)
+{
+	size_t pixels = (size_t)(p->oh * p->ow), depth = (size_t)(p->kh * p->kw * p->c);
+	size_t widest = pixels * (depth > (size_t)p->filters ? depth : (size_t)p->filters);
+	size_t inputs = (size_t)(p->h * p->w * p->c);
+	return shape_check_batch(layer, host, batch, widest > inputs ? widest : inputs);
 }
 
 static strata_status conv2d_forward(strata_layer *layer, const strata_host *host,
                                     const strata_forward_args *args)
 {
 	const conv2d_plan *p = host->get_private(layer);
-	size_t pixels = (size_t)(p->oh * p->ow), rows = (size_t)args->batch * pixels;
+	size_t rows = (size_t)args->batch * (size_t)(p->oh * p->ow);
 	size_t depth = (size_t)(p->kh * p->kw * p->c);
 	if (args->batch == 0)
 		return STRATA_OK;
-	/* im2col indexes the whole batch's input and cols, bias_activation its output. */
-	size_t widest = pixels * (depth > (size_t)p->filters ? depth : (size_t)p->filters);
-	size_t inputs = (size_t)(p->h * p->w * p->c);
-	strata_status st = shape_check_batch(layer, host, args->batch, widest > inputs ? widest : inputs);
-	if (st != STRATA_OK)
+	strata_tensor *cols = NULL;
+	strata_status st = conv2d_check_batch(layer, host, p, args->batch);
+	if (st != STRATA_OK || (st = conv2d_cols(layer, host, p, args->batch, args->input, &cols)))
 		return st;
-
-	strata_tensor *cols = args->input;
-	if (!p->direct) {
-		cols = host->workspace(layer, p->workspace);
-		st = conv2d_im2col(layer, host, p, args->batch, args->input, cols);
-		if (st != STRATA_OK)
-			return st;
-	}
 
 	strata_gemm g = {
 		.size = sizeof(g),
@@ -146,8 +161,33 @@ static strata_status conv2d_forward(strata_layer *layer, const strata_host *host
 	if (st != STRATA_OK)
 		return st;
 	strata_tensor *bias = p->weights.has_bias ? host->weight(layer, p->weights.bias) : NULL;
-	return activation_apply(layer, host, args->output, bias, rows, (size_t)p->filters,
+	return activation_apply(layer, host, args->output, args->output, bias, rows, (size_t)p->filters,
 	                        p->weights.activation);
+}
+
+/* Workspaces are not kept between calls, so the im2col matrix is built again; once the kernel
+ * gradient has read it, it receives dcols = dZ kernel^T (the queue runs in order), which col2im
+ * gathers into the input gradient. On the 1x1 stride-1 path dcols is the input gradient. */
+static strata_status conv2d_backward(strata_layer *layer, const strata_host *host,
+                                     const strata_backward_args *args)
+{
+	const conv2d_plan *p = host->get_private(layer);
+	strata_tensor *cols = NULL;
+	strata_status st = conv2d_check_batch(layer, host, p, args->batch);
+	if (st != STRATA_OK || (st = conv2d_cols(layer, host, p, args->batch, args->input, &cols)))
+		return st;
+	weights_grad g = {
+		.a = cols, .y = args->output, .dy = args->grad_output,
+		.d_a = args->grad_input && !p->direct ? cols : args->grad_input,
+		.rows = (size_t)args->batch * (size_t)(p->oh * p->ow),
+		.depth = (size_t)(p->kh * p->kw * p->c), .units = (size_t)p->filters,
+		.folded = args->activation_folded,
+	};
+	st = weights_backward(layer, host, &p->weights, &g);
+	if (st != STRATA_OK || !args->grad_input || p->direct)
+		return st;
+	return conv2d_launch(layer, host, p, "col2im", args->batch, cols, args->grad_input,
+	                     (size_t)(p->h * p->w * p->c));
 }
 
 static void conv2d_destroy(strata_layer *layer, const strata_host *host)
@@ -166,6 +206,7 @@ static const strata_layer_ops conv2d_ops = {
 	.n_params = sizeof(conv2d_params) / sizeof(conv2d_params[0]),
 	.build = conv2d_build,
 	.forward = conv2d_forward,
+	.backward = conv2d_backward,
 	.destroy = conv2d_destroy,
 };
 
@@ -182,7 +223,7 @@ static const strata_plugin conv2d_plugin = {
 	.size = sizeof(strata_plugin),
 	.name = "conv2d",
 	.version = "1.0.0",
-	.description = "Conv2D layer: im2col and GEMM on the OpenCL device",
+	.description = "Conv2D layer: im2col, GEMM and col2im on the OpenCL device",
 	.init = conv2d_init,
 };
 

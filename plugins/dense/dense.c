@@ -1,4 +1,5 @@
-/* Dense: Keras' fully connected layer over rank-1 inputs, as one GEMM. */
+/* Dense: Keras' fully connected layer over rank-1 inputs, as one GEMM forward and two backward
+ * (common/weights.h). */
 #include <limits.h>
 #include <stdlib.h>
 
@@ -70,8 +71,24 @@ static strata_status dense_forward(strata_layer *layer, const strata_host *host,
 	if (st != STRATA_OK)
 		return st;
 	strata_tensor *bias = p->weights.has_bias ? host->weight(layer, p->weights.bias) : NULL;
-	return activation_apply(layer, host, args->output, bias, args->batch, (size_t)p->units,
+	return activation_apply(layer, host, args->output, args->output, bias, args->batch, (size_t)p->units,
 	                        p->weights.activation);
+}
+
+static strata_status dense_backward(strata_layer *layer, const strata_host *host,
+                                    const strata_backward_args *args)
+{
+	const dense_plan *p = host->get_private(layer);
+	size_t widest = p->inputs > p->units ? (size_t)p->inputs : (size_t)p->units;
+	strata_status st = shape_check_batch(layer, host, args->batch, widest);
+	if (st != STRATA_OK)
+		return st;
+	weights_grad g = {
+		.a = args->input, .y = args->output, .dy = args->grad_output, .d_a = args->grad_input,
+		.rows = args->batch, .depth = (size_t)p->inputs, .units = (size_t)p->units,
+		.folded = args->activation_folded,
+	};
+	return weights_backward(layer, host, &p->weights, &g);
 }
 
 static void dense_destroy(strata_layer *layer, const strata_host *host)
@@ -90,6 +107,7 @@ static const strata_layer_ops dense_ops = {
 	.n_params = sizeof(dense_params) / sizeof(dense_params[0]),
 	.build = dense_build,
 	.forward = dense_forward,
+	.backward = dense_backward,
 	.destroy = dense_destroy,
 };
 

@@ -7,6 +7,7 @@
 
 #include <strata/plugin.h>
 
+#include "core.h"
 #include "dropout_cl.h"
 #include "shape.h"
 
@@ -66,46 +67,59 @@ static strata_status dropout_build(strata_layer *layer, const strata_host *host,
 	return STRATA_OK;
 }
 
-static strata_status dropout_copy(strata_layer *layer, const strata_host *host,
-                                  const strata_forward_args *args, size_t n)
+/* dst = src * mask * scale over n elements, the mask drawn from (seed, step, element index):
+ * the forward pass on the input, and, since the map is linear, the backward pass on the
+ * gradient with the very same mask. */
+static strata_status dropout_apply(strata_layer *layer, const strata_host *host, uint64_t seed, uint64_t step,
+                                   strata_tensor *src, strata_tensor *dst, size_t n)
 {
-	strata_kernel *k = host->kernel(layer, "core", "copy", NULL);
-	if (!k)
-		return host->last_status(layer);
-	strata_arg a[] = {
-		strata_arg_tensor(args->output), strata_arg_tensor(args->input), strata_arg_int((int32_t)n),
-	};
-	return host->launch(layer, k, 1, &n, NULL, sizeof(a) / sizeof(a[0]), a);
-}
-
-static strata_status dropout_forward(strata_layer *layer, const strata_host *host,
-                                     const strata_forward_args *args)
-{
-	const strata_shape *shape = host->input_shape(layer);
-	size_t per_sample = 1;
-	for (uint32_t i = 0; i < shape->rank; i++)
-		per_sample *= (size_t)shape->dims[i];
-	size_t n = (size_t)args->batch * per_sample;
-	if (n == 0)
-		return STRATA_OK;
-	strata_status st = shape_check_batch(layer, host, args->batch, per_sample);
-	if (st != STRATA_OK)
-		return st;
-
-	if (!args->training || host->param_float(layer, "rate") == 0.0)
-		return dropout_copy(layer, host, args, n);
-
 	strata_kernel *k = host->kernel(layer, "dropout", "dropout_forward", NULL);
 	if (!k)
 		return host->last_status(layer);
-	dropout_mask m = dropout_mask_of(layer, host, args->seed, args->step);
+	dropout_mask m = dropout_mask_of(layer, host, seed, step);
 	strata_arg a[] = {
-		strata_arg_tensor(args->input), strata_arg_tensor(args->output), strata_arg_int((int32_t)n),
+		strata_arg_tensor(src), strata_arg_tensor(dst), strata_arg_int((int32_t)n),
 		strata_arg_uint(m.threshold), strata_arg_float(m.scale), strata_arg_uint(m.key_lo),
 		strata_arg_uint(m.key_hi), strata_arg_uint(m.step_lo), strata_arg_uint(m.step_hi),
 	};
 	size_t global = (n + 3) / 4;
 	return host->launch(layer, k, 1, &global, NULL, sizeof(a) / sizeof(a[0]), a);
+}
+
+/* Elements of `batch` samples, refused past the kernels' int indexing. */
+static strata_status dropout_count(strata_layer *layer, const strata_host *host, uint32_t batch, size_t *n)
+{
+	const strata_shape *shape = host->input_shape(layer);
+	size_t per_sample = 1;
+	for (uint32_t i = 0; i < shape->rank; i++)
+		per_sample *= (size_t)shape->dims[i];
+	*n = (size_t)batch * per_sample;
+	return shape_check_batch(layer, host, batch, per_sample);
+}
+
+static strata_status dropout_forward(strata_layer *layer, const strata_host *host,
+                                     const strata_forward_args *args)
+{
+	size_t n = 0;
+	strata_status st = dropout_count(layer, host, args->batch, &n);
+	if (st != STRATA_OK || n == 0)
+		return st;
+	if (!args->training || host->param_float(layer, "rate") == 0.0)
+		return core_copy(layer, host, args->output, args->input, n);
+	return dropout_apply(layer, host, args->seed, args->step, args->input, args->output, n);
+}
+
+/* A backward pass differentiates a training forward pass, the only kind that drops anything. */
+static strata_status dropout_backward(strata_layer *layer, const strata_host *host,
+                                      const strata_backward_args *args)
+{
+	size_t n = 0;
+	strata_status st = dropout_count(layer, host, args->batch, &n);
+	if (st != STRATA_OK || n == 0 || !args->grad_input)
+		return st;
+	if (host->param_float(layer, "rate") == 0.0)
+		return core_copy(layer, host, args->grad_input, args->grad_output, n);
+	return dropout_apply(layer, host, args->seed, args->step, args->grad_output, args->grad_input, n);
 }
 
 static const strata_layer_ops dropout_ops = {
@@ -118,6 +132,7 @@ static const strata_layer_ops dropout_ops = {
 	.n_params = sizeof(dropout_params) / sizeof(dropout_params[0]),
 	.build = dropout_build,
 	.forward = dropout_forward,
+	.backward = dropout_backward,
 };
 
 static strata_status dropout_init(const strata_host *host, strata_registry *reg)

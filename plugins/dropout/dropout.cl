@@ -25,7 +25,8 @@ static uint4 dropout_bits(const uint block, const uint2 key, const uint step_lo,
 }
 
 /* Inverted dropout: out[i] = in[i] * scale where the element's bits are >= threshold (kept with
- * probability 1 - threshold / 2^32), else 0. One work-item per 4 elements. */
+ * probability 1 - threshold / 2^32), else 0. One work-item per 4 elements. Linear in `in`, so
+ * the backward pass runs it on the gradient with the same (key, step) to apply the same mask. */
 __kernel void dropout_forward(__global const float *in, __global float *out, const int n,
                               const uint threshold, const float scale, const uint key_lo,
                               const uint key_hi, const uint step_lo, const uint step_hi)

@@ -1,9 +1,10 @@
 /* Flatten: Keras' Flatten. Tensors are stored channels-last, so the flat order Keras uses is
- * the storage order and the forward pass is a plain copy. */
+ * the storage order and both passes are plain copies. */
 #include <limits.h>
 
 #include <strata/plugin.h>
 
+#include "core.h"
 #include "shape.h"
 
 static strata_status flatten_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
@@ -19,23 +20,30 @@ static strata_status flatten_build(strata_layer *layer, const strata_host *host,
 	return STRATA_OK;
 }
 
+/* Elements of `batch` samples, refused past the kernels' int indexing. */
+static strata_status flatten_count(strata_layer *layer, const strata_host *host, uint32_t batch, size_t *n)
+{
+	size_t per_sample = (size_t)host->output_shape(layer)->dims[0];
+	*n = (size_t)batch * per_sample;
+	return shape_check_batch(layer, host, batch, per_sample);
+}
+
 static strata_status flatten_forward(strata_layer *layer, const strata_host *host,
                                      const strata_forward_args *args)
 {
-	size_t per_sample = (size_t)host->output_shape(layer)->dims[0];
-	size_t n = (size_t)args->batch * per_sample;
-	if (n == 0)
-		return STRATA_OK;
-	strata_status st = shape_check_batch(layer, host, args->batch, per_sample);
-	if (st != STRATA_OK)
+	size_t n = 0;
+	strata_status st = flatten_count(layer, host, args->batch, &n);
+	return st != STRATA_OK ? st : core_copy(layer, host, args->output, args->input, n);
+}
+
+static strata_status flatten_backward(strata_layer *layer, const strata_host *host,
+                                      const strata_backward_args *args)
+{
+	size_t n = 0;
+	strata_status st = flatten_count(layer, host, args->batch, &n);
+	if (st != STRATA_OK || !args->grad_input)
 		return st;
-	strata_kernel *k = host->kernel(layer, "core", "copy", NULL);
-	if (!k)
-		return host->last_status(layer);
-	strata_arg a[] = {
-		strata_arg_tensor(args->output), strata_arg_tensor(args->input), strata_arg_int((int32_t)n),
-	};
-	return host->launch(layer, k, 1, &n, NULL, sizeof(a) / sizeof(a[0]), a);
+	return core_copy(layer, host, args->grad_input, args->grad_output, n);
 }
 
 static const strata_layer_ops flatten_ops = {
@@ -48,6 +56,7 @@ static const strata_layer_ops flatten_ops = {
 	.n_params = 0,
 	.build = flatten_build,
 	.forward = flatten_forward,
+	.backward = flatten_backward,
 };
 
 static strata_status flatten_init(const strata_host *host, strata_registry *reg)

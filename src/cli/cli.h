@@ -20,6 +20,12 @@ typedef struct cli_options {
 	int64_t batch;           /* --batch, -1 unset */
 	int64_t seed;            /* --seed, -1 unset */
 	bool random_input;       /* --random */
+	int64_t epochs;          /* --epochs, -1 unset */
+	int64_t limit;           /* --limit: use only the first N training samples, -1 unset */
+	const char *save;        /* --save */
+	const char *resume;      /* --resume */
+	const char *weights;     /* --weights */
+	const char *input_path;  /* predict's INPUT */
 } cli_options;
 
 typedef struct cli_context {
@@ -47,5 +53,14 @@ int cmd_devices(cli_context *ctx);
 int cmd_layers(cli_context *ctx);
 int cmd_summary(cli_context *ctx);
 int cmd_forward(cli_context *ctx);
+int cmd_train(cli_context *ctx);
+int cmd_eval(cli_context *ctx);
+int cmd_predict(cli_context *ctx);
+
+/* The session of a command: batch from --batch-size or the model, seed from --seed or the model. */
+int cli_open_session(cli_context *ctx, strata_session **out, uint32_t *batch);
+/* The model's test set (or `which` = "train": its training set) on the runtime's device. */
+int cli_open_dataset(cli_context *ctx, const char *which, uint32_t offset, uint32_t limit,
+                     const strata_dataset *reference, strata_dataset **out);
 
 #endif

@@ -117,3 +117,48 @@ int cli_close(cli_context *ctx, int status)
 	strata_registry_close(ctx->reg);
 	return status;
 }
+
+int cli_open_session(cli_context *ctx, strata_session **out, uint32_t *batch)
+{
+	strata_training_config tc = strata_model_training(ctx->model);
+	*batch = ctx->opt.batch > 0 ? (uint32_t)ctx->opt.batch : tc.batch_size;
+	uint64_t seed = ctx->opt.seed >= 0 ? (uint64_t)ctx->opt.seed : tc.seed;
+	if (*batch == 0) {
+		cli_error("the batch size must be at least 1");
+		return CLI_USAGE;
+	}
+	strata_error err = {0};
+	if (strata_session_create(ctx->rt, ctx->model, *batch, seed, out, &err) != STRATA_OK) {
+		cli_error("%s", err.message);
+		return cli_exit_status(err.status) == CLI_USAGE ? CLI_USAGE : CLI_FAILED;
+	}
+	return CLI_OK;
+}
+
+int cli_open_dataset(cli_context *ctx, const char *which, uint32_t offset, uint32_t limit,
+                     const strata_dataset *reference, strata_dataset **out)
+{
+	strata_data_config data = strata_model_data(ctx->model);
+	bool train = which[0] == 't' && which[1] == 'r';
+	strata_dataset_options o = {
+		.size = sizeof(o),
+		.images = train ? data.train_images : data.test_images,
+		.labels = train ? data.train_labels : data.test_labels,
+		.scale = data.scale,
+		.num_classes = data.num_classes,
+		.offset = offset,
+		.limit = limit,
+		.standardize = data.standardize,
+		.reference = reference,
+	};
+	if (!o.images || !o.labels) {
+		cli_error("%s: the model's data section names no %s images and labels", ctx->opt.model_path, which);
+		return CLI_USAGE;
+	}
+	strata_error err = {0};
+	if (strata_dataset_load(ctx->rt, &o, out, &err) != STRATA_OK) {
+		cli_error("%s", err.message);
+		return CLI_FAILED;
+	}
+	return CLI_OK;
+}

@@ -16,11 +16,21 @@ static void usage(FILE *out)
 	        "  layers                  list the layer types the plugins provide, with their parameters\n"
 	        "  summary MODEL.yaml      print the model's layers, output shapes and parameter counts\n"
 	        "  forward MODEL.yaml      print the summary, then run one batch through the network\n"
+	        "  train MODEL.yaml        train on the model's data; test figures at the end\n"
+	        "  eval MODEL.yaml --weights W\n"
+	        "                          test loss, accuracy and label ranking average precision\n"
+	        "  predict MODEL.yaml --weights W INPUT\n"
+	        "                          class and probabilities of each image of an IDX, PNG or PGM file\n"
 	        "\n"
 	        "options:\n"
 	        "  --device SEL            auto, cpu, gpu, gpu:N, or part of a device or platform name\n"
 	        "                          (default: STRATA_DEVICE, then the model's `device:`, then auto)\n"
-	        "  --batch N               samples in the batch (forward; default: the model's batch_size)\n"
+	        "  --batch-size N          samples per batch (default: the model's batch_size)\n"
+	        "  --epochs N              train until N epochs are complete (default: the model's)\n"
+	        "  --save PATH             write a checkpoint there after every epoch\n"
+	        "  --resume PATH           continue training from a checkpoint\n"
+	        "  --weights PATH          weights for eval and predict\n"
+	        "  --limit N               train on the first N training samples only\n"
 	        "  --seed N                weight initialization seed (default: the model's seed)\n"
 	        "  --random                forward seeded random inputs instead of the model's test images\n"
 	        "  --profile               time every kernel and print a per-layer table at exit\n"
@@ -51,7 +61,7 @@ static int parse_count(const char *flag, const char *value, int64_t *out)
 
 int main(int argc, char **argv)
 {
-	cli_context ctx = {.opt = {.batch = -1, .seed = -1}};
+	cli_context ctx = {.opt = {.batch = -1, .seed = -1, .epochs = -1, .limit = -1}};
 	const char *command = NULL;
 	const char *positional[4];
 	int n_positional = 0;
@@ -72,12 +82,24 @@ int main(int argc, char **argv)
 			ctx.opt.profile = true;
 		} else if (strcmp(a, "--random") == 0) {
 			ctx.opt.random_input = true;
-		} else if (strcmp(a, "--device") == 0 || strcmp(a, "--plugin-path") == 0) {
+		} else if (strcmp(a, "--device") == 0 || strcmp(a, "--plugin-path") == 0 || strcmp(a, "--save") == 0 ||
+		           strcmp(a, "--resume") == 0 || strcmp(a, "--weights") == 0) {
 			if (!next) {
 				cli_error("%s needs a value", a);
 				return CLI_USAGE;
 			}
-			*(a[2] == 'd' ? &ctx.opt.device : &ctx.opt.plugin_path) = next;
+			const char **slot = a[2] == 'd'   ? &ctx.opt.device
+			                    : a[2] == 'p' ? &ctx.opt.plugin_path
+			                    : a[2] == 's' ? &ctx.opt.save
+			                    : a[2] == 'r' ? &ctx.opt.resume
+			                                  : &ctx.opt.weights;
+			*slot = next;
+			i++;
+		} else if (strcmp(a, "--epochs") == 0) {
+			rc = parse_count(a, next, &ctx.opt.epochs);
+			i++;
+		} else if (strcmp(a, "--limit") == 0) {
+			rc = parse_count(a, next, &ctx.opt.limit);
 			i++;
 		} else if (strcmp(a, "--batch") == 0 || strcmp(a, "--batch-size") == 0) {
 			rc = parse_count(a, next, &ctx.opt.batch);
@@ -107,23 +129,24 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*run)(cli_context *);
-		int n_args; /* positional arguments: 0, or 1 for MODEL.yaml */
+		int n_args; /* positional arguments: MODEL.yaml, then predict's INPUT */
 	} commands[] = {
-		{"devices", cmd_devices, 0},
-		{"layers", cmd_layers, 0},
-		{"summary", cmd_summary, 1},
-		{"forward", cmd_forward, 1},
+		{"devices", cmd_devices, 0}, {"layers", cmd_layers, 0}, {"summary", cmd_summary, 1},
+		{"forward", cmd_forward, 1}, {"train", cmd_train, 1},   {"eval", cmd_eval, 1},
+		{"predict", cmd_predict, 2},
 	};
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(command, commands[i].name) != 0)
 			continue;
 		if (n_positional != commands[i].n_args) {
-			cli_error("'%s' takes %s (see strata --help)", command,
-			          commands[i].n_args ? "one model file" : "no arguments");
+			static const char *const what[] = {"no arguments", "one model file", "a model file and an input file"};
+			cli_error("'%s' takes %s (see strata --help)", command, what[commands[i].n_args]);
 			return CLI_USAGE;
 		}
-		if (n_positional)
+		if (n_positional > 0)
 			ctx.opt.model_path = positional[0];
+		if (n_positional > 1)
+			ctx.opt.input_path = positional[1];
 		return commands[i].run(&ctx);
 	}
 	cli_error("unknown command '%s' (see strata --help)", command);

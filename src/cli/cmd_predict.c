@@ -1,0 +1,132 @@
+/* `strata predict`: the class and probabilities of each image of an IDX file, or of one PNG or
+ * PGM picture. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Reads INPUT as IDX when its first two bytes are zero (the IDX magic), as an image otherwise. */
+static int read_input(const char *path, uint64_t per_sample, uint8_t **pixels, uint32_t *count)
+{
+	strata_error err = {0};
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		cli_error("cannot open %s", path);
+		return CLI_FAILED;
+	}
+	unsigned char magic[2] = {1, 1};
+	size_t got = fread(magic, 1, 2, f);
+	fclose(f);
+	bool gz = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+	if ((got == 2 && magic[0] == 0 && magic[1] == 0) || gz) {
+		strata_idx *idx = NULL;
+		if (strata_idx_load(path, &idx, &err) != STRATA_OK) {
+			cli_error("%s", err.message);
+			return CLI_FAILED;
+		}
+		bool ok = idx->type == 0x08 && idx->rank >= 2 && idx->count / idx->dims[0] == per_sample;
+		if (!ok) {
+			cli_error("%s: expected unsigned-byte images of %llu values each", path, (unsigned long long)per_sample);
+			strata_idx_free(idx);
+			return CLI_USAGE;
+		}
+		*count = idx->dims[0];
+		*pixels = idx->data;
+		idx->data = NULL;
+		strata_idx_free(idx);
+		return CLI_OK;
+	}
+	strata_image img;
+	if (strata_image_load(path, &img, &err) != STRATA_OK) {
+		cli_error("%s", err.message);
+		return CLI_FAILED;
+	}
+	if ((uint64_t)img.width * img.height != per_sample) {
+		cli_error("%s is %ux%u, the model takes %llu values a sample (no resizing is done)", path, img.width,
+		          img.height, (unsigned long long)per_sample);
+		strata_image_free(&img);
+		return CLI_USAGE;
+	}
+	*count = 1;
+	*pixels = img.pixels;
+	return CLI_OK;
+}
+
+int cmd_predict(cli_context *ctx)
+{
+	if (!ctx->opt.weights) {
+		cli_error("predict needs --weights PATH");
+		return CLI_USAGE;
+	}
+	int rc = cli_open_model(ctx);
+	if (rc || (rc = cli_open_runtime(ctx)))
+		return cli_close(ctx, rc);
+	strata_session *s = NULL;
+	strata_dataset *train = NULL;
+	uint8_t *pixels = NULL;
+	float *x = NULL, *y = NULL;
+	uint32_t batch = 0, count = 0;
+	strata_error err = {0};
+	size_t n_layers = strata_model_layer_count(ctx->model);
+	strata_shape in = strata_model_input_shape(ctx->model);
+	strata_shape out = strata_model_output_shape(ctx->model, n_layers ? n_layers - 1 : 0);
+	uint64_t per_sample = 1, classes = 1;
+	for (uint32_t i = 0; i < in.rank; i++)
+		per_sample *= (uint64_t)in.dims[i];
+	for (uint32_t i = 0; i < out.rank; i++)
+		classes *= (uint64_t)out.dims[i];
+
+	if ((rc = cli_open_session(ctx, &s, &batch)) || (rc = read_input(ctx->opt.input_path, per_sample, &pixels, &count)))
+		goto out_free;
+	if (strata_session_load(s, ctx->opt.weights, &err) != STRATA_OK) {
+		cli_error("%s", err.message);
+		rc = cli_exit_status(err.status);
+		goto out_free;
+	}
+	strata_data_config data = strata_model_data(ctx->model);
+	x = malloc(per_sample * batch * sizeof(float));
+	y = malloc(classes * batch * sizeof(float));
+	if (!x || !y) {
+		cli_error("out of memory");
+		rc = CLI_FAILED;
+		goto out_free;
+	}
+	/* Standardized models need their training set's statistics. */
+	if (data.standardize && (rc = cli_open_dataset(ctx, "train", 0, 0, NULL, &train)))
+		goto out_free;
+	for (uint32_t start = 0; start < count; start += batch) {
+		uint32_t n = count - start < batch ? count - start : batch;
+		const uint8_t *src = pixels + (size_t)start * per_sample;
+		if (train) {
+			strata_dataset_transform(train, src, x, n);
+		} else {
+			for (uint64_t i = 0; i < per_sample * n; i++)
+				x[i] = (float)(src[i] * data.scale);
+		}
+		if (strata_session_forward(s, x, n, y, &err) != STRATA_OK) {
+			cli_error("%s", err.message);
+			rc = CLI_FAILED;
+			goto out_free;
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			const float *row = y + (size_t)i * classes;
+			uint64_t best = 0;
+			for (uint64_t c = 1; c < classes; c++)
+				if (row[c] > row[best])
+					best = c;
+			printf("%u: class %llu (%.4f)  [", start + i, (unsigned long long)best, row[best]);
+			for (uint64_t c = 0; c < classes; c++)
+				printf("%s%.4f", c ? " " : "", row[c]);
+			printf("]\n");
+		}
+	}
+	rc = CLI_OK;
+out_free:
+	free(x);
+	free(y);
+	free(pixels);
+	strata_dataset_free(train);
+	strata_session_destroy(s);
+	return cli_close(ctx, rc);
+}

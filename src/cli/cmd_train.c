@@ -1,0 +1,133 @@
+/* `strata train`: Keras-like progress per epoch, validation at each epoch's end, test figures
+ * at the end. */
+#include <math.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+typedef struct progress_state {
+	bool tty;
+	int last_width;
+} progress_state;
+
+static void format_time(double s, char *buf, size_t size)
+{
+	if (s >= 3600)
+		snprintf(buf, size, "%d:%02d:%02d", (int)(s / 3600), (int)fmod(s / 60, 60), (int)fmod(s, 60));
+	else if (s >= 60)
+		snprintf(buf, size, "%d:%02d", (int)(s / 60), (int)fmod(s, 60));
+	else
+		snprintf(buf, size, "%ds", (int)(s + 0.5));
+}
+
+static void show(void *user, const strata_progress *p)
+{
+	progress_state *ps = user;
+	if (!p->epoch_done && !ps->tty)
+		return; /* a log file gets one line per epoch */
+	if (p->batch == 1 && !p->epoch_done)
+		printf("Epoch %u/%u\n", p->epoch, p->epochs);
+	char bar[31];
+	int filled = p->batches ? (int)(30.0 * p->batch / p->batches) : 30;
+	for (int i = 0; i < 30; i++)
+		bar[i] = i < filled ? '=' : (i == filled ? '>' : '.');
+	bar[30] = '\0';
+	char t[32];
+	format_time(p->epoch_done ? p->epoch_seconds : p->eta_seconds, t, sizeof(t));
+	char line[512];
+	int n = snprintf(line, sizeof(line), "%u/%u [%s] - %s %s - loss: %.4f - accuracy: %.4f - %.0f img/s", p->batch,
+	                 p->batches, bar, p->epoch_done ? "" : "ETA", t, p->loss, p->accuracy, p->images_per_second);
+	if (p->epoch_done && p->has_validation)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " - val_loss: %.4f - val_accuracy: %.4f", p->val_loss,
+		              p->val_accuracy);
+	if (p->epoch_done && !ps->tty)
+		printf("Epoch %u/%u\n", p->epoch, p->epochs);
+	printf("%s%s%*s%s", ps->tty ? "\r" : "", line, ps->tty && ps->last_width > n ? ps->last_width - n : 0, "",
+	       p->epoch_done ? "\n" : "");
+	ps->last_width = n;
+	fflush(stdout);
+}
+
+int cmd_train(cli_context *ctx)
+{
+	int rc = cli_open_model(ctx);
+	if (rc || (rc = cli_open_runtime(ctx)))
+		return cli_close(ctx, rc);
+	strata_training_config tc = strata_model_training(ctx->model);
+	const strata_device_info *dev = strata_runtime_device(ctx->rt);
+	strata_session *s = NULL;
+	strata_dataset *train = NULL, *val = NULL, *test = NULL;
+	uint32_t batch = 0;
+	if ((rc = cli_open_session(ctx, &s, &batch)))
+		goto out_free;
+
+	/* Keras' validation_split holds out the last samples of the training set; without it the
+	 * test set is the validation data, as in the Keras MNIST example. */
+	uint32_t limit = ctx->opt.limit > 0 ? (uint32_t)ctx->opt.limit : 0;
+	if ((rc = cli_open_dataset(ctx, "train", 0, limit, NULL, &train)))
+		goto out_free;
+	uint32_t n = strata_dataset_count(train);
+	if (tc.validation_split > 0) {
+		uint32_t held = (uint32_t)(n * tc.validation_split);
+		strata_dataset_free(train);
+		train = NULL;
+		if (held == 0 || held == n) {
+			cli_error("validation_split %g of %u samples leaves no %s", tc.validation_split, n,
+			          held ? "training data" : "validation data");
+			rc = CLI_USAGE;
+			goto out_free;
+		}
+		if ((rc = cli_open_dataset(ctx, "train", 0, n - held, NULL, &train)) ||
+		    (rc = cli_open_dataset(ctx, "train", n - held, held, train, &val)))
+			goto out_free;
+	}
+	if (strata_model_data(ctx->model).test_images) {
+		if ((rc = cli_open_dataset(ctx, "test", 0, 0, train, &test)))
+			goto out_free;
+		if (!val)
+			val = test;
+	}
+
+	uint32_t epochs = ctx->opt.epochs > 0 ? (uint32_t)ctx->opt.epochs : tc.epochs;
+	printf("Training %s on %s: %u samples, batch %u, %u epochs, seed %llu\n", strata_model_name(ctx->model),
+	       dev->name, strata_dataset_count(train), batch, epochs,
+	       (unsigned long long)(ctx->opt.seed >= 0 ? (uint64_t)ctx->opt.seed : tc.seed));
+	progress_state ps = {.tty = isatty(STDOUT_FILENO)};
+	strata_fit_options fo = {
+		.size = sizeof(fo),
+		.epochs = epochs,
+		.batch_size = batch,
+		.no_shuffle = !tc.shuffle,
+		.save_path = ctx->opt.save,
+		.resume_path = ctx->opt.resume,
+		.progress = show,
+		.progress_user = &ps,
+		.progress_interval = 0.5,
+	};
+	strata_error err = {0};
+	if (strata_fit(s, train, val, &fo, &err) != STRATA_OK) {
+		cli_error("%s", err.message);
+		rc = cli_exit_status(err.status);
+		goto out_free;
+	}
+	if (test) {
+		strata_eval_result r;
+		if (strata_evaluate(s, test, batch, &r, &err) != STRATA_OK) {
+			cli_error("%s", err.message);
+			rc = CLI_FAILED;
+			goto out_free;
+		}
+		printf("Test loss: %.4f\nTest accuracy: %.4f\nTest LRAP: %.4f\n", r.loss, r.accuracy, r.lrap);
+	}
+	if (ctx->opt.save)
+		printf("Weights saved to %s\n", ctx->opt.save);
+	rc = CLI_OK;
+out_free:
+	if (val != test)
+		strata_dataset_free(val);
+	strata_dataset_free(test);
+	strata_dataset_free(train);
+	strata_session_destroy(s);
+	return cli_close(ctx, rc);
+}

@@ -1,0 +1,119 @@
+/* Training: epochs of shuffled batches through forward, loss, backward and the optimizer, all on
+ * the device; the host reads only the running loss sums, when it shows them. */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "dataset.h"
+#include "session.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static strata_status check_data(const strata_session *s, const strata_dataset *ds, const char *what, strata_error *err)
+{
+	strata_model *m = s->model;
+	uint64_t in = st_shape_elems(&m->input);
+	uint64_t out = m->n_layers ? st_shape_elems(&m->layers[m->n_layers - 1].out) : in;
+	if (ds->per_sample != in)
+		return st_fail(err, STRATA_ERR_INVALID, "the %s data has %u values per sample, the model's input %llu", what,
+		               ds->per_sample, (unsigned long long)in);
+	if (ds->classes != out)
+		return st_fail(err, STRATA_ERR_INVALID, "the %s data has %u classes, the model's output %llu values", what,
+		               ds->classes, (unsigned long long)out);
+	return STRATA_OK;
+}
+
+static strata_status train_step(strata_session *s, strata_dataset *train, uint32_t start, uint32_t batch,
+                                strata_error *err)
+{
+	strata_status st;
+	if ((st = st_dataset_gather(train, start, batch, &s->input, &s->batch_labels, err)) ||
+	    (st = st_session_forward_device(s, batch, true, err)) || (st = st_loss_compute(s, batch, err)) ||
+	    (st = st_session_backward(s, batch, s->loss_folded, NULL, err)) ||
+	    (st = st_optimizer_step(s->rt, &s->opt, err)))
+		return st;
+	s->step++;
+	return STRATA_OK;
+}
+
+/* Fills the running figures of `p` from the device's sums (a wait for the queue). */
+static strata_status measure(strata_session *s, strata_progress *p, uint32_t seen, double t0, strata_error *err)
+{
+	double loss_sum, correct_sum, reg;
+	strata_status st = st_loss_read_sums(s, &loss_sum, &correct_sum, &reg, err);
+	if (st)
+		return st;
+	double elapsed = now_s() - t0;
+	p->loss = loss_sum / seen + reg;
+	p->accuracy = correct_sum / seen;
+	p->epoch_seconds = elapsed;
+	p->images_per_second = elapsed > 0 ? seen / elapsed : 0.0;
+	p->eta_seconds = p->batch ? elapsed * (p->batches - p->batch) / p->batch : 0.0;
+	return STRATA_OK;
+}
+
+strata_status strata_fit(strata_session *s, strata_dataset *train, strata_dataset *validation,
+                         const strata_fit_options *options, strata_error *err)
+{
+	strata_fit_options o = {.size = sizeof(o), .progress_interval = 1.0};
+	memcpy(&o, options, options->size < sizeof(o) ? options->size : sizeof(o));
+	uint32_t bs = o.batch_size ? o.batch_size : s->max_batch;
+	if (bs > s->max_batch)
+		return st_fail(err, STRATA_ERR_INVALID, "batch size %u is larger than the session's %u", bs, s->max_batch);
+	strata_status st;
+	if ((st = check_data(s, train, "training", err)) ||
+	    (validation && (st = check_data(s, validation, "validation", err))) ||
+	    (st = st_session_enable_training(s, err)) || (st = st_loss_prepare(s, err)))
+		return st;
+	if (o.resume_path && (st = strata_session_load(s, o.resume_path, err)))
+		return st;
+
+	uint32_t batches = (train->n + bs - 1) / bs;
+	for (uint32_t epoch = (uint32_t)s->epoch + 1; epoch <= o.epochs; epoch++) {
+		strata_progress p = {.epoch = epoch, .epochs = o.epochs, .batches = batches};
+		if ((st = st_dataset_set_order(train, !o.no_shuffle, s->seed, epoch, err)) ||
+		    (st = st_loss_zero_sums(s, err)))
+			return st;
+		double t0 = now_s(), last = t0;
+		uint32_t seen = 0;
+		for (uint32_t b = 0; b < batches; b++) {
+			uint32_t start = b * bs, n = train->n - start < bs ? train->n - start : bs;
+			if ((st = train_step(s, train, start, n, err)))
+				return st;
+			seen += n;
+			p.batch = b + 1;
+			if (o.progress && b + 1 < batches && now_s() - last >= o.progress_interval) {
+				if ((st = measure(s, &p, seen, t0, err)))
+					return st;
+				o.progress(o.progress_user, &p);
+				last = now_s();
+			}
+		}
+		/* The epoch's figures, before validation reuses the sums. */
+		if ((st = measure(s, &p, seen, t0, err)))
+			return st;
+		p.epoch_done = true;
+		if (validation) {
+			strata_eval_result r;
+			if ((st = strata_evaluate(s, validation, bs, &r, err)))
+				return st;
+			p.has_validation = true;
+			p.val_loss = r.loss;
+			p.val_accuracy = r.accuracy;
+		}
+		s->epoch = epoch;
+		if (o.save_path) {
+			if ((st = strata_session_save(s, o.save_path, err)))
+				return st;
+			p.checkpoint_saved = true;
+		}
+		if (o.progress)
+			o.progress(o.progress_user, &p);
+	}
+	return st_finish(s->rt, err);
+}

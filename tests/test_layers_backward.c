@@ -1,0 +1,758 @@
+/* Backward passes of the layer plugins on the OpenCL device. Every gradient (the input's and each
+ * weight's) is checked against central finite differences of L = sum(r * y) for a fixed random
+ * r, so the backward pass starts from grad_output = r; the fused softmax case (activation_folded)
+ * and max pooling's tie rule are checked against host references instead. */
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+
+#include "model.h"
+#include "runtime.h"
+#include "session.h"
+
+/* Central differences in float32 with inputs O(1): a step of 1e-2 keeps the truncation error
+ * (O(step^2)) and the rounding error of L (O(1e-7 / step)) both far below the tolerance. */
+#define STEP 1e-2
+#define TOLERANCE 1e-2
+/* Piecewise-linear models (relu, max pooling): an element whose left and right slopes differ by
+ * more than this straddles a kink, where a central difference means nothing; it is skipped. */
+#define KINK 1e-2
+/* At most this many elements of each tensor are checked, spread over the whole tensor. */
+#define MAX_CHECKS 120
+/* The largest gradient of each tensor must reach this: a zero gradient matches zero differences. */
+#define NONTRIVIAL 1e-3
+
+enum { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX, ACT_COUNT };
+static const char *const act_names[ACT_COUNT] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
+
+typedef enum input_kind {
+	INPUT_RANDOM,   /* uniform in [-1, 1) */
+	INPUT_DISTINCT, /* a shuffled ladder 0.05 apart: no two within 2 * STEP, so no max flips */
+	INPUT_NONZERO,  /* uniform in [-1, 1) but at least 0.1 from 0: no relu kinks at the input */
+} input_kind;
+
+typedef struct grad_opts {
+	uint32_t batch;
+	uint64_t step; /* the session's training step (keys dropout masks) */
+	input_kind input;
+	double eps;    /* 0: STEP */
+	bool kinks;    /* skip elements that straddle a kink */
+} grad_opts;
+
+/* ---- A model under test ----------------------------------------------------------------------- */
+
+typedef struct fd_run {
+	strata_registry *reg;
+	strata_runtime *rt;
+	strata_model *model;
+	strata_session *s;
+	uint32_t batch;
+	size_t in_count, out_count; /* of `batch` samples */
+	float *x, *r, *y;
+	float **weights;            /* host copies, layer-major */
+	size_t *weight_counts;
+	size_t n_weights;
+} fd_run;
+
+static float *alloc_floats(size_t n)
+{
+	float *p = malloc((n ? n : 1) * sizeof(*p));
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+static void fd_write(fd_run *f, strata_tensor *t, size_t offset, const float *src, size_t n)
+{
+	strata_error err = {0};
+	strata_status st = st_tensor_write(f->rt, t, offset * sizeof(float), src, n * sizeof(float), &err);
+	ck_assert_msg(st == STRATA_OK, "write: %s", err.message);
+}
+
+static void fd_read(fd_run *f, strata_tensor *t, float *dst, size_t n)
+{
+	strata_error err = {0};
+	strata_status st = st_tensor_read(f->rt, t, 0, dst, n * sizeof(float), &err);
+	ck_assert_msg(st == STRATA_OK, "read: %s", err.message);
+}
+
+static void fill_input(float *x, size_t n, input_kind kind, unsigned seed)
+{
+	ts_fill_random(x, n, seed, -1.0f, 1.0f);
+	if (kind == INPUT_NONZERO) {
+		for (size_t i = 0; i < n; i++)
+			x[i] = x[i] < 0.0f ? x[i] - 0.1f : x[i] + 0.1f;
+	} else if (kind == INPUT_DISTINCT) {
+		/* Rank the random keys: value = rank's rung on a ladder centred on 0. */
+		float *key = alloc_floats(n);
+		memcpy(key, x, n * sizeof(*x));
+		for (size_t i = 0; i < n; i++) {
+			size_t rank = 0;
+			for (size_t j = 0; j < n; j++)
+				rank += key[j] < key[i] || (key[j] == key[i] && j < i);
+			x[i] = 0.05f * ((float)rank - (float)n / 2.0f);
+		}
+		free(key);
+	}
+}
+
+/* Loads the model, plans a session for one sample more than the batch (so every pass covers
+ * a partial batch), prepares training, and uploads random weights and inputs. */
+static void fd_open(fd_run *f, const char *yaml, const grad_opts *o, unsigned seed)
+{
+	strata_error err = {0};
+	memset(f, 0, sizeof(*f));
+	f->reg = ts_registry();
+	f->rt = ts_runtime(f->reg);
+	f->model = ts_model(f->reg, yaml);
+	f->batch = o->batch;
+	strata_status st = strata_session_create(f->rt, f->model, o->batch + 1, 1, &f->s, &err);
+	ck_assert_msg(st == STRATA_OK, "session: %s", err.message);
+	st = st_session_enable_training(f->s, &err);
+	ck_assert_msg(st == STRATA_OK, "training: %s", err.message);
+	f->s->step = o->step;
+
+	size_t n_layers = f->model->n_layers;
+	f->in_count = (size_t)o->batch * st_shape_elems(&f->model->input);
+	f->out_count = (size_t)o->batch * st_shape_elems(&f->model->layers[n_layers - 1].out);
+	for (size_t l = 0; l < n_layers; l++)
+		f->n_weights += strata_session_weight_count(f->s, l);
+	f->weights = calloc(f->n_weights + 1, sizeof(*f->weights));
+	f->weight_counts = calloc(f->n_weights + 1, sizeof(*f->weight_counts));
+	ck_assert(f->weights && f->weight_counts);
+	size_t k = 0;
+	for (size_t l = 0; l < n_layers; l++)
+		for (size_t w = 0; w < strata_session_weight_count(f->s, l); w++, k++) {
+			f->weight_counts[k] = f->model->layers[l].weights[w].count;
+			f->weights[k] = alloc_floats(f->weight_counts[k]);
+			size_t count = f->weight_counts[k];
+			ts_fill_random(f->weights[k], count, seed + 100 + (unsigned)k, -0.5f, 0.5f);
+			st = strata_session_write_weight(f->s, l, w, f->weights[k], count, &err);
+			ck_assert_msg(st == STRATA_OK, "weight: %s", err.message);
+		}
+
+	f->x = alloc_floats(f->in_count);
+	f->r = alloc_floats(f->out_count);
+	f->y = alloc_floats(f->out_count);
+	fill_input(f->x, f->in_count, o->input, seed);
+	ts_fill_random(f->r, f->out_count, seed + 7, -1.0f, 1.0f);
+	fd_write(f, &f->s->input, 0, f->x, f->in_count);
+}
+
+static void fd_close(fd_run *f)
+{
+	for (size_t k = 0; k < f->n_weights; k++)
+		free(f->weights[k]);
+	free(f->weights);
+	free(f->weight_counts);
+	free(f->y);
+	free(f->r);
+	free(f->x);
+	strata_session_destroy(f->s);
+	strata_model_free(f->model);
+	strata_runtime_destroy(f->rt);
+	strata_registry_close(f->reg);
+}
+
+/* The device tensor of weight k (layer-major). */
+static strata_tensor *fd_weight_tensor(fd_run *f, size_t k, bool grad)
+{
+	for (size_t l = 0; l < f->model->n_layers; l++) {
+		size_t n = strata_session_weight_count(f->s, l);
+		if (k < n)
+			return grad ? &f->s->binds[l].grads[k] : &f->s->binds[l].weights[k];
+		k -= n;
+	}
+	ck_abort_msg("no weight %zu", k);
+	return NULL;
+}
+
+static void fd_forward(fd_run *f)
+{
+	strata_error err = {0};
+	strata_status st = st_session_forward_device(f->s, f->batch, true, &err);
+	ck_assert_msg(st == STRATA_OK, "forward: %s", err.message);
+}
+
+/* L = sum(r * y) of a training forward pass on what the device holds now. */
+static double fd_loss(fd_run *f)
+{
+	fd_forward(f);
+	fd_read(f, st_session_output(f->s), f->y, f->out_count);
+	double l = 0.0;
+	for (size_t i = 0; i < f->out_count; i++)
+		l += (double)f->r[i] * f->y[i];
+	return l;
+}
+
+/* Runs the backward pass from grad_output = r; returns the input gradient's buffer, or NULL
+ * when `want_input` is false. */
+static strata_tensor *fd_backward(fd_run *f, bool want_input)
+{
+	strata_error err = {0};
+	strata_tensor *dx = NULL;
+	fd_write(f, st_session_output_grad(f->s), 0, f->r, f->out_count);
+	strata_status st = st_session_backward(f->s, f->batch, false, want_input ? &dx : NULL, &err);
+	ck_assert_msg(st == STRATA_OK, "backward: %s", err.message);
+	return dx;
+}
+
+/* Fills every gradient buffer with NaN, so an element a backward pass forgets to write shows. */
+static void fd_poison_gradients(fd_run *f)
+{
+	size_t most = f->s->grad[0].bytes / sizeof(float);
+	for (size_t k = 0; k < f->n_weights; k++)
+		most = f->weight_counts[k] > most ? f->weight_counts[k] : most;
+	float *nan = alloc_floats(most);
+	for (size_t i = 0; i < most; i++)
+		nan[i] = NAN;
+	for (int i = 0; i < 2; i++)
+		fd_write(f, &f->s->grad[i], 0, nan, f->s->grad[i].bytes / sizeof(float));
+	for (size_t k = 0; k < f->n_weights; k++)
+		fd_write(f, fd_weight_tensor(f, k, true), 0, nan, f->weight_counts[k]);
+	free(nan);
+}
+
+/* Compares `grad` with central differences of L over element values `values` of device tensor
+ * `t`, for up to MAX_CHECKS elements spread over the tensor by a stride coprime with its size. */
+static void fd_check(fd_run *f, const char *what, strata_tensor *t, float *values, size_t count,
+                     const float *grad, const grad_opts *o, double l0)
+{
+	double eps = o->eps > 0.0 ? o->eps : STEP;
+	double largest = 0.0;
+	for (size_t i = 0; i < count; i++) {
+		ck_assert_msg(isfinite(grad[i]), "%s[%zu] = %g: never written or not finite", what, i,
+		              (double)grad[i]);
+		largest = fmax(largest, fabs(grad[i]));
+	}
+	ck_assert_msg(largest >= NONTRIVIAL, "%s: the largest gradient is %g", what, largest);
+
+	size_t stride = 7919; /* a prime; every tensor here is smaller, so it is coprime */
+	size_t checks = count < MAX_CHECKS ? count : MAX_CHECKS, skipped = 0;
+	for (size_t k = 0; k < checks; k++) {
+		size_t i = k * stride % count;
+		double fd = 0.0;
+		bool kink = true;
+		/* Where a step straddles a kink, a ten times smaller one usually does not. */
+		for (double h = eps; kink && h >= eps / 10.0; h /= 10.0) {
+			float v = values[i], up = (float)(v + h), down = (float)(v - h);
+			fd_write(f, t, i, &up, 1);
+			double lp = fd_loss(f);
+			fd_write(f, t, i, &down, 1);
+			double lm = fd_loss(f);
+			fd_write(f, t, i, &v, 1);
+			/* The steps actually taken, after rounding to float. */
+			double hp = (double)up - v, hm = (double)v - down;
+			fd = (lp - lm) / (hp + hm);
+			kink = o->kinks && fabs((lp - l0) / hp - (l0 - lm) / hm) > KINK * fmax(1.0, fabs(fd));
+		}
+		if (kink) {
+			skipped++;
+			continue;
+		}
+		double a = grad[i];
+		ck_assert_msg(fabs(a - fd) <= TOLERANCE * fmax(1.0, fmax(fabs(a), fabs(fd))),
+		              "%s[%zu]: backward %.6g, finite differences %.6g", what, i, a, fd);
+	}
+	ck_assert_msg(skipped * 4 <= checks, "%s: %zu of %zu elements straddle kinks", what, skipped, checks);
+}
+
+static void check_same(const char *what, const float *a, const float *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(fabsf(a[i] - b[i]) <= 1e-6f * fmaxf(1.0f, fabsf(a[i])), "%s[%zu]: %.9g then %.9g",
+		              what, i, (double)a[i], (double)b[i]);
+}
+
+/* The whole check of one model: the input gradient and every weight gradient against finite
+ * differences; weight gradients overwritten (not accumulated) by a second pass, and the same
+ * when nobody asks for the input gradient. */
+static void check_gradients(const char *yaml, const grad_opts *o, unsigned seed)
+{
+	fd_run f;
+	fd_open(&f, yaml, o, seed);
+	fd_poison_gradients(&f);
+	double l0 = fd_loss(&f);
+
+	strata_tensor *dx_t = fd_backward(&f, true);
+	ck_assert_ptr_nonnull(dx_t);
+	float *dx = alloc_floats(f.in_count);
+	fd_read(&f, dx_t, dx, f.in_count);
+	float **dw = calloc(f.n_weights + 1, sizeof(*dw));
+	float *again = alloc_floats(f.in_count);
+	ck_assert_ptr_nonnull(dw);
+	for (size_t k = 0; k < f.n_weights; k++) {
+		dw[k] = alloc_floats(f.weight_counts[k]);
+		fd_read(&f, fd_weight_tensor(&f, k, true), dw[k], f.weight_counts[k]);
+	}
+
+	char what[64];
+	for (int pass = 0; pass < 2; pass++) {
+		dx_t = fd_backward(&f, pass == 0);
+		if (pass == 0) {
+			fd_read(&f, dx_t, again, f.in_count);
+			check_same("input gradient, second pass", dx, again, f.in_count);
+		}
+		for (size_t k = 0; k < f.n_weights; k++) {
+			float *g = alloc_floats(f.weight_counts[k]);
+			fd_read(&f, fd_weight_tensor(&f, k, true), g, f.weight_counts[k]);
+			snprintf(what, sizeof(what), "weight %zu gradient, %s", k,
+			         pass == 0 ? "second pass" : "without the input gradient");
+			check_same(what, dw[k], g, f.weight_counts[k]);
+			free(g);
+		}
+	}
+
+	fd_check(&f, "input gradient", &f.s->input, f.x, f.in_count, dx, o, l0);
+	for (size_t k = 0; k < f.n_weights; k++) {
+		snprintf(what, sizeof(what), "weight %zu gradient", k);
+		fd_check(&f, what, fd_weight_tensor(&f, k, false), f.weights[k], f.weight_counts[k], dw[k], o,
+		         l0);
+	}
+
+	for (size_t k = 0; k < f.n_weights; k++)
+		free(dw[k]);
+	free(dw);
+	free(again);
+	free(dx);
+	fd_close(&f);
+}
+
+/* ---- conv2d ----------------------------------------------------------------------------------- */
+
+typedef struct conv_case {
+	int h, w, c;
+	int kh, kw, sh, sw;
+	bool same;
+	int filters;
+	bool use_bias;
+	int act;
+} conv_case;
+
+static const conv_case conv_cases[] = {
+	/* h  w  c  kh kw sh sw same   f  bias   act */
+	{5, 5, 2, 3, 3, 1, 1, false, 3, true, ACT_RELU},
+	{6, 5, 2, 3, 3, 1, 1, true, 3, true, ACT_LINEAR},
+	{7, 6, 2, 3, 2, 2, 2, false, 2, true, ACT_SIGMOID},  /* strides 2, odd sizes */
+	{7, 7, 1, 3, 3, 2, 2, true, 3, false, ACT_TANH},     /* strides 2, same */
+	{6, 6, 2, 4, 4, 2, 3, true, 3, true, ACT_SOFTMAX},   /* even kernel: more padding bottom/right */
+	{5, 4, 3, 1, 1, 1, 1, false, 4, true, ACT_RELU},     /* 1x1 stride 1: no im2col, no col2im */
+	{5, 5, 2, 1, 1, 2, 2, false, 2, true, ACT_TANH},     /* 1x1 strided: unread inputs get 0 */
+	{4, 5, 2, 4, 5, 1, 1, false, 2, true, ACT_SOFTMAX},  /* kernel as large as the input */
+	{7, 5, 1, 5, 3, 3, 2, true, 2, false, ACT_LINEAR},   /* odd sizes, large strides */
+	{5, 6, 2, 2, 2, 1, 1, true, 3, false, ACT_SIGMOID},
+	{7, 7, 2, 2, 2, 3, 3, false, 2, true, ACT_RELU},     /* stride past the kernel: gaps */
+	{4, 4, 1, 2, 2, 1, 1, false, 70, true, ACT_SOFTMAX}, /* rows wider than a work-group */
+	{9, 9, 1, 3, 3, 1, 1, true, 2, true, ACT_LINEAR},    /* more rows than a column_sums group */
+};
+
+START_TEST(test_conv2d)
+{
+	const conv_case *cc = &conv_cases[_i];
+	char yaml[512];
+	snprintf(yaml, sizeof(yaml),
+	         "input: {shape: [%d, %d, %d]}\n"
+	         "layers:\n"
+	         "  - {type: conv2d, filters: %d, kernel_size: [%d, %d], strides: [%d, %d], padding: %s,\n"
+	         "     activation: %s, use_bias: %s}\n",
+	         cc->h, cc->w, cc->c, cc->filters, cc->kh, cc->kw, cc->sh, cc->sw,
+	         cc->same ? "same" : "valid", act_names[cc->act], cc->use_bias ? "true" : "false");
+	grad_opts o = {.batch = 2, .input = INPUT_RANDOM, .kinks = cc->act == ACT_RELU};
+	check_gradients(yaml, &o, 10 + (unsigned)_i);
+}
+END_TEST
+
+/* ---- dense ------------------------------------------------------------------------------------ */
+
+typedef struct dense_case {
+	int inputs, units;
+	bool use_bias;
+	int act;
+} dense_case;
+
+static const dense_case dense_cases[] = {
+	{7, 5, true, ACT_LINEAR},
+	{9, 6, true, ACT_RELU},
+	{8, 4, true, ACT_SIGMOID},
+	{6, 7, true, ACT_TANH},
+	{9, 6, true, ACT_SOFTMAX},
+	{5, 3, false, ACT_RELU},
+	{6, 70, true, ACT_SOFTMAX}, /* rows wider than a work-group */
+	{1, 3, false, ACT_TANH},
+};
+
+START_TEST(test_dense)
+{
+	const dense_case *dc = &dense_cases[_i];
+	char yaml[256];
+	snprintf(yaml, sizeof(yaml),
+	         "input: {shape: [%d]}\n"
+	         "layers:\n"
+	         "  - {type: dense, units: %d, activation: %s, use_bias: %s}\n",
+	         dc->inputs, dc->units, act_names[dc->act], dc->use_bias ? "true" : "false");
+	grad_opts o = {.batch = 3, .input = INPUT_RANDOM, .kinks = dc->act == ACT_RELU};
+	check_gradients(yaml, &o, 40 + (unsigned)_i);
+}
+END_TEST
+
+/* ---- pooling ---------------------------------------------------------------------------------- */
+
+typedef struct pool_case {
+	int h, w, c;
+	int ph, pw;
+	int sh, sw; /* 0: Keras' None (= pool size) */
+	bool same;
+} pool_case;
+
+static const pool_case pool_cases[] = {
+	/* h  w  c  ph pw sh sw same */
+	{6, 6, 2, 2, 2, 0, 0, false},
+	{7, 7, 2, 2, 2, 0, 0, false}, /* odd: the last row and column feed no window */
+	{7, 5, 2, 2, 2, 0, 0, true},  /* odd, same: partial windows at the bottom/right */
+	{7, 6, 2, 3, 3, 2, 2, true},  /* overlapping, same */
+	{6, 7, 2, 2, 3, 1, 1, false}, /* overlapping */
+	{6, 6, 1, 3, 3, 1, 1, true},  /* overlapping on every side of the border */
+	{5, 5, 2, 2, 2, 3, 3, true},  /* stride past the window */
+};
+
+static void pool_yaml(char *yaml, size_t size, const char *type, const pool_case *pc)
+{
+	char strides[48] = "";
+	if (pc->sh)
+		snprintf(strides, sizeof(strides), ", strides: [%d, %d]", pc->sh, pc->sw);
+	snprintf(yaml, size,
+	         "input: {shape: [%d, %d, %d]}\n"
+	         "layers:\n"
+	         "  - {type: %s, pool_size: [%d, %d]%s, padding: %s}\n",
+	         pc->h, pc->w, pc->c, type, pc->ph, pc->pw, strides, pc->same ? "same" : "valid");
+}
+
+START_TEST(test_maxpool2d)
+{
+	char yaml[256];
+	pool_yaml(yaml, sizeof(yaml), "maxpool2d", &pool_cases[_i]);
+	grad_opts o = {.batch = 2, .input = INPUT_DISTINCT, .kinks = true};
+	check_gradients(yaml, &o, 60 + (unsigned)_i);
+}
+END_TEST
+
+START_TEST(test_averagepool2d)
+{
+	char yaml[256];
+	pool_yaml(yaml, sizeof(yaml), "AveragePooling2D", &pool_cases[_i]);
+	grad_opts o = {.batch = 2, .input = INPUT_RANDOM};
+	check_gradients(yaml, &o, 70 + (unsigned)_i);
+}
+END_TEST
+
+/* Ties: each window's gradient goes to its first maximum in row-major window order, the one the
+ * forward pass reports. Inputs drawn from {0, 0.5, 1} tie everywhere; overlapping 'same'
+ * windows route some elements several gradients. */
+START_TEST(test_maxpool2d_ties)
+{
+	const int n = 2, h = 6, w = 5, c = 2, p = 3, oh = 6, ow = 5, pad = 1;
+	grad_opts o = {.batch = (uint32_t)n};
+	fd_run f;
+	fd_open(&f,
+	        "input: {shape: [6, 5, 2]}\n"
+	        "layers:\n"
+	        "  - {type: maxpool2d, pool_size: 3, strides: 1, padding: same}\n",
+	        &o, 90);
+	for (size_t i = 0; i < f.in_count; i++)
+		f.x[i] = 0.5f * floorf((f.x[i] + 1.0f) * 1.5f);
+	fd_write(&f, &f.s->input, 0, f.x, f.in_count);
+	fd_forward(&f);
+	float *dx = alloc_floats(f.in_count);
+	fd_read(&f, fd_backward(&f, true), dx, f.in_count);
+
+	double *want = calloc(f.in_count, sizeof(*want));
+	ck_assert_ptr_nonnull(want);
+	size_t ties = 0;
+	for (int b = 0; b < n; b++)
+		for (int oy = 0; oy < oh; oy++)
+			for (int ox = 0; ox < ow; ox++)
+				for (int ci = 0; ci < c; ci++) {
+					int at = -1, count = 0;
+					float m = -INFINITY;
+					for (int y = oy - pad; y < oy - pad + p; y++)
+						for (int x = ox - pad; x < ox - pad + p; x++) {
+							if (y < 0 || y >= h || x < 0 || x >= w)
+								continue;
+							size_t i = (((size_t)b * h + y) * w + x) * c + ci;
+							count += f.x[i] == m;
+							if (f.x[i] > m) {
+								m = f.x[i];
+								at = (int)i;
+								count = 1;
+							}
+						}
+					ties += count > 1;
+					want[at] += f.r[(((size_t)b * oh + oy) * ow + ox) * c + ci];
+				}
+	ck_assert_msg(ties > f.out_count / 2, "only %zu of %zu windows tie", ties, f.out_count);
+	for (size_t i = 0; i < f.in_count; i++)
+		ck_assert_msg(fabs(dx[i] - want[i]) <= 1e-5 * fmax(1.0, fabs(want[i])),
+		              "dx[%zu]: device %.7g, host %.7g", i, (double)dx[i], want[i]);
+	free(want);
+	free(dx);
+	fd_close(&f);
+}
+END_TEST
+
+/* ---- dropout, flatten, activation ------------------------------------------------------------- */
+
+START_TEST(test_dropout_training)
+{
+	const double rate = 0.4;
+	grad_opts o = {.batch = 3, .step = 7, .input = INPUT_NONZERO};
+	const char *yaml = "input: {shape: [4, 5, 3]}\nlayers:\n  - {type: dropout, rate: 0.4}\n";
+	check_gradients(yaml, &o, 80);
+
+	/* The mask of the backward pass is the forward pass's: dx = r / (1 - rate) where the output
+	 * kept the (non-zero) input, 0 where it dropped it. */
+	fd_run f;
+	fd_open(&f, yaml, &o, 81);
+	fd_forward(&f);
+	fd_read(&f, st_session_output(f.s), f.y, f.out_count);
+	float *dx = alloc_floats(f.in_count);
+	fd_read(&f, fd_backward(&f, true), dx, f.in_count);
+	size_t dropped = 0;
+	for (size_t i = 0; i < f.in_count; i++) {
+		double want = f.y[i] == 0.0f ? 0.0 : f.r[i] / (1.0 - rate);
+		dropped += f.y[i] == 0.0f;
+		ck_assert_msg(fabs(dx[i] - want) <= 1e-6 * fmax(1.0, fabs(want)), "dx[%zu]: %g, want %g", i,
+		              (double)dx[i], want);
+	}
+	ck_assert_msg(dropped > 0 && dropped < f.in_count, "%zu of %zu dropped", dropped, f.in_count);
+	free(dx);
+	fd_close(&f);
+}
+END_TEST
+
+START_TEST(test_dropout_rate_zero_is_identity)
+{
+	grad_opts o = {.batch = 2, .step = 3, .input = INPUT_RANDOM};
+	fd_run f;
+	fd_open(&f, "input: {shape: [11]}\nlayers:\n  - {type: dropout, rate: 0.0}\n", &o, 85);
+	fd_forward(&f);
+	float *dx = alloc_floats(f.in_count);
+	fd_read(&f, fd_backward(&f, true), dx, f.in_count);
+	for (size_t i = 0; i < f.in_count; i++)
+		ck_assert_msg(dx[i] == f.r[i], "dx[%zu]: %g, want %g", i, (double)dx[i], (double)f.r[i]);
+	free(dx);
+	fd_close(&f);
+}
+END_TEST
+
+START_TEST(test_flatten)
+{
+	grad_opts o = {.batch = 2, .input = INPUT_RANDOM};
+	const char *yaml = "input: {shape: [3, 4, 2]}\nlayers:\n  - {type: flatten}\n";
+	check_gradients(yaml, &o, 86);
+	fd_run f;
+	fd_open(&f, yaml, &o, 87);
+	fd_forward(&f);
+	float *dx = alloc_floats(f.in_count);
+	fd_read(&f, fd_backward(&f, true), dx, f.in_count);
+	ck_assert_int_eq(memcmp(dx, f.r, f.in_count * sizeof(*dx)), 0);
+	free(dx);
+	fd_close(&f);
+}
+END_TEST
+
+START_TEST(test_activation)
+{
+	const int act = _i % ACT_COUNT;
+	const bool image = _i >= ACT_COUNT;
+	char yaml[256];
+	snprintf(yaml, sizeof(yaml), "input: {shape: %s}\nlayers:\n  - {type: Activation, activation: %s}\n",
+	         image ? "[3, 4, 5]" : "[7]", act_names[act]);
+	grad_opts o = {.batch = 2, .input = INPUT_NONZERO, .kinks = act == ACT_RELU};
+	check_gradients(yaml, &o, 100 + (unsigned)_i);
+}
+END_TEST
+
+/* Softmax along the last axis of an image-shaped input, as Keras' Activation does. */
+START_TEST(test_activation_softmax_axis)
+{
+	grad_opts o = {.batch = 2, .input = INPUT_RANDOM};
+	fd_run f;
+	fd_open(&f, "input: {shape: [2, 3, 4]}\nlayers:\n  - {type: activation, activation: softmax}\n", &o,
+	        110);
+	fd_forward(&f);
+	fd_read(&f, st_session_output(f.s), f.y, f.out_count);
+	for (size_t row = 0; row < f.out_count / 4; row++) {
+		double m = -INFINITY, s = 0.0;
+		for (int j = 0; j < 4; j++)
+			m = fmax(m, f.x[row * 4 + j]);
+		for (int j = 0; j < 4; j++)
+			s += exp(f.x[row * 4 + j] - m);
+		for (int j = 0; j < 4; j++) {
+			double want = exp(f.x[row * 4 + j] - m) / s;
+			ck_assert_msg(fabs(f.y[row * 4 + j] - want) <= 1e-6, "softmax[%zu][%d]: %g, want %g", row,
+			              j, (double)f.y[row * 4 + j], want);
+		}
+	}
+	fd_close(&f);
+}
+END_TEST
+
+/* ---- layers together -------------------------------------------------------------------------- */
+
+START_TEST(test_chain_cnn)
+{
+	/* tanh keeps the convolution smooth; the smaller step makes max flips rare, and the kink
+	 * check skips the few left. */
+	grad_opts o = {.batch = 2, .step = 5, .input = INPUT_RANDOM, .eps = 1e-3, .kinks = true};
+	check_gradients("input: {shape: [8, 8, 1]}\n"
+	                "layers:\n"
+	                "  - {type: Conv2D, filters: 3, kernel_size: 3, activation: tanh}\n"
+	                "  - {type: MaxPooling2D}\n"
+	                "  - {type: Dropout, rate: 0.3}\n"
+	                "  - {type: Flatten}\n"
+	                "  - {type: Dense, units: 5, activation: softmax}\n",
+	                &o, 120);
+}
+END_TEST
+
+START_TEST(test_chain_activation_layers)
+{
+	grad_opts o = {.batch = 2, .input = INPUT_RANDOM, .kinks = true};
+	check_gradients("input: {shape: [6, 6, 2]}\n"
+	                "layers:\n"
+	                "  - {type: conv2d, filters: 3, kernel_size: 3, padding: same, use_bias: false}\n"
+	                "  - {type: activation, activation: relu}\n"
+	                "  - {type: averagepool2d, pool_size: 2}\n"
+	                "  - {type: flatten}\n"
+	                "  - {type: dense, units: 4, activation: sigmoid}\n"
+	                "  - {type: activation, activation: softmax}\n",
+	                &o, 130);
+}
+END_TEST
+
+/* ---- the loss's fused softmax (activation_folded) ----------------------------------------------- */
+
+/* With folded = true, grad_output already is dZ: the layer must skip the softmax derivative and
+ * give dW = X^T dZ, db = colsum(dZ), dX = dZ W^T exactly (to float rounding). */
+static void run_folded(fd_run *f, float *dx, float *dw, float *db, size_t dw_count, size_t db_count)
+{
+	strata_error err = {0};
+	strata_tensor *dx_t = NULL;
+	fd_forward(f);
+	fd_write(f, st_session_output_grad(f->s), 0, f->r, f->out_count);
+	strata_status st = st_session_backward(f->s, f->batch, true, &dx_t, &err);
+	ck_assert_msg(st == STRATA_OK, "backward: %s", err.message);
+	fd_read(f, dx_t, dx, f->in_count);
+	fd_read(f, &f->s->binds[0].grads[0], dw, dw_count);
+	fd_read(f, &f->s->binds[0].grads[1], db, db_count);
+}
+
+static void check_ref(const char *what, const float *got, const double *want, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(fabs(got[i] - want[i]) <= 1e-5 * fmax(1.0, fabs(want[i])),
+		              "%s[%zu]: device %.7g, host %.7g", what, i, (double)got[i], want[i]);
+}
+
+START_TEST(test_dense_softmax_folded)
+{
+	const int n = 4, in = 6, units = 5;
+	grad_opts o = {.batch = (uint32_t)n};
+	fd_run f;
+	fd_open(&f, "input: {shape: [6]}\nlayers:\n  - {type: dense, units: 5, activation: softmax}\n", &o,
+	        140);
+	const float *w = f.weights[0];
+	float dx[4 * 6], dw[6 * 5], db[5];
+	run_folded(&f, dx, dw, db, 30, 5);
+
+	double want_dx[4 * 6] = {0}, want_dw[6 * 5] = {0}, want_db[5] = {0};
+	for (int b = 0; b < n; b++)
+		for (int u = 0; u < units; u++) {
+			double dz = f.r[b * units + u];
+			want_db[u] += dz;
+			for (int i = 0; i < in; i++) {
+				want_dw[i * units + u] += (double)f.x[b * in + i] * dz;
+				want_dx[b * in + i] += dz * w[i * units + u];
+			}
+		}
+	check_ref("dW", dw, want_dw, 30);
+	check_ref("db", db, want_db, 5);
+	check_ref("dX", dx, want_dx, 24);
+	fd_close(&f);
+}
+END_TEST
+
+START_TEST(test_conv2d_softmax_folded)
+{
+	/* 5x6x2 input, 3x3 kernel, stride 2, same: a 3x3 output; TensorFlow pads 2 rows (one on
+	 * each side) and 1 column (on the right only). */
+	const int n = 2, h = 5, w = 6, c = 2, k = 3, s = 2, filters = 4, oh = 3, ow = 3, pt = 1, pl = 0;
+	grad_opts o = {.batch = (uint32_t)n};
+	fd_run f;
+	fd_open(&f,
+	        "input: {shape: [5, 6, 2]}\n"
+	        "layers:\n"
+	        "  - {type: conv2d, filters: 4, kernel_size: 3, strides: 2, padding: same,\n"
+	        "     activation: softmax}\n",
+	        &o, 150);
+	const float *kernel = f.weights[0];
+	enum { DW = 3 * 3 * 2 * 4, DX = 2 * 5 * 6 * 2 };
+	float dx[DX], dw[DW], db[4];
+	run_folded(&f, dx, dw, db, DW, 4);
+
+	double want_dx[DX] = {0}, want_dw[DW] = {0}, want_db[4] = {0};
+	/* Over every output element (b, oy, ox, fi) and every kernel tap (ky, kx, ci) it reads. */
+	for (int o_i = 0; o_i < n * oh * ow * filters; o_i++) {
+		const int fi = o_i % filters, ox = o_i / filters % ow, oy = o_i / (filters * ow) % oh;
+		const int b = o_i / (filters * ow * oh);
+		const double dz = f.r[o_i];
+		want_db[fi] += dz;
+		for (int tap = 0; tap < k * k * c; tap++) {
+			const int ci = tap % c, kx = tap / c % k, ky = tap / (c * k);
+			const int y = oy * s - pt + ky, x = ox * s - pl + kx;
+			if (y < 0 || y >= h || x < 0 || x >= w)
+				continue;
+			const int xi = ((b * h + y) * w + x) * c + ci, wi = tap * filters + fi; /* NHWC, HWIO */
+			want_dw[wi] += (double)f.x[xi] * dz;
+			want_dx[xi] += dz * kernel[wi];
+		}
+	}
+	check_ref("dW", dw, want_dw, DW);
+	check_ref("db", db, want_db, 4);
+	check_ref("dX", dx, want_dx, DX);
+	fd_close(&f);
+}
+END_TEST
+
+static Suite *layers_backward_suite(void)
+{
+	Suite *s = suite_create("layers_backward");
+	TCase *tc = tcase_create("finite_differences");
+	tcase_add_loop_test(tc, test_conv2d, 0, (int)(sizeof(conv_cases) / sizeof(conv_cases[0])));
+	tcase_add_loop_test(tc, test_dense, 0, (int)(sizeof(dense_cases) / sizeof(dense_cases[0])));
+	tcase_add_loop_test(tc, test_maxpool2d, 0, (int)(sizeof(pool_cases) / sizeof(pool_cases[0])));
+	tcase_add_loop_test(tc, test_averagepool2d, 0, (int)(sizeof(pool_cases) / sizeof(pool_cases[0])));
+	tcase_add_test(tc, test_dropout_training);
+	tcase_add_test(tc, test_flatten);
+	tcase_add_loop_test(tc, test_activation, 0, 2 * ACT_COUNT);
+	tcase_add_test(tc, test_chain_cnn);
+	tcase_add_test(tc, test_chain_activation_layers);
+	suite_add_tcase(s, tc);
+
+	TCase *ref = tcase_create("references");
+	tcase_add_test(ref, test_maxpool2d_ties);
+	tcase_add_test(ref, test_dropout_rate_zero_is_identity);
+	tcase_add_test(ref, test_activation_softmax_axis);
+	tcase_add_test(ref, test_dense_softmax_folded);
+	tcase_add_test(ref, test_conv2d_softmax_folded);
+	suite_add_tcase(s, ref);
+	return s;
+}
+
+int main(void)
+{
+	return ts_run(layers_backward_suite());
+}
