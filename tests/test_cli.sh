@@ -81,5 +81,67 @@ check "softmax rows sum to 1" $?
 grep -q "conv2d_1" "$tmp/prof" && grep -q "Share" "$tmp/prof"
 check "--profile prints a per-layer table" $?
 
+# Train, evaluate and predict with a small model on real MNIST.
+data=$(cd "$src/../data/mnist" 2>/dev/null && pwd)
+if [ -z "$data" ]; then
+	echo "FAIL: $src/../data/mnist is missing: run scripts/fetch-mnist.sh"
+	fails=$((fails + 1))
+else
+	cat >"$tmp/mlp.yaml" <<YAML
+name: tiny_mlp
+input: {shape: [28, 28, 1]}
+layers:
+  - {type: flatten}
+  - {type: dense, units: 64, activation: relu}
+  - {type: dropout, rate: 0.2}
+  - {type: dense, units: 10, activation: softmax}
+loss: categorical_crossentropy
+optimizer: adam
+data:
+  train_images: $data/train-images-idx3-ubyte
+  train_labels: $data/train-labels-idx1-ubyte
+  test_images: $data/t10k-images-idx3-ubyte
+  test_labels: $data/t10k-labels-idx1-ubyte
+  scale: 0.00392156862745098
+  num_classes: 10
+training: {batch_size: 64, epochs: 2, seed: 3}
+YAML
+	"$strata" train "$tmp/mlp.yaml" --limit 2048 --save "$tmp/w.stw" >"$tmp/train" 2>&1
+	check "strata train exits 0 ($(tail -3 "$tmp/train"))" $?
+	grep -q "^Epoch 2/2" "$tmp/train" && grep -q "val_accuracy" "$tmp/train"
+	check "train shows each epoch with validation figures" $?
+	acc=$(sed -n 's/^Test accuracy: //p' "$tmp/train")
+	awk -v a="$acc" 'BEGIN { exit !(a > 0.8) }'
+	check "2 epochs on 2048 digits reach a test accuracy above 0.8 (got $acc)" $?
+	"$strata" eval "$tmp/mlp.yaml" --weights "$tmp/w.stw" >"$tmp/eval" 2>&1
+	check "strata eval exits 0" $?
+	for what in loss accuracy LRAP; do
+		[ -n "$(grep "^Test $what:" "$tmp/train")" ] &&
+			[ "$(grep "^Test $what:" "$tmp/train")" = "$(grep "^Test $what:" "$tmp/eval")" ]
+		check "eval reproduces the test $what that train printed" $?
+	done
+	# The first test digit as a PGM picture and inside the IDX file: the same prediction.
+	{ printf 'P5\n28 28\n255\n'; tail -c +17 "$data/t10k-images-idx3-ubyte" | head -c 784; } >"$tmp/digit.pgm"
+	"$strata" predict "$tmp/mlp.yaml" --weights "$tmp/w.stw" "$tmp/digit.pgm" >"$tmp/pgm" 2>&1
+	check "predict on a PGM exits 0" $?
+	"$strata" predict "$tmp/mlp.yaml" --weights "$tmp/w.stw" "$data/t10k-images-idx3-ubyte" >"$tmp/idx" 2>&1
+	check "predict on an IDX file exits 0" $?
+	[ "$(wc -l <"$tmp/idx")" -eq 10000 ] && [ "$(head -1 "$tmp/idx")" = "$(head -1 "$tmp/pgm")" ]
+	check "one line per IDX image, the first equal to the PGM's ($(head -1 "$tmp/pgm"))" $?
+	grep -q "^0: class 7 " "$tmp/pgm"
+	check "the first test digit (a 7) is predicted as 7" $?
+	# Weights of another model are refused, naming the tensor.
+	sed 's/units: 64/units: 32/' "$tmp/mlp.yaml" >"$tmp/other.yaml"
+	"$strata" eval "$tmp/other.yaml" --weights "$tmp/w.stw" >"$tmp/out" 2>&1
+	status=$?
+	[ $status -ne 0 ] && grep -q "dense_1/kernel" "$tmp/out"
+	check "weights of another shape are refused (status $status: $(head -c 200 "$tmp/out"))" $?
+	# Resuming a finished run trains nothing more and keeps the figures.
+	"$strata" train "$tmp/mlp.yaml" --limit 2048 --resume "$tmp/w.stw" >"$tmp/resume" 2>&1
+	check "train --resume exits 0" $?
+	[ "$(grep "^Test accuracy:" "$tmp/resume")" = "$(grep "^Test accuracy:" "$tmp/train")" ] && ! grep -q "^Epoch" "$tmp/resume"
+	check "resuming a finished run changes nothing" $?
+fi
+
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]
