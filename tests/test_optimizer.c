@@ -1,5 +1,5 @@
 /* Optimizers: every update rule against a host reference in double precision over several steps,
- * with and without regularization; and the loss kernels against host formulas. */
+ * with and without regularization. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,101 +188,6 @@ START_TEST(test_regularizers)
 }
 END_TEST
 
-/* ---- losses ------------------------------------------------------------------------------------ */
-
-/* Writes y and labels into the session's buffers as if a forward pass had produced y. */
-static void loss_case(const char *loss, const char *activation, bool expect_folded)
-{
-	enum { B = 4, C = 5 };
-	char yaml[512];
-	snprintf(yaml, sizeof(yaml),
-	         "input: {shape: [3]}\nlayers:\n  - {type: dense, units: %d, activation: %s}\nloss: %s\n", C, activation,
-	         loss);
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
-	strata_model *m = ts_model(reg, yaml);
-	strata_session *s = NULL;
-	strata_error err = {0};
-	ck_assert_int_eq(strata_session_create(rt, m, B, 1, &s, &err), STRATA_OK);
-	ck_assert_msg(st_loss_prepare(s, &err) == STRATA_OK, "%s", err.message);
-	ck_assert_int_eq(s->loss_folded, expect_folded);
-	float y[B * C];
-	int labels[B] = {0, 3, 4, 2};
-	ts_fill_random(y, B * C, 9, 0.01f, 1.0f);
-	if (strcmp(activation, "softmax") == 0)
-		for (int b = 0; b < B; b++) {
-			double sum = 0;
-			for (int c = 0; c < C; c++)
-				sum += y[b * C + c];
-			for (int c = 0; c < C; c++)
-				y[b * C + c] = (float)(y[b * C + c] / sum);
-		}
-	y[1 * C + 3] = 2e-8f; /* below Keras' clipping: the loss must stay finite */
-	st_tensor_write(rt, st_session_output(s), 0, y, sizeof(y), &err);
-	st_tensor_write(rt, &s->batch_labels, 0, labels, sizeof(labels), &err);
-	ck_assert_int_eq(st_loss_zero_sums(s, &err), STRATA_OK);
-	ck_assert_msg(st_loss_compute(s, B, &err) == STRATA_OK, "%s", err.message);
-	float grad[B * C];
-	st_tensor_read(rt, st_session_output_grad(s), 0, grad, sizeof(grad), &err);
-	double loss_sum, correct_sum, regularization;
-	ck_assert_int_eq(st_loss_read_sums(s, &loss_sum, &correct_sum, &regularization, &err), STRATA_OK);
-
-	double want_loss = 0, want_correct = 0;
-	for (int b = 0; b < B; b++) {
-		int best = 0;
-		for (int c = 0; c < C; c++) {
-			double t = c == labels[b] ? 1.0 : 0.0, yc = y[b * C + c];
-			double clipped = fmin(fmax(yc, 1e-7), 1 - 1e-7), g;
-			if (strcmp(loss, "mean_squared_error") == 0) {
-				want_loss += (yc - t) * (yc - t) / C;
-				g = 2 * (yc - t) / C / B;
-			} else {
-				want_loss -= t * log(clipped);
-				g = expect_folded ? (yc - t) / B : -t / clipped / B;
-			}
-			ck_assert_msg(fabs(grad[b * C + c] - g) <= 1e-4 * fmax(1, fabs(g)), "%s grad[%d,%d] %g vs %g", loss, b, c,
-			              grad[b * C + c], g);
-			if (y[b * C + c] > y[b * C + best])
-				best = c;
-		}
-		want_correct += best == labels[b];
-	}
-	ck_assert_msg(fabs(loss_sum - want_loss) <= 1e-4 * fmax(1, want_loss), "%s loss %g vs %g", loss, loss_sum,
-	              want_loss);
-	ck_assert_double_eq(correct_sum, want_correct);
-	ck_assert_double_eq(regularization, 0.0);
-	strata_session_destroy(s);
-	strata_runtime_destroy(rt);
-	strata_model_free(m);
-	strata_registry_close(reg);
-}
-
-START_TEST(test_losses)
-{
-	loss_case("categorical_crossentropy", "softmax", true);
-	loss_case("sparse_categorical_crossentropy", "softmax", true);
-	loss_case("categorical_crossentropy", "sigmoid", false);
-	loss_case("mean_squared_error", "linear", false);
-}
-END_TEST
-
-START_TEST(test_no_loss_refused)
-{
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
-	strata_model *m = ts_model(reg, "input: {shape: [3]}\nlayers:\n  - {type: dense, units: 2}\n");
-	strata_session *s = NULL;
-	strata_error err = {0};
-	ck_assert_int_eq(strata_session_create(rt, m, 2, 1, &s, &err), STRATA_OK);
-	ck_assert_int_eq(st_loss_prepare(s, &err), STRATA_ERR_INVALID);
-	ck_assert_msg(strstr(err.message, "no loss") != NULL, "%s", err.message);
-	strata_session_destroy(s);
-	strata_runtime_destroy(rt);
-	strata_model_free(m);
-	strata_registry_close(reg);
-}
-END_TEST
-
 static Suite *optimizer_suite(void)
 {
 	Suite *s = suite_create("optimizer");
@@ -293,8 +198,6 @@ static Suite *optimizer_suite(void)
 	tcase_add_test(tc, test_adam);
 	tcase_add_test(tc, test_rmsprop);
 	tcase_add_test(tc, test_regularizers);
-	tcase_add_test(tc, test_losses);
-	tcase_add_test(tc, test_no_loss_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,118 @@
+/* Weight initializers: Keras' limits and spreads from Keras' fan rules, and determinism. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "initializers.h"
+#include "support.h"
+
+enum { N = 200000 };
+
+static void stats(const float *x, size_t n, double *mean, double *var, double *max_abs)
+{
+	double s = 0, sq = 0, m = 0;
+	for (size_t i = 0; i < n; i++) {
+		s += x[i];
+		sq += (double)x[i] * x[i];
+		m = fmax(m, fabs(x[i]));
+	}
+	*mean = s / n;
+	*var = sq / n - *mean * *mean;
+	*max_abs = m;
+}
+
+static float *init(const char *name, strata_shape shape, uint64_t seed)
+{
+	uint64_t n = 1;
+	for (uint32_t i = 0; i < shape.rank; i++)
+		n *= (uint64_t)shape.dims[i];
+	ck_assert_uint_le(n, N);
+	float *x = malloc(N * sizeof(float));
+	st_rng rng;
+	st_rng_seed(&rng, seed, 0);
+	ck_assert_int_eq(st_initialize(name, &shape, x, n, &rng), STRATA_OK);
+	return x;
+}
+
+START_TEST(test_uniform_limits)
+{
+	/* A conv kernel (3, 3, 32, 64): fan_in 288, fan_out 576, as Keras computes them. */
+	strata_shape conv = {.rank = 4, .dims = {3, 3, 32, 64}};
+	uint64_t n = 3 * 3 * 32 * 64;
+	struct {
+		const char *name;
+		double limit;
+	} cases[] = {{"glorot_uniform", sqrt(6.0 / (288 + 576))}, {"he_uniform", sqrt(6.0 / 288)}};
+	for (int k = 0; k < 2; k++) {
+		float *x = init(cases[k].name, conv, 1);
+		double mean, var, max_abs;
+		stats(x, n, &mean, &var, &max_abs);
+		ck_assert_double_le(max_abs, cases[k].limit);
+		ck_assert_double_gt(max_abs, 0.99 * cases[k].limit);
+		ck_assert_double_lt(fabs(mean), 0.02 * cases[k].limit);
+		/* uniform on [-l, l]: variance l^2 / 3 */
+		ck_assert_double_lt(fabs(var / (cases[k].limit * cases[k].limit / 3) - 1), 0.05);
+		free(x);
+	}
+}
+END_TEST
+
+START_TEST(test_truncated_normal_spread)
+{
+	/* A dense kernel (784, 128). Keras draws a normal with stddev sqrt(scale)/0.8796 truncated
+	 * at two stddevs, so the result has variance `scale` and nothing beyond the cut. */
+	strata_shape dense = {.rank = 2, .dims = {784, 128}};
+	uint64_t n = 784 * 128;
+	struct {
+		const char *name;
+		double scale;
+	} cases[] = {{"glorot_normal", 2.0 / (784 + 128)}, {"he_normal", 2.0 / 784}};
+	for (int k = 0; k < 2; k++) {
+		float *x = init(cases[k].name, dense, 2);
+		double mean, var, max_abs;
+		stats(x, n, &mean, &var, &max_abs);
+		double stddev = sqrt(cases[k].scale) / 0.87962566103423978;
+		ck_assert_double_le(max_abs, 2 * stddev + 1e-7);
+		ck_assert_double_lt(fabs(mean), 0.02 * stddev);
+		ck_assert_double_lt(fabs(var / cases[k].scale - 1), 0.03);
+		free(x);
+	}
+}
+END_TEST
+
+START_TEST(test_constants_and_determinism)
+{
+	strata_shape v = {.rank = 1, .dims = {1000}};
+	float *z = init("zeros", v, 1), *o = init("ones", v, 1);
+	for (int i = 0; i < 1000; i++) {
+		ck_assert_float_eq(z[i], 0.0f);
+		ck_assert_float_eq(o[i], 1.0f);
+	}
+	float *a = init("glorot_uniform", v, 42), *b = init("glorot_uniform", v, 42), *c = init("glorot_uniform", v, 43);
+	ck_assert_mem_eq(a, b, 1000 * sizeof(float));
+	ck_assert(memcmp(a, c, 1000 * sizeof(float)) != 0);
+	ck_assert(!st_initializer_known("lecun_uniform"));
+	ck_assert(st_initializer_known("he_normal"));
+	free(z);
+	free(o);
+	free(a);
+	free(b);
+	free(c);
+}
+END_TEST
+
+static Suite *initializers_suite(void)
+{
+	Suite *s = suite_create("initializers");
+	TCase *tc = tcase_create("keras");
+	tcase_add_test(tc, test_uniform_limits);
+	tcase_add_test(tc, test_truncated_normal_spread);
+	tcase_add_test(tc, test_constants_and_determinism);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return ts_run(initializers_suite());
+}
