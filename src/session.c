@@ -191,6 +191,9 @@ static strata_status run_forward(strata_layer *layer, const strata_forward_args 
 strata_status st_session_forward_device(strata_session *s, uint32_t batch, bool training, strata_error *err)
 {
 	strata_model *m = s->model;
+	if (batch == 0 || batch > s->max_batch)
+		return st_fail(err, STRATA_ERR_INVALID, "batch of %u samples, the session holds 1 to %u", batch,
+		               s->max_batch);
 	strata_tensor *x = &s->input;
 	for (size_t i = 0; i < m->n_layers; i++) {
 		strata_forward_args args = {
@@ -232,10 +235,27 @@ strata_status strata_session_forward(strata_session *s, const float *input, uint
 	return s->rt->profile ? st_finish(s->rt, err) : STRATA_OK;
 }
 
-strata_status st_session_enable_training(strata_session *s, strata_error *err)
+/* Undoes a partial st_session_enable_training(), so a later call starts clean. */
+static void release_training(strata_session *s)
 {
-	if (s->training_ready)
-		return STRATA_OK;
+	strata_model *m = s->model;
+	for (size_t i = 0; i < m->n_layers; i++) {
+		st_layer_bind *b = &s->binds[i];
+		for (uint32_t w = 0; b->grads && w < m->layers[i].n_weights; w++)
+			st_tensor_release(&b->grads[w]);
+		free(b->grads);
+		b->grads = NULL;
+	}
+	st_tensor_release(&s->grad[0]);
+	st_tensor_release(&s->grad[1]);
+	if (s->has_optimizer)
+		st_optimizer_release(&s->opt);
+	s->has_optimizer = false;
+	s->loss_ready = false; /* its gradient buffer was grad[0] */
+}
+
+static strata_status alloc_training(strata_session *s, strata_error *err)
+{
 	strata_model *m = s->model;
 	uint64_t largest = st_shape_elems(&m->input);
 	strata_status st;
@@ -263,16 +283,26 @@ strata_status st_session_enable_training(strata_session *s, strata_error *err)
 	size_t bytes = 0;
 	if ((st = batch_bytes(largest * sizeof(float), s->max_batch, &bytes, err)))
 		return st;
-	for (int i = 0; i < 2; i++) {
-		st_tensor_release(&s->grad[i]); /* evaluation may have made a smaller one */
+	/* Evaluation may have made a smaller grad[0] for the loss alone. */
+	st_tensor_release(&s->grad[0]);
+	s->loss_ready = false;
+	for (int i = 0; i < 2; i++)
 		if ((st = st_tensor_alloc(s->rt, &s->grad[i], bytes, "the gradient buffers", err)))
 			return st;
-	}
-	if ((st = st_optimizer_create(s, &s->opt, err))) {
-		st_optimizer_release(&s->opt);
+	st = st_optimizer_create(s, &s->opt, err);
+	s->has_optimizer = true; /* even when partly created: release_training() frees what it holds */
+	return st;
+}
+
+strata_status st_session_enable_training(strata_session *s, strata_error *err)
+{
+	if (s->training_ready)
+		return STRATA_OK;
+	strata_status st = alloc_training(s, err);
+	if (st) {
+		release_training(s);
 		return st;
 	}
-	s->has_optimizer = true;
 	s->training_ready = true;
 	return STRATA_OK;
 }
@@ -300,6 +330,9 @@ strata_status st_session_backward(strata_session *s, uint32_t batch, bool folded
 {
 	if (!s->training_ready)
 		return st_fail(err, STRATA_ERR_INVALID, "the session was not prepared for training");
+	if (batch == 0 || batch > s->max_batch)
+		return st_fail(err, STRATA_ERR_INVALID, "batch of %u samples, the session holds 1 to %u", batch,
+		               s->max_batch);
 	strata_model *m = s->model;
 	int cur = 0;
 	for (size_t i = m->n_layers; i-- > 0;) {
