@@ -249,9 +249,9 @@ static void print_param(const strata_param *p, FILE *out)
 	if (p->type == STRATA_PARAM_ENUM)
 		snprintf(kind, sizeof(kind), "%s", p->choices);
 	else if (p->type == STRATA_PARAM_INTS)
-		snprintf(kind, sizeof(kind), "%u ints in [%g, %g]", p->count, p->min, p->max);
+		snprintf(kind, sizeof(kind), "%u ints in [%.15g, %.15g]", p->count, p->min, p->max);
 	else if (p->type == STRATA_PARAM_INT || p->type == STRATA_PARAM_FLOAT)
-		snprintf(kind, sizeof(kind), "%s in [%g, %g]", type_names[p->type], p->min, p->max);
+		snprintf(kind, sizeof(kind), "%s in [%.15g, %.15g]", type_names[p->type], p->min, p->max);
 	else
 		snprintf(kind, sizeof(kind), "%s", type_names[p->type]);
 	fprintf(out, "    %-20s %-40s %s%s  %s\n", p->name, kind, p->default_value ? "default " : "required",
