@@ -18,24 +18,59 @@
 #define SOFTMAX_WG 64
 #endif
 
-/* Work-group size of column_sums: one work-group reduces one column. A power of two, lowered
- * by the host with -DCOLSUM_WG=N like SOFTMAX_WG. */
-#ifndef COLSUM_WG
-#define COLSUM_WG 64
+/* Widest vector, in floats, that a work-item of bias_grad_partials handles: 1, 2, 4, 8 or 16. The
+ * host passes -DVW=N with N dividing the column count (plugins/common/tune.h holds its default
+ * and the work-group sizes of the 2-D launches). */
+#ifndef VW
+#define VW 16
+#endif
+#if VW == 1
+typedef float floatv;
+typedef int intv;
+#define VLOAD(i, p) ((p)[i])
+#define VSTORE(v, i, p) ((p)[i] = (v))
+#elif VW == 2
+typedef float2 floatv;
+typedef int2 intv;
+#define VLOAD(i, p) vload2(i, p)
+#define VSTORE(v, i, p) vstore2(v, i, p)
+#elif VW == 4
+typedef float4 floatv;
+typedef int4 intv;
+#define VLOAD(i, p) vload4(i, p)
+#define VSTORE(v, i, p) vstore4(v, i, p)
+#elif VW == 8
+typedef float8 floatv;
+typedef int8 intv;
+#define VLOAD(i, p) vload8(i, p)
+#define VSTORE(v, i, p) vstore8(v, i, p)
+#elif VW == 16
+typedef float16 floatv;
+typedef int16 intv;
+#define VLOAD(i, p) vload16(i, p)
+#define VSTORE(v, i, p) vstore16(v, i, p)
+#else
+#error "VW must be 1, 2, 4, 8 or 16"
 #endif
 
 /* dst[rows, cols] = act(src + bias[col]); dst may be src (in place). Softmax needs a whole row,
  * so for ACT_SOFTMAX this adds the bias only and the host follows with softmax_rows. `bias` is
- * never read when has_bias is 0 (the host then passes any valid buffer). */
+ * never read when has_bias is 0 (the host then passes any valid buffer).
+ *
+ * A 2-D launch, dimension 0 over the columns and 1 over the rows: the column comes without the
+ * integer modulo that a 1-D launch needs per element (on PoCL it made this kernel 4x slower
+ * than a copy), neighbouring work-items touch neighbouring floats (coalesced on GPUs), and
+ * PoCL vectorizes its loop over dimension 0. */
 __kernel void bias_activation(__global float *dst, __global const float *src, __global const float *bias,
                               const int rows, const int cols, const int has_bias, const int act)
 {
-	const int i = get_global_id(0);
-	if (i >= rows * cols)
+	const int col = get_global_id(0), row = get_global_id(1);
+	if (col >= cols || row >= rows)
 		return;
+	const size_t i = (size_t)row * cols + col;
 	float v = src[i];
 	if (has_bias)
-		v += bias[i % cols];
+		v += bias[col];
 	switch (act) {
 	case ACT_RELU:
 		v = fmax(v, 0.0f);
@@ -163,24 +198,63 @@ void softmax_backward_rows(__global float *dz, __global const float *dy, __globa
 		dz[base + j] = y[base + j] * (dy[base + j] - dot);
 }
 
-/* sums[col] = sum over the rows of x[rows, cols]: bias gradients. One work-group of COLSUM_WG
- * work-items per column (global size cols * COLSUM_WG, local size COLSUM_WG); each work-item
- * adds every COLSUM_WG-th row, then the group reduces its partial sums in local memory. */
-__kernel __attribute__((reqd_work_group_size(COLSUM_WG, 1, 1)))
-void column_sums(__global const float *x, __global float *sums, const int rows, const int cols)
+/* The bias gradient, stage 1: dz = dy * act'(y) in place over dz[rows, cols] (the derivative of
+ * activation_backward; ACT_LINEAR leaves dz as it is and never reads y, for a linear or softmax
+ * layer whose dz is already final), and partial[blk, col] = the sum of dz[r, col] over the rows
+ * r of block blk, [blk * per_item, (blk + 1) * per_item). One pass over dz for the derivative
+ * and the column sums together.
+ *
+ * A 2-D launch: dimension 0 over the column groups of VW floats (the host picks VW dividing
+ * cols), dimension 1 over the row blocks. A work-item walks its block's rows with one vector:
+ * neighbouring work-items read neighbouring columns of a row (coalesced on GPUs), a CPU work-item
+ * a contiguous vector per row, and the blocks give both CPU cores and GPU work. */
+__kernel void bias_grad_partials(__global float *dz, __global const float *y, __global float *partial,
+                                 const int rows, const int cols, const int per_item, const int act)
 {
-	__local float scratch[COLSUM_WG];
-	const int col = get_group_id(0);
-	const int lid = get_local_id(0);
-	const int n = col < cols ? rows : 0; /* no early return: see softmax_rows */
+	const int group = get_global_id(0), blk = get_global_id(1);
+	const int groups = cols / VW;
+	if (group >= groups || blk > (rows - 1) / per_item)
+		return;
+	/* min(r0 + per_item, rows), without overflow for rows near INT_MAX */
+	const int r0 = blk * per_item, r1 = min(r0, rows - per_item) + per_item;
+	size_t i = (size_t)r0 * groups + group; /* in vectors */
+	floatv s = (floatv)(0.0f);
+	for (int r = r0; r < r1; r++, i += groups) {
+		floatv d = VLOAD(i, dz);
+		if (act != ACT_LINEAR) {
+			const floatv v = VLOAD(i, y);
+			switch (act) {
+			case ACT_RELU:
+				d = select((floatv)(0.0f), d, isgreater(v, (floatv)(0.0f)));
+				break;
+			case ACT_SIGMOID:
+				d = d * v * (1.0f - v);
+				break;
+			case ACT_TANH:
+				d = d * (1.0f - v * v);
+				break;
+			default:
+				break;
+			}
+			VSTORE(d, i, dz);
+		}
+		s += d;
+	}
+	VSTORE(s, (size_t)blk * groups + group, partial);
+}
 
+/* The bias gradient, stage 2: sums[col] = the sum of partial[blk, col] over `blocks` blocks. One
+ * work-item per column; neighbouring work-items read neighbouring floats. */
+__kernel void column_sums_finish(__global const float *partial, __global float *sums, const int blocks,
+                                 const int cols)
+{
+	const int col = get_global_id(0);
+	if (col >= cols)
+		return;
 	float s = 0.0f;
-	for (int r = lid; r < n; r += COLSUM_WG)
-		s += x[(size_t)r * cols + col];
-	scratch[lid] = s;
-	s = group_reduce(scratch, lid, COLSUM_WG, 0);
-	if (lid == 0 && col < cols)
-		sums[col] = s;
+	for (int b = 0; b < blocks; b++)
+		s += partial[(size_t)b * cols + col];
+	sums[col] = s;
 }
 
 /* dst[0..n) = src[0..n): identity layers (flatten, dropout at inference) and their gradients. */

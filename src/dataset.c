@@ -198,6 +198,7 @@ strata_status st_dataset_gather(strata_dataset *ds, uint32_t start, uint32_t bat
 	if ((st = st_kernel_get(ds->rt, "strata_data", "gather_images", NULL, &gi, err)) ||
 	    (st = st_kernel_get(ds->rt, "strata_data", "gather_labels", NULL, &gl, err)))
 		return st;
+	ds->rt->phase = "data";
 	strata_tensor *mean = ds->standardize ? &ds->dev_mean : &ds->order;
 	strata_tensor *inv = ds->standardize ? &ds->dev_inv_std : &ds->order;
 	strata_arg a[] = {strata_arg_tensor(&ds->images), strata_arg_tensor(&ds->order), strata_arg_int((int)start),

@@ -56,6 +56,7 @@ strata_status st_loss_compute(strata_session *s, uint32_t batch, strata_error *e
 	if ((st = st_kernel_get(s->rt, "strata_loss", name, NULL, &lk, err)) ||
 	    (st = st_kernel_get(s->rt, "strata_loss", "accumulate", NULL, &acc, err)))
 		return st;
+	s->rt->phase = "loss";
 	int cols = (int)(m->n_layers ? st_shape_elems(&m->layers[m->n_layers - 1].out) : st_shape_elems(&m->input));
 	strata_tensor *y = st_session_output(s);
 	strata_arg a[] = {strata_arg_tensor(y),

@@ -138,6 +138,7 @@ strata_status st_optimizer_step(strata_runtime *rt, st_optimizer *opt, strata_er
 	if ((st = st_kernel_get(rt, "strata_optimizer", kernels[opt->kind], NULL, &update, err)))
 		return st;
 	opt->iterations++;
+	rt->phase = "update";
 	/* TensorFlow's Adam folds both bias corrections into the step size. */
 	double t = (double)opt->iterations;
 	float lr_t = (float)(opt->lr * sqrt(1.0 - pow(opt->beta_2, t)) / (1.0 - pow(opt->beta_1, t)));

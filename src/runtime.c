@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "tuning.h"
 
 void st_runtime_log(const strata_runtime *rt, int level, const char *fmt, ...)
 {
@@ -105,6 +106,7 @@ strata_status strata_runtime_create(strata_registry *reg, const strata_runtime_o
 	}
 	if ((st = st_program_cache_init(&rt->cache, cache_dir, err)))
 		goto out_destroy;
+	st_tune_apply_stored(rt, opts.cache_dir);
 	st_runtime_log(rt, STRATA_LOG_INFO, "device: %s (%s, %s)", rt->info.name, rt->info.platform,
 	               rt->info.opencl_c_version);
 	*out = rt;
@@ -160,10 +162,11 @@ strata_cache_stats strata_runtime_cache_stats(const strata_runtime *rt)
 	return rt->cache.stats;
 }
 
-static st_profile_total *find_total(strata_runtime *rt, const char *label, const char *kernel)
+static st_profile_total *find_total(strata_runtime *rt, const char *label, const char *phase, const char *kernel)
 {
 	for (size_t i = 0; i < rt->n_totals; i++)
-		if (strcmp(rt->totals[i].label, label) == 0 && strcmp(rt->totals[i].kernel, kernel) == 0)
+		if (strcmp(rt->totals[i].label, label) == 0 && strcmp(rt->totals[i].phase, phase) == 0 &&
+		    strcmp(rt->totals[i].kernel, kernel) == 0)
 			return &rt->totals[i];
 	st_profile_total *grown = realloc(rt->totals, (rt->n_totals + 1) * sizeof(*grown));
 	if (!grown)
@@ -172,6 +175,7 @@ static st_profile_total *find_total(strata_runtime *rt, const char *label, const
 	st_profile_total *t = &grown[rt->n_totals];
 	memset(t, 0, sizeof(*t));
 	t->label = strdup(label);
+	t->phase = phase;
 	t->kernel = strdup(kernel);
 	if (!t->label || !t->kernel) {
 		free(t->label);
@@ -197,7 +201,7 @@ strata_status st_profile_fold(strata_runtime *rt, strata_error *err)
 			rc = clGetEventProfilingInfo(e->event, CL_PROFILING_COMMAND_END, sizeof(end), &end, NULL);
 		if (rc != CL_SUCCESS && st == STRATA_OK)
 			st = st_cl_fail(err, rc, "clGetEventProfilingInfo for %s/%s", e->label, e->kernel);
-		st_profile_total *t = find_total(rt, e->label, e->kernel);
+		st_profile_total *t = find_total(rt, e->label, e->phase, e->kernel);
 		if (t && rc == CL_SUCCESS) {
 			t->calls++;
 			t->ns += end > start ? end - start : 0;
@@ -225,7 +229,7 @@ strata_status strata_runtime_print_profile(strata_runtime *rt, FILE *out, strata
 	for (size_t i = 0; i < rt->n_totals; i++)
 		total += rt->totals[i].ns;
 	fprintf(out, "Kernel time on %s\n", rt->info.name);
-	fprintf(out, "%-24s %-24s %8s %12s %7s\n", "Layer", "Kernel", "Calls", "Total ms", "Share");
+	fprintf(out, "%-20s %-9s %-24s %8s %12s %7s\n", "Layer", "Phase", "Kernel", "Calls", "Total ms", "Share");
 	/* Layers in order of first launch; each layer's kernels beneath it, then its total. */
 	for (size_t i = 0; i < rt->n_totals; i++) {
 		bool first = true;
@@ -241,12 +245,32 @@ strata_status strata_runtime_print_profile(strata_runtime *rt, FILE *out, strata
 				continue;
 			layer_ns += t->ns;
 			layer_calls += t->calls;
-			fprintf(out, "%-24s %-24s %8llu %12.3f %6.1f%%\n", t->label, t->kernel, (unsigned long long)t->calls,
-			        t->ns / 1e6, total ? 100.0 * t->ns / total : 0.0);
+			fprintf(out, "%-20s %-9s %-24s %8llu %12.3f %6.1f%%\n", t->label, t->phase, t->kernel,
+			        (unsigned long long)t->calls, t->ns / 1e6, total ? 100.0 * t->ns / total : 0.0);
 		}
-		fprintf(out, "%-24s %-24s %8llu %12.3f %6.1f%%\n", rt->totals[i].label, "(layer total)",
+		fprintf(out, "%-20s %-9s %-24s %8llu %12.3f %6.1f%%\n", rt->totals[i].label, "", "(layer total)",
 		        (unsigned long long)layer_calls, layer_ns / 1e6, total ? 100.0 * layer_ns / total : 0.0);
 	}
-	fprintf(out, "%-24s %-24s %8s %12.3f %6.1f%%\n", "total", "", "", total / 1e6, 100.0);
+	fprintf(out, "%-20s %-9s %-24s %8s %12.3f %6.1f%%\n", "total", "", "", "", total / 1e6, 100.0);
+	return STRATA_OK;
+}
+
+uint64_t strata_runtime_gemm_flops(const strata_runtime *rt)
+{
+	return rt->gemm_flops;
+}
+
+strata_status strata_runtime_reset_profile(strata_runtime *rt, strata_error *err)
+{
+	strata_status st = st_finish(rt, err);
+	if (st)
+		return st;
+	for (size_t i = 0; i < rt->n_totals; i++) {
+		free(rt->totals[i].label);
+		free(rt->totals[i].kernel);
+	}
+	free(rt->totals);
+	rt->totals = NULL;
+	rt->n_totals = 0;
 	return STRATA_OK;
 }

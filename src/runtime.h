@@ -35,11 +35,13 @@ typedef struct st_profile_entry {
 	char *kernel; /* kernel name, or "gemm" */
 	cl_event event;
 	cl_event start_marker; /* NULL, or a marker enqueued just before a multi-kernel launch */
+	const char *phase;     /* static string: forward, backward, update, ... */
 } st_profile_entry;
 
 /* Kernel time summed per (label, kernel). */
 typedef struct st_profile_total {
 	char *label;
+	const char *phase;
 	char *kernel;
 	uint64_t calls;
 	uint64_t ns;
@@ -55,6 +57,8 @@ struct strata_runtime {
 	char cl_std[32]; /* "-cl-std=CL1.2", from the device's OpenCL C version */
 	st_program_cache cache;
 	bool profile;
+	const char *phase;   /* what launches are doing now, for the profile: a static string */
+	uint64_t gemm_flops; /* 2 m n k of every GEMM enqueued */
 	st_profile_entry *prof; /* pending */
 	size_t n_prof, cap_prof;
 	st_profile_total *totals;
@@ -62,6 +66,7 @@ struct strata_runtime {
 	strata_log_fn log;
 	void *log_user;
 	int verbosity;
+	struct st_gemm_log *gemm_log; /* tuner.c: when set, st_gemm records every shape it runs */
 };
 
 void st_runtime_log(const strata_runtime *rt, int level, const char *fmt, ...)

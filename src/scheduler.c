@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "tuning.h"
 
 static const char *clblast_status_name(CLBlastStatusCode code)
 {
@@ -115,6 +116,7 @@ static strata_status record(strata_runtime *rt, const char *label, const char *k
 	e->kernel = strdup(kernel);
 	e->event = ev;
 	e->start_marker = start_marker;
+	e->phase = rt->phase ? rt->phase : "";
 	if (!e->label || !e->kernel) {
 		free(e->label);
 		free(e->kernel);
@@ -187,6 +189,9 @@ strata_status st_gemm(strata_runtime *rt, const char *label, const strata_gemm *
 {
 	if (g->m == 0 || g->n == 0)
 		return STRATA_OK;
+	rt->gemm_flops += 2ull * g->m * g->n * g->k;
+	if (rt->gemm_log)
+		st_gemm_log_add(rt->gemm_log, g);
 	cl_event ev = NULL, marker = NULL;
 	if (rt->profile) {
 		cl_int mrc = clEnqueueMarkerWithWaitList(rt->queue, 0, NULL, &marker);

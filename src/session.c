@@ -194,6 +194,7 @@ strata_status st_session_forward_device(strata_session *s, uint32_t batch, bool 
 	if (batch == 0 || batch > s->max_batch)
 		return st_fail(err, STRATA_ERR_INVALID, "batch of %u samples, the session holds 1 to %u", batch,
 		               s->max_batch);
+	s->rt->phase = "forward";
 	strata_tensor *x = &s->input;
 	for (size_t i = 0; i < m->n_layers; i++) {
 		strata_forward_args args = {
@@ -334,6 +335,7 @@ strata_status st_session_backward(strata_session *s, uint32_t batch, bool folded
 		return st_fail(err, STRATA_ERR_INVALID, "batch of %u samples, the session holds 1 to %u", batch,
 		               s->max_batch);
 	strata_model *m = s->model;
+	s->rt->phase = "backward";
 	int cur = 0;
 	for (size_t i = m->n_layers; i-- > 0;) {
 		bool need_input_grad = i > 0 || input_grad != NULL;

@@ -1,6 +1,7 @@
 /* Training: epochs of shuffled batches through forward, loss, backward and the optimizer, all on
  * the device; the host reads only the running loss sums, when it shows them. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -115,5 +116,55 @@ strata_status strata_fit(strata_session *s, strata_dataset *train, strata_datase
 		if (o.progress)
 			o.progress(o.progress_user, &p);
 	}
+	return st_finish(s->rt, err);
+}
+
+/* Consecutive batches of `ds`, wrapping around, for the benchmark loops. */
+static uint32_t bench_start(const strata_dataset *ds, uint64_t i, uint32_t batch)
+{
+	uint32_t per_pass = ds->n / batch;
+	return per_pass ? (uint32_t)(i % per_pass) * batch : 0;
+}
+
+strata_status strata_session_train_steps(strata_session *s, strata_dataset *ds, uint32_t batch, uint32_t steps,
+                                         strata_error *err)
+{
+	strata_status st;
+	if (batch == 0 || batch > s->max_batch || batch > ds->n)
+		return st_fail(err, STRATA_ERR_INVALID, "batch of %u: the session holds %u, the data set %u", batch,
+		               s->max_batch, ds->n);
+	if ((st = check_data(s, ds, "benchmark", err)) || (st = st_session_enable_training(s, err)) ||
+	    (st = st_loss_prepare(s, err)))
+		return st;
+	for (uint32_t i = 0; i < steps; i++)
+		if ((st = train_step(s, ds, bench_start(ds, s->step, batch), batch, err)))
+			return st;
+	return st_finish(s->rt, err);
+}
+
+strata_status strata_session_infer_steps(strata_session *s, strata_dataset *ds, uint32_t batch, uint32_t steps,
+                                         strata_error *err)
+{
+	strata_status st;
+	if (batch == 0 || batch > s->max_batch || batch > ds->n)
+		return st_fail(err, STRATA_ERR_INVALID, "batch of %u: the session holds %u, the data set %u", batch,
+		               s->max_batch, ds->n);
+	if ((st = check_data(s, ds, "benchmark", err)))
+		return st;
+	/* Each batch's predictions come back to the host, as a user of them needs. */
+	strata_model *m = s->model;
+	size_t bytes = (size_t)batch * sizeof(float) *
+	               (m->n_layers ? st_shape_elems(&m->layers[m->n_layers - 1].out) : st_shape_elems(&m->input));
+	float *host = malloc(bytes);
+	if (!host)
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+	for (uint32_t i = 0; i < steps && st == STRATA_OK; i++) {
+		if (!(st = st_dataset_gather(ds, bench_start(ds, i, batch), batch, &s->input, NULL, err)) &&
+		    !(st = st_session_forward_device(s, batch, false, err)))
+			st = st_tensor_read(s->rt, st_session_output(s), 0, host, bytes, err);
+	}
+	free(host);
+	if (st)
+		return st;
 	return st_finish(s->rt, err);
 }

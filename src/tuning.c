@@ -4,6 +4,7 @@
  * needs more than its tuner checks, the constraint says why. */
 #include <clblast_c.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -108,6 +108,8 @@ typedef struct st_tuner_config {
 	const st_tune_set *incumbent; /* the stored set in force, tried first; may be NULL */
 	st_tune_result_hook hook;
 	void *hook_user;
+	double *before_t, *after_t;   /* n_shapes seconds each, filled when not NULL */
+	size_t max_candidates;        /* 0: as many as the budget allows */
 } st_tuner_config;
 
 typedef struct st_tuner_result {
@@ -118,8 +120,14 @@ typedef struct st_tuner_result {
 } st_tuner_result;
 
 /* Searches within the budget (the first candidate always runs), verifying each candidate's
- * results exactly before it may win. Leaves the best verified set applied; when nothing beat
- * the parameters in force before, the reference set is applied in their place. */
+ * results exactly before it may win, and leaves the best verified combination applied even
+ * when it is not faster than what was in force before (CLBlast cannot restore its own values
+ * once overridden; the caller stores the set only when `improved`). */
 strata_status st_tuner_run(strata_runtime *rt, const st_tuner_config *cfg, st_tuner_result *out, strata_error *err);
+
+/* Runs one training step of `model` at `batch` (forward and backward, on zeros) with st_gemm
+ * recording every shape into `log`. The model must not be bound to a session. */
+strata_status st_tune_record(strata_runtime *rt, strata_model *model, uint32_t batch, st_gemm_log *log,
+                             strata_error *err);
 
 #endif

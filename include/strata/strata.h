@@ -120,6 +120,12 @@ typedef struct strata_cache_stats {
 } strata_cache_stats;
 STRATA_API strata_cache_stats strata_runtime_cache_stats(const strata_runtime *rt);
 
+/* Floating-point operations of every GEMM enqueued so far (2 m n k each): nearly all of a
+ * network's arithmetic, for GFLOP/s figures. */
+STRATA_API uint64_t strata_runtime_gemm_flops(const strata_runtime *rt);
+/* Waits for the queue and forgets the kernel times gathered so far. */
+STRATA_API strata_status strata_runtime_reset_profile(strata_runtime *rt, strata_error *err);
+
 /* Waits for the queue, then prints per-layer kernel time (calls, total ms, share). */
 STRATA_API strata_status strata_runtime_print_profile(strata_runtime *rt, FILE *out, strata_error *err);
 
@@ -255,6 +261,14 @@ typedef struct strata_fit_options {
 STRATA_API strata_status strata_fit(strata_session *s, strata_dataset *train, strata_dataset *validation,
                                     const strata_fit_options *options, strata_error *err);
 
+/* Benchmark loops: `steps` training steps (gather, forward, loss, backward, update) or inference
+ * batches over consecutive batches of `ds` (wrapping around), with no reporting; both wait for
+ * the device before returning, so the caller can time them. */
+STRATA_API strata_status strata_session_train_steps(strata_session *s, strata_dataset *ds, uint32_t batch,
+                                                    uint32_t steps, strata_error *err);
+STRATA_API strata_status strata_session_infer_steps(strata_session *s, strata_dataset *ds, uint32_t batch,
+                                                    uint32_t steps, strata_error *err);
+
 typedef struct strata_eval_result {
 	uint32_t count;
 	double loss;     /* the model's loss, plus its regularization terms, as Keras reports it */
@@ -269,6 +283,39 @@ STRATA_API strata_status strata_evaluate(strata_session *s, strata_dataset *ds, 
  * Loading checks every name and shape against the model before any value is replaced. */
 STRATA_API strata_status strata_session_save(strata_session *s, const char *path, strata_error *err);
 STRATA_API strata_status strata_session_load(strata_session *s, const char *path, strata_error *err);
+
+/* ---- GEMM tuning ---------------------------------------------------------------------------------- */
+
+typedef struct strata_tune_options {
+	uint32_t size;          /* sizeof(strata_tune_options) */
+	uint32_t batch_size;    /* tune for a training step at this batch; 0: the model's */
+	double budget_seconds;  /* search time; 0: 240. The first candidate always runs. */
+	uint64_t seed;          /* order of the random part of the search */
+	const char *cache_dir;  /* as strata_runtime_options.cache_dir; NULL: the default */
+	bool no_store;          /* apply the result to this process only */
+	FILE *report;           /* progress and the per-shape table; may be NULL */
+} strata_tune_options;
+
+typedef struct strata_tune_result {
+	uint32_t shapes;        /* distinct GEMM shapes of one training step */
+	uint32_t gemms;         /* GEMM calls in one training step */
+	double gflop;           /* their work per step */
+	double before_ms;       /* their time per step with the parameters in force before; <0: failed */
+	double after_ms;        /* and with the winner; <0: no candidate passed its checks */
+	uint32_t tried, rejected, failed; /* candidates timed; with wrong results; that did not build or run */
+	bool improved;          /* the winner is faster and now in force */
+	bool stored;            /* ... and saved for later runtimes on this device */
+	char path[4096];        /* the file it was saved to */
+} strata_tune_result;
+
+/* Records the GEMMs of one training step of `model` (a session is created for it and freed, so
+ * the model must not be bound to one), then searches CLBlast's SGEMM kernel parameters for the
+ * runtime's device on those shapes within the budget. Every candidate's results are checked
+ * against the exact product before it may win. A faster winner is applied at once and stored
+ * in the cache folder, keyed by platform, device and driver version; every later
+ * strata_runtime_create on that device applies it. Takes minutes: each candidate is a build. */
+STRATA_API strata_status strata_tune(strata_runtime *rt, strata_model *model, const strata_tune_options *options,
+                                     strata_tune_result *result, strata_error *err);
 
 /* ---- Images -------------------------------------------------------------------------------------- */
 

@@ -22,13 +22,18 @@ static strata_status averagepool2d_forward(strata_layer *layer, const strata_hos
 	return pool_launch(layer, host, "averagepool2d", "averagepool2d_forward", args->batch, false, t, 2);
 }
 
+/* Windows that do not overlap each write their own cell of the input gradient; overlapping ones
+ * are gathered per input element. */
 static strata_status averagepool2d_backward(strata_layer *layer, const strata_host *host,
                                             const strata_backward_args *args)
 {
 	if (!args->grad_input)
 		return STRATA_OK;
 	strata_tensor *t[] = {args->grad_output, args->grad_input};
-	return pool_launch(layer, host, "averagepool2d", "averagepool2d_backward", args->batch, true, t, 2);
+	if (pool_overlapping(host->get_private(layer)))
+		return pool_launch(layer, host, "averagepool2d", "averagepool2d_backward", args->batch, true, t, 2);
+	return pool_launch(layer, host, "averagepool2d", "averagepool2d_backward_cells", args->batch, false, t,
+	                   2);
 }
 
 static const strata_layer_ops averagepool2d_ops = {

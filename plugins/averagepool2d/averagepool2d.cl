@@ -1,4 +1,38 @@
-/* AveragePooling2D's kernels over NHWC tensors. */
+/* AveragePooling2D's kernels over NHWC tensors. Each is a 2-D launch whose dimension 0 runs over
+ * vectors of VW channels and dimension 1 over the pixels (b, y, x) of the tensor it is launched
+ * for: neighbouring work-items touch neighbouring floats (coalesced on GPUs), a CPU work-item
+ * whole vectors. A work-item works out its pixel's coordinates before its bounds check, where
+ * they depend on dimension 1 only, so that PoCL (which runs a work-group as loops over the
+ * work-items) can hoist the integer divisions out of the loop over dimension 0. */
+
+/* Vector width in floats, 1, 2, 4, 8 or 16: the host passes -DVW=N with N dividing C
+ * (plugins/common/tune.h). */
+#ifndef VW
+#define VW 16
+#endif
+#if VW == 1
+typedef float floatv;
+#define VLOAD(i, p) ((p)[i])
+#define VSTORE(v, i, p) ((p)[i] = (v))
+#elif VW == 2
+typedef float2 floatv;
+#define VLOAD(i, p) vload2(i, p)
+#define VSTORE(v, i, p) vstore2(v, i, p)
+#elif VW == 4
+typedef float4 floatv;
+#define VLOAD(i, p) vload4(i, p)
+#define VSTORE(v, i, p) vstore4(v, i, p)
+#elif VW == 8
+typedef float8 floatv;
+#define VLOAD(i, p) vload8(i, p)
+#define VSTORE(v, i, p) vstore8(v, i, p)
+#elif VW == 16
+typedef float16 floatv;
+#define VLOAD(i, p) vload16(i, p)
+#define VSTORE(v, i, p) vstore16(v, i, p)
+#else
+#error "VW must be 1, 2, 4, 8 or 16"
+#endif
 
 /* One dimension of window o: its positions inside the input, [lo, hi). Their count is the
  * divisor: with 'same' padding the padded positions do not count, as in TensorFlow. */
@@ -17,58 +51,74 @@ static int2 pool_covering(const int p, const int window, const int stride, const
 	return (int2)(lo, min(p / stride + 1, out));
 }
 
-/* out[b, oy, ox, ci] = the mean of in[b, y, x, ci] over the window's positions inside the
- * input. One work-item per output element. */
+/* out[b, oy, ox, :] = the mean of in[b, y, x, :] over the window's positions inside the input.
+ * Dimension 1: the output pixel. */
 __kernel void averagepool2d_forward(__global const float *in, __global float *out, const int n,
                                     const int h, const int w, const int c, const int ph, const int pw,
                                     const int sh, const int sw, const int pad_top, const int pad_left,
                                     const int oh, const int ow)
 {
-	const int i = get_global_id(0);
-	if (i >= n * oh * ow * c)
+	const int cv = get_global_id(0), pixel = get_global_id(1);
+	const int ox = pixel % ow, oy = pixel / ow % oh, b = pixel / ow / oh;
+	if (cv >= c / VW || pixel >= n * oh * ow)
 		return;
-	int t = i;
-	const int ci = t % c;
-	t /= c;
-	const int ox = t % ow;
-	t /= ow;
-	const int oy = t % oh;
-	const int b = t / oh;
 	const int2 ys = pool_span(oy, ph, sh, pad_top, h), xs = pool_span(ox, pw, sw, pad_left, w);
-	float s = 0.0f;
+	floatv s = (floatv)(0.0f);
 	for (int y = ys.x; y < ys.y; y++)
 		for (int x = xs.x; x < xs.y; x++)
-			s += in[((b * h + y) * w + x) * c + ci];
-	out[i] = s / (float)((ys.y - ys.x) * (xs.y - xs.x));
+			s += VLOAD(0, in + ((size_t)((b * h + y) * w + x) * c + cv * VW));
+	VSTORE(s / (float)((ys.y - ys.x) * (xs.y - xs.x)), 0, out + ((size_t)pixel * c + cv * VW));
 }
 
-/* dx[b, y, x, ci] = the sum of dy / (window count) over the windows that hold this element. A
- * gather, one work-item per input element: overlapping windows need no atomics, and an element
- * no window holds ('valid' padding's dropped rows and columns) gets 0. */
+/* Backward for windows that do not overlap (strides >= pool size): each input element lies in
+ * exactly one output's cell, the rows [oy*SH - PT, (oy+1)*SH - PT) and columns likewise, the
+ * first and last cells stretched to the input's edges (rows and columns no window reads). The
+ * work-item of output (b, oy, ox) writes its whole cell: dy / (window count) inside the window,
+ * 0 elsewhere. Every dx element has one writer, so no race and no zeroing pass. Dimension 1:
+ * the output pixel. */
+__kernel void averagepool2d_backward_cells(__global const float *dy, __global float *dx, const int n,
+                                           const int h, const int w, const int c, const int ph, const int pw,
+                                           const int sh, const int sw, const int pad_top, const int pad_left,
+                                           const int oh, const int ow)
+{
+	const int cv = get_global_id(0), pixel = get_global_id(1);
+	const int ox = pixel % ow, oy = pixel / ow % oh, b = pixel / ow / oh;
+	if (cv >= c / VW || pixel >= n * oh * ow)
+		return;
+	const int2 ys = pool_span(oy, ph, sh, pad_top, h), xs = pool_span(ox, pw, sw, pad_left, w);
+	const floatv g = VLOAD(0, dy + ((size_t)pixel * c + cv * VW)) / (float)((ys.y - ys.x) * (xs.y - xs.x));
+	const int y_lo = max(oy * sh - pad_top, 0), y_hi = oy == oh - 1 ? h : min((oy + 1) * sh - pad_top, h);
+	const int x_lo = max(ox * sw - pad_left, 0), x_hi = ox == ow - 1 ? w : min((ox + 1) * sw - pad_left, w);
+	for (int y = y_lo; y < y_hi; y++)
+		for (int x = x_lo; x < x_hi; x++) {
+			const bool inside = y >= ys.x && y < ys.y && x >= xs.x && x < xs.y;
+			VSTORE(inside ? g : (floatv)(0.0f), 0, dx + ((size_t)((b * h + y) * w + x) * c + cv * VW));
+		}
+}
+
+/* Backward for overlapping windows: dx[b, y, x, :] = the sum of dy / (window count) over the
+ * windows that hold this element. A gather, one work-item per input pixel and vector of
+ * channels: no atomics, and an element no window holds ('valid' padding's dropped rows and
+ * columns) gets 0. Dimension 1: the input pixel. */
 __kernel void averagepool2d_backward(__global const float *dy, __global float *dx, const int n,
                                      const int h, const int w, const int c, const int ph, const int pw,
                                      const int sh, const int sw, const int pad_top, const int pad_left,
                                      const int oh, const int ow)
 {
-	const int i = get_global_id(0);
-	if (i >= n * h * w * c)
+	const int cv = get_global_id(0), pixel = get_global_id(1);
+	const int x = pixel % w, y = pixel / w % h, b = pixel / w / h;
+	if (cv >= c / VW || pixel >= n * h * w)
 		return;
-	int t = i;
-	const int ci = t % c;
-	t /= c;
-	const int x = t % w;
-	t /= w;
-	const int y = t % h;
-	const int b = t / h;
 	const int2 rows = pool_covering(y + pad_top, ph, sh, oh);
 	const int2 cols = pool_covering(x + pad_left, pw, sw, ow);
-	float g = 0.0f;
+	floatv g = (floatv)(0.0f);
 	for (int oy = rows.x; oy < rows.y; oy++) {
 		const int2 ys = pool_span(oy, ph, sh, pad_top, h);
 		for (int ox = cols.x; ox < cols.y; ox++) {
 			const int2 xs = pool_span(ox, pw, sw, pad_left, w);
-			g += dy[((b * oh + oy) * ow + ox) * c + ci] / (float)((ys.y - ys.x) * (xs.y - xs.x));
+			const floatv d = VLOAD(0, dy + ((size_t)((b * oh + oy) * ow + ox) * c + cv * VW));
+			g += d / (float)((ys.y - ys.x) * (xs.y - xs.x));
 		}
 	}
-	dx[i] = g;
+	VSTORE(g, 0, dx + ((size_t)pixel * c + cv * VW));
 }

@@ -77,8 +77,7 @@ static inline strata_status activation_apply(strata_layer *layer, const strata_h
 			strata_arg_int((int32_t)rows), strata_arg_int((int32_t)cols),
 			strata_arg_int(bias != NULL), strata_arg_int(code),
 		};
-		size_t global = rows * cols;
-		if ((st = host->launch(layer, k, 1, &global, NULL, sizeof(args) / sizeof(args[0]), args)))
+		if ((st = tune_launch_2d(layer, host, k, cols, rows, sizeof(args) / sizeof(args[0]), args)))
 			return st;
 		src = dst; /* what remains (softmax) works on the biased values */
 	}
@@ -136,6 +135,64 @@ static inline strata_status activation_backward(strata_layer *layer, const strat
 	};
 	size_t global = rows * cols;
 	return host->launch(layer, k, 1, &global, NULL, sizeof(args) / sizeof(args[0]), args);
+}
+
+/* Row blocks of TUNE_COLSUM_ROWS rows in `rows` rows: the partial sums activation_backward_sums
+ * stores, for sizing its workspace. */
+static inline size_t activation_sum_blocks(size_t rows)
+{
+	return (rows + TUNE_COLSUM_ROWS - 1) / TUNE_COLSUM_ROWS;
+}
+
+/* dz[rows, cols] = dLoss/dPreactivation in place from dz = dLoss/dy and the activation's output y,
+ * as activation_backward, and sums[cols] = the column sums of the result (a bias gradient). The
+ * elementwise derivative and the sums share one pass over dz (bias_grad_partials), which leaves
+ * a partial sum per block of rows in `partials`, room for `capacity` blocks of cols floats
+ * (activation_sum_blocks(rows) suffice); a second small kernel adds them up. */
+static inline strata_status activation_backward_sums(strata_layer *layer, const strata_host *host,
+                                                     strata_tensor *dz, strata_tensor *y, strata_tensor *sums,
+                                                     strata_tensor *partials, size_t capacity, size_t rows,
+                                                     size_t cols, int code, bool folded)
+{
+	strata_status st = activation_check(layer, host, rows, cols, code);
+	if (st != STRATA_OK || cols == 0)
+		return st;
+	if (rows == 0)
+		return core_fill(layer, host, sums, 0.0f, cols);
+	if (capacity == 0)
+		return host->fail(layer, STRATA_ERR_PLUGIN, "no room for the column sums' partial sums");
+	/* Softmax's derivative needs whole rows: it runs first, and the sums see a final dz. */
+	int act = folded ? ACTIVATION_LINEAR : code;
+	if (act == ACTIVATION_SOFTMAX) {
+		if ((st = activation_backward(layer, host, dz, dz, y, rows, cols, code, false)))
+			return st;
+		act = ACTIVATION_LINEAR;
+	}
+	/* More rows per work-item when the workspace holds fewer blocks than the default gives. */
+	size_t per_item = TUNE_COLSUM_ROWS;
+	if ((rows + per_item - 1) / per_item > capacity)
+		per_item = (rows + capacity - 1) / capacity;
+	size_t blocks = (rows + per_item - 1) / per_item;
+	unsigned vw = tune_vector_width(cols, TUNE_VW);
+	char options[32];
+	strata_kernel *k = host->kernel(layer, "core", "bias_grad_partials",
+	                                tune_vw_options(options, sizeof(options), vw));
+	if (!k)
+		return host->last_status(layer);
+	strata_arg args[] = {
+		strata_arg_tensor(dz), strata_arg_tensor(y), strata_arg_tensor(partials),
+		strata_arg_int((int32_t)rows), strata_arg_int((int32_t)cols), strata_arg_int((int32_t)per_item),
+		strata_arg_int(act),
+	};
+	if ((st = tune_launch_2d(layer, host, k, cols / vw, blocks, sizeof(args) / sizeof(args[0]), args)))
+		return st;
+	if (!(k = host->kernel(layer, "core", "column_sums_finish", NULL)))
+		return host->last_status(layer);
+	strata_arg finish[] = {
+		strata_arg_tensor(partials), strata_arg_tensor(sums), strata_arg_int((int32_t)blocks),
+		strata_arg_int((int32_t)cols),
+	};
+	return host->launch(layer, k, 1, &cols, NULL, sizeof(finish) / sizeof(finish[0]), finish);
 }
 
 #endif

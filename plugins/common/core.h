@@ -1,6 +1,6 @@
 /* Launching the runtime's "core" kernels (cl/core.cl) from a plugin: the reductions sized to what
- * the device allows, copies and bias-gradient column sums. Header-only, like the rest of
- * common/, so every plugin stays one self-contained shared object. */
+ * the device allows, copies and fills. Header-only, like the rest of common/, so every plugin
+ * stays one self-contained shared object. */
 #ifndef PLUGINS_COMMON_CORE_H
 #define PLUGINS_COMMON_CORE_H
 
@@ -9,8 +9,7 @@
 
 #include <strata/plugin.h>
 
-/* Work-items per column for column_sums when the device allows it (its COLSUM_WG tunable). */
-#define CORE_COLSUM_WG 64u
+#include "tune.h"
 
 /* The core kernel `name`, built with -D`define`=N for the largest power of two N <= `max` that
  * the device runs in one work-group of that kernel: for the kernels that reduce in local memory
@@ -64,29 +63,6 @@ static inline strata_status core_fill(strata_layer *layer, const strata_host *ho
 		return host->last_status(layer);
 	strata_arg args[] = {strata_arg_tensor(dst), strata_arg_float(value), strata_arg_int((int32_t)n)};
 	return host->launch(layer, k, 1, &n, NULL, sizeof(args) / sizeof(args[0]), args);
-}
-
-/* sums[cols] = the column sums of x[rows, cols] (a bias gradient from dLoss/dPreactivation). */
-static inline strata_status core_column_sums(strata_layer *layer, const strata_host *host, strata_tensor *x,
-                                             strata_tensor *sums, size_t rows, size_t cols)
-{
-	if (cols == 0)
-		return STRATA_OK;
-	if (cols > INT_MAX || rows > INT_MAX)
-		return host->fail(layer, STRATA_ERR_OVERFLOW, "column sums of %zu x %zu values exceed the "
-		                  "kernels' int indexing: lower the batch size", rows, cols);
-	strata_kernel *k = NULL;
-	size_t wg = 0;
-	strata_status st = core_kernel_sized(layer, host, "column_sums", "COLSUM_WG", CORE_COLSUM_WG, &k,
-	                                     &wg);
-	if (st != STRATA_OK)
-		return st;
-	strata_arg args[] = {
-		strata_arg_tensor(x), strata_arg_tensor(sums), strata_arg_int((int32_t)rows),
-		strata_arg_int((int32_t)cols),
-	};
-	size_t global = cols * wg;
-	return host->launch(layer, k, 1, &global, &wg, sizeof(args) / sizeof(args[0]), args);
 }
 
 #endif

@@ -12,6 +12,7 @@
 #include <strata/plugin.h>
 
 #include "shape.h"
+#include "tune.h"
 
 typedef struct pool_plan {
 	int64_t h, w, c;
@@ -73,9 +74,18 @@ static inline strata_status pool_build(strata_layer *layer, const strata_host *h
 	return STRATA_OK;
 }
 
+/* True when windows overlap (a stride smaller than the window), so that an input element may
+ * feed several outputs: the backward passes then gather per input element; otherwise each
+ * output writes its own cell of the input gradient. */
+static inline bool pool_overlapping(const pool_plan *p)
+{
+	return p->sh < p->ph || p->sw < p->pw;
+}
+
 /* Enqueues kernel `name` of `program` with arguments (tensors..., n, h, w, c, ph, pw, sh, sw,
- * pad_top, pad_left, oh, ow) over `batch` samples: one work-item per output element when
- * `per_input` is false, per input element when it is true (the backward gathers). */
+ * pad_top, pad_left, oh, ow) over `batch` samples, as a 2-D launch over (vectors of channels,
+ * pixels) built for the widest vector that divides C: over the output pixels, or over the input
+ * pixels when `per_input` is true (the backward gathers). */
 static inline strata_status pool_launch(strata_layer *layer, const strata_host *host, const char *program,
                                         const char *name, uint32_t batch, bool per_input,
                                         strata_tensor *const *tensors, uint32_t n_tensors)
@@ -84,7 +94,9 @@ static inline strata_status pool_launch(strata_layer *layer, const strata_host *
 	strata_status st = shape_check_batch(layer, host, batch, (size_t)(p->h * p->w * p->c));
 	if (st != STRATA_OK || batch == 0)
 		return st;
-	strata_kernel *k = host->kernel(layer, program, name, NULL);
+	unsigned vw = tune_vector_width((size_t)p->c, TUNE_VW);
+	char options[32];
+	strata_kernel *k = host->kernel(layer, program, name, tune_vw_options(options, sizeof(options), vw));
 	if (!k)
 		return host->last_status(layer);
 	strata_arg a[3 + 12];
@@ -97,8 +109,8 @@ static inline strata_status pool_launch(strata_layer *layer, const strata_host *
 	                            p->pad_left, p->oh, p->ow};
 	for (size_t i = 0; i < sizeof(geometry) / sizeof(geometry[0]); i++)
 		a[n++] = strata_arg_int((int32_t)geometry[i]);
-	size_t global = (size_t)batch * (size_t)(per_input ? p->h * p->w * p->c : p->oh * p->ow * p->c);
-	return host->launch(layer, k, 1, &global, NULL, n, a);
+	size_t pixels = (size_t)batch * (size_t)(per_input ? p->h * p->w : p->oh * p->ow);
+	return tune_launch_2d(layer, host, k, (size_t)p->c / vw, pixels, n, a);
 }
 
 static inline void pool_destroy(strata_layer *layer, const strata_host *host)

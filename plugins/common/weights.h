@@ -5,6 +5,7 @@
 #define PLUGINS_COMMON_WEIGHTS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <strata/plugin.h>
 
@@ -26,19 +27,23 @@
 	{.name = "kernel_regularizer", .type = STRATA_PARAM_REGULARIZER, .default_value = "null",        \
 	 .doc = "l1/l2 penalty on the kernel weights, e.g. {l2: 0.01}"}
 
-/* Indices of a weighted layer's weights and its activation, kept from build() to forward(). */
+/* Indices of a weighted layer's weights, workspace and activation, kept from build() to
+ * forward(). */
 typedef struct weights_layout {
 	uint32_t kernel;
 	uint32_t bias;
 	bool has_bias;
 	int activation;
+	uint32_t partials;      /* workspace of the bias gradient's partial sums, with has_bias */
+	size_t rows_per_sample; /* rows of the layer's [rows, units] output per sample */
 } weights_layout;
 
-/* Declares "kernel" of `kernel_shape` and, with use_bias, "bias" of (units), from the common
- * parameters, and fills `layout`. */
+/* Declares "kernel" of `kernel_shape` and, with use_bias, "bias" of (units) and the workspace its
+ * gradient needs, from the common parameters, and fills `layout`. The layer's output is a
+ * [rows, units] matrix with `rows_per_sample` rows per sample (dense: 1; conv2d: its pixels). */
 static inline strata_status weights_declare(strata_layer *layer, const strata_host *host,
                                             const strata_shape *kernel_shape, int64_t units,
-                                            weights_layout *layout)
+                                            size_t rows_per_sample, weights_layout *layout)
 {
 	layout->activation = activation_code(host->param_string(layer, "activation"));
 	if (layout->activation < 0)
@@ -58,6 +63,8 @@ static inline strata_status weights_declare(strata_layer *layer, const strata_ho
 
 	layout->has_bias = host->param_bool(layer, "use_bias");
 	layout->bias = 0;
+	layout->partials = 0;
+	layout->rows_per_sample = rows_per_sample;
 	if (!layout->has_bias)
 		return STRATA_OK;
 	strata_weight_desc bias = {
@@ -66,7 +73,13 @@ static inline strata_status weights_declare(strata_layer *layer, const strata_ho
 		.shape = {.rank = 1, .dims = {units}},
 		.initializer = host->param_string(layer, "bias_initializer"),
 	};
-	return host->add_weight(layer, &bias, &layout->bias);
+	if ((st = host->add_weight(layer, &bias, &layout->bias)) != STRATA_OK)
+		return st;
+	/* A batch of n samples has n * rows_per_sample rows, in at most n times as many blocks. */
+	size_t blocks = activation_sum_blocks(rows_per_sample);
+	if (units <= 0 || blocks > SIZE_MAX / sizeof(float) / (size_t)units)
+		return host->fail(layer, STRATA_ERR_OVERFLOW, "bias gradient workspace too large");
+	return host->add_workspace(layer, blocks * (size_t)units * sizeof(float), &layout->partials);
 }
 
 /* A weighted layer's forward pass is y = act(a x kernel + bias), a [rows, depth] (dense: the
@@ -80,8 +93,8 @@ typedef struct weights_grad {
 	bool folded;        /* dy already is dLoss/dPreactivation */
 } weights_grad;
 
-/* The weighted layers' backward pass: dz = dy * act'(y) in place, the bias gradient (column sums
- * of dz), the kernel gradient a^T dz and, when asked for, da = dz kernel^T. The queue runs in
+/* The weighted layers' backward pass: dz = dy * act'(y) in place and the bias gradient (column
+ * sums of dz) in one pass, the kernel gradient a^T dz and, when asked for, da = dz kernel^T. The queue runs in
  * order, so d_a may be a itself: its GEMM starts after the kernel gradient's has read a. */
 static inline strata_status weights_backward(strata_layer *layer, const strata_host *host,
                                              const weights_layout *w, const weights_grad *g)
@@ -99,10 +112,15 @@ static inline strata_status weights_backward(strata_layer *layer, const strata_h
 			st = core_fill(layer, host, bias_grad, 0.0f, g->units);
 		return st;
 	}
-	st = activation_backward(layer, host, g->dy, g->dy, g->y, g->rows, g->units, w->activation,
-	                         g->folded);
-	if (st == STRATA_OK && bias_grad)
-		st = core_column_sums(layer, host, g->dy, bias_grad, g->rows, g->units);
+	if (bias_grad) {
+		size_t samples = w->rows_per_sample ? g->rows / w->rows_per_sample : 0;
+		st = activation_backward_sums(layer, host, g->dy, g->y, bias_grad, host->workspace(layer, w->partials),
+		                              samples * activation_sum_blocks(w->rows_per_sample), g->rows,
+		                              g->units, w->activation, g->folded);
+	} else {
+		st = activation_backward(layer, host, g->dy, g->dy, g->y, g->rows, g->units, w->activation,
+		                         g->folded);
+	}
 	if (st != STRATA_OK)
 		return st;
 	strata_gemm dw = {

@@ -9,6 +9,7 @@
 #include "activation.h"
 #include "conv2d_cl.h"
 #include "shape.h"
+#include "tune.h"
 #include "weights.h"
 
 /* What build() works out for forward(). */
@@ -73,7 +74,8 @@ static strata_status conv2d_build(strata_layer *layer, const strata_host *host, 
 		                  shape_format(in, buf, sizeof(buf)));
 
 	strata_shape kshape = {.rank = 4, .dims = {plan.kh, plan.kw, plan.c, plan.filters}};
-	strata_status st = weights_declare(layer, host, &kshape, plan.filters, &plan.weights);
+	strata_status st = weights_declare(layer, host, &kshape, plan.filters, (size_t)pixels,
+	                                   &plan.weights);
 	if (st != STRATA_OK)
 		return st;
 	if (!plan.direct) {
@@ -93,13 +95,17 @@ static strata_status conv2d_build(strata_layer *layer, const strata_host *host, 
 	return STRATA_OK;
 }
 
-/* Enqueues im2col (input to cols) or col2im (cols to input gradient): both take the layer's
- * geometry and one work-item per `items_per_sample` of each sample (see conv2d.cl). */
+/* Enqueues im2col (input to cols) or, with `gather`, col2im (cols to input gradient): both take
+ * the layer's geometry and run over (vectors of channels, pixels) (see conv2d.cl): im2col over
+ * the vectors of a kernel row's KW*C values and the output pixels, col2im over the vectors of C
+ * channels and the input pixels. */
 static strata_status conv2d_launch(strata_layer *layer, const strata_host *host, const conv2d_plan *p,
-                                   const char *kernel, uint32_t batch, strata_tensor *src, strata_tensor *dst,
-                                   size_t items_per_sample)
+                                   bool gather, uint32_t batch, strata_tensor *src, strata_tensor *dst)
 {
-	strata_kernel *k = host->kernel(layer, "conv2d", kernel, NULL);
+	unsigned vw = tune_vector_width((size_t)p->c, TUNE_VW);
+	char options[32];
+	strata_kernel *k = host->kernel(layer, "conv2d", gather ? "col2im" : "im2col",
+	                                tune_vw_options(options, sizeof(options), vw));
 	if (!k)
 		return host->last_status(layer);
 	strata_arg args[] = {
@@ -110,12 +116,13 @@ static strata_status conv2d_launch(strata_layer *layer, const strata_host *host,
 		strata_arg_int((int32_t)p->pad_top), strata_arg_int((int32_t)p->pad_left),
 		strata_arg_int((int32_t)p->oh), strata_arg_int((int32_t)p->ow),
 	};
-	size_t global = (size_t)batch * items_per_sample;
-	return host->launch(layer, k, 1, &global, NULL, sizeof(args) / sizeof(args[0]), args);
+	size_t vectors = (size_t)(gather ? p->c : p->kw * p->c) / vw;
+	size_t pixels = (size_t)batch * (size_t)(gather ? p->h * p->w : p->oh * p->ow);
+	return tune_launch_2d(layer, host, k, vectors, pixels, sizeof(args) / sizeof(args[0]), args);
 }
 
 /* The im2col matrix of the input: the input itself on the 1x1 stride-1 path, else the
- * workspace after an im2col launch (one work-item per output pixel and kernel row). */
+ * workspace after an im2col launch. */
 static strata_status conv2d_cols(strata_layer *layer, const strata_host *host, const conv2d_plan *p,
                                  uint32_t batch, strata_tensor *input, strata_tensor **cols)
 {
@@ -123,7 +130,7 @@ static strata_status conv2d_cols(strata_layer *layer, const strata_host *host, c
 	if (p->direct)
 		return STRATA_OK;
 	*cols = host->workspace(layer, p->workspace);
-	return conv2d_launch(layer, host, p, "im2col", batch, input, *cols, (size_t)(p->oh * p->ow * p->kh));
+	return conv2d_launch(layer, host, p, false, batch, input, *cols);
 }
 
 /* Refuses a batch whose input, cols or output would exceed the kernels' int indexing. */
@@ -186,8 +193,7 @@ static strata_status conv2d_backward(strata_layer *layer, const strata_host *hos
 	st = weights_backward(layer, host, &p->weights, &g);
 	if (st != STRATA_OK || !args->grad_input || p->direct)
 		return st;
-	return conv2d_launch(layer, host, p, "col2im", args->batch, cols, args->grad_input,
-	                     (size_t)(p->h * p->w * p->c));
+	return conv2d_launch(layer, host, p, true, args->batch, cols, args->grad_input);
 }
 
 static void conv2d_destroy(strata_layer *layer, const strata_host *host)

@@ -1,80 +1,99 @@
 /* Conv2D's kernels. The convolution itself is a GEMM (host->gemm): im2col lays the input out as
  * rows so that cols[N*OH*OW, KH*KW*C] x kernel[KH*KW*C, F] is the NHWC output; backward, col2im
- * folds the GEMM's dcols back onto the input. */
+ * folds the GEMM's dcols back onto the input.
+ *
+ * Both are 2-D launches whose dimension 0 runs over vectors of VW channels and dimension 1 over
+ * pixels: neighbouring work-items move neighbouring floats (coalesced on GPUs), and on a CPU a
+ * work-item moves whole vectors. Each work-item works out its pixel's coordinates before its
+ * bounds check, where they depend on dimension 1 only: PoCL runs a work-group as loops over the
+ * work-items, and LLVM can then hoist the integer divisions out of the loop over dimension 0. */
+
+/* Vector width in floats, 1, 2, 4, 8 or 16: the host passes -DVW=N with N dividing C
+ * (plugins/common/tune.h). */
+#ifndef VW
+#define VW 16
+#endif
+#if VW == 1
+typedef float floatv;
+#define VLOAD(i, p) ((p)[i])
+#define VSTORE(v, i, p) ((p)[i] = (v))
+#elif VW == 2
+typedef float2 floatv;
+#define VLOAD(i, p) vload2(i, p)
+#define VSTORE(v, i, p) vstore2(v, i, p)
+#elif VW == 4
+typedef float4 floatv;
+#define VLOAD(i, p) vload4(i, p)
+#define VSTORE(v, i, p) vstore4(v, i, p)
+#elif VW == 8
+typedef float8 floatv;
+#define VLOAD(i, p) vload8(i, p)
+#define VSTORE(v, i, p) vstore8(v, i, p)
+#elif VW == 16
+typedef float16 floatv;
+#define VLOAD(i, p) vload16(i, p)
+#define VSTORE(v, i, p) vstore16(v, i, p)
+#else
+#error "VW must be 1, 2, 4, 8 or 16"
+#endif
 
 /* cols[((b*OH + oy)*OW + ox), ((ky*KW + kx)*C + ci)] = in[b, oy*SH - PT + ky, ox*SW - PL + kx, ci],
  * zero outside the input ('same' padding). The column order (ky, kx, ci) is the row order of
  * the Keras HWIO kernel (KH, KW, C, F) read as a [KH*KW*C, F] matrix.
  *
- * One work-item per (output pixel, ky) copies one kernel row of the patch: KW*C values that are
- * contiguous in both the NHWC input and the cols row. On PoCL (CPU) this ran the MNIST CNN's
- * second im2col 11x faster than one work-item per element, whose five integer divisions per
- * value dominated. */
+ * Dimension 0: vector j of a kernel row's KW*C values, which are contiguous in both the NHWC
+ * input and the cols row; dimension 1: the output pixel. The work-item copies vector j of each
+ * of the KH kernel rows. With C a multiple of VW a vector holds channels of a single kx, so it
+ * lies wholly inside the input row or wholly outside: x in [0, W) exactly when the float
+ * offset (x0*C + j*VW) is in [0, W*C). */
 __kernel void im2col(__global const float *in, __global float *cols, const int n, const int h,
                      const int w, const int c, const int kh, const int kw, const int sh, const int sw,
                      const int pad_top, const int pad_left, const int oh, const int ow)
 {
-	const int t = get_global_id(0);
-	if (t >= n * oh * ow * kh)
+	const int j = get_global_id(0), pixel = get_global_id(1);
+	const int ox = pixel % ow, oy = pixel / ow % oh, b = pixel / ow / oh;
+	const int span = kw * c / VW; /* vectors per kernel row */
+	if (j >= span || pixel >= n * oh * ow)
 		return;
-	const int span = kw * c;
-	const int ky = t % kh;
-	const int pixel = t / kh;
-	const int ox = pixel % ow;
-	const int oy = (pixel / ow) % oh;
-	const int b = pixel / (ow * oh);
-	const int iy = oy * sh - pad_top + ky;
-	const int x0 = ox * sw - pad_left;
-	__global float *dst = cols + (size_t)t * span;
-	if (iy < 0 || iy >= h) {
-		for (int j = 0; j < span; j++)
-			dst[j] = 0.0f;
-		return;
-	}
-	__global const float *row = in + (b * h + iy) * w * c;
-	for (int kx = 0; kx < kw; kx++) {
-		const int x = x0 + kx;
-		if (x >= 0 && x < w) {
-			for (int ci = 0; ci < c; ci++)
-				dst[kx * c + ci] = row[x * c + ci];
-		} else {
-			for (int ci = 0; ci < c; ci++)
-				dst[kx * c + ci] = 0.0f;
-		}
+	const int pos = (ox * sw - pad_left) * c + j * VW;
+	const bool x_inside = pos >= 0 && pos < w * c;
+	const int y0 = oy * sh - pad_top;
+	size_t dst = (size_t)pixel * kh * span + j; /* in vectors */
+	for (int ky = 0; ky < kh; ky++, dst += span) {
+		const int y = y0 + ky;
+		floatv v = (floatv)(0.0f);
+		if (x_inside && y >= 0 && y < h)
+			v = VLOAD(0, in + ((size_t)(b * h + y) * w * c + pos));
+		VSTORE(v, dst, cols);
 	}
 }
 
 /* The adjoint of im2col: dx[b, iy, ix, ci] = the sum of the cols entries that im2col copied from
  * in[b, iy, ix, ci], one for every (output pixel, ky, kx) whose window reads that element. A
- * gather, one work-item per input element, so overlapping windows need neither atomics nor a
- * zeroed output. In padded coordinates (py, px) = (iy + PT, ix + PL), the windows reading the
- * element have ky = py - oy*SH, i.e. ky = py mod SH, py mod SH + SH, ... while oy stays in range. */
+ * gather, so overlapping windows need neither atomics nor a zeroed output. In padded
+ * coordinates (py, px) = (iy + PT, ix + PL), the windows reading the element are the output
+ * rows oy with 0 <= ky = py - oy*SH < KH, i.e. oy in [ceil((py - KH + 1) / SH), py / SH] within
+ * [0, OH), and the same along x.
+ *
+ * Dimension 0: a vector of VW channels; dimension 1: the input pixel (b, iy, ix). */
 __kernel void col2im(__global const float *cols, __global float *dx, const int n, const int h, const int w,
                      const int c, const int kh, const int kw, const int sh, const int sw, const int pad_top,
                      const int pad_left, const int oh, const int ow)
 {
-	const int i = get_global_id(0);
-	if (i >= n * h * w * c)
+	const int cv = get_global_id(0), pixel = get_global_id(1);
+	const int px = pixel % w + pad_left, py = pixel / w % h + pad_top, b = pixel / w / h;
+	const int oy_lo = py < kh ? 0 : (py - kh) / sh + 1, oy_hi = min(py / sh, oh - 1);
+	const int ox_lo = px < kw ? 0 : (px - kw) / sw + 1, ox_hi = min(px / sw, ow - 1);
+	if (cv >= c / VW || pixel >= n * h * w)
 		return;
-	int t = i;
-	const int ci = t % c;
-	t /= c;
-	const int px = t % w + pad_left;
-	t /= w;
-	const int py = t % h + pad_top;
-	const int b = t / h;
 	const int depth = kh * kw * c;
-	float acc = 0.0f;
-	for (int ky = py % sh; ky < kh && ky <= py; ky += sh) {
-		const int oy = (py - ky) / sh;
-		if (oy >= oh)
-			continue; /* past the bottom output row; a larger ky may still land inside */
-		__global const float *out_row = cols + (size_t)(b * oh + oy) * ow * depth + ky * kw * c + ci;
-		for (int kx = px % sw; kx < kw && kx <= px; kx += sw) {
-			const int ox = (px - kx) / sw;
-			if (ox < ow)
-				acc += out_row[(size_t)ox * depth + kx * c];
-		}
+	floatv acc = (floatv)(0.0f);
+	for (int oy = oy_lo; oy <= oy_hi; oy++) {
+		/* cols row of output pixel (b, oy, 0), at tap (py - oy*SH, 0) and channel vector cv */
+		__global const float *row = cols + ((size_t)(b * oh + oy) * ow * depth + (py - oy * sh) * kw * c
+		                                    + cv * VW);
+		for (int ox = ox_lo; ox <= ox_hi; ox++)
+			acc += VLOAD(0, row + ((size_t)ox * depth + (px - ox * sw) * c));
 	}
-	dx[i] = acc;
+	VSTORE(acc, 0, dx + ((size_t)pixel * c + cv * VW));
 }

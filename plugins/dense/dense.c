@@ -34,7 +34,7 @@ static strata_status dense_build(strata_layer *layer, const strata_host *host, c
 		                  (long long)plan.inputs, (long long)plan.units);
 
 	strata_shape kshape = {.rank = 2, .dims = {plan.inputs, plan.units}};
-	strata_status st = weights_declare(layer, host, &kshape, plan.units, &plan.weights);
+	strata_status st = weights_declare(layer, host, &kshape, plan.units, 1, &plan.weights);
 	if (st != STRATA_OK)
 		return st;
 

@@ -10,6 +10,7 @@
 #include "core.h"
 #include "dropout_cl.h"
 #include "shape.h"
+#include "tune.h"
 
 static const strata_param dropout_params[] = {
 	{.name = "rate", .type = STRATA_PARAM_FLOAT, .min = 0.0, .max = 1.0,
@@ -73,7 +74,9 @@ static strata_status dropout_build(strata_layer *layer, const strata_host *host,
 static strata_status dropout_apply(strata_layer *layer, const strata_host *host, uint64_t seed, uint64_t step,
                                    strata_tensor *src, strata_tensor *dst, size_t n)
 {
-	strata_kernel *k = host->kernel(layer, "dropout", "dropout_forward", NULL);
+	char options[32];
+	strata_kernel *k = host->kernel(layer, "dropout", "dropout_forward",
+	                                tune_vw_options(options, sizeof(options), TUNE_DROPOUT_VW));
 	if (!k)
 		return host->last_status(layer);
 	dropout_mask m = dropout_mask_of(layer, host, seed, step);
@@ -82,7 +85,7 @@ static strata_status dropout_apply(strata_layer *layer, const strata_host *host,
 		strata_arg_uint(m.threshold), strata_arg_float(m.scale), strata_arg_uint(m.key_lo),
 		strata_arg_uint(m.key_hi), strata_arg_uint(m.step_lo), strata_arg_uint(m.step_hi),
 	};
-	size_t global = (n + 3) / 4;
+	size_t blocks = (n + 3) / 4, global = (blocks + TUNE_DROPOUT_VW - 1) / TUNE_DROPOUT_VW;
 	return host->launch(layer, k, 1, &global, NULL, sizeof(a) / sizeof(a[0]), a);
 }
 

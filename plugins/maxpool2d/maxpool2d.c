@@ -22,14 +22,18 @@ static strata_status maxpool2d_forward(strata_layer *layer, const strata_host *h
 	return pool_launch(layer, host, "maxpool2d", "maxpool2d_forward", args->batch, false, t, 2);
 }
 
-/* The windows are found again from the forward pass's input: nothing is kept in between. */
+/* The windows' maxima are found again from the forward pass's input: nothing is kept in
+ * between. Windows that do not overlap each write their own cell of the input gradient, once per
+ * output; overlapping ones are gathered per input element. */
 static strata_status maxpool2d_backward(strata_layer *layer, const strata_host *host,
                                         const strata_backward_args *args)
 {
 	if (!args->grad_input)
 		return STRATA_OK;
 	strata_tensor *t[] = {args->input, args->grad_output, args->grad_input};
-	return pool_launch(layer, host, "maxpool2d", "maxpool2d_backward", args->batch, true, t, 3);
+	if (pool_overlapping(host->get_private(layer)))
+		return pool_launch(layer, host, "maxpool2d", "maxpool2d_backward", args->batch, true, t, 3);
+	return pool_launch(layer, host, "maxpool2d", "maxpool2d_backward_cells", args->batch, false, t, 3);
 }
 
 static const strata_layer_ops maxpool2d_ops = {

@@ -1,27 +1,66 @@
-/* MaxPooling2D's kernels over NHWC tensors. */
+/* MaxPooling2D's kernels over NHWC tensors. Each is a 2-D launch whose dimension 0 runs over
+ * vectors of VW channels and dimension 1 over the pixels (b, y, x) of the tensor it is launched
+ * for: neighbouring work-items touch neighbouring floats (coalesced on GPUs), a CPU work-item
+ * whole vectors. A work-item works out its pixel's coordinates before its bounds check, where
+ * they depend on dimension 1 only, so that PoCL (which runs a work-group as loops over the
+ * work-items) can hoist the integer divisions out of the loop over dimension 0. */
 
-/* The maximum of in[b, y, x, ci] over window (oy, ox)'s positions inside the input ('same'
- * padding never wins a max, as in TensorFlow), and in *at its position y * W + x: the FIRST
- * maximum in row-major window order, so the forward value and the backward routing agree on
- * ties by construction. Every window holds at least one input position (the host's padding is
- * smaller than the window); NaNs never win, as with fmax. */
-static float maxpool_window(__global const float *in, const int b, const int ci, const int oy, const int ox,
-                            const int h, const int w, const int c, const int ph, const int pw, const int sh,
-                            const int sw, const int pad_top, const int pad_left, int *at)
+/* Vector width in floats, 1, 2, 4, 8 or 16: the host passes -DVW=N with N dividing C
+ * (plugins/common/tune.h). */
+#ifndef VW
+#define VW 16
+#endif
+#if VW == 1
+typedef float floatv;
+typedef int intv;
+#define VLOAD(i, p) ((p)[i])
+#define VSTORE(v, i, p) ((p)[i] = (v))
+#elif VW == 2
+typedef float2 floatv;
+typedef int2 intv;
+#define VLOAD(i, p) vload2(i, p)
+#define VSTORE(v, i, p) vstore2(v, i, p)
+#elif VW == 4
+typedef float4 floatv;
+typedef int4 intv;
+#define VLOAD(i, p) vload4(i, p)
+#define VSTORE(v, i, p) vstore4(v, i, p)
+#elif VW == 8
+typedef float8 floatv;
+typedef int8 intv;
+#define VLOAD(i, p) vload8(i, p)
+#define VSTORE(v, i, p) vstore8(v, i, p)
+#elif VW == 16
+typedef float16 floatv;
+typedef int16 intv;
+#define VLOAD(i, p) vload16(i, p)
+#define VSTORE(v, i, p) vstore16(v, i, p)
+#else
+#error "VW must be 1, 2, 4, 8 or 16"
+#endif
+
+/* The maximum of in[b, y, x, cv*VW ...] over window (oy, ox)'s positions inside the input, per
+ * channel ('same' padding never wins a max, as in TensorFlow), and in *at its position y * W + x:
+ * the FIRST maximum in row-major window order, so the forward value and the backward routing
+ * agree on ties by construction. Every window holds at least one input position (the host's
+ * padding is smaller than the window); NaNs never win, as with fmax. */
+static floatv maxpool_window(__global const float *in, const int b, const int cv, const int oy, const int ox,
+                             const int h, const int w, const int c, const int ph, const int pw, const int sh,
+                             const int sw, const int pad_top, const int pad_left, intv *at)
 {
 	const int y0 = oy * sh - pad_top, x0 = ox * sw - pad_left;
 	const int y_lo = max(y0, 0), y_hi = min(y0 + ph, h);
 	const int x_lo = max(x0, 0), x_hi = min(x0 + pw, w);
-	float m = -INFINITY;
-	*at = y_lo * w + x_lo;
+	floatv m = (floatv)(-INFINITY);
+	intv pos = (intv)(y_lo * w + x_lo);
 	for (int y = y_lo; y < y_hi; y++)
 		for (int x = x_lo; x < x_hi; x++) {
-			const float v = in[((b * h + y) * w + x) * c + ci];
-			if (v > m) {
-				m = v;
-				*at = y * w + x;
-			}
+			const floatv v = VLOAD(0, in + ((size_t)((b * h + y) * w + x) * c + cv * VW));
+			const intv better = isgreater(v, m);
+			m = select(m, v, better);
+			pos = select(pos, (intv)(y * w + x), better);
 		}
+	*at = pos;
 	return m;
 }
 
@@ -34,53 +73,71 @@ static int2 pool_covering(const int p, const int window, const int stride, const
 	return (int2)(lo, min(p / stride + 1, out));
 }
 
-/* out[b, oy, ox, ci] = the maximum of its window. One work-item per output element. */
+/* out[b, oy, ox, :] = the maximum of its window. Dimension 1: the output pixel. */
 __kernel void maxpool2d_forward(__global const float *in, __global float *out, const int n, const int h,
                                 const int w, const int c, const int ph, const int pw, const int sh,
                                 const int sw, const int pad_top, const int pad_left, const int oh,
                                 const int ow)
 {
-	const int i = get_global_id(0);
-	if (i >= n * oh * ow * c)
+	const int cv = get_global_id(0), pixel = get_global_id(1);
+	const int ox = pixel % ow, oy = pixel / ow % oh, b = pixel / ow / oh;
+	if (cv >= c / VW || pixel >= n * oh * ow)
 		return;
-	int t = i;
-	const int ci = t % c;
-	t /= c;
-	const int ox = t % ow;
-	t /= ow;
-	const int oy = t % oh;
-	const int b = t / oh;
-	int at;
-	out[i] = maxpool_window(in, b, ci, oy, ox, h, w, c, ph, pw, sh, sw, pad_top, pad_left, &at);
+	intv at;
+	const floatv m = maxpool_window(in, b, cv, oy, ox, h, w, c, ph, pw, sh, sw, pad_top, pad_left, &at);
+	VSTORE(m, 0, out + ((size_t)pixel * c + cv * VW));
 }
 
-/* dx[b, y, x, ci] = the sum of dy over the windows whose maximum (maxpool_window's) is this
- * element. A gather, one work-item per input element: overlapping windows need no atomics,
- * and an element no window picks gets 0. */
+/* Backward for windows that do not overlap (strides >= pool size): each input element lies in
+ * exactly one output's cell, the rows [oy*SH - PT, (oy+1)*SH - PT) and columns likewise, the
+ * first and last cells stretched to the input's edges (rows and columns no window reads). The
+ * work-item of output (b, oy, ox) finds its window's maximum once and writes its whole cell:
+ * dy at the maximum, 0 elsewhere. Every dx element has one writer, so no race and no zeroing
+ * pass. Dimension 1: the output pixel. */
+__kernel void maxpool2d_backward_cells(__global const float *in, __global const float *dy, __global float *dx,
+                                       const int n, const int h, const int w, const int c, const int ph,
+                                       const int pw, const int sh, const int sw, const int pad_top,
+                                       const int pad_left, const int oh, const int ow)
+{
+	const int cv = get_global_id(0), pixel = get_global_id(1);
+	const int ox = pixel % ow, oy = pixel / ow % oh, b = pixel / ow / oh;
+	if (cv >= c / VW || pixel >= n * oh * ow)
+		return;
+	intv at;
+	maxpool_window(in, b, cv, oy, ox, h, w, c, ph, pw, sh, sw, pad_top, pad_left, &at);
+	const floatv g = VLOAD(0, dy + ((size_t)pixel * c + cv * VW));
+	const int y_lo = max(oy * sh - pad_top, 0), y_hi = oy == oh - 1 ? h : min((oy + 1) * sh - pad_top, h);
+	const int x_lo = max(ox * sw - pad_left, 0), x_hi = ox == ow - 1 ? w : min((ox + 1) * sw - pad_left, w);
+	for (int y = y_lo; y < y_hi; y++)
+		for (int x = x_lo; x < x_hi; x++) {
+			const floatv d = select((floatv)(0.0f), g, at == (intv)(y * w + x));
+			VSTORE(d, 0, dx + ((size_t)((b * h + y) * w + x) * c + cv * VW));
+		}
+}
+
+/* Backward for overlapping windows: dx[b, y, x, :] = the sum of dy over the windows whose
+ * maximum (maxpool_window's) is this element. A gather, one work-item per input pixel and vector
+ * of channels, that finds the maximum of each window covering it: no atomics, and an element no
+ * window picks gets 0. Dimension 1: the input pixel. */
 __kernel void maxpool2d_backward(__global const float *in, __global const float *dy, __global float *dx,
                                  const int n, const int h, const int w, const int c, const int ph,
                                  const int pw, const int sh, const int sw, const int pad_top,
                                  const int pad_left, const int oh, const int ow)
 {
-	const int i = get_global_id(0);
-	if (i >= n * h * w * c)
+	const int cv = get_global_id(0), pixel = get_global_id(1);
+	const int x = pixel % w, y = pixel / w % h, b = pixel / w / h;
+	if (cv >= c / VW || pixel >= n * h * w)
 		return;
-	int t = i;
-	const int ci = t % c;
-	t /= c;
-	const int x = t % w;
-	t /= w;
-	const int y = t % h;
-	const int b = t / h;
 	const int2 rows = pool_covering(y + pad_top, ph, sh, oh);
 	const int2 cols = pool_covering(x + pad_left, pw, sw, ow);
-	float g = 0.0f;
+	const intv here = (intv)(y * w + x);
+	floatv g = (floatv)(0.0f);
 	for (int oy = rows.x; oy < rows.y; oy++)
 		for (int ox = cols.x; ox < cols.y; ox++) {
-			int at;
-			maxpool_window(in, b, ci, oy, ox, h, w, c, ph, pw, sh, sw, pad_top, pad_left, &at);
-			if (at == y * w + x)
-				g += dy[((b * oh + oy) * ow + ox) * c + ci];
+			intv at;
+			maxpool_window(in, b, cv, oy, ox, h, w, c, ph, pw, sh, sw, pad_top, pad_left, &at);
+			const floatv d = VLOAD(0, dy + ((size_t)((b * oh + oy) * ow + ox) * c + cv * VW));
+			g += select((floatv)(0.0f), d, at == here);
 		}
-	dx[i] = g;
+	VSTORE(g, 0, dx + ((size_t)pixel * c + cv * VW));
 }

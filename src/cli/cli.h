@@ -26,6 +26,9 @@ typedef struct cli_options {
 	const char *resume;      /* --resume */
 	const char *weights;     /* --weights */
 	const char *input_path;  /* predict's INPUT */
+	bool first_batch_only;   /* bench: stop after the first trained batch (cold-cache child) */
+	bool no_cold;            /* bench: skip the cold-cache measurement */
+	int64_t budget;          /* --budget: tune's search seconds, -1 unset */
 } cli_options;
 
 typedef struct cli_context {
@@ -56,6 +59,8 @@ int cmd_forward(cli_context *ctx);
 int cmd_train(cli_context *ctx);
 int cmd_eval(cli_context *ctx);
 int cmd_predict(cli_context *ctx);
+int cmd_bench(cli_context *ctx);
+int cmd_tune(cli_context *ctx);
 
 /* The session of a command: batch from --batch-size or the model, seed from --seed or the model. */
 int cli_open_session(cli_context *ctx, strata_session **out, uint32_t *batch);

@@ -21,6 +21,10 @@ static void usage(FILE *out)
 	        "                          test loss, accuracy and label ranking average precision\n"
 	        "  predict MODEL.yaml --weights W INPUT\n"
 	        "                          class and probabilities of each image of an IDX, PNG or PGM file\n"
+	        "  bench MODEL.yaml        training and inference images/s, per-layer time with --profile,\n"
+	        "                          GEMM GFLOP/s, peak memory, time to the first batch (--no-cold)\n"
+	        "  tune MODEL.yaml         search CLBlast's GEMM parameters for the device on the model's\n"
+	        "                          training shapes; later runs on this device use the winner\n"
 	        "\n"
 	        "options:\n"
 	        "  --device SEL            auto, cpu, gpu, gpu:N, or part of a device or platform name\n"
@@ -32,6 +36,7 @@ static void usage(FILE *out)
 	        "  --weights PATH          weights for eval and predict\n"
 	        "  --limit N               train on the first N training samples only\n"
 	        "  --seed N                weight initialization seed (default: the model's seed)\n"
+	        "  --budget SECONDS        tune's search time (default 240)\n"
 	        "  --random                forward seeded random inputs instead of the model's test images\n"
 	        "  --profile               time every kernel and print a per-layer table at exit\n"
 	        "  --plugin-path DIRS      extra ':'-separated plugin folders (after STRATA_PLUGIN_PATH)\n"
@@ -61,7 +66,7 @@ static int parse_count(const char *flag, const char *value, int64_t *out)
 
 int main(int argc, char **argv)
 {
-	cli_context ctx = {.opt = {.batch = -1, .seed = -1, .epochs = -1, .limit = -1}};
+	cli_context ctx = {.opt = {.batch = -1, .seed = -1, .epochs = -1, .limit = -1, .budget = -1}};
 	const char *command = NULL;
 	const char *positional[4];
 	int n_positional = 0;
@@ -82,6 +87,10 @@ int main(int argc, char **argv)
 			ctx.opt.profile = true;
 		} else if (strcmp(a, "--random") == 0) {
 			ctx.opt.random_input = true;
+		} else if (strcmp(a, "--first-batch-only") == 0) {
+			ctx.opt.first_batch_only = true;
+		} else if (strcmp(a, "--no-cold") == 0) {
+			ctx.opt.no_cold = true;
 		} else if (strcmp(a, "--device") == 0 || strcmp(a, "--plugin-path") == 0 || strcmp(a, "--save") == 0 ||
 		           strcmp(a, "--resume") == 0 || strcmp(a, "--weights") == 0) {
 			if (!next) {
@@ -106,6 +115,9 @@ int main(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--seed") == 0) {
 			rc = parse_count(a, next, &ctx.opt.seed);
+			i++;
+		} else if (strcmp(a, "--budget") == 0) {
+			rc = parse_count(a, next, &ctx.opt.budget);
 			i++;
 		} else if (a[0] == '-' && a[1] != '\0') {
 			cli_error("unknown option '%s' (see strata --help)", a);
@@ -133,7 +145,7 @@ int main(int argc, char **argv)
 	} commands[] = {
 		{"devices", cmd_devices, 0}, {"layers", cmd_layers, 0}, {"summary", cmd_summary, 1},
 		{"forward", cmd_forward, 1}, {"train", cmd_train, 1},   {"eval", cmd_eval, 1},
-		{"predict", cmd_predict, 2},
+		{"predict", cmd_predict, 2}, {"bench", cmd_bench, 1}, {"tune", cmd_tune, 1},
 	};
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(command, commands[i].name) != 0)

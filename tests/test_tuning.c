@@ -1,0 +1,529 @@
+/* Tuned GEMM parameters: the legal sets, storing and loading them, refusing damaged or foreign
+ * files (at load and at runtime creation), recording a training step's GEMMs, rejecting a
+ * candidate with wrong results, and a short real search whose winner computes correct GEMMs. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fsutil.h"
+#include "runtime.h"
+#include "support.h"
+#include "tuning.h"
+
+static strata_device_info fake_device(const char *driver)
+{
+	strata_device_info d;
+	memset(&d, 0, sizeof(d));
+	snprintf(d.platform, sizeof(d.platform), "Portable Computing Language");
+	snprintf(d.name, sizeof(d.name), "pthread-test/cpu (R) 9000");
+	snprintf(d.driver_version, sizeof(d.driver_version), "%s", driver);
+	d.max_work_group_size = 1024;
+	d.local_mem_bytes = 32768;
+	return d;
+}
+
+/* A fresh folder for one test's cache; freed with free(). */
+static char *temp_cache(void)
+{
+	const char *base = getenv("STRATA_TEST_BUILDDIR");
+	char tmpl[4096];
+	snprintf(tmpl, sizeof(tmpl), "%s/tuning-XXXXXX", base ? base : "/tmp");
+	char *dir = mkdtemp(tmpl);
+	ck_assert_ptr_nonnull(dir);
+	return strdup(dir);
+}
+
+static st_tune_set reference_set(size_t min_indirect)
+{
+	st_tune_set set;
+	memset(&set, 0, sizeof(set));
+	for (int k = 0; k < ST_TK_COUNT; k++)
+		st_tune_reference(k, set.v[k]);
+	set.v[ST_TK_ROUTINE][0] = min_indirect;
+	set.present = (1u << ST_TK_COUNT) - 1;
+	return set;
+}
+
+static void assert_same_set(const st_tune_set *a, const st_tune_set *b)
+{
+	ck_assert_uint_eq(a->present, b->present);
+	for (int k = 0; k < ST_TK_COUNT; k++)
+		for (size_t i = 0; (a->present & (1u << k)) && i < st_tune_param_count(k); i++)
+			ck_assert_msg(a->v[k][i] == b->v[k][i], "%s %s: %zu != %zu", st_tune_kernel_name(k),
+			              st_tune_param_name(k, i), a->v[k][i], b->v[k][i]);
+}
+
+static char *read_text(const char *path)
+{
+	char *data = NULL;
+	size_t len = 0;
+	strata_error err = {0};
+	ck_assert_msg(st_read_file(path, &data, &len, &err) == STRATA_OK, "%s", err.message);
+	return data;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	strata_error err = {0};
+	ck_assert_msg(st_write_file_atomic(path, text, strlen(text), &err) == STRATA_OK, "%s", err.message);
+}
+
+/* Rewrites the last line's checksum (64-bit FNV-1a of everything before it) after an edit. */
+static void rechecksum(char *text)
+{
+	char *line = strstr(text, "checksum ");
+	ck_assert_ptr_nonnull(line);
+	uint64_t h = 0xCBF29CE484222325ull;
+	for (const char *p = text; p < line; p++) {
+		h ^= (unsigned char)*p;
+		h *= 0x100000001B3ull;
+	}
+	snprintf(line, 9 + 16 + 2, "checksum %016llx\n", (unsigned long long)h);
+}
+
+/* ---- legal sets -------------------------------------------------------------------------------- */
+
+START_TEST(test_reference_sets_are_legal)
+{
+	strata_device_info d = fake_device("1.0");
+	for (int k = 0; k < ST_TK_COUNT; k++) {
+		size_t v[ST_TUNE_MAX_PARAMS];
+		st_tune_reference(k, v);
+		ck_assert_msg(st_tune_valid(k, v, &d), "%s reference", st_tune_kernel_name(k));
+	}
+	/* GEMMK MWG NWG KWG MDIMC NDIMC MDIMA NDIMB KWI VWM VWN STRM STRN SA SB KREG */
+	size_t good[] = {1, 32, 32, 1, 4, 4, 4, 4, 1, 4, 4, 0, 0, 0, 0, 4};
+	ck_assert(st_tune_valid(ST_TK_XGEMM, good, &d));
+	size_t uneven[] = {1, 32, 64, 1, 4, 4, 4, 4, 1, 4, 4, 0, 0, 0, 0, 4}; /* overran buffers on PoCL */
+	ck_assert(!st_tune_valid(ST_TK_XGEMM, uneven, &d));
+	size_t kreg[] = {1, 32, 32, 1, 4, 4, 4, 4, 1, 4, 4, 0, 0, 0, 0, 2}; /* KREG not a multiple of VWN */
+	ck_assert(!st_tune_valid(ST_TK_XGEMM, kreg, &d));
+	size_t tile[] = {0, 64, 64, 32, 16, 8, 16, 8, 2, 8, 4, 0, 0, 0, 0, 1}; /* MWG % (MDIMC*VWM) */
+	ck_assert(!st_tune_valid(ST_TK_XGEMM, tile, &d));
+	size_t local[] = {0, 128, 128, 32, 16, 16, 16, 16, 2, 4, 4, 0, 0, 1, 1, 1}; /* 32 KiB of local memory */
+	ck_assert(st_tune_valid(ST_TK_XGEMM, local, &d));
+	d.local_mem_bytes = 16384;
+	ck_assert(!st_tune_valid(ST_TK_XGEMM, local, &d));
+	size_t odd[] = {0, 48, 64, 32, 16, 8, 16, 8, 2, 1, 4, 0, 0, 0, 0, 1}; /* 48 is not a listed tile */
+	ck_assert(!st_tune_valid(ST_TK_XGEMM, odd, &d));
+}
+END_TEST
+
+/* ---- the file ---------------------------------------------------------------------------------- */
+
+START_TEST(test_store_load_round_trip)
+{
+	char *dir = temp_cache();
+	strata_device_info d = fake_device("3.1+debian");
+	st_tune_set set = reference_set(300);
+	set.v[ST_TK_XGEMM][0] = 1; /* GEMMK=1 with its fixed values */
+	size_t x[] = {1, 32, 32, 1, 2, 2, 2, 2, 1, 4, 8, 0, 0, 0, 0, 16};
+	memcpy(set.v[ST_TK_XGEMM], x, sizeof(x));
+	set.present &= ~(1u << ST_TK_COPY); /* a kernel left to CLBlast */
+	char path[4096];
+	strata_error err = {0};
+	ck_assert_msg(st_tune_store(dir, &d, &set, "measured\nin a test", path, sizeof(path), &err) == STRATA_OK, "%s",
+	              err.message);
+	ck_assert_ptr_nonnull(strstr(path, dir));
+	ck_assert_ptr_nonnull(strstr(path, "pthread-test-cpu-R-9000-"));
+	ck_assert_int_eq(access(path, R_OK), 0);
+	char *text = read_text(path);
+	ck_assert_ptr_nonnull(strstr(text, "note measured\nnote in a test\n"));
+	ck_assert_ptr_null(strstr(text, "kernel Copy"));
+	free(text);
+	st_tune_set back;
+	ck_assert_msg(st_tune_load(dir, &d, &back, &err) == STRATA_OK, "%s", err.message);
+	assert_same_set(&set, &back);
+	/* Stored again: replaced whole. */
+	set.v[ST_TK_ROUTINE][0] = 7;
+	ck_assert(st_tune_store(dir, &d, &set, NULL, NULL, 0, &err) == STRATA_OK);
+	ck_assert(st_tune_load(dir, &d, &back, &err) == STRATA_OK);
+	ck_assert_uint_eq(back.v[ST_TK_ROUTINE][0], 7);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_damaged_file_refused)
+{
+	char *dir = temp_cache();
+	strata_device_info d = fake_device("3.1");
+	st_tune_set set = reference_set(200), back;
+	char path[4096];
+	strata_error err = {0};
+	ck_assert(st_tune_store(dir, &d, &set, NULL, path, sizeof(path), &err) == STRATA_OK);
+	char *good = read_text(path);
+
+	/* One digit changed: the checksum no longer matches. */
+	char *bad = strdup(good);
+	char *p = strstr(bad, "MWG=64");
+	ck_assert_ptr_nonnull(p);
+	p[5] = '5';
+	write_text(path, bad);
+	ck_assert_int_eq(st_tune_load(dir, &d, &back, &err), STRATA_ERR_PARSE);
+	ck_assert_ptr_nonnull(strstr(err.message, "checksum"));
+	ck_assert_uint_eq(back.present, 0);
+	/* Cut short. */
+	strcpy(bad, good);
+	bad[strlen(bad) / 2] = '\0';
+	write_text(path, bad);
+	ck_assert_int_eq(st_tune_load(dir, &d, &back, &err), STRATA_ERR_PARSE);
+	/* Not text at all. */
+	write_text(path, "\x7f" "ELF garbage");
+	ck_assert_int_eq(st_tune_load(dir, &d, &back, &err), STRATA_ERR_PARSE);
+	/* A well-formed file with a value outside the legal set (MWG=48) is refused as well. */
+	st_tune_set illegal = set;
+	illegal.v[ST_TK_XGEMM][1] = 48;
+	char *text = NULL;
+	ck_assert(st_tune_format(&illegal, &d, NULL, &text, &err) == STRATA_OK);
+	write_text(path, text);
+	ck_assert_int_eq(st_tune_load(dir, &d, &back, &err), STRATA_ERR_PARSE);
+	ck_assert_ptr_nonnull(strstr(err.message, "Xgemm"));
+	free(text);
+	/* A kernel line missing a parameter, under a checksum that matches. */
+	ck_assert(st_tune_format(&set, &d, NULL, &text, &err) == STRATA_OK);
+	char *kreg = strstr(text, " KREG=1\n");
+	ck_assert_ptr_nonnull(kreg);
+	memmove(kreg, kreg + 7, strlen(kreg + 7) + 1);
+	rechecksum(text);
+	write_text(path, text);
+	ck_assert_int_eq(st_tune_load(dir, &d, &back, &err), STRATA_ERR_PARSE);
+	ck_assert_ptr_nonnull(strstr(err.message, "missing"));
+	free(text);
+	free(bad);
+	free(good);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_other_device_refused)
+{
+	char *dir = temp_cache();
+	strata_device_info mine = fake_device("3.1"), newer = fake_device("4.0");
+	st_tune_set set = reference_set(100), back;
+	strata_error err = {0};
+	char mine_path[4096], newer_path[4096];
+	ck_assert(st_tune_path(dir, &mine, mine_path, sizeof(mine_path), &err) == STRATA_OK);
+	ck_assert(st_tune_path(dir, &newer, newer_path, sizeof(newer_path), &err) == STRATA_OK);
+	ck_assert_str_ne(mine_path, newer_path); /* the driver version is part of the key */
+	ck_assert(st_tune_store(dir, &newer, &set, NULL, NULL, 0, &err) == STRATA_OK);
+	ck_assert_int_eq(st_tune_load(dir, &mine, &back, &err), STRATA_ERR_NOT_FOUND);
+	/* Even under this device's name, another driver's file is refused. */
+	char *text = read_text(newer_path);
+	write_text(mine_path, text);
+	free(text);
+	ck_assert_int_eq(st_tune_load(dir, &mine, &back, &err), STRATA_ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(err.message, "driver"));
+	ck_assert_uint_eq(back.present, 0);
+	free(dir);
+}
+END_TEST
+
+/* ---- at runtime creation ----------------------------------------------------------------------- */
+
+typedef struct log_capture {
+	char text[8192];
+} log_capture;
+
+static void capture(void *user, int level, const char *message)
+{
+	log_capture *c = user;
+	size_t n = strlen(c->text);
+	snprintf(c->text + n, sizeof(c->text) - n, "%d %s\n", level, message);
+}
+
+static strata_runtime *runtime_in(strata_registry *reg, const char *cache_dir, log_capture *log)
+{
+	strata_runtime *rt = NULL;
+	strata_error err = {0};
+	strata_runtime_options o = {.size = sizeof(o), .device = getenv("STRATA_TEST_DEVICE"), .cache_dir = cache_dir,
+	                            .log = capture, .log_user = log, .verbosity = STRATA_LOG_INFO};
+	ck_assert_msg(strata_runtime_create(reg, &o, &rt, &err) == STRATA_OK, "%s", err.message);
+	return rt;
+}
+
+/* C = op(A) op(B) on the device through st_gemm, against a host product. */
+static void assert_gemm_correct(strata_runtime *rt, bool ta, bool tb, size_t m, size_t n, size_t k)
+{
+	float *a = malloc(m * k * sizeof(float)), *b = malloc(k * n * sizeof(float)), *c = malloc(m * n * sizeof(float));
+	ck_assert(a && b && c);
+	ts_fill_random(a, m * k, 11, -1, 1);
+	ts_fill_random(b, k * n, 12, -1, 1);
+	strata_tensor A, B, C;
+	strata_error err = {0};
+	ck_assert(st_tensor_alloc(rt, &A, m * k * sizeof(float), "A", &err) == STRATA_OK);
+	ck_assert(st_tensor_alloc(rt, &B, k * n * sizeof(float), "B", &err) == STRATA_OK);
+	ck_assert(st_tensor_alloc(rt, &C, m * n * sizeof(float), "C", &err) == STRATA_OK);
+	ck_assert(st_tensor_write(rt, &A, 0, a, m * k * sizeof(float), &err) == STRATA_OK);
+	ck_assert(st_tensor_write(rt, &B, 0, b, k * n * sizeof(float), &err) == STRATA_OK);
+	strata_gemm g = {.size = sizeof(g), .trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1,
+	                 .a = &A, .lda = ta ? m : k, .b = &B, .ldb = tb ? k : n, .c = &C, .ldc = n};
+	ck_assert_msg(st_gemm(rt, "test", &g, &err) == STRATA_OK, "%s", err.message);
+	ck_assert(st_tensor_read(rt, &C, 0, c, m * n * sizeof(float), &err) == STRATA_OK);
+	for (size_t i = 0; i < m; i++)
+		for (size_t j = 0; j < n; j++) {
+			double want = 0, mag = 0;
+			for (size_t l = 0; l < k; l++) {
+				double x = (ta ? a[l * m + i] : a[i * k + l]) * (double)(tb ? b[j * k + l] : b[l * n + j]);
+				want += x;
+				mag += fabs(x);
+			}
+			ck_assert_msg(fabs(c[i * n + j] - want) <= 1e-5 * mag + 1e-6, "%c%c %zux%zux%zu C[%zu][%zu] = %g, want %g",
+			              ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, i, j, c[i * n + j], want);
+		}
+	st_tensor_release(&A);
+	st_tensor_release(&B);
+	st_tensor_release(&C);
+	free(a);
+	free(b);
+	free(c);
+}
+
+START_TEST(test_runtime_applies_stored_set)
+{
+	char *dir = temp_cache();
+	strata_registry *reg = ts_registry();
+	log_capture log = {{0}};
+	strata_runtime *rt = runtime_in(reg, dir, &log);
+	ck_assert_ptr_nonnull(strstr(log.text, "2 no tuned GEMM parameters"));
+	ck_assert_ptr_nonnull(strstr(log.text, "strata tune"));
+	st_tune_set set = reference_set(ST_TUNE_ALWAYS_DIRECT);
+	strata_error err = {0};
+	ck_assert(st_tune_store(dir, &rt->info, &set, NULL, NULL, 0, &err) == STRATA_OK);
+	strata_runtime_destroy(rt);
+
+	memset(&log, 0, sizeof(log));
+	rt = runtime_in(reg, dir, &log);
+	ck_assert_msg(strstr(log.text, "2 applied tuned GEMM parameters"), "%s", log.text);
+	ck_assert_ptr_null(strstr(log.text, "no tuned"));
+	assert_gemm_correct(rt, false, false, 37, 19, 23);
+	assert_gemm_correct(rt, true, false, 20, 33, 41);
+	strata_runtime_destroy(rt);
+	strata_registry_close(reg);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_runtime_ignores_damaged_and_foreign_files)
+{
+	char *dir = temp_cache();
+	strata_registry *reg = ts_registry();
+	log_capture log = {{0}};
+	strata_runtime *rt = runtime_in(reg, dir, &log);
+	strata_device_info other = rt->info;
+	snprintf(other.driver_version, sizeof(other.driver_version), "%.200s-older", rt->info.driver_version);
+	char path[4096], *text = NULL;
+	strata_error err = {0};
+	st_tune_set set = reference_set(64);
+	ck_assert(st_tune_path(dir, &rt->info, path, sizeof(path), &err) == STRATA_OK);
+	ck_assert(st_tune_format(&set, &other, NULL, &text, &err) == STRATA_OK);
+	ck_assert(st_mkdirs(dir, &err) == STRATA_OK);
+	char tuning_dir[4096];
+	ck_assert(st_tune_dir(dir, tuning_dir, sizeof(tuning_dir), &err) == STRATA_OK);
+	ck_assert(st_mkdirs(tuning_dir, &err) == STRATA_OK);
+	write_text(path, text);
+	free(text);
+	strata_runtime_destroy(rt);
+
+	/* Another driver's parameters under this device's name: a warning, nothing applied. */
+	memset(&log, 0, sizeof(log));
+	rt = runtime_in(reg, dir, &log);
+	ck_assert_msg(strstr(log.text, "1 ignoring tuned GEMM parameters") && strstr(log.text, "driver"), "%s", log.text);
+	ck_assert_ptr_null(strstr(log.text, "applied"));
+	strata_runtime_destroy(rt);
+
+	/* A damaged file: a warning, nothing applied, GEMMs still right. */
+	write_text(path, "format 1\nkernel Xgemm MWG=64\nchecksum 0000000000000000\n");
+	memset(&log, 0, sizeof(log));
+	rt = runtime_in(reg, dir, &log);
+	ck_assert_msg(strstr(log.text, "1 ignoring tuned GEMM parameters") && strstr(log.text, "checksum"), "%s",
+	              log.text);
+	ck_assert_ptr_null(strstr(log.text, "applied"));
+	assert_gemm_correct(rt, false, true, 17, 29, 13);
+	strata_runtime_destroy(rt);
+	strata_registry_close(reg);
+	free(dir);
+}
+END_TEST
+
+/* ---- recording --------------------------------------------------------------------------------- */
+
+static const char *const mlp_yaml =
+	"input: {shape: [8]}\n"
+	"layers:\n"
+	"  - {type: dense, units: 4, activation: relu}\n"
+	"  - {type: dense, units: 3, activation: softmax}\n"
+	"loss: categorical_crossentropy\n"
+	"optimizer: sgd\n";
+
+static bool has_shape(const st_gemm_log *log, bool ta, bool tb, size_t m, size_t n, size_t k)
+{
+	for (size_t i = 0; i < log->n; i++) {
+		const st_gemm_shape *s = &log->shapes[i];
+		if (s->trans_a == ta && s->trans_b == tb && s->m == m && s->n == n && s->k == k && s->count == 1)
+			return true;
+	}
+	return false;
+}
+
+START_TEST(test_records_training_step_shapes)
+{
+	strata_registry *reg = ts_registry();
+	strata_runtime *rt = ts_runtime(reg);
+	strata_model *model = ts_model(reg, mlp_yaml);
+	st_gemm_log log = {0};
+	strata_error err = {0};
+	ck_assert_msg(st_tune_record(rt, model, 5, &log, &err) == STRATA_OK, "%s", err.message);
+	/* Forward per layer; backward: each layer's weight gradient, and the input gradient of
+	 * every layer but the first. */
+	ck_assert_uint_eq(log.n, 5);
+	ck_assert(has_shape(&log, false, false, 5, 4, 8));
+	ck_assert(has_shape(&log, false, false, 5, 3, 4));
+	ck_assert(has_shape(&log, true, false, 4, 3, 5));
+	ck_assert(has_shape(&log, false, true, 5, 4, 3));
+	ck_assert(has_shape(&log, true, false, 8, 4, 5));
+	ck_assert_ptr_null(rt->gemm_log); /* recording is off again */
+	st_gemm_log_free(&log);
+	/* The model is free for a session afterwards. */
+	strata_session *s = NULL;
+	ck_assert_msg(strata_session_create(rt, model, 2, 1, &s, &err) == STRATA_OK, "%s", err.message);
+	strata_session_destroy(s);
+	strata_model_free(model);
+	strata_runtime_destroy(rt);
+	strata_registry_close(reg);
+}
+END_TEST
+
+/* ---- the search --------------------------------------------------------------------------------- */
+
+static const st_gemm_shape small_shapes[] = {
+	{false, false, 100, 40, 30, 2},
+	{true, false, 30, 20, 100, 1},
+	{false, true, 64, 50, 20, 1},
+};
+#define N_SMALL (sizeof(small_shapes) / sizeof(small_shapes[0]))
+
+typedef struct corrupt_state {
+	int corrupted;
+} corrupt_state;
+
+/* A wrong result from every indirect candidate (their runs force the switch point to 0). */
+static void corrupt_indirect(void *user, const st_tune_set *cand, const st_gemm_shape *shape, float *c, size_t n)
+{
+	corrupt_state *cs = user;
+	(void)shape;
+	if (cand->present && cand->v[ST_TK_ROUTINE][0] == 0 && n > 0) {
+		c[n / 2] += 1.0f;
+		cs->corrupted++;
+	}
+}
+
+START_TEST(test_wrong_candidate_rejected)
+{
+	strata_registry *reg = ts_registry();
+	strata_runtime *rt = ts_runtime(reg);
+	corrupt_state cs = {0};
+	st_tuner_config cfg = {.shapes = small_shapes, .n_shapes = N_SMALL, .budget_seconds = 120, .seed = 1,
+	                       .hook = corrupt_indirect, .hook_user = &cs, .max_candidates = 2};
+	st_tuner_result r;
+	strata_error err = {0};
+	ck_assert_msg(st_tuner_run(rt, &cfg, &r, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_uint_eq(r.tried, 2);
+	ck_assert_int_ge(cs.corrupted, 1);
+	ck_assert_uint_eq(r.rejected, 1); /* the indirect candidate */
+	ck_assert_msg(isfinite(r.after_s), "the direct candidate was correct and should have won");
+	/* Only the path that computed right results may carry a GEMM. */
+	ck_assert_uint_eq(r.best.v[ST_TK_ROUTINE][0], ST_TUNE_ALWAYS_DIRECT);
+
+	strata_runtime_destroy(rt);
+	strata_registry_close(reg);
+}
+END_TEST
+
+/* A wrong result from every candidate. */
+static void corrupt_all(void *user, const st_tune_set *cand, const st_gemm_shape *shape, float *c, size_t n)
+{
+	corrupt_state *cs = user;
+	(void)shape;
+	if (cand->present && n > 0) {
+		c[0] = -c[0] - 3.0f;
+		cs->corrupted++;
+	}
+}
+
+START_TEST(test_all_wrong_nothing_wins)
+{
+	strata_registry *reg = ts_registry();
+	strata_runtime *rt = ts_runtime(reg);
+	corrupt_state cs = {0};
+	st_tuner_config cfg = {.shapes = small_shapes, .n_shapes = N_SMALL, .budget_seconds = 120, .seed = 1,
+	                       .hook = corrupt_all, .hook_user = &cs, .max_candidates = 2};
+	st_tuner_result r;
+	strata_error err = {0};
+	ck_assert_msg(st_tuner_run(rt, &cfg, &r, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_uint_eq(r.tried, 2);
+	ck_assert_uint_eq(r.rejected, 2);
+	ck_assert_int_eq(cs.corrupted, 2); /* each stopped at its first wrong shape */
+	ck_assert(!r.improved);
+	ck_assert(isinf(r.after_s));
+	ck_assert_uint_eq(r.best.present, 0);
+	strata_runtime_destroy(rt);
+	strata_registry_close(reg);
+}
+END_TEST
+
+START_TEST(test_tiny_tune_winner_correct)
+{
+	strata_registry *reg = ts_registry();
+	strata_runtime *rt = ts_runtime(reg);
+	double before[N_SMALL], after[N_SMALL];
+	st_tuner_config cfg = {.shapes = small_shapes, .n_shapes = N_SMALL, .budget_seconds = 2, .seed = 1,
+	                       .before_t = before, .after_t = after, .max_candidates = 3};
+	st_tuner_result r;
+	strata_error err = {0};
+	ck_assert_msg(st_tuner_run(rt, &cfg, &r, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_uint_ge(r.tried, 1);
+	ck_assert_uint_eq(r.rejected, 0);
+	ck_assert_msg(isfinite(r.after_s) && r.after_s > 0, "no winner");
+	ck_assert(isfinite(r.before_s));
+	ck_assert_uint_eq(r.best.present, (1u << ST_TK_COUNT) - 1);
+	double sum = 0;
+	for (size_t i = 0; i < N_SMALL; i++) {
+		ck_assert(isfinite(before[i]) && isfinite(after[i]));
+		sum += small_shapes[i].count * after[i];
+	}
+	ck_assert_double_eq_tol(sum, r.after_s, 1e-9);
+	/* The winner stays applied: GEMMs through the runtime, on these shapes and on others. */
+	for (size_t i = 0; i < N_SMALL; i++) {
+		const st_gemm_shape *s = &small_shapes[i];
+		assert_gemm_correct(rt, s->trans_a, s->trans_b, s->m, s->n, s->k);
+	}
+	assert_gemm_correct(rt, true, true, 70, 90, 110);
+	assert_gemm_correct(rt, false, false, 1, 1, 1);
+	strata_runtime_destroy(rt);
+	strata_registry_close(reg);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("tuning");
+	TCase *files = tcase_create("files");
+	tcase_add_test(files, test_reference_sets_are_legal);
+	tcase_add_test(files, test_store_load_round_trip);
+	tcase_add_test(files, test_damaged_file_refused);
+	tcase_add_test(files, test_other_device_refused);
+	suite_add_tcase(s, files);
+	TCase *device = tcase_create("device");
+	tcase_set_timeout(device, 300);
+	tcase_add_test(device, test_runtime_applies_stored_set);
+	tcase_add_test(device, test_runtime_ignores_damaged_and_foreign_files);
+	tcase_add_test(device, test_records_training_step_shapes);
+	tcase_add_test(device, test_wrong_candidate_rejected);
+	tcase_add_test(device, test_all_wrong_nothing_wins);
+	tcase_add_test(device, test_tiny_tune_winner_correct);
+	suite_add_tcase(s, device);
+	return ts_run(s);
+}
