@@ -738,6 +738,11 @@ static strata_status search(tuner *t, strata_error *err)
 		res->failed += c->outcome == OUT_FAILED;
 		char desc[512];
 		describe(t, c, desc, sizeof(desc));
+		if (getenv("TUNE_DEBUG")) {
+			for (size_t i = 0; i < t->n; i++)
+				report(t, " %.2f", c->t[i] * 1e3);
+			report(t, "\n");
+		}
 		combo b = best_combo(t, NULL, NULL);
 		report(t, "%3zu %-8s %-7.1fs %s: %s; best %.1f ms\n", t->n_cands,
 		       c->family == FAM_DIRECT ? "direct" : "indirect", now_s() - t0, desc, outcome_name(c->outcome),
