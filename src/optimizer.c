@@ -65,17 +65,6 @@ static strata_status configure(st_optimizer *opt, const st_section *sec, strata_
 	return STRATA_OK;
 }
 
-static strata_status zeroed(strata_runtime *rt, strata_tensor *t, uint64_t count, const char *what,
-                            strata_error *err)
-{
-	strata_status st = st_tensor_alloc(rt, t, count * sizeof(float), what, err);
-	if (st)
-		return st;
-	const float zero = 0.0f;
-	cl_int rc = clEnqueueFillBuffer(rt->queue, t->mem, &zero, sizeof(zero), 0, count * sizeof(float), 0, NULL, NULL);
-	return rc == CL_SUCCESS ? STRATA_OK : st_cl_fail(err, rc, "clEnqueueFillBuffer for %s", what);
-}
-
 strata_status st_optimizer_create(strata_session *s, st_optimizer *opt, strata_error *err)
 {
 	memset(opt, 0, sizeof(*opt));
@@ -90,6 +79,15 @@ strata_status st_optimizer_create(strata_session *s, st_optimizer *opt, strata_e
 	opt->params = calloc(n ? n : 1, sizeof(*opt->params));
 	if (!opt->params)
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+	opt->all_weights = &s->weight_pool.whole;
+	opt->all_grads = &s->grad_pool.whole;
+	opt->elems = s->weight_pool.elems;
+	for (uint32_t k = 0; k < opt->n_slots; k++) {
+		char what[64];
+		snprintf(what, sizeof(what), "the optimizer's %s", opt->slot_names[k]);
+		if ((st = st_pool_create(s->rt, &opt->slot_pools[k], opt->elems, what, err)))
+			return st;
+	}
 	for (size_t i = 0; i < m->n_layers; i++) {
 		strata_layer *layer = &m->layers[i];
 		if (!layer->trainable)
@@ -103,12 +101,10 @@ strata_status st_optimizer_create(strata_session *s, st_optimizer *opt, strata_e
 			p->count = layer->weights[w].count;
 			p->l1 = layer->weights[w].l1;
 			p->l2 = layer->weights[w].l2;
-			for (uint32_t k = 0; k < opt->n_slots; k++) {
-				char what[192];
-				snprintf(what, sizeof(what), "%s/%s:%s", layer->name, layer->weights[w].name, opt->slot_names[k]);
-				if ((st = zeroed(s->rt, &p->slots[k], p->count, what, err)))
+			for (uint32_t k = 0; k < opt->n_slots; k++)
+				if ((st = st_pool_view(s->rt, &opt->slot_pools[k], s->binds[i].pool_offsets[w], p->count,
+				                       &p->slots[k], err)))
 					return st;
-			}
 		}
 	}
 	return STRATA_OK;
@@ -119,15 +115,17 @@ void st_optimizer_release(st_optimizer *opt)
 	for (size_t i = 0; i < opt->n_params; i++)
 		for (uint32_t k = 0; k < ST_OPT_MAX_SLOTS; k++)
 			st_tensor_release(&opt->params[i].slots[k]);
+	for (uint32_t k = 0; k < ST_OPT_MAX_SLOTS; k++)
+		st_pool_release(&opt->slot_pools[k]);
 	free(opt->params);
 	memset(opt, 0, sizeof(*opt));
 }
 
-/* A slot the update reads although this configuration never uses it (SGD without momentum,
+/* A slot the update takes although this configuration never uses it (SGD without momentum,
  * Adam without amsgrad): any valid buffer does, the kernel does not touch it. */
-static strata_tensor *slot(st_opt_param *p, uint32_t k, uint32_t n_slots)
+static strata_tensor *slot(st_optimizer *opt, uint32_t k)
 {
-	return k < n_slots ? &p->slots[k] : p->w;
+	return k < opt->n_slots ? &opt->slot_pools[k].whole : opt->all_weights;
 }
 
 strata_status st_optimizer_step(strata_runtime *rt, st_optimizer *opt, strata_error *err)
@@ -139,69 +137,69 @@ strata_status st_optimizer_step(strata_runtime *rt, st_optimizer *opt, strata_er
 		return st;
 	opt->iterations++;
 	rt->phase = "update";
+	for (size_t i = 0; i < opt->n_params; i++) {
+		st_opt_param *p = &opt->params[i];
+		if (p->l1 == 0.0 && p->l2 == 0.0)
+			continue;
+		if (!reg && (st = st_kernel_get(rt, "strata_optimizer", "regularize", NULL, &reg, err)))
+			return st;
+		size_t global = p->count;
+		strata_arg a[] = {strata_arg_tensor(p->g), strata_arg_tensor(p->w), strata_arg_int((int)p->count),
+		                  strata_arg_float((float)p->l1), strata_arg_float((float)p->l2)};
+		if ((st = st_launch(rt, p->layer->name, reg, 1, &global, NULL, 5, a, err)))
+			return st;
+	}
+	if (opt->elems == 0)
+		return STRATA_OK;
 	/* TensorFlow's Adam folds both bias corrections into the step size. */
 	double t = (double)opt->iterations;
 	float lr_t = (float)(opt->lr * sqrt(1.0 - pow(opt->beta_2, t)) / (1.0 - pow(opt->beta_1, t)));
-	for (size_t i = 0; i < opt->n_params; i++) {
-		st_opt_param *p = &opt->params[i];
-		int n = (int)p->count;
-		size_t global = p->count;
-		const char *label = p->layer->name;
-		if (p->l1 != 0.0 || p->l2 != 0.0) {
-			if (!reg && (st = st_kernel_get(rt, "strata_optimizer", "regularize", NULL, &reg, err)))
-				return st;
-			strata_arg a[] = {strata_arg_tensor(p->g), strata_arg_tensor(p->w), strata_arg_int(n),
-			                  strata_arg_float((float)p->l1), strata_arg_float((float)p->l2)};
-			if ((st = st_launch(rt, label, reg, 1, &global, NULL, 5, a, err)))
-				return st;
-		}
-		strata_arg a[12];
-		uint32_t na = 0;
-		a[na++] = strata_arg_tensor(p->w);
-		a[na++] = strata_arg_tensor(p->g);
-		switch (opt->kind) {
-		case ST_OPT_SGD:
-			a[na++] = strata_arg_tensor(slot(p, 0, opt->n_slots));
-			a[na++] = strata_arg_int(n);
-			a[na++] = strata_arg_float((float)opt->lr);
-			a[na++] = strata_arg_float((float)opt->momentum);
-			a[na++] = strata_arg_int(opt->nesterov);
-			break;
-		case ST_OPT_ADADELTA:
-			a[na++] = strata_arg_tensor(&p->slots[0]);
-			a[na++] = strata_arg_tensor(&p->slots[1]);
-			a[na++] = strata_arg_int(n);
-			a[na++] = strata_arg_float((float)opt->lr);
-			a[na++] = strata_arg_float((float)opt->rho);
-			a[na++] = strata_arg_float((float)opt->epsilon);
-			break;
-		case ST_OPT_ADAM:
-			a[na++] = strata_arg_tensor(&p->slots[0]);
-			a[na++] = strata_arg_tensor(&p->slots[1]);
-			a[na++] = strata_arg_tensor(slot(p, 2, opt->n_slots));
-			a[na++] = strata_arg_int(n);
-			a[na++] = strata_arg_float(lr_t);
-			a[na++] = strata_arg_float((float)opt->beta_1);
-			a[na++] = strata_arg_float((float)opt->beta_2);
-			a[na++] = strata_arg_float((float)opt->epsilon);
-			a[na++] = strata_arg_int(opt->amsgrad);
-			break;
-		case ST_OPT_RMSPROP:
-			a[na++] = strata_arg_tensor(&p->slots[0]);
-			a[na++] = strata_arg_tensor(&p->slots[1]);
-			a[na++] = strata_arg_tensor(&p->slots[2]);
-			a[na++] = strata_arg_int(n);
-			a[na++] = strata_arg_float((float)opt->lr);
-			a[na++] = strata_arg_float((float)opt->rho);
-			a[na++] = strata_arg_float((float)opt->momentum);
-			a[na++] = strata_arg_float((float)opt->epsilon);
-			a[na++] = strata_arg_int(opt->centered);
-			break;
-		}
-		if ((st = st_launch(rt, label, update, 1, &global, NULL, na, a, err)))
-			return st;
+	int n = (int)opt->elems;
+	strata_arg a[12];
+	uint32_t na = 0;
+	a[na++] = strata_arg_tensor(opt->all_weights);
+	a[na++] = strata_arg_tensor(opt->all_grads);
+	switch (opt->kind) {
+	case ST_OPT_SGD:
+		a[na++] = strata_arg_tensor(slot(opt, 0));
+		a[na++] = strata_arg_int(n);
+		a[na++] = strata_arg_float((float)opt->lr);
+		a[na++] = strata_arg_float((float)opt->momentum);
+		a[na++] = strata_arg_int(opt->nesterov);
+		break;
+	case ST_OPT_ADADELTA:
+		a[na++] = strata_arg_tensor(slot(opt, 0));
+		a[na++] = strata_arg_tensor(slot(opt, 1));
+		a[na++] = strata_arg_int(n);
+		a[na++] = strata_arg_float((float)opt->lr);
+		a[na++] = strata_arg_float((float)opt->rho);
+		a[na++] = strata_arg_float((float)opt->epsilon);
+		break;
+	case ST_OPT_ADAM:
+		a[na++] = strata_arg_tensor(slot(opt, 0));
+		a[na++] = strata_arg_tensor(slot(opt, 1));
+		a[na++] = strata_arg_tensor(slot(opt, 2));
+		a[na++] = strata_arg_int(n);
+		a[na++] = strata_arg_float(lr_t);
+		a[na++] = strata_arg_float((float)opt->beta_1);
+		a[na++] = strata_arg_float((float)opt->beta_2);
+		a[na++] = strata_arg_float((float)opt->epsilon);
+		a[na++] = strata_arg_int(opt->amsgrad);
+		break;
+	case ST_OPT_RMSPROP:
+		a[na++] = strata_arg_tensor(slot(opt, 0));
+		a[na++] = strata_arg_tensor(slot(opt, 1));
+		a[na++] = strata_arg_tensor(slot(opt, 2));
+		a[na++] = strata_arg_int(n);
+		a[na++] = strata_arg_float((float)opt->lr);
+		a[na++] = strata_arg_float((float)opt->rho);
+		a[na++] = strata_arg_float((float)opt->momentum);
+		a[na++] = strata_arg_float((float)opt->epsilon);
+		a[na++] = strata_arg_int(opt->centered);
+		break;
 	}
-	return STRATA_OK;
+	size_t global = opt->elems;
+	return st_launch(rt, "optimizer", update, 1, &global, NULL, na, a, err);
 }
 
 size_t st_optimizer_slot_count(const st_optimizer *opt)

@@ -6,12 +6,14 @@
 #include "checkpoint.h"
 #include "model.h"
 #include "runtime.h"
+#include "tensor_pool.h"
 
 #define ST_OPT_MAX_SLOTS 3
 
 typedef enum st_opt_kind { ST_OPT_SGD, ST_OPT_ADADELTA, ST_OPT_ADAM, ST_OPT_RMSPROP } st_opt_kind;
 
-/* One trainable weight: its value, gradient and the optimizer's state slots. */
+/* One trainable weight: its value, gradient and the optimizer's state slots (views into the
+ * pools, for checkpoints and regularization). */
 typedef struct st_opt_param {
 	const strata_layer *layer;
 	uint32_t weight;
@@ -31,6 +33,11 @@ typedef struct st_optimizer {
 	st_opt_param *params;
 	size_t n_params;
 	uint64_t iterations; /* updates applied */
+	/* The update sweeps all weights at once: the session's weight and gradient pools and one
+	 * state pool per slot, in the same layout. */
+	strata_tensor *all_weights, *all_grads;
+	st_pool slot_pools[ST_OPT_MAX_SLOTS];
+	uint64_t elems;
 } st_optimizer;
 
 /* Reads the model's optimizer section (Keras defaults for what it leaves out; Keras' when the

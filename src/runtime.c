@@ -83,6 +83,12 @@ strata_status strata_runtime_create(strata_registry *reg, const strata_runtime_o
 	if ((st = st_device_ids(&rt->info, &rt->platform, &rt->device, err)))
 		goto out_destroy;
 	cl_int rc;
+	cl_uint align_bits = 0;
+	if ((rc = clGetDeviceInfo(rt->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof(align_bits), &align_bits, NULL))) {
+		st = st_cl_fail(err, rc, "clGetDeviceInfo(CL_DEVICE_MEM_BASE_ADDR_ALIGN) on %s", rt->info.name);
+		goto out_destroy;
+	}
+	rt->base_align_bytes = align_bits / 8;
 	cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->platform, 0};
 	rt->context = clCreateContext(props, 1, &rt->device, NULL, NULL, &rc);
 	if (rc != CL_SUCCESS) {

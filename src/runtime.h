@@ -55,6 +55,7 @@ struct strata_runtime {
 	cl_context context;
 	cl_command_queue queue;
 	char cl_std[32]; /* "-cl-std=CL1.2", from the device's OpenCL C version */
+	size_t base_align_bytes; /* CL_DEVICE_MEM_BASE_ADDR_ALIGN: where sub-buffers may start */
 	st_program_cache cache;
 	bool profile;
 	const char *phase;   /* what launches are doing now, for the profile: a static string */

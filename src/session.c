@@ -37,10 +37,13 @@ static strata_status batch_bytes(uint64_t per_sample, uint32_t batch, size_t *ou
 static strata_status init_weight(strata_session *s, strata_layer *layer, uint32_t w, strata_error *err)
 {
 	const st_weight_decl *d = &layer->weights[w];
-	strata_tensor *t = &s->binds[layer->index].weights[w];
+	st_layer_bind *b = &s->binds[layer->index];
+	strata_tensor *t = &b->weights[w];
 	char what[160];
 	snprintf(what, sizeof(what), "weight %s/%s", layer->name, d->name);
-	strata_status st = st_tensor_alloc(s->rt, t, d->count * sizeof(float), what, err);
+	strata_status st = b->pool_offsets[w] == ST_NOT_POOLED
+	                           ? st_tensor_alloc(s->rt, t, d->count * sizeof(float), what, err)
+	                           : st_pool_view(s->rt, &s->weight_pool, b->pool_offsets[w], d->count, t, err);
 	if (st)
 		return st;
 	float *host = malloc(d->count * sizeof(float));
@@ -75,7 +78,7 @@ static strata_status bind_layer(strata_session *s, strata_layer *layer, strata_e
 
 	b->weights = calloc(layer->n_weights ? layer->n_weights : 1, sizeof(*b->weights));
 	b->workspaces = calloc(layer->n_workspaces ? layer->n_workspaces : 1, sizeof(*b->workspaces));
-	if (!b->weights || !b->workspaces)
+	if (!b->weights || !b->workspaces || !b->pool_offsets)
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 	for (uint32_t w = 0; w < layer->n_weights; w++)
 		if ((st = init_weight(s, layer, w, err)))
@@ -88,6 +91,40 @@ static strata_status bind_layer(strata_session *s, strata_layer *layer, strata_e
 			return st;
 	}
 	return STRATA_OK;
+}
+
+/* Places every trainable weight in one pool; frozen layers' weights stay apart. */
+static strata_status plan_weight_pool(strata_session *s, strata_error *err)
+{
+	strata_model *m = s->model;
+	size_t n = 0;
+	for (size_t i = 0; i < m->n_layers; i++) {
+		s->binds[i].pool_offsets = calloc(m->layers[i].n_weights ? m->layers[i].n_weights : 1, sizeof(uint64_t));
+		if (!s->binds[i].pool_offsets)
+			return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+		if (m->layers[i].trainable)
+			n += m->layers[i].n_weights;
+	}
+	uint64_t *counts = calloc(n ? n : 1, sizeof(*counts)), *offsets = calloc(n ? n : 1, sizeof(*offsets));
+	strata_status st = STRATA_OK;
+	if (!counts || !offsets) {
+		st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+		goto out_free;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < m->n_layers; i++)
+		for (uint32_t w = 0; m->layers[i].trainable && w < m->layers[i].n_weights; w++)
+			counts[k++] = m->layers[i].weights[w].count;
+	uint64_t total = st_pool_layout(s->rt, counts, n, offsets);
+	k = 0;
+	for (size_t i = 0; i < m->n_layers; i++)
+		for (uint32_t w = 0; w < m->layers[i].n_weights; w++)
+			s->binds[i].pool_offsets[w] = m->layers[i].trainable ? offsets[k++] : ST_NOT_POOLED;
+	st = st_pool_create(s->rt, &s->weight_pool, total, "the weights", err);
+out_free:
+	free(counts);
+	free(offsets);
+	return st;
 }
 
 strata_status strata_session_create(strata_runtime *rt, strata_model *model, uint32_t max_batch, uint64_t seed,
@@ -126,6 +163,8 @@ strata_status strata_session_create(strata_runtime *rt, strata_model *model, uin
 	if ((st = batch_bytes(elems * sizeof(float), max_batch, &bytes, err)) ||
 	    (st = st_tensor_alloc(rt, &s->input, bytes, "the input batch", err)))
 		goto out_destroy;
+	if ((st = plan_weight_pool(s, err)))
+		goto out_destroy;
 	for (size_t i = 0; i < model->n_layers; i++)
 		if ((st = bind_layer(s, &model->layers[i], err)))
 			goto out_destroy;
@@ -157,8 +196,11 @@ void strata_session_destroy(strata_session *s)
 		free(b->weights);
 		free(b->grads);
 		free(b->workspaces);
+		free(b->pool_offsets);
 		layer->session = NULL;
 	}
+	st_pool_release(&s->weight_pool);
+	st_pool_release(&s->grad_pool);
 	st_tensor_release(&s->input);
 	st_tensor_release(&s->grad[0]);
 	st_tensor_release(&s->grad[1]);
@@ -249,6 +291,7 @@ static void release_training(strata_session *s)
 	}
 	st_tensor_release(&s->grad[0]);
 	st_tensor_release(&s->grad[1]);
+	st_pool_release(&s->grad_pool);
 	if (s->has_optimizer)
 		st_optimizer_release(&s->opt);
 	s->has_optimizer = false;
@@ -268,6 +311,8 @@ static strata_status alloc_training(strata_session *s, strata_error *err)
 		uint64_t n = st_shape_elems(&layer->out);
 		largest = n > largest ? n : largest;
 	}
+	if ((st = st_pool_create(s->rt, &s->grad_pool, s->weight_pool.elems, "the weight gradients", err)))
+		return st;
 	for (size_t i = 0; i < m->n_layers; i++) {
 		strata_layer *layer = &m->layers[i];
 		st_layer_bind *b = &s->binds[i];
@@ -277,7 +322,11 @@ static strata_status alloc_training(strata_session *s, strata_error *err)
 		for (uint32_t w = 0; w < layer->n_weights; w++) {
 			char what[160];
 			snprintf(what, sizeof(what), "the gradient of %s/%s", layer->name, layer->weights[w].name);
-			if ((st = st_tensor_alloc(s->rt, &b->grads[w], layer->weights[w].count * sizeof(float), what, err)))
+			uint64_t count = layer->weights[w].count;
+			st = b->pool_offsets[w] == ST_NOT_POOLED
+			             ? st_tensor_alloc(s->rt, &b->grads[w], count * sizeof(float), what, err)
+			             : st_pool_view(s->rt, &s->grad_pool, b->pool_offsets[w], count, &b->grads[w], err);
+			if (st)
 				return st;
 		}
 	}

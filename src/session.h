@@ -6,13 +6,18 @@
 #include "model.h"
 #include "optimizer.h"
 #include "runtime.h"
+#include "tensor_pool.h"
 
 typedef struct st_layer_bind {
 	strata_tensor *weights;    /* n_weights */
 	strata_tensor *grads;      /* n_weights */
 	strata_tensor *workspaces; /* n_workspaces */
 	strata_tensor output;      /* max_batch x out shape */
+	uint64_t *pool_offsets;    /* n_weights: place in the weight pool, or ST_NOT_POOLED */
 } st_layer_bind;
+
+/* Weights of frozen layers live apart from the pool the optimizer sweeps. */
+#define ST_NOT_POOLED UINT64_MAX
 
 struct strata_session {
 	strata_runtime *rt;
@@ -22,6 +27,9 @@ struct strata_session {
 	uint64_t step; /* training steps taken; keys dropout masks */
 	strata_tensor input;
 	st_layer_bind *binds; /* one per layer */
+	/* Trainable weights, their gradients (and the optimizer's state, in st_optimizer) share one
+	 * layout, so one launch updates them all. */
+	st_pool weight_pool, grad_pool;
 	/* Training: gradients flow backwards through two buffers used in turn, each large enough for
 	 * any layer's output (or the input) at max_batch. */
 	bool training_ready;
