@@ -16,6 +16,7 @@ static const char *const status_names[STRATA_STATUS_COUNT] = {
 	[STRATA_ERR_UNSUPPORTED] = "unsupported",
 	[STRATA_ERR_OVERFLOW] = "size overflow",
 	[STRATA_ERR_DEVICE_MEMORY] = "out of device memory",
+	[STRATA_ERR_INTERRUPTED] = "interrupted",
 };
 
 const char *strata_status_name(strata_status status)

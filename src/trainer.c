@@ -75,19 +75,30 @@ strata_status strata_fit(strata_session *s, strata_dataset *train, strata_datase
 		return st;
 
 	uint32_t batches = (train->n + bs - 1) / bs;
-	for (uint32_t epoch = (uint32_t)s->epoch + 1; epoch <= o.epochs; epoch++) {
+	/* A checkpoint taken mid-epoch (an interruption) holds the steps of its partial epoch: the
+	 * epoch's order is fixed by (seed, epoch), so training goes on from the next batch. */
+	uint64_t done_in_epoch = s->step > s->epoch * batches ? s->step - s->epoch * batches : 0;
+	uint32_t first = done_in_epoch < batches ? (uint32_t)done_in_epoch : 0;
+	for (uint32_t epoch = (uint32_t)s->epoch + 1; epoch <= o.epochs; epoch++, first = 0) {
 		strata_progress p = {.epoch = epoch, .epochs = o.epochs, .batches = batches};
 		if ((st = st_dataset_set_order(train, !o.no_shuffle, s->seed, epoch, err)) ||
 		    (st = st_loss_zero_sums(s, err)))
 			return st;
 		double t0 = now_s(), last = t0;
 		uint32_t seen = 0;
-		for (uint32_t b = 0; b < batches; b++) {
+		for (uint32_t b = first; b < batches; b++) {
 			uint32_t start = b * bs, n = train->n - start < bs ? train->n - start : bs;
 			if ((st = train_step(s, train, start, n, err)))
 				return st;
 			seen += n;
 			p.batch = b + 1;
+			if (o.stop && *o.stop && b + 1 < batches) {
+				if (o.save_path && (st = strata_session_save(s, o.save_path, err)))
+					return st;
+				return st_fail(err, STRATA_ERR_INTERRUPTED,
+				               "interrupted in epoch %u after batch %u of %u%s%s", epoch, b + 1, batches,
+				               o.save_path ? "; checkpoint saved to " : "", o.save_path ? o.save_path : "");
+			}
 			if (o.progress && b + 1 < batches && now_s() - last >= o.progress_interval) {
 				if ((st = measure(s, &p, seen, t0, err)))
 					return st;
@@ -115,6 +126,9 @@ strata_status strata_fit(strata_session *s, strata_dataset *train, strata_datase
 		}
 		if (o.progress)
 			o.progress(o.progress_user, &p);
+		if (o.stop && *o.stop && epoch < o.epochs)
+			return st_fail(err, STRATA_ERR_INTERRUPTED, "interrupted after epoch %u%s%s", epoch,
+			               o.save_path ? "; checkpoint saved to " : "", o.save_path ? o.save_path : "");
 	}
 	return st_finish(s->rt, err);
 }

@@ -214,6 +214,60 @@ START_TEST(test_resume_matches_uninterrupted)
 }
 END_TEST
 
+/* Asks to stop once the epoch reaches `at` batches, as a Ctrl-C handler would. */
+typedef struct stopper {
+	volatile int flag;
+	uint32_t epoch, at;
+} stopper;
+
+static void stop_at(void *user, const strata_progress *p)
+{
+	stopper *st = user;
+	if (p->epoch == st->epoch && p->batch >= st->at)
+		st->flag = 1;
+}
+
+START_TEST(test_interrupt_mid_epoch_then_resume)
+{
+	strata_registry *reg = ts_registry();
+	strata_runtime *rt = ts_runtime(reg);
+	strata_dataset *train = mnist(rt, true, 0, 640, false, NULL);
+	char dir[] = "/tmp/strata-test-interrupt-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char ckpt[256];
+	snprintf(ckpt, sizeof(ckpt), "%s/w.stw", dir);
+
+	run straight, stopped, resumed;
+	start(&straight, reg, rt, 13);
+	fit(&straight, train, 2, NULL, NULL);
+
+	/* Stopped in the middle of epoch 2 (20 batches of 32 an epoch): the flag raised after batch 7
+	 * is seen at the end of the next step. */
+	start(&stopped, reg, rt, 13);
+	stopper sp = {.epoch = 2, .at = 7};
+	strata_fit_options o = {.size = sizeof(o), .epochs = 2, .batch_size = 32, .save_path = ckpt, .progress = stop_at,
+	                        .progress_user = &sp, .progress_interval = 0, .stop = &sp.flag};
+	strata_error err = {0};
+	ck_assert_int_eq(strata_fit(stopped.s, train, NULL, &o, &err), STRATA_ERR_INTERRUPTED);
+	ck_assert_msg(strstr(err.message, "epoch 2 after batch 8 of 20") && strstr(err.message, ckpt), "%s", err.message);
+	ck_assert_uint_eq(stopped.s->step, 20 + 8);
+	ck_assert_uint_eq(stopped.s->epoch, 1);
+	finish(&stopped);
+
+	start(&resumed, reg, rt, 13);
+	fit(&resumed, train, 2, NULL, ckpt);
+	ck_assert_uint_eq(resumed.s->step, straight.s->step);
+	ck_assert_uint_eq(weight_differences(&straight, &resumed), 0);
+	finish(&resumed);
+	finish(&straight);
+	unlink(ckpt);
+	rmdir(dir);
+	strata_dataset_free(train);
+	strata_runtime_destroy(rt);
+	strata_registry_close(reg);
+}
+END_TEST
+
 START_TEST(test_gather_follows_shuffled_order)
 {
 	strata_registry *reg = ts_registry();
@@ -368,6 +422,7 @@ static Suite *training_suite(void)
 	tcase_set_timeout(tc, 900);
 	tcase_add_test(tc, test_same_seed_same_weights);
 	tcase_add_test(tc, test_resume_matches_uninterrupted);
+	tcase_add_test(tc, test_interrupt_mid_epoch_then_resume);
 	tcase_add_test(tc, test_short_cnn_run_learns);
 	suite_add_tcase(s, tc);
 	return s;

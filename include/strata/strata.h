@@ -253,6 +253,10 @@ typedef struct strata_fit_options {
 	strata_progress_fn progress; /* called at most every progress_interval seconds and at epoch ends */
 	void *progress_user;
 	double progress_interval;
+	/* When not NULL and it becomes non-zero (a signal handler may set it), training stops after
+	 * the current step, saves a checkpoint to save_path (mid-epoch: resuming continues with the
+	 * next batch, given the same batch size) and returns STRATA_ERR_INTERRUPTED. */
+	const volatile int *stop;
 } strata_fit_options;
 
 /* Trains the session's model with its loss and optimizer. The order of samples and the dropout

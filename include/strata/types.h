@@ -24,6 +24,7 @@ typedef enum strata_status {
 	STRATA_ERR_UNSUPPORTED = 9,  /* feature not available on this device or layer */
 	STRATA_ERR_OVERFLOW = 10,    /* a size computation would overflow */
 	STRATA_ERR_DEVICE_MEMORY = 11, /* device allocation failed: lower the batch size */
+	STRATA_ERR_INTERRUPTED = 12, /* stopped on request (e.g. Ctrl-C), state saved where asked */
 	STRATA_STATUS_COUNT
 } strata_status;
 

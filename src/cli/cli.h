@@ -25,6 +25,7 @@ typedef struct cli_options {
 	const char *save;        /* --save */
 	const char *resume;      /* --resume */
 	const char *weights;     /* --weights */
+	const char *log;         /* --log: the training CSV (default: next to --save) */
 	const char *input_path;  /* predict's INPUT */
 	bool first_batch_only;   /* bench: stop after the first trained batch (cold-cache child) */
 	bool no_cold;            /* bench: skip the cold-cache measurement */

@@ -1,15 +1,45 @@
 /* `strata train`: Keras-like progress per epoch, validation at each epoch's end, test figures
  * at the end. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
 
+/* Set by SIGINT/SIGTERM; a signal handler can reach nothing else. strata_fit polls it. */
+static volatile sig_atomic_t stop_requested;
+
+static void request_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
 typedef struct progress_state {
 	bool tty;
 	int last_width;
+	FILE *log;         /* CSV training log, or NULL */
+	double epoch_base; /* seconds of earlier epochs, for the log's time column */
 } progress_state;
+
+/* One CSV row per progress report and per epoch end. */
+static void log_row(progress_state *ps, const strata_progress *p)
+{
+	if (!ps->log)
+		return;
+	fprintf(ps->log, "%u,%u,%.6f,%.6f,", p->epoch, p->batch, p->loss, p->accuracy);
+	if (p->epoch_done && p->has_validation)
+		fprintf(ps->log, "%.6f,%.6f,", p->val_loss, p->val_accuracy);
+	else
+		fprintf(ps->log, ",,");
+	fprintf(ps->log, "%.1f,%.3f\n", p->images_per_second, ps->epoch_base + p->epoch_seconds);
+	fflush(ps->log);
+	if (p->epoch_done)
+		ps->epoch_base += p->epoch_seconds;
+}
 
 static void format_time(double s, char *buf, size_t size)
 {
@@ -24,6 +54,7 @@ static void format_time(double s, char *buf, size_t size)
 static void show(void *user, const strata_progress *p)
 {
 	progress_state *ps = user;
+	log_row(ps, p);
 	if (!p->epoch_done && !ps->tty)
 		return; /* a log file gets one line per epoch */
 	if (p->batch == 1 && !p->epoch_done)
@@ -49,6 +80,33 @@ static void show(void *user, const strata_progress *p)
 	fflush(stdout);
 }
 
+/* The CSV log goes next to the weights (W.csv for W.stw) or where --log says; a resumed run
+ * appends to it. */
+static int open_log(cli_context *ctx, progress_state *ps)
+{
+	char path[4096];
+	if (ctx->opt.log) {
+		snprintf(path, sizeof(path), "%s", ctx->opt.log);
+	} else if (ctx->opt.save) {
+		snprintf(path, sizeof(path), "%s", ctx->opt.save);
+		char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+		if (dot && (!slash || dot > slash))
+			*dot = '\0';
+		strncat(path, ".csv", sizeof(path) - strlen(path) - 1);
+	} else {
+		return CLI_OK;
+	}
+	bool append = ctx->opt.resume && access(path, F_OK) == 0;
+	ps->log = fopen(path, append ? "a" : "w");
+	if (!ps->log) {
+		cli_error("cannot write the training log %s", path);
+		return CLI_FAILED;
+	}
+	if (!append)
+		fprintf(ps->log, "epoch,batch,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds\n");
+	return CLI_OK;
+}
+
 int cmd_train(cli_context *ctx)
 {
 	int rc = cli_open_model(ctx);
@@ -59,6 +117,7 @@ int cmd_train(cli_context *ctx)
 	strata_session *s = NULL;
 	strata_dataset *train = NULL, *val = NULL, *test = NULL;
 	uint32_t batch = 0;
+	progress_state ps = {.tty = isatty(STDOUT_FILENO)};
 	if ((rc = cli_open_session(ctx, &s, &batch)))
 		goto out_free;
 
@@ -93,7 +152,12 @@ int cmd_train(cli_context *ctx)
 	printf("Training %s on %s: %u samples, batch %u, %u epochs, seed %llu\n", strata_model_name(ctx->model),
 	       dev->name, strata_dataset_count(train), batch, epochs,
 	       (unsigned long long)(ctx->opt.seed >= 0 ? (uint64_t)ctx->opt.seed : tc.seed));
-	progress_state ps = {.tty = isatty(STDOUT_FILENO)};
+	if ((rc = open_log(ctx, &ps)))
+		goto out_free;
+	struct sigaction sa = {.sa_handler = request_stop};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	strata_fit_options fo = {
 		.size = sizeof(fo),
 		.epochs = epochs,
@@ -104,11 +168,21 @@ int cmd_train(cli_context *ctx)
 		.progress = show,
 		.progress_user = &ps,
 		.progress_interval = 0.5,
+		.stop = (const volatile int *)&stop_requested,
 	};
 	strata_error err = {0};
 	if (strata_fit(s, train, val, &fo, &err) != STRATA_OK) {
+		if (ps.tty)
+			printf("\n");
 		cli_error("%s", err.message);
-		rc = cli_exit_status(err.status);
+		if (err.status == STRATA_ERR_INTERRUPTED) {
+			if (ctx->opt.save)
+				fprintf(stderr, "strata: continue with: strata train %s --resume %s --save %s\n",
+				        ctx->opt.model_path, ctx->opt.save, ctx->opt.save);
+			rc = 130; /* as a shell reports a Ctrl-C */
+		} else {
+			rc = cli_exit_status(err.status);
+		}
 		goto out_free;
 	}
 	if (test) {
@@ -124,6 +198,8 @@ int cmd_train(cli_context *ctx)
 		printf("Weights saved to %s\n", ctx->opt.save);
 	rc = CLI_OK;
 out_free:
+	if (ps.log)
+		fclose(ps.log);
 	if (val != test)
 		strata_dataset_free(val);
 	strata_dataset_free(test);

@@ -32,7 +32,8 @@ static void usage(FILE *out)
 	        "  --batch-size N          samples per batch (default: the model's batch_size)\n"
 	        "  --epochs N              train until N epochs are complete (default: the model's)\n"
 	        "  --save PATH             write a checkpoint there after every epoch\n"
-	        "  --resume PATH           continue training from a checkpoint\n"
+	        "  --resume PATH           continue training from a checkpoint (also one Ctrl-C left)\n"
+	        "  --log PATH              training log as CSV (default: next to --save, W.csv)\n"
 	        "  --weights PATH          weights for eval and predict\n"
 	        "  --limit N               train on the first N training samples only\n"
 	        "  --seed N                weight initialization seed (default: the model's seed)\n"
@@ -92,7 +93,7 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--no-cold") == 0) {
 			ctx.opt.no_cold = true;
 		} else if (strcmp(a, "--device") == 0 || strcmp(a, "--plugin-path") == 0 || strcmp(a, "--save") == 0 ||
-		           strcmp(a, "--resume") == 0 || strcmp(a, "--weights") == 0) {
+		           strcmp(a, "--resume") == 0 || strcmp(a, "--weights") == 0 || strcmp(a, "--log") == 0) {
 			if (!next) {
 				cli_error("%s needs a value", a);
 				return CLI_USAGE;
@@ -101,6 +102,7 @@ int main(int argc, char **argv)
 			                    : a[2] == 'p' ? &ctx.opt.plugin_path
 			                    : a[2] == 's' ? &ctx.opt.save
 			                    : a[2] == 'r' ? &ctx.opt.resume
+			                    : a[2] == 'l' ? &ctx.opt.log
 			                                  : &ctx.opt.weights;
 			*slot = next;
 			i++;
