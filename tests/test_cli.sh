@@ -110,6 +110,9 @@ YAML
 	check "strata train exits 0 ($(tail -3 "$tmp/train"))" $?
 	grep -q "^Epoch 2/2" "$tmp/train" && grep -q "val_accuracy" "$tmp/train"
 	check "train shows each epoch with validation figures" $?
+	head -1 "$tmp/w.csv" | grep -q "^epoch,batch,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds$" &&
+		[ "$(grep -Ec '^[12],32,[0-9.]+,[0-9.]+,[0-9.]+,[0-9.]+,' "$tmp/w.csv")" -eq 2 ]
+	check "train writes a CSV log next to the weights, with validation figures at each epoch end" $?
 	acc=$(sed -n 's/^Test accuracy: //p' "$tmp/train")
 	awk -v a="$acc" 'BEGIN { exit !(a > 0.8) }'
 	check "2 epochs on 2048 digits reach a test accuracy above 0.8 (got $acc)" $?
