@@ -33,7 +33,9 @@ enum family { FAM_INDIRECT, FAM_DIRECT, FAM_COUNT };
 enum outcome { OUT_OK, OUT_SLOWER, OUT_WRONG, OUT_FAILED };
 
 /* Kernels whose values an indirect candidate carries. */
-static const int indirect_kernels[] = {ST_TK_XGEMM, ST_TK_COPY, ST_TK_PAD, ST_TK_TRANSPOSE, ST_TK_PADTRANSPOSE};
+static const int indirect_kernels[] = {
+	ST_TK_XGEMM, ST_TK_COPY, ST_TK_PAD, ST_TK_TRANSPOSE, ST_TK_PADTRANSPOSE,
+};
 #define N_INDIRECT_KERNELS (sizeof(indirect_kernels) / sizeof(indirect_kernels[0]))
 
 typedef struct cand {
@@ -51,6 +53,7 @@ typedef struct tuner {
 	double *flops;   /* 2mnk */
 	size_t *order;   /* shapes, heaviest first, so a slow candidate stops early */
 	cl_mem a, b, c;
+	cl_mem c_inner;  /* c past its front guard: GEMMs write here at offset 0, as the layers do */
 	float *ha, *hb, *hc;
 	float amp;       /* input magnitude: sums stay exact in float */
 	double deadline;
@@ -134,7 +137,12 @@ static strata_status setup_buffers(tuner *t, strata_error *err)
 	if ((st = st_tensor_alloc(t->rt, &tc, nc * sizeof(float), "the tuner's C", err)))
 		return st;
 	t->c = tc.mem;
-	cl_int rc = clEnqueueWriteBuffer(t->rt->queue, t->a, CL_TRUE, 0, na * sizeof(float), t->ha, 0, NULL, NULL);
+	cl_buffer_region region = {GUARD * sizeof(float), (nc - GUARD) * sizeof(float)};
+	cl_int rc;
+	t->c_inner = clCreateSubBuffer(t->c, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &rc);
+	if (rc != CL_SUCCESS)
+		return st_cl_fail(err, rc, "clCreateSubBuffer for the tuner's C");
+	rc = clEnqueueWriteBuffer(t->rt->queue, t->a, CL_TRUE, 0, na * sizeof(float), t->ha, 0, NULL, NULL);
 	if (rc == CL_SUCCESS)
 		rc = clEnqueueWriteBuffer(t->rt->queue, t->b, CL_TRUE, 0, nb * sizeof(float), t->hb, 0, NULL, NULL);
 	return rc == CL_SUCCESS ? STRATA_OK : st_cl_fail(err, rc, "uploading the tuner's matrices");
@@ -226,10 +234,11 @@ static bool run_gemm(tuner *t, const st_gemm_shape *s, double *seconds)
 {
 	double t0 = now_s();
 	cl_event ev = NULL;
-	CLBlastStatusCode rc = CLBlastSgemm(CLBlastLayoutRowMajor, s->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-	                                    s->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, s->m, s->n, s->k,
-	                                    1.0f, t->a, 0, s->trans_a ? s->m : s->k, t->b, 0,
-	                                    s->trans_b ? s->k : s->n, 0.0f, t->c, GUARD, s->n, &t->rt->queue, &ev);
+	CLBlastTranspose ta = s->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
+	CLBlastTranspose tb = s->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+	CLBlastStatusCode rc = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, s->m, s->n, s->k, 1.0f, t->a, 0,
+	                                    s->trans_a ? s->m : s->k, t->b, 0, s->trans_b ? s->k : s->n, 0.0f,
+	                                    t->c_inner, 0, s->n, &t->rt->queue, &ev);
 	if (ev)
 		clReleaseEvent(ev);
 	cl_int frc = clFinish(t->rt->queue);
@@ -242,6 +251,25 @@ static strata_status fill(tuner *t, float value, size_t offset, size_t count, st
 	cl_int rc = clEnqueueFillBuffer(t->rt->queue, t->c, &value, sizeof(value), offset * sizeof(float),
 	                                count * sizeof(float), 0, NULL, NULL);
 	return rc == CL_SUCCESS ? STRATA_OK : st_cl_fail(err, rc, "filling the tuner's C");
+}
+
+/* The fastest of up to `runs` runs of shape s (at least two, unless the first is already far
+ * slower than `known`, the best seen on that shape); stops early once `spend` seconds are
+ * used. Runs of the same parameters vary by 2x on a shared machine, mostly in the large
+ * copies of the indirect path, so one run decides only that a candidate is hopeless. */
+static bool time_shape(tuner *t, const st_gemm_shape *s, double known, int runs, double spend, double *best)
+{
+	double spent = 0, secs;
+	*best = INFINITY;
+	for (int rep = 0; rep < runs; rep++) {
+		if (!run_gemm(t, s, &secs))
+			return false;
+		*best = secs < *best ? secs : *best;
+		spent += secs;
+		if ((rep == 0 && *best > 1.5 * known) || (rep >= 1 && spent > spend))
+			break;
+	}
+	return true;
 }
 
 /* Runs shape s once into a freshly marked C and checks the whole result. */
@@ -320,7 +348,6 @@ typedef struct combo {
  * bound on what it can still reach. */
 static combo best_combo(const tuner *t, const cand *extra, const double *extra_t)
 {
-	static const double *none = NULL;
 	const cand **ind = malloc(sizeof(*ind) * (t->n_cands + 2));
 	const cand **dir = malloc(sizeof(*dir) * (t->n_cands + 2));
 	size_t *points = malloc(sizeof(*points) * (t->n + 2));
@@ -341,9 +368,9 @@ static combo best_combo(const tuner *t, const cand *extra, const double *extra_t
 			ind[ni++] = c;
 	}
 	for (size_t a = 0; a < ni; a++) {
-		const double *ti = !ind[a] ? none : ind[a] == extra ? extra_t : ind[a]->t;
+		const double *ti = !ind[a] ? NULL : ind[a] == extra ? extra_t : ind[a]->t;
 		for (size_t b = 0; b < nd; b++) {
-			const double *td = !dir[b] ? none : dir[b] == extra ? extra_t : dir[b]->t;
+			const double *td = !dir[b] ? NULL : dir[b] == extra ? extra_t : dir[b]->t;
 			for (size_t s = 0; s < n_points; s++) {
 				size_t T = points[s];
 				double cost = combo_cost(t, ti, td, T);
@@ -410,11 +437,12 @@ static void shape_order(tuner *t)
 	for (size_t i = 0; i < t->n; i++)
 		order[i] = i;
 	for (size_t i = 1; i < t->n; i++)
-		for (size_t j = i; j > 0 && t->w[order[j]] * t->flops[order[j]] > t->w[order[j - 1]] * t->flops[order[j - 1]];
-		     j--) {
-			size_t tmp = order[j];
-			order[j] = order[j - 1];
-			order[j - 1] = tmp;
+		for (size_t j = i; j > 0; j--) {
+			size_t x = order[j], y = order[j - 1];
+			if (t->w[x] * t->flops[x] <= t->w[y] * t->flops[y])
+				break;
+			order[j] = y;
+			order[j - 1] = x;
 		}
 }
 
@@ -460,17 +488,10 @@ static strata_status evaluate(tuner *t, cand *c, strata_error *err)
 			break;
 		}
 		const st_gemm_shape *s = &t->cfg->shapes[si];
-		double known = best_known(t, si), best = INFINITY, spent = 0, secs;
-		for (int rep = 0; rep < 5; rep++) {
-			if (!run_gemm(t, s, &secs)) {
-				c->outcome = OUT_FAILED;
-				break;
-			}
-			best = secs < best ? secs : best;
-			spent += secs;
-			/* A clearly slower shape needs no second look; a fast one a few, against noise. */
-			if (best > 1.5 * known || spent > 0.25 || (rep >= 1 && best > 0.05))
-				break;
+		double known = best_known(t, si), best = INFINITY;
+		if (!time_shape(t, s, known, 4, 0.6, &best)) {
+			c->outcome = OUT_FAILED;
+			break;
 		}
 		if (c->outcome != OUT_OK)
 			break;
@@ -564,8 +585,8 @@ static const size_t xgemm_starts[][ST_TUNE_MAX_PARAMS] = {
 static const size_t direct_starts[][ST_TUNE_MAX_PARAMS] = {
 	/* WGD MDIMCD NDIMCD MDIMAD NDIMBD KWID VWMD VWND PADA PADB */
 	{16, 4, 4, 4, 4, 2, 4, 4, 0, 0},
-	{64, 4, 8, 16, 4, 16, 4, 8, 0, 1},
-	{32, 8, 8, 8, 8, 8, 4, 4, 1, 1},
+	{32, 8, 8, 8, 8, 4, 4, 4, 0, 0},
+	{64, 16, 16, 16, 16, 4, 4, 4, 1, 1},
 };
 #define N_XGEMM_STARTS (sizeof(xgemm_starts) / sizeof(xgemm_starts[0]))
 #define N_DIRECT_STARTS (sizeof(direct_starts) / sizeof(direct_starts[0]))
@@ -660,11 +681,8 @@ static strata_status measure_baseline(tuner *t, double *per_step, bool *ok, stra
 		if (st)
 			return st;
 		double secs = INFINITY;
-		if (!ran || !run_gemm(t, &t->cfg->shapes[si], &secs))
+		if (!ran || !time_shape(t, &t->cfg->shapes[si], INFINITY, 5, 1.0, &secs))
 			*ok = false;
-		double again;
-		if (*ok && secs < 0.05 && run_gemm(t, &t->cfg->shapes[si], &again) && again < secs)
-			secs = again;
 		if (each)
 			each[si] = *ok ? secs : INFINITY;
 		*per_step += t->w[si] * secs;
@@ -672,7 +690,8 @@ static strata_status measure_baseline(tuner *t, double *per_step, bool *ok, stra
 	return STRATA_OK;
 }
 
-static strata_status final_check(tuner *t, const st_tune_set *set, double *per_step, bool *ok, strata_error *err)
+static strata_status final_check(tuner *t, const st_tune_set *set, double *per_step, bool *ok,
+                                 strata_error *err)
 {
 	cand c = {.family = FAM_INDIRECT, .set = *set};
 	CLBlastClearCache();
@@ -688,12 +707,9 @@ static strata_status final_check(tuner *t, const st_tune_set *set, double *per_s
 			return st;
 		if (!ran || !good)
 			return STRATA_OK;
-		double best = INFINITY, secs;
-		for (int rep = 0; rep < 3; rep++) {
-			if (!run_gemm(t, &t->cfg->shapes[si], &secs))
-				return STRATA_OK;
-			best = secs < best ? secs : best;
-		}
+		double best;
+		if (!time_shape(t, &t->cfg->shapes[si], INFINITY, 5, 1.0, &best))
+			return STRATA_OK;
 		if (t->cfg->after_t)
 			t->cfg->after_t[si] = best;
 		*per_step += t->w[si] * best;
@@ -738,11 +754,6 @@ static strata_status search(tuner *t, strata_error *err)
 		res->failed += c->outcome == OUT_FAILED;
 		char desc[512];
 		describe(t, c, desc, sizeof(desc));
-		if (getenv("TUNE_DEBUG")) {
-			for (size_t i = 0; i < t->n; i++)
-				report(t, " %.2f", c->t[i] * 1e3);
-			report(t, "\n");
-		}
 		combo b = best_combo(t, NULL, NULL);
 		report(t, "%3zu %-8s %-7.1fs %s: %s; best %.1f ms\n", t->n_cands,
 		       c->family == FAM_DIRECT ? "direct" : "indirect", now_s() - t0, desc, outcome_name(c->outcome),
@@ -778,7 +789,8 @@ static strata_status search(tuner *t, strata_error *err)
 	return STRATA_OK;
 }
 
-strata_status st_tuner_run(strata_runtime *rt, const st_tuner_config *cfg, st_tuner_result *out, strata_error *err)
+strata_status st_tuner_run(strata_runtime *rt, const st_tuner_config *cfg, st_tuner_result *out,
+                           strata_error *err)
 {
 	memset(out, 0, sizeof(*out));
 	out->before_s = out->after_s = INFINITY;
@@ -822,6 +834,8 @@ out_free:
 		clReleaseMemObject(t.a);
 	if (t.b)
 		clReleaseMemObject(t.b);
+	if (t.c_inner)
+		clReleaseMemObject(t.c_inner);
 	if (t.c)
 		clReleaseMemObject(t.c);
 	free(t.ha);
@@ -869,10 +883,11 @@ out_destroy:
 	return st;
 }
 
-static void print_table(FILE *out, const st_gemm_shape *shapes, size_t n, const double *before, const double *after)
+static void print_table(FILE *out, const st_gemm_shape *shapes, size_t n, const double *before,
+                        const double *after)
 {
-	fprintf(out, "%-4s %8s %6s %6s %6s %11s %9s %11s %9s\n", "op", "m", "n", "k", "calls", "before ms", "GFLOP/s",
-	        "after ms", "GFLOP/s");
+	fprintf(out, "%-4s %8s %6s %6s %6s %11s %9s %11s %9s\n", "op", "m", "n", "k", "calls", "before ms",
+	        "GFLOP/s", "after ms", "GFLOP/s");
 	double tb = 0, ta = 0, flop = 0;
 	for (size_t i = 0; i < n; i++) {
 		const st_gemm_shape *s = &shapes[i];
@@ -908,7 +923,8 @@ strata_status strata_tune(strata_runtime *rt, strata_model *model, const strata_
 	if (st)
 		goto out_free;
 	if (log.n == 0) {
-		st = st_fail(err, STRATA_ERR_INVALID, "model '%s' runs no GEMMs: nothing to tune", strata_model_name(model));
+		st = st_fail(err, STRATA_ERR_INVALID, "model '%s' runs no GEMMs: nothing to tune",
+		             strata_model_name(model));
 		goto out_free;
 	}
 	result->shapes = (uint32_t)log.n;

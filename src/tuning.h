@@ -58,8 +58,8 @@ strata_status st_tune_path(const char *cache_dir, const strata_device_info *dev,
 
 /* The file's text: the key (platform, device, driver), one line per present kernel, `note`
  * lines (how it was measured), and a checksum. *out freed with free(). */
-strata_status st_tune_format(const st_tune_set *set, const strata_device_info *dev, const char *note, char **out,
-                             strata_error *err);
+strata_status st_tune_format(const st_tune_set *set, const strata_device_info *dev, const char *note,
+                             char **out, strata_error *err);
 /* Reads text written by st_tune_format. STRATA_ERR_PARSE: damaged or illegal values;
  * STRATA_ERR_INVALID: written for another platform, device or driver. */
 strata_status st_tune_parse(const char *text, size_t len, const strata_device_info *dev, st_tune_set *out,
@@ -123,7 +123,8 @@ typedef struct st_tuner_result {
  * results exactly before it may win, and leaves the best verified combination applied even
  * when it is not faster than what was in force before (CLBlast cannot restore its own values
  * once overridden; the caller stores the set only when `improved`). */
-strata_status st_tuner_run(strata_runtime *rt, const st_tuner_config *cfg, st_tuner_result *out, strata_error *err);
+strata_status st_tuner_run(strata_runtime *rt, const st_tuner_config *cfg, st_tuner_result *out,
+                           strata_error *err);
 
 /* Runs one training step of `model` at `batch` (forward and backward, on zeros) with st_gemm
  * recording every shape into `log`. The model must not be bound to a session. */
