@@ -26,43 +26,45 @@
 #endif
 #if VW == 1
 typedef float floatv;
-typedef int intv;
 #define VLOAD(i, p) ((p)[i])
 #define VSTORE(v, i, p) ((p)[i] = (v))
 #elif VW == 2
 typedef float2 floatv;
-typedef int2 intv;
 #define VLOAD(i, p) vload2(i, p)
 #define VSTORE(v, i, p) vstore2(v, i, p)
 #elif VW == 4
 typedef float4 floatv;
-typedef int4 intv;
 #define VLOAD(i, p) vload4(i, p)
 #define VSTORE(v, i, p) vstore4(v, i, p)
 #elif VW == 8
 typedef float8 floatv;
-typedef int8 intv;
 #define VLOAD(i, p) vload8(i, p)
 #define VSTORE(v, i, p) vstore8(v, i, p)
 #elif VW == 16
 typedef float16 floatv;
-typedef int16 intv;
 #define VLOAD(i, p) vload16(i, p)
 #define VSTORE(v, i, p) vstore16(v, i, p)
 #else
 #error "VW must be 1, 2, 4, 8 or 16"
 #endif
 
-/* dst[rows, cols] = act(src + bias[col]); dst may be src (in place). Softmax needs a whole row,
+/* The activation of bias_activation and activation_backward, fixed when the program is built
+ * (-DACT=code): with the code a kernel argument, the branches on it kept PoCL from vectorizing
+ * the kernels' loops over their work-items, which made bias_activation's relu 4x slower. */
+#ifndef ACT
+#define ACT ACT_LINEAR
+#endif
+
+/* dst[rows, cols] = ACT(src + bias[col]); dst may be src (in place). Softmax needs a whole row,
  * so for ACT_SOFTMAX this adds the bias only and the host follows with softmax_rows. `bias` is
  * never read when has_bias is 0 (the host then passes any valid buffer).
  *
  * A 2-D launch, dimension 0 over the columns and 1 over the rows: the column comes without the
- * integer modulo that a 1-D launch needs per element (on PoCL it made this kernel 4x slower
- * than a copy), neighbouring work-items touch neighbouring floats (coalesced on GPUs), and
- * PoCL vectorizes its loop over dimension 0. */
+ * integer modulo that a 1-D launch needs per element (on PoCL it cost more than the memory
+ * traffic), neighbouring work-items touch neighbouring floats (coalesced on GPUs), and PoCL
+ * vectorizes its loop over dimension 0. */
 __kernel void bias_activation(__global float *dst, __global const float *src, __global const float *bias,
-                              const int rows, const int cols, const int has_bias, const int act)
+                              const int rows, const int cols, const int has_bias)
 {
 	const int col = get_global_id(0), row = get_global_id(1);
 	if (col >= cols || row >= rows)
@@ -71,25 +73,15 @@ __kernel void bias_activation(__global float *dst, __global const float *src, __
 	float v = src[i];
 	if (has_bias)
 		v += bias[col];
-	switch (act) {
-	case ACT_RELU:
-		v = fmax(v, 0.0f);
-		break;
-	case ACT_SIGMOID:
-		/* Split by sign so exp() never overflows to inf/inf. */
-		if (v >= 0.0f) {
-			v = 1.0f / (1.0f + exp(-v));
-		} else {
-			const float e = exp(v);
-			v = e / (1.0f + e);
-		}
-		break;
-	case ACT_TANH:
-		v = tanh(v);
-		break;
-	default:
-		break;
-	}
+#if ACT == ACT_RELU
+	v = fmax(v, 0.0f);
+#elif ACT == ACT_SIGMOID
+	/* exp() of minus |v| never overflows: 1 / (1 + e^-v) for v >= 0, e^v / (1 + e^v) below. */
+	const float e = exp(-fabs(v));
+	v = (v >= 0.0f ? 1.0f : e) / (1.0f + e);
+#elif ACT == ACT_TANH
+	v = tanh(v);
+#endif
 	dst[i] = v;
 }
 
@@ -146,32 +138,26 @@ void softmax_rows(__global float *dst, __global const float *src, const int rows
 		d_row[j] *= inv;
 }
 
-/* dz[i] = dy[i] * act'(i) for the elementwise activations, the derivative written in terms of
+/* dz[i] = dy[i] * ACT'(i) for the elementwise activations, the derivative written in terms of
  * the activation's output y (what the forward pass kept): relu y > 0, sigmoid y (1 - y),
- * tanh 1 - y^2, linear 1. dz may be dy (in place). Softmax: see softmax_backward_rows. */
+ * tanh 1 - y^2, linear 1. dz may be dy (in place). Softmax: see softmax_backward_rows. The
+ * activation is fixed at build time (-DACT=code), as for bias_activation. */
 __kernel void activation_backward(__global float *dz, __global const float *dy, __global const float *y,
-                                  const int n, const int act)
+                                  const int n)
 {
 	const int i = get_global_id(0);
 	if (i >= n)
 		return;
 	const float g = dy[i], v = y[i];
-	float d;
-	switch (act) {
-	case ACT_RELU:
-		d = v > 0.0f ? g : 0.0f;
-		break;
-	case ACT_SIGMOID:
-		d = g * v * (1.0f - v);
-		break;
-	case ACT_TANH:
-		d = g * (1.0f - v * v);
-		break;
-	default:
-		d = g;
-		break;
-	}
-	dz[i] = d;
+#if ACT == ACT_RELU
+	dz[i] = v > 0.0f ? g : 0.0f;
+#elif ACT == ACT_SIGMOID
+	dz[i] = g * v * (1.0f - v);
+#elif ACT == ACT_TANH
+	dz[i] = g * (1.0f - v * v);
+#else
+	dz[i] = g;
+#endif
 }
 
 /* Row-wise softmax Jacobian-vector product from the softmax output y:

@@ -2,6 +2,7 @@
  * reference computed in double precision from the same random weights and inputs. */
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +256,9 @@ static const conv_case conv_cases[] = {
 	{5, 5, 4, 5, 5, 1, 1, false, 3, true, ACT_SOFTMAX}, /* kernel as large as the input: 1x1 output */
 	{13, 11, 3, 3, 3, 1, 1, false, 70, false, ACT_SOFTMAX}, /* softmax rows wider than a work-group */
 	{6, 7, 2, 2, 2, 1, 1, true, 3, false, ACT_SIGMOID},
+	/* channels and filters that are multiples of the kernels' vector widths (16 and 8) */
+	{7, 6, 16, 3, 3, 1, 1, true, 32, true, ACT_RELU},
+	{9, 8, 8, 3, 3, 2, 2, false, 16, true, ACT_SIGMOID},
 };
 
 START_TEST(test_conv2d)
@@ -332,6 +336,8 @@ static const dense_case dense_cases[] = {
 	{15, 9, true, ACT_TANH, 2.0f},
 	{50, 150, true, ACT_SOFTMAX, 100.0f},
 	{1, 3, false, ACT_SOFTMAX, 1.0f},
+	{20, 300, true, ACT_RELU, 1.0f}, /* rows wider than a work-group */
+	{12, 32, true, ACT_TANH, 1.0f},
 };
 
 START_TEST(test_dense)
@@ -390,6 +396,8 @@ static const pool_case pool_cases[] = {
 	{11, 7, 1, 3, 3, 2, 2, true, false},
 	{6, 7, 2, 2, 3, 1, 1, false, false}, /* overlapping windows */
 	{5, 5, 2, 2, 2, 3, 3, true, false},  /* stride larger than the window */
+	{8, 8, 16, 2, 2, 0, 0, false, false}, /* channels in vectors of 16 */
+	{9, 7, 8, 3, 3, 2, 2, true, false},   /* overlapping, vectors of 8 */
 };
 
 START_TEST(test_maxpool2d)
@@ -631,6 +639,62 @@ START_TEST(test_dropout_training)
 }
 END_TEST
 
+/* Host reference of the dropout mask: Philox-4x32-10 (Salmon et al., SC'11) of counter
+ * (i / 4, 0, step) under key (low word of the seed ^ FNV-1a of the layer's name, high word of the
+ * seed); element i is kept when word i % 4 of its block is at least rate * 2^32. */
+static void philox4x32_10(uint32_t ctr[4], uint32_t k0, uint32_t k1)
+{
+	for (int round = 0; round < 10; round++) {
+		uint64_t p0 = (uint64_t)0xD2511F53u * ctr[0], p1 = (uint64_t)0xCD9E8D57u * ctr[2];
+		uint32_t next[4] = {(uint32_t)(p1 >> 32) ^ ctr[1] ^ k0, (uint32_t)p1,
+		                    (uint32_t)(p0 >> 32) ^ ctr[3] ^ k1, (uint32_t)p0};
+		memcpy(ctr, next, sizeof(next));
+		k0 += 0x9E3779B9u;
+		k1 += 0xBB67AE85u;
+	}
+}
+
+static bool ref_dropout_keeps(const char *name, uint64_t seed, uint64_t step, double rate, size_t i)
+{
+	uint32_t hash = 2166136261u;
+	for (const char *c = name; *c; c++)
+		hash = (hash ^ (uint8_t)*c) * 16777619u;
+	uint32_t ctr[4] = {(uint32_t)(i / 4), 0, (uint32_t)step, (uint32_t)(step >> 32)};
+	philox4x32_10(ctr, (uint32_t)seed ^ hash, (uint32_t)(seed >> 32));
+	return ctr[i % 4] >= (uint32_t)ldexp(rate, 32);
+}
+
+/* The device draws exactly the reference's mask, element for element, with every word of each
+ * Philox block used: seed and step above 32 bits, and a count that leaves a partial last block
+ * and a partial last work-item. */
+START_TEST(test_dropout_mask_is_philox)
+{
+	const uint32_t n = 5;
+	const double rate = 0.3;
+	const uint64_t seed = 0x0000000512345678u, step = 0x0000000300000007u;
+	const size_t count = (size_t)n * 13 * 11 * 3;
+	ck_assert_uint_ne(count % 4, 0);
+	run r;
+	run_open(&r, "input: {shape: [13, 11, 3]}\nlayers:\n  - type: dropout\n    rate: 0.3\n", n);
+	float *in = random_floats(count, 8, 0.5f, 1.5f); /* never 0, so a 0 output is a dropped element */
+	float *out = malloc(count * sizeof(*out));
+	ck_assert_ptr_nonnull(out);
+	run_forward(&r, in, n, out); /* uploads the input */
+	dropout_train(&r, n, seed, step, out, count);
+	size_t dropped = 0;
+	for (size_t i = 0; i < count; i++) {
+		bool keep = ref_dropout_keeps("dropout_1", seed, step, rate, i);
+		dropped += !keep;
+		ck_assert_msg((out[i] != 0.0f) == keep, "element %zu: device %s it, the reference %s it", i,
+		              out[i] != 0.0f ? "kept" : "dropped", keep ? "keeps" : "drops");
+	}
+	ck_assert_msg(dropped > 0 && dropped < count, "%zu of %zu dropped", dropped, count);
+	free(out);
+	free(in);
+	run_close(&r);
+}
+END_TEST
+
 START_TEST(test_flatten_order)
 {
 	const int n = 2, h = 3, w = 4, c = 5;
@@ -809,6 +873,7 @@ static Suite *layers_forward_suite(void)
 	tcase_add_loop_test(tc, test_activation, 0, 3 * ACT_COUNT);
 	tcase_add_test(tc, test_dropout_inference_is_identity);
 	tcase_add_test(tc, test_dropout_training);
+	tcase_add_test(tc, test_dropout_mask_is_philox);
 	tcase_add_test(tc, test_flatten_order);
 	tcase_add_test(tc, test_cnn_chain);
 	suite_add_tcase(s, tc);

@@ -30,10 +30,11 @@ static strata_status averagepool2d_backward(strata_layer *layer, const strata_ho
 	if (!args->grad_input)
 		return STRATA_OK;
 	strata_tensor *t[] = {args->grad_output, args->grad_input};
-	if (pool_overlapping(host->get_private(layer)))
-		return pool_launch(layer, host, "averagepool2d", "averagepool2d_backward", args->batch, true, t, 2);
-	return pool_launch(layer, host, "averagepool2d", "averagepool2d_backward_cells", args->batch, false, t,
-	                   2);
+	const char *name = "averagepool2d_backward_cells";
+	bool per_input = pool_overlapping(host->get_private(layer));
+	if (per_input)
+		name = "averagepool2d_backward";
+	return pool_launch(layer, host, "averagepool2d", name, args->batch, per_input, t, 2);
 }
 
 static const strata_layer_ops averagepool2d_ops = {

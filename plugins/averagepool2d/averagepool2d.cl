@@ -51,6 +51,15 @@ static int2 pool_covering(const int p, const int window, const int stride, const
 	return (int2)(lo, min(p / stride + 1, out));
 }
 
+/* One dimension of output o's cell, for the backward passes of windows that do not overlap: the
+ * input positions [o * stride - pad, (o + 1) * stride - pad) within [0, size), the last cell
+ * stretched to the input's end. The cells of 0 .. out - 1 tile [0, size). */
+static int2 pool_cell(const int o, const int stride, const int pad, const int out, const int size)
+{
+	const int end = o == out - 1 ? size : min((o + 1) * stride - pad, size);
+	return (int2)(max(o * stride - pad, 0), end);
+}
+
 /* out[b, oy, ox, :] = the mean of in[b, y, x, :] over the window's positions inside the input.
  * Dimension 1: the output pixel. */
 __kernel void averagepool2d_forward(__global const float *in, __global float *out, const int n,
@@ -86,13 +95,14 @@ __kernel void averagepool2d_backward_cells(__global const float *dy, __global fl
 	if (cv >= c / VW || pixel >= n * oh * ow)
 		return;
 	const int2 ys = pool_span(oy, ph, sh, pad_top, h), xs = pool_span(ox, pw, sw, pad_left, w);
-	const floatv g = VLOAD(0, dy + ((size_t)pixel * c + cv * VW)) / (float)((ys.y - ys.x) * (xs.y - xs.x));
-	const int y_lo = max(oy * sh - pad_top, 0), y_hi = oy == oh - 1 ? h : min((oy + 1) * sh - pad_top, h);
-	const int x_lo = max(ox * sw - pad_left, 0), x_hi = ox == ow - 1 ? w : min((ox + 1) * sw - pad_left, w);
-	for (int y = y_lo; y < y_hi; y++)
-		for (int x = x_lo; x < x_hi; x++) {
+	const int2 cy = pool_cell(oy, sh, pad_top, oh, h), cx = pool_cell(ox, sw, pad_left, ow, w);
+	const float count = (float)((ys.y - ys.x) * (xs.y - xs.x));
+	const floatv g = VLOAD(0, dy + ((size_t)pixel * c + cv * VW)) / count;
+	for (int y = cy.x; y < cy.y; y++)
+		for (int x = cx.x; x < cx.y; x++) {
 			const bool inside = y >= ys.x && y < ys.y && x >= xs.x && x < xs.y;
-			VSTORE(inside ? g : (floatv)(0.0f), 0, dx + ((size_t)((b * h + y) * w + x) * c + cv * VW));
+			__global float *d = dx + ((size_t)((b * h + y) * w + x) * c + cv * VW);
+			VSTORE(inside ? g : (floatv)(0.0f), 0, d);
 		}
 }
 

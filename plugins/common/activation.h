@@ -13,6 +13,7 @@
 #include <strata/plugin.h>
 
 #include "core.h"
+#include "tune.h"
 
 /* Codes as cl/core.cl defines them (ACT_LINEAR ... ACT_SOFTMAX); the order of the names below
  * is the code. */
@@ -68,14 +69,17 @@ static inline strata_status activation_apply(strata_layer *layer, const strata_h
 		return st;
 	bool elementwise = code == ACTIVATION_RELU || code == ACTIVATION_SIGMOID || code == ACTIVATION_TANH;
 	if (bias || elementwise) {
-		strata_kernel *k = host->kernel(layer, "core", "bias_activation", NULL);
+		/* The activation is built into the kernel (see cl/core.cl); softmax's bias pass is linear. */
+		char options[32];
+		snprintf(options, sizeof(options), "-DACT=%d", elementwise ? code : ACTIVATION_LINEAR);
+		strata_kernel *k = host->kernel(layer, "core", "bias_activation", options);
 		if (!k)
 			return host->last_status(layer);
 		/* Without a bias the kernel never reads its bias argument; any valid buffer will do. */
 		strata_arg args[] = {
 			strata_arg_tensor(dst), strata_arg_tensor(src), strata_arg_tensor(bias ? bias : src),
 			strata_arg_int((int32_t)rows), strata_arg_int((int32_t)cols),
-			strata_arg_int(bias != NULL), strata_arg_int(code),
+			strata_arg_int(bias != NULL),
 		};
 		if ((st = tune_launch_2d(layer, host, k, cols, rows, sizeof(args) / sizeof(args[0]), args)))
 			return st;
@@ -126,12 +130,14 @@ static inline strata_status activation_backward(strata_layer *layer, const strat
 		size_t global = rows * wg;
 		return host->launch(layer, k, 1, &global, &wg, sizeof(args) / sizeof(args[0]), args);
 	}
-	strata_kernel *k = host->kernel(layer, "core", "activation_backward", NULL);
+	char options[32];
+	snprintf(options, sizeof(options), "-DACT=%d", code);
+	strata_kernel *k = host->kernel(layer, "core", "activation_backward", options);
 	if (!k)
 		return host->last_status(layer);
 	strata_arg args[] = {
 		strata_arg_tensor(dz), strata_arg_tensor(dy), strata_arg_tensor(y),
-		strata_arg_int((int32_t)(rows * cols)), strata_arg_int(code),
+		strata_arg_int((int32_t)(rows * cols)),
 	};
 	size_t global = rows * cols;
 	return host->launch(layer, k, 1, &global, NULL, sizeof(args) / sizeof(args[0]), args);
@@ -181,8 +187,8 @@ static inline strata_status activation_backward_sums(strata_layer *layer, const 
 		return host->last_status(layer);
 	strata_arg args[] = {
 		strata_arg_tensor(dz), strata_arg_tensor(y), strata_arg_tensor(partials),
-		strata_arg_int((int32_t)rows), strata_arg_int((int32_t)cols), strata_arg_int((int32_t)per_item),
-		strata_arg_int(act),
+		strata_arg_int((int32_t)rows), strata_arg_int((int32_t)cols),
+		strata_arg_int((int32_t)per_item), strata_arg_int(act),
 	};
 	if ((st = tune_launch_2d(layer, host, k, cols / vw, blocks, sizeof(args) / sizeof(args[0]), args)))
 		return st;

@@ -9,8 +9,6 @@
 
 #include <strata/plugin.h>
 
-#include "tune.h"
-
 /* The core kernel `name`, built with -D`define`=N for the largest power of two N <= `max` that
  * the device runs in one work-group of that kernel: for the kernels that reduce in local memory
  * with a fixed (reqd_work_group_size) group. */

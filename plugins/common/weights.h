@@ -94,8 +94,9 @@ typedef struct weights_grad {
 } weights_grad;
 
 /* The weighted layers' backward pass: dz = dy * act'(y) in place and the bias gradient (column
- * sums of dz) in one pass, the kernel gradient a^T dz and, when asked for, da = dz kernel^T. The queue runs in
- * order, so d_a may be a itself: its GEMM starts after the kernel gradient's has read a. */
+ * sums of dz) in one pass, the kernel gradient a^T dz and, when asked for, da = dz kernel^T. The
+ * queue runs in order, so d_a may be a itself: its GEMM starts after the kernel gradient's has
+ * read a. */
 static inline strata_status weights_backward(strata_layer *layer, const strata_host *host,
                                              const weights_layout *w, const weights_grad *g)
 {
@@ -114,9 +115,10 @@ static inline strata_status weights_backward(strata_layer *layer, const strata_h
 	}
 	if (bias_grad) {
 		size_t samples = w->rows_per_sample ? g->rows / w->rows_per_sample : 0;
-		st = activation_backward_sums(layer, host, g->dy, g->y, bias_grad, host->workspace(layer, w->partials),
-		                              samples * activation_sum_blocks(w->rows_per_sample), g->rows,
-		                              g->units, w->activation, g->folded);
+		size_t capacity = samples * activation_sum_blocks(w->rows_per_sample);
+		strata_tensor *partials = host->workspace(layer, w->partials);
+		st = activation_backward_sums(layer, host, g->dy, g->y, bias_grad, partials, capacity,
+		                              g->rows, g->units, w->activation, g->folded);
 	} else {
 		st = activation_backward(layer, host, g->dy, g->dy, g->y, g->rows, g->units, w->activation,
 		                         g->folded);

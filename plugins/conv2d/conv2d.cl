@@ -90,8 +90,8 @@ __kernel void col2im(__global const float *cols, __global float *dx, const int n
 	floatv acc = (floatv)(0.0f);
 	for (int oy = oy_lo; oy <= oy_hi; oy++) {
 		/* cols row of output pixel (b, oy, 0), at tap (py - oy*SH, 0) and channel vector cv */
-		__global const float *row = cols + ((size_t)(b * oh + oy) * ow * depth + (py - oy * sh) * kw * c
-		                                    + cv * VW);
+		const int tap_row = (py - oy * sh) * kw * c + cv * VW;
+		__global const float *row = cols + ((size_t)(b * oh + oy) * ow * depth + tap_row);
 		for (int ox = ox_lo; ox <= ox_hi; ox++)
 			acc += VLOAD(0, row + ((size_t)ox * depth + (px - ox * sw) * c));
 	}

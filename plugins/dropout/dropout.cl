@@ -93,8 +93,9 @@ __kernel void dropout_forward(__global const float *in, __global float *out, con
 	philox_blocks((uint)block0, key_lo, key_hi, step_lo, step_hi, bits);
 	if (n / 4 - block0 >= VW) {
 		for (int l = 0; l < VW; l++) {
-			const int4 keep = (uint4)(bits[0][l], bits[1][l], bits[2][l], bits[3][l]) >= (uint4)(threshold);
-			vstore4(select((float4)(0.0f), vload4(block0 + l, in) * scale, keep), block0 + l, out);
+			const uint4 r = (uint4)(bits[0][l], bits[1][l], bits[2][l], bits[3][l]);
+			const float4 x = vload4(block0 + l, in) * scale;
+			vstore4(select((float4)(0.0f), x, r >= (uint4)(threshold)), block0 + l, out);
 		}
 		return;
 	}

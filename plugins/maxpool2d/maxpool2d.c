@@ -31,9 +31,11 @@ static strata_status maxpool2d_backward(strata_layer *layer, const strata_host *
 	if (!args->grad_input)
 		return STRATA_OK;
 	strata_tensor *t[] = {args->input, args->grad_output, args->grad_input};
-	if (pool_overlapping(host->get_private(layer)))
-		return pool_launch(layer, host, "maxpool2d", "maxpool2d_backward", args->batch, true, t, 3);
-	return pool_launch(layer, host, "maxpool2d", "maxpool2d_backward_cells", args->batch, false, t, 3);
+	const char *name = "maxpool2d_backward_cells";
+	bool per_input = pool_overlapping(host->get_private(layer));
+	if (per_input)
+		name = "maxpool2d_backward";
+	return pool_launch(layer, host, "maxpool2d", name, args->batch, per_input, t, 3);
 }
 
 static const strata_layer_ops maxpool2d_ops = {

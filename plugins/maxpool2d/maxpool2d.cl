@@ -73,6 +73,15 @@ static int2 pool_covering(const int p, const int window, const int stride, const
 	return (int2)(lo, min(p / stride + 1, out));
 }
 
+/* One dimension of output o's cell, for the backward passes of windows that do not overlap: the
+ * input positions [o * stride - pad, (o + 1) * stride - pad) within [0, size), the last cell
+ * stretched to the input's end. The cells of 0 .. out - 1 tile [0, size). */
+static int2 pool_cell(const int o, const int stride, const int pad, const int out, const int size)
+{
+	const int end = o == out - 1 ? size : min((o + 1) * stride - pad, size);
+	return (int2)(max(o * stride - pad, 0), end);
+}
+
 /* out[b, oy, ox, :] = the maximum of its window. Dimension 1: the output pixel. */
 __kernel void maxpool2d_forward(__global const float *in, __global float *out, const int n, const int h,
                                 const int w, const int c, const int ph, const int pw, const int sh,
@@ -106,10 +115,9 @@ __kernel void maxpool2d_backward_cells(__global const float *in, __global const 
 	intv at;
 	maxpool_window(in, b, cv, oy, ox, h, w, c, ph, pw, sh, sw, pad_top, pad_left, &at);
 	const floatv g = VLOAD(0, dy + ((size_t)pixel * c + cv * VW));
-	const int y_lo = max(oy * sh - pad_top, 0), y_hi = oy == oh - 1 ? h : min((oy + 1) * sh - pad_top, h);
-	const int x_lo = max(ox * sw - pad_left, 0), x_hi = ox == ow - 1 ? w : min((ox + 1) * sw - pad_left, w);
-	for (int y = y_lo; y < y_hi; y++)
-		for (int x = x_lo; x < x_hi; x++) {
+	const int2 ys = pool_cell(oy, sh, pad_top, oh, h), xs = pool_cell(ox, sw, pad_left, ow, w);
+	for (int y = ys.x; y < ys.y; y++)
+		for (int x = xs.x; x < xs.y; x++) {
 			const floatv d = select((floatv)(0.0f), g, at == (intv)(y * w + x));
 			VSTORE(d, 0, dx + ((size_t)((b * h + y) * w + x) * c + cv * VW));
 		}
