@@ -1,26 +1,30 @@
 #!/usr/bin/env python3
-"""Embeds an OpenCL C source file in a C header as a string constant.
+"""Embeds OpenCL C source files in a C header as one string constant, concatenated in order
+(shared definitions such as cl/vector.cl first).
 
-usage: embed_cl.py INPUT.cl OUTPUT.h SYMBOL
+usage: embed_cl.py OUTPUT.h SYMBOL INPUT.cl [INPUT.cl ...]
 """
+import os
 import sys
 
 
 def main() -> int:
-    if len(sys.argv) != 4:
+    if len(sys.argv) < 4:
         print(__doc__, file=sys.stderr)
         return 2
-    src, dst, symbol = sys.argv[1:]
-    with open(src, encoding="utf-8") as f:
-        text = f.read()
+    dst, symbol, sources = sys.argv[1], sys.argv[2], sys.argv[3:]
     lines = []
-    for line in text.splitlines(keepends=True):
-        esc = line.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        lines.append(f'\t"{esc}"')
-    body = "\n".join(lines) if lines else '\t""'
+    for src in sources:
+        with open(src, encoding="utf-8") as f:
+            text = f.read()
+        lines.append(f'\t"/* ---- {os.path.basename(src)} ---- */\\n"')
+        for line in text.splitlines(keepends=True):
+            esc = line.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+            lines.append(f'\t"{esc}"')
+    names = ", ".join(os.path.basename(s) for s in sources)
     with open(dst, "w", encoding="utf-8") as f:
-        f.write(f"/* Generated from {src.split('/')[-1]} by embed_cl.py. */\n")
-        f.write(f"static const char {symbol}[] =\n{body};\n")
+        f.write(f"/* Generated from {names} by embed_cl.py. */\n")
+        f.write(f"static const char {symbol}[] =\n" + "\n".join(lines) + ";\n")
     return 0
 
 

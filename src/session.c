@@ -216,18 +216,29 @@ void strata_session_destroy(strata_session *s)
 	free(s);
 }
 
-/* Calls into a plugin with its error sink set; fills a message if the plugin left none. */
+/* Every call into a plugin runs with the layer's error sink set, and leaves a message even when
+ * the plugin wrote none. */
+static strata_error *begin_call(strata_layer *layer, strata_error *err, strata_error *local)
+{
+	layer->err = err ? err : local;
+	layer->err->message[0] = '\0';
+	layer->last_status = STRATA_OK;
+	return layer->err;
+}
+
+static strata_status end_call(strata_layer *layer, strata_status st, const char *pass)
+{
+	if (st != STRATA_OK && layer->err->message[0] == '\0')
+		st_fail(layer->err, st, "%s: %s pass failed: %s", layer->name, pass, strata_status_name(st));
+	layer->err = NULL;
+	return st;
+}
+
 static strata_status run_forward(strata_layer *layer, const strata_forward_args *args, strata_error *err)
 {
 	strata_error local = {0};
-	layer->err = err ? err : &local;
-	layer->err->message[0] = '\0';
-	layer->last_status = STRATA_OK;
-	strata_status st = layer->type->ops.forward(layer, &st_host_api, args);
-	if (st != STRATA_OK && layer->err->message[0] == '\0')
-		st_fail(layer->err, st, "%s: forward pass failed: %s", layer->name, strata_status_name(st));
-	layer->err = NULL;
-	return st;
+	begin_call(layer, err, &local);
+	return end_call(layer, layer->type->ops.forward(layer, &st_host_api, args), "forward");
 }
 
 strata_status st_session_forward_device(strata_session *s, uint32_t batch, bool training, strata_error *err)
@@ -365,14 +376,8 @@ strata_tensor *st_session_output_grad(strata_session *s)
 static strata_status run_backward(strata_layer *layer, const strata_backward_args *args, strata_error *err)
 {
 	strata_error local = {0};
-	layer->err = err ? err : &local;
-	layer->err->message[0] = '\0';
-	layer->last_status = STRATA_OK;
-	strata_status st = layer->type->ops.backward(layer, &st_host_api, args);
-	if (st != STRATA_OK && layer->err->message[0] == '\0')
-		st_fail(layer->err, st, "%s: backward pass failed: %s", layer->name, strata_status_name(st));
-	layer->err = NULL;
-	return st;
+	begin_call(layer, err, &local);
+	return end_call(layer, layer->type->ops.backward(layer, &st_host_api, args), "backward");
 }
 
 strata_status st_session_backward(strata_session *s, uint32_t batch, bool folded, strata_tensor **input_grad,

@@ -10,32 +10,7 @@
 
 /* Vector width in floats, 1, 2, 4, 8 or 16: the host passes -DVW=N with N dividing C
  * (plugins/common/tune.h). */
-#ifndef VW
-#define VW 16
-#endif
-#if VW == 1
-typedef float floatv;
-#define VLOAD(i, p) ((p)[i])
-#define VSTORE(v, i, p) ((p)[i] = (v))
-#elif VW == 2
-typedef float2 floatv;
-#define VLOAD(i, p) vload2(i, p)
-#define VSTORE(v, i, p) vstore2(v, i, p)
-#elif VW == 4
-typedef float4 floatv;
-#define VLOAD(i, p) vload4(i, p)
-#define VSTORE(v, i, p) vstore4(v, i, p)
-#elif VW == 8
-typedef float8 floatv;
-#define VLOAD(i, p) vload8(i, p)
-#define VSTORE(v, i, p) vstore8(v, i, p)
-#elif VW == 16
-typedef float16 floatv;
-#define VLOAD(i, p) vload16(i, p)
-#define VSTORE(v, i, p) vstore16(v, i, p)
-#else
-#error "VW must be 1, 2, 4, 8 or 16"
-#endif
+/* VW, floatv, VLOAD and VSTORE come from cl/vector.cl, prepended at build time. */
 
 /* cols[((b*OH + oy)*OW + ox), ((ky*KW + kx)*C + ci)] = in[b, oy*SH - PT + ky, ox*SW - PL + kx, ci],
  * zero outside the input ('same' padding). The column order (ky, kx, ci) is the row order of
