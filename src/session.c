@@ -201,6 +201,8 @@ void strata_session_destroy(strata_session *s)
 	}
 	st_pool_release(&s->weight_pool);
 	st_pool_release(&s->grad_pool);
+	if (s->step_done)
+		clReleaseEvent(s->step_done);
 	st_tensor_release(&s->input);
 	st_tensor_release(&s->grad[0]);
 	st_tensor_release(&s->grad[1]);
@@ -466,4 +468,22 @@ strata_status strata_session_write_weight(strata_session *s, size_t layer, size_
 		return st_fail(err, STRATA_ERR_INVALID, "%s/%s holds %llu values, not %zu", s->model->layers[layer].name,
 		               d->name, (unsigned long long)d->count, count);
 	return st_tensor_write(s->rt, &s->binds[layer].weights[index], 0, src, count * sizeof(float), err);
+}
+
+strata_status st_session_throttle(strata_session *s, strata_error *err)
+{
+	cl_event done;
+	cl_int rc = clEnqueueMarkerWithWaitList(s->rt->queue, 0, NULL, &done);
+	if (rc != CL_SUCCESS)
+		return st_cl_fail(err, rc, "clEnqueueMarkerWithWaitList after a step");
+	cl_event previous = s->step_done;
+	s->step_done = done;
+	if (!previous)
+		return STRATA_OK;
+	/* Submit what is queued before blocking, or a lazy driver might not start it. */
+	rc = clFlush(s->rt->queue);
+	if (rc == CL_SUCCESS)
+		rc = clWaitForEvents(1, &previous);
+	clReleaseEvent(previous);
+	return rc == CL_SUCCESS ? STRATA_OK : st_cl_fail(err, rc, "waiting for the previous step");
 }

@@ -42,6 +42,8 @@ struct strata_session {
 	strata_tensor sample_loss;    /* max_batch floats */
 	strata_tensor sample_correct; /* max_batch floats: 1 where the prediction is right */
 	strata_tensor sums;         /* running sums: loss, correct, regularization */
+	/* The end of the previous step: the host waits for it before running further ahead. */
+	cl_event step_done;
 	/* Training only. */
 	bool has_optimizer;
 	st_optimizer opt;
@@ -61,6 +63,11 @@ strata_tensor *st_session_output(strata_session *s);
  * receives the buffer holding dLoss/dInput. */
 strata_status st_session_backward(strata_session *s, uint32_t batch, bool folded, strata_tensor **input_grad,
                                   strata_error *err);
+/* Marks the end of the step just enqueued and waits for the end of the one before, so the host
+ * stays at most one step ahead of the device: memory that libraries free only when their
+ * commands complete (CLBlast's temporary matrices) cannot pile up over many queued steps. */
+strata_status st_session_throttle(strata_session *s, strata_error *err);
+
 /* loss.c */
 enum st_loss_kind { ST_LOSS_CROSSENTROPY, ST_LOSS_MSE };
 /* Allocates what computing the loss needs; refuses a model without a loss. Idempotent. */

@@ -36,7 +36,7 @@ static strata_status train_step(strata_session *s, strata_dataset *train, uint32
 	if ((st = st_dataset_gather(train, start, batch, &s->input, &s->batch_labels, err)) ||
 	    (st = st_session_forward_device(s, batch, true, err)) || (st = st_loss_compute(s, batch, err)) ||
 	    (st = st_session_backward(s, batch, s->loss_folded, NULL, err)) ||
-	    (st = st_optimizer_step(s->rt, &s->opt, err)))
+	    (st = st_optimizer_step(s->rt, &s->opt, err)) || (st = st_session_throttle(s, err)))
 		return st;
 	s->step++;
 	return STRATA_OK;
@@ -174,7 +174,7 @@ strata_status strata_session_infer_steps(strata_session *s, strata_dataset *ds, 
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 	for (uint32_t i = 0; i < steps && st == STRATA_OK; i++) {
 		if (!(st = st_dataset_gather(ds, bench_start(ds, i, batch), batch, &s->input, NULL, err)) &&
-		    !(st = st_session_forward_device(s, batch, false, err)))
+		    !(st = st_session_forward_device(s, batch, false, err)) && !(st = st_session_throttle(s, err)))
 			st = st_tensor_read(s->rt, st_session_output(s), 0, host, bytes, err);
 	}
 	free(host);
