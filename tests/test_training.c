@@ -268,6 +268,47 @@ START_TEST(test_interrupt_mid_epoch_then_resume)
 }
 END_TEST
 
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kib = atol(line + 6);
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/* Many steps queued back to back must not hold memory for all of them: CLBlast frees its
+ * temporary matrices only when their commands have run (a 12-epoch run once reached 15 GB). */
+START_TEST(test_memory_flat_over_many_steps)
+{
+	strata_registry *reg = ts_registry();
+	strata_runtime *rt = ts_runtime(reg);
+	char *yaml = model_text("mnist_cnn.yaml");
+	strata_model *m = ts_model(reg, yaml);
+	strata_dataset *train = mnist(rt, true, 0, 2048, false, NULL);
+	strata_session *s = NULL;
+	strata_error err = {0};
+	ck_assert_int_eq(strata_session_create(rt, m, 64, 1, &s, &err), STRATA_OK);
+	ck_assert_msg(strata_session_train_steps(s, train, 64, 10, &err) == STRATA_OK, "%s", err.message);
+	long before = rss_kib();
+	ck_assert_msg(strata_session_train_steps(s, train, 64, 60, &err) == STRATA_OK, "%s", err.message);
+	long after = rss_kib();
+	printf("resident memory over 60 steps: %ld -> %ld KiB\n", before, after);
+	ck_assert_int_gt(before, 0);
+	ck_assert_int_lt(after - before, 32 * 1024);
+	strata_session_destroy(s);
+	strata_dataset_free(train);
+	strata_model_free(m);
+	free(yaml);
+	strata_runtime_destroy(rt);
+	strata_registry_close(reg);
+}
+END_TEST
+
 START_TEST(test_gather_follows_shuffled_order)
 {
 	strata_registry *reg = ts_registry();
@@ -423,6 +464,7 @@ static Suite *training_suite(void)
 	tcase_add_test(tc, test_same_seed_same_weights);
 	tcase_add_test(tc, test_resume_matches_uninterrupted);
 	tcase_add_test(tc, test_interrupt_mid_epoch_then_resume);
+	tcase_add_test(tc, test_memory_flat_over_many_steps);
 	tcase_add_test(tc, test_short_cnn_run_learns);
 	suite_add_tcase(s, tc);
 	return s;
