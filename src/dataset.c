@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "initializers.h"
+#include "session.h"
 
 static strata_status check_files(const strata_idx *images, const strata_idx *labels, const strata_dataset_options *o,
                                  strata_error *err)
@@ -225,4 +226,19 @@ void strata_dataset_transform(const strata_dataset *ds, const uint8_t *in, float
 			float v = in[j] * ds->scale;
 			out[j] = ds->standardize ? (v - ds->mean[k]) * ds->inv_std[k] : v;
 		}
+}
+
+strata_status st_session_check_data(const strata_session *s, const strata_dataset *ds, const char *what,
+                                    strata_error *err)
+{
+	strata_model *m = s->model;
+	uint64_t in = st_shape_elems(&m->input);
+	uint64_t out = st_model_output_elems(m);
+	if (ds->per_sample != in)
+		return st_fail(err, STRATA_ERR_INVALID, "the %s data has %u values per sample, the model's input %llu", what,
+		               ds->per_sample, (unsigned long long)in);
+	if (ds->classes != out)
+		return st_fail(err, STRATA_ERR_INVALID, "the %s data has %u classes, the model's output %llu values", what,
+		               ds->classes, (unsigned long long)out);
+	return STRATA_OK;
 }

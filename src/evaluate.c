@@ -10,14 +10,9 @@ strata_status strata_evaluate(strata_session *s, strata_dataset *ds, uint32_t ba
 {
 	strata_model *m = s->model;
 	uint32_t bs = batch_size && batch_size <= s->max_batch ? batch_size : s->max_batch;
-	uint64_t classes = m->n_layers ? st_shape_elems(&m->layers[m->n_layers - 1].out) : st_shape_elems(&m->input);
-	if (ds->per_sample != st_shape_elems(&m->input) || ds->classes != classes)
-		return st_fail(err, STRATA_ERR_INVALID,
-		               "the data set (%u values, %u classes a sample) does not fit the model (%llu, %llu)",
-		               ds->per_sample, ds->classes, (unsigned long long)st_shape_elems(&m->input),
-		               (unsigned long long)classes);
+	uint64_t classes = st_model_output_elems(m);
 	strata_status st;
-	if ((st = st_loss_prepare(s, err)) || (st = st_dataset_set_order(ds, false, 0, 0, err)) ||
+	if ((st = st_session_check_data(s, ds, "evaluation", err)) || (st = st_loss_prepare(s, err)) || (st = st_dataset_set_order(ds, false, 0, 0, err)) ||
 	    (st = st_loss_zero_sums(s, err)))
 		return st;
 	float *scores = malloc((size_t)ds->n * classes * sizeof(float));

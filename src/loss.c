@@ -31,7 +31,7 @@ strata_status st_loss_prepare(strata_session *s, strata_error *err)
 		return st;
 	if (!s->grad[0].mem) {
 		/* Evaluation without training still needs somewhere for the loss gradient to go. */
-		uint64_t out = m->n_layers ? st_shape_elems(&m->layers[m->n_layers - 1].out) : st_shape_elems(&m->input);
+		uint64_t out = st_model_output_elems(m);
 		if ((st = st_tensor_alloc(s->rt, &s->grad[0], out * s->max_batch * sizeof(float), "the loss gradient",
 		                          err)))
 			return st;
@@ -57,7 +57,7 @@ strata_status st_loss_compute(strata_session *s, uint32_t batch, strata_error *e
 	    (st = st_kernel_get(s->rt, "strata_loss", "accumulate", NULL, &acc, err)))
 		return st;
 	s->rt->phase = "loss";
-	int cols = (int)(m->n_layers ? st_shape_elems(&m->layers[m->n_layers - 1].out) : st_shape_elems(&m->input));
+	int cols = (int)st_model_output_elems(m);
 	strata_tensor *y = st_session_output(s);
 	strata_arg a[] = {strata_arg_tensor(y),
 	                  strata_arg_tensor(&s->batch_labels), /* no float targets: the labels stand in */

@@ -14,6 +14,11 @@ uint64_t st_shape_elems(const strata_shape *shape)
 	return n;
 }
 
+uint64_t st_model_output_elems(const strata_model *m)
+{
+	return st_shape_elems(m->n_layers ? &m->layers[m->n_layers - 1].out : &m->input);
+}
+
 static strata_status shape_elems(const strata_shape *s, uint64_t *out)
 {
 	uint64_t n = 1;
@@ -282,7 +287,7 @@ strata_status strata_session_forward(strata_session *s, const float *input, uint
 		               s->max_batch);
 	strata_model *m = s->model;
 	uint64_t in_elems = st_shape_elems(&m->input);
-	uint64_t out_elems = m->n_layers ? st_shape_elems(&m->layers[m->n_layers - 1].out) : in_elems;
+	uint64_t out_elems = st_model_output_elems(m);
 	strata_status st = st_tensor_write(s->rt, &s->input, 0, input, in_elems * batch * sizeof(float), err);
 	if (st || (st = st_session_forward_device(s, batch, false, err)))
 		return st;

@@ -84,6 +84,12 @@ strata_status st_loss_read_sums(strata_session *s, double *loss_sum, double *cor
 strata_status st_session_named_tensors(strata_session *s, bool with_optimizer, st_named_tensor **out, size_t *n,
                                        strata_error *err);
 
+/* Values per sample the model outputs (its input's when it has no layers). */
+uint64_t st_model_output_elems(const strata_model *m);
+/* Refuses a data set whose samples or classes do not match the model; `what` names its role. */
+strata_status st_session_check_data(const strata_session *s, const strata_dataset *ds, const char *what,
+                                    strata_error *err);
+
 /* Elements of one sample of a shape. */
 uint64_t st_shape_elems(const strata_shape *shape);
 

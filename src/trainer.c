@@ -15,19 +15,6 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static strata_status check_data(const strata_session *s, const strata_dataset *ds, const char *what, strata_error *err)
-{
-	strata_model *m = s->model;
-	uint64_t in = st_shape_elems(&m->input);
-	uint64_t out = m->n_layers ? st_shape_elems(&m->layers[m->n_layers - 1].out) : in;
-	if (ds->per_sample != in)
-		return st_fail(err, STRATA_ERR_INVALID, "the %s data has %u values per sample, the model's input %llu", what,
-		               ds->per_sample, (unsigned long long)in);
-	if (ds->classes != out)
-		return st_fail(err, STRATA_ERR_INVALID, "the %s data has %u classes, the model's output %llu values", what,
-		               ds->classes, (unsigned long long)out);
-	return STRATA_OK;
-}
 
 static strata_status train_step(strata_session *s, strata_dataset *train, uint32_t start, uint32_t batch,
                                 strata_error *err)
@@ -67,8 +54,8 @@ strata_status strata_fit(strata_session *s, strata_dataset *train, strata_datase
 	if (bs > s->max_batch)
 		return st_fail(err, STRATA_ERR_INVALID, "batch size %u is larger than the session's %u", bs, s->max_batch);
 	strata_status st;
-	if ((st = check_data(s, train, "training", err)) ||
-	    (validation && (st = check_data(s, validation, "validation", err))) ||
+	if ((st = st_session_check_data(s, train, "training", err)) ||
+	    (validation && (st = st_session_check_data(s, validation, "validation", err))) ||
 	    (st = st_session_enable_training(s, err)) || (st = st_loss_prepare(s, err)))
 		return st;
 	if (o.resume_path && (st = strata_session_load(s, o.resume_path, err)))
@@ -147,7 +134,7 @@ strata_status strata_session_train_steps(strata_session *s, strata_dataset *ds, 
 	if (batch == 0 || batch > s->max_batch || batch > ds->n)
 		return st_fail(err, STRATA_ERR_INVALID, "batch of %u: the session holds %u, the data set %u", batch,
 		               s->max_batch, ds->n);
-	if ((st = check_data(s, ds, "benchmark", err)) || (st = st_session_enable_training(s, err)) ||
+	if ((st = st_session_check_data(s, ds, "benchmark", err)) || (st = st_session_enable_training(s, err)) ||
 	    (st = st_loss_prepare(s, err)))
 		return st;
 	for (uint32_t i = 0; i < steps; i++)
@@ -163,12 +150,11 @@ strata_status strata_session_infer_steps(strata_session *s, strata_dataset *ds, 
 	if (batch == 0 || batch > s->max_batch || batch > ds->n)
 		return st_fail(err, STRATA_ERR_INVALID, "batch of %u: the session holds %u, the data set %u", batch,
 		               s->max_batch, ds->n);
-	if ((st = check_data(s, ds, "benchmark", err)))
+	if ((st = st_session_check_data(s, ds, "benchmark", err)))
 		return st;
 	/* Each batch's predictions come back to the host, as a user of them needs. */
 	strata_model *m = s->model;
-	size_t bytes = (size_t)batch * sizeof(float) *
-	               (m->n_layers ? st_shape_elems(&m->layers[m->n_layers - 1].out) : st_shape_elems(&m->input));
+	size_t bytes = (size_t)batch * sizeof(float) * st_model_output_elems(m);
 	float *host = malloc(bytes);
 	if (!host)
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");

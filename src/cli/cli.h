@@ -39,6 +39,9 @@ typedef struct cli_context {
 	strata_runtime *rt;
 } cli_context;
 
+/* Values in one sample of `shape`. */
+uint64_t cli_shape_elems(strata_shape shape);
+
 /* Prints "strata: message" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Maps a library status to the tool's exit status. */

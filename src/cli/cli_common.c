@@ -4,6 +4,14 @@
 
 #include "cli.h"
 
+uint64_t cli_shape_elems(strata_shape shape)
+{
+	uint64_t n = 1;
+	for (uint32_t i = 0; i < shape.rank; i++)
+		n *= (uint64_t)shape.dims[i];
+	return n;
+}
+
 void cli_error(const char *fmt, ...)
 {
 	va_list ap;

@@ -7,14 +7,6 @@
 
 #include "cli.h"
 
-static uint64_t shape_elems(strata_shape s)
-{
-	uint64_t n = 1;
-	for (uint32_t i = 0; i < s.rank; i++)
-		n *= (uint64_t)s.dims[i];
-	return n;
-}
-
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -132,8 +124,8 @@ int cmd_forward(cli_context *ctx)
 		return cli_close(ctx, CLI_USAGE);
 	}
 	size_t n_layers = strata_model_layer_count(ctx->model);
-	uint64_t per_sample = shape_elems(strata_model_input_shape(ctx->model));
-	uint64_t classes = n_layers ? shape_elems(strata_model_output_shape(ctx->model, n_layers - 1)) : per_sample;
+	uint64_t per_sample = cli_shape_elems(strata_model_input_shape(ctx->model));
+	uint64_t classes = n_layers ? cli_shape_elems(strata_model_output_shape(ctx->model, n_layers - 1)) : per_sample;
 
 	strata_error err = {0};
 	strata_session *s = NULL;

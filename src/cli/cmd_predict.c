@@ -71,11 +71,7 @@ int cmd_predict(cli_context *ctx)
 	size_t n_layers = strata_model_layer_count(ctx->model);
 	strata_shape in = strata_model_input_shape(ctx->model);
 	strata_shape out = strata_model_output_shape(ctx->model, n_layers ? n_layers - 1 : 0);
-	uint64_t per_sample = 1, classes = 1;
-	for (uint32_t i = 0; i < in.rank; i++)
-		per_sample *= (uint64_t)in.dims[i];
-	for (uint32_t i = 0; i < out.rank; i++)
-		classes *= (uint64_t)out.dims[i];
+	uint64_t per_sample = cli_shape_elems(in), classes = cli_shape_elems(out);
 
 	if ((rc = cli_open_session(ctx, &s, &batch)) || (rc = read_input(ctx->opt.input_path, per_sample, &pixels, &count)))
 		goto out_free;
