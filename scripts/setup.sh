@@ -7,6 +7,7 @@ packages=(
 	build-essential pkg-config meson ninja-build
 	ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo
 	libclblast-dev libyaml-dev zlib1g-dev libpng-dev check
+	libcairo2-dev fonts-dejavu-core
 	python3 npm
 )
 

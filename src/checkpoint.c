@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "fsutil.h"
+#include "model.h"
 
 static const uint8_t magic[8] = {'S', 'T', 'R', 'A', 'T', 'A', 'W', '\0'};
 
@@ -99,15 +100,6 @@ static void dims_text(uint32_t rank, const uint64_t *dims, char *buf, size_t siz
 		n = snprintf(buf + o, size - o, "%s%llu", i ? ", " : "", (unsigned long long)dims[i]);
 	if (n >= 0 && (o += (size_t)n) < size)
 		snprintf(buf + o, size - o, ")");
-}
-
-static void shape_text(const strata_shape *s, char *buf, size_t size)
-{
-	uint64_t dims[STRATA_MAX_RANK] = {0};
-	uint32_t rank = s->rank <= STRATA_MAX_RANK ? s->rank : STRATA_MAX_RANK;
-	for (uint32_t i = 0; i < rank; i++)
-		dims[i] = (uint64_t)s->dims[i];
-	dims_text(rank, dims, buf, size);
 }
 
 /* Checks a tensor the caller hands in: a bad one is a programming error, reported as such. */
@@ -430,7 +422,7 @@ static strata_status validate(reader *r, parsed *p, strata_error *err)
 
 /* ---- Load: matching ------------------------------------------------------------------------ */
 
-static entry *find(parsed *p, const char *name)
+static entry *find(const parsed *p, const char *name)
 {
 	size_t len = strlen(name);
 	for (uint32_t i = 0; i < p->count; i++)
@@ -442,6 +434,20 @@ static entry *find(parsed *p, const char *name)
 static bool wanted(const st_named_tensor *t, bool with_optimizer)
 {
 	return t->kind == ST_TENSOR_WEIGHT || with_optimizer;
+}
+
+/* Names are unique in a consistent file; a duplicate would make any match ambiguous. */
+static strata_status check_unique(const char *path, const parsed *p, strata_error *err)
+{
+	for (uint32_t i = 0; i < p->count; i++) {
+		const entry *e = &p->entries[i];
+		for (uint32_t j = 0; j < i; j++)
+			if (e->name_len == p->entries[j].name_len &&
+			    !memcmp(e->name, p->entries[j].name, e->name_len))
+				return st_fail(err, STRATA_ERR_PARSE, "%s: tensor %.*s appears twice", path,
+				               (int)e->name_len, e->name);
+	}
+	return STRATA_OK;
 }
 
 static strata_status match(const char *path, parsed *p, const st_named_tensor *tensors, size_t n,
@@ -457,15 +463,8 @@ static strata_status match(const char *path, parsed *p, const st_named_tensor *t
 				return st_fail(err, STRATA_ERR_INVALID, "%s: tensor %s is requested twice",
 				               path, tensors[i].name);
 	}
-	/* Names are unique in a consistent file; a duplicate would make the match ambiguous. */
-	for (uint32_t i = 0; i < p->count; i++) {
-		entry *e = &p->entries[i];
-		for (uint32_t j = 0; j < i; j++)
-			if (e->name_len == p->entries[j].name_len &&
-			    !memcmp(e->name, p->entries[j].name, e->name_len))
-				return st_fail(err, STRATA_ERR_PARSE, "%s: tensor %.*s appears twice", path,
-				               (int)e->name_len, e->name);
-	}
+	if ((st = check_unique(path, p, err)))
+		return st;
 
 	if (with_optimizer) {
 		if (p->optimizer_len == 0)
@@ -484,7 +483,7 @@ static strata_status match(const char *path, parsed *p, const st_named_tensor *t
 		const st_named_tensor *t = &tensors[i];
 		if (!wanted(t, with_optimizer))
 			continue;
-		shape_text(&t->shape, b, sizeof(b));
+		st_shape_text(&t->shape, b, sizeof(b));
 		entry *e = find(p, t->name);
 		if (!e)
 			return st_fail(err, STRATA_ERR_INVALID,
@@ -566,4 +565,77 @@ out_free:
 	free(p.entries);
 	free(data);
 	return st;
+}
+
+/* ---- Partial reads ------------------------------------------------------------------------- */
+
+struct st_checkpoint_file {
+	char *data;
+	size_t len;
+	parsed p;
+};
+
+strata_status st_checkpoint_open(const char *path, st_checkpoint_file **out, strata_error *err)
+{
+	*out = NULL;
+	st_checkpoint_file *f = calloc(1, sizeof(*f));
+	if (!f)
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "%s: out of memory", path);
+	strata_status st = st_read_file(path, &f->data, &f->len, err);
+	if (st)
+		goto out_close;
+	reader r = {.data = (uint8_t *)f->data, .len = f->len, .path = path};
+	if ((st = validate(&r, &f->p, err)) || (st = check_unique(path, &f->p, err)))
+		goto out_close;
+	*out = f;
+	return STRATA_OK;
+out_close:
+	st_checkpoint_close(f);
+	return st;
+}
+
+void st_checkpoint_close(st_checkpoint_file *f)
+{
+	if (!f)
+		return;
+	free(f->p.entries);
+	free(f->data);
+	free(f);
+}
+
+uint32_t st_checkpoint_count(const st_checkpoint_file *f)
+{
+	return f->p.count;
+}
+
+/* The parser bounded every dimension by the bytes of the file, so each fits an int64_t. */
+static void describe_entry(const entry *e, st_checkpoint_entry *out)
+{
+	memset(out, 0, sizeof(*out));
+	copy_name(out->name, sizeof(out->name), e->name, e->name_len);
+	out->kind = e->kind;
+	out->shape.rank = e->rank;
+	for (uint32_t d = 0; d < e->rank; d++)
+		out->shape.dims[d] = (int64_t)e->dims[d];
+	out->count = e->count;
+	out->data = e->data;
+}
+
+void st_checkpoint_entry_at(const st_checkpoint_file *f, uint32_t i, st_checkpoint_entry *out)
+{
+	describe_entry(&f->p.entries[i], out);
+}
+
+bool st_checkpoint_find(const st_checkpoint_file *f, const char *name, st_checkpoint_entry *out)
+{
+	entry *e = find(&f->p, name);
+	if (e)
+		describe_entry(e, out);
+	return e != NULL;
+}
+
+void st_checkpoint_copy(const st_checkpoint_entry *e, float *dst)
+{
+	memcpy(dst, e->data, (size_t)e->count * sizeof(float));
+	swap_floats_if_big_endian((uint8_t *)dst, e->count);
 }

@@ -60,4 +60,26 @@ strata_status st_checkpoint_load(strata_runtime *rt, const char *path, st_checkp
                                  const st_named_tensor *tensors, size_t n, bool with_optimizer,
                                  strata_error *err);
 
+/* A weights file read whole and validated as st_checkpoint_load() does (structure, checksum,
+ * unique names), for loads that take only some of its tensors (transfer.c). */
+typedef struct st_checkpoint_file st_checkpoint_file;
+
+typedef struct st_checkpoint_entry {
+	char name[192];
+	uint32_t kind;
+	strata_shape shape;
+	uint64_t count;
+	const uint8_t *data; /* count little-endian float32 values, not aligned: see st_checkpoint_copy() */
+} st_checkpoint_entry;
+
+strata_status st_checkpoint_open(const char *path, st_checkpoint_file **out, strata_error *err);
+void st_checkpoint_close(st_checkpoint_file *f);
+uint32_t st_checkpoint_count(const st_checkpoint_file *f);
+/* Entry `i`, 0 <= i < st_checkpoint_count(f), in file order. */
+void st_checkpoint_entry_at(const st_checkpoint_file *f, uint32_t i, st_checkpoint_entry *out);
+/* The entry named `name`; false when the file holds none. */
+bool st_checkpoint_find(const st_checkpoint_file *f, const char *name, st_checkpoint_entry *out);
+/* The entry's values as host floats, `e->count` of them. */
+void st_checkpoint_copy(const st_checkpoint_entry *e, float *dst);
+
 #endif

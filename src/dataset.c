@@ -18,11 +18,53 @@ static strata_status check_files(const strata_idx *images, const strata_idx *lab
 	if (labels->dims[0] != images->dims[0])
 		return st_fail(err, STRATA_ERR_INVALID, "%s holds %u samples but %s holds %u labels", o->images,
 		               images->dims[0], o->labels, labels->dims[0]);
+	for (uint32_t i = 0; i < o->n_keep_labels; i++)
+		if (o->keep_labels[i] >= o->num_classes)
+			return st_fail(err, STRATA_ERR_INVALID,
+			               "%s: keep_labels holds class %u, not below num_classes (%u)", o->labels,
+			               o->keep_labels[i], o->num_classes);
+	return STRATA_OK;
+}
+
+/* The file positions of the samples the options select: those whose label is kept (every kept
+ * label of the file must be below num_classes), then [offset, offset + limit) of them. Labels
+ * are bytes, so a table of 256 says which are kept. */
+static strata_status select_samples(const strata_idx *labels, const strata_dataset_options *o, uint32_t **out,
+                                    uint32_t *n, strata_error *err)
+{
+	bool keep[256];
+	for (int c = 0; c < 256; c++)
+		keep[c] = o->n_keep_labels == 0;
+	for (uint32_t i = 0; i < o->n_keep_labels; i++)
+		if (o->keep_labels[i] < 256)
+			keep[o->keep_labels[i]] = true;
 	const uint8_t *l = labels->data;
-	for (uint32_t i = 0; i < labels->dims[0]; i++)
+	uint32_t total = labels->dims[0], kept = 0;
+	for (uint32_t i = 0; i < total; i++) {
+		if (!keep[l[i]])
+			continue;
 		if (l[i] >= o->num_classes)
 			return st_fail(err, STRATA_ERR_INVALID, "%s: label %u of sample %u is not below num_classes (%u)",
 			               o->labels, l[i], i, o->num_classes);
+		kept++;
+	}
+	if (o->offset > kept || (o->limit && o->limit > kept - o->offset))
+		return st_fail(err, STRATA_ERR_INVALID, "%s: samples %u to %u requested, the file holds %u%s",
+		               o->images, o->offset, o->offset + o->limit, kept,
+		               o->n_keep_labels ? " with a label in keep_labels" : "");
+	*n = o->limit ? o->limit : kept - o->offset;
+	if (*n == 0)
+		return st_fail(err, STRATA_ERR_INVALID, "%s: no samples selected%s", o->images,
+		               o->n_keep_labels && kept == 0 ? ": no label is in keep_labels" : "");
+	*out = malloc((size_t)*n * sizeof(**out));
+	if (!*out)
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+	for (uint32_t i = 0, k = 0, taken = 0; i < total && taken < *n; i++) {
+		if (!keep[l[i]])
+			continue;
+		if (k++ >= o->offset)
+			(*out)[taken++] = i;
+	}
 	return STRATA_OK;
 }
 
@@ -76,41 +118,51 @@ strata_status strata_dataset_load(strata_runtime *rt, const strata_dataset_optio
 	*out = NULL;
 	if (!o.images || !o.labels || o.num_classes == 0)
 		return st_fail(err, STRATA_ERR_INVALID, "a data set needs images, labels and num_classes");
+	if (o.n_keep_labels && !o.keep_labels)
+		return st_fail(err, STRATA_ERR_INVALID, "keep_labels is NULL but n_keep_labels is %u",
+		               o.n_keep_labels);
 	strata_idx *images = NULL, *labels = NULL;
 	strata_dataset *ds = NULL;
+	uint32_t *chosen = NULL;
+	uint8_t *gathered = NULL;
 	strata_status st;
 	if ((st = strata_idx_load(o.images, &images, err)) || (st = strata_idx_load(o.labels, &labels, err)) ||
 	    (st = check_files(images, labels, &o, err)))
 		goto out_free;
-	uint32_t total = images->dims[0];
-	if (o.offset > total || (o.limit && o.limit > total - o.offset)) {
-		st = st_fail(err, STRATA_ERR_INVALID, "%s: samples %u to %u requested, the file holds %u", o.images,
-		             o.offset, o.offset + o.limit, total);
+	uint32_t total = images->dims[0], n = 0;
+	if ((st = select_samples(labels, &o, &chosen, &n, err)))
 		goto out_free;
-	}
 	ds = calloc(1, sizeof(*ds));
 	if (!ds) {
 		st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 		goto out_free;
 	}
 	ds->rt = rt;
-	ds->n = o.limit ? o.limit : total - o.offset;
+	ds->n = n;
 	ds->per_sample = (uint32_t)(images->count / total);
 	ds->classes = o.num_classes;
 	ds->scale = o.scale > 0 ? (float)o.scale : 1.0f;
-	if (ds->n == 0) {
-		st = st_fail(err, STRATA_ERR_INVALID, "%s: no samples selected", o.images);
-		goto out_free;
-	}
-	const uint8_t *px = (const uint8_t *)images->data + (size_t)o.offset * ds->per_sample;
-	const uint8_t *lab = (const uint8_t *)labels->data + o.offset;
+	size_t bytes = (size_t)ds->n * ds->per_sample;
 	ds->host_labels = malloc(ds->n);
 	if (!ds->host_labels) {
 		st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 		goto out_free;
 	}
-	memcpy(ds->host_labels, lab, ds->n);
-	size_t bytes = (size_t)ds->n * ds->per_sample;
+	for (uint32_t i = 0; i < ds->n; i++)
+		ds->host_labels[i] = ((const uint8_t *)labels->data)[chosen[i]];
+	const uint8_t *lab = ds->host_labels;
+	/* Without a filter the selection is one run of the file, used in place. */
+	const uint8_t *px = (const uint8_t *)images->data + (size_t)chosen[0] * ds->per_sample;
+	if (o.n_keep_labels) {
+		if (!(gathered = malloc(bytes))) {
+			st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+			goto out_free;
+		}
+		for (uint32_t i = 0; i < ds->n; i++)
+			memcpy(gathered + (size_t)i * ds->per_sample,
+			       (const uint8_t *)images->data + (size_t)chosen[i] * ds->per_sample, ds->per_sample);
+		px = gathered;
+	}
 	if ((st = st_tensor_alloc(rt, &ds->images, bytes, "the data set's samples", err)) ||
 	    (st = st_tensor_write(rt, &ds->images, 0, px, bytes, err)) ||
 	    (st = st_tensor_alloc(rt, &ds->labels, ds->n, "the data set's labels", err)) ||
@@ -142,6 +194,8 @@ strata_status strata_dataset_load(strata_runtime *rt, const strata_dataset_optio
 	*out = ds;
 	ds = NULL;
 out_free:
+	free(gathered);
+	free(chosen);
 	strata_dataset_free(ds);
 	strata_idx_free(images);
 	strata_idx_free(labels);

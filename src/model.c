@@ -46,7 +46,7 @@ void st_layer_release(struct strata_layer *layer)
 	layer->name = NULL;
 }
 
-static void shape_text(const strata_shape *s, char *buf, size_t size)
+void st_shape_text(const strata_shape *s, char *buf, size_t size)
 {
 	size_t o = 0;
 	int n = snprintf(buf, size, "(");
@@ -107,12 +107,12 @@ strata_status st_model_infer_shapes(struct strata_model *model, strata_error *er
 			err->status = st;
 			return st;
 		}
-		shape_text(&in, a, sizeof(a));
+		st_shape_text(&in, a, sizeof(a));
 		if (out.rank < 1 || out.rank > STRATA_MAX_RANK)
 			return layer_fail(layer, err, STRATA_ERR_PLUGIN,
 			                  "the %s plugin returned an output of rank %u for input %s",
 			                  layer->type->plugin, out.rank, a);
-		shape_text(&out, b, sizeof(b));
+		st_shape_text(&out, b, sizeof(b));
 		for (uint32_t d = 0; d < out.rank; d++)
 			if (out.dims[d] < 1)
 				return layer_fail(layer, err, STRATA_ERR_PLUGIN,

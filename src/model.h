@@ -68,6 +68,16 @@ typedef struct st_section {
 	st_pos pos;
 } st_section;
 
+/* `init_from`: weights taken from another model's weights file when training starts fresh
+ * (transfer.c). */
+typedef struct st_init_from {
+	char *weights;     /* resolved against base_dir; NULL: the model has no init_from */
+	st_pos pos;        /* of the weights file's name in the model file */
+	size_t *layers;    /* indices of the listed layers; none listed: every layer the file holds */
+	st_pos *layer_pos; /* where each was listed */
+	size_t n_layers;
+} st_init_from;
+
 struct strata_model {
 	strata_registry *reg;
 	char *file;        /* as given, used in messages */
@@ -88,6 +98,9 @@ struct strata_model {
 	double data_scale;
 	uint32_t num_classes;
 	bool data_standardize;
+	uint32_t *keep_labels; /* data.keep_labels: the only classes loaded; NULL: all */
+	uint32_t n_keep_labels;
+	st_init_from init_from;
 	struct strata_session *session; /* the session the model is bound to, if any */
 };
 
@@ -98,6 +111,8 @@ const st_param_value *st_section_param(const st_section *section, const char *na
 
 /* Frees a layer's owned fields (not the struct itself), calling the plugin's destroy(). */
 void st_layer_release(struct strata_layer *layer);
+/* A shape as "(28, 28, 1)", truncated to `size`. */
+void st_shape_text(const strata_shape *s, char *buf, size_t size);
 
 /* model.c: runs each layer's build() from the input shape on, checking the shapes it returns. */
 strata_status st_model_infer_shapes(struct strata_model *model, strata_error *err);

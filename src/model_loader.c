@@ -74,16 +74,6 @@ static void free_values(st_param_value *values, uint32_t n)
 	free(values);
 }
 
-static void shape_text(const strata_shape *s, char *buf, size_t size)
-{
-	size_t o = 0;
-	int n = snprintf(buf, size, "(");
-	for (uint32_t i = 0; i < s->rank && n >= 0 && (o += (size_t)n) < size; i++)
-		n = snprintf(buf + o, size - o, "%s%lld", i ? ", " : "", (long long)s->dims[i]);
-	if (n >= 0 && (o += (size_t)n) < size)
-		snprintf(buf + o, size - o, ")");
-}
-
 /* ---- Sections ----------------------------------------------------------------------------- */
 
 static strata_status read_input(loader *ld, const st_ynode *root)
@@ -108,7 +98,7 @@ static strata_status read_input(loader *ld, const st_ynode *root)
 	ld->m->input_pos = node->pos;
 	if (overflow || count > INT32_MAX) {
 		char s[160];
-		shape_text(in, s, sizeof(s));
+		st_shape_text(in, s, sizeof(s));
 		st = fail_at(ld, shape->pos, STRATA_ERR_INVALID,
 		             "input shape %s has more than %d values per sample", s, INT32_MAX);
 	}
@@ -205,14 +195,59 @@ static char *resolve(const char *base, const char *path)
 	return p;
 }
 
+/* data.keep_labels: a list of distinct classes below num_classes. */
+static strata_status read_keep_labels(loader *ld, const st_ynode *data)
+{
+	strata_model *m = ld->m;
+	const st_ynode *node = data ? st_ynode_get(data, "keep_labels") : NULL;
+	char got[96];
+	if (!node || st_ynode_is_null(node))
+		return STRATA_OK;
+	if (node->kind != ST_YNODE_SEQUENCE) {
+		st_ynode_describe(node, got, sizeof(got));
+		return fail_at(ld, node->pos, STRATA_ERR_INVALID,
+		               "'keep_labels' must be a list of classes, e.g. [0, 1, 2], got %s", got);
+	}
+	if (node->u.seq.n == 0)
+		return fail_at(ld, node->pos, STRATA_ERR_INVALID,
+		               "'keep_labels' is empty: list the classes to keep, or leave it out to keep all");
+	if (m->num_classes == 0)
+		return fail_at(ld, node->pos, STRATA_ERR_INVALID,
+		               "'keep_labels' needs 'num_classes' in data: classes are numbered below it");
+	size_t n = node->u.seq.n;
+	m->keep_labels = calloc(n, sizeof(*m->keep_labels));
+	if (!m->keep_labels)
+		return no_memory(ld);
+	for (size_t i = 0; i < n; i++) {
+		const st_ynode *item = node->u.seq.items[i];
+		st_param_value v;
+		strata_status st = st_param_read_one(ld->file, &st_schema_keep_label.params[0], item, &v, ld->err);
+		if (st)
+			return st;
+		if (v.i >= m->num_classes)
+			return fail_at(ld, item->pos, STRATA_ERR_INVALID,
+			               "'keep_labels' holds class %lld, but num_classes is %u (classes 0 to %u)",
+			               (long long)v.i, m->num_classes, m->num_classes - 1);
+		for (size_t j = 0; j < i; j++)
+			if (m->keep_labels[j] == (uint32_t)v.i)
+				return fail_at(ld, item->pos, STRATA_ERR_INVALID,
+				               "class %lld is listed twice in 'keep_labels' (first at %u:%u)",
+				               (long long)v.i, node->u.seq.items[j]->pos.line,
+				               node->u.seq.items[j]->pos.col);
+		m->keep_labels[m->n_keep_labels++] = (uint32_t)v.i;
+	}
+	return STRATA_OK;
+}
+
 static strata_status read_data(loader *ld, const st_ynode *root)
 {
 	static const char *const keys[4] = {"train_images", "train_labels", "test_images", "test_labels"};
+	static const char *const handled[] = {"keep_labels", NULL};
 	strata_model *m = ld->m;
 	char **dst[4] = {&m->train_images, &m->train_labels, &m->test_images, &m->test_labels};
+	const st_ynode *node = st_ynode_get(root, "data");
 	st_param_value *v;
-	strata_status st =
-	        read_section(ld, &st_schema_data, st_ynode_get(root, "data"), root->pos, "data", NULL, &v);
+	strata_status st = read_section(ld, &st_schema_data, node, root->pos, "data", handled, &v);
 	if (st)
 		goto out_free;
 	for (int i = 0; i < 4; i++) {
@@ -225,6 +260,7 @@ static strata_status read_data(loader *ld, const st_ynode *root)
 	m->data_scale = value(v, &st_schema_data, "scale")->f;
 	m->num_classes = (uint32_t)value(v, &st_schema_data, "num_classes")->i;
 	m->data_standardize = value(v, &st_schema_data, "standardize")->i != 0;
+	st = read_keep_labels(ld, node);
 out_free:
 	free_values(v, st_schema_data.n_params);
 	return st;
@@ -261,7 +297,7 @@ out_free:
 static strata_status read_top(loader *ld, const st_ynode *root, const char *display_name)
 {
 	static const char *const handled[] = {"input", "layers",   "optimizer", "metrics",
-	                                      "data",  "training", NULL};
+	                                      "data",  "training", "init_from", NULL};
 	const st_schema *s = &st_schema_model;
 	strata_model *m = ld->m;
 	st_param_value *v;
@@ -485,6 +521,130 @@ static strata_status read_layers(loader *ld, const st_ynode *root)
 	return st ? st : check_names(ld);
 }
 
+/* ---- init_from ---------------------------------------------------------------------------- */
+
+/* "conv2d_1, conv2d_2, ..." for messages, cut short in a long model. */
+static void layer_names(const strata_model *m, char *buf, size_t size)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < m->n_layers && o + 1 < size; i++) {
+		int n = snprintf(buf + o, size - o, "%s%s", i ? ", " : "", m->layers[i].name);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+}
+
+static strata_status read_init_layers(loader *ld, const st_ynode *node)
+{
+	strata_model *m = ld->m;
+	st_init_from *ini = &m->init_from;
+	char got[96], names[1024];
+	if (!node || st_ynode_is_null(node))
+		return STRATA_OK;
+	if (node->kind != ST_YNODE_SEQUENCE) {
+		st_ynode_describe(node, got, sizeof(got));
+		return fail_at(ld, node->pos, STRATA_ERR_INVALID,
+		               "'layers' in init_from must be a list of layer names, got %s", got);
+	}
+	size_t n = node->u.seq.n;
+	if (n == 0)
+		return fail_at(ld, node->pos, STRATA_ERR_INVALID,
+		               "'layers' in init_from is empty: name the layers to take, or leave it out to "
+		               "take every layer the file holds");
+	ini->layers = calloc(n, sizeof(*ini->layers));
+	ini->layer_pos = calloc(n, sizeof(*ini->layer_pos));
+	if (!ini->layers || !ini->layer_pos)
+		return no_memory(ld);
+	for (size_t i = 0; i < n; i++) {
+		const st_ynode *item = node->u.seq.items[i];
+		if (item->kind != ST_YNODE_SCALAR || st_ynode_is_null(item)) {
+			st_ynode_describe(item, got, sizeof(got));
+			return fail_at(ld, item->pos, STRATA_ERR_INVALID,
+			               "'layers' in init_from must be a list of layer names, got %s", got);
+		}
+		size_t k = 0;
+		while (k < m->n_layers && strcmp(m->layers[k].name, item->u.scalar.text))
+			k++;
+		if (k == m->n_layers) {
+			st_yquote(item, got, sizeof(got));
+			layer_names(m, names, sizeof(names));
+			return fail_at(ld, item->pos, STRATA_ERR_INVALID,
+			               "init_from: no layer %s in the model; its layers: %s", got, names);
+		}
+		for (size_t j = 0; j < ini->n_layers; j++)
+			if (ini->layers[j] == k)
+				return fail_at(ld, item->pos, STRATA_ERR_INVALID,
+				               "layer '%s' is listed twice in init_from (first at %u:%u)",
+				               m->layers[k].name, ini->layer_pos[j].line, ini->layer_pos[j].col);
+		ini->layers[ini->n_layers] = k;
+		ini->layer_pos[ini->n_layers++] = item->pos;
+	}
+	return STRATA_OK;
+}
+
+/* `init_from: PATH` or `init_from: {weights: PATH, layers: [NAME, ...]}`; layer names resolve
+ * against the model's (given or default) names, so this runs after read_layers(). */
+static strata_status read_init_from(loader *ld, const st_ynode *root)
+{
+	static const char *const handled[] = {"layers", NULL};
+	const st_ynode *node = st_ynode_get(root, "init_from");
+	st_init_from *ini = &ld->m->init_from;
+	st_param_value *v = NULL;
+	const char *path;
+	st_pos pos;
+	char got[96];
+	strata_status st = STRATA_OK;
+	if (!node || st_ynode_is_null(node))
+		return STRATA_OK;
+	if (node->kind == ST_YNODE_SEQUENCE) {
+		st_ynode_describe(node, got, sizeof(got));
+		return fail_at(ld, node->pos, STRATA_ERR_INVALID,
+		               "'init_from' must be a weights file or a mapping {weights: PATH, layers: [...]}, "
+		               "got %s", got);
+	}
+	if (node->kind == ST_YNODE_SCALAR) {
+		path = node->u.scalar.text;
+		pos = node->pos;
+	} else {
+		if ((st = read_section(ld, &st_schema_init_from, node, node->pos, "init_from", handled, &v)))
+			goto out_free;
+		const st_param_value *w = value(v, &st_schema_init_from, "weights");
+		path = w->s;
+		pos = w->pos;
+	}
+	if (!path[0]) {
+		st = fail_at(ld, pos, STRATA_ERR_INVALID, "the weights file of init_from cannot be empty");
+		goto out_free;
+	}
+	ini->pos = pos;
+	if (!(ini->weights = resolve(ld->m->base_dir, path))) {
+		st = no_memory(ld);
+		goto out_free;
+	}
+	if (node->kind == ST_YNODE_MAPPING)
+		st = read_init_layers(ld, st_ynode_get(node, "layers"));
+out_free:
+	if (v)
+		free_values(v, st_schema_init_from.n_params);
+	return st;
+}
+
+/* After shape inference: a layer listed in init_from must have weights to take. */
+static strata_status check_init_from(loader *ld)
+{
+	const st_init_from *ini = &ld->m->init_from;
+	for (size_t i = 0; i < ini->n_layers; i++) {
+		const struct strata_layer *layer = &ld->m->layers[ini->layers[i]];
+		if (layer->n_weights == 0)
+			return fail_at(ld, ini->layer_pos[i], STRATA_ERR_INVALID,
+			               "init_from: layer '%s' (%s) has no weights to take", layer->name,
+			               layer->type->ops.type);
+	}
+	return STRATA_OK;
+}
+
 /* ---- Entry points ------------------------------------------------------------------------- */
 
 static strata_status load_tree(loader *ld, const st_ydoc *doc, const char *display_name)
@@ -502,9 +662,10 @@ static strata_status load_tree(loader *ld, const st_ydoc *doc, const char *displ
 	}
 	if ((st = read_top(ld, root, display_name)) || (st = read_input(ld, root)) ||
 	    (st = read_layers(ld, root)) || (st = read_optimizer(ld, root)) ||
-	    (st = read_metrics(ld, root)) || (st = read_data(ld, root)) || (st = read_training(ld, root)))
+	    (st = read_metrics(ld, root)) || (st = read_data(ld, root)) || (st = read_training(ld, root)) ||
+	    (st = read_init_from(ld, root)) || (st = st_model_infer_shapes(ld->m, ld->err)))
 		return st;
-	return st_model_infer_shapes(ld->m, ld->err);
+	return check_init_from(ld);
 }
 
 strata_status strata_model_load_string(strata_registry *reg, const char *text, size_t len,
@@ -595,6 +756,10 @@ void strata_model_free(strata_model *m)
 	free(m->train_labels);
 	free(m->test_images);
 	free(m->test_labels);
+	free(m->keep_labels);
+	free(m->init_from.weights);
+	free(m->init_from.layers);
+	free(m->init_from.layer_pos);
 	free(m->loss);
 	free(m->device);
 	free(m->name);
@@ -671,5 +836,7 @@ strata_data_config strata_model_data(const strata_model *m)
 		.scale = m->data_scale,
 		.num_classes = m->num_classes,
 		.standardize = m->data_standardize,
+		.keep_labels = m->keep_labels,
+		.n_keep_labels = m->n_keep_labels,
 	};
 }

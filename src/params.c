@@ -73,6 +73,17 @@ static const strata_param layer_params[] = {
 	 .doc = "false freezes the layer's weights"},
 };
 
+/* `layers`, a list of names, is read by the loader itself. */
+static const strata_param init_from_params[] = {
+	{.name = "weights", .type = STRATA_PARAM_STRING,
+	 .doc = "weights file (.stw) of another model, relative to the model file"},
+};
+
+static const strata_param keep_label_params[] = {
+	{.name = "keep_labels", .type = STRATA_PARAM_INT, .min = 0, .max = I32,
+	 .doc = "a class whose samples are kept; the others are left out of training and test data"},
+};
+
 static const strata_param metric_params[] = {
 	{.name = "metrics", .type = STRATA_PARAM_ENUM, .choices = "accuracy",
 	 .doc = "metric reported by training"},
@@ -141,6 +152,8 @@ const st_schema st_schema_data = SCHEMA("data", data_params);
 const st_schema st_schema_training = SCHEMA("training", training_params);
 const st_schema st_schema_layer = SCHEMA("layer", layer_params);
 const st_schema st_schema_metric = SCHEMA("metrics", metric_params);
+const st_schema st_schema_init_from = SCHEMA("init_from", init_from_params);
+const st_schema st_schema_keep_label = SCHEMA("keep_labels", keep_label_params);
 const st_schema st_schema_optimizer_type = SCHEMA("optimizer", optimizer_type_params);
 static const st_schema regularizer_schema = SCHEMA("regularizer", regularizer_params);
 

@@ -31,6 +31,8 @@ extern const st_schema st_schema_data;          /* train/test images and labels,
 extern const st_schema st_schema_training;      /* batch_size, epochs, seed, validation_split, shuffle */
 extern const st_schema st_schema_layer;         /* keys every layer takes besides `type`: name, trainable */
 extern const st_schema st_schema_metric;        /* one element of `metrics` */
+extern const st_schema st_schema_init_from;     /* init_from's weights (its layers are the loader's) */
+extern const st_schema st_schema_keep_label;    /* one element of data's `keep_labels` */
 extern const st_schema st_schema_optimizer_type; /* `optimizer: NAME` or the `type` of its mapping */
 /* The optimizer's parameters, Keras' names and defaults; NULL for an unknown name. */
 const st_schema *st_optimizer_schema(const char *name);

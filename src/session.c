@@ -248,15 +248,26 @@ static strata_status run_forward(strata_layer *layer, const strata_forward_args 
 	return end_call(layer, layer->type->ops.forward(layer, &st_host_api, args), "forward");
 }
 
-strata_status st_session_forward_device(strata_session *s, uint32_t batch, bool training, strata_error *err)
+static strata_status check_batch(const strata_session *s, uint32_t batch, strata_error *err)
 {
-	strata_model *m = s->model;
 	if (batch == 0 || batch > s->max_batch)
 		return st_fail(err, STRATA_ERR_INVALID, "batch of %u samples, the session holds 1 to %u", batch,
 		               s->max_batch);
+	return STRATA_OK;
+}
+
+strata_status st_session_forward_layers(strata_session *s, uint32_t batch, bool training, size_t n_layers,
+                                        strata_error *err)
+{
+	strata_model *m = s->model;
+	strata_status st = check_batch(s, batch, err);
+	if (st)
+		return st;
+	if (n_layers > m->n_layers)
+		return st_fail(err, STRATA_ERR_INVALID, "%zu layers asked of a model of %zu", n_layers, m->n_layers);
 	s->rt->phase = "forward";
 	strata_tensor *x = &s->input;
-	for (size_t i = 0; i < m->n_layers; i++) {
+	for (size_t i = 0; i < n_layers; i++) {
 		strata_forward_args args = {
 			.size = sizeof(args),
 			.batch = batch,
@@ -266,34 +277,59 @@ strata_status st_session_forward_device(strata_session *s, uint32_t batch, bool 
 			.input = x,
 			.output = &s->binds[i].output,
 		};
-		strata_status st = run_forward(&m->layers[i], &args, err);
-		if (st)
+		if ((st = run_forward(&m->layers[i], &args, err)))
 			return st;
 		x = &s->binds[i].output;
 	}
 	return STRATA_OK;
 }
 
+strata_status st_session_forward_device(strata_session *s, uint32_t batch, bool training, strata_error *err)
+{
+	return st_session_forward_layers(s, batch, training, s->model->n_layers, err);
+}
+
 strata_tensor *st_session_output(strata_session *s)
 {
-	return s->model->n_layers ? &s->binds[s->model->n_layers - 1].output : &s->input;
+	return st_session_layer_output(s, s->model->n_layers);
+}
+
+strata_tensor *st_session_layer_output(strata_session *s, size_t n_layers)
+{
+	return n_layers ? &s->binds[n_layers - 1].output : &s->input;
+}
+
+/* Inference through the first n_layers layers, their last output read back. */
+static strata_status forward_host(strata_session *s, const float *input, uint32_t batch, size_t n_layers,
+                                  float *output, strata_error *err)
+{
+	strata_model *m = s->model;
+	strata_status st = check_batch(s, batch, err);
+	if (st)
+		return st;
+	uint64_t in_elems = st_shape_elems(&m->input);
+	uint64_t out_elems = st_shape_elems(n_layers ? &m->layers[n_layers - 1].out : &m->input);
+	if ((st = st_tensor_write(s->rt, &s->input, 0, input, in_elems * batch * sizeof(float), err)) ||
+	    (st = st_session_forward_layers(s, batch, false, n_layers, err)))
+		return st;
+	strata_tensor *y = st_session_layer_output(s, n_layers);
+	if ((st = st_tensor_read(s->rt, y, 0, output, out_elems * batch * sizeof(float), err)))
+		return st;
+	return s->rt->profile ? st_finish(s->rt, err) : STRATA_OK;
 }
 
 strata_status strata_session_forward(strata_session *s, const float *input, uint32_t batch, float *output,
                                      strata_error *err)
 {
-	if (batch == 0 || batch > s->max_batch)
-		return st_fail(err, STRATA_ERR_INVALID, "batch of %u samples, the session holds 1 to %u", batch,
-		               s->max_batch);
-	strata_model *m = s->model;
-	uint64_t in_elems = st_shape_elems(&m->input);
-	uint64_t out_elems = st_model_output_elems(m);
-	strata_status st = st_tensor_write(s->rt, &s->input, 0, input, in_elems * batch * sizeof(float), err);
-	if (st || (st = st_session_forward_device(s, batch, false, err)))
-		return st;
-	if ((st = st_tensor_read(s->rt, st_session_output(s), 0, output, out_elems * batch * sizeof(float), err)))
-		return st;
-	return s->rt->profile ? st_finish(s->rt, err) : STRATA_OK;
+	return forward_host(s, input, batch, s->model->n_layers, output, err);
+}
+
+strata_status strata_session_forward_to(strata_session *s, const float *input, uint32_t batch, size_t layer,
+                                        float *output, strata_error *err)
+{
+	if (layer >= s->model->n_layers)
+		return st_fail(err, STRATA_ERR_NOT_FOUND, "no layer %zu: the model has %zu", layer, s->model->n_layers);
+	return forward_host(s, input, batch, layer + 1, output, err);
 }
 
 /* Undoes a partial st_session_enable_training(), so a later call starts clean. */
@@ -387,18 +423,21 @@ static strata_status run_backward(strata_layer *layer, const strata_backward_arg
 	return end_call(layer, layer->type->ops.backward(layer, &st_host_api, args), "backward");
 }
 
-strata_status st_session_backward(strata_session *s, uint32_t batch, bool folded, strata_tensor **input_grad,
-                                  strata_error *err)
+/* Backpropagates through layers n_layers - 1 down to 0. */
+static strata_status backward_layers(strata_session *s, uint32_t batch, size_t n_layers, bool folded,
+                                     bool training, strata_tensor **input_grad, strata_error *err)
 {
+	strata_model *m = s->model;
 	if (!s->training_ready)
 		return st_fail(err, STRATA_ERR_INVALID, "the session was not prepared for training");
-	if (batch == 0 || batch > s->max_batch)
-		return st_fail(err, STRATA_ERR_INVALID, "batch of %u samples, the session holds 1 to %u", batch,
-		               s->max_batch);
-	strata_model *m = s->model;
+	strata_status st = check_batch(s, batch, err);
+	if (st)
+		return st;
+	if (n_layers > m->n_layers)
+		return st_fail(err, STRATA_ERR_INVALID, "%zu layers asked of a model of %zu", n_layers, m->n_layers);
 	s->rt->phase = "backward";
 	int cur = 0;
-	for (size_t i = m->n_layers; i-- > 0;) {
+	for (size_t i = n_layers; i-- > 0;) {
 		bool need_input_grad = i > 0 || input_grad != NULL;
 		strata_backward_args args = {
 			.size = sizeof(args),
@@ -409,16 +448,30 @@ strata_status st_session_backward(strata_session *s, uint32_t batch, bool folded
 			.output = &s->binds[i].output,
 			.grad_output = &s->grad[cur],
 			.grad_input = need_input_grad ? &s->grad[1 - cur] : NULL,
-			.activation_folded = folded && i == m->n_layers - 1,
+			.activation_folded = folded && i == n_layers - 1,
+			.training = training,
 		};
-		strata_status st = run_backward(&m->layers[i], &args, err);
-		if (st)
+		if ((st = run_backward(&m->layers[i], &args, err)))
 			return st;
 		cur = 1 - cur;
 	}
 	if (input_grad)
 		*input_grad = &s->grad[cur];
 	return STRATA_OK;
+}
+
+strata_status st_session_backward(strata_session *s, uint32_t batch, bool folded, strata_tensor **input_grad,
+                                  strata_error *err)
+{
+	return backward_layers(s, batch, s->model->n_layers, folded, true, input_grad, err);
+}
+
+strata_status st_session_backward_from(strata_session *s, uint32_t batch, size_t layer, bool training,
+                                       strata_tensor **input_grad, strata_error *err)
+{
+	if (layer >= s->model->n_layers)
+		return st_fail(err, STRATA_ERR_NOT_FOUND, "no layer %zu: the model has %zu", layer, s->model->n_layers);
+	return backward_layers(s, batch, layer + 1, false, training, input_grad, err);
 }
 
 size_t strata_session_weight_count(const strata_session *s, size_t layer)

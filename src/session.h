@@ -54,6 +54,11 @@ struct strata_session {
 strata_status st_session_enable_training(strata_session *s, strata_error *err);
 /* Runs every layer on the batch already in s->input. */
 strata_status st_session_forward_device(strata_session *s, uint32_t batch, bool training, strata_error *err);
+/* Runs only the first n_layers layers (probes of an inner layer stop there). */
+strata_status st_session_forward_layers(strata_session *s, uint32_t batch, bool training, size_t n_layers,
+                                        strata_error *err);
+/* The output of the first n_layers layers: layer n_layers - 1's output, or the input for 0. */
+strata_tensor *st_session_layer_output(strata_session *s, size_t n_layers);
 /* The buffer the loss writes dLoss/dOutput of the last layer into (batch x output shape). */
 strata_tensor *st_session_output_grad(strata_session *s);
 /* The last layer's output (batch x output shape). */
@@ -63,6 +68,11 @@ strata_tensor *st_session_output(strata_session *s);
  * receives the buffer holding dLoss/dInput. */
 strata_status st_session_backward(strata_session *s, uint32_t batch, bool folded, strata_tensor **input_grad,
                                   strata_error *err);
+/* Backpropagates from the output of `layer` (its gradient written to st_session_output_grad()) down
+ * to the input, after a forward pass that stopped there; weight gradients are filled on the way.
+ * `training` says which kind of forward pass that was: false makes dropout the identity. */
+strata_status st_session_backward_from(strata_session *s, uint32_t batch, size_t layer, bool training,
+                                       strata_tensor **input_grad, strata_error *err);
 /* Marks the end of the step just enqueued and waits for the end of the one before, so the host
  * stays at most one step ahead of the device: memory that libraries free only when their
  * commands complete (CLBlast's temporary matrices) cannot pile up over many queued steps. */

@@ -1,5 +1,6 @@
 #include "support.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,30 @@ char *ts_src_path(const char *relative)
 	char *p = malloc(n);
 	ck_assert_ptr_nonnull(p);
 	snprintf(p, n, "%s/%s", dir, relative);
+	return p;
+}
+
+void ts_tmpdir_make(char *dir, size_t size, const char *prefix)
+{
+	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	snprintf(dir, size, "%s/strata-%s-XXXXXX", base, prefix);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+void ts_tmpdir_remove(const char *dir)
+{
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
+char *ts_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+	ck_assert_ptr_nonnull(p);
+	snprintf(p, n, "%s/%s", dir, name);
 	return p;
 }
 

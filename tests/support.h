@@ -17,6 +17,11 @@ strata_runtime *ts_runtime(strata_registry *reg);
 strata_model *ts_model(strata_registry *reg, const char *yaml);
 /* Path of a file under tests/ in the source tree; returns a static-lifetime-free malloc'd string. */
 char *ts_src_path(const char *relative);
+/* A fresh folder $TMPDIR/strata-PREFIX-XXXXXX (default /tmp) into dir; removed with all it holds. */
+void ts_tmpdir_make(char *dir, size_t size, const char *prefix);
+void ts_tmpdir_remove(const char *dir);
+/* "dir/name", malloc'd. */
+char *ts_join(const char *dir, const char *name);
 /* Runs the suite, returns the process exit status. */
 int ts_run(Suite *suite);
 /* Deterministic pseudo-random floats in [lo, hi). */

@@ -146,5 +146,102 @@ YAML
 	check "resuming a finished run changes nothing" $?
 fi
 
+# strata plot: training curves of a CSV log as a PNG of the asked size; bad logs named with their line.
+png_size() { # prints "WIDTHxHEIGHT" from a PNG's IHDR, or nothing if the file is not a PNG
+	[ "$(od -An -c -j1 -N3 "$1" 2>/dev/null | tr -d ' ')" = PNG ] || return 1
+	od -An -tu1 -j16 -N8 "$1" | awk '{ printf "%dx%d", (($1 * 256 + $2) * 256 + $3) * 256 + $4, (($5 * 256 + $6) * 256 + $7) * 256 + $8 }'
+}
+plotdata="$src/data/plot"
+"$strata" plot "$plotdata/mnist_cnn_12.csv" -o "$tmp/curves.png" --width 800 --height 300 >"$tmp/out" 2>&1
+check "strata plot exits 0 ($(head -c 300 "$tmp/out"))" $?
+[ "$(png_size "$tmp/curves.png")" = 800x300 ]
+check "strata plot writes an 800x300 PNG (got '$(png_size "$tmp/curves.png")')" $?
+grep -q "12 epochs" "$tmp/out"
+check "strata plot says how many epochs it drew" $?
+cp "$plotdata/no_val.csv" "$tmp/run.csv"
+"$strata" plot "$tmp/run.csv" >"$tmp/out" 2>&1 && [ "$(png_size "$tmp/run.png")" = 1000x400 ]
+check "without -o the picture goes next to the log, 1000x400 ($(head -c 300 "$tmp/out"))" $?
+grep -q "no validation figures" "$tmp/out"
+check "strata plot says when a log has no validation figures" $?
+"$strata" plot "$plotdata/bad_number.csv" -o "$tmp/bad.png" >"$tmp/out" 2>&1
+status=$?
+[ $status -eq 2 ] && grep -q "^strata: $plotdata/bad_number.csv:4: loss '0.5O2000' is not a number" "$tmp/out" &&
+	[ ! -e "$tmp/bad.png" ]
+check "a bad log exits 2 with FILE:LINE: (status $status: $(head -c 300 "$tmp/out"))" $?
+"$strata" plot "$tmp/missing.csv" -o "$tmp/m.png" >"$tmp/out" 2>&1
+status=$?
+[ $status -ne 0 ] && grep -q "cannot open $tmp/missing.csv: No such file" "$tmp/out"
+check "a missing log is refused and named (status $status: $(head -c 300 "$tmp/out"))" $?
+"$strata" plot "$plotdata/single.csv" -o "$tmp/s.png" --width 10 >"$tmp/out" 2>&1
+[ $? -eq 2 ] && grep -q "width from" "$tmp/out" && [ ! -e "$tmp/s.png" ]
+check "a picture too small exits 2" $?
+"$strata" plot "$tmp/run.csv" -o "$tmp/run.csv" >"$tmp/out" 2>&1
+[ $? -eq 2 ] && head -1 "$tmp/run.csv" | grep -q "^epoch,batch,"
+check "strata plot never writes over its log" $?
+"$strata" plot >"$tmp/out" 2>&1
+[ $? -eq 2 ] && grep -q "takes one training log" "$tmp/out"
+check "strata plot without a log exits 2" $?
+if [ -f "$tmp/w.csv" ]; then
+	"$strata" plot "$tmp/w.csv" -o "$tmp/w.png" >"$tmp/out" 2>&1 && [ "$(png_size "$tmp/w.png")" = 1000x400 ] &&
+		grep -q "epochs 1 to 2 (2 epochs" "$tmp/out"
+	check "strata plot draws the log strata train wrote ($(head -c 300 "$tmp/out"))" $?
+fi
+
+# strata visualize: filter images as an n x n grid (n images of 8x8 and 5-pixel margins between).
+"$strata" visualize "$tmp/small.yaml" --layer conv2d_1 --grid 2 --steps 5 -o "$tmp/filters.png" >"$tmp/out" 2>&1
+check "strata visualize exits 0 ($(head -c 300 "$tmp/out"))" $?
+[ "$(png_size "$tmp/filters.png")" = 21x21 ]
+check "a 2x2 grid of 8x8 inputs is 2*8+5 = 21 pixels a side (got '$(png_size "$tmp/filters.png")')" $?
+"$strata" visualize "$tmp/small.yaml" --layer conv2d_9 -o "$tmp/x.png" >"$tmp/out" 2>&1
+status=$?
+[ $status -eq 2 ] && grep -q "no layer 'conv2d_9'; its layers: conv2d_1, max_pooling2d_1, dropout_1, flatten_1, dense_1" \
+	"$tmp/out" && [ ! -e "$tmp/x.png" ]
+check "an unknown --layer exits 2 and lists the layers (status $status: $(head -c 300 "$tmp/out"))" $?
+"$strata" visualize "$tmp/small.yaml" --layer flatten_1 --filters 4 --grid 2 --steps 3 -o "$tmp/flat.png" \
+	>"$tmp/out" 2>&1 && [ "$(png_size "$tmp/flat.png")" = 21x21 ]
+check "a layer without spatial positions: each of its values is a filter ($(head -c 300 "$tmp/out"))" $?
+"$strata" visualize "$tmp/small.yaml" --layer conv2d_1 --filters 5 -o "$tmp/x.png" >"$tmp/out" 2>&1
+[ $? -eq 2 ] && grep -q "conv2d_1 has 4 filters" "$tmp/out"
+check "--filters beyond the layer's exits 2" $?
+"$strata" visualize "$tmp/small.yaml" --layer dense_1 -o "$tmp/no-such-folder/x.png" >"$tmp/out" 2>&1
+status=$?
+[ $status -ne 0 ] && grep -q "cannot write $tmp/no-such-folder/x.png" "$tmp/out"
+check "an unwritable -o is refused before any work, named (status $status: $(head -c 300 "$tmp/out"))" $?
+
+# strata embed: a layer's features for every test image, against predict's probabilities.
+if [ -f "$tmp/w.stw" ] && [ -f "$tmp/idx" ]; then
+	"$strata" embed "$tmp/mlp.yaml" --weights "$tmp/w.stw" --layer dense_1 -o "$tmp/f.csv" >"$tmp/out" 2>&1
+	check "strata embed exits 0 ($(head -c 300 "$tmp/out"))" $?
+	[ "$(wc -l <"$tmp/f.csv")" -eq 10001 ] && head -1 "$tmp/f.csv" | grep -q "^label,f0,f1,.*,f63$" &&
+		[ "$(awk -F, 'NF != 65' "$tmp/f.csv" | wc -l)" -eq 0 ] && sed -n 2p "$tmp/f.csv" | grep -q "^7,"
+	check "a header and one row per test image: its label (the first a 7), then dense_1's 64 values" $?
+	"$strata" embed "$tmp/mlp.yaml" --weights "$tmp/w.stw" --layer dense_2 -o "$tmp/p.csv" >/dev/null 2>&1 &&
+		sed -n '2,4p' "$tmp/p.csv" | awk -F, '{ s = ""; for (i = 2; i <= NF; i++) s = s (i > 2 ? " " : "") \
+			sprintf("%.4f", $i); print s }' >"$tmp/p4" &&
+		head -3 "$tmp/idx" | sed 's/.*\[//; s/\]$//' | cmp -s - "$tmp/p4"
+	check "the last layer's features are predict's probabilities ($(head -1 "$tmp/p4"))" $?
+	"$strata" embed "$tmp/mlp.yaml" --weights "$tmp/w.stw" --layer dense_2 -o "$tmp/u.csv" \
+		"$data/t10k-images-idx3-ubyte" >/dev/null 2>&1 &&
+		[ "$(cut -d, -f1 "$tmp/u.csv" | sort -u | tr '\n' ' ')" = "-1 label " ] &&
+		[ "$(cut -d, -f2- "$tmp/u.csv" | md5sum)" = "$(cut -d, -f2- "$tmp/p.csv" | md5sum)" ]
+	check "an IDX images file: the same features, unlabeled (-1)" $?
+	"$strata" embed "$tmp/mlp.yaml" --weights "$tmp/w.stw" --layer dense_2 -o "$tmp/p.npy" >"$tmp/out" 2>&1 &&
+		head -c 128 "$tmp/p.npy" | grep -q "'descr': '<f4', 'fortran_order': False, 'shape': (10000, 10)" &&
+		head -c 128 "$tmp/p.labels.npy" | grep -q "'descr': '<i4', 'fortran_order': False, 'shape': (10000,)"
+	check "-o X.npy writes NumPy files of the features and labels ($(head -c 300 "$tmp/out"))" $?
+	start=$(od -An -tu1 -j8 -N2 "$tmp/p.npy" | awk '{ print 10 + $1 + 256 * $2 }')
+	od -An -v -tf4 -j"$start" -N40 "$tmp/p.npy" | tr -s ' ' '\n' | grep . >"$tmp/npy10"
+	sed -n 2p "$tmp/p.csv" | cut -d, -f2- | tr ',' '\n' | paste "$tmp/npy10" - |
+		awk 'NF != 2 { bad = 1 } { d = $1 - $2; if (d < 0) d = -d; if (d > 1e-6) bad = 1 } END { exit bad || NR != 10 }'
+	check "the .npy holds the CSV's values" $?
+	"$strata" embed "$tmp/mlp.yaml" --weights "$tmp/w.stw" --layer dense_1 --format xml -o "$tmp/f.x" >"$tmp/out" 2>&1
+	[ $? -eq 2 ] && grep -q "neither csv nor npy" "$tmp/out"
+	check "an unknown --format exits 2" $?
+	"$strata" embed "$tmp/mlp.yaml" --weights "$tmp/w.stw" --layer dense_1 -o /nonexistent-strata/f.csv >"$tmp/out" 2>&1
+	status=$?
+	[ $status -ne 0 ] && grep -q "cannot write /nonexistent-strata/f.csv" "$tmp/out"
+	check "embed refuses an unwritable -o (status $status)" $?
+fi
+
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

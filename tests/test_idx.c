@@ -16,17 +16,12 @@ static char tmpdir[256];
 
 static void make_tmpdir(void)
 {
-	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	snprintf(tmpdir, sizeof(tmpdir), "%s/strata-idx-XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	ts_tmpdir_make(tmpdir, sizeof(tmpdir), "idx");
 }
 
 static void remove_tmpdir(void)
 {
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
+	ts_tmpdir_remove(tmpdir);
 }
 
 typedef struct bytes {

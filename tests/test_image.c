@@ -19,26 +19,17 @@ static char tmpdir[256];
 
 static void make_tmpdir(void)
 {
-	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	snprintf(tmpdir, sizeof(tmpdir), "%s/strata-image-XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	ts_tmpdir_make(tmpdir, sizeof(tmpdir), "image");
 }
 
 static void remove_tmpdir(void)
 {
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
+	ts_tmpdir_remove(tmpdir);
 }
 
 static char *tmp_path(const char *name)
 {
-	size_t n = strlen(tmpdir) + strlen(name) + 2;
-	char *p = malloc(n);
-	ck_assert_ptr_nonnull(p);
-	snprintf(p, n, "%s/%s", tmpdir, name);
-	return p;
+	return ts_join(tmpdir, name);
 }
 
 static void write_bytes(const char *path, const void *p, size_t n)

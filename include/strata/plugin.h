@@ -178,7 +178,26 @@ typedef struct strata_backward_args {
 	 * loss folded it in (softmax with cross-entropy, computed stably as y - t). The layer then
 	 * skips its activation's derivative. Only set for a layer whose `activation` is softmax. */
 	bool activation_folded;
+	/* Added later: fields below start past the struct's first size. The padding keeps them
+	 * clear of its tail padding, which a host built before them need not have zeroed, so
+	 * STRATA_ARGS_HAS tells them apart by `size` alone. */
+	uint8_t reserved_tail[8];
+	/* The forward pass being differentiated was a training pass (dropout dropped elements).
+	 * False for a gradient of an inference pass (input gradients for filter visualization):
+	 * dropout is then the identity. Read it through strata_backward_training(). */
+	bool training;
 } strata_backward_args;
+
+/* True when a struct the host handed over (one with a leading `size` field) is large enough to
+ * hold `member`: fields past the writer's size are absent. */
+#define STRATA_ARGS_HAS(args, type, member) \
+	((args)->size >= offsetof(type, member) + sizeof(((const type *)0)->member))
+
+/* A host older than the field only differentiated training passes. */
+static inline bool strata_backward_training(const strata_backward_args *args)
+{
+	return !STRATA_ARGS_HAS(args, strata_backward_args, training) || args->training;
+}
 
 typedef struct strata_layer_ops {
 	uint32_t size;               /* sizeof(strata_layer_ops) */

@@ -173,6 +173,8 @@ typedef struct strata_data_config {
 	double scale;             /* pixel multiplier, 1/255 for MNIST */
 	uint32_t num_classes;     /* one-hot width */
 	bool standardize;         /* per-pixel zero mean, unit variance from the training set */
+	const uint32_t *keep_labels; /* the only classes loaded (data.keep_labels); NULL: all */
+	uint32_t n_keep_labels;
 } strata_data_config;
 STRATA_API strata_data_config strata_model_data(const strata_model *model);
 
@@ -200,6 +202,14 @@ STRATA_API strata_status strata_session_read_weight(strata_session *s, size_t la
 STRATA_API strata_status strata_session_write_weight(strata_session *s, size_t layer, size_t index,
                                                      const float *src, size_t count, strata_error *err);
 
+/* Transfer learning: copies into the session the weights its model's `init_from` names, from
+ * another model's weights file; a no-op for a model without init_from. Meant for a fresh
+ * session about to train (`strata train` calls it unless resuming); a checkpoint loaded
+ * afterwards replaces every weight anyway. Every name and shape is checked before any weight
+ * changes; a layer with more units (or filters) than the file keeps the file's values for the
+ * first ones and its initializer's for the rest. Optimizer state is never taken. */
+STRATA_API strata_status strata_session_init_from(strata_session *s, strata_error *err);
+
 /* ---- Data sets on the device -------------------------------------------------------------------- */
 
 typedef struct strata_dataset strata_dataset;
@@ -215,6 +225,10 @@ typedef struct strata_dataset_options {
 	 * set when NULL), as scikit-learn's StandardScaler. */
 	bool standardize;
 	const strata_dataset *reference;
+	/* Only samples labelled with one of these classes (each below num_classes) are loaded;
+	 * offset and limit then count the samples kept. NULL: every sample. */
+	const uint32_t *keep_labels;
+	uint32_t n_keep_labels;
 } strata_dataset_options;
 
 /* Reads the files, checks them against each other, and stages the samples on the runtime's
@@ -287,6 +301,91 @@ STRATA_API strata_status strata_evaluate(strata_session *s, strata_dataset *ds, 
  * Loading checks every name and shape against the model before any value is replaced. */
 STRATA_API strata_status strata_session_save(strata_session *s, const char *path, strata_error *err);
 STRATA_API strata_status strata_session_load(strata_session *s, const char *path, strata_error *err);
+
+/* ---- Probing layers: activations and filter visualization ---------------------------------------- */
+
+/* As strata_session_forward, stopping after layer `layer` (0-based): `output` receives batch x
+ * that layer's output shape (strata_model_output_shape). */
+STRATA_API strata_status strata_session_forward_to(strata_session *s, const float *input, uint32_t batch,
+                                                   size_t layer, float *output, strata_error *err);
+
+typedef enum strata_embed_format { STRATA_EMBED_CSV = 0, STRATA_EMBED_NPY = 1 } strata_embed_format;
+
+typedef struct strata_embed_options {
+	uint32_t size;               /* sizeof(strata_embed_options) */
+	size_t layer;                /* its outputs, flattened channels last, are the features */
+	uint32_t batch_size;         /* samples per forward pass; 0 (or too many): the session's */
+	strata_embed_format format;
+	const char *path;            /* the CSV, or the features' .npy */
+	/* NPY only: where the labels go; NULL: `path` with ".npy" replaced by ".labels.npy" (appended
+	 * when it does not end in ".npy"). Written only when the samples have labels. */
+	const char *labels_path;
+	/* The samples: a data set, in its file order, with its labels; */
+	strata_dataset *data;
+	/* or, when `data` is NULL, `count` unlabeled raw samples (bytes, the model's input values
+	 * each), prepared as `reference` prepares its own (strata_dataset_transform) or, without a
+	 * reference, multiplied by `scale` (0 means 1). */
+	const uint8_t *pixels;
+	uint32_t count;
+	double scale;
+	const strata_dataset *reference;
+} strata_embed_options;
+
+/* The features of every sample at one layer (inference), one row per sample: a CSV with the
+ * header "label,f0,f1,..." (label -1 for unlabeled samples; 9 significant digits, which give
+ * float32 values back exactly), or a NumPy .npy file (format 1.0, '<f4', shape (samples,
+ * features), C order) plus the labels' .npy ('<i4', shape (samples,)). Streamed a batch at a
+ * time: host memory does not grow with the number of samples. A failed call removes what it
+ * had written. */
+STRATA_API strata_status strata_embed(strata_session *s, const strata_embed_options *options,
+                                      strata_error *err);
+
+typedef struct strata_visualize_options {
+	uint32_t size;         /* sizeof(strata_visualize_options) */
+	size_t layer;
+	uint32_t filters;      /* filters 0 .. filters - 1 (last-axis channels, or dense units); 0: all */
+	uint32_t steps;        /* gradient-ascent steps (Keras' example: 20) */
+	uint32_t batch_size;   /* filters ascended at once, one sample each; 0 (or too many): the session's */
+	uint32_t keep;         /* images kept, the highest activations; 0: every active filter's */
+	uint64_t seed;         /* of the starting noise: the same seed, the same images */
+	/* How the model sees pixel levels: as `reference` prepares its samples, or without one,
+	 * multiplied by `scale` (0 means 1). */
+	double scale;
+	const strata_dataset *reference;
+} strata_visualize_options;
+
+typedef struct strata_filter_image {
+	uint32_t filter;
+	float activation; /* the filter's mean activation after the last step */
+	float *pixels;    /* the input that reached it, height x width x channels, in pixel levels */
+} strata_filter_image;
+
+typedef struct strata_visualize_result {
+	uint32_t height, width, channels; /* of every image: the model's input (rank 1: height 1) */
+	uint32_t filters, steps;          /* as run */
+	float *activations;               /* filters x (steps + 1): before the first step, then after each */
+	uint32_t active;                  /* filters whose final mean activation is above 0 */
+	uint32_t kept;                    /* images: at most `keep` of the active ones */
+	strata_filter_image *images;      /* highest activation first (ties: lower filter first) */
+} strata_visualize_result;
+
+/* Activation maximization as Keras' example conv_filter_visualization: each filter of `layer`
+ * starts from gray noise (pixel levels 128 + 20 u, u uniform in [0, 1)) and climbs the gradient of
+ * its mean activation (the layer's output after its activation, over every position) with
+ * respect to the input image, `steps` times, each step the gradient divided by its root mean
+ * square + 1e-5, so the image moves by about one pixel level per step. Inference mode throughout
+ * (dropout is the identity); weight gradients are computed on the way and left unused. Filters
+ * that end at a mean activation of 0 or below are not kept. Free the result with
+ * strata_visualize_result_free(), also after a failure. */
+STRATA_API strata_status strata_visualize(strata_session *s, const strata_visualize_options *options,
+                                          strata_visualize_result *result, strata_error *err);
+STRATA_API void strata_visualize_result_free(strata_visualize_result *result);
+/* Writes the first grid x grid images as a PNG, row by row, with 5-pixel black margins between
+ * them and none around: grid * width + (grid - 1) * 5 pixels wide, likewise high. Each is
+ * normalized as Keras' deprocess_image (mean 0.5, standard deviation 0.1, clipped, x 255); gray
+ * for 1-channel inputs, RGB for 3-channel ones, others refused. Cells without an image stay black. */
+STRATA_API strata_status strata_visualize_save_png(const strata_visualize_result *result, uint32_t grid,
+                                                   const char *path, strata_error *err);
 
 /* ---- GEMM tuning ---------------------------------------------------------------------------------- */
 

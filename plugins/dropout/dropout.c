@@ -1,6 +1,6 @@
-/* Dropout: Keras' inverted dropout. The identity at inference; when training, each element is
- * kept with probability 1 - rate and scaled by 1 / (1 - rate), from a counter-based generator on
- * the device so no mask is stored. */
+/* Dropout: Keras' inverted dropout. The identity at inference (and so is its derivative there);
+ * when training, each element is kept with probability 1 - rate and scaled by 1 / (1 - rate), from
+ * a counter-based generator on the device so no mask is stored. */
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -112,7 +112,8 @@ static strata_status dropout_forward(strata_layer *layer, const strata_host *hos
 	return dropout_apply(layer, host, args->seed, args->step, args->input, args->output, n);
 }
 
-/* A backward pass differentiates a training forward pass, the only kind that drops anything. */
+/* The mask of a training pass again; an inference pass (input gradients for filter
+ * visualization) dropped nothing, so its derivative is the identity, as its forward pass is. */
 static strata_status dropout_backward(strata_layer *layer, const strata_host *host,
                                       const strata_backward_args *args)
 {
@@ -120,7 +121,7 @@ static strata_status dropout_backward(strata_layer *layer, const strata_host *ho
 	strata_status st = dropout_count(layer, host, args->batch, &n);
 	if (st != STRATA_OK || n == 0 || !args->grad_input)
 		return st;
-	if (host->param_float(layer, "rate") == 0.0)
+	if (!strata_backward_training(args) || host->param_float(layer, "rate") == 0.0)
 		return core_copy(layer, host, args->grad_input, args->grad_output, n);
 	return dropout_apply(layer, host, args->seed, args->step, args->grad_output, args->grad_input, n);
 }

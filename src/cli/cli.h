@@ -30,6 +30,13 @@ typedef struct cli_options {
 	bool first_batch_only;   /* bench: stop after the first trained batch (cold-cache child) */
 	bool no_cold;            /* bench: skip the cold-cache measurement */
 	int64_t budget;          /* --budget: tune's search seconds, -1 unset */
+	const char *output;      /* -o, --output: plot's picture (default: the log's name, .png) */
+	int64_t width, height;   /* --width, --height: plot's picture size in pixels, -1 unset */
+	const char *layer;       /* --layer: visualize's and embed's layer, by name */
+	int64_t filters;         /* --filters: visualize tries filters 0..N-1, -1 unset (all) */
+	int64_t steps;           /* --steps: visualize's gradient-ascent steps, -1 unset (20) */
+	int64_t grid;            /* --grid: visualize's N x N images, -1 unset */
+	const char *format;      /* --format: embed's csv | npy (default: from -o's extension) */
 } cli_options;
 
 typedef struct cli_context {
@@ -65,11 +72,24 @@ int cmd_eval(cli_context *ctx);
 int cmd_predict(cli_context *ctx);
 int cmd_bench(cli_context *ctx);
 int cmd_tune(cli_context *ctx);
+/* Reads ctx->opt.model_path as the training log (its one positional argument). */
+int cmd_plot(cli_context *ctx);
+/* Filter images of a layer (--layer, -o PNG); embed: a layer's features for a data set. */
+int cmd_visualize(cli_context *ctx);
+int cmd_embed(cli_context *ctx);
 
 /* The session of a command: batch from --batch-size or the model, seed from --seed or the model. */
 int cli_open_session(cli_context *ctx, strata_session **out, uint32_t *batch);
 /* The model's test set (or `which` = "train": its training set) on the runtime's device. */
 int cli_open_dataset(cli_context *ctx, const char *which, uint32_t offset, uint32_t limit,
                      const strata_dataset *reference, strata_dataset **out);
+
+/* cli_probe.c, for visualize and embed. The index of the layer --layer names; an unknown name
+ * is bad usage, the message listing the model's layers. */
+int cli_find_layer(cli_context *ctx, size_t *layer);
+/* Refuses, before any work, an output path whose folder is missing or not writable. */
+int cli_check_output(const char *path);
+/* Loads --weights, or warns that the seed's initial weights are used. */
+int cli_load_weights(cli_context *ctx, strata_session *s);
 
 #endif

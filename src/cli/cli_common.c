@@ -158,6 +158,7 @@ int cli_open_dataset(cli_context *ctx, const char *which, uint32_t offset, uint3
 		.limit = limit,
 		.standardize = data.standardize,
 		.reference = reference,
+		.keep_labels = data.keep_labels, .n_keep_labels = data.n_keep_labels,
 	};
 	if (!o.images || !o.labels) {
 		cli_error("%s: the model's data section names no %s images and labels", ctx->opt.model_path, which);

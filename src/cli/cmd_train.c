@@ -120,6 +120,13 @@ int cmd_train(cli_context *ctx)
 	progress_state ps = {.tty = isatty(STDOUT_FILENO)};
 	if ((rc = cli_open_session(ctx, &s, &batch)))
 		goto out_free;
+	/* A resumed run's checkpoint replaces every weight: the init_from file is not needed. */
+	strata_error ierr = {0};
+	if (!ctx->opt.resume && strata_session_init_from(s, &ierr) != STRATA_OK) {
+		cli_error("%s", ierr.message);
+		rc = cli_exit_status(ierr.status);
+		goto out_free;
+	}
 
 	/* Keras' validation_split holds out the last samples of the training set; without it the
 	 * test set is the validation data, as in the Keras MNIST example. */

@@ -25,6 +25,13 @@ static void usage(FILE *out)
 	        "                          GEMM GFLOP/s, peak memory, time to the first batch (--no-cold)\n"
 	        "  tune MODEL.yaml         search CLBlast's GEMM parameters for the device on the model's\n"
 	        "                          training shapes; later runs on this device use the winner\n"
+	        "  plot LOG.csv            training curves of a `train` log (loss | accuracy) as a PNG\n"
+	        "  visualize MODEL.yaml --layer NAME -o PNG\n"
+	        "                          the input each filter of a layer responds to most (gradient\n"
+	        "                          ascent from gray noise), as a grid of images\n"
+	        "  embed MODEL.yaml --layer NAME -o FILE [DATA]\n"
+	        "                          a layer's activations for every sample of DATA (the test set;\n"
+	        "                          `train`; or an IDX images file) as CSV or NumPy .npy\n"
 	        "\n"
 	        "options:\n"
 	        "  --device SEL            auto, cpu, gpu, gpu:N, or part of a device or platform name\n"
@@ -34,11 +41,19 @@ static void usage(FILE *out)
 	        "  --save PATH             write a checkpoint there after every epoch\n"
 	        "  --resume PATH           continue training from a checkpoint (also one Ctrl-C left)\n"
 	        "  --log PATH              training log as CSV (default: next to --save, W.csv)\n"
-	        "  --weights PATH          weights for eval and predict\n"
+	        "  --weights PATH          weights for eval, predict, visualize and embed\n"
 	        "  --limit N               train on the first N training samples only\n"
 	        "  --seed N                weight initialization seed (default: the model's seed)\n"
 	        "  --budget SECONDS        tune's search time (default 240)\n"
 	        "  --random                forward seeded random inputs instead of the model's test images\n"
+	        "  -o, --output PATH       plot's picture (default: the log's name with .png)\n"
+	        "                          visualize's PNG; embed's CSV or .npy\n"
+	        "  --width N, --height N   plot's picture size in pixels (default 1000 x 400)\n"
+	        "  --layer NAME            visualize's and embed's layer, named as `strata summary` shows\n"
+	        "  --filters N             visualize filters 0..N-1 of the layer (default: all)\n"
+	        "  --steps N               visualize's gradient-ascent steps (default 20)\n"
+	        "  --grid N                visualize's picture: N x N images (default: up to 8 x 8)\n"
+	        "  --format csv|npy        embed's output (default: npy for a .npy path, else csv)\n"
 	        "  --profile               time every kernel and print a per-layer table at exit\n"
 	        "  --plugin-path DIRS      extra ':'-separated plugin folders (after STRATA_PLUGIN_PATH)\n"
 	        "  -v, --verbose           say what is compiled, loaded and cached\n"
@@ -67,7 +82,9 @@ static int parse_count(const char *flag, const char *value, int64_t *out)
 
 int main(int argc, char **argv)
 {
-	cli_context ctx = {.opt = {.batch = -1, .seed = -1, .epochs = -1, .limit = -1, .budget = -1}};
+	cli_context ctx = {
+		.opt = {.batch = -1, .seed = -1, .epochs = -1, .limit = -1, .budget = -1, .width = -1, .height = -1,
+		        .filters = -1, .steps = -1, .grid = -1}};
 	const char *command = NULL;
 	const char *positional[4];
 	int n_positional = 0;
@@ -121,6 +138,35 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--budget") == 0) {
 			rc = parse_count(a, next, &ctx.opt.budget);
 			i++;
+		} else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+			if (!next) {
+				cli_error("%s needs a value", a);
+				return CLI_USAGE;
+			}
+			ctx.opt.output = next;
+			i++;
+		} else if (strcmp(a, "--width") == 0) {
+			rc = parse_count(a, next, &ctx.opt.width);
+			i++;
+		} else if (strcmp(a, "--height") == 0) {
+			rc = parse_count(a, next, &ctx.opt.height);
+			i++;
+		} else if (strcmp(a, "--layer") == 0 || strcmp(a, "--format") == 0) {
+			if (!next) {
+				cli_error("%s needs a value", a);
+				return CLI_USAGE;
+			}
+			*(a[2] == 'l' ? &ctx.opt.layer : &ctx.opt.format) = next;
+			i++;
+		} else if (strcmp(a, "--filters") == 0) {
+			rc = parse_count(a, next, &ctx.opt.filters);
+			i++;
+		} else if (strcmp(a, "--steps") == 0) {
+			rc = parse_count(a, next, &ctx.opt.steps);
+			i++;
+		} else if (strcmp(a, "--grid") == 0) {
+			rc = parse_count(a, next, &ctx.opt.grid);
+			i++;
 		} else if (a[0] == '-' && a[1] != '\0') {
 			cli_error("unknown option '%s' (see strata --help)", a);
 			return CLI_USAGE;
@@ -148,13 +194,18 @@ int main(int argc, char **argv)
 		{"devices", cmd_devices, 0}, {"layers", cmd_layers, 0}, {"summary", cmd_summary, 1},
 		{"forward", cmd_forward, 1}, {"train", cmd_train, 1},   {"eval", cmd_eval, 1},
 		{"predict", cmd_predict, 2}, {"bench", cmd_bench, 1}, {"tune", cmd_tune, 1},
+		{"plot", cmd_plot, 1}, {"visualize", cmd_visualize, 1}, {"embed", cmd_embed, 1},
 	};
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(command, commands[i].name) != 0)
 			continue;
-		if (n_positional != commands[i].n_args) {
+		bool optional_last = commands[i].run == cmd_embed; /* DATA: the test set when left out */
+		if (n_positional < commands[i].n_args || n_positional > commands[i].n_args + optional_last) {
 			static const char *const what[] = {"no arguments", "one model file", "a model file and an input file"};
-			cli_error("'%s' takes %s (see strata --help)", command, what[commands[i].n_args]);
+			cli_error("'%s' takes %s (see strata --help)", command,
+			          commands[i].run == cmd_plot ? "one training log (CSV)"
+			          : optional_last             ? "a model file and optionally a data set"
+			                                      : what[commands[i].n_args]);
 			return CLI_USAGE;
 		}
 		if (n_positional > 0)
