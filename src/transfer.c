@@ -237,8 +237,37 @@ out_free:
 	return st;
 }
 
-strata_status st_transfer_apply(strata_session *s, strata_error *err)
+/* "conv2d_1, dense_2 from FILE; dense_2 grows from 10 to 12 outputs": the plan lists each
+ * layer's weights together. */
+static void describe(const transfer *t, char *buf, size_t size)
 {
+	size_t o = 0;
+	const strata_layer *last = NULL;
+	for (size_t i = 0; i < t->n_plan && o < size; i++) {
+		if (t->plan[i].layer == last)
+			continue;
+		last = t->plan[i].layer;
+		o += (size_t)snprintf(buf + o, size - o, "%s%s", o ? ", " : "", last->name);
+	}
+	if (o < size)
+		o += (size_t)snprintf(buf + o, size - o, " from %s", t->ini->weights);
+	last = NULL;
+	for (size_t i = 0; i < t->n_plan && o < size; i++) {
+		const planned *p = &t->plan[i];
+		if (!p->grows || p->layer == last)
+			continue;
+		last = p->layer;
+		const strata_shape *wide = &p->layer->weights[p->w].shape;
+		o += (size_t)snprintf(buf + o, size - o, "; %s grows from %lld to %lld outputs", p->layer->name,
+		                      (long long)p->e.shape.dims[p->e.shape.rank - 1],
+		                      (long long)wide->dims[wide->rank - 1]);
+	}
+}
+
+strata_status st_transfer_apply(strata_session *s, char *report, size_t report_size, strata_error *err)
+{
+	if (report && report_size)
+		report[0] = '\0';
 	const st_init_from *ini = &s->model->init_from;
 	transfer t = {.s = s, .ini = ini, .err = err};
 	strata_error local = {0};
@@ -252,15 +281,17 @@ strata_status st_transfer_apply(strata_session *s, strata_error *err)
 	for (size_t i = 0; i < t.n_plan; i++)
 		if ((st = write_one(&t, &t.plan[i])))
 			goto out_close;
+	if (report && report_size)
+		describe(&t, report, report_size);
 out_close:
 	free(t.plan);
 	st_checkpoint_close(t.f);
 	return st;
 }
 
-strata_status strata_session_init_from(strata_session *s, strata_error *err)
+strata_status strata_session_init_from(strata_session *s, char *report, size_t report_size, strata_error *err)
 {
 	if (!s)
 		return st_fail(err, STRATA_ERR_INVALID, "strata_session_init_from: no session");
-	return st_transfer_apply(s, err);
+	return st_transfer_apply(s, report, report_size, err);
 }

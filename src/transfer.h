@@ -14,6 +14,6 @@
 
 /* Checks every listed layer against the file, then writes the weights; on any refusal no weight
  * has changed. Messages start "MODEL:LINE:COL: init_from:" at the entry they are about. */
-strata_status st_transfer_apply(strata_session *s, strata_error *err);
+strata_status st_transfer_apply(strata_session *s, char *report, size_t report_size, strata_error *err);
 
 #endif

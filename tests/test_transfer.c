@@ -272,7 +272,7 @@ START_TEST(test_init_from_copies_listed_layers)
 	ck_assert_uint_eq(differences(b.s, 1, 0, ak1), weight_size(b.s, 1, 0));
 
 	strata_error err = {0};
-	ck_assert_msg(strata_session_init_from(b.s, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(strata_session_init_from(b.s, NULL, 0, &err) == STRATA_OK, "%s", err.message);
 	ck_assert_uint_eq(differences(b.s, 1, 0, ak1), 0);
 	ck_assert_uint_eq(differences(b.s, 1, 1, ab1), 0);
 	ck_assert_uint_eq(differences(b.s, 2, 0, k2), 0);
@@ -303,7 +303,7 @@ START_TEST(test_init_from_copies_listed_layers)
 	snprintf(init, sizeof(init), "init_from: %s\n", t.file);
 	mlp_spec all = {.hidden = 16, .classes = 10, .init = init};
 	b = open_net(reg, rt, &all, 2);
-	ck_assert_msg(strata_session_init_from(b.s, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(strata_session_init_from(b.s, NULL, 0, &err) == STRATA_OK, "%s", err.message);
 	for (size_t l = 1; l <= 2; l++)
 		for (size_t w = 0; w < 2; w++) {
 			float *x = read_weight(a.s, l, w);
@@ -338,7 +338,12 @@ START_TEST(test_grow_classes)
 	net b = open_net(reg, rt, &sp, 2);
 	float *before_k = read_weight(b.s, 2, 0), *before_b = read_weight(b.s, 2, 1);
 	strata_error err = {0};
-	ck_assert_msg(strata_session_init_from(b.s, &err) == STRATA_OK, "%s", err.message);
+	char report[512];
+	ck_assert_msg(strata_session_init_from(b.s, report, sizeof(report), &err) == STRATA_OK, "%s", err.message);
+	char want_report[600];
+	snprintf(want_report, sizeof(want_report), "dense_1, dense_2 from %s; dense_2 grows from 10 to 12 outputs",
+	         t.file);
+	ck_assert_str_eq(report, want_report);
 
 	float *ak = read_weight(a.s, 2, 0), *ab = read_weight(a.s, 2, 1);
 	float *k = read_weight(b.s, 2, 0), *bias = read_weight(b.s, 2, 1);
@@ -385,7 +390,7 @@ static void expect_refusal(strata_registry *reg, strata_runtime *rt, const mlp_s
 		for (size_t w = 0; w < strata_session_weight_count(b.s, l); w++)
 			before[l][w] = read_weight(b.s, l, w);
 	strata_error err = {0};
-	ck_assert_int_eq(strata_session_init_from(b.s, &err), status);
+	ck_assert_int_eq(strata_session_init_from(b.s, NULL, 0, &err), status);
 	ck_assert_int_eq(err.status, status);
 	char prefix[64];
 	snprintf(prefix, sizeof(prefix), "test.yaml:%s: init_from: ", where);
@@ -464,7 +469,7 @@ START_TEST(test_init_from_refusals)
 	strata_session *s = NULL;
 	strata_error err = {0};
 	ck_assert_int_eq(strata_session_create(rt, m, 8, 1, &s, &err), STRATA_OK);
-	ck_assert_int_eq(strata_session_init_from(s, &err), STRATA_ERR_INVALID);
+	ck_assert_int_eq(strata_session_init_from(s, NULL, 0, &err), STRATA_ERR_INVALID);
 	size_t col = strlen("init_from: {weights: ") + strlen(t.file) + strlen(", layers: [") + 1;
 	snprintf(want, sizeof(want),
 	         "test.yaml:6:%zu: init_from: %s holds no weights of layer 'hidden'; "
@@ -650,7 +655,7 @@ START_TEST(test_grow_8_to_10_digits)
 	mlp_spec s10 = {.hidden = HIDDEN, .classes = 10, .frozen = true,
 	                .init = init_block(init, sizeof(init), file, "[dense_1, dense_2]")};
 	net b = open_net(reg, rt, &s10, 2);
-	ck_assert_msg(strata_session_init_from(b.s, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(strata_session_init_from(b.s, NULL, 0, &err) == STRATA_OK, "%s", err.message);
 	double grown8 = accuracy(rt, b.s, eight, 1), grown9 = accuracy(rt, b.s, nine, 1);
 	/* A different slice of the training set, all ten digits. */
 	strata_dataset *train10 = mnist(rt, true, TRAIN8, TRAIN10, NULL, 0, 10);

@@ -207,8 +207,11 @@ STRATA_API strata_status strata_session_write_weight(strata_session *s, size_t l
  * session about to train (`strata train` calls it unless resuming); a checkpoint loaded
  * afterwards replaces every weight anyway. Every name and shape is checked before any weight
  * changes; a layer with more units (or filters) than the file keeps the file's values for the
- * first ones and its initializer's for the rest. Optimizer state is never taken. */
-STRATA_API strata_status strata_session_init_from(strata_session *s, strata_error *err);
+ * first ones and its initializer's for the rest. Optimizer state is never taken. When `report`
+ * is not NULL it receives a line for the user: the layers taken, the file, what grew ("" when
+ * the model has no init_from). */
+STRATA_API strata_status strata_session_init_from(strata_session *s, char *report, size_t report_size,
+                                                  strata_error *err);
 
 /* ---- Data sets on the device -------------------------------------------------------------------- */
 

@@ -122,11 +122,14 @@ int cmd_train(cli_context *ctx)
 		goto out_free;
 	/* A resumed run's checkpoint replaces every weight: the init_from file is not needed. */
 	strata_error ierr = {0};
-	if (!ctx->opt.resume && strata_session_init_from(s, &ierr) != STRATA_OK) {
+	char taken[512];
+	if (!ctx->opt.resume && strata_session_init_from(s, taken, sizeof(taken), &ierr) != STRATA_OK) {
 		cli_error("%s", ierr.message);
 		rc = cli_exit_status(ierr.status);
 		goto out_free;
 	}
+	if (!ctx->opt.resume && taken[0])
+		printf("Weights of %s\n", taken);
 
 	/* Keras' validation_split holds out the last samples of the training set; without it the
 	 * test set is the validation data, as in the Keras MNIST example. */
