@@ -1,7 +1,8 @@
 /* IDX files (MNIST's format): magic 0, 0, type, rank; rank big-endian uint32 dimensions; then the
  * elements, big-endian. zlib's gz* functions read plain and gzip files alike. The header is not
  * trusted: the buffer grows only as data actually arrives, so a header claiming terabytes over a
- * small file costs nothing before it is refused as truncated. */
+ * small file costs nothing before it is refused as truncated. One parser reads from a source that
+ * is either such a file or bytes in memory (st_idx_load_memory, which the fuzzer drives). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <zlib.h>
 
 #include "error.h"
+#include "idx.h"
 
 #define IDX_MAX_RANK 8
 #define IDX_FIRST_CHUNK (1u << 20)
@@ -41,25 +43,45 @@ static const char *type_name(uint8_t type, size_t *elem)
 	}
 }
 
+/* Where the bytes come from: a file through zlib, or memory when `file` is NULL. */
+typedef struct source {
+	const char *path; /* the file's path, or the name that stands for it in messages */
+	gzFile file;
+	const uint8_t *data;
+	size_t len, pos;
+} source;
+
 /* Reads up to `want` bytes into *got; a short count means end of file. */
-static strata_status read_some(gzFile f, const char *path, void *dst, size_t want, size_t *got,
-                               strata_error *err)
+static strata_status read_some(source *src, void *dst, size_t want, size_t *got, strata_error *err)
 {
+	if (!src->file) {
+		size_t n = src->len - src->pos < want ? src->len - src->pos : want;
+		if (n)
+			memcpy(dst, src->data + src->pos, n);
+		src->pos += n;
+		*got = n;
+		return STRATA_OK;
+	}
+	gzFile f = src->file;
+	const char *path = src->path;
 	int code;
 	*got = 0;
 	while (*got < want) {
 		size_t chunk = want - *got > (1u << 30) ? (1u << 30) : want - *got;
 		int n = gzread(f, (char *)dst + *got, (unsigned)chunk);
 		if (n < 0) {
-			const char *msg = gzerror(f, &code);
-			return st_fail(err, STRATA_ERR_IO, "%s: read error: %s", path,
-			               code == Z_ERRNO ? strerror(errno) : msg);
+			gzerror(f, &code);
+			if (code == Z_ERRNO)
+				return st_fail(err, STRATA_ERR_IO, "%s: read error: %s", path, strerror(errno));
+			if (code == Z_MEM_ERROR)
+				return st_fail(err, STRATA_ERR_NO_MEMORY, "%s: out of memory in zlib", path);
+			break; /* damaged compressed data: reported below like a stream cut short */
 		}
 		if (n == 0)
 			break;
 		*got += (size_t)n;
 	}
-	/* zlib reports a gzip stream cut short only through gzerror(), as "PATH: problem". */
+	/* zlib reports damaged or cut-short gzip data only through gzerror(), as "PATH: problem". */
 	const char *msg = gzerror(f, &code);
 	size_t plen = strlen(path);
 	if (!strncmp(msg, path, plen) && !strncmp(msg + plen, ": ", 2))
@@ -105,14 +127,15 @@ static void from_big_endian(uint8_t *p, uint64_t count, size_t elem)
 }
 
 /* Counts what follows the declared data, to name the real size in the message. */
-static strata_status check_end(gzFile f, const char *path, const char *dims, uint64_t header,
-                               uint64_t data_bytes, strata_error *err)
+static strata_status check_end(source *src, const char *dims, uint64_t header, uint64_t data_bytes,
+                               strata_error *err)
 {
+	const char *path = src->path;
 	char buf[4096];
 	uint64_t extra = 0;
 	size_t n;
 	do {
-		strata_status st = read_some(f, path, buf, sizeof(buf), &n, err);
+		strata_status st = read_some(src, buf, sizeof(buf), &n, err);
 		if (st)
 			return st;
 		extra += n;
@@ -126,31 +149,19 @@ static strata_status check_end(gzFile f, const char *path, const char *dims, uin
 	        (unsigned long long)(header + data_bytes + extra));
 }
 
-strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *err)
+static strata_status parse(source *src, strata_idx **out, strata_error *err)
 {
+	const char *path = src->path;
 	strata_status st;
 	uint8_t head[4 + 4 * IDX_MAX_RANK];
 	size_t elem;
 	char dims[160];
 
-	if (!path || !out)
-		return st_fail(err, STRATA_ERR_INVALID, "strata_idx_load: path and out are required");
-	*out = NULL;
-	errno = 0;
-	gzFile f = gzopen(path, "rb");
-	if (!f)
-		return st_fail(err, errno == ENOENT ? STRATA_ERR_NOT_FOUND : STRATA_ERR_IO,
-		               "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
-	/* The default 8 KiB gzip buffer makes reading 47 MB of MNIST slow. */
-	gzbuffer(f, 128u * 1024u);
-
 	strata_idx *idx = calloc(1, sizeof(*idx));
-	if (!idx) {
-		st = st_fail(err, STRATA_ERR_NO_MEMORY, "%s: out of memory", path);
-		goto out_close;
-	}
+	if (!idx)
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "%s: out of memory", path);
 	size_t got;
-	st = read_some(f, path, head, 4, &got, err);
+	st = read_some(src, head, 4, &got, err);
 	if (st)
 		goto out_free_idx;
 	if (got == 0) {
@@ -183,7 +194,7 @@ strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *
 	idx->type = head[2];
 	idx->rank = head[3];
 	size_t dims_bytes = 4u * idx->rank;
-	st = read_some(f, path, head + 4, dims_bytes, &got, err);
+	st = read_some(src, head + 4, dims_bytes, &got, err);
 	if (st)
 		goto out_free_idx;
 	if (got < dims_bytes) {
@@ -227,7 +238,7 @@ strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *
 			idx->data = nd;
 			cap = ncap;
 		}
-		st = read_some(f, path, (uint8_t *)idx->data + have, cap - have, &got, err);
+		st = read_some(src, (uint8_t *)idx->data + have, cap - have, &got, err);
 		if (st)
 			goto out_free_data;
 		have += got;
@@ -241,11 +252,10 @@ strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *
 		             (unsigned long long)(header + have));
 		goto out_free_data;
 	}
-	st = check_end(f, path, dims, header, data_bytes, err);
+	st = check_end(src, dims, header, data_bytes, err);
 	if (st)
 		goto out_free_data;
 	from_big_endian(idx->data, count, elem);
-	gzclose(f);
 	*out = idx;
 	return STRATA_OK;
 
@@ -253,9 +263,35 @@ out_free_data:
 	free(idx->data);
 out_free_idx:
 	free(idx);
-out_close:
+	return st;
+}
+
+strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *err)
+{
+	if (!path || !out)
+		return st_fail(err, STRATA_ERR_INVALID, "strata_idx_load: path and out are required");
+	*out = NULL;
+	errno = 0;
+	gzFile f = gzopen(path, "rb");
+	if (!f)
+		return st_fail(err, errno == ENOENT ? STRATA_ERR_NOT_FOUND : STRATA_ERR_IO,
+		               "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
+	/* The default 8 KiB gzip buffer makes reading 47 MB of MNIST slow. */
+	gzbuffer(f, 128u * 1024u);
+	source src = {.path = path, .file = f};
+	strata_status st = parse(&src, out, err);
 	gzclose(f);
 	return st;
+}
+
+strata_status st_idx_load_memory(const void *data, size_t len, const char *name, strata_idx **out,
+                                 strata_error *err)
+{
+	if (!out || (!data && len))
+		return st_fail(err, STRATA_ERR_INVALID, "st_idx_load_memory: data and out are required");
+	*out = NULL;
+	source src = {.path = name ? name : "(memory)", .data = data, .len = len};
+	return parse(&src, out, err);
 }
 
 void strata_idx_free(strata_idx *idx)

@@ -1,0 +1,296 @@
+/* Runs every kernel of cl/ and plugins/ once or more on small shapes, for tests/oclgrind.sh to
+ * watch under Oclgrind: a handful of tiny models that together hold every layer type and option
+ * with a kernel path of its own (conv2d valid and same, strided, 1x1; both poolings, both
+ * paddings; dropout; flatten; every activation, alone and fused), every loss and every
+ * optimizer variant, with and without regularizers. For each model: a forward pass of a partial
+ * batch, one training step (batch gathering, forward, loss, backward, update) and an evaluation
+ * whose last batch is partial, over a data set written here as IDX files, standardized for half
+ * the models. Prints the kernel profile, and exits 0 when every call succeeds; Oclgrind's own
+ * reports, and that every kernel ran, are checked by the script.
+ * Usage: oclgrind_driver [DEVICE]   (a device selector; default "oclgrind") */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <strata/strata.h>
+
+#define SAMPLES 8
+#define CLASSES 3
+#define MAX_BATCH 4
+
+typedef struct case_model {
+	const char *what;
+	uint32_t shape[3]; /* input height, width, channels; the data set's samples */
+	bool standardize;
+	const char *yaml;  /* layers, loss and optimizer */
+} case_model;
+
+static const case_model models[] = {
+	{"conv2d valid relu twice (col2im), maxpool2d, dropout, dense softmax; crossentropy, adadelta",
+	 {6, 6, 1},
+	 false,
+	 "layers:\n"
+	 "  - {type: conv2d, filters: 2, kernel_size: [3, 3], activation: relu}\n"
+	 "  - {type: conv2d, filters: 2, kernel_size: [2, 2], activation: relu}\n"
+	 "  - {type: maxpool2d}\n"
+	 "  - {type: dropout, rate: 0.25}\n"
+	 "  - {type: flatten}\n"
+	 "  - {type: dense, units: 3, activation: softmax}\n"
+	 "loss: categorical_crossentropy\n"
+	 "optimizer: adadelta\n"},
+	{"odd shape and channels: conv2d same strided sigmoid without bias, averagepool2d same, "
+	 "dense tanh, softmax layer; sparse crossentropy, adam amsgrad",
+	 {7, 5, 2},
+	 true,
+	 "layers:\n"
+	 "  - {type: conv2d, filters: 3, kernel_size: [3, 2], strides: [2, 1], padding: same,\n"
+	 "     activation: sigmoid, use_bias: false}\n"
+	 "  - {type: averagepool2d, pool_size: [2, 2], strides: [1, 1], padding: same}\n"
+	 "  - {type: flatten}\n"
+	 "  - {type: dense, units: 3, activation: tanh}\n"
+	 "  - {type: activation, activation: softmax}\n"
+	 "loss: sparse_categorical_crossentropy\n"
+	 "optimizer: {type: adam, amsgrad: true}\n"},
+	{"conv2d 1x1 with l2, maxpool2d same 3x3/2, averagepool2d valid, dropout, dense with l1; "
+	 "mean squared error, sgd nesterov",
+	 {6, 6, 1},
+	 false,
+	 "layers:\n"
+	 "  - {type: conv2d, filters: 2, kernel_size: [1, 1], kernel_regularizer: {l2: 0.01}}\n"
+	 "  - {type: maxpool2d, pool_size: [3, 3], strides: [2, 2], padding: same}\n"
+	 "  - {type: averagepool2d, pool_size: [2, 2], padding: valid}\n"
+	 "  - {type: flatten}\n"
+	 "  - {type: dropout, rate: 0.5}\n"
+	 "  - {type: dense, units: 3, kernel_regularizer: {l1: 0.01, l2: 0.01}}\n"
+	 "loss: mean_squared_error\n"
+	 "optimizer: {type: sgd, learning_rate: 0.1, momentum: 0.9, nesterov: true}\n"},
+	{"dense relu, activation layers sigmoid, tanh, linear, relu, softmax; crossentropy, rmsprop centered",
+	 {6, 6, 1},
+	 true,
+	 "layers:\n"
+	 "  - {type: flatten}\n"
+	 "  - {type: dense, units: 4, activation: relu}\n"
+	 "  - {type: activation, activation: sigmoid}\n"
+	 "  - {type: activation, activation: tanh}\n"
+	 "  - {type: activation, activation: linear}\n"
+	 "  - {type: activation, activation: relu}\n"
+	 "  - {type: dense, units: 3, activation: linear, use_bias: false}\n"
+	 "  - {type: activation, activation: softmax}\n"
+	 "loss: categorical_crossentropy\n"
+	 "optimizer: {type: rmsprop, momentum: 0.5, centered: true}\n"},
+	{"wide layers, so reductions and softmax rows span several work-groups",
+	 {6, 6, 1},
+	 false,
+	 "layers:\n"
+	 "  - {type: conv2d, filters: 8, kernel_size: [3, 3], padding: same, activation: relu}\n"
+	 "  - {type: flatten}\n"
+	 "  - {type: dense, units: 150, activation: relu}\n"
+	 "  - {type: activation, activation: softmax}\n"
+	 "  - {type: dense, units: 3, activation: softmax}\n"
+	 "loss: categorical_crossentropy\n"
+	 "optimizer: {type: adam, learning_rate: 0.01}\n"},
+	{"conv2d strided valid tanh, maxpool2d valid 1x1, dense softmax not folded into the loss; "
+	 "mean squared error, plain sgd",
+	 {6, 6, 1},
+	 false,
+	 "layers:\n"
+	 "  - {type: conv2d, filters: 2, kernel_size: [2, 2], strides: [2, 2], activation: tanh}\n"
+	 "  - {type: maxpool2d, pool_size: [1, 1]}\n"
+	 "  - {type: flatten}\n"
+	 "  - {type: dense, units: 3, activation: softmax}\n"
+	 "loss: mean_squared_error\n"
+	 "optimizer: sgd\n"},
+};
+
+/* The last model again with each remaining optimizer in its plain form. */
+static const char *const plain_optimizers[] = {"adam", "rmsprop"};
+
+static char tmpdir[256];
+static char images_path[300], labels_path[300];
+
+static void put_be32(FILE *f, uint32_t v)
+{
+	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+	fwrite(b, 1, 4, f);
+}
+
+static int make_tmpdir(void)
+{
+	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	snprintf(tmpdir, sizeof(tmpdir), "%s/strata-oclgrind-XXXXXX", base);
+	if (!mkdtemp(tmpdir)) {
+		perror("oclgrind_driver: mkdtemp");
+		return -1;
+	}
+	snprintf(images_path, sizeof(images_path), "%s/images.idx", tmpdir);
+	snprintf(labels_path, sizeof(labels_path), "%s/labels.idx", tmpdir);
+	return 0;
+}
+
+/* SAMPLES images of the given shape, pseudo-random bytes, and labels cycling through the classes. */
+static int write_data(const uint32_t shape[3])
+{
+	FILE *img = fopen(images_path, "wb"), *lab = fopen(labels_path, "wb");
+	if (!img || !lab) {
+		perror("oclgrind_driver: writing the data set");
+		if (img)
+			fclose(img);
+		if (lab)
+			fclose(lab);
+		return -1;
+	}
+	const uint8_t img_magic[4] = {0, 0, 0x08, 4}, lab_magic[4] = {0, 0, 0x08, 1};
+	fwrite(img_magic, 1, 4, img);
+	put_be32(img, SAMPLES);
+	for (int d = 0; d < 3; d++)
+		put_be32(img, shape[d]);
+	fwrite(lab_magic, 1, 4, lab);
+	put_be32(lab, SAMPLES);
+	uint32_t x = 12345;
+	for (int s = 0; s < SAMPLES; s++) {
+		for (uint32_t p = 0; p < shape[0] * shape[1] * shape[2]; p++) {
+			x = x * 1103515245u + 12345u;
+			fputc((int)((x >> 16) & 0xff), img);
+		}
+		fputc(s % CLASSES, lab);
+	}
+	int bad = ferror(img) || ferror(lab);
+	bad |= fclose(img) != 0;
+	bad |= fclose(lab) != 0;
+	if (bad)
+		fprintf(stderr, "oclgrind_driver: could not write %s\n", tmpdir);
+	return bad ? -1 : 0;
+}
+
+static void remove_data(void)
+{
+	unlink(images_path);
+	unlink(labels_path);
+	rmdir(tmpdir);
+}
+
+/* One model: a forward pass of a partial batch, a training step, an evaluation. */
+static strata_status run_model(strata_registry *reg, strata_runtime *rt, const case_model *c,
+                               const char *layers, const char *optimizer, strata_error *err)
+{
+	const char *what = c->what;
+	const uint32_t *shape = c->shape;
+	char yaml[2048];
+	int n = snprintf(yaml, sizeof(yaml), "input: {shape: [%u, %u, %u]}\n%s%s%s%s", shape[0], shape[1], shape[2],
+	                 layers, optimizer ? "optimizer: " : "", optimizer ? optimizer : "", optimizer ? "\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(yaml)) {
+		snprintf(err->message, sizeof(err->message), "the model text of '%s' is too long", what);
+		return STRATA_ERR_INVALID;
+	}
+	printf("== %s%s%s\n", what, optimizer ? " with " : "", optimizer ? optimizer : "");
+	fflush(stdout);
+
+	strata_model *m = NULL;
+	strata_session *s = NULL;
+	strata_dataset *ds = NULL;
+	size_t per_sample = (size_t)shape[0] * shape[1] * shape[2];
+	float *input = malloc(3 * per_sample * sizeof(*input)), output[3 * CLASSES];
+	if (!input || write_data(shape)) {
+		free(input);
+		snprintf(err->message, sizeof(err->message), "out of memory or disk for the data of '%s'", what);
+		return STRATA_ERR_IO;
+	}
+	strata_status st = strata_model_load_string(reg, yaml, strlen(yaml), "oclgrind.yaml", NULL, &m, err);
+	if (st)
+		goto out_free_input;
+	if ((st = strata_session_create(rt, m, MAX_BATCH, 7, &s, err)))
+		goto out_free_model;
+	strata_dataset_options dopts = {
+		.size = sizeof(dopts),
+		.images = images_path,
+		.labels = labels_path,
+		.scale = 1.0 / 255.0,
+		.num_classes = CLASSES,
+		.standardize = c->standardize,
+	};
+	if ((st = strata_dataset_load(rt, &dopts, &ds, err)))
+		goto out_destroy_session;
+
+	for (size_t i = 0; i < 3 * per_sample; i++)
+		input[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
+	strata_eval_result result;
+	if ((st = strata_session_forward(s, input, 3, output, err)) ||
+	    (st = strata_session_train_steps(s, ds, MAX_BATCH, 1, err)) ||
+	    (st = strata_evaluate(s, ds, 3, &result, err)))
+		goto out_free_dataset;
+	printf("   loss %.4f, accuracy %.3f over %u samples\n", result.loss, result.accuracy, result.count);
+
+out_free_dataset:
+	strata_dataset_free(ds);
+out_destroy_session:
+	strata_session_destroy(s);
+out_free_model:
+	strata_model_free(m);
+out_free_input:
+	free(input);
+	return st;
+}
+
+int main(int argc, char **argv)
+{
+	const char *device = argc > 1 ? argv[1] : "oclgrind";
+	strata_error err = {0};
+	strata_registry *reg = NULL;
+	strata_runtime *rt = NULL;
+	int status = EXIT_FAILURE;
+
+	strata_registry_options ropts = {
+		.size = sizeof(ropts),
+		.plugin_path = STRATA_BUILD_PLUGIN_DIR,
+		.no_default_paths = true,
+	};
+	if (strata_registry_open(&ropts, &reg, &err)) {
+		fprintf(stderr, "oclgrind_driver: %s\n", err.message);
+		return EXIT_FAILURE;
+	}
+	/* No disk cache: a binary built by another driver (PoCL) must never be loaded here, and
+	 * Oclgrind should see every program compiled from source. */
+	strata_runtime_options opts = {.size = sizeof(opts), .device = device, .no_disk_cache = true,
+	                               .profile = true};
+	if (strata_runtime_create(reg, &opts, &rt, &err)) {
+		fprintf(stderr, "oclgrind_driver: %s\n", err.message);
+		goto out_close;
+	}
+	printf("device: %s\n", strata_runtime_device(rt)->name);
+	if (make_tmpdir())
+		goto out_destroy;
+
+	size_t n_models = sizeof(models) / sizeof(models[0]);
+	for (size_t i = 0; i < n_models; i++) {
+		if (run_model(reg, rt, &models[i], models[i].yaml, NULL, &err))
+			goto out_fail;
+	}
+	const case_model *last = &models[n_models - 1];
+	const char *layers_only = last->yaml;
+	char layers[1024];
+	/* The last model without its optimizer line, so each plain optimizer can follow. */
+	const char *opt = strstr(layers_only, "optimizer:");
+	snprintf(layers, sizeof(layers), "%.*s", (int)(opt - layers_only), layers_only);
+	for (size_t i = 0; i < sizeof(plain_optimizers) / sizeof(plain_optimizers[0]); i++) {
+		if (run_model(reg, rt, last, layers, plain_optimizers[i], &err))
+			goto out_fail;
+	}
+	/* The kernels that ran, which tests/oclgrind.sh compares with those the sources define. */
+	if (strata_runtime_print_profile(rt, stdout, &err))
+		goto out_fail;
+	printf("every model ran\n");
+	status = EXIT_SUCCESS;
+	goto out_remove;
+
+out_fail:
+	fprintf(stderr, "oclgrind_driver: %s\n", err.message);
+out_remove:
+	remove_data();
+out_destroy:
+	strata_runtime_destroy(rt);
+out_close:
+	strata_registry_close(reg);
+	return status;
+}
