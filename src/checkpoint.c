@@ -202,8 +202,16 @@ strata_status st_checkpoint_save(strata_runtime *rt, const char *path, const st_
 		for (uint32_t d = 0; d < t->shape.rank; d++)
 			put_u64(&p, (uint64_t)t->shape.dims[d]);
 		size_t bytes = (size_t)t->count * sizeof(float);
-		if ((st = st_tensor_read(rt, t->tensor, 0, p, bytes, err)))
+		if ((st = st_tensor_read(rt, t->tensor, 0, p, bytes, err))) {
+			/* Say that the file on disk was not touched: the earlier checkpoint is still good. */
+			if (err) {
+				char why[sizeof(err->message)];
+				snprintf(why, sizeof(why), "%s", err->message);
+				st_fail(err, st, "%s was not written (it is unchanged): reading %s from the device "
+				        "failed: %s", path, t->name, why);
+			}
 			goto out_free;
+		}
 		swap_floats_if_big_endian(p, t->count);
 		p += bytes;
 	}

@@ -1,11 +1,15 @@
 #include "fsutil.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,44 +85,135 @@ static strata_status write_all(int fd, const void *data, size_t len)
 		ssize_t n = write(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
 			return STRATA_ERR_IO;
+		}
 		p += n;
 		len -= (size_t)n;
 	}
 	return STRATA_OK;
 }
 
+/* The folder of `path` ("." when it has none) and its last component. */
+static void split_path(const char *path, char *dir, size_t size, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	*base = slash ? slash + 1 : path;
+	if (!slash)
+		snprintf(dir, size, ".");
+	else if (slash == path)
+		snprintf(dir, size, "/");
+	else
+		snprintf(dir, size, "%.*s", (int)(slash - path), path);
+}
+
+#define TEMP_SUFFIX ".tmp."
+#define TEMP_RANDOM 6 /* mkstemp's XXXXXX */
+
+/* Whether `name` is `base` followed by the suffix st_write_file_atomic gives its temporaries. */
+static bool is_temp_of(const char *name, const char *base)
+{
+	size_t n = strlen(base);
+	if (strncmp(name, base, n) != 0 || strncmp(name + n, TEMP_SUFFIX, strlen(TEMP_SUFFIX)) != 0)
+		return false;
+	const char *r = name + n + strlen(TEMP_SUFFIX);
+	if (strlen(r) != TEMP_RANDOM)
+		return false;
+	for (; *r; r++)
+		if (!isalnum((unsigned char)*r))
+			return false;
+	return true;
+}
+
+/* Removes the temporaries of earlier writes of `path` whose writer is gone: killed in the middle of
+ * a save, it left "path.tmp.XXXXXX" behind. A live writer holds an exclusive flock on its temporary
+ * until its rename, so a temporary that can be locked is stale. Only names of exactly that pattern
+ * are touched, and only when the name still refers to the file that was locked. Best effort: a
+ * temporary that cannot be removed is left for the next write. (A writer caught between its
+ * mkstemp() and its flock(), microseconds, would lose its temporary and report a failed rename;
+ * two processes writing one path at once is a mistake in any case.) */
+static void remove_stale_temps(const char *path)
+{
+	char dir[PATH_MAX], file[PATH_MAX];
+	const char *base;
+	split_path(path, dir, sizeof(dir), &base);
+	if (!*base)
+		return;
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!is_temp_of(e->d_name, base) ||
+		    snprintf(file, sizeof(file), "%s/%s", dir, e->d_name) >= (int)sizeof(file))
+			continue;
+		int fd = open(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		struct stat locked, named;
+		if (fstat(fd, &locked) == 0 && S_ISREG(locked.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		    lstat(file, &named) == 0 && named.st_dev == locked.st_dev && named.st_ino == locked.st_ino)
+			unlink(file);
+		close(fd);
+	}
+	closedir(d);
+}
+
+/* The message of a failed write of `tmp` on its way to `path` (removed before the caller returns):
+ * a full disk is said in words, and the file that was to be replaced is still the old one. */
+static strata_status write_failed(const char *path, const char *tmp, int code, strata_error *err)
+{
+	if (code == ENOSPC || code == EDQUOT)
+		return st_fail(err, STRATA_ERR_IO,
+		               "cannot write %s: the disk %s (writing %s: %s); %s is unchanged: free some space, "
+		               "or write elsewhere",
+		               path, code == ENOSPC ? "is full" : "quota is exceeded", tmp, strerror(code), path);
+	return st_fail(err, STRATA_ERR_IO, "cannot write %s (writing %s: %s); %s is unchanged", path, tmp,
+	               strerror(code), path);
+}
+
 strata_status st_write_file_atomic(const char *path, const void *data, size_t len, strata_error *err)
 {
 	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s" TEMP_SUFFIX "XXXXXX", path) >= (int)sizeof(tmp))
 		return st_fail(err, STRATA_ERR_IO, "path too long: %s", path);
+	remove_stale_temps(path);
 	int fd = mkstemp(tmp);
-	if (fd < 0)
-		return st_fail(err, STRATA_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+	if (fd < 0) {
+		int code = errno;
+		return code == ENOSPC || code == EDQUOT ? write_failed(path, tmp, code, err)
+		                                        : st_fail(err, STRATA_ERR_IO, "cannot create %s: %s", tmp,
+		                                                  strerror(code));
+	}
+	/* Held until the rename (through `lock`, a second descriptor, so that closing `fd` can still
+	 * report a late write error): it tells remove_stale_temps() that this temporary is alive. */
+	int lock = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (lock >= 0 && flock(lock, LOCK_EX) != 0) {
+		close(lock);
+		lock = -1;
+	}
 	strata_status st = STRATA_OK;
 	if (write_all(fd, data, len) != STRATA_OK || fsync(fd) != 0) {
-		st = st_fail(err, STRATA_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+		st = write_failed(path, tmp, errno, err);
 		close(fd);
 		goto out_unlink;
 	}
 	if (close(fd) != 0) {
-		st = st_fail(err, STRATA_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+		st = write_failed(path, tmp, errno, err);
 		goto out_unlink;
 	}
 	if (rename(tmp, path) != 0) {
 		st = st_fail(err, STRATA_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
 		goto out_unlink;
 	}
+	if (lock >= 0)
+		close(lock);
 	/* The rename is durable only once the folder itself is synced. */
 	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (slash)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	else
-		snprintf(dir, sizeof(dir), ".");
+	const char *base;
+	split_path(path, dir, sizeof(dir), &base);
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
 	if (dfd >= 0) {
 		fsync(dfd);
@@ -128,5 +223,7 @@ strata_status st_write_file_atomic(const char *path, const void *data, size_t le
 
 out_unlink:
 	unlink(tmp);
+	if (lock >= 0)
+		close(lock);
 	return st;
 }

@@ -193,9 +193,15 @@ static void save_to_disk(strata_runtime *rt, st_built_program *bp, const char *k
 	put_u32(buf + 16 + key_len + 4, (uint32_t)crc32(0L, bin, (uInt)bin_len));
 	strata_error err = {0};
 	if (st_mkdirs(rt->cache.dir, &err) != STRATA_OK || st_write_file_atomic(path, buf, total, &err) != STRATA_OK) {
+		/* The cache only saves time: one warning, and the run goes on without it rather than
+		 * failing the next write the same way for every program. */
 		rt->cache.stats.disk_errors++;
-		st_runtime_log(rt, STRATA_LOG_WARN, "kernel cache not written (%s); programs will be rebuilt next run",
-		               err.message);
+		st_runtime_log(rt, STRATA_LOG_WARN,
+		               "cannot use the kernel cache folder %s: %s; continuing without it (OpenCL programs "
+		               "are compiled again on every run)",
+		               rt->cache.dir, err.message);
+		free(rt->cache.dir);
+		rt->cache.dir = NULL;
 	}
 out_free:
 	free(buf);

@@ -39,6 +39,45 @@ static strata_status batch_bytes(uint64_t per_sample, uint32_t batch, size_t *ou
 	return STRATA_OK;
 }
 
+/* Drivers accept buffers larger than the device's memory and fail, or abort (PoCL 3.1 asserts), when
+ * they are first used, so the session's buffers are weighed against the device's global memory
+ * before any is made: `per_sample` bytes for each sample of the batch plus `fixed` bytes. */
+static strata_status check_fits(const strata_session *s, const char *what, uint64_t per_sample,
+                                uint64_t fixed, strata_error *err)
+{
+	const strata_device_info *dev = &s->rt->info;
+	uint64_t total;
+	if (dev->global_mem_bytes == 0 || per_sample == 0)
+		return STRATA_OK;
+	if (!__builtin_mul_overflow(per_sample, (uint64_t)s->max_batch, &total) &&
+	    !__builtin_add_overflow(total, fixed, &total) && total <= dev->global_mem_bytes)
+		return STRATA_OK;
+	uint64_t fits = dev->global_mem_bytes > fixed ? (dev->global_mem_bytes - fixed) / per_sample : 0;
+	return st_fail(err, STRATA_ERR_DEVICE_MEMORY,
+	               "%s with a batch of %u needs %.1f MiB of device memory (%llu bytes a sample, %llu bytes "
+	               "of weights), more than the %.1f MiB of global memory of %s; try --batch-size %llu or "
+	               "less",
+	               what, s->max_batch, ((double)per_sample * s->max_batch + (double)fixed) / 1048576.0,
+	               (unsigned long long)per_sample, (unsigned long long)fixed,
+	               dev->global_mem_bytes / 1048576.0, dev->name, (unsigned long long)(fits ? fits : 1));
+}
+
+/* Bytes a sample of the inference buffers takes: the input, every layer's output and workspaces. */
+static uint64_t inference_bytes(const strata_model *m, uint64_t *weights)
+{
+	uint64_t per_sample = st_shape_elems(&m->input) * sizeof(float);
+	*weights = 0;
+	for (size_t i = 0; i < m->n_layers; i++) {
+		const strata_layer *layer = &m->layers[i];
+		per_sample += st_shape_elems(&layer->out) * sizeof(float);
+		for (uint32_t w = 0; w < layer->n_workspaces; w++)
+			per_sample += layer->workspaces[w];
+		for (uint32_t w = 0; w < layer->n_weights; w++)
+			*weights += layer->weights[w].count * sizeof(float);
+	}
+	return per_sample;
+}
+
 static strata_status init_weight(strata_session *s, strata_layer *layer, uint32_t w, strata_error *err)
 {
 	const st_weight_decl *d = &layer->weights[w];
@@ -159,12 +198,15 @@ strata_status strata_session_create(strata_runtime *rt, strata_model *model, uin
 	for (size_t i = 0; i < model->n_layers; i++)
 		model->layers[i].session = s;
 
-	uint64_t elems = 0;
+	uint64_t elems = 0, weights = 0;
 	size_t bytes = 0;
 	if (shape_elems(&model->input, &elems) != STRATA_OK) {
 		st = st_fail(err, STRATA_ERR_OVERFLOW, "the input shape overflows");
 		goto out_destroy;
 	}
+	uint64_t per_sample = inference_bytes(model, &weights);
+	if ((st = check_fits(s, "the model", per_sample, weights, err)))
+		goto out_destroy;
 	if ((st = batch_bytes(elems * sizeof(float), max_batch, &bytes, err)) ||
 	    (st = st_tensor_alloc(rt, &s->input, bytes, "the input batch", err)))
 		goto out_destroy;
@@ -365,6 +407,11 @@ static strata_status alloc_training(strata_session *s, strata_error *err)
 		uint64_t n = st_shape_elems(&layer->out);
 		largest = n > largest ? n : largest;
 	}
+	/* Two gradient buffers of the largest activation, and a gradient for every weight; the
+	 * optimizer's state comes on top. */
+	uint64_t weights = 0, per_sample = inference_bytes(m, &weights) + 2 * largest * sizeof(float);
+	if ((st = check_fits(s, "training", per_sample, 2 * weights, err)))
+		return st;
 	if ((st = st_pool_create(s->rt, &s->grad_pool, s->weight_pool.elems, "the weight gradients", err)))
 		return st;
 	for (size_t i = 0; i < m->n_layers; i++) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fsutil.h"
 #include "tuning.h"
@@ -516,11 +517,25 @@ strata_status st_tune_load(const char *cache_dir, const strata_device_info *dev,
 	return STRATA_OK;
 }
 
+/* Whether the folder of the tuned parameters cannot be reached at all (a path through a file, a
+ * folder that cannot be searched): then there are no parameters to ignore, and the program cache,
+ * which lives beside them, is the one to warn about the folder. */
+static bool tune_dir_unreachable(const char *cache_dir)
+{
+	char dir[4096];
+	struct stat info;
+	return st_tune_dir(cache_dir, dir, sizeof(dir), NULL) == STRATA_OK && stat(dir, &info) != 0;
+}
+
 void st_tune_apply_stored(strata_runtime *rt, const char *cache_dir)
 {
 	st_tune_set set;
 	strata_error err = {0};
 	strata_status st = st_tune_load(cache_dir, &rt->info, &set, &err);
+	if (st == STRATA_ERR_IO && tune_dir_unreachable(cache_dir)) {
+		st_runtime_log(rt, STRATA_LOG_INFO, "no tuned GEMM parameters: %s", err.message);
+		return;
+	}
 	if (st == STRATA_ERR_NOT_FOUND) {
 		st_runtime_log(rt, STRATA_LOG_INFO,
 		               "no tuned GEMM parameters for %s: `strata tune MODEL.yaml` measures some for this device",

@@ -92,4 +92,7 @@ int cli_check_output(const char *path);
 /* Loads --weights, or warns that the seed's initial weights are used. */
 int cli_load_weights(cli_context *ctx, strata_session *s);
 
+/* cli_cache.c: before the first OpenCL call, a usable folder for the driver's kernel cache. */
+void cli_prepare_driver_cache(bool verbose);
+
 #endif

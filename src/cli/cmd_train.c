@@ -9,7 +9,9 @@
 
 #include "cli.h"
 
-/* Set by SIGINT/SIGTERM; a signal handler can reach nothing else. strata_fit polls it. */
+/* Set by SIGINT/SIGTERM; a signal handler can reach nothing else. strata_fit polls it. The
+ * handler is installed with SA_RESETHAND: a second Ctrl-C ends the process at once, which is safe
+ * because a checkpoint is replaced atomically (the file holds the old epoch or the new one). */
 static volatile sig_atomic_t stop_requested;
 
 static void request_stop(int sig)
@@ -23,6 +25,7 @@ typedef struct progress_state {
 	int last_width;
 	FILE *log;         /* CSV training log, or NULL */
 	double epoch_base; /* seconds of earlier epochs, for the log's time column */
+	bool saved;        /* this run has written a checkpoint */
 } progress_state;
 
 /* One CSV row per progress report and per epoch end. */
@@ -54,6 +57,7 @@ static void format_time(double s, char *buf, size_t size)
 static void show(void *user, const strata_progress *p)
 {
 	progress_state *ps = user;
+	ps->saved |= p->checkpoint_saved;
 	log_row(ps, p);
 	if (!p->epoch_done && !ps->tty)
 		return; /* a log file gets one line per epoch */
@@ -105,6 +109,30 @@ static int open_log(cli_context *ctx, progress_state *ps)
 	if (!append)
 		fprintf(ps->log, "epoch,batch,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds\n");
 	return CLI_OK;
+}
+
+/* The command that goes on from the checkpoint: the options that shape the training run again,
+ * or the resumed run would not be the one that was interrupted. */
+static void print_continue(const cli_context *ctx, const char *lead)
+{
+	const cli_options *o = &ctx->opt;
+	fprintf(stderr, "strata: %s: strata train %s --resume %s --save %s", lead, o->model_path, o->save,
+	        o->save);
+	if (o->limit >= 0)
+		fprintf(stderr, " --limit %lld", (long long)o->limit);
+	if (o->epochs >= 0)
+		fprintf(stderr, " --epochs %lld", (long long)o->epochs);
+	if (o->batch >= 0)
+		fprintf(stderr, " --batch-size %lld", (long long)o->batch);
+	if (o->seed >= 0)
+		fprintf(stderr, " --seed %lld", (long long)o->seed);
+	if (o->device)
+		fprintf(stderr, " --device '%s'", o->device);
+	if (o->plugin_path)
+		fprintf(stderr, " --plugin-path '%s'", o->plugin_path);
+	if (o->log)
+		fprintf(stderr, " --log %s", o->log);
+	fputc('\n', stderr);
 }
 
 int cmd_train(cli_context *ctx)
@@ -164,7 +192,7 @@ int cmd_train(cli_context *ctx)
 	       (unsigned long long)(ctx->opt.seed >= 0 ? (uint64_t)ctx->opt.seed : tc.seed));
 	if ((rc = open_log(ctx, &ps)))
 		goto out_free;
-	struct sigaction sa = {.sa_handler = request_stop};
+	struct sigaction sa = {.sa_handler = request_stop, .sa_flags = SA_RESETHAND};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -187,11 +215,17 @@ int cmd_train(cli_context *ctx)
 		cli_error("%s", err.message);
 		if (err.status == STRATA_ERR_INTERRUPTED) {
 			if (ctx->opt.save)
-				fprintf(stderr, "strata: continue with: strata train %s --resume %s --save %s\n",
-				        ctx->opt.model_path, ctx->opt.save, ctx->opt.save);
+				print_continue(ctx, "continue with");
 			rc = 130; /* as a shell reports a Ctrl-C */
 		} else {
 			rc = cli_exit_status(err.status);
+			/* A failure (a lost device, a full disk) never touches the last checkpoint: this
+			 * run's, or the one it resumed from. */
+			bool resumed_here =
+				ctx->opt.resume && ctx->opt.save && !strcmp(ctx->opt.resume, ctx->opt.save);
+			if (rc == CLI_FAILED && (ps.saved || resumed_here))
+				print_continue(ctx, "the last checkpoint saved is intact; once the cause is fixed, "
+				                    "continue with");
 		}
 		goto out_free;
 	}

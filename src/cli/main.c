@@ -196,6 +196,7 @@ int main(int argc, char **argv)
 		{"predict", cmd_predict, 2}, {"bench", cmd_bench, 1}, {"tune", cmd_tune, 1},
 		{"plot", cmd_plot, 1}, {"visualize", cmd_visualize, 1}, {"embed", cmd_embed, 1},
 	};
+	cli_prepare_driver_cache(ctx.opt.verbose);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(command, commands[i].name) != 0)
 			continue;
