@@ -60,8 +60,13 @@ strata_status st_cl_fail(strata_error *err, cl_int code, const char *what_fmt, .
 	vsnprintf(what, sizeof(what), what_fmt, ap);
 	va_end(ap);
 
-	bool memory = code == CL_MEM_OBJECT_ALLOCATION_FAILURE || code == CL_OUT_OF_RESOURCES ||
-	              code == CL_INVALID_BUFFER_SIZE;
+	/* Drivers also answer CL_OUT_OF_RESOURCES for a kernel that faulted or a device that was
+	 * reset, so that message names both causes. */
+	if (code == CL_OUT_OF_RESOURCES)
+		return st_fail(err, STRATA_ERR_DEVICE_MEMORY,
+		               "%s: %s (%d): the device ran out of resources (memory, or it failed or was reset); "
+		               "try a smaller --batch-size", what, st_cl_error_name(code), (int)code);
+	bool memory = code == CL_MEM_OBJECT_ALLOCATION_FAILURE || code == CL_INVALID_BUFFER_SIZE;
 	if (memory)
 		return st_fail(err, STRATA_ERR_DEVICE_MEMORY,
 		               "%s: %s (%d): the device ran out of memory; try a smaller --batch-size", what,

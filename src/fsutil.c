@@ -174,18 +174,45 @@ static strata_status write_failed(const char *path, const char *tmp, int code, s
 	               strerror(code), path);
 }
 
+/* The mode a new file would get from open(path, O_CREAT, 0666): mkstemp() makes its temporary
+ * 0600, and the renamed file would keep that. A file being replaced keeps its own mode. The
+ * umask is read from /proc, since umask() can only be read by setting it, which would race with
+ * other threads creating files. */
+static mode_t creation_mode(const char *path)
+{
+	struct stat sb;
+	if (stat(path, &sb) == 0)
+		return sb.st_mode & 07777;
+	unsigned mask = 022;
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Umask: %o", &mask) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return (mode_t)(0666 & ~mask);
+}
+
 strata_status st_write_file_atomic(const char *path, const void *data, size_t len, strata_error *err)
 {
 	char tmp[PATH_MAX];
 	if (snprintf(tmp, sizeof(tmp), "%s" TEMP_SUFFIX "XXXXXX", path) >= (int)sizeof(tmp))
 		return st_fail(err, STRATA_ERR_IO, "path too long: %s", path);
 	remove_stale_temps(path);
+	mode_t mode = creation_mode(path);
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
 		int code = errno;
 		return code == ENOSPC || code == EDQUOT ? write_failed(path, tmp, code, err)
 		                                        : st_fail(err, STRATA_ERR_IO, "cannot create %s: %s", tmp,
 		                                                  strerror(code));
+	}
+	if (fchmod(fd, mode) != 0) {
+		int code = errno;
+		close(fd);
+		unlink(tmp);
+		return st_fail(err, STRATA_ERR_IO, "cannot set the mode of %s: %s", tmp, strerror(code));
 	}
 	/* Held until the rename (through `lock`, a second descriptor, so that closing `fd` can still
 	 * report a late write error): it tells remove_stale_temps() that this temporary is alive. */

@@ -181,7 +181,7 @@ strata_status st_launch(strata_runtime *rt, const char *label, strata_kernel *k,
 	cl_int rc = clEnqueueNDRangeKernel(rt->queue, k->kernel, work_dim, NULL, g, local, 0, NULL,
 	                                   rt->profile ? &ev : NULL);
 	if (rc != CL_SUCCESS)
-		return st_cl_fail(err, rc, "%s: launching kernel '%s'", label, k->name);
+		return st_cl_fail(err, rc, "%s: clEnqueueNDRangeKernel of kernel '%s'", label, k->name);
 	return rt->profile ? record(rt, label, k->name, ev, NULL, err) : STRATA_OK;
 }
 

@@ -590,5 +590,5 @@ strata_status st_session_throttle(strata_session *s, strata_error *err)
 	if (rc == CL_SUCCESS)
 		rc = clWaitForEvents(1, &previous);
 	clReleaseEvent(previous);
-	return rc == CL_SUCCESS ? STRATA_OK : st_cl_fail(err, rc, "waiting for the previous step");
+	return rc == CL_SUCCESS ? STRATA_OK : st_cl_fail(err, rc, "clWaitForEvents on the previous step");
 }

@@ -76,6 +76,13 @@ strata_status strata_session_load(strata_session *s, const char *path, strata_er
 	free(t);
 	if (st)
 		return st;
+	/* The seed orders every epoch's samples and keys the dropout masks: a resumed run goes on
+	 * with the seed it started with, or it would not be the run that stopped. */
+	if (s->has_optimizer && info.seed != s->seed) {
+		st_runtime_log(s->rt, STRATA_LOG_WARN, "%s was trained with seed %llu: continuing with it, not %llu",
+		               path, (unsigned long long)info.seed, (unsigned long long)s->seed);
+		s->seed = info.seed;
+	}
 	s->epoch = info.epoch;
 	s->step = info.step;
 	if (s->has_optimizer)

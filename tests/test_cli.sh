@@ -178,6 +178,12 @@ check "a picture too small exits 2" $?
 "$strata" plot "$tmp/run.csv" -o "$tmp/run.csv" >"$tmp/out" 2>&1
 [ $? -eq 2 ] && head -1 "$tmp/run.csv" | grep -q "^epoch,batch,"
 check "strata plot never writes over its log" $?
+# Written files get the usual mode (not mkstemp's 0600), and a replaced file keeps its own.
+(umask 022 && "$strata" plot "$plotdata/single.csv" -o "$tmp/mode.png" >/dev/null 2>&1) &&
+	[ "$(stat -c %a "$tmp/mode.png")" = 644 ] && chmod 640 "$tmp/mode.png" &&
+	"$strata" plot "$plotdata/single.csv" -o "$tmp/mode.png" >/dev/null 2>&1 &&
+	[ "$(stat -c %a "$tmp/mode.png")" = 640 ]
+check "an atomically written file gets 0666 less the umask, and a replaced one keeps its mode" $?
 "$strata" plot >"$tmp/out" 2>&1
 [ $? -eq 2 ] && grep -q "takes one training log" "$tmp/out"
 check "strata plot without a log exits 2" $?

@@ -190,8 +190,10 @@ START_TEST(test_resume_matches_uninterrupted)
 	fit(&first, train, 1, ckpt, NULL);
 	finish(&first);
 
-	start(&resumed, reg, rt, 11);
+	/* Another seed for the session: the checkpoint's seed orders the samples of the rest. */
+	start(&resumed, reg, rt, 99);
 	fit(&resumed, train, 2, NULL, ckpt);
+	ck_assert_uint_eq(resumed.s->seed, 11);
 	ck_assert_uint_eq(resumed.s->epoch, 2);
 	ck_assert_uint_eq(resumed.s->step, straight.s->step);
 	ck_assert_uint_eq(weight_differences(&straight, &resumed), 0);
