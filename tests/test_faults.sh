@@ -138,8 +138,8 @@ lost() { # function, error, what the message names
 	check "$fn: W.stw is epoch $done's checkpoint, intact, and the message says how to continue" $?
 	echo "lost device, $fn: $(grep '^strata:' "$dir/out" | head -2 | tr '\n' ' ')"
 }
-lost clEnqueueNDRangeKernel CL_OUT_OF_RESOURCES "launching kernel|clEnqueueNDRangeKernel|CLBlast"
-lost clWaitForEvents CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST "waiting for the previous step|clWaitForEvents"
+lost clEnqueueNDRangeKernel CL_OUT_OF_RESOURCES "clEnqueueNDRangeKernel|CLBlast"
+lost clWaitForEvents CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST "clWaitForEvents"
 lost clEnqueueReadBuffer CL_INVALID_COMMAND_QUEUE "clEnqueueReadBuffer"
 lost clFinish CL_DEVICE_NOT_AVAILABLE "clFinish"
 
