@@ -9,6 +9,7 @@ packages=(
 	libclblast-dev libyaml-dev zlib1g-dev libpng-dev check
 	libcairo2-dev fonts-dejavu-core
 	python3 npm
+	clang libclang-rt-14-dev valgrind oclgrind
 )
 
 is_installed() {

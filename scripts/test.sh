@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # The README's second command, and what CI runs: installs what is missing, fetches MNIST, builds
-# and runs every test. Exits with the tests' status. Arguments go to `meson test` (a test name).
-# STRATA_BUILD_DIR chooses the build folder (default: build/ at the repository root).
+# and runs every test. Arguments go to `meson test` (a test name), and then only that runs.
+# Without arguments, after the normal suites: every suite again in a second build under
+# AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer (clang, with the fuzz targets:
+# their replay suite too), then the 'valgrind' suite (summary, train and eval under memcheck) in
+# the normal build; tests/sanitizers/README.md. Exits non-zero when any part failed.
+# STRATA_BUILD_DIR chooses the build folder (default: build/ at the repository root),
+# STRATA_SAN_BUILD_DIR the sanitizer build's (default: build-san/).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,5 +36,38 @@ fi
 meson compile -C "$build"
 
 status=0
+echo "test.sh: the test suites ($build)"
 meson test -C "$build" --print-errorlogs "$@" || status=$?
+[ $# -eq 0 ] || exit "$status"
+
+# The sanitizer build: its default test setup (tests/sanitizers/meson.build) gives every test the
+# sanitizers' options and LSan's suppressions. Oclgrind's suite checks the kernels, which the
+# sanitizers do not see: it ran above and is not built again here.
+san=${STRATA_SAN_BUILD_DIR:-build-san}
+echo "test.sh: every suite under ASan, UBSan and LSan, fuzz replay included ($san)"
+start=$SECONDS
+san_status=0
+if [ -f "$san/build.ninja" ]; then
+	: # configured; reused
+elif [ -f "$san/meson-private/coredata.dat" ]; then
+	CC=clang meson setup --wipe "$san" || san_status=$?
+else
+	CC=clang meson setup "$san" -Db_sanitize=address,undefined -Db_lundef=false -Dfuzzing=true \
+		-Doclgrind=disabled || san_status=$?
+fi
+[ "$san_status" -ne 0 ] || meson compile -C "$san" || san_status=$?
+[ "$san_status" -ne 0 ] || meson test -C "$san" --print-errorlogs || san_status=$?
+echo "test.sh: the sanitizer build's suites took $((SECONDS - start)) s (status $san_status)"
+[ "$san_status" -eq 0 ] || status=1
+
+# The 'valgrind' suite, which the default test setup leaves out of the run above.
+echo "test.sh: strata summary, train and eval under valgrind's memcheck ($build, suite valgrind)"
+start=$SECONDS
+if ! command -v valgrind >/dev/null 2>&1; then
+	echo "test.sh: valgrind is not installed (scripts/setup.sh installs it)" >&2
+	status=1
+else
+	meson test -C "$build" --print-errorlogs --suite valgrind || status=1
+fi
+echo "test.sh: the valgrind suite took $((SECONDS - start)) s"
 exit "$status"

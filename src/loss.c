@@ -21,6 +21,12 @@ strata_status st_loss_prepare(strata_session *s, strata_error *err)
 		s->loss_folded = act && act->s && strcmp(act->s, "softmax") == 0;
 	}
 	strata_status st;
+	/* Called again after st_session_enable_training() replaced grad[0] (an evaluation before the
+	 * first fit): the buffers of the first call go, or they would leak. */
+	st_tensor_release(&s->batch_labels);
+	st_tensor_release(&s->sample_loss);
+	st_tensor_release(&s->sample_correct);
+	st_tensor_release(&s->sums);
 	if ((st = st_tensor_alloc(s->rt, &s->batch_labels, (size_t)s->max_batch * sizeof(int), "the batch's labels",
 	                          err)) ||
 	    (st = st_tensor_alloc(s->rt, &s->sample_loss, (size_t)s->max_batch * sizeof(float), "per-sample losses",

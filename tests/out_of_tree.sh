@@ -185,8 +185,9 @@ out:
 }
 EOF
 step "api_check against the installed strata.pc"
-"$cc" -std=c11 "${strict[@]}" "${strata_cflags[@]}" -o "$tmp/api_check" "$tmp/api_check.c" \
-	"${strata_libs[@]}" -lm >"$tmp/cc.log" 2>&1 ||
+# A sanitized build's libstrata takes the sanitizers' runtime from the program (tests/sanitizers/).
+"$cc" -std=c11 "${strict[@]}" "${strata_cflags[@]}" ${STRATA_TEST_SANITIZE:+-fsanitize=$STRATA_TEST_SANITIZE} \
+	-o "$tmp/api_check" "$tmp/api_check.c" "${strata_libs[@]}" -lm >"$tmp/cc.log" 2>&1 ||
 	{ cat "$tmp/cc.log" >&2; fail "a program using strata.h does not build against the installed strata.pc"; }
 STRATA_PLUGIN_PATH="$plugins" "$tmp/api_check" "$example/example.yaml" ||
 	fail "the public API does not compute y == 2x + 1 through the example plugin"
