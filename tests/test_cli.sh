@@ -2,17 +2,8 @@
 # The strata tool end to end: devices, summary, exit statuses and positions of model errors, and a
 # second forward pass that compiles no OpenCL program (the disk cache).
 set -u
-strata=${STRATA_EXE:?run through meson test}
-src=${STRATA_TEST_SRCDIR:?run through meson test}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib.sh"
 export XDG_CACHE_HOME="$tmp/cache"
-fails=0
-passes=0
-
-check() { # description, then a condition already evaluated into $?
-	if [ "$2" -eq 0 ]; then passes=$((passes + 1)); else echo "FAIL: $1"; fails=$((fails + 1)); fi
-}
 
 "$strata" devices >"$tmp/devices" 2>&1
 check "strata devices exits 0" $?
@@ -82,30 +73,9 @@ grep -q "conv2d_1" "$tmp/prof" && grep -q "Share" "$tmp/prof"
 check "--profile prints a per-layer table" $?
 
 # Train, evaluate and predict with a small model on real MNIST.
-data=$(cd "$src/../data/mnist" 2>/dev/null && pwd)
-if [ -z "$data" ]; then
-	echo "FAIL: $src/../data/mnist is missing: run scripts/fetch-mnist.sh"
+if ! mnist_mlp "$tmp/mlp.yaml" tiny_mlp 64 64 2 3; then
 	fails=$((fails + 1))
 else
-	cat >"$tmp/mlp.yaml" <<YAML
-name: tiny_mlp
-input: {shape: [28, 28, 1]}
-layers:
-  - {type: flatten}
-  - {type: dense, units: 64, activation: relu}
-  - {type: dropout, rate: 0.2}
-  - {type: dense, units: 10, activation: softmax}
-loss: categorical_crossentropy
-optimizer: adam
-data:
-  train_images: $data/train-images-idx3-ubyte
-  train_labels: $data/train-labels-idx1-ubyte
-  test_images: $data/t10k-images-idx3-ubyte
-  test_labels: $data/t10k-labels-idx1-ubyte
-  scale: 0.00392156862745098
-  num_classes: 10
-training: {batch_size: 64, epochs: 2, seed: 3}
-YAML
 	"$strata" train "$tmp/mlp.yaml" --limit 2048 --save "$tmp/w.stw" >"$tmp/train" 2>&1
 	check "strata train exits 0 ($(tail -3 "$tmp/train"))" $?
 	grep -q "^Epoch 2/2" "$tmp/train" && grep -q "val_accuracy" "$tmp/train"

@@ -11,42 +11,10 @@
 # sequences run from scratch until there were at least STRATA_CRASH_ROUNDS of them (default 3),
 # STRATA_CRASH_KILLS kills (default 12) and 2 kills inside a save, or 8 sequences.
 set -u
-strata=${STRATA_EXE:?run through meson test}
-src=${STRATA_TEST_SRCDIR:?run through meson test}
 shim=${1:?usage: test_crash_resume.sh cl_faults.so}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-passes=0
+. "$(dirname "$0")/lib.sh"
 
-check() { # description, then a condition already evaluated into $?
-	if [ "$2" -eq 0 ]; then passes=$((passes + 1)); else echo "FAIL: $1"; fails=$((fails + 1)); fi
-}
-
-data=$(cd "$src/../data/mnist" 2>/dev/null && pwd)
-if [ -z "$data" ]; then
-	echo "FAIL: $src/../data/mnist is missing: run scripts/fetch-mnist.sh"
-	exit 1
-fi
-cat >"$tmp/mlp.yaml" <<YAML
-name: crash_mlp
-input: {shape: [28, 28, 1]}
-layers:
-  - {type: flatten}
-  - {type: dense, units: 32, activation: relu}
-  - {type: dropout, rate: 0.2}
-  - {type: dense, units: 10, activation: softmax}
-loss: categorical_crossentropy
-optimizer: adam
-data:
-  train_images: $data/train-images-idx3-ubyte
-  train_labels: $data/train-labels-idx1-ubyte
-  test_images: $data/t10k-images-idx3-ubyte
-  test_labels: $data/t10k-labels-idx1-ubyte
-  scale: 0.00392156862745098
-  num_classes: 10
-training: {batch_size: 32, epochs: 4, seed: 5}
-YAML
+mnist_mlp "$tmp/mlp.yaml" crash_mlp 32 32 4 5 || exit 1
 # Every run of this file trains the same thing: 2048 digits, 4 epochs (64 batches each).
 run_args="$tmp/mlp.yaml --limit 2048 --epochs 4"
 

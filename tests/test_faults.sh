@@ -5,45 +5,13 @@
 # intact (byte for byte) and no temporary file left; the cache folder must cost one warning and
 # nothing else. The faults are injected by a shim preloaded into the tool (tests/faults/cl_faults.c).
 set -u
-strata=${STRATA_EXE:?run through meson test}
-src=${STRATA_TEST_SRCDIR:?run through meson test}
 shim=${1:?usage: test_faults.sh cl_faults.so}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-passes=0
-
-check() { # description, then a condition already evaluated into $?
-	if [ "$2" -eq 0 ]; then passes=$((passes + 1)); else echo "FAIL: $1"; fails=$((fails + 1)); fi
-}
+. "$(dirname "$0")/lib.sh"
 said() { head -c 600 "$1" | tr '\n' ' '; }
 
-data=$(cd "$src/../data/mnist" 2>/dev/null && pwd)
-if [ -z "$data" ]; then
-	echo "FAIL: $src/../data/mnist is missing: run scripts/fetch-mnist.sh"
-	exit 1
-fi
 # Per sample: 784 input floats, the outputs 784 + 32 + 32 + 10 and a dropout mask of 32: 6736 bytes
 # for inference; training adds two gradient buffers of the largest activation (784): 13008 bytes.
-cat >"$tmp/mlp.yaml" <<YAML
-name: faults_mlp
-input: {shape: [28, 28, 1]}
-layers:
-  - {type: flatten}
-  - {type: dense, units: 32, activation: relu}
-  - {type: dropout, rate: 0.2}
-  - {type: dense, units: 10, activation: softmax}
-loss: categorical_crossentropy
-optimizer: adam
-data:
-  train_images: $data/train-images-idx3-ubyte
-  train_labels: $data/train-labels-idx1-ubyte
-  test_images: $data/t10k-images-idx3-ubyte
-  test_labels: $data/t10k-labels-idx1-ubyte
-  scale: 0.00392156862745098
-  num_classes: 10
-training: {batch_size: 32, epochs: 3, seed: 9}
-YAML
+mnist_mlp "$tmp/mlp.yaml" faults_mlp 32 32 3 9 || exit 1
 run_args="$tmp/mlp.yaml --limit 1024"
 loads() { "$strata" eval "$tmp/mlp.yaml" --weights "$1" >/dev/null 2>&1; }
 no_temps() { [ -z "$(find "$1" -maxdepth 1 -name '*.tmp.*')" ]; }

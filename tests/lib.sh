@@ -1,0 +1,41 @@
+# Sourced by the shell tests: the tool and source folder meson passes, a temporary folder removed
+# on exit, pass/fail counting, and the small MNIST model several tests train.
+strata=${STRATA_EXE:?run through meson test}
+src=${STRATA_TEST_SRCDIR:?run through meson test}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+passes=0
+
+check() { # description, then a condition already evaluated into $?
+	if [ "$2" -eq 0 ]; then passes=$((passes + 1)); else echo "FAIL: $1"; fails=$((fails + 1)); fi
+}
+
+# mnist_mlp FILE NAME UNITS BATCH EPOCHS SEED: flatten, dense UNITS relu, dropout 0.2, dense 10
+# softmax over the MNIST files of data/mnist; says so and returns 1 when they are missing.
+mnist_mlp() {
+	data=$(cd "$src/../data/mnist" 2>/dev/null && pwd)
+	if [ -z "$data" ]; then
+		echo "FAIL: $src/../data/mnist is missing: run scripts/fetch-mnist.sh"
+		return 1
+	fi
+	cat >"$1" <<YAML
+name: $2
+input: {shape: [28, 28, 1]}
+layers:
+  - {type: flatten}
+  - {type: dense, units: $3, activation: relu}
+  - {type: dropout, rate: 0.2}
+  - {type: dense, units: 10, activation: softmax}
+loss: categorical_crossentropy
+optimizer: adam
+data:
+  train_images: $data/train-images-idx3-ubyte
+  train_labels: $data/train-labels-idx1-ubyte
+  test_images: $data/t10k-images-idx3-ubyte
+  test_labels: $data/t10k-labels-idx1-ubyte
+  scale: 0.00392156862745098
+  num_classes: 10
+training: {batch_size: $4, epochs: $5, seed: $6}
+YAML
+}
