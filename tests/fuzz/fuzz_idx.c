@@ -15,6 +15,7 @@
 #include <strata/strata.h>
 
 #include "idx.h"
+#include "memfile.h"
 
 static int fd = -1;
 static char path[64];
@@ -23,36 +24,24 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	fd = memfd_create("fuzz_idx", 0);
-	if (fd < 0) {
-		perror("fuzz_idx: memfd_create");
-		exit(1);
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	fd = memfile_open("fuzz_idx", path, sizeof(path));
 	return 0;
 }
 
 /* Replaces the memory file's contents, gzip-compressed when `gzip`. */
 static void put_file(const uint8_t *data, size_t size, bool gzip)
 {
+	if (!gzip) {
+		memfile_put(fd, data, size);
+		return;
+	}
 	if (ftruncate(fd, 0) || lseek(fd, 0, SEEK_SET)) {
 		perror("fuzz_idx: memory file");
 		abort();
 	}
-	if (gzip) {
-		gzFile g = gzdopen(dup(fd), "wb1");
-		if (!g || (size && gzwrite(g, data, (unsigned)size) != (int)size) || gzclose(g) != Z_OK)
-			abort();
-		return;
-	}
-	for (size_t done = 0; done < size;) {
-		ssize_t n = write(fd, data + done, size - done);
-		if (n <= 0) {
-			perror("fuzz_idx: write");
-			abort();
-		}
-		done += (size_t)n;
-	}
+	gzFile g = gzdopen(dup(fd), "wb1");
+	if (!g || (size && gzwrite(g, data, (unsigned)size) != (int)size) || gzclose(g) != Z_OK)
+		abort();
 }
 
 static size_t elem_size(uint8_t type)

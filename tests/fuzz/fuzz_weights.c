@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "checkpoint.h"
+#include "memfile.h"
 
 static int fd = -1;
 static char path[64];
@@ -22,28 +23,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	fd = memfd_create("fuzz_weights", 0);
-	if (fd < 0) {
-		perror("fuzz_weights: memfd_create");
-		exit(1);
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	fd = memfile_open("fuzz_weights", path, sizeof(path));
 	return 0;
-}
-
-static void put_file(const uint8_t *data, size_t size)
-{
-	if (ftruncate(fd, 0) || pwrite(fd, data, size, 0) != (ssize_t)size) {
-		perror("fuzz_weights: memory file");
-		abort();
-	}
 }
 
 static void check(const uint8_t *data, size_t size)
 {
 	strata_error err = {0};
 	st_checkpoint_file *f = NULL;
-	put_file(data, size);
+	memfile_put(fd, data, size);
 	strata_status st = st_checkpoint_open(path, &f, &err);
 	if (st != STRATA_OK) {
 		if (f || !err.message[0])
