@@ -9,6 +9,7 @@
 
 #include "core_cl.h"
 #include "data_cl.h"
+#include "gemm_cl.h"
 #include "loss_cl.h"
 #include "optimizer_cl.h"
 #include "error.h"
@@ -185,7 +186,8 @@ strata_status strata_registry_open(const strata_registry_options *options, strat
 	if ((st = st_registry_add_program(reg, "core", st_core_cl_source, "", err)) ||
 	    (st = st_registry_add_program(reg, "strata_loss", st_loss_cl_source, "", err)) ||
 	    (st = st_registry_add_program(reg, "strata_optimizer", st_optimizer_cl_source, "", err)) ||
-	    (st = st_registry_add_program(reg, "strata_data", st_data_cl_source, "", err)))
+	    (st = st_registry_add_program(reg, "strata_data", st_data_cl_source, "", err)) ||
+	    (st = st_registry_add_program(reg, "strata_gemm", st_gemm_cl_source, "", err)))
 		goto out_close;
 	st = st_plugins_load_all(reg, &opts, err);
 	if (st)

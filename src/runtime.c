@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "runtime.h"
 #include "tuning.h"
 
@@ -79,6 +80,10 @@ strata_status strata_runtime_create(strata_registry *reg, const strata_runtime_o
 	rt->log_user = opts.log_user;
 	rt->verbosity = opts.verbosity;
 	choose_cl_std(rt);
+	if ((st = st_gemm_engine_parse(getenv("STRATA_GEMM"), &rt->gemm_engine, err)))
+		goto out_destroy;
+	if (rt->gemm_engine == ST_GEMM_AUTO)
+		rt->gemm_engine = strcmp(rt->info.type, "cpu") == 0 ? ST_GEMM_TILE : ST_GEMM_CLBLAST;
 
 	if ((st = st_device_ids(&rt->info, &rt->platform, &rt->device, err)))
 		goto out_destroy;
@@ -113,8 +118,8 @@ strata_status strata_runtime_create(strata_registry *reg, const strata_runtime_o
 	if ((st = st_program_cache_init(&rt->cache, cache_dir, err)))
 		goto out_destroy;
 	st_tune_apply_stored(rt, opts.cache_dir);
-	st_runtime_log(rt, STRATA_LOG_INFO, "device: %s (%s, %s)", rt->info.name, rt->info.platform,
-	               rt->info.opencl_c_version);
+	st_runtime_log(rt, STRATA_LOG_INFO, "device: %s (%s, %s); GEMM: %s", rt->info.name, rt->info.platform,
+	               rt->info.opencl_c_version, st_gemm_engine_name(rt->gemm_engine));
 	*out = rt;
 	return STRATA_OK;
 
@@ -147,6 +152,8 @@ void strata_runtime_destroy(strata_runtime *rt)
 	if (rt->queue)
 		clFinish(rt->queue);
 	free_profile(rt);
+	st_tensor_release(&rt->gemm_partials);
+	st_tensor_release(&rt->gemm_bt);
 	st_program_cache_release(&rt->cache);
 	/* CLBlast keeps programs in a process-wide cache keyed by context; drop them while the
 	 * context is alive, or a later context at the same address could be handed stale ones. */

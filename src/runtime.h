@@ -68,6 +68,9 @@ struct strata_runtime {
 	void *log_user;
 	int verbosity;
 	struct st_gemm_log *gemm_log; /* tuner.c: when set, st_gemm records every shape it runs */
+	int gemm_engine;              /* enum st_gemm_engine (gemm.h), resolved: never AUTO */
+	strata_tensor gemm_partials;  /* gemm_tile.c's scratch: partial products of split GEMMs */
+	strata_tensor gemm_bt;        /* and a transposed B */
 };
 
 void st_runtime_log(const strata_runtime *rt, int level, const char *fmt, ...)

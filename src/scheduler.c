@@ -1,9 +1,10 @@
-/* The scheduler: device buffers, kernel launches and CLBlast GEMMs on the runtime's queue, with
+/* The scheduler: device buffers, kernel launches and GEMMs (CLBlast's or gemm_tile.c's) on the runtime's queue, with
  * every launch optionally timed through a profiling event attributed to its layer. */
 #include <clblast_c.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "runtime.h"
 #include "tuning.h"
 
@@ -192,6 +193,8 @@ strata_status st_gemm(strata_runtime *rt, const char *label, const strata_gemm *
 	rt->gemm_flops += 2ull * g->m * g->n * g->k;
 	if (rt->gemm_log)
 		st_gemm_log_add(rt->gemm_log, g);
+	if (rt->gemm_engine == ST_GEMM_TILE && st_gemm_tile_fits(g))
+		return st_gemm_tile_run(rt, label, g, NULL, err);
 	cl_event ev = NULL, marker = NULL;
 	if (rt->profile) {
 		cl_int mrc = clEnqueueMarkerWithWaitList(rt->queue, 0, NULL, &marker);

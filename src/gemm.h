@@ -1,0 +1,32 @@
+/* Which SGEMM runs a strata_gemm: CLBlast (GPUs, and wherever tuning says so) or Strata's own
+ * register-blocked kernel (gemm_tile.c, cl/gemm.cl), which is faster on CPU drivers. */
+#ifndef ST_GEMM_H
+#define ST_GEMM_H
+
+#include "runtime.h"
+
+enum st_gemm_engine {
+	ST_GEMM_AUTO,    /* Strata's kernel on CPU devices, CLBlast elsewhere */
+	ST_GEMM_CLBLAST,
+	ST_GEMM_TILE,
+};
+
+/* "auto" (or NULL/empty), "clblast" or "strata", as STRATA_GEMM takes them. */
+strata_status st_gemm_engine_parse(const char *text, int *engine, strata_error *err);
+const char *st_gemm_engine_name(int engine);
+
+/* A block of MR rows by 16 * NV columns per work-item, and K cut into `splits` parts whose
+ * partial products a reduction adds. */
+typedef struct st_gemm_tile_plan {
+	unsigned mr, nv, splits;
+} st_gemm_tile_plan;
+
+/* The plan measured best for this shape's kind on a 2-core AVX-512 Xeon under PoCL. */
+void st_gemm_tile_default_plan(const strata_gemm *g, st_gemm_tile_plan *p);
+/* Whether every index the kernels compute for g fits an int (else CLBlast runs it). */
+bool st_gemm_tile_fits(const strata_gemm *g);
+/* Enqueues g with `plan` (NULL: the default plan). */
+strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const strata_gemm *g,
+                               const st_gemm_tile_plan *plan, strata_error *err);
+
+#endif

@@ -1,0 +1,228 @@
+/* Strata's own SGEMM (src/gemm_tile.c, cl/gemm.cl) against a double-precision host product:
+ * every transpose combination, alpha and beta (beta 0 must not read C), offsets and leading
+ * dimensions wider than the matrices, blocks cut by M and N, K splits, explicit block shapes;
+ * and the engine switch (STRATA_GEMM). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+#include "registry.h"
+#include "runtime.h"
+#include "support.h"
+
+#define GUARD 37 /* floats before and after C's rows that no kernel may touch */
+
+typedef struct fixture {
+	strata_registry *reg;
+	strata_runtime *rt;
+} fixture;
+
+static fixture open_fixture(void)
+{
+	fixture f = {.reg = ts_registry()};
+	f.rt = ts_runtime(f.reg);
+	return f;
+}
+
+static void close_fixture(fixture *f)
+{
+	strata_runtime_destroy(f->rt);
+	strata_registry_close(f->reg);
+}
+
+static strata_tensor upload(strata_runtime *rt, const float *host, size_t n)
+{
+	strata_tensor t;
+	strata_error err = {0};
+	ck_assert_msg(st_tensor_alloc(rt, &t, n * sizeof(float), "test", &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(st_tensor_write(rt, &t, 0, host, n * sizeof(float), &err) == STRATA_OK, "%s", err.message);
+	return t;
+}
+
+/* One case: op(A) is m x k, op(B) k x n; stored with padded leading dimensions and offsets. */
+typedef struct gemm_case {
+	bool ta, tb;
+	size_t m, n, k;
+	float alpha, beta;
+	const st_gemm_tile_plan *plan; /* NULL: the default plan */
+} gemm_case;
+
+static void check_case(fixture *f, const gemm_case *c)
+{
+	size_t a_rows = c->ta ? c->k : c->m, a_cols = c->ta ? c->m : c->k;
+	size_t b_rows = c->tb ? c->n : c->k, b_cols = c->tb ? c->k : c->n;
+	size_t lda = a_cols + 3, ldb = b_cols + 5, ldc = c->n + 2;
+	size_t a_off = 11, b_off = 7, c_off = GUARD;
+	size_t na = a_off + a_rows * lda, nb = b_off + b_rows * ldb, nc = c_off + c->m * ldc + GUARD;
+	float *a = malloc(na * sizeof(float)), *b = malloc(nb * sizeof(float));
+	float *c0 = malloc(nc * sizeof(float)), *got = malloc(nc * sizeof(float));
+	ck_assert(a && b && c0 && got);
+	ts_fill_random(a, na, 1, -1, 1);
+	ts_fill_random(b, nb, 2, -1, 1);
+	ts_fill_random(c0, nc, 3, -1, 1);
+	if (c->beta == 0.0f)
+		for (size_t i = 0; i < nc; i++)
+			c0[i] = NAN; /* with beta 0, C's old contents must not reach the result */
+	strata_tensor ta = upload(f->rt, a, na), tb = upload(f->rt, b, nb), tc = upload(f->rt, c0, nc);
+	strata_gemm g = {
+		.size = sizeof(g), .trans_a = c->ta, .trans_b = c->tb, .m = c->m, .n = c->n, .k = c->k,
+		.alpha = c->alpha, .beta = c->beta,
+		.a = &ta, .a_offset = a_off, .lda = lda, .b = &tb, .b_offset = b_off, .ldb = ldb,
+		.c = &tc, .c_offset = c_off, .ldc = ldc,
+	};
+	strata_error err = {0};
+	ck_assert(st_gemm_tile_fits(&g));
+	ck_assert_msg(st_gemm_tile_run(f->rt, "test", &g, c->plan, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(st_tensor_read(f->rt, &tc, 0, got, nc * sizeof(float), &err) == STRATA_OK, "%s", err.message);
+
+	for (size_t i = 0; i < nc; i++) {
+		size_t r = i < c_off ? 0 : (i - c_off) / ldc, col = i < c_off ? 0 : (i - c_off) % ldc;
+		bool inside = i >= c_off && r < c->m && col < c->n;
+		if (!inside) { /* guards and the padding between rows keep their bits */
+			ck_assert_msg(memcmp(&got[i], &c0[i], sizeof(float)) == 0, "%zux%zux%zu: C[%zu] touched",
+			              c->m, c->n, c->k, i);
+			continue;
+		}
+		double want = c->beta == 0.0f ? 0.0 : (double)c->beta * c0[i], mag = fabs(want);
+		for (size_t k = 0; k < c->k; k++) {
+			double x = a[a_off + (c->ta ? k * lda + r : r * lda + k)];
+			double y = b[b_off + (c->tb ? col * ldb + k : k * ldb + col)];
+			want += (double)c->alpha * x * y;
+			mag += fabs((double)c->alpha * x * y);
+		}
+		ck_assert_msg(fabs(got[i] - want) <= 1e-5 * mag + 1e-6,
+		              "ta=%d tb=%d %zux%zux%zu: C(%zu,%zu) = %g, want %g", c->ta, c->tb, c->m, c->n, c->k, r,
+		              col, got[i], want);
+	}
+	st_tensor_release(&ta);
+	st_tensor_release(&tb);
+	st_tensor_release(&tc);
+	free(a);
+	free(b);
+	free(c0);
+	free(got);
+}
+
+START_TEST(test_transposes_alpha_beta)
+{
+	fixture f = open_fixture();
+	const size_t shapes[][3] = {{13, 64, 9}, {7, 48, 33}, {30, 32, 17}, {5, 20, 4}, {9, 10, 3}, {1, 1, 1}};
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+		for (int t = 0; t < 4; t++) {
+			gemm_case c = {.ta = t & 1, .tb = t & 2, .m = shapes[s][0], .n = shapes[s][1], .k = shapes[s][2],
+			               .alpha = 1.0f, .beta = 0.0f};
+			check_case(&f, &c);
+			c.alpha = -0.75f;
+			c.beta = 1.5f;
+			check_case(&f, &c);
+		}
+	close_fixture(&f);
+}
+END_TEST
+
+/* The long K of a kernel gradient is split, and the splits' partial products summed. */
+START_TEST(test_split_k)
+{
+	fixture f = open_fixture();
+	strata_gemm probe = {.m = 9, .n = 32, .k = 5000};
+	st_gemm_tile_plan p;
+	st_gemm_tile_default_plan(&probe, &p);
+	ck_assert_uint_gt(p.splits, 1);
+	gemm_case c = {.ta = true, .m = 9, .n = 32, .k = 5000, .alpha = 0.5f, .beta = 2.0f};
+	check_case(&f, &c);
+	c.beta = 0.0f;
+	check_case(&f, &c);
+	/* more splits than K has rows for: the empty ones are dropped */
+	st_gemm_tile_plan many = {.mr = 3, .nv = 1, .splits = 40};
+	gemm_case d = {.m = 4, .n = 16, .k = 37, .alpha = 1.0f, .beta = 1.0f, .plan = &many};
+	check_case(&f, &d);
+	close_fixture(&f);
+}
+END_TEST
+
+/* Every block shape a tuner may choose gives the same product. */
+START_TEST(test_block_shapes)
+{
+	fixture f = open_fixture();
+	const unsigned mrs[] = {1, 4, 6, 8, 16};
+	for (size_t i = 0; i < sizeof(mrs) / sizeof(mrs[0]); i++)
+		for (unsigned nv = 1; nv <= 4; nv++) {
+			st_gemm_tile_plan p = {.mr = mrs[i], .nv = nv, .splits = 1 + (nv & 1) * 2};
+			gemm_case c = {.m = 21, .n = 16 * nv + 16, .k = 19, .alpha = 1.0f, .beta = 0.25f, .plan = &p};
+			check_case(&f, &c);
+		}
+	close_fixture(&f);
+}
+END_TEST
+
+START_TEST(test_default_plan_follows_n)
+{
+	st_gemm_tile_plan p;
+	st_gemm_tile_default_plan(&(strata_gemm){.m = 73728, .n = 64, .k = 288}, &p);
+	ck_assert_uint_eq(p.nv, 4);
+	ck_assert_uint_eq(p.splits, 1); /* a short K never splits */
+	st_gemm_tile_default_plan(&(strata_gemm){.m = 73728, .n = 288, .k = 64}, &p);
+	ck_assert_uint_eq(p.nv, 3);
+	st_gemm_tile_default_plan(&(strata_gemm){.m = 128, .n = 10, .k = 128}, &p);
+	ck_assert_uint_eq(p.nv, 1);
+	/* partial products stay bounded however long K is */
+	st_gemm_tile_default_plan(&(strata_gemm){.m = 512, .n = 512, .k = 1u << 20}, &p);
+	ck_assert_uint_gt(p.splits, 1);
+	ck_assert_uint_le((size_t)p.splits * 512 * 512, 16u << 20);
+	st_gemm_tile_default_plan(&(strata_gemm){.m = 4096, .n = 4096, .k = 1u << 20}, &p);
+	ck_assert_uint_eq(p.splits, 1);
+}
+END_TEST
+
+START_TEST(test_engine_choice)
+{
+	int e = -1;
+	strata_error err = {0};
+	ck_assert_int_eq(st_gemm_engine_parse(NULL, &e, &err), STRATA_OK);
+	ck_assert_int_eq(e, ST_GEMM_AUTO);
+	ck_assert_int_eq(st_gemm_engine_parse("clblast", &e, &err), STRATA_OK);
+	ck_assert_int_eq(e, ST_GEMM_CLBLAST);
+	ck_assert_int_eq(st_gemm_engine_parse("strata", &e, &err), STRATA_OK);
+	ck_assert_int_eq(e, ST_GEMM_TILE);
+	ck_assert_int_eq(st_gemm_engine_parse("cublas", &e, &err), STRATA_ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(err.message, "STRATA_GEMM=cublas"));
+
+	/* auto: Strata's kernel on a CPU device (CI's PoCL), CLBlast when asked */
+	unsetenv("STRATA_GEMM");
+	fixture f = open_fixture();
+	ck_assert_int_eq(f.rt->gemm_engine, strcmp(f.rt->info.type, "cpu") == 0 ? ST_GEMM_TILE : ST_GEMM_CLBLAST);
+	close_fixture(&f);
+	setenv("STRATA_GEMM", "clblast", 1);
+	f = open_fixture();
+	ck_assert_int_eq(f.rt->gemm_engine, ST_GEMM_CLBLAST);
+	close_fixture(&f);
+	setenv("STRATA_GEMM", "bogus", 1);
+	strata_registry *reg = ts_registry();
+	strata_runtime *rt = NULL;
+	ck_assert_int_eq(strata_runtime_create(reg, NULL, &rt, &err), STRATA_ERR_INVALID);
+	ck_assert_ptr_null(rt);
+	ck_assert_ptr_nonnull(strstr(err.message, "expected auto, clblast or strata"));
+	strata_registry_close(reg);
+	unsetenv("STRATA_GEMM");
+}
+END_TEST
+
+static Suite *gemm_suite(void)
+{
+	Suite *s = suite_create("gemm");
+	TCase *tc = tcase_create("tile");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_transposes_alpha_beta);
+	tcase_add_test(tc, test_split_k);
+	tcase_add_test(tc, test_block_shapes);
+	tcase_add_test(tc, test_default_plan_follows_n);
+	tcase_add_test(tc, test_engine_choice);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return ts_run(gemm_suite());
+}
