@@ -21,6 +21,18 @@ typedef struct st_gemm_tile_plan {
 	unsigned mr, nv, splits;
 } st_gemm_tile_plan;
 
+/* Limits a plan must keep (a tuner's or a file's): MR 1 to 16, NV 1 to 4, 1 to 128 splits. */
+bool st_gemm_tile_plan_valid(const st_gemm_tile_plan *p);
+
+/* What `strata tune` measured best for one shape: which engine, and its plan when it is
+ * Strata's. Shapes without a route take the device's default engine and plan. */
+typedef struct st_gemm_route {
+	bool trans_a, trans_b;
+	size_t m, n, k;
+	int engine; /* ST_GEMM_CLBLAST or ST_GEMM_TILE */
+	st_gemm_tile_plan plan;
+} st_gemm_route;
+
 /* The plan measured best for this shape's kind on a 2-core AVX-512 Xeon under PoCL. */
 void st_gemm_tile_default_plan(const strata_gemm *g, st_gemm_tile_plan *p);
 /* Whether every index the kernels compute for g fits an int (else CLBlast runs it). */

@@ -63,6 +63,11 @@ void st_gemm_tile_default_plan(const strata_gemm *g, st_gemm_tile_plan *p)
 		p->mr = 4; /* split blocks reread A per split; fewer rows measured better there */
 }
 
+bool st_gemm_tile_plan_valid(const st_gemm_tile_plan *p)
+{
+	return p->mr >= 1 && p->mr <= 16 && p->nv >= 1 && p->nv <= 4 && p->splits >= 1 && p->splits <= MAX_SPLITS;
+}
+
 static bool fits_int(size_t x)
 {
 	return x < (size_t)INT_MAX;

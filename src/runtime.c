@@ -82,6 +82,7 @@ strata_status strata_runtime_create(strata_registry *reg, const strata_runtime_o
 	choose_cl_std(rt);
 	if ((st = st_gemm_engine_parse(getenv("STRATA_GEMM"), &rt->gemm_engine, err)))
 		goto out_destroy;
+	rt->gemm_forced = rt->gemm_engine != ST_GEMM_AUTO;
 	if (rt->gemm_engine == ST_GEMM_AUTO)
 		rt->gemm_engine = strcmp(rt->info.type, "cpu") == 0 ? ST_GEMM_TILE : ST_GEMM_CLBLAST;
 
@@ -154,6 +155,7 @@ void strata_runtime_destroy(strata_runtime *rt)
 	free_profile(rt);
 	st_tensor_release(&rt->gemm_partials);
 	st_tensor_release(&rt->gemm_bt);
+	free(rt->gemm_routes);
 	st_program_cache_release(&rt->cache);
 	/* CLBlast keeps programs in a process-wide cache keyed by context; drop them while the
 	 * context is alive, or a later context at the same address could be handed stale ones. */

@@ -69,6 +69,9 @@ struct strata_runtime {
 	int verbosity;
 	struct st_gemm_log *gemm_log; /* tuner.c: when set, st_gemm records every shape it runs */
 	int gemm_engine;              /* enum st_gemm_engine (gemm.h), resolved: never AUTO */
+	bool gemm_forced;             /* STRATA_GEMM named the engine: tuned routes are ignored */
+	struct st_gemm_route *gemm_routes; /* per-shape choices of `strata tune` (gemm.h) */
+	size_t n_gemm_routes;
 	strata_tensor gemm_partials;  /* gemm_tile.c's scratch: partial products of split GEMMs */
 	strata_tensor gemm_bt;        /* and a transposed B */
 };

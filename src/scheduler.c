@@ -193,8 +193,18 @@ strata_status st_gemm(strata_runtime *rt, const char *label, const strata_gemm *
 	rt->gemm_flops += 2ull * g->m * g->n * g->k;
 	if (rt->gemm_log)
 		st_gemm_log_add(rt->gemm_log, g);
-	if (rt->gemm_engine == ST_GEMM_TILE && st_gemm_tile_fits(g))
-		return st_gemm_tile_run(rt, label, g, NULL, err);
+	int engine = rt->gemm_engine;
+	const st_gemm_tile_plan *plan = NULL;
+	for (size_t i = 0; i < rt->n_gemm_routes && !rt->gemm_forced; i++) {
+		const st_gemm_route *r = &rt->gemm_routes[i];
+		if (r->trans_a == g->trans_a && r->trans_b == g->trans_b && r->m == g->m && r->n == g->n && r->k == g->k) {
+			engine = r->engine;
+			plan = &r->plan;
+			break;
+		}
+	}
+	if (engine == ST_GEMM_TILE && st_gemm_tile_fits(g))
+		return st_gemm_tile_run(rt, label, g, plan, err);
 	cl_event ev = NULL, marker = NULL;
 	if (rt->profile) {
 		cl_int mrc = clEnqueueMarkerWithWaitList(rt->queue, 0, NULL, &marker);

@@ -22,15 +22,7 @@
 #include <time.h>
 
 #include "session.h"
-#include "tuning.h"
-
-#define GUARD 1024        /* floats either side of C that no kernel may touch */
-#define FILL_C 0.5f       /* never an integer: an element left unwritten cannot pass */
-#define FILL_GUARD 0.25f
-#define MAX_CANDIDATES 1024
-
-enum family { FAM_INDIRECT, FAM_DIRECT, FAM_COUNT };
-enum outcome { OUT_OK, OUT_SLOWER, OUT_WRONG, OUT_FAILED };
+#include "tuner_private.h"
 
 /* Kernels whose values an indirect candidate carries. */
 static const int indirect_kernels[] = {
@@ -38,33 +30,7 @@ static const int indirect_kernels[] = {
 };
 #define N_INDIRECT_KERNELS (sizeof(indirect_kernels) / sizeof(indirect_kernels[0]))
 
-typedef struct cand {
-	int family;
-	st_tune_set set; /* everything applied while it ran */
-	double *t;       /* seconds per shape; INFINITY where not measured */
-	enum outcome outcome;
-} cand;
-
-typedef struct tuner {
-	strata_runtime *rt;
-	const st_tuner_config *cfg;
-	size_t n;        /* shapes */
-	double *w;       /* calls per step */
-	double *flops;   /* 2mnk */
-	size_t *order;   /* shapes, heaviest first, so a slow candidate stops early */
-	cl_mem a, b, c;
-	cl_mem c_inner;  /* c past its front guard: GEMMs write here at offset 0, as the layers do */
-	float *ha, *hb, *hc;
-	float amp;       /* input magnitude: sums stay exact in float */
-	double deadline;
-	uint64_t rng;
-	cand *cands;
-	size_t n_cands;
-	st_tune_set base; /* values for every kernel a candidate does not set */
-	st_tuner_result *res;
-} tuner;
-
-static double now_s(void)
+double st_tuner_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -232,7 +198,20 @@ static strata_status check_result(tuner *t, const st_gemm_shape *s, bool *ok, st
 /* One SGEMM on shape s, waited for; false when CLBlast refused or failed it. */
 static bool run_gemm(tuner *t, const st_gemm_shape *s, double *seconds)
 {
-	double t0 = now_s();
+	double t0 = st_tuner_now();
+	if (t->tile) {
+		strata_tensor a = {.mem = t->a}, b = {.mem = t->b}, c = {.mem = t->c_inner};
+		strata_gemm g = {
+			.size = sizeof(g), .trans_a = s->trans_a, .trans_b = s->trans_b, .m = s->m, .n = s->n, .k = s->k,
+			.alpha = 1.0f, .a = &a, .lda = s->trans_a ? s->m : s->k, .b = &b, .ldb = s->trans_b ? s->k : s->n,
+			.c = &c, .ldc = s->n,
+		};
+		strata_error ignored = {0};
+		bool ok = st_gemm_tile_fits(&g) && st_gemm_tile_run(t->rt, "tune", &g, t->tile, &ignored) == STRATA_OK;
+		ok = clFinish(t->rt->queue) == CL_SUCCESS && ok;
+		*seconds = st_tuner_now() - t0;
+		return ok;
+	}
 	cl_event ev = NULL;
 	CLBlastTranspose ta = s->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
 	CLBlastTranspose tb = s->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
@@ -242,7 +221,7 @@ static bool run_gemm(tuner *t, const st_gemm_shape *s, double *seconds)
 	if (ev)
 		clReleaseEvent(ev);
 	cl_int frc = clFinish(t->rt->queue);
-	*seconds = now_s() - t0;
+	*seconds = st_tuner_now() - t0;
 	return rc == CLBlastSuccess && frc == CL_SUCCESS;
 }
 
@@ -257,7 +236,7 @@ static strata_status fill(tuner *t, float value, size_t offset, size_t count, st
  * slower than `known`, the best seen on that shape); stops early once `spend` seconds are
  * used. Runs of the same parameters vary by 2x on a shared machine, mostly in the large
  * copies of the indirect path, so one run decides only that a candidate is hopeless. */
-static bool time_shape(tuner *t, const st_gemm_shape *s, double known, int runs, double spend, double *best)
+bool st_tuner_time_shape(tuner *t, const st_gemm_shape *s, double known, int runs, double spend, double *best)
 {
 	double spent = 0, secs;
 	*best = INFINITY;
@@ -273,7 +252,7 @@ static bool time_shape(tuner *t, const st_gemm_shape *s, double known, int runs,
 }
 
 /* Runs shape s once into a freshly marked C and checks the whole result. */
-static strata_status run_checked(tuner *t, const cand *c, size_t si, bool *ran, bool *ok, strata_error *err)
+strata_status st_tuner_run_checked(tuner *t, const cand *c, size_t si, bool *ran, bool *ok, strata_error *err)
 {
 	const st_gemm_shape *s = &t->cfg->shapes[si];
 	size_t mn = s->m * s->n;
@@ -400,8 +379,7 @@ static void path_shares(const tuner *t, const combo *b, double share[FAM_COUNT])
 
 /* ---- evaluating a candidate ------------------------------------------------------------------- */
 
-static void report(const tuner *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void report(const tuner *t, const char *fmt, ...)
+void st_tuner_report(const tuner *t, const char *fmt, ...)
 {
 	if (!t->cfg->report)
 		return;
@@ -481,7 +459,7 @@ static strata_status evaluate(tuner *t, cand *c, strata_error *err)
 	for (size_t oi = 0; oi < t->n && c->outcome == OUT_OK; oi++) {
 		size_t si = t->order[oi];
 		bool ran, ok;
-		if ((st = run_checked(t, c, si, &ran, &ok, err)))
+		if ((st = st_tuner_run_checked(t, c, si, &ran, &ok, err)))
 			break;
 		if (!ran || !ok) {
 			c->outcome = ran ? OUT_WRONG : OUT_FAILED;
@@ -489,7 +467,7 @@ static strata_status evaluate(tuner *t, cand *c, strata_error *err)
 		}
 		const st_gemm_shape *s = &t->cfg->shapes[si];
 		double known = best_known(t, si), best = INFINITY;
-		if (!time_shape(t, s, known, 4, 0.6, &best)) {
+		if (!st_tuner_time_shape(t, s, known, 4, 0.6, &best)) {
 			c->outcome = OUT_FAILED;
 			break;
 		}
@@ -677,11 +655,11 @@ static strata_status measure_baseline(tuner *t, double *per_step, bool *ok, stra
 	*ok = true;
 	for (size_t si = 0; si < t->n && *ok; si++) {
 		bool ran;
-		strata_status st = run_checked(t, &c, si, &ran, ok, err);
+		strata_status st = st_tuner_run_checked(t, &c, si, &ran, ok, err);
 		if (st)
 			return st;
 		double secs = INFINITY;
-		if (!ran || !time_shape(t, &t->cfg->shapes[si], INFINITY, 5, 1.0, &secs))
+		if (!ran || !st_tuner_time_shape(t, &t->cfg->shapes[si], INFINITY, 5, 1.0, &secs))
 			*ok = false;
 		if (each)
 			each[si] = *ok ? secs : INFINITY;
@@ -702,13 +680,13 @@ static strata_status final_check(tuner *t, const st_tune_set *set, double *per_s
 	*per_step = 0;
 	for (size_t si = 0; si < t->n; si++) {
 		bool ran, good;
-		strata_status st = run_checked(t, &c, si, &ran, &good, err);
+		strata_status st = st_tuner_run_checked(t, &c, si, &ran, &good, err);
 		if (st)
 			return st;
 		if (!ran || !good)
 			return STRATA_OK;
 		double best;
-		if (!time_shape(t, &t->cfg->shapes[si], INFINITY, 5, 1.0, &best))
+		if (!st_tuner_time_shape(t, &t->cfg->shapes[si], INFINITY, 5, 1.0, &best))
 			return STRATA_OK;
 		if (t->cfg->after_t)
 			t->cfg->after_t[si] = best;
@@ -723,19 +701,19 @@ static strata_status search(tuner *t, strata_error *err)
 	st_tuner_result *res = t->res;
 	double before = INFINITY;
 	bool base_ok;
-	report(t, "measuring the parameters in force...\n");
+	st_tuner_report(t, "measuring the parameters in force...\n");
 	strata_status st = measure_baseline(t, &before, &base_ok, err);
 	if (st)
 		return st;
 	res->before_s = base_ok ? before : INFINITY;
 	if (base_ok)
-		report(t, "before: %.1f ms of GEMMs per step\n", before * 1e3);
+		st_tuner_report(t, "before: %.1f ms of GEMMs per step\n", before * 1e3);
 	else
-		report(t, "before: the parameters in force failed or computed wrong results\n");
+		st_tuner_report(t, "before: the parameters in force failed or computed wrong results\n");
 
 	size_t n_start = 0;
 	for (;;) {
-		if (t->n_cands > 0 && now_s() >= t->deadline)
+		if (t->n_cands > 0 && st_tuner_now() >= t->deadline)
 			break;
 		if (t->n_cands == MAX_CANDIDATES || (t->cfg->max_candidates && t->n_cands >= t->cfg->max_candidates))
 			break;
@@ -745,7 +723,7 @@ static strata_status search(tuner *t, strata_error *err)
 		c->t = times;
 		if (!next_candidate(t, c, &n_start))
 			break;
-		double t0 = now_s();
+		double t0 = st_tuner_now();
 		if ((st = evaluate(t, c, err)))
 			return st;
 		t->n_cands++;
@@ -755,8 +733,8 @@ static strata_status search(tuner *t, strata_error *err)
 		char desc[512];
 		describe(t, c, desc, sizeof(desc));
 		combo b = best_combo(t, NULL, NULL);
-		report(t, "%3zu %-8s %-7.1fs %s: %s; best %.1f ms\n", t->n_cands,
-		       c->family == FAM_DIRECT ? "direct" : "indirect", now_s() - t0, desc, outcome_name(c->outcome),
+		st_tuner_report(t, "%3zu %-8s %-7.1fs %s: %s; best %.1f ms\n", t->n_cands,
+		       c->family == FAM_DIRECT ? "direct" : "indirect", st_tuner_now() - t0, desc, outcome_name(c->outcome),
 		       b.cost * 1e3);
 	}
 
@@ -775,11 +753,11 @@ static strata_status search(tuner *t, strata_error *err)
 	win.present = (1u << ST_TK_COUNT) - 1;
 	double after = INFINITY;
 	bool ok;
-	report(t, "checking the winner on every shape...\n");
+	st_tuner_report(t, "checking the winner on every shape...\n");
 	if ((st = final_check(t, &win, &after, &ok, err)))
 		return st;
 	if (!ok) {
-		report(t, "the winning combination failed its final check; nothing is kept\n");
+		st_tuner_report(t, "the winning combination failed its final check; nothing is kept\n");
 		res->rejected++;
 		return STRATA_OK;
 	}
@@ -821,7 +799,7 @@ strata_status st_tuner_run(strata_runtime *rt, const st_tuner_config *cfg, st_tu
 		t.flops[i] = 2.0 * (double)mnk(&cfg->shapes[i]);
 	}
 	shape_order(&t);
-	t.deadline = now_s() + cfg->budget_seconds;
+	t.deadline = st_tuner_now() + cfg->budget_seconds;
 	if ((st = setup_buffers(&t, err)) == STRATA_OK)
 		st = search(&t, err);
 	/* A losing candidate may still be applied: leave the best verified set in force. */
@@ -829,6 +807,8 @@ strata_status st_tuner_run(strata_runtime *rt, const st_tuner_config *cfg, st_tu
 		CLBlastClearCache();
 		st = st_tune_apply(rt, &out->best, err);
 	}
+	if (st == STRATA_OK && cfg->route_seconds > 0)
+		st = st_tuner_search_routes(&t, cfg->route_seconds, err);
 out_free:
 	if (t.a)
 		clReleaseMemObject(t.a);
@@ -948,10 +928,14 @@ strata_status strata_tune(strata_runtime *rt, strata_model *model, const strata_
 	}
 	for (size_t i = 0; i < log.n; i++)
 		after[i] = INFINITY;
+	/* A third of the time for the per-shape engine choice: on a CPU it decides most of the
+	 * speed; on a GPU it ends after one plan per shape. */
+	double budget = o.budget_seconds > 0 ? o.budget_seconds : 240;
 	st_tuner_config cfg = {
 		.shapes = log.shapes,
 		.n_shapes = log.n,
-		.budget_seconds = o.budget_seconds > 0 ? o.budget_seconds : 240,
+		.budget_seconds = budget * 2 / 3,
+		.route_seconds = budget / 3,
 		.seed = o.seed,
 		.report = o.report,
 		.incumbent = have_incumbent ? &incumbent : NULL,
@@ -964,16 +948,30 @@ strata_status strata_tune(strata_runtime *rt, strata_model *model, const strata_
 	result->tried = r.tried;
 	result->rejected = r.rejected;
 	result->failed = r.failed;
-	result->before_ms = isfinite(r.before_s) ? r.before_s * 1e3 : -1;
-	result->after_ms = isfinite(r.after_s) ? r.after_s * 1e3 : -1;
-	result->improved = r.improved;
+	/* With every shape routed, the step's figures are the routed ones: the engines in force
+	 * before against the winners. */
+	bool routed = r.n_routes == log.n && isfinite(r.routed_s);
+	double before_s = routed ? r.current_s : r.before_s, after_s = routed ? r.routed_s : r.after_s;
+	result->before_ms = isfinite(before_s) ? before_s * 1e3 : -1;
+	result->after_ms = isfinite(after_s) ? after_s * 1e3 : -1;
+	result->improved = routed ? r.routed_s < r.current_s || r.improved : r.improved;
 	if (o.report)
 		print_table(o.report, log.shapes, log.n, before, after);
-	if (r.improved && !o.no_store) {
+	/* CLBlast's winner if it improved, else what was stored, with the routes. */
+	st_tune_set keep = {0};
+	if (r.improved)
+		keep = r.best;
+	else if (have_incumbent)
+		keep = incumbent;
+	keep.n_routes = r.n_routes;
+	memcpy(keep.routes, r.routes, r.n_routes * sizeof(keep.routes[0]));
+	if (result->improved && (st = st_tune_apply(rt, &keep, err)))
+		goto out_tables;
+	if (result->improved && !o.no_store) {
 		char note[256];
 		snprintf(note, sizeof(note), "tuned on %s at batch %u: %.1f ms of GEMMs per step before, %.1f ms after",
 		         strata_model_name(model), batch, result->before_ms, result->after_ms);
-		if ((st = st_tune_store(o.cache_dir, &rt->info, &r.best, note, result->path, sizeof(result->path), err)))
+		if ((st = st_tune_store(o.cache_dir, &rt->info, &keep, note, result->path, sizeof(result->path), err)))
 			goto out_tables;
 		result->stored = true;
 	}

@@ -227,6 +227,16 @@ strata_status st_tune_apply(strata_runtime *rt, const st_tune_set *set, strata_e
 			               "CLBlast refused the %s parameters (status %d): this CLBlast names them differently",
 			               kernels[k].name, (int)rc);
 	}
+	st_gemm_route *routes = NULL;
+	if (set->n_routes) {
+		routes = malloc(set->n_routes * sizeof(*routes));
+		if (!routes)
+			return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+		memcpy(routes, set->routes, set->n_routes * sizeof(*routes));
+	}
+	free(rt->gemm_routes);
+	rt->gemm_routes = routes;
+	rt->n_gemm_routes = set->n_routes;
 	return STRATA_OK;
 }
 
@@ -328,8 +338,9 @@ strata_status st_tune_format(const st_tune_set *set, const strata_device_info *d
 {
 	*out = NULL;
 	text_buf b = {0};
-	put(&b, "# Tuned CLBlast SGEMM parameters for one OpenCL device, written by `strata tune`.\n"
-	        "# Every strata runtime on this platform, device and driver applies them.\n");
+	put(&b, "# Tuned SGEMM parameters for one OpenCL device, written by `strata tune`: CLBlast's kernels,\n"
+	        "# and per GEMM shape the faster engine. Every strata runtime on this platform, device and\n"
+	        "# driver applies them.\n");
 	put(&b, "format %d\nplatform %s\ndevice %s\ndriver %s\n", TUNE_FORMAT, dev->platform, dev->name,
 	    dev->driver_version);
 	for (const char *p = note; p && *p;) {
@@ -344,6 +355,14 @@ strata_status st_tune_format(const st_tune_set *set, const strata_device_info *d
 		put(&b, "kernel %s", kernels[k].name);
 		for (size_t i = 0; i < kernels[k].n_params; i++)
 			put(&b, " %s=%zu", kernels[k].params[i].name, set->v[k][i]);
+		put(&b, "\n");
+	}
+	for (size_t i = 0; i < set->n_routes; i++) {
+		const st_gemm_route *r = &set->routes[i];
+		put(&b, "gemm %c%c m=%zu n=%zu k=%zu engine=%s", r->trans_a ? 'T' : 'N', r->trans_b ? 'T' : 'N', r->m, r->n,
+		    r->k, st_gemm_engine_name(r->engine));
+		if (r->engine == ST_GEMM_TILE)
+			put(&b, " MR=%u NV=%u S=%u", r->plan.mr, r->plan.nv, r->plan.splits);
 		put(&b, "\n");
 	}
 	if (b.failed || !b.s) {
@@ -421,6 +440,49 @@ static strata_status parse_kernel_line(const char *line, size_t len, const strat
 	return STRATA_OK;
 }
 
+/* "gemm NT m=M n=N k=K engine=clblast" or "... engine=strata MR=6 NV=3 S=1". */
+static strata_status parse_gemm_line(const char *line, size_t len, st_tune_set *out, strata_error *err)
+{
+	char tmp[256];
+	if (len >= sizeof(tmp))
+		return st_fail(err, STRATA_ERR_PARSE, "gemm line too long");
+	memcpy(tmp, line, len);
+	tmp[len] = '\0';
+	if (out->n_routes == ST_TUNE_MAX_ROUTES)
+		return st_fail(err, STRATA_ERR_PARSE, "more than %d gemm lines", ST_TUNE_MAX_ROUTES);
+	st_gemm_route r = {.engine = -1};
+	char ops[3], engine[16];
+	unsigned long long m, n, k;
+	int used = 0;
+	if (sscanf(tmp, "gemm %2s m=%llu n=%llu k=%llu engine=%15s%n", ops, &m, &n, &k, engine, &used) != 5 ||
+	    strlen(ops) != 2 || !strchr("NT", ops[0]) || !strchr("NT", ops[1]) || m == 0 || n == 0 || k == 0)
+		return st_fail(err, STRATA_ERR_PARSE, "bad gemm line '%s'", tmp);
+	r.trans_a = ops[0] == 'T';
+	r.trans_b = ops[1] == 'T';
+	r.m = (size_t)m;
+	r.n = (size_t)n;
+	r.k = (size_t)k;
+	if (st_gemm_engine_parse(engine, &r.engine, NULL) != STRATA_OK || r.engine == ST_GEMM_AUTO)
+		return st_fail(err, STRATA_ERR_PARSE, "gemm line: unknown engine '%s'", engine);
+	const char *rest = tmp + used;
+	if (r.engine == ST_GEMM_TILE) {
+		int tail = 0;
+		if (sscanf(rest, " MR=%u NV=%u S=%u%n", &r.plan.mr, &r.plan.nv, &r.plan.splits, &tail) != 3 ||
+		    !st_gemm_tile_plan_valid(&r.plan))
+			return st_fail(err, STRATA_ERR_PARSE, "gemm line: bad or missing MR, NV, S in '%s'", tmp);
+		rest += tail;
+	}
+	if (rest[strspn(rest, " ")] != '\0')
+		return st_fail(err, STRATA_ERR_PARSE, "gemm line: unexpected '%s'", rest);
+	for (size_t i = 0; i < out->n_routes; i++) {
+		const st_gemm_route *o = &out->routes[i];
+		if (o->trans_a == r.trans_a && o->trans_b == r.trans_b && o->m == r.m && o->n == r.n && o->k == r.k)
+			return st_fail(err, STRATA_ERR_PARSE, "gemm %s %llux%llux%llu given twice", ops, m, n, k);
+	}
+	out->routes[out->n_routes++] = r;
+	return STRATA_OK;
+}
+
 strata_status st_tune_parse(const char *text, size_t len, const strata_device_info *dev, st_tune_set *out,
                             strata_error *err)
 {
@@ -468,9 +530,11 @@ strata_status st_tune_parse(const char *text, size_t len, const strata_device_in
 		size_t n = eol ? (size_t)(eol - p) : strlen(p);
 		if (n > 7 && strncmp(p, "kernel ", 7) == 0 && (st = parse_kernel_line(p, n, dev, out, err)))
 			goto out_free;
+		if (n > 5 && strncmp(p, "gemm ", 5) == 0 && (st = parse_gemm_line(p, n, out, err)))
+			goto out_free;
 		p += n + (eol ? 1 : 0);
 	}
-	if (!out->present)
+	if (!out->present && !out->n_routes)
 		st = st_fail(err, STRATA_ERR_PARSE, "no kernel parameters");
 out_free:
 	free(body);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gemm.h"
 #include "runtime.h"
 
 /* The kernels behind CLBlastSgemm, as CLBlast's database names them. */
@@ -23,6 +24,8 @@ enum st_tune_kernel {
 };
 
 #define ST_TUNE_MAX_PARAMS 16
+/* Shapes a file routes: a network runs a few GEMM shapes per layer. */
+#define ST_TUNE_MAX_ROUTES 64
 /* A switch point above any shape: every GEMM takes the direct path. */
 #define ST_TUNE_ALWAYS_DIRECT 1048576u
 
@@ -31,6 +34,8 @@ enum st_tune_kernel {
 typedef struct st_tune_set {
 	uint32_t present;
 	size_t v[ST_TK_COUNT][ST_TUNE_MAX_PARAMS];
+	size_t n_routes; /* per-shape engine choices (gemm.h), from `gemm` lines */
+	st_gemm_route routes[ST_TUNE_MAX_ROUTES];
 } st_tune_set;
 
 const char *st_tune_kernel_name(int kernel);
@@ -47,7 +52,7 @@ size_t st_tune_choice_count(int kernel, size_t i);
 size_t st_tune_choice(int kernel, size_t i, size_t j);
 
 /* Overrides the set's kernels for the runtime's device (process-wide in CLBlast, until the
- * process ends or another set replaces them). */
+ * process ends or another set replaces them) and gives the runtime the set's routes. */
 strata_status st_tune_apply(strata_runtime *rt, const st_tune_set *set, strata_error *err);
 
 /* "$cache_dir/tuning" or "$XDG_CACHE_HOME/strata/tuning" (else ~/.cache/strata/tuning). */
@@ -110,6 +115,7 @@ typedef struct st_tuner_config {
 	void *hook_user;
 	double *before_t, *after_t;   /* n_shapes seconds each, filled when not NULL */
 	size_t max_candidates;        /* 0: as many as the budget allows */
+	double route_seconds;         /* then per shape Strata's kernel or CLBlast (0: not searched) */
 } st_tuner_config;
 
 typedef struct st_tuner_result {
@@ -117,6 +123,11 @@ typedef struct st_tuner_result {
 	bool improved;        /* faster than the parameters in force before the search */
 	double before_s, after_s; /* weighted GEMM time per step */
 	uint32_t tried, rejected, failed;
+	/* Per shape, the engine that won (tuner_routes.c), and the step's GEMM time with them. */
+	size_t n_routes;
+	st_gemm_route routes[ST_TUNE_MAX_ROUTES];
+	double routed_s;
+	double current_s; /* and with the engines in force before (CLBlast with its new parameters) */
 } st_tuner_result;
 
 /* Searches within the budget (the first candidate always runs), verifying each candidate's

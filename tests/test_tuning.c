@@ -545,6 +545,141 @@ START_TEST(test_tiny_tune_winner_correct)
 }
 END_TEST
 
+/* ---- routes: per-shape engine choices ----------------------------------------------------------- */
+
+START_TEST(test_routes_round_trip_and_refusals)
+{
+	char *dir = temp_cache();
+	strata_device_info d = fake_device("3.1");
+	st_tune_set set;
+	memset(&set, 0, sizeof(set)); /* routes alone make a file */
+	set.n_routes = 2;
+	set.routes[0] = (st_gemm_route){true, false, 288, 64, 73728, ST_GEMM_TILE, {4, 4, 128}};
+	set.routes[1] = (st_gemm_route){false, true, 128, 9216, 128, ST_GEMM_CLBLAST, {0, 0, 0}};
+	char path[4096];
+	strata_error err = {0};
+	ck_assert_msg(st_tune_store(dir, &d, &set, NULL, path, sizeof(path), &err) == STRATA_OK, "%s", err.message);
+	char *text = read_text(path);
+	ck_assert_ptr_nonnull(strstr(text, "gemm TN m=288 n=64 k=73728 engine=strata MR=4 NV=4 S=128\n"));
+	ck_assert_ptr_nonnull(strstr(text, "gemm NT m=128 n=9216 k=128 engine=clblast\n"));
+	st_tune_set back;
+	ck_assert_msg(st_tune_load(dir, &d, &back, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_uint_eq(back.present, 0);
+	ck_assert_uint_eq(back.n_routes, 2);
+	ck_assert_mem_eq(&back.routes[0], &set.routes[0], sizeof(st_gemm_route));
+	ck_assert_mem_eq(&back.routes[1], &set.routes[1], sizeof(st_gemm_route));
+
+	/* Each damaged line, under a checksum that matches, refuses the whole file. */
+	static const char *const bad[][2] = {
+		{"engine=strata MR=4 NV=4 S=128", "engine=strata MR=40 NV=4 S=128"},
+		{"engine=strata MR=4 NV=4 S=128", "engine=strata MR=4 NV=4"},
+		{"engine=strata MR=4 NV=4 S=128", "engine=strata MR=4 NV=4 S=0"},
+		{"engine=clblast", "engine=cublas"},
+		{"engine=clblast", "engine=clblast MR=4"},
+		{"gemm NT m=128", "gemm NX m=128"},
+		{"gemm NT m=128 n=9216 k=128", "gemm TN m=288 n=64 k=73728"},
+		{"n=9216", "n=0"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *edit = malloc(strlen(text) + 64);
+		const char *at = strstr(text, bad[i][0]);
+		ck_assert_ptr_nonnull(at);
+		size_t pre = (size_t)(at - text);
+		memcpy(edit, text, pre);
+		strcpy(edit + pre, bad[i][1]);
+		strcat(edit, at + strlen(bad[i][0]));
+		rechecksum(edit);
+		write_text(path, edit);
+		ck_assert_msg(st_tune_load(dir, &d, &back, &err) == STRATA_ERR_PARSE, "accepted '%s'", bad[i][1]);
+		ck_assert_msg(strstr(err.message, "gemm"), "%s", err.message);
+		ck_assert_uint_eq(back.n_routes, 0);
+		free(edit);
+	}
+	free(text);
+	remove_tree(dir);
+}
+END_TEST
+
+/* Which engine ran a GEMM, from the profile's kernel names. */
+static bool profile_has(strata_runtime *rt, const char *kernel)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	strata_error err = {0};
+	ck_assert_msg(strata_runtime_print_profile(rt, f, &err) == STRATA_OK, "%s", err.message);
+	fclose(f);
+	bool has = strstr(buf, kernel) != NULL;
+	free(buf);
+	return has;
+}
+
+START_TEST(test_runtime_follows_routes)
+{
+	strata_registry *reg = ts_registry();
+	strata_runtime_options o = {.size = sizeof(o), .profile = true, .no_disk_cache = true};
+	strata_error err = {0};
+	for (int engine = ST_GEMM_CLBLAST; engine <= ST_GEMM_TILE; engine++) {
+		strata_runtime *rt = NULL;
+		ck_assert_msg(strata_runtime_create(reg, &o, &rt, &err) == STRATA_OK, "%s", err.message);
+		st_tune_set set;
+		memset(&set, 0, sizeof(set));
+		set.n_routes = 1;
+		set.routes[0] = (st_gemm_route){false, true, 17, 29, 13, engine, {3, 1, 2}};
+		ck_assert_msg(st_tune_apply(rt, &set, &err) == STRATA_OK, "%s", err.message);
+		assert_gemm_correct(rt, false, true, 17, 29, 13);
+		ck_assert_msg(st_finish(rt, &err) == STRATA_OK, "%s", err.message);
+		ck_assert(profile_has(rt, "gemm_tile") == (engine == ST_GEMM_TILE));
+		ck_assert(profile_has(rt, " gemm ") == (engine == ST_GEMM_CLBLAST));
+		strata_runtime_destroy(rt);
+	}
+	strata_registry_close(reg);
+}
+END_TEST
+
+/* A wrong result from every plan of Strata's kernel for one shape. */
+static void corrupt_tile_plans(void *user, const st_tune_set *cand, const st_gemm_shape *shape, float *c,
+                               size_t n)
+{
+	corrupt_state *cs = user;
+	if (cand->n_routes == 1 && cand->routes[0].engine == ST_GEMM_TILE && shape->trans_a && n > 0) {
+		c[n - 1] *= 2.0f;
+		cs->corrupted++;
+	}
+}
+
+START_TEST(test_route_search)
+{
+	strata_registry *reg = ts_registry();
+	strata_runtime *rt = ts_runtime(reg);
+	corrupt_state cs = {0};
+	double before[N_SMALL], after[N_SMALL];
+	st_tuner_config cfg = {.shapes = small_shapes, .n_shapes = N_SMALL, .budget_seconds = 1, .seed = 1,
+	                       .max_candidates = 1, .route_seconds = 20, .hook = corrupt_tile_plans,
+	                       .hook_user = &cs, .before_t = before, .after_t = after};
+	st_tuner_result r;
+	strata_error err = {0};
+	ck_assert_msg(st_tuner_run(rt, &cfg, &r, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_uint_eq(r.n_routes, N_SMALL); /* every shape routed */
+	ck_assert_int_ge(cs.corrupted, 1);
+	ck_assert_uint_ge(r.rejected, (unsigned)cs.corrupted);
+	double sum = 0;
+	for (size_t i = 0; i < r.n_routes; i++) {
+		const st_gemm_route *route = &r.routes[i];
+		/* the shape whose plans all computed wrong results stays on CLBlast */
+		if (route->trans_a)
+			ck_assert_int_eq(route->engine, ST_GEMM_CLBLAST);
+		else if (route->engine == ST_GEMM_TILE)
+			ck_assert(st_gemm_tile_plan_valid(&route->plan));
+	}
+	for (size_t i = 0; i < N_SMALL; i++)
+		sum += small_shapes[i].count * after[i];
+	ck_assert_double_eq_tol(sum, r.routed_s, 1e-9);
+	strata_runtime_destroy(rt);
+	strata_registry_close(reg);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tuning");
@@ -553,6 +688,7 @@ int main(void)
 	tcase_add_test(files, test_store_load_round_trip);
 	tcase_add_test(files, test_damaged_file_refused);
 	tcase_add_test(files, test_other_device_refused);
+	tcase_add_test(files, test_routes_round_trip_and_refusals);
 	suite_add_tcase(s, files);
 	TCase *device = tcase_create("device");
 	tcase_set_timeout(device, 300);
@@ -562,6 +698,8 @@ int main(void)
 	tcase_add_test(device, test_wrong_candidate_rejected);
 	tcase_add_test(device, test_all_wrong_nothing_wins);
 	tcase_add_test(device, test_tiny_tune_winner_correct);
+	tcase_add_test(device, test_runtime_follows_routes);
+	tcase_add_test(device, test_route_search);
 	suite_add_tcase(s, device);
 	return ts_run(s);
 }

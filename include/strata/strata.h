@@ -406,8 +406,8 @@ typedef struct strata_tune_result {
 	uint32_t shapes;        /* distinct GEMM shapes of one training step */
 	uint32_t gemms;         /* GEMM calls in one training step */
 	double gflop;           /* their work per step */
-	double before_ms;       /* their time per step with the parameters in force before; <0: failed */
-	double after_ms;        /* and with the winner; <0: no candidate passed its checks */
+	double before_ms;       /* their time per step with the engines and parameters in force before; <0: failed */
+	double after_ms;        /* and with the winners; <0: no candidate passed its checks */
 	uint32_t tried, rejected, failed; /* candidates timed; with wrong results; that did not build or run */
 	bool improved;          /* the winner is faster and now in force */
 	bool stored;            /* ... and saved for later runtimes on this device */
@@ -415,11 +415,13 @@ typedef struct strata_tune_result {
 } strata_tune_result;
 
 /* Records the GEMMs of one training step of `model` (a session is created for it and freed, so
- * the model must not be bound to one), then searches CLBlast's SGEMM kernel parameters for the
- * runtime's device on those shapes within the budget. Every candidate's results are checked
- * against the exact product before it may win. A faster winner is applied at once and stored
- * in the cache folder, keyed by platform, device and driver version; every later
- * strata_runtime_create on that device applies it. Takes minutes: each candidate is a build. */
+ * the model must not be bound to one), then searches, within the budget, CLBlast's SGEMM kernel
+ * parameters for the runtime's device on those shapes (two thirds of the time), and per shape
+ * the faster of CLBlast and Strata's own SGEMM with its fastest block shape and K split (the
+ * last third). Every candidate's results are checked against the exact product before it may
+ * win. A faster result is applied at once and stored in the cache folder, keyed by platform,
+ * device and driver version; every later strata_runtime_create on that device applies it.
+ * Takes minutes: each candidate is a build. */
 STRATA_API strata_status strata_tune(strata_runtime *rt, strata_model *model, const strata_tune_options *options,
                                      strata_tune_result *result, strata_error *err);
 

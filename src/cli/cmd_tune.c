@@ -1,5 +1,6 @@
 /* `strata tune`: searches CLBlast's GEMM parameters for the device on the model's training
- * shapes and stores the winner, which every later runtime on the device applies. */
+ * shapes, then per shape the faster of CLBlast and Strata's own GEMM, and stores the winners,
+ * which every later runtime on the device applies. */
 #include <stdio.h>
 
 #include "cli.h"
