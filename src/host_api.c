@@ -266,6 +266,12 @@ static size_t host_max_work_group_size(strata_layer *layer, strata_kernel *kerne
 	return kernel ? kernel->max_work_group_size : 1;
 }
 
+static size_t host_tunable(strata_layer *layer, const char *name, size_t fallback)
+{
+	int t = st_tunable_index(name);
+	return t >= 0 && layer->session ? layer->session->tunables.v[t] : fallback;
+}
+
 const strata_host st_host_api = {
 	.abi_version = STRATA_PLUGIN_ABI_VERSION,
 	.size = sizeof(strata_host),
@@ -295,4 +301,5 @@ const strata_host st_host_api = {
 	.launch = host_launch,
 	.gemm = host_gemm,
 	.max_work_group_size = host_max_work_group_size,
+	.tunable = host_tunable,
 };

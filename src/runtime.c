@@ -82,6 +82,7 @@ strata_status strata_runtime_create(strata_registry *reg, const strata_runtime_o
 	choose_cl_std(rt);
 	if ((st = st_gemm_engine_parse(getenv("STRATA_GEMM"), &rt->gemm_engine, err)))
 		goto out_destroy;
+	st_tunables_defaults(&rt->info, &rt->tunables);
 	rt->gemm_forced = rt->gemm_engine != ST_GEMM_AUTO;
 	if (rt->gemm_engine == ST_GEMM_AUTO)
 		rt->gemm_engine = strcmp(rt->info.type, "cpu") == 0 ? ST_GEMM_TILE : ST_GEMM_CLBLAST;

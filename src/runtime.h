@@ -6,6 +6,7 @@
 
 #include "error.h"
 #include "registry.h"
+#include "tunables.h"
 
 struct strata_tensor {
 	cl_mem mem;
@@ -72,6 +73,7 @@ struct strata_runtime {
 	bool gemm_forced;             /* STRATA_GEMM named the engine: tuned routes are ignored */
 	struct st_gemm_route *gemm_routes; /* per-shape choices of `strata tune` (gemm.h) */
 	size_t n_gemm_routes;
+	st_tunables tunables;         /* launch-time tunables of Strata's kernels (tunables.h) */
 	strata_tensor gemm_partials;  /* gemm_tile.c's scratch: partial products of split GEMMs */
 	strata_tensor gemm_bt;        /* and a transposed B */
 };

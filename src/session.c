@@ -188,6 +188,7 @@ strata_status strata_session_create(strata_runtime *rt, strata_model *model, uin
 	s->model = model;
 	s->max_batch = max_batch;
 	s->seed = seed;
+	s->tunables = rt->tunables;
 	s->binds = calloc(model->n_layers ? model->n_layers : 1, sizeof(*s->binds));
 	strata_status st;
 	if (!s->binds) {

@@ -916,6 +916,7 @@ strata_status strata_tune(strata_runtime *rt, strata_model *model, const strata_
 		fprintf(o.report, "%s at batch %u: %u GEMM shapes, %u calls, %.2f GFLOP per training step\n",
 		        strata_model_name(model), batch, result->shapes, result->gemms, result->gflop);
 
+	st_tunables rt_tunables_before = rt->tunables;
 	st_tune_set incumbent;
 	strata_error ignored = {0};
 	bool have_incumbent = st_tune_load(o.cache_dir, &rt->info, &incumbent, &ignored) == STRATA_OK;
@@ -928,14 +929,15 @@ strata_status strata_tune(strata_runtime *rt, strata_model *model, const strata_
 	}
 	for (size_t i = 0; i < log.n; i++)
 		after[i] = INFINITY;
-	/* A third of the time for the per-shape engine choice: on a CPU it decides most of the
-	 * speed; on a GPU it ends after one plan per shape. */
+	/* Half the time for CLBlast's parameters, 30% for the per-shape engine choice (on a CPU it
+	 * decides most of the speed; on a GPU it ends after one plan per shape), the rest for the
+	 * tunables of Strata's other kernels. */
 	double budget = o.budget_seconds > 0 ? o.budget_seconds : 240;
 	st_tuner_config cfg = {
 		.shapes = log.shapes,
 		.n_shapes = log.n,
-		.budget_seconds = budget * 2 / 3,
-		.route_seconds = budget / 3,
+		.budget_seconds = budget * 0.5,
+		.route_seconds = budget * 0.3,
 		.seed = o.seed,
 		.report = o.report,
 		.incumbent = have_incumbent ? &incumbent : NULL,
@@ -965,9 +967,18 @@ strata_status strata_tune(strata_runtime *rt, strata_model *model, const strata_
 		keep = incumbent;
 	keep.n_routes = r.n_routes;
 	memcpy(keep.routes, r.routes, r.n_routes * sizeof(keep.routes[0]));
-	if (result->improved && (st = st_tune_apply(rt, &keep, err)))
+	double kernels_before, kernels_after;
+	if ((st = st_tune_kernel_tunables(rt, model, batch, budget * 0.2, o.report, &keep.tunables, &kernels_before,
+	                                  &kernels_after, err)))
 		goto out_tables;
-	if (result->improved && !o.no_store) {
+	keep.has_tunables = true;
+	bool kernels_changed = memcmp(&keep.tunables, &rt_tunables_before, sizeof(keep.tunables)) != 0;
+	if (o.report)
+		fprintf(o.report, "forward and backward step: %.2f ms -> %.2f ms%s\n", kernels_before * 1e3,
+		        kernels_after * 1e3, kernels_changed ? "" : " (values in force kept)");
+	if ((result->improved || kernels_changed) && (st = st_tune_apply(rt, &keep, err)))
+		goto out_tables;
+	if ((result->improved || kernels_changed) && !o.no_store) {
 		char note[256];
 		snprintf(note, sizeof(note), "tuned on %s at batch %u: %.1f ms of GEMMs per step before, %.1f ms after",
 		         strata_model_name(model), batch, result->before_ms, result->after_ms);

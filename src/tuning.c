@@ -237,6 +237,8 @@ strata_status st_tune_apply(strata_runtime *rt, const st_tune_set *set, strata_e
 	free(rt->gemm_routes);
 	rt->gemm_routes = routes;
 	rt->n_gemm_routes = set->n_routes;
+	if (set->has_tunables)
+		rt->tunables = set->tunables;
 	return STRATA_OK;
 }
 
@@ -338,9 +340,9 @@ strata_status st_tune_format(const st_tune_set *set, const strata_device_info *d
 {
 	*out = NULL;
 	text_buf b = {0};
-	put(&b, "# Tuned SGEMM parameters for one OpenCL device, written by `strata tune`: CLBlast's kernels,\n"
-	        "# and per GEMM shape the faster engine. Every strata runtime on this platform, device and\n"
-	        "# driver applies them.\n");
+	put(&b, "# Tuned parameters for one OpenCL device, written by `strata tune`: CLBlast's kernels, the\n"
+	        "# launch-time tunables of Strata's kernels, and per GEMM shape the faster engine. Every\n"
+	        "# strata runtime on this platform, device and driver applies them.\n");
 	put(&b, "format %d\nplatform %s\ndevice %s\ndriver %s\n", TUNE_FORMAT, dev->platform, dev->name,
 	    dev->driver_version);
 	for (const char *p = note; p && *p;) {
@@ -355,6 +357,12 @@ strata_status st_tune_format(const st_tune_set *set, const strata_device_info *d
 		put(&b, "kernel %s", kernels[k].name);
 		for (size_t i = 0; i < kernels[k].n_params; i++)
 			put(&b, " %s=%zu", kernels[k].params[i].name, set->v[k][i]);
+		put(&b, "\n");
+	}
+	if (set->has_tunables) {
+		put(&b, "tunables");
+		for (int t = 0; t < ST_TUNABLE_COUNT; t++)
+			put(&b, " %s=%zu", st_tunable_name(t), set->tunables.v[t]);
 		put(&b, "\n");
 	}
 	for (size_t i = 0; i < set->n_routes; i++) {
@@ -437,6 +445,38 @@ static strata_status parse_kernel_line(const char *line, size_t len, const strat
 	if (!st_tune_valid(k, out->v[k], dev))
 		return st_fail(err, STRATA_ERR_PARSE, "%s: values outside the legal set for this device", name);
 	out->present |= 1u << k;
+	return STRATA_OK;
+}
+
+/* "tunables vw=16 wg=256 dropout_vw=16": every tunable once, each a legal value. */
+static strata_status parse_tunables_line(const char *line, size_t len, st_tune_set *out, strata_error *err)
+{
+	char tmp[256];
+	if (len >= sizeof(tmp))
+		return st_fail(err, STRATA_ERR_PARSE, "tunables line too long");
+	memcpy(tmp, line, len);
+	tmp[len] = '\0';
+	if (out->has_tunables)
+		return st_fail(err, STRATA_ERR_PARSE, "tunables given twice");
+	uint32_t seen = 0;
+	char *save = NULL;
+	strtok_r(tmp, " ", &save);
+	for (char *tok; (tok = strtok_r(NULL, " ", &save));) {
+		char *eq = strchr(tok, '=');
+		if (!eq)
+			return st_fail(err, STRATA_ERR_PARSE, "tunables: '%s' is not NAME=VALUE", tok);
+		*eq = '\0';
+		int t = st_tunable_index(tok);
+		char *end;
+		unsigned long long v = strtoull(eq + 1, &end, 10);
+		if (t < 0 || (seen & (1u << t)) || *end || end == eq + 1 || !st_tunable_legal(t, (size_t)v))
+			return st_fail(err, STRATA_ERR_PARSE, "tunables: bad, unknown or repeated %s=%s", tok, eq + 1);
+		seen |= 1u << t;
+		out->tunables.v[t] = (size_t)v;
+	}
+	if (seen != (1u << ST_TUNABLE_COUNT) - 1)
+		return st_fail(err, STRATA_ERR_PARSE, "tunables: values missing");
+	out->has_tunables = true;
 	return STRATA_OK;
 }
 
@@ -532,9 +572,11 @@ strata_status st_tune_parse(const char *text, size_t len, const strata_device_in
 			goto out_free;
 		if (n > 5 && strncmp(p, "gemm ", 5) == 0 && (st = parse_gemm_line(p, n, out, err)))
 			goto out_free;
+		if (n > 9 && strncmp(p, "tunables ", 9) == 0 && (st = parse_tunables_line(p, n, out, err)))
+			goto out_free;
 		p += n + (eol ? 1 : 0);
 	}
-	if (!out->present && !out->n_routes)
+	if (!out->present && !out->n_routes && !out->has_tunables)
 		st = st_fail(err, STRATA_ERR_PARSE, "no kernel parameters");
 out_free:
 	free(body);

@@ -36,6 +36,8 @@ typedef struct st_tune_set {
 	size_t v[ST_TK_COUNT][ST_TUNE_MAX_PARAMS];
 	size_t n_routes; /* per-shape engine choices (gemm.h), from `gemm` lines */
 	st_gemm_route routes[ST_TUNE_MAX_ROUTES];
+	bool has_tunables; /* Strata's kernels' launch-time tunables, from the `tunables` line */
+	st_tunables tunables;
 } st_tune_set;
 
 const char *st_tune_kernel_name(int kernel);
@@ -52,7 +54,8 @@ size_t st_tune_choice_count(int kernel, size_t i);
 size_t st_tune_choice(int kernel, size_t i, size_t j);
 
 /* Overrides the set's kernels for the runtime's device (process-wide in CLBlast, until the
- * process ends or another set replaces them) and gives the runtime the set's routes. */
+ * process ends or another set replaces them) and gives the runtime the set's routes and
+ * tunables (for sessions created after). */
 strata_status st_tune_apply(strata_runtime *rt, const st_tune_set *set, strata_error *err);
 
 /* "$cache_dir/tuning" or "$XDG_CACHE_HOME/strata/tuning" (else ~/.cache/strata/tuning). */
@@ -141,5 +144,13 @@ strata_status st_tuner_run(strata_runtime *rt, const st_tuner_config *cfg, st_tu
  * recording every shape into `log`. The model must not be bound to a session. */
 strata_status st_tune_record(strata_runtime *rt, strata_model *model, uint32_t batch, st_gemm_log *log,
                              strata_error *err);
+
+/* tuner_kernels.c: the launch-time tunables of Strata's kernels for `model`'s training step at
+ * `batch`, one at a time over their legal values within `budget` seconds; a value wins only
+ * when its output and weight gradients match the values in force and it is faster. *best is
+ * left in force in rt (for sessions created after); the step's time before and after. */
+strata_status st_tune_kernel_tunables(strata_runtime *rt, strata_model *model, uint32_t batch, double budget,
+                                      FILE *report, st_tunables *best, double *before_s, double *after_s,
+                                      strata_error *err);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "fsutil.h"
+#include "model.h"
 #include "runtime.h"
 #include "support.h"
 #include "tuning.h"
@@ -680,6 +681,126 @@ START_TEST(test_route_search)
 }
 END_TEST
 
+/* ---- tunables of Strata's own kernels ----------------------------------------------------------- */
+
+START_TEST(test_tunables_line)
+{
+	char *dir = temp_cache();
+	strata_device_info d = fake_device("3.1");
+	st_tune_set set;
+	memset(&set, 0, sizeof(set));
+	set.has_tunables = true; /* tunables alone make a file */
+	set.tunables.v[ST_TUNABLE_VW] = 4;
+	set.tunables.v[ST_TUNABLE_WG] = 64;
+	set.tunables.v[ST_TUNABLE_DROPOUT_VW] = 8;
+	char path[4096];
+	strata_error err = {0};
+	ck_assert_msg(st_tune_store(dir, &d, &set, NULL, path, sizeof(path), &err) == STRATA_OK, "%s", err.message);
+	char *text = read_text(path);
+	ck_assert_ptr_nonnull(strstr(text, "tunables vw=4 wg=64 dropout_vw=8\n"));
+	st_tune_set back;
+	ck_assert_msg(st_tune_load(dir, &d, &back, &err) == STRATA_OK, "%s", err.message);
+	ck_assert(back.has_tunables);
+	ck_assert_mem_eq(&back.tunables, &set.tunables, sizeof(set.tunables));
+	static const char *const bad[][2] = {
+		{"vw=4 ", "vw=3 "},          /* not a legal value */
+		{"vw=4 ", "vw=4 vw=4 "},     /* repeated */
+		{"vw=4 ", ""},               /* missing */
+		{"vw=4 ", "vw=4 tile=8 "},   /* unknown */
+		{"vw=4 ", "vw=-4 "},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *edit = malloc(strlen(text) + 64);
+		const char *at = strstr(text, bad[i][0]);
+		ck_assert_ptr_nonnull(at);
+		size_t pre = (size_t)(at - text);
+		memcpy(edit, text, pre);
+		strcpy(edit + pre, bad[i][1]);
+		strcat(edit, at + strlen(bad[i][0]));
+		rechecksum(edit);
+		write_text(path, edit);
+		ck_assert_msg(st_tune_load(dir, &d, &back, &err) == STRATA_ERR_PARSE, "accepted '%s'", bad[i][1]);
+		ck_assert_msg(strstr(err.message, "tunables"), "%s", err.message);
+		free(edit);
+	}
+	free(text);
+	remove_tree(dir);
+}
+END_TEST
+
+static const char *const cnn_yaml =
+	"input: {shape: [10, 10, 16]}\n"
+	"layers:\n"
+	"  - {type: conv2d, filters: 32, kernel_size: [3, 3], activation: relu}\n"
+	"  - {type: maxpool2d, pool_size: [2, 2]}\n"
+	"  - {type: dropout, rate: 0.25}\n"
+	"  - {type: flatten}\n"
+	"  - {type: dense, units: 5, activation: softmax}\n"
+	"loss: categorical_crossentropy\n"
+	"optimizer: sgd\n";
+
+/* A session keeps the values it was created with; plugins read them through the host. */
+START_TEST(test_sessions_keep_their_tunables)
+{
+	strata_registry *reg = ts_registry();
+	strata_runtime *rt = ts_runtime(reg);
+	strata_model *model = ts_model(reg, cnn_yaml);
+	st_tunables defaults;
+	st_tunables_defaults(&rt->info, &defaults);
+	ck_assert_mem_eq(&rt->tunables, &defaults, sizeof(defaults));
+	rt->tunables.v[ST_TUNABLE_VW] = 2;
+	strata_session *s = NULL;
+	strata_error err = {0};
+	ck_assert_msg(strata_session_create(rt, model, 4, 1, &s, &err) == STRATA_OK, "%s", err.message);
+	rt->tunables.v[ST_TUNABLE_VW] = 8;
+	extern const strata_host st_host_api;
+	strata_layer *conv = &model->layers[0];
+	ck_assert_uint_eq(st_host_api.tunable(conv, "vw", 99), 2);
+	ck_assert_uint_eq(st_host_api.tunable(conv, "wg", 99), defaults.v[ST_TUNABLE_WG]);
+	ck_assert_uint_eq(st_host_api.tunable(conv, "no_such_tunable", 99), 99);
+	strata_session_destroy(s);
+	ck_assert_uint_eq(st_host_api.tunable(conv, "vw", 99), 99); /* no session: the plugin's own */
+	strata_model_free(model);
+	strata_runtime_destroy(rt);
+	strata_registry_close(reg);
+}
+END_TEST
+
+/* Every legal value of every tunable computes what the defaults compute (the search's check),
+ * and the search leaves a legal set in force. */
+START_TEST(test_every_tunable_value_agrees)
+{
+	strata_registry *reg = ts_registry();
+	strata_runtime *rt = ts_runtime(reg);
+	strata_model *model = ts_model(reg, cnn_yaml);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *report = open_memstream(&text, &len);
+	st_tunables best;
+	double before, after;
+	strata_error err = {0};
+	ck_assert_msg(st_tune_kernel_tunables(rt, model, 6, 600, report, &best, &before, &after, &err) == STRATA_OK,
+	              "%s", err.message);
+	fclose(report);
+	size_t tried = 0;
+	for (const char *p = text; (p = strstr(p, "\n  ")); p++)
+		tried++;
+	size_t all = 0;
+	for (int t = 0; t < ST_TUNABLE_COUNT; t++)
+		all += st_tunable_choice_count(t) - 1;
+	ck_assert_msg(tried >= all, "%zu of %zu values tried:\n%s", tried, all, text);
+	ck_assert_msg(!strstr(text, "DIFFERENT"), "%s", text);
+	ck_assert(isfinite(before) && after <= before);
+	for (int t = 0; t < ST_TUNABLE_COUNT; t++)
+		ck_assert(st_tunable_legal(t, best.v[t]));
+	ck_assert_mem_eq(&rt->tunables, &best, sizeof(best));
+	free(text);
+	strata_model_free(model);
+	strata_runtime_destroy(rt);
+	strata_registry_close(reg);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tuning");
@@ -689,6 +810,7 @@ int main(void)
 	tcase_add_test(files, test_damaged_file_refused);
 	tcase_add_test(files, test_other_device_refused);
 	tcase_add_test(files, test_routes_round_trip_and_refusals);
+	tcase_add_test(files, test_tunables_line);
 	suite_add_tcase(s, files);
 	TCase *device = tcase_create("device");
 	tcase_set_timeout(device, 300);
@@ -700,6 +822,8 @@ int main(void)
 	tcase_add_test(device, test_tiny_tune_winner_correct);
 	tcase_add_test(device, test_runtime_follows_routes);
 	tcase_add_test(device, test_route_search);
+	tcase_add_test(device, test_sessions_keep_their_tunables);
+	tcase_add_test(device, test_every_tunable_value_agrees);
 	suite_add_tcase(s, device);
 	return ts_run(s);
 }

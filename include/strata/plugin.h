@@ -279,8 +279,12 @@ struct strata_host {
 	strata_status (*gemm)(strata_layer *layer, const strata_gemm *gemm);
 	/* Largest work-group size the kernel may use on the current device. */
 	size_t (*max_work_group_size)(strata_layer *layer, strata_kernel *kernel);
+	/* A launch-time tunable of the current device ("vw", "wg", "dropout_vw": see `strata tune`),
+	 * fixed for the session; `fallback` for a name the host does not know. Added in 0.2 in a
+	 * reserved slot: check with STRATA_HOST_HAS. */
+	size_t (*tunable)(strata_layer *layer, const char *name, size_t fallback);
 
-	void *reserved[16];
+	void *reserved[15];
 };
 
 /* True when the host's table is large enough to hold `member` (for plugins that use slots

@@ -179,7 +179,7 @@ static inline strata_status activation_backward_sums(strata_layer *layer, const 
 	if ((rows + per_item - 1) / per_item > capacity)
 		per_item = (rows + capacity - 1) / capacity;
 	size_t blocks = (rows + per_item - 1) / per_item;
-	unsigned vw = tune_vector_width(cols, TUNE_VW);
+	unsigned vw = tune_vector_width(cols, tune_vw(layer, host));
 	char options[32];
 	strata_kernel *k = host->kernel(layer, "core", "bias_grad_partials",
 	                                tune_vw_options(options, sizeof(options), vw));

@@ -94,7 +94,7 @@ static inline strata_status pool_launch(strata_layer *layer, const strata_host *
 	strata_status st = shape_check_batch(layer, host, batch, (size_t)(p->h * p->w * p->c));
 	if (st != STRATA_OK || batch == 0)
 		return st;
-	unsigned vw = tune_vector_width((size_t)p->c, TUNE_VW);
+	unsigned vw = tune_vector_width((size_t)p->c, tune_vw(layer, host));
 	char options[32];
 	strata_kernel *k = host->kernel(layer, program, name, tune_vw_options(options, sizeof(options), vw));
 	if (!k)

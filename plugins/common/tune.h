@@ -2,7 +2,10 @@
  * #ifndef default, and the host passes the value it launches with as -D options, so the program
  * cache keeps one build per value; the work-group sizes below shape the 2-D launches, whose
  * kernels take any work-group. The defaults were measured on PoCL (2-core AVX-512 Xeon,
- * bench/kernels.md); a tuner replaces them per device. Header-only, like the rest of common/. */
+ * bench/kernels.md); the host's values (host->tunable: its defaults per device type, or what
+ * `strata tune` measured) replace them at launch. TUNE_COLSUM_ROWS stays fixed: it sizes a
+ * workspace when the model is built, before any device is known. Header-only, like the rest of
+ * common/. */
 #ifndef PLUGINS_COMMON_TUNE_H
 #define PLUGINS_COMMON_TUNE_H
 
@@ -23,6 +26,18 @@
 /* Philox blocks (4 floats each) per dropout work-item, 1 to 16: one vector of generators. */
 #define TUNE_DROPOUT_VW 16u
 
+/* The device's value of a launch-time tunable (host->tunable), the compiled-in default with an
+ * older host. `strata tune` measures them per device; the defaults above are CPU values. */
+static inline size_t tune_value(strata_layer *layer, const strata_host *host, const char *name, size_t fallback)
+{
+	return STRATA_HOST_HAS(host, tunable) ? host->tunable(layer, name, fallback) : fallback;
+}
+
+static inline unsigned tune_vw(strata_layer *layer, const strata_host *host)
+{
+	return (unsigned)tune_value(layer, host, "vw", TUNE_VW);
+}
+
 /* The largest power of two <= widest that divides len: a vector width that tiles rows of len
  * floats exactly (1 for an odd len). */
 static inline unsigned tune_vector_width(size_t len, unsigned widest)
@@ -40,15 +55,15 @@ static inline const char *tune_vw_options(char *buf, size_t size, unsigned vw)
 	return buf;
 }
 
-/* A work-group of about TUNE_WG work-items for a 2-D launch of global size (g0, g1), within what
+/* A work-group of about "wg" work-items for a 2-D launch of global size (g0, g1), within what
  * the device runs for kernel k: all of dimension 0 when it fits, so a group covers whole rows,
  * and as many rows as the rest allows. */
 static inline void tune_local_2d(strata_layer *layer, const strata_host *host, strata_kernel *k, size_t g0,
                                  size_t g1, size_t local[2])
 {
-	size_t wg = host->max_work_group_size(layer, k);
-	if (wg == 0 || wg > TUNE_WG)
-		wg = wg == 0 ? 1 : TUNE_WG;
+	size_t wg = host->max_work_group_size(layer, k), want = tune_value(layer, host, "wg", TUNE_WG);
+	if (wg == 0 || wg > want)
+		wg = wg == 0 ? 1 : want;
 	local[0] = g0 < wg ? (g0 ? g0 : 1) : wg;
 	local[1] = wg / local[0];
 	if (local[1] > g1)

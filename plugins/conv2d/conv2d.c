@@ -102,7 +102,7 @@ static strata_status conv2d_build(strata_layer *layer, const strata_host *host, 
 static strata_status conv2d_launch(strata_layer *layer, const strata_host *host, const conv2d_plan *p,
                                    bool gather, uint32_t batch, strata_tensor *src, strata_tensor *dst)
 {
-	unsigned vw = tune_vector_width((size_t)p->c, TUNE_VW);
+	unsigned vw = tune_vector_width((size_t)p->c, tune_vw(layer, host));
 	char options[32];
 	strata_kernel *k = host->kernel(layer, "conv2d", gather ? "col2im" : "im2col",
 	                                tune_vw_options(options, sizeof(options), vw));

@@ -75,8 +75,9 @@ static strata_status dropout_apply(strata_layer *layer, const strata_host *host,
                                    strata_tensor *src, strata_tensor *dst, size_t n)
 {
 	char options[32];
+	unsigned vw = (unsigned)tune_value(layer, host, "dropout_vw", TUNE_DROPOUT_VW);
 	strata_kernel *k = host->kernel(layer, "dropout", "dropout_forward",
-	                                tune_vw_options(options, sizeof(options), TUNE_DROPOUT_VW));
+	                                tune_vw_options(options, sizeof(options), vw));
 	if (!k)
 		return host->last_status(layer);
 	dropout_mask m = dropout_mask_of(layer, host, seed, step);
@@ -85,7 +86,7 @@ static strata_status dropout_apply(strata_layer *layer, const strata_host *host,
 		strata_arg_uint(m.threshold), strata_arg_float(m.scale), strata_arg_uint(m.key_lo),
 		strata_arg_uint(m.key_hi), strata_arg_uint(m.step_lo), strata_arg_uint(m.step_hi),
 	};
-	size_t blocks = (n + 3) / 4, global = (blocks + TUNE_DROPOUT_VW - 1) / TUNE_DROPOUT_VW;
+	size_t blocks = (n + 3) / 4, global = (blocks + vw - 1) / vw;
 	return host->launch(layer, k, 1, &global, NULL, sizeof(a) / sizeof(a[0]), a);
 }
 

@@ -32,8 +32,12 @@ int cmd_tune(cli_context *ctx)
 		return cli_close(ctx, CLI_FAILED);
 	}
 	if (!r.improved) {
-		printf("Nothing beat the parameters in force (%.1f ms vs %.1f ms of GEMMs per step); nothing stored\n",
-		       r.after_ms, r.before_ms);
+		printf("No GEMM choice beat those in force (%.1f ms vs %.1f ms of GEMMs per step)\n", r.after_ms,
+		       r.before_ms);
+		if (r.stored)
+			printf("Kernel tunables saved to %s\n", r.path);
+		else
+			printf("Nothing stored\n");
 		return cli_close(ctx, CLI_OK);
 	}
 	if (r.before_ms > 0)
