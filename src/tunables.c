@@ -16,6 +16,10 @@ static const struct {
 	[ST_TUNABLE_VW] = {"vw", 5, {1, 2, 4, 8, 16}, 16, 4},
 	[ST_TUNABLE_WG] = {"wg", 5, {32, 64, 128, 256, 512}, 256, 256},
 	[ST_TUNABLE_DROPOUT_VW] = {"dropout_vw", 5, {1, 2, 4, 8, 16}, 16, 4},
+	/* Powers of two: the rows are reduced by halving. The host lowers a value the device
+	 * cannot run for the kernel. */
+	[ST_TUNABLE_SOFTMAX_WG] = {"softmax_wg", 5, {8, 16, 32, 64, 128}, 64, 64},
+	[ST_TUNABLE_UPDATE_WG] = {"update_wg", 5, {0, 32, 64, 128, 256}, 0, 0},
 };
 
 const char *st_tunable_name(int t)

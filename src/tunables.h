@@ -14,6 +14,8 @@ enum st_tunable {
 	ST_TUNABLE_VW,         /* widest vector of the windowed kernels and bias-gradient sums */
 	ST_TUNABLE_WG,         /* work-items per work-group of the 2-D launches */
 	ST_TUNABLE_DROPOUT_VW, /* Philox blocks per dropout work-item */
+	ST_TUNABLE_SOFTMAX_WG, /* work-items reducing one row of softmax and its derivative */
+	ST_TUNABLE_UPDATE_WG,  /* work-group of the optimizer's update; 0: the driver chooses */
 	ST_TUNABLE_COUNT
 };
 

@@ -974,7 +974,7 @@ strata_status strata_tune(strata_runtime *rt, strata_model *model, const strata_
 	keep.has_tunables = true;
 	bool kernels_changed = memcmp(&keep.tunables, &rt_tunables_before, sizeof(keep.tunables)) != 0;
 	if (o.report)
-		fprintf(o.report, "forward and backward step: %.2f ms -> %.2f ms%s\n", kernels_before * 1e3,
+		fprintf(o.report, "training step: %.2f ms -> %.2f ms%s\n", kernels_before * 1e3,
 		        kernels_after * 1e3, kernels_changed ? "" : " (values in force kept)");
 	if ((result->improved || kernels_changed) && (st = st_tune_apply(rt, &keep, err)))
 		goto out_tables;

@@ -1,13 +1,14 @@
 /* The last part of `strata tune`: the launch-time tunables of Strata's own kernels (tunables.h:
- * vector widths and work-group sizes of im2col, col2im, pooling, bias sums and dropout), one at
- * a time over its legal values, each value kept only if it is faster and leaves the results
- * unchanged.
+ * vector widths and work-group sizes of im2col, col2im, pooling, bias sums, dropout, softmax
+ * and the optimizer's update), one at a time over its legal values, each value kept only if it
+ * is faster and leaves the results unchanged.
  *
- * A candidate runs the model's training step (forward and backward, no update) in a fresh
+ * A candidate runs the model's training step (forward, backward and, for the timing, the
+ * optimizer's update) in a fresh
  * session, so every layer sees one set of values for its whole life, on a fixed pseudo-random
- * batch and output gradient. Its network output and every weight gradient must match those of
- * the values in force when the search began (only the summation order may differ), before its
- * time counts: the fastest window of a few steps. */
+ * batch and output gradient. Its network output, every weight gradient and every weight after
+ * one update must match those of the values in force when the search began (only the
+ * summation order may differ), before its time counts: the fastest window of a few steps. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,13 +52,14 @@ static strata_status upload_random(strata_runtime *rt, strata_tensor *t, uint64_
 	return st;
 }
 
+/* The output, then every weight gradient and every updated weight, layer by layer. */
 static strata_status read_results(strata_session *s, uint32_t batch, results *out, strata_error *err)
 {
 	strata_model *m = s->model;
 	size_t n = (size_t)batch * st_model_output_elems(m);
 	for (size_t i = 0; i < m->n_layers; i++)
 		for (uint32_t w = 0; w < m->layers[i].n_weights; w++)
-			n += s->binds[i].grads[w].bytes / sizeof(float);
+			n += (s->binds[i].grads[w].bytes + s->binds[i].weights[w].bytes) / sizeof(float);
 	out->v = malloc(n * sizeof(float));
 	out->n = n;
 	if (!out->v)
@@ -66,11 +68,22 @@ static strata_status read_results(strata_session *s, uint32_t batch, results *ou
 	strata_status st = st_tensor_read(s->rt, st_session_output(s), 0, out->v, at * sizeof(float), err);
 	for (size_t i = 0; i < m->n_layers && st == STRATA_OK; i++)
 		for (uint32_t w = 0; w < m->layers[i].n_weights && st == STRATA_OK; w++) {
-			strata_tensor *g = &s->binds[i].grads[w];
-			st = st_tensor_read(s->rt, g, 0, out->v + at, g->bytes, err);
-			at += g->bytes / sizeof(float);
+			strata_tensor *t[2] = {&s->binds[i].grads[w], &s->binds[i].weights[w]};
+			for (int j = 0; j < 2 && st == STRATA_OK; j++) {
+				st = st_tensor_read(s->rt, t[j], 0, out->v + at, t[j]->bytes, err);
+				at += t[j]->bytes / sizeof(float);
+			}
 		}
 	return st;
+}
+
+static strata_status step(strata_session *s, uint32_t batch, strata_error *err)
+{
+	strata_status st;
+	if ((st = st_session_forward_device(s, batch, true, err)) ||
+	    (st = st_session_backward(s, batch, false, NULL, err)))
+		return st;
+	return st_optimizer_step(s->rt, &s->opt, err);
 }
 
 static bool same_results(const results *a, const results *b)
@@ -98,14 +111,12 @@ static strata_status run_candidate(strata_runtime *rt, strata_model *model, uint
 		return st;
 	if ((st = st_session_enable_training(s, err)) || (st = upload_random(rt, &s->input, 1, err)) ||
 	    (st = upload_random(rt, st_session_output_grad(s), 2, err)) ||
-	    (st = st_session_forward_device(s, batch, true, err)) ||
-	    (st = st_session_backward(s, batch, false, NULL, err)) || (st = read_results(s, batch, out, err)))
+	    (st = step(s, batch, err)) || (st = read_results(s, batch, out, err)))
 		goto out_destroy;
 	for (int i = 0; timed && i < WARM_STEPS + WINDOWS * WINDOW_STEPS; i++) {
 		double t0 = st_tuner_now();
 		for (int j = 0; j < (i < WARM_STEPS ? 1 : WINDOW_STEPS); j++)
-			if ((st = st_session_forward_device(s, batch, true, err)) ||
-			    (st = st_session_backward(s, batch, false, NULL, err)))
+			if ((st = step(s, batch, err)))
 				goto out_destroy;
 		if ((st = st_finish(rt, err)))
 			goto out_destroy;
@@ -131,10 +142,12 @@ strata_status st_tune_kernel_tunables(strata_runtime *rt, strata_model *model, u
 	if (st)
 		goto out;
 	*after_s = *before_s;
-	if (report)
-		fprintf(report, "Strata's kernels' tunables (%.0f s): vw=%zu wg=%zu dropout_vw=%zu, %.2f ms per step\n",
-		        budget, start.v[ST_TUNABLE_VW], start.v[ST_TUNABLE_WG], start.v[ST_TUNABLE_DROPOUT_VW],
-		        *before_s * 1e3);
+	if (report) {
+		fprintf(report, "Strata's kernels' tunables (%.0f s):", budget);
+		for (int t = 0; t < ST_TUNABLE_COUNT; t++)
+			fprintf(report, " %s=%zu", st_tunable_name(t), start.v[t]);
+		fprintf(report, ", %.2f ms per step\n", *before_s * 1e3);
+	}
 	for (int t = 0; t < ST_TUNABLE_COUNT; t++)
 		for (size_t i = 0; i < st_tunable_choice_count(t) && st_tuner_now() < deadline; i++) {
 			size_t value = st_tunable_choice(t, i);

@@ -147,7 +147,8 @@ strata_status st_tune_record(strata_runtime *rt, strata_model *model, uint32_t b
 
 /* tuner_kernels.c: the launch-time tunables of Strata's kernels for `model`'s training step at
  * `batch`, one at a time over their legal values within `budget` seconds; a value wins only
- * when its output and weight gradients match the values in force and it is faster. *best is
+ * when its output, weight gradients and updated weights match the values in force and it is
+ * faster. *best is
  * left in force in rt (for sessions created after); the step's time before and after. */
 strata_status st_tune_kernel_tunables(strata_runtime *rt, strata_model *model, uint32_t batch, double budget,
                                       FILE *report, st_tunables *best, double *before_s, double *after_s,

@@ -693,11 +693,13 @@ START_TEST(test_tunables_line)
 	set.tunables.v[ST_TUNABLE_VW] = 4;
 	set.tunables.v[ST_TUNABLE_WG] = 64;
 	set.tunables.v[ST_TUNABLE_DROPOUT_VW] = 8;
+	set.tunables.v[ST_TUNABLE_SOFTMAX_WG] = 32;
+	set.tunables.v[ST_TUNABLE_UPDATE_WG] = 0;
 	char path[4096];
 	strata_error err = {0};
 	ck_assert_msg(st_tune_store(dir, &d, &set, NULL, path, sizeof(path), &err) == STRATA_OK, "%s", err.message);
 	char *text = read_text(path);
-	ck_assert_ptr_nonnull(strstr(text, "tunables vw=4 wg=64 dropout_vw=8\n"));
+	ck_assert_ptr_nonnull(strstr(text, "tunables vw=4 wg=64 dropout_vw=8 softmax_wg=32 update_wg=0\n"));
 	st_tune_set back;
 	ck_assert_msg(st_tune_load(dir, &d, &back, &err) == STRATA_OK, "%s", err.message);
 	ck_assert(back.has_tunables);

@@ -88,7 +88,8 @@ static inline strata_status activation_apply(strata_layer *layer, const strata_h
 	if (code == ACTIVATION_SOFTMAX) {
 		strata_kernel *k = NULL;
 		size_t wg = 0;
-		st = core_kernel_sized(layer, host, "softmax_rows", "SOFTMAX_WG", ACTIVATION_SOFTMAX_WG, &k,
+		st = core_kernel_sized(layer, host, "softmax_rows", "SOFTMAX_WG",
+		                       tune_value(layer, host, "softmax_wg", ACTIVATION_SOFTMAX_WG), &k,
 		                       &wg);
 		if (st != STRATA_OK)
 			return st;
@@ -120,7 +121,7 @@ static inline strata_status activation_backward(strata_layer *layer, const strat
 		strata_kernel *k = NULL;
 		size_t wg = 0;
 		st = core_kernel_sized(layer, host, "softmax_backward_rows", "SOFTMAX_WG",
-		                       ACTIVATION_SOFTMAX_WG, &k, &wg);
+		                       tune_value(layer, host, "softmax_wg", ACTIVATION_SOFTMAX_WG), &k, &wg);
 		if (st != STRATA_OK)
 			return st;
 		strata_arg args[] = {
