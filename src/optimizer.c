@@ -198,8 +198,10 @@ strata_status st_optimizer_step(strata_runtime *rt, st_optimizer *opt, strata_er
 		a[na++] = strata_arg_int(opt->centered);
 		break;
 	}
-	size_t global = opt->elems;
-	return st_launch(rt, "optimizer", update, 1, &global, NULL, na, a, err);
+	size_t global = opt->elems, local = rt->tunables.v[ST_TUNABLE_UPDATE_WG];
+	if (local > update->max_work_group_size)
+		local = 0;
+	return st_launch(rt, "optimizer", update, 1, &global, local ? &local : NULL, na, a, err);
 }
 
 size_t st_optimizer_slot_count(const st_optimizer *opt)
