@@ -320,8 +320,10 @@ strata_status st_session_forward_layers(strata_session *s, uint32_t batch, bool 
 			.input = x,
 			.output = &s->binds[i].output,
 		};
+		s->binds[i].kept_batch = 0;
 		if ((st = run_forward(&m->layers[i], &args, err)))
 			return st;
+		s->binds[i].kept_batch = batch;
 		x = &s->binds[i].output;
 	}
 	return STRATA_OK;
@@ -498,7 +500,9 @@ static strata_status backward_layers(strata_session *s, uint32_t batch, size_t n
 			.grad_input = need_input_grad ? &s->grad[1 - cur] : NULL,
 			.activation_folded = folded && i == n_layers - 1,
 			.training = training,
+			.workspaces_kept = s->binds[i].kept_batch == batch,
 		};
+		s->binds[i].kept_batch = 0; /* backward may overwrite them (Conv2D: cols with dcols) */
 		if ((st = run_backward(&m->layers[i], &args, err)))
 			return st;
 		cur = 1 - cur;

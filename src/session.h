@@ -14,6 +14,7 @@ typedef struct st_layer_bind {
 	strata_tensor *workspaces; /* n_workspaces */
 	strata_tensor output;      /* max_batch x out shape */
 	uint64_t *pool_offsets;    /* n_weights: place in the weight pool, or ST_NOT_POOLED */
+	uint32_t kept_batch;       /* the batch whose forward call last filled the workspaces; 0: none */
 } st_layer_bind;
 
 /* Weights of frozen layers live apart from the pool the optimizer sweeps. */

@@ -186,6 +186,10 @@ typedef struct strata_backward_args {
 	 * False for a gradient of an inference pass (input gradients for filter visualization):
 	 * dropout is then the identity. Read it through strata_backward_training(). */
 	bool training;
+	/* The layer's workspaces still hold what its forward call on this batch left in them: the
+	 * host ran no other call of the layer in between. The layer may reuse them (Conv2D's im2col
+	 * matrix) instead of computing them again. Read it through strata_backward_kept(). */
+	bool workspaces_kept;
 } strata_backward_args;
 
 /* True when a struct the host handed over (one with a leading `size` field) is large enough to
@@ -197,6 +201,12 @@ typedef struct strata_backward_args {
 static inline bool strata_backward_training(const strata_backward_args *args)
 {
 	return !STRATA_ARGS_HAS(args, strata_backward_args, training) || args->training;
+}
+
+/* A host older than the field promised nothing about workspaces. */
+static inline bool strata_backward_kept(const strata_backward_args *args)
+{
+	return STRATA_ARGS_HAS(args, strata_backward_args, workspaces_kept) && args->workspaces_kept;
 }
 
 typedef struct strata_layer_ops {
@@ -258,7 +268,8 @@ struct strata_host {
 	const strata_shape *(*output_shape)(const strata_layer *layer);
 
 	/* During build(): weights (initialized and stored by the host) and scratch buffers
-	 * (bytes_per_sample x batch, contents not kept between calls). */
+	 * (bytes_per_sample x batch, contents not kept between calls, except as
+	 * strata_backward_args.workspaces_kept says). */
 	strata_status (*add_weight)(strata_layer *layer, const strata_weight_desc *desc, uint32_t *index);
 	strata_status (*add_workspace)(strata_layer *layer, size_t bytes_per_sample, uint32_t *index);
 

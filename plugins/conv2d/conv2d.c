@@ -172,16 +172,21 @@ static strata_status conv2d_forward(strata_layer *layer, const strata_host *host
 	                        p->weights.activation);
 }
 
-/* Workspaces are not kept between calls, so the im2col matrix is built again; once the kernel
- * gradient has read it, it receives dcols = dZ kernel^T (the queue runs in order), which col2im
- * gathers into the input gradient. On the 1x1 stride-1 path dcols is the input gradient. */
+/* The im2col matrix is the forward pass's when the host kept the workspace, else it is built
+ * again; once the kernel gradient has read it, it receives dcols = dZ kernel^T (the queue runs
+ * in order), which col2im gathers into the input gradient. On the 1x1 stride-1 path dcols is
+ * the input gradient. */
 static strata_status conv2d_backward(strata_layer *layer, const strata_host *host,
                                      const strata_backward_args *args)
 {
 	const conv2d_plan *p = host->get_private(layer);
 	strata_tensor *cols = NULL;
 	strata_status st = conv2d_check_batch(layer, host, p, args->batch);
-	if (st != STRATA_OK || (st = conv2d_cols(layer, host, p, args->batch, args->input, &cols)))
+	if (st != STRATA_OK)
+		return st;
+	if (strata_backward_kept(args))
+		cols = p->direct ? args->input : host->workspace(layer, p->workspace);
+	else if ((st = conv2d_cols(layer, host, p, args->batch, args->input, &cols)))
 		return st;
 	weights_grad g = {
 		.a = cols, .y = args->output, .dy = args->grad_output,
