@@ -136,8 +136,8 @@ static inline strata_arg strata_arg_local(size_t bytes)
 	return a;
 }
 
-/* Row-major C = alpha * op(A) * op(B) + beta * C, through CLBlast. Offsets and leading
- * dimensions are in elements. */
+/* Row-major C = alpha * op(A) * op(B) + beta * C, through CLBlast or Strata's own kernel (on CPU
+ * devices, or as `strata tune` chose per shape). Offsets and leading dimensions are in elements. */
 typedef struct strata_gemm {
 	uint32_t size; /* sizeof(strata_gemm) */
 	bool trans_a, trans_b;
