@@ -406,14 +406,22 @@ static bool field(const char *text, const char *key, char *buf, size_t size)
 	return false;
 }
 
+/* A line of the file as a string of its own, for strtok_r and sscanf; false when too long. */
+static bool copy_line(char *buf, size_t size, const char *line, size_t len)
+{
+	if (len >= size)
+		return false;
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	return true;
+}
+
 static strata_status parse_kernel_line(const char *line, size_t len, const strata_device_info *dev,
                                        st_tune_set *out, strata_error *err)
 {
 	char tmp[1024];
-	if (len >= sizeof(tmp))
+	if (!copy_line(tmp, sizeof(tmp), line, len))
 		return st_fail(err, STRATA_ERR_PARSE, "kernel line too long");
-	memcpy(tmp, line, len);
-	tmp[len] = '\0';
 	char *save = NULL;
 	char *name = strtok_r(tmp + strlen("kernel "), " ", &save);
 	int k = -1;
@@ -452,10 +460,8 @@ static strata_status parse_kernel_line(const char *line, size_t len, const strat
 static strata_status parse_tunables_line(const char *line, size_t len, st_tune_set *out, strata_error *err)
 {
 	char tmp[256];
-	if (len >= sizeof(tmp))
+	if (!copy_line(tmp, sizeof(tmp), line, len))
 		return st_fail(err, STRATA_ERR_PARSE, "tunables line too long");
-	memcpy(tmp, line, len);
-	tmp[len] = '\0';
 	if (out->has_tunables)
 		return st_fail(err, STRATA_ERR_PARSE, "tunables given twice");
 	uint32_t seen = 0;
@@ -484,10 +490,8 @@ static strata_status parse_tunables_line(const char *line, size_t len, st_tune_s
 static strata_status parse_gemm_line(const char *line, size_t len, st_tune_set *out, strata_error *err)
 {
 	char tmp[256];
-	if (len >= sizeof(tmp))
+	if (!copy_line(tmp, sizeof(tmp), line, len))
 		return st_fail(err, STRATA_ERR_PARSE, "gemm line too long");
-	memcpy(tmp, line, len);
-	tmp[len] = '\0';
 	if (out->n_routes == ST_TUNE_MAX_ROUTES)
 		return st_fail(err, STRATA_ERR_PARSE, "more than %d gemm lines", ST_TUNE_MAX_ROUTES);
 	st_gemm_route r = {.engine = -1};

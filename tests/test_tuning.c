@@ -548,6 +548,29 @@ END_TEST
 
 /* ---- routes: per-shape engine choices ----------------------------------------------------------- */
 
+/* Replaces `from` by `to` in a stored file's text, re-signs it, and expects the load to refuse
+ * the whole file with a message naming `word`. */
+static void assert_edit_refused(const char *dir, const strata_device_info *d, const char *path, const char *text,
+                                const char *from, const char *to, const char *word)
+{
+	char *edit = malloc(strlen(text) + strlen(to) + 1);
+	const char *at = strstr(text, from);
+	ck_assert_ptr_nonnull(edit);
+	ck_assert_ptr_nonnull(at);
+	size_t pre = (size_t)(at - text);
+	memcpy(edit, text, pre);
+	strcpy(edit + pre, to);
+	strcat(edit, at + strlen(from));
+	rechecksum(edit);
+	write_text(path, edit);
+	st_tune_set back;
+	strata_error err = {0};
+	ck_assert_msg(st_tune_load(dir, d, &back, &err) == STRATA_ERR_PARSE, "accepted '%s'", to);
+	ck_assert_msg(strstr(err.message, word), "%s", err.message);
+	ck_assert(back.n_routes == 0 && !back.has_tunables && back.present == 0);
+	free(edit);
+}
+
 START_TEST(test_routes_round_trip_and_refusals)
 {
 	char *dir = temp_cache();
@@ -581,21 +604,8 @@ START_TEST(test_routes_round_trip_and_refusals)
 		{"gemm NT m=128 n=9216 k=128", "gemm TN m=288 n=64 k=73728"},
 		{"n=9216", "n=0"},
 	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		char *edit = malloc(strlen(text) + 64);
-		const char *at = strstr(text, bad[i][0]);
-		ck_assert_ptr_nonnull(at);
-		size_t pre = (size_t)(at - text);
-		memcpy(edit, text, pre);
-		strcpy(edit + pre, bad[i][1]);
-		strcat(edit, at + strlen(bad[i][0]));
-		rechecksum(edit);
-		write_text(path, edit);
-		ck_assert_msg(st_tune_load(dir, &d, &back, &err) == STRATA_ERR_PARSE, "accepted '%s'", bad[i][1]);
-		ck_assert_msg(strstr(err.message, "gemm"), "%s", err.message);
-		ck_assert_uint_eq(back.n_routes, 0);
-		free(edit);
-	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_edit_refused(dir, &d, path, text, bad[i][0], bad[i][1], "gemm");
 	free(text);
 	remove_tree(dir);
 }
@@ -711,20 +721,8 @@ START_TEST(test_tunables_line)
 		{"vw=4 ", "vw=4 tile=8 "},   /* unknown */
 		{"vw=4 ", "vw=-4 "},
 	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		char *edit = malloc(strlen(text) + 64);
-		const char *at = strstr(text, bad[i][0]);
-		ck_assert_ptr_nonnull(at);
-		size_t pre = (size_t)(at - text);
-		memcpy(edit, text, pre);
-		strcpy(edit + pre, bad[i][1]);
-		strcat(edit, at + strlen(bad[i][0]));
-		rechecksum(edit);
-		write_text(path, edit);
-		ck_assert_msg(st_tune_load(dir, &d, &back, &err) == STRATA_ERR_PARSE, "accepted '%s'", bad[i][1]);
-		ck_assert_msg(strstr(err.message, "tunables"), "%s", err.message);
-		free(edit);
-	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_edit_refused(dir, &d, path, text, bad[i][0], bad[i][1], "tunables");
 	free(text);
 	remove_tree(dir);
 }
