@@ -183,7 +183,7 @@ static strata_status stage(strata_session *s, const strata_embed_options *o, uin
 		for (uint64_t i = 0; i < in * n; i++)
 			x[i] = px[i] * scale;
 	}
-	return st_tensor_write(s->rt, &s->input, 0, x, in * n * sizeof(float), err);
+	return st_tensor_write_prefix(s->rt, s->pool_mode, &s->input, x, in * n, &s->staging, err);
 }
 
 strata_status strata_embed(strata_session *s, const strata_embed_options *options, strata_error *err)

@@ -85,15 +85,28 @@ bool st_gemm_tile_fits(const strata_gemm *g)
 	       fits_int(g->m * g->n) && fits_int(g->k * g->n);
 }
 
-/* Grows one of the runtime's scratch buffers to at least `floats`; kept for later GEMMs, so a
- * training step allocates nothing after its first. */
+/* Grows one of the runtime's scratch buffers to at least `floats`, at least doubling it; kept for
+ * later GEMMs, so a training step allocates nothing after its first. The buffer it replaces is
+ * retired, not released, until the runtime ends: Oclgrind 21.10 gives a released buffer's
+ * record of written bytes to the next buffer created, and then reports reads of the new scratch
+ * as uninitialized. Doubling bounds what the retired buffers hold to the size of the last. */
 static strata_status scratch(strata_runtime *rt, strata_tensor *t, size_t floats, const char *what,
                              strata_error *err)
 {
 	size_t bytes = floats * sizeof(float);
 	if (t->mem && t->bytes >= bytes)
 		return STRATA_OK;
-	st_tensor_release(t);
+	if (t->mem) {
+		strata_tensor *grown = realloc(rt->gemm_retired, (rt->n_gemm_retired + 1) * sizeof(*grown));
+		if (!grown)
+			return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+		rt->gemm_retired = grown;
+		rt->gemm_retired[rt->n_gemm_retired++] = *t;
+		if (bytes < 2 * t->bytes && 2 * t->bytes <= rt->info.max_alloc_bytes)
+			bytes = 2 * t->bytes;
+		t->mem = NULL;
+		t->bytes = 0;
+	}
 	return st_tensor_alloc(rt, t, bytes, what, err);
 }
 

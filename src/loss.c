@@ -35,6 +35,10 @@ strata_status st_loss_prepare(strata_session *s, strata_error *err)
 	                          "per-sample correctness", err)) ||
 	    (st = st_tensor_alloc(s->rt, &s->sums, 4 * sizeof(float), "the loss sums", err)))
 		return st;
+	/* Zeroed now, not only when someone is about to read them: strata_session_train_steps()
+	 * accumulates into them without ever reading or resetting them. */
+	if ((st = st_loss_zero_sums(s, err)))
+		return st;
 	if (!s->grad[0].mem) {
 		/* Evaluation without training still needs somewhere for the loss gradient to go. */
 		uint64_t out = st_model_output_elems(m);
@@ -48,9 +52,7 @@ strata_status st_loss_prepare(strata_session *s, strata_error *err)
 
 strata_status st_loss_zero_sums(strata_session *s, strata_error *err)
 {
-	const float zero = 0.0f;
-	cl_int rc = clEnqueueFillBuffer(s->rt->queue, s->sums.mem, &zero, sizeof(zero), 0, s->sums.bytes, 0, NULL, NULL);
-	return rc == CL_SUCCESS ? STRATA_OK : st_cl_fail(err, rc, "clEnqueueFillBuffer for the loss sums");
+	return st_tensor_zero(s->rt, s->pool_mode, &s->sums, 0, s->sums.bytes / sizeof(float), "the loss sums", err);
 }
 
 strata_status st_loss_compute(strata_session *s, uint32_t batch, strata_error *err)
@@ -91,11 +93,8 @@ strata_status st_loss_read_sums(strata_session *s, double *loss_sum, double *cor
 	strata_model *m = s->model;
 	strata_kernel *rk = NULL;
 	strata_status st;
-	const float zero = 0.0f;
-	cl_int rc = clEnqueueFillBuffer(s->rt->queue, s->sums.mem, &zero, sizeof(zero), 2 * sizeof(float), sizeof(float),
-	                                0, NULL, NULL);
-	if (rc != CL_SUCCESS)
-		return st_cl_fail(err, rc, "clEnqueueFillBuffer for the regularization sum");
+	if ((st = st_tensor_zero(s->rt, s->pool_mode, &s->sums, 2, 1, "the regularization sum", err)))
+		return st;
 	for (size_t i = 0; i < m->n_layers; i++) {
 		for (uint32_t w = 0; w < m->layers[i].n_weights; w++) {
 			const st_weight_decl *d = &m->layers[i].weights[w];

@@ -82,10 +82,11 @@ strata_status st_optimizer_create(strata_session *s, st_optimizer *opt, strata_e
 	opt->all_weights = &s->weight_pool.whole;
 	opt->all_grads = &s->grad_pool.whole;
 	opt->elems = s->weight_pool.elems;
+	opt->pool_mode = s->pool_mode;
 	for (uint32_t k = 0; k < opt->n_slots; k++) {
 		char what[64];
 		snprintf(what, sizeof(what), "the optimizer's %s", opt->slot_names[k]);
-		if ((st = st_pool_create(s->rt, &opt->slot_pools[k], opt->elems, what, err)))
+		if ((st = st_pool_create(s->rt, &opt->slot_pools[k], s->pool_mode, opt->elems, what, err)))
 			return st;
 	}
 	for (size_t i = 0; i < m->n_layers; i++) {
@@ -121,11 +122,64 @@ void st_optimizer_release(st_optimizer *opt)
 	memset(opt, 0, sizeof(*opt));
 }
 
-/* A slot the update takes although this configuration never uses it (SGD without momentum,
- * Adam without amsgrad): any valid buffer does, the kernel does not touch it. */
-static strata_tensor *slot(st_optimizer *opt, uint32_t k)
+/* One launch of the update kernel over n floats of w, g and the slots. A slot this configuration
+ * never uses (SGD without momentum, Adam without amsgrad) is still an argument: any valid buffer
+ * does, the kernel does not touch it. */
+static strata_status launch_update(strata_runtime *rt, const st_optimizer *opt, strata_kernel *update, float lr_t,
+                                   strata_tensor *w, strata_tensor *g, strata_tensor *const slots[ST_OPT_MAX_SLOTS],
+                                   uint64_t count, strata_error *err)
 {
-	return k < opt->n_slots ? &opt->slot_pools[k].whole : opt->all_weights;
+	strata_tensor *s[ST_OPT_MAX_SLOTS];
+	for (uint32_t k = 0; k < ST_OPT_MAX_SLOTS; k++)
+		s[k] = k < opt->n_slots ? slots[k] : w;
+	int n = (int)count;
+	strata_arg a[12];
+	uint32_t na = 0;
+	a[na++] = strata_arg_tensor(w);
+	a[na++] = strata_arg_tensor(g);
+	switch (opt->kind) {
+	case ST_OPT_SGD:
+		a[na++] = strata_arg_tensor(s[0]);
+		a[na++] = strata_arg_int(n);
+		a[na++] = strata_arg_float((float)opt->lr);
+		a[na++] = strata_arg_float((float)opt->momentum);
+		a[na++] = strata_arg_int(opt->nesterov);
+		break;
+	case ST_OPT_ADADELTA:
+		a[na++] = strata_arg_tensor(s[0]);
+		a[na++] = strata_arg_tensor(s[1]);
+		a[na++] = strata_arg_int(n);
+		a[na++] = strata_arg_float((float)opt->lr);
+		a[na++] = strata_arg_float((float)opt->rho);
+		a[na++] = strata_arg_float((float)opt->epsilon);
+		break;
+	case ST_OPT_ADAM:
+		a[na++] = strata_arg_tensor(s[0]);
+		a[na++] = strata_arg_tensor(s[1]);
+		a[na++] = strata_arg_tensor(s[2]);
+		a[na++] = strata_arg_int(n);
+		a[na++] = strata_arg_float(lr_t);
+		a[na++] = strata_arg_float((float)opt->beta_1);
+		a[na++] = strata_arg_float((float)opt->beta_2);
+		a[na++] = strata_arg_float((float)opt->epsilon);
+		a[na++] = strata_arg_int(opt->amsgrad);
+		break;
+	case ST_OPT_RMSPROP:
+		a[na++] = strata_arg_tensor(s[0]);
+		a[na++] = strata_arg_tensor(s[1]);
+		a[na++] = strata_arg_tensor(s[2]);
+		a[na++] = strata_arg_int(n);
+		a[na++] = strata_arg_float((float)opt->lr);
+		a[na++] = strata_arg_float((float)opt->rho);
+		a[na++] = strata_arg_float((float)opt->momentum);
+		a[na++] = strata_arg_float((float)opt->epsilon);
+		a[na++] = strata_arg_int(opt->centered);
+		break;
+	}
+	size_t global = count, local = rt->tunables.v[ST_TUNABLE_UPDATE_WG];
+	if (local > update->max_work_group_size)
+		local = 0;
+	return st_launch(rt, "optimizer", update, 1, &global, local ? &local : NULL, na, a, err);
 }
 
 strata_status st_optimizer_step(strata_runtime *rt, st_optimizer *opt, strata_error *err)
@@ -154,54 +208,21 @@ strata_status st_optimizer_step(strata_runtime *rt, st_optimizer *opt, strata_er
 	/* TensorFlow's Adam folds both bias corrections into the step size. */
 	double t = (double)opt->iterations;
 	float lr_t = (float)(opt->lr * sqrt(1.0 - pow(opt->beta_2, t)) / (1.0 - pow(opt->beta_1, t)));
-	int n = (int)opt->elems;
-	strata_arg a[12];
-	uint32_t na = 0;
-	a[na++] = strata_arg_tensor(opt->all_weights);
-	a[na++] = strata_arg_tensor(opt->all_grads);
-	switch (opt->kind) {
-	case ST_OPT_SGD:
-		a[na++] = strata_arg_tensor(slot(opt, 0));
-		a[na++] = strata_arg_int(n);
-		a[na++] = strata_arg_float((float)opt->lr);
-		a[na++] = strata_arg_float((float)opt->momentum);
-		a[na++] = strata_arg_int(opt->nesterov);
-		break;
-	case ST_OPT_ADADELTA:
-		a[na++] = strata_arg_tensor(slot(opt, 0));
-		a[na++] = strata_arg_tensor(slot(opt, 1));
-		a[na++] = strata_arg_int(n);
-		a[na++] = strata_arg_float((float)opt->lr);
-		a[na++] = strata_arg_float((float)opt->rho);
-		a[na++] = strata_arg_float((float)opt->epsilon);
-		break;
-	case ST_OPT_ADAM:
-		a[na++] = strata_arg_tensor(slot(opt, 0));
-		a[na++] = strata_arg_tensor(slot(opt, 1));
-		a[na++] = strata_arg_tensor(slot(opt, 2));
-		a[na++] = strata_arg_int(n);
-		a[na++] = strata_arg_float(lr_t);
-		a[na++] = strata_arg_float((float)opt->beta_1);
-		a[na++] = strata_arg_float((float)opt->beta_2);
-		a[na++] = strata_arg_float((float)opt->epsilon);
-		a[na++] = strata_arg_int(opt->amsgrad);
-		break;
-	case ST_OPT_RMSPROP:
-		a[na++] = strata_arg_tensor(slot(opt, 0));
-		a[na++] = strata_arg_tensor(slot(opt, 1));
-		a[na++] = strata_arg_tensor(slot(opt, 2));
-		a[na++] = strata_arg_int(n);
-		a[na++] = strata_arg_float((float)opt->lr);
-		a[na++] = strata_arg_float((float)opt->rho);
-		a[na++] = strata_arg_float((float)opt->momentum);
-		a[na++] = strata_arg_float((float)opt->epsilon);
-		a[na++] = strata_arg_int(opt->centered);
-		break;
+	strata_tensor *slots[ST_OPT_MAX_SLOTS];
+	if (opt->pool_mode == ST_POOL_SHARED) {
+		for (uint32_t k = 0; k < ST_OPT_MAX_SLOTS; k++)
+			slots[k] = &opt->slot_pools[k].whole;
+		return launch_update(rt, opt, update, lr_t, opt->all_weights, opt->all_grads, slots, opt->elems, err);
 	}
-	size_t global = opt->elems, local = rt->tunables.v[ST_TUNABLE_UPDATE_WG];
-	if (local > update->max_work_group_size)
-		local = 0;
-	return st_launch(rt, "optimizer", update, 1, &global, local ? &local : NULL, na, a, err);
+	/* STRATA_POOL=separate: no buffer holds all the weights, so each tensor gets its own launch. */
+	for (size_t i = 0; i < opt->n_params; i++) {
+		st_opt_param *p = &opt->params[i];
+		for (uint32_t k = 0; k < ST_OPT_MAX_SLOTS; k++)
+			slots[k] = &p->slots[k];
+		if (p->count && (st = launch_update(rt, opt, update, lr_t, p->w, p->g, slots, p->count, err)))
+			return st;
+	}
+	return STRATA_OK;
 }
 
 size_t st_optimizer_slot_count(const st_optimizer *opt)

@@ -34,10 +34,12 @@ typedef struct st_optimizer {
 	size_t n_params;
 	uint64_t iterations; /* updates applied */
 	/* The update sweeps all weights at once: the session's weight and gradient pools and one
-	 * state pool per slot, in the same layout. */
+	 * state pool per slot, in the same layout; with STRATA_POOL=separate (tensor_pool.h) no
+	 * buffer holds them all, and each tensor gets a launch. */
 	strata_tensor *all_weights, *all_grads;
 	st_pool slot_pools[ST_OPT_MAX_SLOTS];
 	uint64_t elems;
+	st_pool_mode pool_mode;
 } st_optimizer;
 
 /* Reads the model's optimizer section (Keras defaults for what it leaves out; Keras' when the

@@ -2,6 +2,8 @@
  * device binaries keyed by platform, device, driver, build options and source, so a second run
  * compiles nothing. A disk entry is trusted only after its header, key and checksum match; any
  * mismatch means "not cached" and the program is rebuilt and the entry rewritten. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +24,39 @@ struct st_built_program {
 	size_t n_kernels;
 };
 
+/* Creates `dir` and a file in it, as the cache will: an unusable folder is refused when the
+ * runtime is made, with a message that says what to do, not found at the first program built. */
+static strata_status check_folder(const char *dir, strata_error *err)
+{
+	strata_error why = {0};
+	char probe[PATH_MAX];
+	int fd = -1;
+	if (st_mkdirs(dir, &why) == STRATA_OK) {
+		if (snprintf(probe, sizeof(probe), "%s/.write-test-XXXXXX", dir) >= (int)sizeof(probe))
+			snprintf(why.message, sizeof(why.message), "path too long");
+		else if ((fd = mkstemp(probe)) < 0)
+			snprintf(why.message, sizeof(why.message), "cannot write in it: %s", strerror(errno));
+	}
+	if (fd >= 0) {
+		close(fd);
+		unlink(probe);
+		return STRATA_OK;
+	}
+	return st_fail(err, STRATA_ERR_IO,
+	               "cannot use the kernel cache folder %s (%s); make it writable, set XDG_CACHE_HOME "
+	               "(or the runtime's cache_dir) to a folder that is, or turn the disk cache off (no_disk_cache)",
+	               dir, why.message);
+}
+
 strata_status st_program_cache_init(st_program_cache *cache, const char *dir, strata_error *err)
 {
 	memset(cache, 0, sizeof(*cache));
-	if (dir && !(cache->dir = strdup(dir)))
+	if (!dir)
+		return STRATA_OK;
+	strata_status st = check_folder(dir, err);
+	if (st)
+		return st;
+	if (!(cache->dir = strdup(dir)))
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 	return STRATA_OK;
 }
@@ -193,8 +224,9 @@ static void save_to_disk(strata_runtime *rt, st_built_program *bp, const char *k
 	put_u32(buf + 16 + key_len + 4, (uint32_t)crc32(0L, bin, (uInt)bin_len));
 	strata_error err = {0};
 	if (st_mkdirs(rt->cache.dir, &err) != STRATA_OK || st_write_file_atomic(path, buf, total, &err) != STRATA_OK) {
-		/* The cache only saves time: one warning, and the run goes on without it rather than
-		 * failing the next write the same way for every program. */
+		/* The folder took a file when the runtime was made (check_folder), so this is the disk
+		 * failing mid-run (full, removed): one warning, and the run goes on without the cache
+		 * rather than stopping work that a cache only speeds up, or failing every program. */
 		rt->cache.stats.disk_errors++;
 		st_runtime_log(rt, STRATA_LOG_WARN,
 		               "cannot use the kernel cache folder %s: %s; continuing without it (OpenCL programs "

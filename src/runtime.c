@@ -156,6 +156,9 @@ void strata_runtime_destroy(strata_runtime *rt)
 	free_profile(rt);
 	st_tensor_release(&rt->gemm_partials);
 	st_tensor_release(&rt->gemm_bt);
+	for (size_t i = 0; i < rt->n_gemm_retired; i++)
+		st_tensor_release(&rt->gemm_retired[i]);
+	free(rt->gemm_retired);
 	free(rt->gemm_routes);
 	st_program_cache_release(&rt->cache);
 	/* CLBlast keeps programs in a process-wide cache keyed by context; drop them while the

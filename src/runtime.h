@@ -76,6 +76,8 @@ struct strata_runtime {
 	st_tunables tunables;         /* launch-time tunables of Strata's kernels (tunables.h) */
 	strata_tensor gemm_partials;  /* gemm_tile.c's scratch: partial products of split GEMMs */
 	strata_tensor gemm_bt;        /* and a transposed B */
+	strata_tensor *gemm_retired;  /* scratch buffers outgrown, released with the runtime */
+	size_t n_gemm_retired;
 };
 
 void st_runtime_log(const strata_runtime *rt, int level, const char *fmt, ...)

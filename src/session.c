@@ -164,7 +164,7 @@ static strata_status plan_weight_pool(strata_session *s, strata_error *err)
 	for (size_t i = 0; i < m->n_layers; i++)
 		for (uint32_t w = 0; w < m->layers[i].n_weights; w++)
 			s->binds[i].pool_offsets[w] = m->layers[i].trainable ? offsets[k++] : ST_NOT_POOLED;
-	st = st_pool_create(s->rt, &s->weight_pool, total, "the weights", err);
+	st = st_pool_create(s->rt, &s->weight_pool, s->pool_mode, total, "the weights", err);
 out_free:
 	free(counts);
 	free(offsets);
@@ -211,7 +211,7 @@ strata_status strata_session_create(strata_runtime *rt, strata_model *model, uin
 	if ((st = batch_bytes(elems * sizeof(float), max_batch, &bytes, err)) ||
 	    (st = st_tensor_alloc(rt, &s->input, bytes, "the input batch", err)))
 		goto out_destroy;
-	if ((st = plan_weight_pool(s, err)))
+	if ((st = st_pool_mode_from_env(&s->pool_mode, err)) || (st = plan_weight_pool(s, err)))
 		goto out_destroy;
 	for (size_t i = 0; i < model->n_layers; i++)
 		if ((st = bind_layer(s, &model->layers[i], err)))
@@ -252,6 +252,7 @@ void strata_session_destroy(strata_session *s)
 	if (s->step_done)
 		clReleaseEvent(s->step_done);
 	st_tensor_release(&s->input);
+	st_tensor_release(&s->staging);
 	st_tensor_release(&s->grad[0]);
 	st_tensor_release(&s->grad[1]);
 	st_tensor_release(&s->batch_labels);
@@ -354,7 +355,7 @@ static strata_status forward_host(strata_session *s, const float *input, uint32_
 		return st;
 	uint64_t in_elems = st_shape_elems(&m->input);
 	uint64_t out_elems = st_shape_elems(n_layers ? &m->layers[n_layers - 1].out : &m->input);
-	if ((st = st_tensor_write(s->rt, &s->input, 0, input, in_elems * batch * sizeof(float), err)) ||
+	if ((st = st_tensor_write_prefix(s->rt, s->pool_mode, &s->input, input, in_elems * batch, &s->staging, err)) ||
 	    (st = st_session_forward_layers(s, batch, false, n_layers, err)))
 		return st;
 	strata_tensor *y = st_session_layer_output(s, n_layers);
@@ -415,7 +416,8 @@ static strata_status alloc_training(strata_session *s, strata_error *err)
 	uint64_t weights = 0, per_sample = inference_bytes(m, &weights) + 2 * largest * sizeof(float);
 	if ((st = check_fits(s, "training", per_sample, 2 * weights, err)))
 		return st;
-	if ((st = st_pool_create(s->rt, &s->grad_pool, s->weight_pool.elems, "the weight gradients", err)))
+	if ((st = st_pool_create(s->rt, &s->grad_pool, s->pool_mode, s->weight_pool.elems, "the weight gradients",
+	                         err)))
 		return st;
 	for (size_t i = 0; i < m->n_layers; i++) {
 		strata_layer *layer = &m->layers[i];

@@ -31,6 +31,8 @@ struct strata_session {
 	/* Trainable weights, their gradients (and the optimizer's state, in st_optimizer) share one
 	 * layout, so one launch updates them all. */
 	st_pool weight_pool, grad_pool;
+	st_pool_mode pool_mode; /* STRATA_POOL, read once: see tensor_pool.h */
+	strata_tensor staging;  /* STRATA_POOL=separate: partial batches pass through it */
 	st_tunables tunables; /* the runtime's when the session was created: plugins' host->tunable */
 	/* Training: gradients flow backwards through two buffers used in turn, each large enough for
 	 * any layer's output (or the input) at max_batch. */

@@ -6,7 +6,8 @@
  * batch, one training step (batch gathering, forward, loss, backward, update) and an evaluation
  * whose last batch is partial, over a data set written here as IDX files, standardized for half
  * the models. Prints the kernel profile, and exits 0 when every call succeeds; Oclgrind's own
- * reports, and that every kernel ran, are checked by the script.
+ * reports, and that every kernel ran, are checked by the script, which runs this once per GEMM
+ * engine (STRATA_GEMM) with STRATA_POOL=separate (src/tensor_pool.h).
  * Usage: oclgrind_driver [DEVICE]   (a device selector; default "oclgrind") */
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +26,9 @@ typedef struct case_model {
 	uint32_t shape[3]; /* input height, width, channels; the data set's samples */
 	bool standardize;
 	const char *yaml;  /* layers, loss and optimizer */
+	/* Only for Strata's GEMM (STRATA_GEMM=strata): under Oclgrind, CLBlast's direct kernels take
+	 * half a minute on its long K and cover nothing the other models leave out. */
+	bool strata_gemm_only;
 } case_model;
 
 static const case_model models[] = {
@@ -39,7 +43,7 @@ static const case_model models[] = {
 	 "  - {type: flatten}\n"
 	 "  - {type: dense, units: 3, activation: softmax}\n"
 	 "loss: categorical_crossentropy\n"
-	 "optimizer: adadelta\n"},
+	 "optimizer: adadelta\n", false},
 	{"odd shape and channels: conv2d same strided sigmoid without bias, averagepool2d same, "
 	 "dense tanh, softmax layer; sparse crossentropy, adam amsgrad",
 	 {7, 5, 2},
@@ -52,7 +56,7 @@ static const case_model models[] = {
 	 "  - {type: dense, units: 3, activation: tanh}\n"
 	 "  - {type: activation, activation: softmax}\n"
 	 "loss: sparse_categorical_crossentropy\n"
-	 "optimizer: {type: adam, amsgrad: true}\n"},
+	 "optimizer: {type: adam, amsgrad: true}\n", false},
 	{"conv2d 1x1 with l2, maxpool2d same 3x3/2, averagepool2d valid, dropout, dense with l1; "
 	 "mean squared error, sgd nesterov",
 	 {6, 6, 1},
@@ -65,7 +69,7 @@ static const case_model models[] = {
 	 "  - {type: dropout, rate: 0.5}\n"
 	 "  - {type: dense, units: 3, kernel_regularizer: {l1: 0.01, l2: 0.01}}\n"
 	 "loss: mean_squared_error\n"
-	 "optimizer: {type: sgd, learning_rate: 0.1, momentum: 0.9, nesterov: true}\n"},
+	 "optimizer: {type: sgd, learning_rate: 0.1, momentum: 0.9, nesterov: true}\n", false},
 	{"dense relu, activation layers sigmoid, tanh, linear, relu, softmax; crossentropy, rmsprop centered",
 	 {6, 6, 1},
 	 true,
@@ -79,7 +83,7 @@ static const case_model models[] = {
 	 "  - {type: dense, units: 3, activation: linear, use_bias: false}\n"
 	 "  - {type: activation, activation: softmax}\n"
 	 "loss: categorical_crossentropy\n"
-	 "optimizer: {type: rmsprop, momentum: 0.5, centered: true}\n"},
+	 "optimizer: {type: rmsprop, momentum: 0.5, centered: true}\n", false},
 	{"wide layers, so reductions and softmax rows span several work-groups",
 	 {6, 6, 1},
 	 false,
@@ -90,7 +94,19 @@ static const case_model models[] = {
 	 "  - {type: activation, activation: softmax}\n"
 	 "  - {type: dense, units: 3, activation: softmax}\n"
 	 "loss: categorical_crossentropy\n"
-	 "optimizer: {type: adam, learning_rate: 0.01}\n"},
+	 "optimizer: {type: adam, learning_rate: 0.01}\n", false},
+	{"a larger image, so the kernel gradient's GEMM has a long K (split, then reduced, by Strata's "
+	 "GEMM)",
+	 {16, 32, 1},
+	 false,
+	 "layers:\n"
+	 "  - {type: conv2d, filters: 2, kernel_size: [1, 1], activation: relu}\n"
+	 "  - {type: maxpool2d}\n"
+	 "  - {type: flatten}\n"
+	 "  - {type: dense, units: 3, activation: softmax}\n"
+	 "loss: categorical_crossentropy\n"
+	 "optimizer: sgd\n",
+	 true},
 	{"conv2d strided valid tanh, maxpool2d valid 1x1, dense softmax not folded into the loss; "
 	 "mean squared error, plain sgd",
 	 {6, 6, 1},
@@ -101,7 +117,7 @@ static const case_model models[] = {
 	 "  - {type: flatten}\n"
 	 "  - {type: dense, units: 3, activation: softmax}\n"
 	 "loss: mean_squared_error\n"
-	 "optimizer: sgd\n"},
+	 "optimizer: sgd\n", false},
 };
 
 /* The last model again with each remaining optimizer in its plain form. */
@@ -171,9 +187,24 @@ static void remove_data(void)
 	rmdir(tmpdir);
 }
 
-/* One model: a forward pass of a partial batch, a training step, an evaluation. */
+/* What a model's run leaves on the device, freed only after every model ran (see main). */
+typedef struct kept {
+	strata_model *model;
+	strata_session *session;
+	strata_dataset *data;
+} kept;
+
+static void free_kept(kept *k)
+{
+	strata_dataset_free(k->data);
+	strata_session_destroy(k->session);
+	strata_model_free(k->model);
+}
+
+/* One model: a forward pass of a partial batch, a training step, an evaluation. What it
+ * allocated goes to `k`, even when it fails. */
 static strata_status run_model(strata_registry *reg, strata_runtime *rt, const case_model *c,
-                               const char *layers, const char *optimizer, strata_error *err)
+                               const char *layers, const char *optimizer, kept *k, strata_error *err)
 {
 	const char *what = c->what;
 	const uint32_t *shape = c->shape;
@@ -187,9 +218,6 @@ static strata_status run_model(strata_registry *reg, strata_runtime *rt, const c
 	printf("== %s%s%s\n", what, optimizer ? " with " : "", optimizer ? optimizer : "");
 	fflush(stdout);
 
-	strata_model *m = NULL;
-	strata_session *s = NULL;
-	strata_dataset *ds = NULL;
 	size_t per_sample = (size_t)shape[0] * shape[1] * shape[2];
 	float *input = malloc(3 * per_sample * sizeof(*input)), output[3 * CLASSES];
 	if (!input || write_data(shape)) {
@@ -197,11 +225,9 @@ static strata_status run_model(strata_registry *reg, strata_runtime *rt, const c
 		snprintf(err->message, sizeof(err->message), "out of memory or disk for the data of '%s'", what);
 		return STRATA_ERR_IO;
 	}
-	strata_status st = strata_model_load_string(reg, yaml, strlen(yaml), "oclgrind.yaml", NULL, &m, err);
-	if (st)
+	strata_status st = strata_model_load_string(reg, yaml, strlen(yaml), "oclgrind.yaml", NULL, &k->model, err);
+	if (st || (st = strata_session_create(rt, k->model, MAX_BATCH, 7, &k->session, err)))
 		goto out_free_input;
-	if ((st = strata_session_create(rt, m, MAX_BATCH, 7, &s, err)))
-		goto out_free_model;
 	strata_dataset_options dopts = {
 		.size = sizeof(dopts),
 		.images = images_path,
@@ -210,24 +236,18 @@ static strata_status run_model(strata_registry *reg, strata_runtime *rt, const c
 		.num_classes = CLASSES,
 		.standardize = c->standardize,
 	};
-	if ((st = strata_dataset_load(rt, &dopts, &ds, err)))
-		goto out_destroy_session;
+	if ((st = strata_dataset_load(rt, &dopts, &k->data, err)))
+		goto out_free_input;
 
 	for (size_t i = 0; i < 3 * per_sample; i++)
 		input[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
 	strata_eval_result result;
-	if ((st = strata_session_forward(s, input, 3, output, err)) ||
-	    (st = strata_session_train_steps(s, ds, MAX_BATCH, 1, err)) ||
-	    (st = strata_evaluate(s, ds, 3, &result, err)))
-		goto out_free_dataset;
+	if ((st = strata_session_forward(k->session, input, 3, output, err)) ||
+	    (st = strata_session_train_steps(k->session, k->data, MAX_BATCH, 1, err)) ||
+	    (st = strata_evaluate(k->session, k->data, 3, &result, err)))
+		goto out_free_input;
 	printf("   loss %.4f, accuracy %.3f over %u samples\n", result.loss, result.accuracy, result.count);
 
-out_free_dataset:
-	strata_dataset_free(ds);
-out_destroy_session:
-	strata_session_destroy(s);
-out_free_model:
-	strata_model_free(m);
 out_free_input:
 	free(input);
 	return st;
@@ -262,9 +282,19 @@ int main(int argc, char **argv)
 	if (make_tmpdir())
 		goto out_destroy;
 
-	size_t n_models = sizeof(models) / sizeof(models[0]);
+	/* Every model's buffers stay until the end: Oclgrind 21.10 gives a released buffer's number to
+	 * the next buffer created, and --uninitialized keeps what it knew of the old one (its size,
+	 * and which bytes were written), so a later model's buffers would look written, or end
+	 * early, where they do not. */
+	size_t n_models = sizeof(models) / sizeof(models[0]), n_kept = 0;
+	kept runs[sizeof(models) / sizeof(models[0]) + sizeof(plain_optimizers) / sizeof(plain_optimizers[0])];
+	memset(runs, 0, sizeof(runs));
+	const char *engine = getenv("STRATA_GEMM");
+	bool clblast = engine && strcmp(engine, "clblast") == 0;
 	for (size_t i = 0; i < n_models; i++) {
-		if (run_model(reg, rt, &models[i], models[i].yaml, NULL, &err))
+		if (models[i].strata_gemm_only && clblast)
+			continue;
+		if (run_model(reg, rt, &models[i], models[i].yaml, NULL, &runs[n_kept++], &err))
 			goto out_fail;
 	}
 	const case_model *last = &models[n_models - 1];
@@ -274,7 +304,7 @@ int main(int argc, char **argv)
 	const char *opt = strstr(layers_only, "optimizer:");
 	snprintf(layers, sizeof(layers), "%.*s", (int)(opt - layers_only), layers_only);
 	for (size_t i = 0; i < sizeof(plain_optimizers) / sizeof(plain_optimizers[0]); i++) {
-		if (run_model(reg, rt, last, layers, plain_optimizers[i], &err))
+		if (run_model(reg, rt, last, layers, plain_optimizers[i], &runs[n_kept++], &err))
 			goto out_fail;
 	}
 	/* The kernels that ran, which tests/oclgrind.sh compares with those the sources define. */
@@ -287,6 +317,8 @@ int main(int argc, char **argv)
 out_fail:
 	fprintf(stderr, "oclgrind_driver: %s\n", err.message);
 out_remove:
+	while (n_kept > 0)
+		free_kept(&runs[--n_kept]);
 	remove_data();
 out_destroy:
 	strata_runtime_destroy(rt);

@@ -2,8 +2,8 @@
 # Resource faults: a batch too large for the device, a kernel that does not build, a device lost in
 # the middle of a run, a full disk while saving, an unwritable cache folder. Each must end with a
 # message that says what failed, and a non-zero status with the checkpoint saved before the fault
-# intact (byte for byte) and no temporary file left; the cache folder must cost one warning and
-# nothing else. The faults are injected by a shim preloaded into the tool (tests/faults/cl_faults.c).
+# intact (byte for byte) and no temporary file left. The faults are injected by a shim preloaded
+# into the tool (tests/faults/cl_faults.c).
 set -u
 shim=${1:?usage: test_faults.sh cl_faults.so}
 . "$(dirname "$0")/lib.sh"
@@ -130,26 +130,35 @@ resume_fails disk_full "cannot write $tmp/disk_full/W.stw: the disk is full \(wr
 FAULT_ENV="LD_PRELOAD=$shim STRATA_FAULT_ENOSPC_AT=fsync STRATA_FAULT_ENOSPC_PREFIX=$tmp/disk_full_fsync/"
 resume_fails disk_full_fsync "cannot write $tmp/disk_full_fsync/W.stw: the disk is full"
 
-# ---- A cache folder that cannot be created --------------------------------------------------
-# XDG_CACHE_HOME below a regular file: mkdir fails with ENOTDIR, even as root. The caches are an
-# optimization: one warning that names the folder and the reason, and the command succeeds (the
-# OpenCL driver's own kernel cache goes below TMPDIR).
+# ---- A cache folder that cannot be written --------------------------------------------------
+# XDG_CACHE_HOME below a regular file: mkdir fails with ENOTDIR, even as root. A command that
+# computes refuses to start, naming the folder, the reason and what to do; the checkpoint it was
+# given stays byte for byte. Commands that need no cache keep working (`devices` with the OpenCL
+# driver's own kernel cache moved below TMPDIR).
 touch "$tmp/file"
 mkdir "$tmp/tmpdir"
-cat >"$tmp/tiny.yaml" <<'YAML'
-input: {shape: [4]}
-layers:
-  - {type: activation, activation: relu}
-YAML
-(
-	unset POCL_CACHE_DIR
-	XDG_CACHE_HOME="$tmp/file/cache" TMPDIR="$tmp/tmpdir" "$strata" forward --random --batch 2 "$tmp/tiny.yaml"
-) >"$tmp/cache.out" 2>&1
-status=$?
-[ $status -eq 0 ] && [ "$(grep -c "warning" "$tmp/cache.out")" -eq 1 ] &&
-	grep -q "^strata: warning: .*$tmp/file/cache.*Not a directory.*continuing without it" "$tmp/cache.out"
-check "an unwritable cache folder: exit 0 and one warning naming it (status $status: $(grep -i 'warn\|error\|strata:' "$tmp/cache.out" | head -5 | tr '\n' ' '))" $?
-echo "unwritable cache: $(grep warning "$tmp/cache.out")"
+FAULT_ENV="XDG_CACHE_HOME=$tmp/file/cache"
+resume_fails cache_unwritable \
+	"^strata: cannot use the cache folder $tmp/file/cache/strata \(creating $tmp/file: Not a directory\), .*make it writable, or set XDG_CACHE_HOME to a folder you can write"
+! grep -q "^Epoch" "$tmp/cache_unwritable/out"
+check "cache_unwritable: refused before any epoch ran" $?
+for cmd in devices layers "summary $tmp/mlp.yaml"; do
+	(
+		unset POCL_CACHE_DIR
+		# shellcheck disable=SC2086 # the command's words
+		XDG_CACHE_HOME="$tmp/file/cache" TMPDIR="$tmp/tmpdir" "$strata" $cmd
+	) >"$tmp/cache.out" 2>&1
+	status=$?
+	[ $status -eq 0 ] && ! grep -q "^strata:" "$tmp/cache.out"
+	check "an unwritable cache folder: strata $cmd still works (status $status: $(said "$tmp/cache.out"))" $?
+done
+# A cache folder that exists but takes no file (here its programs/ is a regular file): the runtime
+# refuses it when it is created, before any work.
+mkdir -p "$tmp/cache_file/strata"
+touch "$tmp/cache_file/strata/programs"
+FAULT_ENV="XDG_CACHE_HOME=$tmp/cache_file"
+resume_fails cache_programs_file \
+	"^strata: cannot use the kernel cache folder $tmp/cache_file/strata/programs \(cannot write in it: Not a directory\); .*XDG_CACHE_HOME"
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

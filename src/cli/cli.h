@@ -92,7 +92,9 @@ int cli_check_output(const char *path);
 /* Loads --weights, or warns that the seed's initial weights are used. */
 int cli_load_weights(cli_context *ctx, strata_session *s);
 
-/* cli_cache.c: before the first OpenCL call, a usable folder for the driver's kernel cache. */
-void cli_prepare_driver_cache(bool verbose);
+/* cli_cache.c: before the first OpenCL call. A command that computes gets CLI_FAILED, after a
+ * message, when Strata's cache folder cannot be written; `devices` gets a usable folder for the
+ * driver's kernel cache. */
+int cli_prepare_caches(const char *command, bool verbose);
 
 #endif

@@ -1,11 +1,14 @@
-/* The OpenCL driver's own kernel cache. PoCL compiles every kernel into $XDG_CACHE_HOME/pocl (or
- * ~/.cache/pocl) and, when it cannot create that folder, reports no device at all: a cache folder
- * that cannot be written would fail every command that computes anything, with a message about
- * devices. Caches are an optimization, so before the first OpenCL call the tool checks the cache
- * folder and, if it cannot be created, points PoCL (POCL_CACHE_DIR, which other drivers ignore) at
- * a private folder under $TMPDIR. Strata's own caches then warn once and go on without the disk
- * (program_cache.c). Done here and not in the library: setenv() is for a program's start, before
- * any thread, not for a library. */
+/* The cache folders, checked before the first OpenCL call. Strata keeps compiled OpenCL programs
+ * and tuned GEMM parameters in $XDG_CACHE_HOME/strata (~/.cache/strata), and PoCL its own
+ * kernels in $XDG_CACHE_HOME/pocl. A command that computes refuses to start when Strata's folder
+ * cannot be written: the issue (#6) asks for a clear message and a failed status rather than a
+ * run that silently compiles everything again on every start, and refusing before any work
+ * leaves every checkpoint as it was. The check comes first because PoCL, when it cannot create
+ * its own folder, reports no device at all, which would hide the real cause behind a message
+ * about devices. `strata devices` only lists devices, so it keeps working: PoCL's cache is
+ * pointed (POCL_CACHE_DIR, which other drivers ignore) at a private folder under $TMPDIR
+ * instead. Done here and not in the library: setenv() is for a program's start, before any
+ * thread, not for a library. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -32,15 +35,32 @@ static int make_folders(const char *path, char *failed, size_t size)
 		*p = '\0';
 		struct stat st;
 		if (mkdir(buf, 0755) != 0 && (errno != EEXIST || stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))) {
-			if (errno == EEXIST)
-				errno = ENOTDIR;
+			int why = errno == EEXIST ? ENOTDIR : errno;
 			snprintf(failed, size, "%s", buf);
+			errno = why;
 			return -1;
 		}
 		if (!c)
 			return 0;
 		*p = c;
 	}
+}
+
+/* A file created and removed in `dir`: what the caches do, where access() can be wrong (root, ACLs,
+ * network file systems). 0, or -1 with errno. */
+static int probe_write(const char *dir)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/.write-test-XXXXXX", dir) >= (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	unlink(path);
+	return 0;
 }
 
 /* A folder only this user can enter: created, or an existing one that is really ours. */
@@ -52,19 +72,29 @@ static bool private_folder(const char *path)
 	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 077);
 }
 
-void cli_prepare_driver_cache(bool verbose)
+/* $XDG_CACHE_HOME, else ~/.cache; false when neither variable is set. */
+static bool cache_root(char *root, size_t size)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	if (xdg && *xdg)
+		snprintf(root, size, "%s", xdg);
+	else if (home && *home)
+		snprintf(root, size, "%s/.cache", home);
+	else
+		return false;
+	return true;
+}
+
+/* PoCL's cache below TMPDIR when its usual place cannot be created, so the driver still finds its
+ * devices. */
+static void redirect_driver_cache(bool verbose)
 {
 	struct stat st;
 	const char *pocl = getenv("POCL_CACHE_DIR");
 	if (pocl && *pocl && stat(pocl, &st) == 0 && S_ISDIR(st.st_mode))
 		return; /* PoCL uses the folder it is given */
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 	char root[PATH_MAX], failed[PATH_MAX];
-	if (xdg && *xdg)
-		snprintf(root, sizeof(root), "%s", xdg);
-	else if (home && *home)
-		snprintf(root, sizeof(root), "%s/.cache", home);
-	else
+	if (!cache_root(root, sizeof(root)))
 		return; /* PoCL falls back to /tmp itself */
 	if (make_folders(root, failed, sizeof(failed)) == 0)
 		return;
@@ -79,4 +109,34 @@ void cli_prepare_driver_cache(bool verbose)
 	if (verbose)
 		fprintf(stderr, "strata: info: cannot create the cache folder %s (%s: %s); the OpenCL driver's "
 		        "kernel cache goes to %s\n", root, failed, strerror(why), kcache);
+}
+
+int cli_prepare_caches(const char *command, bool verbose)
+{
+	/* No OpenCL at all: the model file, the plugins, a CSV log. */
+	if (strcmp(command, "layers") == 0 || strcmp(command, "summary") == 0 || strcmp(command, "plot") == 0)
+		return CLI_OK;
+	if (strcmp(command, "devices") == 0) {
+		redirect_driver_cache(verbose);
+		return CLI_OK;
+	}
+	char root[PATH_MAX], dir[PATH_MAX + 8], failed[PATH_MAX + 8];
+	if (!cache_root(root, sizeof(root)))
+		return CLI_OK; /* the runtime says that neither XDG_CACHE_HOME nor HOME is set */
+	snprintf(dir, sizeof(dir), "%s/strata", root);
+	const char *doing = "creating";
+	int why = 0;
+	if (make_folders(dir, failed, sizeof(failed)) != 0) {
+		why = errno;
+	} else if (probe_write(dir) != 0) {
+		why = errno;
+		doing = "writing in";
+		snprintf(failed, sizeof(failed), "%s", dir);
+	} else {
+		return CLI_OK;
+	}
+	cli_error("cannot use the cache folder %s (%s %s: %s), where Strata keeps compiled OpenCL programs and "
+	          "tuned parameters; make it writable, or set XDG_CACHE_HOME to a folder you can write",
+	          dir, doing, failed, strerror(why));
+	return CLI_FAILED;
 }

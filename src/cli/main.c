@@ -196,7 +196,6 @@ int main(int argc, char **argv)
 		{"predict", cmd_predict, 2}, {"bench", cmd_bench, 1}, {"tune", cmd_tune, 1},
 		{"plot", cmd_plot, 1}, {"visualize", cmd_visualize, 1}, {"embed", cmd_embed, 1},
 	};
-	cli_prepare_driver_cache(ctx.opt.verbose);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(command, commands[i].name) != 0)
 			continue;
@@ -213,7 +212,8 @@ int main(int argc, char **argv)
 			ctx.opt.model_path = positional[0];
 		if (n_positional > 1)
 			ctx.opt.input_path = positional[1];
-		return commands[i].run(&ctx);
+		int rc = cli_prepare_caches(command, ctx.opt.verbose);
+		return rc ? rc : commands[i].run(&ctx);
 	}
 	cli_error("unknown command '%s' (see strata --help)", command);
 	return CLI_USAGE;
