@@ -1,7 +1,7 @@
 /* Strata's SGEMM for CPU OpenCL drivers (program "strata_gemm", src/gemm_tile.c): row-major
  * C = alpha * A B + beta * C, where A's element (i, k) sits at A[i * ars + k * acs], so A or
- * its transpose costs nothing, and row k of B is contiguous (the host transposes a B that is
- * not).
+ * its transpose costs nothing, or is read from images as their im2col matrix (WINDOW), and row
+ * k of B is contiguous (the host transposes a B that is not).
  *
  * Why not CLBlast here: its kernels are written for GPUs' work-group parallelism, and on PoCL
  * they reached 23 to 90 GFLOP/s on a convolution's shapes, against ~100 for this one. PoCL runs
@@ -20,6 +20,38 @@
 #endif
 #define NR (16 * NV)
 
+/* What A is: 0 a matrix, a(i, k) = A[i * ars + k * acs]; 1 the im2col matrix of a batch of NHWC
+ * images, read in place (row i a window, column k an element of it: (ky, kx, c)); 2 its
+ * transpose (row i an element, column k a window). The image geometry comes as arguments. */
+#ifndef WINDOW
+#define WINDOW 0
+#endif
+
+/* Offset of window p's first element, for windows numbered (n, oy, ox). */
+inline int window_base(int p, int h, int w, int c, int sh, int sw, int oh, int ow)
+{
+	const int n = p / (oh * ow), r = p - n * oh * ow, oy = r / ow, ox = r - oy * ow;
+	return ((n * h + oy * sh) * w + ox * sw) * c;
+}
+
+/* Offset of element q = (ky, kx, c) from its window's first. */
+inline int window_elem(int q, int w, int c, int kw)
+{
+	const int t = q / c, kx = t % kw, ky = t / kw;
+	return (ky * w + kx) * c + (q - t * c);
+}
+
+#if WINDOW == 1
+#define ROW_OFFSET(i) window_base(i, wh, ww, wc, wsh, wsw, woh, wow)
+#define COL_OFFSET(k) window_elem(k, ww, wc, wkw)
+#elif WINDOW == 2
+#define ROW_OFFSET(i) window_elem(i, ww, wc, wkw)
+#define COL_OFFSET(k) window_base(k, wh, ww, wc, wsh, wsw, woh, wow)
+#else
+#define ROW_OFFSET(i) ((i) * ars)
+#define COL_OFFSET(k) ((k) * acs)
+#endif
+
 /* Launched over (N blocks, any number of row-block walkers, K splits) with one work-item per
  * work-group. Split s covers k in [s * kc, (s + 1) * kc) and writes C + s * split_stride: with
  * more than one split the host points C at a scratch buffer of partial products, alpha = 1 and
@@ -28,7 +60,8 @@ __kernel void gemm_tile(int M, int N, int K, int kc,
                         __global const float *A, int a_off, int ars, int acs,
                         __global const float *B, int b_off, int ldb,
                         __global float *C, int c_off, int ldc, int split_stride,
-                        float alpha, float beta)
+                        float alpha, float beta,
+                        int wh, int ww, int wc, int wkw, int wsh, int wsw, int woh, int wow)
 {
 	const int tiles_m = (M + MR - 1) / MR;
 	const int j0 = (int)get_global_id(0) * NR;
@@ -45,15 +78,22 @@ __kernel void gemm_tile(int M, int N, int K, int kc,
 			int ro[MR];
 #pragma unroll
 			for (int i = 0; i < MR; i++)
-				ro[i] = min(i, M - 1 - i0) * ars;
+				ro[i] = ROW_OFFSET(min(i0 + i, M - 1));
 			float16 acc[MR][NV];
 #pragma unroll
 			for (int i = 0; i < MR; i++)
 #pragma unroll
 				for (int v = 0; v < NV; v++)
 					acc[i][v] = (float16)(0.0f);
-			__global const float *ap = A + i0 * ars + k0 * acs;
+			__global const float *ap = A + COL_OFFSET(k0);
 			__global const float *bp = B + k0 * ldb + j0;
+#if WINDOW == 1
+			/* where column k is in its window: the step to k + 1 jumps at a window row's end */
+			int c_at = k0 % wc, kx_at = (k0 / wc) % wkw;
+#elif WINDOW == 2
+			/* where window k is in its image: the step to k + 1 jumps at a row's end */
+			int ox_at = k0 % wow, oy_at = (k0 / wow) % woh;
+#endif
 			for (int k = k0; k < k1; k++) {
 				float16 b[NV];
 #pragma unroll
@@ -66,7 +106,28 @@ __kernel void gemm_tile(int M, int N, int K, int kc,
 					for (int v = 0; v < NV; v++)
 						acc[i][v] = fma(a, b[v], acc[i][v]);
 				}
+#if WINDOW == 1
+				ap++;
+				if (++c_at == wc) {
+					c_at = 0;
+					if (++kx_at == wkw) {
+						kx_at = 0;
+						ap += (ww - wkw) * wc;
+					}
+				}
+#elif WINDOW == 2
+				ap += wsw * wc;
+				if (++ox_at == wow) {
+					ox_at = 0;
+					ap += (wsh * ww - wow * wsw) * wc;
+					if (++oy_at == woh) {
+						oy_at = 0;
+						ap += (wh - woh * wsh) * ww * wc;
+					}
+				}
+#else
 				ap += acs;
+#endif
 				bp += ldb;
 			}
 #pragma unroll
@@ -88,7 +149,7 @@ __kernel void gemm_tile(int M, int N, int K, int kc,
 				for (int j = j0; j < min(N, j0 + NR); j++) {
 					float sum = 0.0f;
 					for (int k = k0; k < k1; k++)
-						sum = fma(A[i * ars + k * acs], B[k * ldb + j], sum);
+						sum = fma(A[ROW_OFFSET(i) + COL_OFFSET(k)], B[k * ldb + j], sum);
 					float r = alpha * sum;
 					C[i * ldc + j] = beta != 0.0f ? fma(beta, C[i * ldc + j], r) : r;
 				}

@@ -37,6 +37,10 @@ typedef struct st_gemm_route {
 void st_gemm_tile_default_plan(const strata_gemm *g, st_gemm_tile_plan *p);
 /* Whether every index the kernels compute for g fits an int (else CLBlast runs it). */
 bool st_gemm_tile_fits(const strata_gemm *g);
+/* Whether g's a_window describes an im2col matrix of g's shape (gemm_tile reads it in place). */
+bool st_gemm_window_valid(const strata_gemm *g);
+/* The engine st_gemm runs g with, and the tuned plan when Strata's kernel has one (else NULL). */
+int st_gemm_engine_for(const strata_runtime *rt, const strata_gemm *g, const st_gemm_tile_plan **plan);
 /* Enqueues g with `plan` (NULL: the default plan). */
 strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const strata_gemm *g,
                                const st_gemm_tile_plan *plan, strata_error *err);

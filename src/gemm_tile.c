@@ -73,12 +73,28 @@ static bool fits_int(size_t x)
 	return x < (size_t)INT_MAX;
 }
 
+bool st_gemm_window_valid(const strata_gemm *g)
+{
+	const strata_gemm_window *w = g->a_window;
+	if (!w || !w->h || !w->w || !w->c || !w->kh || !w->kw || !w->sh || !w->sw || w->kh > w->h ||
+	    w->kw > w->w || w->oh != (w->h - w->kh) / w->sh + 1 || w->ow != (w->w - w->kw) / w->sw + 1)
+		return false;
+	size_t windows = g->trans_a ? g->k : g->m, elems = g->trans_a ? g->m : g->k;
+	size_t per_image = (size_t)w->oh * w->ow;
+	return elems == (size_t)w->kh * w->kw * w->c && windows % per_image == 0;
+}
+
 /* The last element each operand reaches, so every index the kernels compute stays an int. */
 bool st_gemm_tile_fits(const strata_gemm *g)
 {
 	if (g->k == 0)
 		return false;
 	size_t a_last = g->trans_a ? (g->k - 1) * g->lda + g->m : (g->m - 1) * g->lda + g->k;
+	if (g->a_window) {
+		const strata_gemm_window *w = g->a_window;
+		size_t images = (g->trans_a ? g->k : g->m) / ((size_t)w->oh * w->ow);
+		a_last = images * w->h * w->w * w->c;
+	}
 	size_t b_last = g->trans_b ? (g->n - 1) * g->ldb + g->k : (g->k - 1) * g->ldb + g->n;
 	size_t c_last = (g->m - 1) * g->ldc + g->n;
 	return fits_int(g->a_offset + a_last) && fits_int(g->b_offset + b_last) && fits_int(g->c_offset + c_last) &&
@@ -110,12 +126,14 @@ static strata_status scratch(strata_runtime *rt, strata_tensor *t, size_t floats
 	return st_tensor_alloc(rt, t, bytes, what, err);
 }
 
-static strata_status kernel(strata_runtime *rt, const char *name, const st_gemm_tile_plan *p,
+/* `window`: 0 for a plain A, 1 or 2 for an im2col A or its transpose (cl/gemm.cl's WINDOW). */
+static strata_status kernel(strata_runtime *rt, const char *name, const st_gemm_tile_plan *p, int window,
                             strata_kernel **out, strata_error *err)
 {
-	char options[48] = "";
+	char options[64] = "";
 	if (p)
-		snprintf(options, sizeof(options), "-DMR=%u -DNV=%u", p->mr, p->nv);
+		snprintf(options, sizeof(options), "-DMR=%u -DNV=%u%s", p->mr, p->nv,
+		         window == 1 ? " -DWINDOW=1" : window == 2 ? " -DWINDOW=2" : "");
 	return st_kernel_get(rt, "strata_gemm", name, options, out, err);
 }
 
@@ -136,7 +154,7 @@ strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const stra
 	int b_off = (int)g->b_offset, ldb = (int)g->ldb;
 	if (g->trans_b) {
 		if ((st = scratch(rt, &rt->gemm_bt, g->k * g->n, "the GEMM's transposed B", err)) ||
-		    (st = kernel(rt, "gemm_transpose", NULL, &k, err)))
+		    (st = kernel(rt, "gemm_transpose", NULL, 0, &k, err)))
 			return st;
 		strata_arg args[] = {
 			strata_arg_int((int32_t)g->n), strata_arg_int((int32_t)g->k), strata_arg_tensor(g->b),
@@ -171,8 +189,11 @@ strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const stra
 		alpha = 1.0f;
 		beta = 0.0f;
 	}
-	if ((st = kernel(rt, "gemm_tile", &p, &k, err)))
+	const strata_gemm_window *w = g->a_window, none = {0};
+	if ((st = kernel(rt, "gemm_tile", &p, w ? (g->trans_a ? 2 : 1) : 0, &k, err)))
 		return st;
+	if (!w)
+		w = &none;
 	strata_arg args[] = {
 		strata_arg_int((int32_t)g->m), strata_arg_int((int32_t)g->n), strata_arg_int((int32_t)g->k),
 		strata_arg_int((int32_t)kc),
@@ -180,6 +201,9 @@ strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const stra
 		strata_arg_tensor(b), strata_arg_int(b_off), strata_arg_int(ldb),
 		strata_arg_tensor(c), strata_arg_int(c_off), strata_arg_int(ldc), strata_arg_int(stride),
 		strata_arg_float(alpha), strata_arg_float(beta),
+		strata_arg_int((int32_t)w->h), strata_arg_int((int32_t)w->w), strata_arg_int((int32_t)w->c),
+		strata_arg_int((int32_t)w->kw), strata_arg_int((int32_t)w->sh), strata_arg_int((int32_t)w->sw),
+		strata_arg_int((int32_t)w->oh), strata_arg_int((int32_t)w->ow),
 	};
 	size_t nr = 16u * p.nv, tiles_m = (g->m + p.mr - 1) / p.mr;
 	size_t global[3] = {(g->n + nr - 1) / nr, tiles_m < WALKERS ? tiles_m : WALKERS, splits};
@@ -187,7 +211,7 @@ strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const stra
 	    splits == 1)
 		return st;
 
-	if ((st = kernel(rt, "gemm_reduce", NULL, &k, err)))
+	if ((st = kernel(rt, "gemm_reduce", NULL, 0, &k, err)))
 		return st;
 	strata_arg rargs[] = {
 		strata_arg_int((int32_t)g->m), strata_arg_int((int32_t)g->n), strata_arg_int((int32_t)splits),

@@ -1,10 +1,12 @@
 /* The function table handed to plugins: every service a layer uses goes through here, so a
  * plugin links against nothing of Strata's and the host can change behind the table. */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "initializers.h"
 #include "model.h"
 #include "registry.h"
@@ -252,12 +254,31 @@ static strata_status host_launch(strata_layer *layer, strata_kernel *kernel, uin
 	return layer->last_status = st;
 }
 
+/* A plugin's strata_gemm as this host's: fields added after the plugin was built are absent. */
+static bool gemm_of(const strata_gemm *in, strata_gemm *out)
+{
+	if (!in || in->size < offsetof(strata_gemm, a_window))
+		return false;
+	memset(out, 0, sizeof(*out));
+	memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
+	return true;
+}
+
 static strata_status host_gemm(strata_layer *layer, const strata_gemm *gemm)
 {
-	if (!layer->session || !gemm || gemm->size < sizeof(strata_gemm))
-		return host_fail(layer, STRATA_ERR_PLUGIN, "gemm() needs a session and a full strata_gemm");
-	strata_status st = st_gemm(layer->session->rt, layer->name, gemm, layer->err);
+	strata_gemm g;
+	if (!layer->session || !gemm_of(gemm, &g))
+		return host_fail(layer, STRATA_ERR_PLUGIN, "gemm() needs a session and a strata_gemm with its size");
+	strata_status st = st_gemm(layer->session->rt, layer->name, &g, layer->err);
 	return layer->last_status = st;
+}
+
+static bool host_gemm_window(strata_layer *layer, const strata_gemm *gemm)
+{
+	strata_gemm g;
+	const st_gemm_tile_plan *plan;
+	return layer->session && gemm_of(gemm, &g) && g.a_window && st_gemm_window_valid(&g) &&
+	       st_gemm_engine_for(layer->session->rt, &g, &plan) == ST_GEMM_TILE;
 }
 
 static size_t host_max_work_group_size(strata_layer *layer, strata_kernel *kernel)
@@ -302,4 +323,5 @@ const strata_host st_host_api = {
 	.gemm = host_gemm,
 	.max_work_group_size = host_max_work_group_size,
 	.tunable = host_tunable,
+	.gemm_window = host_gemm_window,
 };

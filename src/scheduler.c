@@ -186,6 +186,21 @@ strata_status st_launch(strata_runtime *rt, const char *label, strata_kernel *k,
 	return rt->profile ? record(rt, label, k->name, ev, NULL, err) : STRATA_OK;
 }
 
+int st_gemm_engine_for(const strata_runtime *rt, const strata_gemm *g, const st_gemm_tile_plan **plan)
+{
+	*plan = NULL;
+	int engine = rt->gemm_engine;
+	for (size_t i = 0; i < rt->n_gemm_routes && !rt->gemm_forced; i++) {
+		const st_gemm_route *r = &rt->gemm_routes[i];
+		if (r->trans_a == g->trans_a && r->trans_b == g->trans_b && r->m == g->m && r->n == g->n && r->k == g->k) {
+			engine = r->engine;
+			*plan = r->engine == ST_GEMM_TILE ? &r->plan : NULL;
+			break;
+		}
+	}
+	return engine == ST_GEMM_TILE && !st_gemm_tile_fits(g) ? ST_GEMM_CLBLAST : engine;
+}
+
 strata_status st_gemm(strata_runtime *rt, const char *label, const strata_gemm *g, strata_error *err)
 {
 	if (g->m == 0 || g->n == 0)
@@ -193,17 +208,13 @@ strata_status st_gemm(strata_runtime *rt, const char *label, const strata_gemm *
 	rt->gemm_flops += 2ull * g->m * g->n * g->k;
 	if (rt->gemm_log)
 		st_gemm_log_add(rt->gemm_log, g);
-	int engine = rt->gemm_engine;
 	const st_gemm_tile_plan *plan = NULL;
-	for (size_t i = 0; i < rt->n_gemm_routes && !rt->gemm_forced; i++) {
-		const st_gemm_route *r = &rt->gemm_routes[i];
-		if (r->trans_a == g->trans_a && r->trans_b == g->trans_b && r->m == g->m && r->n == g->n && r->k == g->k) {
-			engine = r->engine;
-			plan = &r->plan;
-			break;
-		}
-	}
-	if (engine == ST_GEMM_TILE && st_gemm_tile_fits(g))
+	int engine = st_gemm_engine_for(rt, g, &plan);
+	if (g->a_window && (engine != ST_GEMM_TILE || !st_gemm_window_valid(g)))
+		return st_fail(err, STRATA_ERR_PLUGIN,
+		               "%s: a GEMM %zux%zux%zu on an im2col window that this device's GEMM does not take "
+		               "(ask host->gemm_window first)", label, g->m, g->n, g->k);
+	if (engine == ST_GEMM_TILE)
 		return st_gemm_tile_run(rt, label, g, plan, err);
 	cl_event ev = NULL, marker = NULL;
 	if (rt->profile) {

@@ -1,7 +1,7 @@
 /* Strata's own SGEMM (src/gemm_tile.c, cl/gemm.cl) against a double-precision host product:
  * every transpose combination, alpha and beta (beta 0 must not read C), offsets and leading
- * dimensions wider than the matrices, blocks cut by M and N, K splits, explicit block shapes;
- * and the engine switch (STRATA_GEMM). */
+ * dimensions wider than the matrices, blocks cut by M and N, K splits, explicit block shapes,
+ * an A read in place as the im2col matrix of images; and the engine switch (STRATA_GEMM). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +208,107 @@ START_TEST(test_engine_choice)
 }
 END_TEST
 
+/* ---- an A read in place as the im2col matrix of images --------------------------------------- */
+
+typedef struct window_case {
+	uint32_t images, h, w, c, kh, kw, sh, sw;
+	uint32_t filters;
+	bool trans;       /* the kernel gradient's form: A^T, with K over the windows */
+	unsigned splits;  /* 0: the default plan */
+} window_case;
+
+/* Element (window p, column q) of the im2col matrix of NHWC images x, q = (ky, kx, c). */
+static float im2col_at(const float *x, const strata_gemm_window *w, size_t p, size_t q)
+{
+	size_t per = (size_t)w->oh * w->ow, n = p / per, oy = p % per / w->ow, ox = p % w->ow;
+	size_t c = q % w->c, kx = q / w->c % w->kw, ky = q / w->c / w->kw;
+	return x[((n * w->h + oy * w->sh + ky) * w->w + ox * w->sw + kx) * w->c + c];
+}
+
+static void check_window(fixture *f, const window_case *wc)
+{
+	strata_gemm_window w = {wc->h, wc->w, wc->c, wc->kh, wc->kw, wc->sh, wc->sw,
+	                        (wc->h - wc->kh) / wc->sh + 1, (wc->w - wc->kw) / wc->sw + 1};
+	size_t windows = (size_t)wc->images * w.oh * w.ow, depth = (size_t)wc->kh * wc->kw * wc->c;
+	size_t x_off = 5, nx = x_off + (size_t)wc->images * wc->h * wc->w * wc->c;
+	size_t m = wc->trans ? depth : windows, k = wc->trans ? windows : depth, n = wc->filters;
+	float *x = malloc(nx * sizeof(float)), *b = malloc(k * n * sizeof(float)), *c = malloc(m * n * sizeof(float));
+	ck_assert(x && b && c);
+	ts_fill_random(x, nx, 11, -1, 1);
+	ts_fill_random(b, k * n, 12, -1, 1);
+	strata_tensor tx = upload(f->rt, x, nx), tb = upload(f->rt, b, k * n), tc = upload(f->rt, b, m * n);
+	strata_gemm g = {
+		.size = sizeof(g), .trans_a = wc->trans, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = 0.0f,
+		.a = &tx, .a_offset = x_off, .b = &tb, .ldb = n, .c = &tc, .ldc = n, .a_window = &w,
+	};
+	ck_assert(st_gemm_window_valid(&g));
+	st_gemm_tile_plan plan;
+	st_gemm_tile_default_plan(&g, &plan);
+	if (wc->splits)
+		plan.splits = wc->splits;
+	strata_error err = {0};
+	ck_assert_msg(st_gemm_tile_run(f->rt, "test", &g, &plan, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(st_tensor_read(f->rt, &tc, 0, c, m * n * sizeof(float), &err) == STRATA_OK, "%s", err.message);
+	for (size_t i = 0; i < m; i++)
+		for (size_t j = 0; j < n; j++) {
+			double want = 0, mag = 0;
+			for (size_t kk = 0; kk < k; kk++) {
+				double a = wc->trans ? im2col_at(x + x_off, &w, kk, i) : im2col_at(x + x_off, &w, i, kk);
+				want += a * b[kk * n + j];
+				mag += fabs(a * b[kk * n + j]);
+			}
+			ck_assert_msg(fabs(c[i * n + j] - want) <= 1e-5 * mag + 1e-6,
+			              "%ux%ux%u window %ux%u stride %ux%u%s: C(%zu,%zu) = %g, want %g", wc->h, wc->w, wc->c,
+			              wc->kh, wc->kw, wc->sh, wc->sw, wc->trans ? " (A^T)" : "", i, j, c[i * n + j], want);
+		}
+	st_tensor_release(&tx);
+	st_tensor_release(&tb);
+	st_tensor_release(&tc);
+	free(x);
+	free(b);
+	free(c);
+}
+
+START_TEST(test_window_matches_im2col)
+{
+	fixture f = open_fixture();
+	static const window_case cases[] = {
+		/* images h  w  c  kh kw sh sw filters trans splits */
+		{3, 6, 5, 2, 3, 3, 1, 1, 32, false, 0},
+		{3, 6, 5, 2, 3, 3, 1, 1, 32, true, 0},
+		{2, 7, 6, 3, 3, 2, 2, 2, 16, false, 0}, /* strides, odd sizes */
+		{2, 7, 6, 3, 3, 2, 2, 2, 16, true, 5},  /* split across images */
+		{4, 5, 5, 1, 3, 3, 1, 1, 48, true, 3},  /* one channel, as a first layer */
+		{1, 4, 4, 16, 4, 4, 1, 1, 20, false, 0}, /* the window is the image; N past the blocks */
+		{2, 9, 8, 4, 2, 3, 3, 2, 64, true, 7},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_window(&f, &cases[i]);
+	close_fixture(&f);
+}
+END_TEST
+
+/* A window st_gemm cannot read in place is refused with a message, never misread. */
+START_TEST(test_window_refused_by_clblast)
+{
+	setenv("STRATA_GEMM", "clblast", 1);
+	fixture f = open_fixture();
+	unsetenv("STRATA_GEMM");
+	strata_gemm_window w = {4, 4, 1, 3, 3, 1, 1, 2, 2};
+	float zero[64] = {0};
+	strata_tensor t = upload(f.rt, zero, 64);
+	strata_gemm g = {.size = sizeof(g), .m = 4, .n = 2, .k = 9, .alpha = 1.0f, .a = &t, .b = &t, .ldb = 2,
+	                 .c = &t, .ldc = 2, .a_window = &w};
+	strata_error err = {0};
+	ck_assert_int_eq(st_gemm(f.rt, "test", &g, &err), STRATA_ERR_PLUGIN);
+	ck_assert_ptr_nonnull(strstr(err.message, "gemm_window"));
+	w.oh = 3; /* inconsistent with the image: not a window at all */
+	ck_assert(!st_gemm_window_valid(&g));
+	st_tensor_release(&t);
+	close_fixture(&f);
+}
+END_TEST
+
 static Suite *gemm_suite(void)
 {
 	Suite *s = suite_create("gemm");
@@ -218,6 +319,8 @@ static Suite *gemm_suite(void)
 	tcase_add_test(tc, test_block_shapes);
 	tcase_add_test(tc, test_default_plan_follows_n);
 	tcase_add_test(tc, test_engine_choice);
+	tcase_add_test(tc, test_window_matches_im2col);
+	tcase_add_test(tc, test_window_refused_by_clblast);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -136,6 +136,16 @@ static inline strata_arg strata_arg_local(size_t bytes)
 	return a;
 }
 
+/* An A that is the im2col matrix of a batch of NHWC images, read in place rather than built:
+ * row (n, oy, ox) holds the window at (oy * sh, ox * sw), column (ky, kx, c) its element. No
+ * padding: the windows lie inside the image. */
+typedef struct strata_gemm_window {
+	uint32_t h, w, c;    /* an image */
+	uint32_t kh, kw;     /* the window */
+	uint32_t sh, sw;     /* its strides */
+	uint32_t oh, ow;     /* windows per image: (h - kh) / sh + 1 by (w - kw) / sw + 1 */
+} strata_gemm_window;
+
 /* Row-major C = alpha * op(A) * op(B) + beta * C, through CLBlast or Strata's own kernel (on CPU
  * devices, or as `strata tune` chose per shape). Offsets and leading dimensions are in elements. */
 typedef struct strata_gemm {
@@ -149,6 +159,10 @@ typedef struct strata_gemm {
 	size_t b_offset, ldb;
 	strata_tensor *c;
 	size_t c_offset, ldc;
+	/* Added in 0.2: A (op(A) = A: m windows by k = kh * kw * c; op(A) = A^T: the transpose) is
+	 * the im2col matrix of the images at `a` + a_offset, and lda is unused. Only when
+	 * host->gemm_window said yes for this GEMM. */
+	const strata_gemm_window *a_window;
 } strata_gemm;
 
 /* ---- Layer callbacks -------------------------------------------------------------------------- */
@@ -294,8 +308,12 @@ struct strata_host {
 	 * fixed for the session; `fallback` for a name the host does not know. Added in 0.2 in a
 	 * reserved slot: check with STRATA_HOST_HAS. */
 	size_t (*tunable)(strata_layer *layer, const char *name, size_t fallback);
+	/* Whether host->gemm takes `gemm` with its a_window (an im2col matrix read in place) on the
+	 * current device; else build the matrix and pass it plainly. Added in 0.2 in a reserved
+	 * slot: check with STRATA_HOST_HAS. */
+	bool (*gemm_window)(strata_layer *layer, const strata_gemm *gemm);
 
-	void *reserved[15];
+	void *reserved[14];
 };
 
 /* True when the host's table is large enough to hold `member` (for plugins that use slots

@@ -86,6 +86,7 @@ static inline strata_status weights_declare(strata_layer *layer, const strata_ho
  * input; conv2d: its im2col matrix), kernel [depth, units], y [rows, units]. */
 typedef struct weights_grad {
 	strata_tensor *a;   /* the forward pass's a */
+	const strata_gemm_window *a_window; /* a is images read as their im2col matrix (host->gemm_window) */
 	strata_tensor *y;   /* its output */
 	strata_tensor *dy;  /* dLoss/dy, overwritten with dLoss/dPreactivation */
 	strata_tensor *d_a; /* receives dLoss/da; NULL when nobody needs it. May be `a`. */
@@ -133,6 +134,7 @@ static inline strata_status weights_backward(strata_layer *layer, const strata_h
 		.a = g->a, .lda = g->depth,
 		.b = g->dy, .ldb = g->units,
 		.c = kernel_grad, .ldc = g->units,
+		.a_window = g->a_window,
 	};
 	if ((st = host->gemm(layer, &dw)) != STRATA_OK || !g->d_a)
 		return st;

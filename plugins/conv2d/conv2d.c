@@ -1,5 +1,7 @@
-/* Conv2D: Keras' 2-D convolution over (H, W, C) inputs, as im2col followed by a GEMM; backward,
- * the weighted layers' GEMMs (common/weights.h) and a col2im gather. */
+/* Conv2D: Keras' 2-D convolution over (H, W, C) inputs, as a GEMM on the im2col matrix, which
+ * the host's GEMM reads in place from the input where it can (host->gemm_window: unpadded
+ * windows, Strata's CPU GEMM), else an im2col launch builds; backward, the weighted layers'
+ * GEMMs (common/weights.h) and a col2im gather. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +123,29 @@ static strata_status conv2d_launch(strata_layer *layer, const strata_host *host,
 	return tune_launch_2d(layer, host, k, vectors, pixels, sizeof(args) / sizeof(args[0]), args);
 }
 
+/* The im2col matrix as a window over the input, when the host's GEMM reads it in place for
+ * `g` (a GEMM whose A is that matrix or its transpose): no padding, and a host that offers it. */
+static bool conv2d_window(strata_layer *layer, const strata_host *host, const conv2d_plan *p, strata_gemm *g,
+                          strata_tensor *input, strata_gemm_window *win)
+{
+	if (p->direct || p->pad_top || p->pad_left || p->oh != (p->h - p->kh) / p->sh + 1 ||
+	    p->ow != (p->w - p->kw) / p->sw + 1 || !STRATA_HOST_HAS(host, gemm_window))
+		return false;
+	*win = (strata_gemm_window){
+		.h = (uint32_t)p->h, .w = (uint32_t)p->w, .c = (uint32_t)p->c, .kh = (uint32_t)p->kh,
+		.kw = (uint32_t)p->kw, .sh = (uint32_t)p->sh, .sw = (uint32_t)p->sw,
+		.oh = (uint32_t)p->oh, .ow = (uint32_t)p->ow,
+	};
+	strata_tensor *a = g->a;
+	g->a = input;
+	g->a_window = win;
+	if (host->gemm_window(layer, g))
+		return true;
+	g->a = a;
+	g->a_window = NULL;
+	return false;
+}
+
 /* The im2col matrix of the input: the input itself on the 1x1 stride-1 path, else the
  * workspace after an im2col launch. */
 static strata_status conv2d_cols(strata_layer *layer, const strata_host *host, const conv2d_plan *p,
@@ -151,19 +176,21 @@ static strata_status conv2d_forward(strata_layer *layer, const strata_host *host
 	size_t depth = (size_t)(p->kh * p->kw * p->c);
 	if (args->batch == 0)
 		return STRATA_OK;
-	strata_tensor *cols = NULL;
 	strata_status st = conv2d_check_batch(layer, host, p, args->batch);
-	if (st != STRATA_OK || (st = conv2d_cols(layer, host, p, args->batch, args->input, &cols)))
+	if (st != STRATA_OK)
 		return st;
-
 	strata_gemm g = {
 		.size = sizeof(g),
 		.m = rows, .n = (size_t)p->filters, .k = depth,
 		.alpha = 1.0f, .beta = 0.0f,
-		.a = cols, .lda = depth,
+		.lda = depth,
 		.b = host->weight(layer, p->weights.kernel), .ldb = (size_t)p->filters,
 		.c = args->output, .ldc = (size_t)p->filters,
 	};
+	strata_gemm_window win;
+	if (!conv2d_window(layer, host, p, &g, args->input, &win) &&
+	    (st = conv2d_cols(layer, host, p, args->batch, args->input, &g.a)))
+		return st;
 	st = host->gemm(layer, &g);
 	if (st != STRATA_OK)
 		return st;
@@ -172,33 +199,41 @@ static strata_status conv2d_forward(strata_layer *layer, const strata_host *host
 	                        p->weights.activation);
 }
 
-/* The im2col matrix is the forward pass's when the host kept the workspace, else it is built
- * again; once the kernel gradient has read it, it receives dcols = dZ kernel^T (the queue runs
- * in order), which col2im gathers into the input gradient. On the 1x1 stride-1 path dcols is
- * the input gradient. */
+/* The kernel gradient reads the im2col matrix in place from the input when the host's GEMM can,
+ * else it is the forward pass's when the host kept the workspace, else it is built again. The
+ * workspace then receives dcols = dZ kernel^T (the queue runs in order, so after the kernel
+ * gradient has read it), which col2im gathers into the input gradient. On the 1x1 stride-1 path
+ * dcols is the input gradient. */
 static strata_status conv2d_backward(strata_layer *layer, const strata_host *host,
                                      const strata_backward_args *args)
 {
 	const conv2d_plan *p = host->get_private(layer);
-	strata_tensor *cols = NULL;
 	strata_status st = conv2d_check_batch(layer, host, p, args->batch);
 	if (st != STRATA_OK)
 		return st;
-	if (strata_backward_kept(args))
+	size_t rows = (size_t)args->batch * (size_t)(p->oh * p->ow), depth = (size_t)(p->kh * p->kw * p->c);
+	/* The kernel gradient's GEMM, cols^T dZ, as weights_backward will ask for it. */
+	strata_gemm dw = {.size = sizeof(dw), .trans_a = true, .m = depth, .n = (size_t)p->filters, .k = rows};
+	strata_gemm_window win;
+	strata_tensor *cols = NULL;
+	bool windowed = conv2d_window(layer, host, p, &dw, args->input, &win);
+	if (windowed)
+		cols = args->input;
+	else if (strata_backward_kept(args))
 		cols = p->direct ? args->input : host->workspace(layer, p->workspace);
 	else if ((st = conv2d_cols(layer, host, p, args->batch, args->input, &cols)))
 		return st;
+	strata_tensor *dcols = p->direct ? args->grad_input : host->workspace(layer, p->workspace);
 	weights_grad g = {
-		.a = cols, .y = args->output, .dy = args->grad_output,
-		.d_a = args->grad_input && !p->direct ? cols : args->grad_input,
-		.rows = (size_t)args->batch * (size_t)(p->oh * p->ow),
-		.depth = (size_t)(p->kh * p->kw * p->c), .units = (size_t)p->filters,
+		.a = cols, .a_window = windowed ? &win : NULL, .y = args->output, .dy = args->grad_output,
+		.d_a = args->grad_input ? dcols : NULL,
+		.rows = rows, .depth = depth, .units = (size_t)p->filters,
 		.folded = args->activation_folded,
 	};
 	st = weights_backward(layer, host, &p->weights, &g);
 	if (st != STRATA_OK || !args->grad_input || p->direct)
 		return st;
-	return conv2d_launch(layer, host, p, true, args->batch, cols, args->grad_input);
+	return conv2d_launch(layer, host, p, true, args->batch, dcols, args->grad_input);
 }
 
 static void conv2d_destroy(strata_layer *layer, const strata_host *host)
