@@ -107,6 +107,10 @@ typedef struct strata_runtime_options {
 	int verbosity;
 } strata_runtime_options;
 
+/* Opens the selected device. Fails (STRATA_ERR_IO) when the cache folder cannot be created or
+ * written, saying what to do: a cache that silently stopped working would only make every run
+ * slower. STRATA_GEMM=auto|clblast|strata picks the GEMM engine (auto: Strata's own on CPU
+ * devices, CLBlast elsewhere, or per shape what `strata tune` stored). */
 STRATA_API strata_status strata_runtime_create(strata_registry *reg, const strata_runtime_options *options,
                                                strata_runtime **out, strata_error *err);
 STRATA_API void strata_runtime_destroy(strata_runtime *rt);
@@ -416,10 +420,11 @@ typedef struct strata_tune_result {
 
 /* Records the GEMMs of one training step of `model` (a session is created for it and freed, so
  * the model must not be bound to one), then searches, within the budget, CLBlast's SGEMM kernel
- * parameters for the runtime's device on those shapes (two thirds of the time), and per shape
- * the faster of CLBlast and Strata's own SGEMM with its fastest block shape and K split (the
- * last third). Every candidate's results are checked against the exact product before it may
- * win. A faster result is applied at once and stored in the cache folder, keyed by platform,
+ * parameters for the runtime's device on those shapes (half the time), per shape the faster of
+ * CLBlast and Strata's own SGEMM with its fastest block shape and K split (30%), and the
+ * launch-time tunables of Strata's other kernels on the whole step (the rest). Every GEMM
+ * candidate's results are checked against the exact product, every tunable value against the
+ * output, gradients and updated weights of the values in force, before it may win. A faster result is applied at once and stored in the cache folder, keyed by platform,
  * device and driver version; every later strata_runtime_create on that device applies it.
  * Takes minutes: each candidate is a build. */
 STRATA_API strata_status strata_tune(strata_runtime *rt, strata_model *model, const strata_tune_options *options,
