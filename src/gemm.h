@@ -15,6 +15,11 @@ enum st_gemm_engine {
 strata_status st_gemm_engine_parse(const char *text, int *engine, strata_error *err);
 const char *st_gemm_engine_name(int engine);
 
+/* Partial products of split GEMMs are kept only while they stay small next to the GEMM's
+ * inputs; more splits than this never paid. */
+#define ST_GEMM_MAX_PARTIAL_FLOATS (16u << 20)
+#define ST_GEMM_MAX_SPLITS 128u
+
 /* A block of MR rows by 16 * NV columns per work-item, and K cut into `splits` parts whose
  * partial products a reduction adds. */
 typedef struct st_gemm_tile_plan {

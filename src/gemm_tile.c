@@ -7,11 +7,8 @@
 
 #include "gemm.h"
 
-/* Partial products are kept only while they stay small next to the GEMM's inputs. */
-#define MAX_PARTIAL_FLOATS (16u << 20)
 /* K rows per split once a GEMM is split: the rows of A and B a split walks then stay in L2. */
 #define SPLIT_ROWS 1024u
-#define MAX_SPLITS 128u
 /* Row-block walkers per column block: enough work-groups for any core count, few enough that
  * each walks many blocks. */
 #define WALKERS 256u
@@ -53,11 +50,11 @@ void st_gemm_tile_default_plan(const strata_gemm *g, st_gemm_tile_plan *p)
 	/* A long K with a small C (a kernel gradient) splits, so the splits share the cores and each
 	 * walks a stretch of A and B that stays in cache. */
 	size_t splits = g->k / SPLIT_ROWS;
-	size_t cap = MAX_PARTIAL_FLOATS / (g->m * g->n > 0 ? g->m * g->n : 1);
+	size_t cap = ST_GEMM_MAX_PARTIAL_FLOATS / (g->m * g->n > 0 ? g->m * g->n : 1);
 	if (splits > cap)
 		splits = cap;
-	if (splits > MAX_SPLITS)
-		splits = MAX_SPLITS;
+	if (splits > ST_GEMM_MAX_SPLITS)
+		splits = ST_GEMM_MAX_SPLITS;
 	p->splits = splits > 1 ? (unsigned)splits : 1;
 	if (p->splits > 1 && p->nv == 4)
 		p->mr = 4; /* split blocks reread A per split; fewer rows measured better there */
@@ -65,7 +62,8 @@ void st_gemm_tile_default_plan(const strata_gemm *g, st_gemm_tile_plan *p)
 
 bool st_gemm_tile_plan_valid(const st_gemm_tile_plan *p)
 {
-	return p->mr >= 1 && p->mr <= 16 && p->nv >= 1 && p->nv <= 4 && p->splits >= 1 && p->splits <= MAX_SPLITS;
+	return p->mr >= 1 && p->mr <= 16 && p->nv >= 1 && p->nv <= 4 && p->splits >= 1 &&
+	       p->splits <= ST_GEMM_MAX_SPLITS;
 }
 
 static bool fits_int(size_t x)
@@ -170,8 +168,8 @@ strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const stra
 
 	int ars = g->trans_a ? 1 : (int)g->lda, acs = g->trans_a ? (int)g->lda : 1;
 	size_t splits = p.splits ? p.splits : 1;
-	if (splits > MAX_PARTIAL_FLOATS / (g->m * g->n))
-		splits = MAX_PARTIAL_FLOATS / (g->m * g->n); /* keeps split * stride an int too */
+	if (splits > ST_GEMM_MAX_PARTIAL_FLOATS / (g->m * g->n))
+		splits = ST_GEMM_MAX_PARTIAL_FLOATS / (g->m * g->n); /* keeps split * stride an int too */
 	if (splits == 0)
 		splits = 1;
 	size_t kc = (g->k + splits - 1) / splits;

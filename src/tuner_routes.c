@@ -75,8 +75,10 @@ static size_t split_plans(const st_gemm_shape *s, const st_gemm_tile_plan *best,
 	size_t n = add_plan(plans, 0, (st_gemm_tile_plan){best->mr, best->nv, 1});
 	for (size_t rows = 256; rows <= 4096; rows *= 2) {
 		size_t splits = s->k / rows;
-		if (splits >= 2 && splits * s->m * s->n <= (16u << 20))
-			n = add_plan(plans, n, (st_gemm_tile_plan){best->mr, best->nv, (unsigned)(splits < 128 ? splits : 128)});
+		if (splits > ST_GEMM_MAX_SPLITS)
+			splits = ST_GEMM_MAX_SPLITS;
+		if (splits >= 2 && splits * s->m * s->n <= ST_GEMM_MAX_PARTIAL_FLOATS)
+			n = add_plan(plans, n, (st_gemm_tile_plan){best->mr, best->nv, (unsigned)splits});
 	}
 	return n;
 }
