@@ -5,15 +5,17 @@
 # Strata's time to the first batch.
 #
 # usage: bench/compare_pytorch.sh [ROUNDS]          (default 3)
-# env:   STRATA_BUILD_DIR (default build), STRATA_DEVICE, TORCH_DEVICE (default cpu), THREADS (default 2)
+# env:   STRATA_BUILD_DIR (default build), STRATA_DEVICE, TORCH_DEVICE (default cpu), THREADS (default 2),
+#        PYTHON (default /usr/bin/python3, Debian's, whose torch this compares with)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${STRATA_BUILD_DIR:-$root/build}
 rounds=${1:-3}
 threads=${THREADS:-2}
+python=${PYTHON:-/usr/bin/python3}
 [ -x "$build/src/strata" ] || { echo "build first: meson setup $build && meson compile -C $build" >&2; exit 1; }
-/usr/bin/python3 -c 'import torch' 2>/dev/null || { echo "needs Debian's python3-torch: apt-get install python3-torch" >&2; exit 1; }
+"$python" -c 'import torch' 2>/dev/null || { echo "needs Debian's python3-torch: apt-get install python3-torch" >&2; exit 1; }
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -28,7 +30,7 @@ case $blas in
 */blas/libblas.so*) echo "warning: libblas.so.3 is the reference BLAS; install libopenblas0-pthread for a fair comparison" >&2 ;;
 esac
 for r in $(seq 1 "$rounds"); do
-	OMP_NUM_THREADS=$threads /usr/bin/python3 "$root/bench/pytorch_mnist.py" --data "$root/data/mnist" \
+	OMP_NUM_THREADS=$threads "$python" "$root/bench/pytorch_mnist.py" --data "$root/data/mnist" \
 		--threads "$threads" --device "${TORCH_DEVICE:-cpu}" >"$out/torch$r" 2>&1
 	cold=--no-cold
 	[ "$r" -eq 1 ] && cold=
