@@ -236,7 +236,9 @@ static void check_window(fixture *f, const window_case *wc)
 	ck_assert(x && b && c);
 	ts_fill_random(x, nx, 11, -1, 1);
 	ts_fill_random(b, k * n, 12, -1, 1);
-	strata_tensor tx = upload(f->rt, x, nx), tb = upload(f->rt, b, k * n), tc = upload(f->rt, b, m * n);
+	for (size_t i = 0; i < m * n; i++)
+		c[i] = NAN; /* beta 0: C's old contents must not reach the result */
+	strata_tensor tx = upload(f->rt, x, nx), tb = upload(f->rt, b, k * n), tc = upload(f->rt, c, m * n);
 	strata_gemm g = {
 		.size = sizeof(g), .trans_a = wc->trans, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = 0.0f,
 		.a = &tx, .a_offset = x_off, .b = &tb, .ldb = n, .c = &tc, .ldc = n, .a_window = &w,
