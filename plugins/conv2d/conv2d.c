@@ -213,7 +213,8 @@ static strata_status conv2d_backward(strata_layer *layer, const strata_host *hos
 		return st;
 	size_t rows = (size_t)args->batch * (size_t)(p->oh * p->ow), depth = (size_t)(p->kh * p->kw * p->c);
 	/* The kernel gradient's GEMM, cols^T dZ, as weights_backward will ask for it. */
-	strata_gemm dw = {.size = sizeof(dw), .trans_a = true, .m = depth, .n = (size_t)p->filters, .k = rows};
+	strata_gemm dw = {.size = sizeof(dw), .trans_a = true, .m = depth, .n = (size_t)p->filters, .k = rows,
+	                  .lda = depth, .ldb = (size_t)p->filters, .ldc = (size_t)p->filters};
 	strata_gemm_window win;
 	strata_tensor *cols = NULL;
 	bool windowed = conv2d_window(layer, host, p, &dw, args->input, &win);
