@@ -38,6 +38,10 @@ typedef struct st_gemm_route {
 	st_gemm_tile_plan plan;
 } st_gemm_route;
 
+/* The route among routes[0..n) for a GEMM of this shape, or NULL. */
+const st_gemm_route *st_gemm_route_find(const st_gemm_route *routes, size_t n, bool trans_a, bool trans_b,
+                                        size_t m, size_t cols, size_t k);
+
 /* The plan measured best for this shape's kind on a 2-core AVX-512 Xeon under PoCL. */
 void st_gemm_tile_default_plan(const strata_gemm *g, st_gemm_tile_plan *p);
 /* Whether every index the kernels compute for g fits an int (else CLBlast runs it). */

@@ -60,6 +60,17 @@ void st_gemm_tile_default_plan(const strata_gemm *g, st_gemm_tile_plan *p)
 		p->mr = 4; /* split blocks reread A per split; fewer rows measured better there */
 }
 
+const st_gemm_route *st_gemm_route_find(const st_gemm_route *routes, size_t n, bool trans_a, bool trans_b,
+                                        size_t m, size_t cols, size_t k)
+{
+	for (size_t i = 0; i < n; i++) {
+		const st_gemm_route *r = &routes[i];
+		if (r->trans_a == trans_a && r->trans_b == trans_b && r->m == m && r->n == cols && r->k == k)
+			return r;
+	}
+	return NULL;
+}
+
 bool st_gemm_tile_plan_valid(const st_gemm_tile_plan *p)
 {
 	return p->mr >= 1 && p->mr <= 16 && p->nv >= 1 && p->nv <= 4 && p->splits >= 1 &&

@@ -1,5 +1,6 @@
-/* The scheduler: device buffers, kernel launches and GEMMs (CLBlast's or gemm_tile.c's) on the runtime's queue, with
- * every launch optionally timed through a profiling event attributed to its layer. */
+/* The scheduler: device buffers, kernel launches and GEMMs (CLBlast's or gemm_tile.c's) on the
+ * runtime's queue, with every launch optionally timed through a profiling event attributed to its
+ * layer. */
 #include <clblast_c.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,13 +191,12 @@ int st_gemm_engine_for(const strata_runtime *rt, const strata_gemm *g, const st_
 {
 	*plan = NULL;
 	int engine = rt->gemm_engine;
-	for (size_t i = 0; i < rt->n_gemm_routes && !rt->gemm_forced; i++) {
-		const st_gemm_route *r = &rt->gemm_routes[i];
-		if (r->trans_a == g->trans_a && r->trans_b == g->trans_b && r->m == g->m && r->n == g->n && r->k == g->k) {
-			engine = r->engine;
-			*plan = r->engine == ST_GEMM_TILE ? &r->plan : NULL;
-			break;
-		}
+	const st_gemm_route *r = rt->gemm_forced ? NULL
+	                         : st_gemm_route_find(rt->gemm_routes, rt->n_gemm_routes, g->trans_a, g->trans_b,
+	                                              g->m, g->n, g->k);
+	if (r) {
+		engine = r->engine;
+		*plan = r->engine == ST_GEMM_TILE ? &r->plan : NULL;
 	}
 	return engine == ST_GEMM_TILE && !st_gemm_tile_fits(g) ? ST_GEMM_CLBLAST : engine;
 }

@@ -36,17 +36,6 @@ static strata_gemm shape_gemm(const st_gemm_shape *s)
 	return (strata_gemm){.trans_a = s->trans_a, .trans_b = s->trans_b, .m = s->m, .n = s->n, .k = s->k};
 }
 
-/* The route in force for shape s before this search, if any. */
-static const st_gemm_route *current_route(const tuner *t, const st_gemm_shape *s)
-{
-	for (size_t i = 0; i < t->rt->n_gemm_routes; i++) {
-		const st_gemm_route *r = &t->rt->gemm_routes[i];
-		if (r->trans_a == s->trans_a && r->trans_b == s->trans_b && r->m == s->m && r->n == s->n && r->k == s->k)
-			return r;
-	}
-	return NULL;
-}
-
 /* Stage 1: the plan in force, then block shapes at the default plan's split count. */
 static size_t block_plans(const tuner *t, const st_gemm_shape *s, const st_gemm_tile_plan *in_force,
                           st_gemm_tile_plan *plans)
@@ -139,7 +128,8 @@ strata_status st_tuner_search_routes(tuner *t, double budget, strata_error *err)
 		if (!st_tuner_time_shape(t, s, INFINITY, 3, 1.0, &clblast_s))
 			clblast_s = INFINITY;
 		/* What st_gemm would run for this shape now: its route, else the device's default. */
-		const st_gemm_route *cur = current_route(t, s);
+		const st_gemm_route *cur = st_gemm_route_find(t->rt->gemm_routes, t->rt->n_gemm_routes, s->trans_a,
+		                                              s->trans_b, s->m, s->n, s->k);
 		strata_gemm g = shape_gemm(s);
 		st_gemm_tile_plan in_force;
 		st_gemm_tile_default_plan(&g, &in_force);

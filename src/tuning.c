@@ -518,11 +518,8 @@ static strata_status parse_gemm_line(const char *line, size_t len, st_tune_set *
 	}
 	if (rest[strspn(rest, " ")] != '\0')
 		return st_fail(err, STRATA_ERR_PARSE, "gemm line: unexpected '%s'", rest);
-	for (size_t i = 0; i < out->n_routes; i++) {
-		const st_gemm_route *o = &out->routes[i];
-		if (o->trans_a == r.trans_a && o->trans_b == r.trans_b && o->m == r.m && o->n == r.n && o->k == r.k)
-			return st_fail(err, STRATA_ERR_PARSE, "gemm %s %llux%llux%llu given twice", ops, m, n, k);
-	}
+	if (st_gemm_route_find(out->routes, out->n_routes, r.trans_a, r.trans_b, r.m, r.n, r.k))
+		return st_fail(err, STRATA_ERR_PARSE, "gemm %s %llux%llux%llu given twice", ops, m, n, k);
 	out->routes[out->n_routes++] = r;
 	return STRATA_OK;
 }
