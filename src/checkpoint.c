@@ -543,7 +543,7 @@ strata_status st_checkpoint_load(strata_runtime *rt, const char *path, st_checkp
 		          (uint32_t)strnlen(info->optimizer, sizeof(info->optimizer)));
 	char *data;
 	size_t len;
-	strata_status st = st_read_file(path, &data, &len, err);
+	strata_status st = st_read_file(path, "weights file", UINT64_MAX, &data, &len, err);
 	if (st)
 		return st;
 	reader r = {.data = (uint8_t *)data, .len = len, .path = path};
@@ -589,7 +589,7 @@ strata_status st_checkpoint_open(const char *path, st_checkpoint_file **out, str
 	st_checkpoint_file *f = calloc(1, sizeof(*f));
 	if (!f)
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "%s: out of memory", path);
-	strata_status st = st_read_file(path, &f->data, &f->len, err);
+	strata_status st = st_read_file(path, "weights file", UINT64_MAX, &f->data, &f->len, err);
 	if (st)
 		goto out_close;
 	reader r = {.data = (uint8_t *)f->data, .len = f->len, .path = path};

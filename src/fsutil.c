@@ -33,39 +33,104 @@ strata_status st_mkdirs(const char *path, strata_error *err)
 	return STRATA_OK;
 }
 
-strata_status st_read_file(const char *path, char **data, size_t *len, strata_error *err)
+/* What a path is, for a refusal: "a folder", "a FIFO", ... */
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a folder";
+	if (S_ISFIFO(mode))
+		return "a FIFO (named pipe)";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	return "not a regular file";
+}
+
+strata_status st_open_regular(const char *path, int *fd, uint64_t *size, strata_error *err)
+{
+	*fd = -1;
+	*size = 0;
+	if (!path || !*path)
+		return st_fail(err, STRATA_ERR_NOT_FOUND, "an empty path was given where a file is needed");
+	/* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever. */
+	int d = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (d < 0)
+		return st_fail(err, errno == ENOENT ? STRATA_ERR_NOT_FOUND : STRATA_ERR_IO, "cannot open %s: %s", path,
+		               strerror(errno));
+	struct stat sb;
+	if (fstat(d, &sb) != 0) {
+		int code = errno;
+		close(d);
+		return st_fail(err, STRATA_ERR_IO, "cannot examine %s: %s", path, strerror(code));
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		close(d);
+		return st_fail(err, STRATA_ERR_INVALID, "%s is %s, not a regular file", path, file_kind(sb.st_mode));
+	}
+	int flags = fcntl(d, F_GETFL);
+	if (flags < 0 || fcntl(d, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+		int code = errno;
+		close(d);
+		return st_fail(err, STRATA_ERR_IO, "cannot read %s: %s", path, strerror(code));
+	}
+	*fd = d;
+	*size = (uint64_t)sb.st_size;
+	return STRATA_OK;
+}
+
+strata_status st_fopen_regular(const char *path, FILE **f, uint64_t *size, strata_error *err)
+{
+	*f = NULL;
+	int fd;
+	strata_status st = st_open_regular(path, &fd, size, err);
+	if (st)
+		return st;
+	*f = fdopen(fd, "rb");
+	if (!*f) {
+		int code = errno;
+		close(fd);
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "cannot read %s: %s", path, strerror(code));
+	}
+	return STRATA_OK;
+}
+
+strata_status st_read_file(const char *path, const char *what, uint64_t limit, char **data, size_t *len,
+                           strata_error *err)
 {
 	*data = NULL;
 	*len = 0;
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return st_fail(err, errno == ENOENT ? STRATA_ERR_NOT_FOUND : STRATA_ERR_IO, "cannot open %s: %s", path,
-		               strerror(errno));
-	strata_status st = STRATA_OK;
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap + 1);
-	if (!buf) {
-		st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory reading %s", path);
-		goto out_close;
+	int fd;
+	uint64_t size;
+	strata_status st = st_open_regular(path, &fd, &size, err);
+	if (st)
+		return st;
+	if (size > limit || size >= SIZE_MAX) {
+		close(fd);
+		return st_fail(err, STRATA_ERR_INVALID, "%s: a %s of %llu bytes is larger than the %llu bytes allowed",
+		               path, what, (unsigned long long)size, (unsigned long long)limit);
 	}
-	for (;;) {
-		size_t got = fread(buf + n, 1, cap - n, f);
-		n += got;
+	char *buf = malloc((size_t)size + 1);
+	if (!buf) {
+		close(fd);
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory reading %s (%llu bytes)", path,
+		               (unsigned long long)size);
+	}
+	/* Read no more than the size fstat gave: a file that grows meanwhile is read as it was. */
+	size_t n = 0;
+	while (n < size) {
+		ssize_t got = read(fd, buf + n, (size_t)size - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			st = st_fail(err, STRATA_ERR_IO, "error reading %s: %s", path, strerror(errno));
+			goto out_free;
+		}
 		if (got == 0)
 			break;
-		if (n == cap) {
-			char *grown = cap > SIZE_MAX / 4 ? NULL : realloc(buf, cap * 2 + 1);
-			if (!grown) {
-				st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory reading %s", path);
-				goto out_free;
-			}
-			buf = grown;
-			cap *= 2;
-		}
-	}
-	if (ferror(f)) {
-		st = st_fail(err, STRATA_ERR_IO, "error reading %s", path);
-		goto out_free;
+		n += (size_t)got;
 	}
 	buf[n] = '\0';
 	*data = buf;
@@ -73,8 +138,7 @@ strata_status st_read_file(const char *path, char **data, size_t *len, strata_er
 	buf = NULL;
 out_free:
 	free(buf);
-out_close:
-	fclose(f);
+	close(fd);
 	return st;
 }
 

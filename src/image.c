@@ -347,7 +347,7 @@ strata_status st_image_load(const char *path, st_image *img, strata_error *err)
 	size_t len;
 	img->pixels = NULL;
 	img->width = img->height = 0;
-	strata_status st = st_read_file(path, &data, &len, err);
+	strata_status st = st_read_file(path, "picture", UINT64_MAX, &data, &len, err);
 	if (st)
 		return st;
 	st = st_image_decode((const uint8_t *)data, len, path, img, err);

@@ -16,7 +16,7 @@
 #include "yaml_doc.h"
 
 /* Far above any real model; refuses to read a wrong path's gigabytes into memory. */
-#define MODEL_FILE_MAX ((long long)16 << 20)
+#define MODEL_FILE_MAX ((uint64_t)16 << 20)
 
 typedef struct loader {
 	strata_model *m;
@@ -713,17 +713,12 @@ out_free_model:
 
 strata_status strata_model_load(strata_registry *reg, const char *path, strata_model **out, strata_error *err)
 {
-	struct stat sb;
 	char *text = NULL, *dir = NULL;
 	size_t len = 0;
 	if (!reg || !path || !out)
 		return st_fail(err, STRATA_ERR_INVALID, "strata_model_load: reg, path and out are required");
 	*out = NULL;
-	if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (long long)sb.st_size > MODEL_FILE_MAX)
-		return st_fail(err, STRATA_ERR_INVALID,
-		               "%s: %lld bytes is too large for a model file (limit %lld)", path,
-		               (long long)sb.st_size, MODEL_FILE_MAX);
-	strata_status st = st_read_file(path, &text, &len, err);
+	strata_status st = st_read_file(path, "model file", MODEL_FILE_MAX, &text, &len, err);
 	if (st)
 		return st;
 	const char *slash = strrchr(path, '/');

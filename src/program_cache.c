@@ -15,6 +15,8 @@
 
 #define CACHE_MAGIC "STRATAPB"
 #define CACHE_FORMAT 1u
+/* A compiled program is a few MiB at most; a larger entry is not ours. */
+#define CACHE_ENTRY_MAX ((uint64_t)256 << 20)
 
 struct st_built_program {
 	const st_program_src *src;
@@ -171,7 +173,7 @@ static bool load_from_disk(strata_runtime *rt, st_built_program *bp, const char 
 {
 	char *data = NULL;
 	size_t len = 0;
-	if (st_read_file(path, &data, &len, NULL) != STRATA_OK)
+	if (st_read_file(path, "cached program", CACHE_ENTRY_MAX, &data, &len, NULL) != STRATA_OK)
 		return false;
 	const unsigned char *bin;
 	size_t bin_len;

@@ -14,6 +14,8 @@
 #include "tuning.h"
 
 #define TUNE_FORMAT 1
+/* A tuning file is a few dozen lines; a larger one is not ours. */
+#define TUNING_FILE_MAX ((uint64_t)1 << 20)
 #define MAX_CHOICES 8
 
 typedef struct param_desc {
@@ -614,7 +616,7 @@ strata_status st_tune_load(const char *cache_dir, const strata_device_info *dev,
 		return st;
 	char *text = NULL;
 	size_t len = 0;
-	if ((st = st_read_file(file, &text, &len, err)))
+	if ((st = st_read_file(file, "tuning file", TUNING_FILE_MAX, &text, &len, err)))
 		return st;
 	strata_error why = {0};
 	st = st_tune_parse(text, len, dev, out, &why);

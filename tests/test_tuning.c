@@ -95,7 +95,7 @@ static char *read_text(const char *path)
 	char *data = NULL;
 	size_t len = 0;
 	strata_error err = {0};
-	ck_assert_msg(st_read_file(path, &data, &len, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(st_read_file(path, "tuning file", UINT64_MAX, &data, &len, &err) == STRATA_OK, "%s", err.message);
 	return data;
 }
 
