@@ -72,6 +72,79 @@ check "softmax rows sum to 1" $?
 grep -q "conv2d_1" "$tmp/prof" && grep -q "Share" "$tmp/prof"
 check "--profile prints a per-layer table" $?
 
+# Each command has its own usage and options; `strata --help` is the overview.
+"$strata" --help >"$tmp/out" 2>&1
+status=$?
+missing=""
+for c in devices layers summary forward train eval predict bench tune plot visualize embed; do
+	grep -q "^  $c " "$tmp/out" || missing="$missing $c"
+done
+[ $status -eq 0 ] && [ -z "$missing" ] && ! grep -q -- "--epochs" "$tmp/out"
+check "strata --help is the overview of every command (status $status, missing:$missing)" $?
+"$strata" train --help >"$tmp/out" 2>&1
+[ $? -eq 0 ] && grep -q "^usage: strata train MODEL.yaml" "$tmp/out" && grep -q -- "--epochs N" "$tmp/out" &&
+	grep -q -- "--resume PATH" "$tmp/out" && ! grep -q -- "--grid" "$tmp/out" && ! grep -q -- "--layer" "$tmp/out"
+check "strata train --help lists train's options and no other command's ($(head -c 200 "$tmp/out"))" $?
+for c in predict embed visualize plot tune; do
+	"$strata" "$c" --help >"$tmp/out.$c" 2>&1 && grep -q "^usage: strata $c " "$tmp/out.$c"
+	check "strata $c --help prints $c's usage" $?
+done
+grep -q -- "--weights PATH" "$tmp/out.predict" && ! grep -q -- "--epochs" "$tmp/out.predict"
+check "predict's help names --weights, not --epochs" $?
+grep -q -- "--format csv|npy" "$tmp/out.embed" && ! grep -q -- "--steps" "$tmp/out.embed"
+check "embed's help names --format, not --steps" $?
+"$strata" help train >"$tmp/out2" 2>&1 && "$strata" train --help | cmp -s - "$tmp/out2"
+check "strata help train is strata train --help" $?
+"$strata" summary "$tmp/small.yaml" --epochs 3 >"$tmp/out" 2>&1
+[ $? -eq 2 ] && grep -q "'summary' does not take --epochs" "$tmp/out"
+check "an option the command does not take is refused, naming the command ($(cat "$tmp/out"))" $?
+"$strata" plot "$tmp/x.csv" --weights "$tmp/w.stw" >"$tmp/out" 2>&1
+[ $? -eq 2 ] && grep -q "'plot' does not take --weights" "$tmp/out"
+check "plot refuses --weights ($(cat "$tmp/out"))" $?
+"$strata" forward "$tmp/small.yaml" --random --frobnicate >"$tmp/out" 2>&1
+[ $? -eq 2 ] && grep -q "unknown option '--frobnicate'" "$tmp/out"
+check "an unknown option exits 2 and is named" $?
+"$strata" summary "$tmp/small.yaml" "$tmp/small.yaml" >"$tmp/out" 2>&1
+[ $? -eq 2 ] && grep -q "one too many" "$tmp/out"
+check "a second model file is refused" $?
+"$strata" forward --random --batch-size=2 "$tmp/small.yaml" >"$tmp/out" 2>&1
+[ $? -eq 0 ] && grep -q "Forward pass of 2 random inputs" "$tmp/out"
+check "--name=value is the same as --name value" $?
+
+# A value the user typed is used or refused, never taken as "not given" (0 once meant the model's
+# value), and each refusal names its option; nothing is trained or written.
+zero_case() { # expected text, then the command's arguments
+	want=$1
+	shift
+	timeout 60 "$strata" "$@" >"$tmp/out" 2>&1
+	status=$?
+	[ $status -eq 2 ] && grep -q -- "$want" "$tmp/out" && ! grep -q "^Training\|^Forward pass\|^Wrote" "$tmp/out" &&
+		[ ! -e "$tmp/zero.stw" ]
+	check "$* exits 2 naming $want (status $status: $(head -c 200 "$tmp/out"))" $?
+}
+zero_case "--epochs: '0'" train "$tmp/small.yaml" --epochs 0 --save "$tmp/zero.stw"
+zero_case "--batch-size: '0'" train "$tmp/small.yaml" --batch-size 0 --save "$tmp/zero.stw"
+zero_case "--limit: '0'" train "$tmp/small.yaml" --limit 0 --save "$tmp/zero.stw"
+zero_case "--epochs: '-1'" train "$tmp/small.yaml" --epochs -1 --save "$tmp/zero.stw"
+zero_case "--batch-size: '0'" forward "$tmp/small.yaml" --random --batch 0
+zero_case "--batch-size: '0'" eval "$tmp/small.yaml" --weights "$tmp/zero.stw" --batch-size 0
+zero_case "--budget: '0'" tune "$tmp/small.yaml" --budget 0
+zero_case "--steps: '0'" visualize "$tmp/small.yaml" --layer conv2d_1 --steps 0 -o "$tmp/zero.png"
+zero_case "--grid: '0'" visualize "$tmp/small.yaml" --layer conv2d_1 --grid 0 -o "$tmp/zero.png"
+zero_case "--filters: '0'" visualize "$tmp/small.yaml" --layer conv2d_1 --filters 0 -o "$tmp/zero.png"
+zero_case "--width: '0'" plot "$tmp/x.csv" --width 0
+zero_case "--weights: the value is empty" eval "$tmp/small.yaml" --weights ''
+zero_case "--save: the value is empty" train "$tmp/small.yaml" --save ''
+zero_case "the model file's path is empty" summary ''
+# Unbounded outputs: a 10000 x 10000 grid of a 4-filter layer once tried a 130,000-pixel picture.
+zero_case "--grid 10000: conv2d_1 has 4 filters" visualize "$tmp/small.yaml" --layer conv2d_1 --grid 10000 \
+	-o "$tmp/zero.png"
+zero_case "at most 2 x 2" visualize "$tmp/small.yaml" --layer conv2d_1 --grid 3 -o "$tmp/zero.png"
+zero_case "--steps: '1000000'" visualize "$tmp/small.yaml" --layer conv2d_1 --steps 1000000 -o "$tmp/zero.png"
+zero_case "--width: '100000'" plot "$tmp/x.csv" --width 100000
+[ ! -e "$tmp/zero.png" ]
+check "no refused visualize wrote a picture" $?
+
 # Train, evaluate and predict with a small model on real MNIST.
 if ! mnist_mlp "$tmp/mlp.yaml" tiny_mlp 64 64 2 3; then
 	fails=$((fails + 1))
@@ -143,7 +216,7 @@ status=$?
 [ $status -ne 0 ] && grep -q "cannot open $tmp/missing.csv: No such file" "$tmp/out"
 check "a missing log is refused and named (status $status: $(head -c 300 "$tmp/out"))" $?
 "$strata" plot "$plotdata/single.csv" -o "$tmp/s.png" --width 10 >"$tmp/out" 2>&1
-[ $? -eq 2 ] && grep -q "width from" "$tmp/out" && [ ! -e "$tmp/s.png" ]
+[ $? -eq 2 ] && grep -q -- "--width: '10' is not a whole number from 320" "$tmp/out" && [ ! -e "$tmp/s.png" ]
 check "a picture too small exits 2" $?
 "$strata" plot "$tmp/run.csv" -o "$tmp/run.csv" >"$tmp/out" 2>&1
 [ $? -eq 2 ] && head -1 "$tmp/run.csv" | grep -q "^epoch,batch,"
@@ -155,7 +228,7 @@ check "strata plot never writes over its log" $?
 	[ "$(stat -c %a "$tmp/mode.png")" = 640 ]
 check "an atomically written file gets 0666 less the umask, and a replaced one keeps its mode" $?
 "$strata" plot >"$tmp/out" 2>&1
-[ $? -eq 2 ] && grep -q "takes one training log" "$tmp/out"
+[ $? -eq 2 ] && grep -q "'plot' needs LOG.csv" "$tmp/out"
 check "strata plot without a log exits 2" $?
 if [ -f "$tmp/w.csv" ]; then
 	"$strata" plot "$tmp/w.csv" -o "$tmp/w.png" >"$tmp/out" 2>&1 && [ "$(png_size "$tmp/w.png")" = 1000x400 ] &&

@@ -10,6 +10,13 @@
 /* Exit statuses: 2 for what the user must fix in the command or the model file. */
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
 
+/* visualize's bounds: Keras' example takes 20 steps; a grid has to leave no empty row for the
+ * layer's filters and its picture no side over CLI_MAX_PICTURE_SIDE (cmd_visualize.c). */
+#define CLI_MAX_STEPS 10000
+#define CLI_MAX_PICTURE_SIDE 16384
+
+/* What the command line gave; -1 or NULL for an option left out (each option's bounds are in
+ * main.c's table, so a value given is never -1, and 0 only where 0 is a valid value). */
 typedef struct cli_options {
 	const char *device;      /* --device */
 	const char *plugin_path; /* --plugin-path */

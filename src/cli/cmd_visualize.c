@@ -30,6 +30,30 @@ static int check_drawable(cli_context *ctx)
 	return CLI_USAGE;
 }
 
+/* A grid whose last row (or more) could never be filled, or a picture too large to be looked at,
+ * is refused before the work: --grid 10000 on a 4-filter layer once asked for a 130,000-pixel side. */
+static int check_grid(cli_context *ctx, uint32_t grid, uint32_t filters)
+{
+	uint32_t fits = 1;
+	while ((uint64_t)fits * fits < filters)
+		fits++;
+	if (grid > fits) {
+		cli_error("--grid %u: %s has %u filter%s to show%s; a grid of at most %u x %u holds %s", grid,
+		          ctx->opt.layer, filters, filters == 1 ? "" : "s", ctx->opt.filters > 0 ? " (--filters)" : "",
+		          fits, fits, filters == 1 ? "it" : "them all");
+		return CLI_USAGE;
+	}
+	strata_shape in = strata_model_input_shape(ctx->model);
+	uint64_t side = in.rank >= 2 ? (uint64_t)(in.dims[0] > in.dims[1] ? in.dims[0] : in.dims[1]) : 1;
+	uint64_t pixels = grid * side + (grid - 1) * 5ull;
+	if (pixels > CLI_MAX_PICTURE_SIDE) {
+		cli_error("--grid %u: the picture would be %llu pixels a side, more than %d; choose a smaller grid", grid,
+		          (unsigned long long)pixels, CLI_MAX_PICTURE_SIDE);
+		return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
 static void report(cli_context *ctx, const strata_visualize_result *r, uint32_t grid)
 {
 	printf("%s of %s: %u filters, %u steps each; %u ended above 0\n", ctx->opt.layer,
@@ -54,10 +78,6 @@ int cmd_visualize(cli_context *ctx)
 		cli_error("visualize needs --layer NAME and -o PATH.png");
 		return CLI_USAGE;
 	}
-	if (ctx->opt.filters == 0 || ctx->opt.grid == 0) {
-		cli_error("--filters and --grid must be at least 1");
-		return CLI_USAGE;
-	}
 	size_t layer = 0;
 	int rc = cli_open_model(ctx);
 	if (rc || (rc = cli_find_layer(ctx, &layer)) || (rc = check_drawable(ctx)) ||
@@ -79,6 +99,8 @@ int cmd_visualize(cli_context *ctx)
 	}
 	uint32_t grid = ctx->opt.grid > 0 ? (uint32_t)ctx->opt.grid : default_grid(filters);
 	uint64_t cells = (uint64_t)grid * grid;
+	if ((rc = check_grid(ctx, grid, filters)))
+		goto out_free;
 	if ((rc = cli_open_session(ctx, &s, &batch)) || (rc = cli_load_weights(ctx, s)))
 		goto out_free;
 	strata_data_config data = strata_model_data(ctx->model);

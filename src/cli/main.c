@@ -1,83 +1,292 @@
-/* strata: run, inspect and check deep-learning models on any OpenCL device. */
+/* strata: run, inspect and check deep-learning models on any OpenCL device.
+ *
+ * Each command declares what it takes: its positional arguments and, in the option table, the
+ * options it reads. `strata COMMAND --help` prints that command's usage and options only, an
+ * option a command does not take is refused naming the command, and a value the user typed is
+ * used or refused, never ignored (no option has a value that means "not given"). */
 #include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "plot_draw.h"
 
-static void usage(FILE *out)
+enum command_id { DEVICES, LAYERS, SUMMARY, FORWARD, TRAIN, EVAL, PREDICT, BENCH, TUNE, PLOT, VISUALIZE, EMBED };
+
+typedef struct command {
+	const char *name;
+	int (*run)(cli_context *);
+	int min_args, max_args; /* positional arguments */
+	const char *args;       /* their names, for the usage line */
+	const char *summary;    /* one line for `strata --help` */
+	const char *about;      /* the paragraph of `strata COMMAND --help` */
+} command;
+
+static const command commands[] = {
+	[DEVICES] = {"devices", cmd_devices, 0, 0, "", "list OpenCL platforms and devices",
+	             "Lists every OpenCL platform and device, and which one the device selector (--device, else\n"
+	             "STRATA_DEVICE, else auto) chooses."},
+	[LAYERS] = {"layers", cmd_layers, 0, 0, "", "list the layer types the plugins provide, with their parameters",
+	            "Lists the layer types the plugins provide, the plugin of each, and their parameters with\n"
+	            "types and defaults."},
+	[SUMMARY] = {"summary", cmd_summary, 1, 1, "MODEL.yaml",
+	             "print the model's layers, output shapes and parameter counts",
+	             "Prints the model's Keras-style summary: layers, output shapes, parameter counts."},
+	[FORWARD] = {"forward", cmd_forward, 1, 1, "MODEL.yaml", "print the summary, then run one batch through the network",
+	             "Prints the summary, then runs one batch of test images (or seeded random inputs with\n"
+	             "--random) through the network with freshly initialized weights."},
+	[TRAIN] = {"train", cmd_train, 1, 1, "MODEL.yaml", "train on the model's data; test figures at the end",
+	           "Trains on the model's data: a progress line per epoch, validation figures at each epoch's\n"
+	           "end, test loss, accuracy and LRAP at the end. Ctrl-C saves a checkpoint where the run is."},
+	[EVAL] = {"eval", cmd_eval, 1, 1, "MODEL.yaml", "test loss, accuracy and label ranking average precision",
+	          "Evaluates weights on the model's test set: loss, accuracy and label ranking average\n"
+	          "precision."},
+	[PREDICT] = {"predict", cmd_predict, 2, 2, "MODEL.yaml INPUT",
+	             "class and probabilities of each image of an IDX, PNG or PGM file",
+	             "Prints the class and probabilities of every image of INPUT: an IDX file of images (plain\n"
+	             "or gzip), or one PNG or PGM picture of the model's input size."},
+	[BENCH] = {"bench", cmd_bench, 1, 1, "MODEL.yaml",
+	           "training and inference images/s, GEMM GFLOP/s, memory, time to the first batch",
+	           "Measures training and inference images/s (median of timed windows after warm-up), the\n"
+	           "GEMMs' GFLOP/s, peak host memory and the time to the first trained batch with a warm and\n"
+	           "a cold kernel cache; --profile adds per-layer forward, backward and update time."},
+	[TUNE] = {"tune", cmd_tune, 1, 1, "MODEL.yaml", "search and store this device's fastest GEMMs and kernel tunables",
+	          "Measures, for this device and the model's training shapes: CLBlast's GEMM parameters, the\n"
+	          "faster GEMM engine per shape, and the launch-time tunables of Strata's kernels. Every\n"
+	          "candidate is checked before it may win; later runs on this device use the winners."},
+	[PLOT] = {"plot", cmd_plot, 1, 1, "LOG.csv", "training curves of a `train` log (loss | accuracy) as a PNG",
+	          "Draws the loss and accuracy curves of a training log written by `strata train`, training\n"
+	          "and validation against the epoch, as a PNG. Needs no device."},
+	[VISUALIZE] = {"visualize", cmd_visualize, 1, 1, "MODEL.yaml",
+	               "the input each filter of a layer responds to most, as a grid of images",
+	               "Finds the input each filter of layer --layer responds to most (gradient ascent from grey\n"
+	               "noise, as Keras' conv_filter_visualization) and writes the strongest as an N x N grid\n"
+	               "of images to the PNG -o names."},
+	[EMBED] = {"embed", cmd_embed, 1, 2, "MODEL.yaml [DATA]", "a layer's activations for every sample, as CSV or .npy",
+	           "Writes layer --layer's activations for every sample of DATA (the test set when left out;\n"
+	           "`train`: the training set; or an IDX images file), one row per sample with its label."},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+#define BIT(c) (1u << (c))
+#define ALL_COMMANDS ((1u << N_COMMANDS) - 1)
+#define COMPUTING \
+	(BIT(FORWARD) | BIT(TRAIN) | BIT(EVAL) | BIT(PREDICT) | BIT(BENCH) | BIT(TUNE) | BIT(VISUALIZE) | BIT(EMBED))
+#define SEEDED (BIT(FORWARD) | BIT(TRAIN) | BIT(BENCH) | BIT(TUNE) | BIT(VISUALIZE) | BIT(EMBED))
+
+typedef enum { OPT_FLAG, OPT_TEXT, OPT_COUNT } option_kind;
+
+/* One row per option and meaning: an option whose help differs between commands (-o) has a row
+ * per meaning. A row with no help is internal (bench's cold-cache child) and not listed. */
+typedef struct option {
+	const char *name, *alias;
+	const char *arg; /* the value's name in the help; NULL for a flag */
+	option_kind kind;
+	size_t offset;   /* of the bool, const char * or int64_t in cli_options */
+	int64_t min, max;
+	unsigned commands;
+	const char *help;
+} option;
+
+#define FLAG(n, a, field, cmds, h) {n, a, NULL, OPT_FLAG, offsetof(cli_options, field), 0, 0, cmds, h}
+#define TEXT(n, a, v, field, cmds, h) {n, a, v, OPT_TEXT, offsetof(cli_options, field), 0, 0, cmds, h}
+#define COUNT(n, a, v, field, lo, hi, cmds, h) {n, a, v, OPT_COUNT, offsetof(cli_options, field), lo, hi, cmds, h}
+
+#define MAX_BATCH (1 << 20)
+#define MAX_EPOCHS 1000000
+#define MAX_BUDGET (7 * 24 * 3600)
+
+static const option options[] = {
+	TEXT("--device", NULL, "SEL", device, BIT(DEVICES) | COMPUTING,
+	     "auto, cpu, gpu, gpu:N, or part of a device or platform name\n"
+	     "(default: STRATA_DEVICE, then the model's `device:`, then auto)"),
+	TEXT("--plugin-path", NULL, "DIRS", plugin_path, BIT(LAYERS) | BIT(SUMMARY) | COMPUTING,
+	     "extra ':'-separated plugin folders (after STRATA_PLUGIN_PATH)"),
+	COUNT("--batch-size", "--batch", "N", batch, 1, MAX_BATCH, BIT(TRAIN),
+	      "samples per training step (default: the model's batch_size)"),
+	COUNT("--batch-size", "--batch", "N", batch, 1, MAX_BATCH, COMPUTING & ~BIT(TRAIN),
+	      "samples per batch (default: the model's batch_size)"),
+	COUNT("--epochs", NULL, "N", epochs, 1, MAX_EPOCHS, BIT(TRAIN),
+	      "train until N epochs are complete (default: the model's epochs)"),
+	TEXT("--save", NULL, "PATH", save, BIT(TRAIN), "write a checkpoint there after every epoch"),
+	TEXT("--resume", NULL, "PATH", resume, BIT(TRAIN), "continue training from a checkpoint"),
+	TEXT("--log", NULL, "PATH", log, BIT(TRAIN), "training log as CSV (default: next to --save, W.csv)"),
+	COUNT("--limit", NULL, "N", limit, 1, UINT32_MAX, BIT(TRAIN), "train on the first N training samples only"),
+	COUNT("--seed", NULL, "N", seed, 0, INT64_MAX, BIT(TRAIN),
+	      "seed of the initial weights, sample order and dropout (default: the model's)"),
+	COUNT("--seed", NULL, "N", seed, 0, INT64_MAX, SEEDED & ~BIT(TRAIN),
+	      "seed of the initial weights and random inputs (default: the model's)"),
+	TEXT("--weights", NULL, "PATH", weights, BIT(EVAL) | BIT(PREDICT), "the weights file (.stw) to use; required"),
+	TEXT("--weights", NULL, "PATH", weights, BIT(VISUALIZE) | BIT(EMBED),
+	     "the weights file (.stw) to use (default: the seed's initial weights)"),
+	FLAG("--random", NULL, random_input, BIT(FORWARD), "forward seeded random inputs instead of test images"),
+	COUNT("--budget", NULL, "SECONDS", budget, 1, MAX_BUDGET, BIT(TUNE), "the search's time (default 240)"),
+	FLAG("--no-cold", NULL, no_cold, BIT(BENCH), "skip the cold-cache measurement"),
+	FLAG("--first-batch-only", NULL, first_batch_only, BIT(BENCH), NULL),
+	TEXT("--output", "-o", "PATH", output, BIT(PLOT), "the picture (default: the log's name with .png)"),
+	COUNT("--width", NULL, "N", width, PLOT_MIN_WIDTH, PLOT_MAX_SIDE, BIT(PLOT), "picture width in pixels (default 1000)"),
+	COUNT("--height", NULL, "N", height, PLOT_MIN_HEIGHT, PLOT_MAX_SIDE, BIT(PLOT),
+	      "picture height in pixels (default 400)"),
+	TEXT("--layer", NULL, "NAME", layer, BIT(VISUALIZE) | BIT(EMBED), "the layer, named as `strata summary` shows; required"),
+	TEXT("--output", "-o", "PATH", output, BIT(VISUALIZE), "the PNG to write; required"),
+	COUNT("--filters", NULL, "N", filters, 1, UINT32_MAX, BIT(VISUALIZE),
+	      "try filters 0..N-1 of the layer (default: all; at most the layer's)"),
+	COUNT("--steps", NULL, "N", steps, 1, CLI_MAX_STEPS, BIT(VISUALIZE), "gradient-ascent steps (default 20)"),
+	COUNT("--grid", NULL, "N", grid, 1, UINT32_MAX, BIT(VISUALIZE),
+	      "N x N images (default: up to 8 x 8; a grid that leaves a\nwhole row empty is refused)"),
+	TEXT("--output", "-o", "PATH", output, BIT(EMBED), "the CSV to write; a .npy path writes NumPy arrays too"),
+	TEXT("--format", NULL, "csv|npy", format, BIT(EMBED), "the output's form (default: from -o's extension)"),
+	FLAG("--profile", NULL, profile, COMPUTING, "time every kernel and print a per-layer table at exit"),
+	FLAG("--verbose", "-v", verbose, ALL_COMMANDS, "say what is compiled, loaded and cached"),
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static void print_overview(FILE *out)
 {
-	fprintf(out,
-	        "usage: strata [options] COMMAND [arguments]\n"
-	        "\n"
-	        "commands:\n"
-	        "  devices                 list OpenCL platforms and devices\n"
-	        "  layers                  list the layer types the plugins provide, with their parameters\n"
-	        "  summary MODEL.yaml      print the model's layers, output shapes and parameter counts\n"
-	        "  forward MODEL.yaml      print the summary, then run one batch through the network\n"
-	        "  train MODEL.yaml        train on the model's data; test figures at the end\n"
-	        "  eval MODEL.yaml --weights W\n"
-	        "                          test loss, accuracy and label ranking average precision\n"
-	        "  predict MODEL.yaml --weights W INPUT\n"
-	        "                          class and probabilities of each image of an IDX, PNG or PGM file\n"
-	        "  bench MODEL.yaml        training and inference images/s, per-layer time with --profile,\n"
-	        "                          GEMM GFLOP/s, peak memory, time to the first batch (--no-cold)\n"
-	        "  tune MODEL.yaml         search CLBlast's GEMM parameters for the device on the model's\n"
-	        "                          training shapes; later runs on this device use the winner\n"
-	        "  plot LOG.csv            training curves of a `train` log (loss | accuracy) as a PNG\n"
-	        "  visualize MODEL.yaml --layer NAME -o PNG\n"
-	        "                          the input each filter of a layer responds to most (gradient\n"
-	        "                          ascent from gray noise), as a grid of images\n"
-	        "  embed MODEL.yaml --layer NAME -o FILE [DATA]\n"
-	        "                          a layer's activations for every sample of DATA (the test set;\n"
-	        "                          `train`; or an IDX images file) as CSV or NumPy .npy\n"
-	        "\n"
-	        "options:\n"
-	        "  --device SEL            auto, cpu, gpu, gpu:N, or part of a device or platform name\n"
-	        "                          (default: STRATA_DEVICE, then the model's `device:`, then auto)\n"
-	        "  --batch-size N          samples per batch (default: the model's batch_size)\n"
-	        "  --epochs N              train until N epochs are complete (default: the model's)\n"
-	        "  --save PATH             write a checkpoint there after every epoch\n"
-	        "  --resume PATH           continue training from a checkpoint (also one Ctrl-C left)\n"
-	        "  --log PATH              training log as CSV (default: next to --save, W.csv)\n"
-	        "  --weights PATH          weights for eval, predict, visualize and embed\n"
-	        "  --limit N               train on the first N training samples only\n"
-	        "  --seed N                weight initialization seed (default: the model's seed)\n"
-	        "  --budget SECONDS        tune's search time (default 240)\n"
-	        "  --random                forward seeded random inputs instead of the model's test images\n"
-	        "  -o, --output PATH       plot's picture (default: the log's name with .png)\n"
-	        "                          visualize's PNG; embed's CSV or .npy\n"
-	        "  --width N, --height N   plot's picture size in pixels (default 1000 x 400)\n"
-	        "  --layer NAME            visualize's and embed's layer, named as `strata summary` shows\n"
-	        "  --filters N             visualize filters 0..N-1 of the layer (default: all)\n"
-	        "  --steps N               visualize's gradient-ascent steps (default 20)\n"
-	        "  --grid N                visualize's picture: N x N images (default: up to 8 x 8)\n"
-	        "  --format csv|npy        embed's output (default: npy for a .npy path, else csv)\n"
-	        "  --profile               time every kernel and print a per-layer table at exit\n"
-	        "  --plugin-path DIRS      extra ':'-separated plugin folders (after STRATA_PLUGIN_PATH)\n"
-	        "  -v, --verbose           say what is compiled, loaded and cached\n"
-	        "  -h, --help              this help\n"
-	        "  --version               print the version\n"
-	        "\n"
-	        "Exit status: 0 success, 1 failure, 2 bad usage or bad model file.\n");
+	fprintf(out, "usage: strata COMMAND [arguments] [options]\n"
+	             "       strata COMMAND --help     the command's arguments and options\n"
+	             "\n"
+	             "commands:\n");
+	for (size_t c = 0; c < N_COMMANDS; c++)
+		fprintf(out, "  %-10s %s\n", commands[c].name, commands[c].summary);
+	fprintf(out, "\n"
+	             "options of every command: -v, --verbose; -h, --help. `strata --version` prints the version.\n"
+	             "Exit status: 0 success, 1 failure, 2 bad usage or bad model file.\n");
 }
 
-static int parse_count(const char *flag, const char *value, int64_t *out)
+static void print_option(FILE *out, const option *o)
 {
-	if (!value) {
-		cli_error("%s needs a value", flag);
-		return CLI_USAGE;
+	char head[64];
+	if (o->alias && o->alias[1] != '-')
+		snprintf(head, sizeof(head), "%s, %s%s%s", o->alias, o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+	else
+		snprintf(head, sizeof(head), "%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+	fprintf(out, "  %-22s ", head);
+	for (const char *p = o->help; *p; p++) {
+		fputc(*p, out);
+		if (*p == '\n')
+			fprintf(out, "  %-22s ", "");
 	}
+	fputc('\n', out);
+}
+
+static void print_command_help(FILE *out, size_t c)
+{
+	fprintf(out, "usage: strata %s%s%s [options]\n\n%s\n\noptions:\n", commands[c].name,
+	        *commands[c].args ? " " : "", commands[c].args, commands[c].about);
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if ((options[i].commands & BIT(c)) && options[i].help)
+			print_option(out, &options[i]);
+	fprintf(out, "  %-22s this help\n", "-h, --help");
+}
+
+static bool named(const option *o, const char *name)
+{
+	return strcmp(o->name, name) == 0 || (o->alias && strcmp(o->alias, name) == 0);
+}
+
+/* The row of `name` that command `c` takes; *known says whether any command takes it. */
+static const option *find_option(const char *name, int c, bool *known)
+{
+	*known = false;
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		if (!named(&options[i], name))
+			continue;
+		*known = true;
+		if (c < 0 || (options[i].commands & BIT(c)))
+			return &options[i];
+	}
+	return NULL;
+}
+
+static int parse_count(const option *o, const char *value, int64_t *out)
+{
 	char *end;
 	errno = 0;
 	long long v = strtoll(value, &end, 10);
-	if (errno || *end || end == value || v < 0 || v > UINT32_MAX) {
-		cli_error("%s: '%s' is not a whole number between 0 and %u", flag, value, UINT32_MAX);
+	if (errno || *end || end == value || v < o->min || v > o->max) {
+		cli_error("%s: '%s' is not a whole number from %" PRId64 " to %" PRId64, o->name, value, o->min, o->max);
 		return CLI_USAGE;
 	}
 	*out = v;
 	return CLI_OK;
+}
+
+static int store(cli_options *opt, const option *o, const char *value)
+{
+	char *slot = (char *)opt + o->offset;
+	switch (o->kind) {
+	case OPT_FLAG:
+		*(bool *)slot = true;
+		return CLI_OK;
+	case OPT_TEXT:
+		if (!*value) {
+			cli_error("%s: the value is empty", o->name);
+			return CLI_USAGE;
+		}
+		*(const char **)slot = value;
+		return CLI_OK;
+	case OPT_COUNT:
+		return parse_count(o, value, (int64_t *)slot);
+	}
+	return CLI_USAGE;
+}
+
+static int find_command(const char *name)
+{
+	for (size_t c = 0; c < N_COMMANDS; c++)
+		if (strcmp(name, commands[c].name) == 0)
+			return (int)c;
+	return -1;
+}
+
+/* Splits "--name=value" into its name (copied to buf) and value; otherwise *value is NULL. */
+static const char *split_value(const char *arg, char *buf, size_t size, const char **value)
+{
+	const char *eq = arg[0] == '-' && arg[1] == '-' ? strchr(arg, '=') : NULL;
+	*value = NULL;
+	if (!eq || (size_t)(eq - arg) >= size)
+		return arg;
+	memcpy(buf, arg, (size_t)(eq - arg));
+	buf[eq - arg] = '\0';
+	*value = eq + 1;
+	return buf;
+}
+
+/* Where the command stands in argv (options may stand before it, so that each option can be
+ * checked against it); every option taking a value is known to the table, whatever the command.
+ * `strata help [COMMAND]` is `strata [COMMAND] --help`. */
+static int locate_command(int argc, char **argv, int *at, int *help_at)
+{
+	*at = *help_at = -1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *value;
+		char buf[64];
+		if (strcmp(a, "--") == 0) {
+			i++;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			bool known;
+			const option *o = find_option(split_value(a, buf, sizeof(buf), &value), -1, &known);
+			if (o && o->kind != OPT_FLAG && !value)
+				i++;
+			continue;
+		}
+		if (i >= argc)
+			break;
+		if (strcmp(argv[i], "help") == 0 && *help_at < 0) {
+			*help_at = i;
+			continue;
+		}
+		*at = i;
+		int c = find_command(argv[i]);
+		if (c < 0)
+			cli_error("unknown command '%s' (see strata --help)", argv[i]);
+		return c;
+	}
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -85,136 +294,100 @@ int main(int argc, char **argv)
 	cli_context ctx = {
 		.opt = {.batch = -1, .seed = -1, .epochs = -1, .limit = -1, .budget = -1, .width = -1, .height = -1,
 		        .filters = -1, .steps = -1, .grid = -1}};
-	const char *command = NULL;
-	const char *positional[4];
-	int n_positional = 0;
+	int at, help_at;
+	int c = locate_command(argc, argv, &at, &help_at);
+	if (at >= 0 && c < 0)
+		return CLI_USAGE;
+	bool help = help_at >= 0, end_of_options = false;
 
+	const char *positional[2];
+	int n_positional = 0;
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *next = i + 1 < argc ? argv[i + 1] : NULL;
-		int rc = CLI_OK;
+		const char *a = argv[i], *value;
+		char buf[64];
+		if (i == at || i == help_at)
+			continue;
+		if (end_of_options || a[0] != '-' || a[1] == '\0') {
+			if (c < 0 || n_positional == commands[c].max_args) {
+				if (c < 0)
+					cli_error("'%s' is not a command (see strata --help)", a);
+				else
+					cli_error("'%s' takes %s; '%s' is one too many (see strata %s --help)", commands[c].name,
+					          *commands[c].args ? commands[c].args : "no arguments", a, commands[c].name);
+				return CLI_USAGE;
+			}
+			positional[n_positional++] = a;
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			end_of_options = true;
+			continue;
+		}
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			return CLI_OK;
-		} else if (strcmp(a, "--version") == 0) {
+			help = true;
+			continue;
+		}
+		if (strcmp(a, "--version") == 0) {
 			printf("strata %s\n", strata_version_string());
 			return CLI_OK;
-		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
-			ctx.opt.verbose = true;
-		} else if (strcmp(a, "--profile") == 0) {
-			ctx.opt.profile = true;
-		} else if (strcmp(a, "--random") == 0) {
-			ctx.opt.random_input = true;
-		} else if (strcmp(a, "--first-batch-only") == 0) {
-			ctx.opt.first_batch_only = true;
-		} else if (strcmp(a, "--no-cold") == 0) {
-			ctx.opt.no_cold = true;
-		} else if (strcmp(a, "--device") == 0 || strcmp(a, "--plugin-path") == 0 || strcmp(a, "--save") == 0 ||
-		           strcmp(a, "--resume") == 0 || strcmp(a, "--weights") == 0 || strcmp(a, "--log") == 0) {
-			if (!next) {
-				cli_error("%s needs a value", a);
-				return CLI_USAGE;
-			}
-			const char **slot = a[2] == 'd'   ? &ctx.opt.device
-			                    : a[2] == 'p' ? &ctx.opt.plugin_path
-			                    : a[2] == 's' ? &ctx.opt.save
-			                    : a[2] == 'r' ? &ctx.opt.resume
-			                    : a[2] == 'l' ? &ctx.opt.log
-			                                  : &ctx.opt.weights;
-			*slot = next;
-			i++;
-		} else if (strcmp(a, "--epochs") == 0) {
-			rc = parse_count(a, next, &ctx.opt.epochs);
-			i++;
-		} else if (strcmp(a, "--limit") == 0) {
-			rc = parse_count(a, next, &ctx.opt.limit);
-			i++;
-		} else if (strcmp(a, "--batch") == 0 || strcmp(a, "--batch-size") == 0) {
-			rc = parse_count(a, next, &ctx.opt.batch);
-			i++;
-		} else if (strcmp(a, "--seed") == 0) {
-			rc = parse_count(a, next, &ctx.opt.seed);
-			i++;
-		} else if (strcmp(a, "--budget") == 0) {
-			rc = parse_count(a, next, &ctx.opt.budget);
-			i++;
-		} else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
-			if (!next) {
-				cli_error("%s needs a value", a);
-				return CLI_USAGE;
-			}
-			ctx.opt.output = next;
-			i++;
-		} else if (strcmp(a, "--width") == 0) {
-			rc = parse_count(a, next, &ctx.opt.width);
-			i++;
-		} else if (strcmp(a, "--height") == 0) {
-			rc = parse_count(a, next, &ctx.opt.height);
-			i++;
-		} else if (strcmp(a, "--layer") == 0 || strcmp(a, "--format") == 0) {
-			if (!next) {
-				cli_error("%s needs a value", a);
-				return CLI_USAGE;
-			}
-			*(a[2] == 'l' ? &ctx.opt.layer : &ctx.opt.format) = next;
-			i++;
-		} else if (strcmp(a, "--filters") == 0) {
-			rc = parse_count(a, next, &ctx.opt.filters);
-			i++;
-		} else if (strcmp(a, "--steps") == 0) {
-			rc = parse_count(a, next, &ctx.opt.steps);
-			i++;
-		} else if (strcmp(a, "--grid") == 0) {
-			rc = parse_count(a, next, &ctx.opt.grid);
-			i++;
-		} else if (a[0] == '-' && a[1] != '\0') {
-			cli_error("unknown option '%s' (see strata --help)", a);
-			return CLI_USAGE;
-		} else if (!command) {
-			command = a;
-		} else if (n_positional < 4) {
-			positional[n_positional++] = a;
-		} else {
-			cli_error("too many arguments");
+		}
+		bool known;
+		const char *name = split_value(a, buf, sizeof(buf), &value);
+		const option *o = find_option(name, c, &known);
+		if (!o) {
+			if (!known)
+				cli_error("unknown option '%s' (see strata%s%s --help)", name, c < 0 ? "" : " ",
+				          c < 0 ? "" : commands[c].name);
+			else if (c < 0)
+				cli_error("%s needs a command first (see strata --help)", name);
+			else
+				cli_error("'%s' does not take %s (see strata %s --help)", commands[c].name, name,
+				          commands[c].name);
 			return CLI_USAGE;
 		}
+		if (o->kind == OPT_FLAG && value) {
+			cli_error("%s takes no value", o->name);
+			return CLI_USAGE;
+		}
+		if (o->kind != OPT_FLAG && !value) {
+			if (i + 1 >= argc) {
+				cli_error("%s needs a value (%s)", o->name, o->arg);
+				return CLI_USAGE;
+			}
+			value = argv[++i];
+		}
+		int rc = store(&ctx.opt, o, value);
 		if (rc)
 			return rc;
 	}
-	if (!command) {
-		usage(stderr);
+
+	if (help) {
+		if (c < 0)
+			print_overview(stdout);
+		else
+			print_command_help(stdout, (size_t)c);
+		return CLI_OK;
+	}
+	if (c < 0) {
+		print_overview(stderr);
 		return CLI_USAGE;
 	}
-
-	static const struct {
-		const char *name;
-		int (*run)(cli_context *);
-		int n_args; /* positional arguments: MODEL.yaml, then predict's INPUT */
-	} commands[] = {
-		{"devices", cmd_devices, 0}, {"layers", cmd_layers, 0}, {"summary", cmd_summary, 1},
-		{"forward", cmd_forward, 1}, {"train", cmd_train, 1},   {"eval", cmd_eval, 1},
-		{"predict", cmd_predict, 2}, {"bench", cmd_bench, 1}, {"tune", cmd_tune, 1},
-		{"plot", cmd_plot, 1}, {"visualize", cmd_visualize, 1}, {"embed", cmd_embed, 1},
-	};
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(command, commands[i].name) != 0)
-			continue;
-		bool optional_last = commands[i].run == cmd_embed; /* DATA: the test set when left out */
-		if (n_positional < commands[i].n_args || n_positional > commands[i].n_args + optional_last) {
-			static const char *const what[] = {"no arguments", "one model file", "a model file and an input file"};
-			cli_error("'%s' takes %s (see strata --help)", command,
-			          commands[i].run == cmd_plot ? "one training log (CSV)"
-			          : optional_last             ? "a model file and optionally a data set"
-			                                      : what[commands[i].n_args]);
+	if (n_positional < commands[c].min_args) {
+		cli_error("'%s' needs %s (see strata %s --help)", commands[c].name, commands[c].args, commands[c].name);
+		return CLI_USAGE;
+	}
+	static const char *const what[] = {"the model file's", "INPUT's"};
+	for (int i = 0; i < n_positional; i++) {
+		if (!*positional[i]) {
+			cli_error("%s: %s path is empty", commands[c].name,
+			          c == PLOT ? "the log's" : c == EMBED && i == 1 ? "DATA's" : what[i]);
 			return CLI_USAGE;
 		}
-		if (n_positional > 0)
-			ctx.opt.model_path = positional[0];
-		if (n_positional > 1)
-			ctx.opt.input_path = positional[1];
-		int rc = cli_prepare_caches(command, ctx.opt.verbose);
-		return rc ? rc : commands[i].run(&ctx);
 	}
-	cli_error("unknown command '%s' (see strata --help)", command);
-	return CLI_USAGE;
+	if (n_positional > 0)
+		ctx.opt.model_path = positional[0];
+	if (n_positional > 1)
+		ctx.opt.input_path = positional[1];
+	int rc = cli_prepare_caches(commands[c].name, ctx.opt.verbose);
+	return rc ? rc : commands[c].run(&ctx);
 }
