@@ -132,7 +132,7 @@ int cli_open_session(cli_context *ctx, strata_session **out, uint32_t *batch)
 	*batch = ctx->opt.batch > 0 ? (uint32_t)ctx->opt.batch : tc.batch_size;
 	uint64_t seed = ctx->opt.seed >= 0 ? (uint64_t)ctx->opt.seed : tc.seed;
 	if (*batch == 0) {
-		cli_error("the batch size must be at least 1");
+		cli_error("%s: the batch size must be at least 1", ctx->opt.model_path);
 		return CLI_USAGE;
 	}
 	strata_error err = {0};

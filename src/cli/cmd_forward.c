@@ -15,12 +15,12 @@ static double now_ms(void)
 }
 
 /* Fills `input` with the first `batch` test images, scaled; labels into `labels` when present. */
-static int load_test_batch(const strata_model *model, float *input, uint64_t per_sample, uint32_t batch,
-                           int *labels)
+static int load_test_batch(const char *model_path, const strata_model *model, float *input, uint64_t per_sample,
+                           uint32_t batch, int *labels)
 {
 	strata_data_config data = strata_model_data(model);
 	if (!data.test_images) {
-		cli_error("the model file has no data: test_images; use --random for random inputs");
+		cli_error("%s: the model file has no data: test_images; use --random for random inputs", model_path);
 		return CLI_USAGE;
 	}
 	strata_error err = {0};
@@ -120,7 +120,7 @@ int cmd_forward(cli_context *ctx)
 	uint32_t batch = ctx->opt.batch >= 0 ? (uint32_t)ctx->opt.batch : tc.batch_size;
 	uint64_t seed = ctx->opt.seed >= 0 ? (uint64_t)ctx->opt.seed : tc.seed;
 	if (batch == 0) {
-		cli_error("--batch must be at least 1");
+		cli_error("%s: the batch size must be at least 1", ctx->opt.model_path);
 		return cli_close(ctx, CLI_USAGE);
 	}
 	size_t n_layers = strata_model_layer_count(ctx->model);
@@ -141,7 +141,7 @@ int cmd_forward(cli_context *ctx)
 		labels[i] = -1;
 	if (ctx->opt.random_input)
 		fill_random(input, per_sample * batch, seed);
-	else if ((rc = load_test_batch(ctx->model, input, per_sample, batch, labels)))
+	else if ((rc = load_test_batch(ctx->opt.model_path, ctx->model, input, per_sample, batch, labels)))
 		goto out_free;
 
 	if (strata_session_create(ctx->rt, ctx->model, batch, seed, &s, &err) != STRATA_OK) {
