@@ -44,18 +44,23 @@ __kernel void adadelta(__global float *w, __global const float *g, __global floa
 	w[i] -= lr * update;
 }
 
-/* Adam; the host folds the bias corrections into lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)
- * (TensorFlow's form, epsilon outside the correction). With amsgrad, vhat keeps the running max. */
+/* Adam as TensorFlow's kernel (ResourceApplyAdam, ResourceApplyAdamWithAmsgrad) computes it, in
+ * float32 and in its order: the host folds the bias corrections into
+ * alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t), in float32 too, so that its 1 - beta_2 rounds
+ * as the one in v does (epsilon outside the correction). With amsgrad, vhat keeps the running
+ * max. No fused multiply-adds: TensorFlow rounds each product. */
 __kernel void adam(__global float *w, __global const float *g, __global float *m, __global float *v,
-                   __global float *vhat, const int n, const float lr_t, const float beta_1, const float beta_2,
+                   __global float *vhat, const int n, const float alpha, const float beta_1, const float beta_2,
                    const float eps, const int amsgrad)
 {
+#pragma OPENCL FP_CONTRACT OFF
 	const int i = get_global_id(0);
 	if (i >= n)
 		return;
 	const float gi = g[i];
-	const float mi = beta_1 * m[i] + (1.0f - beta_1) * gi;
-	const float vi = beta_2 * v[i] + (1.0f - beta_2) * gi * gi;
+	float mi = m[i], vi = v[i];
+	mi += (gi - mi) * (1.0f - beta_1);
+	vi += (gi * gi - vi) * (1.0f - beta_2);
 	m[i] = mi;
 	v[i] = vi;
 	float denom = vi;
@@ -63,7 +68,7 @@ __kernel void adam(__global float *w, __global const float *g, __global float *m
 		denom = fmax(vhat[i], vi);
 		vhat[i] = denom;
 	}
-	w[i] -= lr_t * mi / (sqrt(denom) + eps);
+	w[i] -= (mi * alpha) / (sqrt(denom) + eps);
 }
 
 /* RMSprop as TensorFlow 2: ms = rho * ms + (1 - rho) g^2 (centered: minus the squared running

@@ -1,17 +1,23 @@
 /* Weights files: serialization, validation and the exchange with device tensors (format in
- * checkpoint.h). A file is read whole and every size in it is checked against the bytes that
- * remain before it is used, so a lying header costs nothing and no device buffer is written
- * until the whole file and every name and shape have been accepted. */
+ * checkpoint.h). Before a file is read whole, its headers are walked with pread() over the
+ * tensors' data, so that a file whose size differs from what its headers describe (a checkpoint
+ * grown into a 64 GiB sparse file) or that is larger than the model it is loaded into can hold
+ * is refused without reading it. Every size is checked against the bytes that remain before it
+ * is used, so a lying header costs nothing, and no device buffer is written until the whole file
+ * and every name and shape have been accepted. */
 #include "checkpoint.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
 #include "fsutil.h"
 #include "model.h"
+#include "optimizer.h"
 
 static const uint8_t magic[8] = {'S', 'T', 'R', 'A', 'T', 'A', 'W', '\0'};
 
@@ -22,6 +28,10 @@ static const uint8_t magic[8] = {'S', 'T', 'R', 'A', 'T', 'A', 'W', '\0'};
 #define NAME_MAX_BYTES (sizeof(((st_named_tensor *)0)->name) - 1)
 #define MODEL_MAX_BYTES (sizeof(((st_checkpoint_info *)0)->model) - 1)
 #define OPTIMIZER_MAX_BYTES (sizeof(((st_checkpoint_info *)0)->optimizer) - 1)
+/* The largest header a file can have, names at their longest, checksum included. */
+#define HEADER_MAX_BYTES (HEAD_BYTES + 4u + MODEL_MAX_BYTES + 4u + OPTIMIZER_MAX_BYTES + 8u + 4u + 4u)
+/* The largest header of one tensor entry: name at its longest, rank at its highest. */
+#define ENTRY_HEAD_MAX_BYTES (4u + NAME_MAX_BYTES + 4u + 4u + 8u * STRATA_MAX_RANK)
 
 /* ---- Little-endian encoding ---------------------------------------------------------------- */
 
@@ -245,15 +255,45 @@ typedef struct parsed {
 	size_t end; /* offset of the checksum */
 } parsed;
 
+/* Reads a file held whole in memory (`data`), or, when `data` is NULL, walks the headers of the
+ * file open as `fd` with pread(): strings are then read into `scratch`, the tensors' data is
+ * skipped and no entry is kept (parse() gives only the size the headers describe). */
 typedef struct reader {
 	uint8_t *data;
+	int fd;
 	size_t len, pos;
 	const char *path;
+	char scratch[NAME_MAX_BYTES + 1];
+	/* Walking headers only: the model's tensors, so that a tensor it does not have, or has in
+	 * another shape, is named from the headers alone; NULL when no model bounds the file. */
+	const st_named_tensor *tensors;
+	size_t n_tensors;
+	bool with_optimizer;
 } reader;
 
 static size_t left(const reader *r)
 {
 	return r->len - r->pos;
+}
+
+/* The `n` bytes at r->pos, which the caller has checked are within the file. */
+static strata_status peek(const reader *r, void *dst, size_t n, strata_error *err)
+{
+	if (r->data) {
+		memcpy(dst, r->data + r->pos, n);
+		return STRATA_OK;
+	}
+	size_t done = 0;
+	while (done < n) {
+		ssize_t got = pread(r->fd, (char *)dst + done, n - done, (off_t)(r->pos + done));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return st_fail(err, STRATA_ERR_IO, "%s: cannot read %zu bytes at offset %zu: %s", r->path, n,
+			               r->pos, got < 0 ? strerror(errno) : "the file got shorter while being read");
+		done += (size_t)got;
+	}
+	return STRATA_OK;
 }
 
 /* A field cut off by the end of the file. */
@@ -266,18 +306,26 @@ static strata_status short_read(const reader *r, const char *what, uint64_t need
 
 static strata_status take_u32(reader *r, const char *what, uint32_t *v, strata_error *err)
 {
+	uint8_t b[4];
 	if (left(r) < 4)
 		return short_read(r, what, 4, err);
-	*v = get_u32(r->data + r->pos);
+	strata_status st = peek(r, b, sizeof(b), err);
+	if (st)
+		return st;
+	*v = get_u32(b);
 	r->pos += 4;
 	return STRATA_OK;
 }
 
 static strata_status take_u64(reader *r, const char *what, uint64_t *v, strata_error *err)
 {
+	uint8_t b[8];
 	if (left(r) < 8)
 		return short_read(r, what, 8, err);
-	*v = get_u64(r->data + r->pos);
+	strata_status st = peek(r, b, sizeof(b), err);
+	if (st)
+		return st;
+	*v = get_u64(b);
 	r->pos += 8;
 	return STRATA_OK;
 }
@@ -295,7 +343,14 @@ static strata_status take_string(reader *r, const char *what, uint32_t max, bool
 		               r->pos - 4, allow_empty ? "0 to " : "1 to ", max);
 	if (left(r) < *len)
 		return short_read(r, what, *len, err);
-	*s = (const char *)r->data + r->pos;
+	if (r->data) {
+		*s = (const char *)r->data + r->pos;
+	} else {
+		/* max is at most NAME_MAX_BYTES, the scratch's size. */
+		if ((st = peek(r, r->scratch, *len, err)))
+			return st;
+		*s = r->scratch;
+	}
 	if (memchr(*s, '\0', *len))
 		return st_fail(err, STRATA_ERR_PARSE, "%s: %s at offset %zu contains a NUL byte", r->path,
 		               what, r->pos);
@@ -338,8 +393,51 @@ static strata_status parse_entry(reader *r, uint32_t index, entry *e, strata_err
 		count *= e->dims[d];
 	}
 	e->count = count;
-	e->data = r->data + r->pos;
+	e->data = r->data ? r->data + r->pos : NULL;
 	r->pos += (size_t)count * sizeof(float);
+	return STRATA_OK;
+}
+
+/* One entry of a file whose headers are walked for a model: the same messages as match() gives
+ * for a tensor the model does not have or has in another shape, before the file is read. */
+static strata_status check_scanned(const reader *r, const entry *e, strata_error *err)
+{
+	if (e->kind == ST_TENSOR_OPTIMIZER && !r->with_optimizer)
+		return STRATA_OK;
+	char a[160], b[160];
+	dims_text(e->rank, e->dims, a, sizeof(a));
+	for (size_t i = 0; i < r->n_tensors; i++) {
+		const st_named_tensor *t = &r->tensors[i];
+		if (strlen(t->name) != e->name_len || memcmp(t->name, e->name, e->name_len))
+			continue;
+		if (same_shape(&t->shape, e->rank, e->dims))
+			return STRATA_OK;
+		st_shape_text(&t->shape, b, sizeof(b));
+		return st_fail(err, STRATA_ERR_INVALID, "%s: %s has shape %s in the file but %s in the model", r->path,
+		               t->name, a, b);
+	}
+	return st_fail(err, STRATA_ERR_INVALID,
+	               "%s: %.*s (shape %s in the file) is not in the model: the file belongs to another model",
+	               r->path, (int)e->name_len, e->name, a);
+}
+
+/* The header's counters, against the ranges of the format (checkpoint.h): a resumed run takes
+ * them as they are, so one that would wrap must be refused before it is used. */
+static strata_status check_counters(const char *path, const parsed *p, strata_error *err)
+{
+	if (p->epoch > ST_CHECKPOINT_MAX_EPOCH)
+		return st_fail(err, STRATA_ERR_PARSE,
+		               "%s: the epoch is %llu, more than the %llu allowed (the trainer counts epochs in 32 "
+		               "bits)",
+		               path, (unsigned long long)p->epoch, (unsigned long long)ST_CHECKPOINT_MAX_EPOCH);
+	if (p->step > ST_CHECKPOINT_MAX_STEP)
+		return st_fail(err, STRATA_ERR_PARSE, "%s: the step is %llu, more than the %llu allowed (2^53)", path,
+		               (unsigned long long)p->step, (unsigned long long)ST_CHECKPOINT_MAX_STEP);
+	if (p->iterations > p->step)
+		return st_fail(err, STRATA_ERR_PARSE,
+		               "%s: the optimizer iterations are %llu, more than the %llu steps taken (a step "
+		               "applies one update)",
+		               path, (unsigned long long)p->iterations, (unsigned long long)p->step);
 	return STRATA_OK;
 }
 
@@ -356,23 +454,30 @@ static strata_status parse(reader *r, parsed *p, strata_error *err)
 	if (flags != 0)
 		return st_fail(err, STRATA_ERR_PARSE, "%s: unknown flags 0x%x (this Strata knows none)",
 		               r->path, flags);
+	/* Only the lengths matter when walking a file's headers: the names are not kept. */
 	if ((st = take_string(r, "the model name", MODEL_MAX_BYTES, true, &p->model, &p->model_len, err)) ||
 	    (st = take_string(r, "the optimizer name", OPTIMIZER_MAX_BYTES, true, &p->optimizer,
 	                      &p->optimizer_len, err)) ||
 	    (st = take_u64(r, "the optimizer iterations", &p->iterations, err)) ||
-	    (st = take_u32(r, "the tensor count", &p->count, err)))
+	    (st = check_counters(r->path, p, err)) || (st = take_u32(r, "the tensor count", &p->count, err)))
 		return st;
 	if (p->count > left(r) / MIN_ENTRY_BYTES)
 		return st_fail(err, STRATA_ERR_PARSE,
 		               "%s: truncated: %u tensors cannot fit in the %zu bytes left at offset %zu",
 		               r->path, p->count, left(r), r->pos);
-	p->entries = calloc(p->count ? p->count : 1, sizeof(*p->entries));
-	if (!p->entries)
-		return st_fail(err, STRATA_ERR_NO_MEMORY, "%s: out of memory for %u tensors", r->path,
-		               p->count);
-	for (uint32_t i = 0; i < p->count; i++)
-		if ((st = parse_entry(r, i, &p->entries[i], err)))
+	entry scanned;
+	if (r->data) {
+		p->entries = calloc(p->count ? p->count : 1, sizeof(*p->entries));
+		if (!p->entries)
+			return st_fail(err, STRATA_ERR_NO_MEMORY, "%s: out of memory for %u tensors", r->path,
+			               p->count);
+	}
+	for (uint32_t i = 0; i < p->count; i++) {
+		if ((st = parse_entry(r, i, p->entries ? &p->entries[i] : &scanned, err)))
 			return st;
+		if (!p->entries && r->tensors && (st = check_scanned(r, &scanned, err)))
+			return st;
+	}
 	if (left(r) < 4)
 		return short_read(r, "the checksum", 4, err);
 	p->end = r->pos;
@@ -393,27 +498,35 @@ static bool crc_ok(const uint8_t *data, size_t end)
 /* The structure and the checksum together. A structural error in a file whose checksum does not
  * hold is most likely the damage itself (a cut or a flipped length), so it is reported as such;
  * the structural message is kept for files that are consistent but malformed. */
-static strata_status validate(reader *r, parsed *p, strata_error *err)
+/* The magic and the version, from `head`: the file's first min(len, 12) bytes. */
+static strata_status check_head(const char *path, const uint8_t *head, size_t len, strata_error *err)
 {
-	if (r->len < sizeof(magic) + 4) {
-		if (memcmp(r->data, magic, r->len < sizeof(magic) ? r->len : sizeof(magic)))
-			return st_fail(err, STRATA_ERR_PARSE, "%s: not a Strata weights file", r->path);
-		return st_fail(err, STRATA_ERR_PARSE,
-		               "%s: truncated: %zu bytes, too short for a weights file", r->path, r->len);
+	if (len < sizeof(magic) + 4) {
+		if (memcmp(head, magic, len < sizeof(magic) ? len : sizeof(magic)))
+			return st_fail(err, STRATA_ERR_PARSE, "%s: not a Strata weights file", path);
+		return st_fail(err, STRATA_ERR_PARSE, "%s: truncated: %zu bytes, too short for a weights file", path,
+		               len);
 	}
-	if (memcmp(r->data, magic, sizeof(magic)))
-		return st_fail(err, STRATA_ERR_PARSE, "%s: not a Strata weights file", r->path);
+	if (memcmp(head, magic, sizeof(magic)))
+		return st_fail(err, STRATA_ERR_PARSE, "%s: not a Strata weights file", path);
 	/* A newer format may lay out everything after the version differently, checksum included. */
-	uint32_t version = get_u32(r->data + sizeof(magic));
+	uint32_t version = get_u32(head + sizeof(magic));
 	if (version > ST_CHECKPOINT_VERSION)
 		return st_fail(err, STRATA_ERR_UNSUPPORTED,
-		               "%s: was written by a newer Strata (format %u, this one reads %u)", r->path,
-		               version, ST_CHECKPOINT_VERSION);
+		               "%s: was written by a newer Strata (format %u, this one reads %u)", path, version,
+		               ST_CHECKPOINT_VERSION);
 	if (version == 0)
-		return st_fail(err, STRATA_ERR_PARSE, "%s: format version 0 does not exist", r->path);
+		return st_fail(err, STRATA_ERR_PARSE, "%s: format version 0 does not exist", path);
+	return STRATA_OK;
+}
 
+static strata_status validate(reader *r, parsed *p, strata_error *err)
+{
+	strata_status st = check_head(r->path, r->data, r->len, err);
+	if (st)
+		return st;
 	bool whole_ok = crc_ok(r->data, r->len - 4);
-	strata_status st = parse(r, p, err);
+	st = parse(r, p, err);
 	if (st == STRATA_ERR_NO_MEMORY)
 		return st;
 	if (st)
@@ -426,6 +539,93 @@ static strata_status validate(reader *r, parsed *p, strata_error *err)
 		               r->len - p->end - 4, p->end + 4, r->len);
 	}
 	return whole_ok ? STRATA_OK : corrupt(r->path, err);
+}
+
+/* ---- Load: reading ------------------------------------------------------------------------- */
+
+/* Walks the headers of the file open as `fd`, the tensors' data skipped rather than read, and
+ * gives the size they describe, checksum included. */
+static strata_status scan(const char *path, int fd, uint64_t size, const st_named_tensor *tensors, size_t n,
+                          bool with_optimizer, uint64_t *described, strata_error *err)
+{
+	*described = 0;
+	if (size >= SIZE_MAX)
+		return st_fail(err, STRATA_ERR_INVALID, "%s: a weights file of %llu bytes does not fit in memory", path,
+		               (unsigned long long)size);
+	reader r = {.fd = fd, .len = (size_t)size, .path = path, .tensors = tensors, .n_tensors = n,
+	            .with_optimizer = with_optimizer};
+	uint8_t head[sizeof(magic) + 4];
+	parsed p = {0};
+	strata_status st;
+	if ((st = peek(&r, head, r.len < sizeof(head) ? r.len : sizeof(head), err)) ||
+	    (st = check_head(path, head, r.len, err)) || (st = parse(&r, &p, err)))
+		return st;
+	*described = (uint64_t)p.end + 4;
+	return STRATA_OK;
+}
+
+static uint64_t saturating_add(uint64_t a, uint64_t b)
+{
+	return __builtin_add_overflow(a, b, &a) ? UINT64_MAX : a;
+}
+
+static uint64_t saturating_mul(uint64_t a, uint64_t b)
+{
+	return __builtin_mul_overflow(a, b, &a) ? UINT64_MAX : a;
+}
+
+/* The largest weights file that can hold `tensors`, names at their longest, with, when their
+ * optimizer state is not wanted, up to ST_OPT_MAX_SLOTS slots of each weight besides (a
+ * training checkpoint loaded for inference: the load skips them). */
+static uint64_t largest_file(const st_named_tensor *tensors, size_t n, bool with_optimizer)
+{
+	uint64_t total = HEADER_MAX_BYTES;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t one = saturating_add(ENTRY_HEAD_MAX_BYTES, saturating_mul(tensors[i].count, sizeof(float)));
+		uint64_t copies = 1;
+		if (!with_optimizer && tensors[i].kind == ST_TENSOR_WEIGHT)
+			copies += ST_OPT_MAX_SLOTS;
+		total = saturating_add(total, saturating_mul(one, copies));
+	}
+	return total;
+}
+
+/* Reads the weights file `path` whole. A file of at most `bound` bytes (what the model it is
+ * loaded into can take; 0 when there is no such model) is read whatever its headers say, so that
+ * validate() can tell damage, a checksum that does not hold, from a malformed file. A larger one
+ * is read only when its headers, walked first without reading the tensors' data, describe
+ * exactly its size and, with a model, no more than `bound`: a checkpoint grown into a sparse file
+ * of 64 GiB is refused by its size, before anything of it is read into memory. */
+static strata_status read_weights(const char *path, uint64_t bound, const st_named_tensor *tensors, size_t n,
+                                  bool with_optimizer, char **data, size_t *len, strata_error *err)
+{
+	*data = NULL;
+	*len = 0;
+	int fd;
+	uint64_t size, described;
+	strata_status st = st_open_regular(path, &fd, &size, err);
+	if (st)
+		return st;
+	if (size <= bound) {
+		close(fd);
+		return st_read_file(path, "weights file", bound, data, len, err);
+	}
+	st = scan(path, fd, size, bound ? tensors : NULL, n, with_optimizer, &described, err);
+	close(fd);
+	if (st)
+		return st;
+	/* A file shorter than its headers describe failed the walk as truncated. */
+	if (described != size)
+		return st_fail(err, STRATA_ERR_PARSE,
+		               "%s: %llu trailing bytes: its headers describe %llu bytes, the file has %llu", path,
+		               (unsigned long long)(size - described), (unsigned long long)described,
+		               (unsigned long long)size);
+	if (bound)
+		return st_fail(err, STRATA_ERR_INVALID,
+		               "%s: %llu bytes, more than the %llu bytes that a weights file of this model can "
+		               "take up: the file belongs to another model",
+		               path, (unsigned long long)size, (unsigned long long)bound);
+	return st_read_file(path, "weights file", described, data, len, err);
 }
 
 /* ---- Load: matching ------------------------------------------------------------------------ */
@@ -543,7 +743,8 @@ strata_status st_checkpoint_load(strata_runtime *rt, const char *path, st_checkp
 		          (uint32_t)strnlen(info->optimizer, sizeof(info->optimizer)));
 	char *data;
 	size_t len;
-	strata_status st = st_read_file(path, "weights file", UINT64_MAX, &data, &len, err);
+	strata_status st = read_weights(path, largest_file(tensors, n, with_optimizer), tensors, n, with_optimizer, &data,
+	                                &len, err);
 	if (st)
 		return st;
 	reader r = {.data = (uint8_t *)data, .len = len, .path = path};
@@ -589,7 +790,8 @@ strata_status st_checkpoint_open(const char *path, st_checkpoint_file **out, str
 	st_checkpoint_file *f = calloc(1, sizeof(*f));
 	if (!f)
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "%s: out of memory", path);
-	strata_status st = st_read_file(path, "weights file", UINT64_MAX, &f->data, &f->len, err);
+	/* No model bounds the file (init_from takes some layers of another model's): its headers do. */
+	strata_status st = read_weights(path, 0, NULL, 0, false, &f->data, &f->len, err);
 	if (st)
 		goto out_close;
 	reader r = {.data = (uint8_t *)f->data, .len = f->len, .path = path};

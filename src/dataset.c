@@ -1,9 +1,11 @@
 #include "dataset.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "idx.h"
 #include "initializers.h"
 #include "session.h"
 
@@ -11,10 +13,15 @@ static strata_status check_files(const strata_idx *images, const strata_idx *lab
                                  strata_error *err)
 {
 	if (images->type != 0x08 || images->rank < 2)
-		return st_fail(err, STRATA_ERR_INVALID, "%s: expected unsigned-byte samples (IDX type 0x08, rank >= 2)",
-		               o->images);
+		return st_fail(err, STRATA_ERR_INVALID,
+		               "%s: expected unsigned-byte samples (IDX type 0x08, rank 2 or more), the file has "
+		               "type 0x%02x and rank %u",
+		               o->images, images->type, images->rank);
 	if (labels->type != 0x08 || labels->rank != 1)
-		return st_fail(err, STRATA_ERR_INVALID, "%s: expected one unsigned-byte label per sample", o->labels);
+		return st_fail(err, STRATA_ERR_INVALID,
+		               "%s: expected one unsigned-byte label per sample (IDX type 0x08, rank 1), the file "
+		               "has type 0x%02x and rank %u",
+		               o->labels, labels->type, labels->rank);
 	if (labels->dims[0] != images->dims[0])
 		return st_fail(err, STRATA_ERR_INVALID, "%s holds %u samples but %s holds %u labels", o->images,
 		               images->dims[0], o->labels, labels->dims[0]);
@@ -139,7 +146,14 @@ strata_status strata_dataset_load(strata_runtime *rt, const strata_dataset_optio
 	}
 	ds->rt = rt;
 	ds->n = n;
+	/* The IDX reader refuses a file of no samples, so `total` is not 0. */
 	ds->per_sample = (uint32_t)(images->count / total);
+	ds->sample_rank = images->rank - 1;
+	memcpy(ds->sample_dims, images->dims + 1, ds->sample_rank * sizeof(uint32_t));
+	if (!(ds->path = strdup(o.images))) {
+		st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+		goto out_free;
+	}
 	ds->classes = o.num_classes;
 	ds->scale = o.scale > 0 ? (float)o.scale : 1.0f;
 	size_t bytes = (size_t)ds->n * ds->per_sample;
@@ -173,8 +187,21 @@ strata_status strata_dataset_load(strata_runtime *rt, const strata_dataset_optio
 	if (o.standardize) {
 		ds->standardize = true;
 		if (o.reference) {
-			if (o.reference->per_sample != ds->per_sample || !o.reference->standardize) {
-				st = st_fail(err, STRATA_ERR_INVALID, "the reference data set does not match %s", o.images);
+			if (!o.reference->standardize) {
+				st = st_fail(err, STRATA_ERR_INVALID,
+				             "%s: the reference data set (%s) was loaded without standardize", o.images,
+				             o.reference->path);
+				goto out_free;
+			}
+			if (o.reference->sample_rank != ds->sample_rank ||
+			    memcmp(o.reference->sample_dims, ds->sample_dims, ds->sample_rank * sizeof(uint32_t))) {
+				char mine[96], theirs[96];
+				st_idx_dims_text(ds->sample_dims, ds->sample_rank, mine, sizeof(mine));
+				st_idx_dims_text(o.reference->sample_dims, o.reference->sample_rank, theirs,
+				                 sizeof(theirs));
+				st = st_fail(err, STRATA_ERR_INVALID,
+				             "%s: samples of %s, those of the reference data set %s are %s", o.images,
+				             mine, o.reference->path, theirs);
 				goto out_free;
 			}
 			ds->mean = malloc(ds->per_sample * sizeof(float));
@@ -212,6 +239,7 @@ void strata_dataset_free(strata_dataset *ds)
 	st_tensor_release(&ds->dev_mean);
 	st_tensor_release(&ds->dev_inv_std);
 	free(ds->host_labels);
+	free(ds->path);
 	free(ds->mean);
 	free(ds->inv_std);
 	free(ds);
@@ -286,13 +314,14 @@ strata_status st_session_check_data(const strata_session *s, const strata_datase
                                     strata_error *err)
 {
 	strata_model *m = s->model;
-	uint64_t in = st_shape_elems(&m->input);
 	uint64_t out = st_model_output_elems(m);
-	if (ds->per_sample != in)
-		return st_fail(err, STRATA_ERR_INVALID, "the %s data has %u values per sample, the model's input %llu", what,
-		               ds->per_sample, (unsigned long long)in);
+	char role[64];
+	snprintf(role, sizeof(role), "the %s data", what);
+	strata_status st = st_idx_check_fit(ds->path, role, ds->sample_dims, ds->sample_rank, &m->input, err);
+	if (st)
+		return st;
 	if (ds->classes != out)
-		return st_fail(err, STRATA_ERR_INVALID, "the %s data has %u classes, the model's output %llu values", what,
-		               ds->classes, (unsigned long long)out);
+		return st_fail(err, STRATA_ERR_INVALID, "%s: the %s data has %u classes, the model's output %llu values",
+		               ds->path, what, ds->classes, (unsigned long long)out);
 	return STRATA_OK;
 }

@@ -8,6 +8,9 @@ struct strata_dataset {
 	strata_runtime *rt;
 	uint32_t n;
 	uint32_t per_sample;   /* values per sample */
+	char *path;            /* the images file, for messages */
+	uint32_t sample_rank;  /* the images file's dimensions after the first: one sample's */
+	uint32_t sample_dims[7];
 	uint32_t classes;
 	float scale;
 	strata_tensor images;  /* n x per_sample bytes */

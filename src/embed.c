@@ -7,6 +7,7 @@
 
 #include "dataset.h"
 #include "error.h"
+#include "idx.h"
 #include "session.h"
 
 /* NumPy format 1.0: magic, version, a little-endian 16-bit header length, then a Python dict
@@ -74,7 +75,8 @@ static strata_status open_output(embed_file *out, const char *path, strata_error
 	return STRATA_OK;
 }
 
-/* Closes the file; on failure (`st` not OK, or the close fails) removes what was written. */
+/* Closes the file (if open); a write or close that failed becomes the call's error unless an
+ * earlier one is. The path stays for finish_output: a later failure removes this file too. */
 static strata_status close_output(embed_file *out, strata_status st, strata_error *err)
 {
 	if (out->f) {
@@ -88,11 +90,16 @@ static strata_status close_output(embed_file *out, strata_status st, strata_erro
 			st = st_fail(err, STRATA_ERR_IO, "cannot write %s: %s", out->path, strerror(e));
 		out->f = NULL;
 	}
+	return st;
+}
+
+/* After the call: a failed one (`st` not OK) removes what it wrote. */
+static void finish_output(embed_file *out, strata_status st)
+{
 	if (st != STRATA_OK && out->created)
 		remove(out->path);
 	free(out->path);
 	out->path = NULL;
-	return st;
 }
 
 static char *labels_path_for(const char *path)
@@ -143,13 +150,14 @@ static strata_status write_labels(const char *path, const uint8_t *labels, uint3
 		if (!write_le32(out.f, &v, 1))
 			st = st_fail(err, STRATA_ERR_IO, "cannot write %s: %s", path, strerror(errno));
 	}
-	return close_output(&out, st, err);
+	st = close_output(&out, st, err);
+	finish_output(&out, st);
+	return st;
 }
 
 static strata_status check_options(strata_session *s, const strata_embed_options *o, strata_error *err)
 {
 	strata_model *m = s->model;
-	uint64_t in = st_shape_elems(&m->input);
 	if (o->layer >= m->n_layers)
 		return st_fail(err, STRATA_ERR_NOT_FOUND, "no layer %zu: the model has %zu", o->layer, m->n_layers);
 	if (!o->path)
@@ -158,13 +166,10 @@ static strata_status check_options(strata_session *s, const strata_embed_options
 		return st_fail(err, STRATA_ERR_INVALID, "unknown embedding format %d", (int)o->format);
 	if (!o->data && (!o->pixels || o->count == 0))
 		return st_fail(err, STRATA_ERR_INVALID, "embed needs a data set or samples");
-	if (o->data && o->data->per_sample != in)
-		return st_fail(err, STRATA_ERR_INVALID, "the data has %u values per sample, the model's input %llu",
-		               o->data->per_sample, (unsigned long long)in);
-	if (!o->data && o->reference && o->reference->per_sample != in)
-		return st_fail(err, STRATA_ERR_INVALID,
-		               "the reference data has %u values per sample, the model's input %llu",
-		               o->reference->per_sample, (unsigned long long)in);
+	const strata_dataset *ds = o->data ? o->data : o->reference;
+	if (ds)
+		return st_idx_check_fit(ds->path, o->data ? "the data" : "the reference data", ds->sample_dims,
+		                        ds->sample_rank, &m->input, err);
 	return STRATA_OK;
 }
 
@@ -198,7 +203,9 @@ strata_status strata_embed(strata_session *s, const strata_embed_options *option
 	uint32_t count = o.data ? o.data->n : o.count;
 	const uint8_t *labels = o.data ? o.data->host_labels : NULL;
 	uint32_t batch = o.batch_size && o.batch_size < s->max_batch ? o.batch_size : s->max_batch;
-	embed_file out = {0};
+	/* With NPY, the CSV can come too (csv_path), from the same forward passes. */
+	const char *csv_path = o.format == STRATA_EMBED_NPY ? o.csv_path : NULL;
+	embed_file out = {0}, csv = {0};
 	char *labels_path = NULL;
 	bool labels_written = false;
 	float *x = o.data ? NULL : malloc(in * batch * sizeof(float));
@@ -209,10 +216,18 @@ strata_status strata_embed(strata_session *s, const strata_embed_options *option
 	}
 	if (o.data && (st = st_dataset_set_order(o.data, false, 0, 0, err)))
 		goto out_free;
-	if ((st = open_output(&out, o.path, err)))
+	if (csv_path && strcmp(csv_path, o.path) == 0) {
+		st = st_fail(err, STRATA_ERR_INVALID, "embed: the CSV and the .npy would both be %s", o.path);
+		goto out_free;
+	}
+	if ((st = open_output(&out, o.path, err)) || (csv_path && (st = open_output(&csv, csv_path, err))))
 		goto out_close;
 	if (write_header(out.f, o.format, count, features)) {
 		st = st_fail(err, STRATA_ERR_IO, "cannot write %s: %s", o.path, strerror(errno));
+		goto out_close;
+	}
+	if (csv_path && write_header(csv.f, STRATA_EMBED_CSV, count, features)) {
+		st = st_fail(err, STRATA_ERR_IO, "cannot write %s: %s", csv_path, strerror(errno));
 		goto out_close;
 	}
 	for (uint32_t start = 0; start < count; start += batch) {
@@ -226,6 +241,10 @@ strata_status strata_embed(strata_session *s, const strata_embed_options *option
 			st = st_fail(err, STRATA_ERR_IO, "cannot write %s: %s", o.path, strerror(errno));
 			goto out_close;
 		}
+		if (csv_path && write_rows(csv.f, STRATA_EMBED_CSV, y, n, features, labels ? labels + start : NULL)) {
+			st = st_fail(err, STRATA_ERR_IO, "cannot write %s: %s", csv_path, strerror(errno));
+			goto out_close;
+		}
 	}
 	if (o.format == STRATA_EMBED_NPY && labels) {
 		labels_path = o.labels_path ? strdup(o.labels_path) : labels_path_for(o.path);
@@ -236,6 +255,9 @@ strata_status strata_embed(strata_session *s, const strata_embed_options *option
 	}
 out_close:
 	st = close_output(&out, st, err);
+	st = close_output(&csv, st, err);
+	finish_output(&out, st);
+	finish_output(&csv, st);
 	if (st && labels_written)
 		remove(labels_path);
 out_free:

@@ -33,8 +33,7 @@ strata_status st_mkdirs(const char *path, strata_error *err)
 	return STRATA_OK;
 }
 
-/* What a path is, for a refusal: "a folder", "a FIFO", ... */
-static const char *file_kind(mode_t mode)
+const char *st_file_kind(mode_t mode)
 {
 	if (S_ISDIR(mode))
 		return "a folder";
@@ -68,7 +67,7 @@ strata_status st_open_regular(const char *path, int *fd, uint64_t *size, strata_
 	}
 	if (!S_ISREG(sb.st_mode)) {
 		close(d);
-		return st_fail(err, STRATA_ERR_INVALID, "%s is %s, not a regular file", path, file_kind(sb.st_mode));
+		return st_fail(err, STRATA_ERR_INVALID, "%s is %s, not a regular file", path, st_file_kind(sb.st_mode));
 	}
 	int flags = fcntl(d, F_GETFL);
 	if (flags < 0 || fcntl(d, F_SETFL, flags & ~O_NONBLOCK) != 0) {

@@ -5,11 +5,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <strata/strata.h>
 
 /* Creates `path` and its parents (mode 0755); an existing folder is fine. */
 strata_status st_mkdirs(const char *path, strata_error *err);
+/* What a file of this mode is, for a refusal: "a folder", "a FIFO (named pipe)", ... */
+const char *st_file_kind(mode_t mode);
 /* Opens `path` for reading as a regular file: without blocking (O_NONBLOCK, so that a FIFO cannot
  * hang the open; cleared again on success) and refusing, with a message naming the file, an empty
  * path, a folder, a FIFO, a device such as /dev/zero or a socket. *size gets the file's size in

@@ -1,9 +1,14 @@
-/* Image decoding for `strata predict`. The file is read whole and decoded from memory, so a cut
- * file is an "unexpected end of file" the decoder reports, not a read error midway. libpng
- * reports errors by longjmp: everything that changes after setjmp lives in a png_job owned by the
- * caller of the function holding the setjmp, so no local is left indeterminate by the jump. */
+/* Image decoding for `strata predict`. A file is never read whole on trust: its first bytes say
+ * what it is; a PNG is then read through libpng as it decodes, its dimensions checked from IHDR
+ * before anything is allocated, and the reading stops at IEND; a PGM is read whole only when
+ * its size is at most what its header promises (width, height and maxval), so a FIFO, a device
+ * or a 64 GiB sparse file costs nothing. A cut file is an "unexpected end of file" the decoder
+ * reports. libpng reports errors by longjmp: everything that changes after setjmp lives in a
+ * png_job owned by the caller of the function holding the setjmp, so no local is left
+ * indeterminate by the jump. */
 #include "image.h"
 
+#include <errno.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdbool.h>
@@ -15,6 +20,13 @@
 #include "fsutil.h"
 
 static const uint8_t jpeg_magic[3] = {0xFF, 0xD8, 0xFF};
+
+/* The first bytes of a file, enough to tell its format and to hold a PGM's header, comments
+ * included: a longer header is refused rather than read on. */
+#define HEAD_BYTES 4096u
+/* A plain (P2) PGM's value takes at most a line of the format's 70 characters, whitespace and
+ * comments included: a larger file is refused before it is read. */
+#define PGM_PLAIN_VALUE_MAX_BYTES 70u
 
 /* Rec. 601 luma in PIL's 16-bit fixed point (convert("L")), rounded. */
 static uint8_t luma(const uint8_t *rgb)
@@ -47,8 +59,9 @@ static strata_status check_size(const char *name, uint64_t width, uint64_t heigh
 
 typedef struct png_job {
 	const char *name;
-	const uint8_t *data;
+	const uint8_t *data; /* the image, or its first bytes when `file` holds the rest */
 	size_t len, pos;
+	FILE *file;
 	char message[256];
 	uint8_t *gray;   /* the result, width * height */
 	uint8_t *rgb;    /* one row, or the whole image when interlaced */
@@ -73,10 +86,12 @@ static void on_png_warning(png_structp png, png_const_charp message)
 static void on_png_read(png_structp png, png_bytep out, size_t n)
 {
 	png_job *job = png_get_io_ptr(png);
-	if (n > job->len - job->pos)
-		png_error(png, "unexpected end of file: the image is truncated");
-	memcpy(out, job->data + job->pos, n);
-	job->pos += n;
+	size_t have = job->len - job->pos < n ? job->len - job->pos : n;
+	memcpy(out, job->data + job->pos, have);
+	job->pos += have;
+	if (have < n && (!job->file || fread(out + have, 1, n - have, job->file) != n - have))
+		png_error(png, job->file && ferror(job->file) ? "read error"
+		                                             : "unexpected end of file: the image is truncated");
 }
 
 static uint32_t get_be32(const uint8_t *p)
@@ -103,6 +118,8 @@ static bool decode_png_job(png_job *job)
 		return false;
 	}
 	png_set_read_fn(png, job, on_png_read);
+	/* decode_png() checked IHDR's sides already; libpng checks them again as it reads. */
+	png_set_user_limits(png, ST_IMAGE_MAX_SIDE, ST_IMAGE_MAX_SIDE);
 	png_read_info(png, info);
 
 	png_uint_32 width, height;
@@ -156,7 +173,9 @@ static bool decode_png_job(png_job *job)
 	return true;
 }
 
-static strata_status decode_png(const uint8_t *data, size_t len, const char *name, st_image *img,
+/* `data` holds the image, or its first `len` bytes when `file` (positioned after them) holds the
+ * rest. */
+static strata_status decode_png(const uint8_t *data, size_t len, FILE *file, const char *name, st_image *img,
                                 strata_error *err)
 {
 	/* IHDR comes first: refuse a huge image by its header, before libpng allocates anything. */
@@ -165,7 +184,7 @@ static strata_status decode_png(const uint8_t *data, size_t len, const char *nam
 		if (st)
 			return st;
 	}
-	png_job job = {.name = name, .data = data, .len = len};
+	png_job job = {.name = name, .data = data, .len = len, .file = file};
 	strata_status st = STRATA_OK;
 	if (!decode_png_job(&job)) {
 		st = st_fail(err, STRATA_ERR_PARSE, "%s: not a valid PNG image: %s", name, job.message);
@@ -246,21 +265,32 @@ static uint8_t pgm_scale(uint32_t v, uint32_t maxval)
 	return (uint8_t)(((uint64_t)v * 255u + maxval / 2) / maxval);
 }
 
+/* Width, height and maxval, after the magic: r->pos ends after maxval's last digit. */
+static strata_status pgm_header(pgm_reader *r, uint32_t *width, uint32_t *height, uint32_t *maxval,
+                                strata_error *err)
+{
+	strata_status st;
+	r->pos = 2;
+	/* Sides up to 10 digits are parsed so that the size check can name them. */
+	if ((st = pgm_header_number(r, "width", UINT32_MAX, width, err)) ||
+	    (st = pgm_header_number(r, "height", UINT32_MAX, height, err)) ||
+	    (st = check_size(r->name, *width, *height, err)) ||
+	    (st = pgm_header_number(r, "maxval", 65535, maxval, err)))
+		return st;
+	if (*maxval == 0)
+		return st_fail(err, STRATA_ERR_PARSE, "%s: PGM maxval is 0 (1 to 65535 allowed)", r->name);
+	return STRATA_OK;
+}
+
 static strata_status decode_pgm(const uint8_t *data, size_t len, const char *name, st_image *img,
                                 strata_error *err)
 {
-	pgm_reader r = {.data = data, .len = len, .pos = 2, .name = name};
+	pgm_reader r = {.data = data, .len = len, .name = name};
 	bool plain = data[1] == '2';
 	uint32_t width, height, maxval;
-	strata_status st;
-	/* Sides up to 10 digits are parsed so that the size check can name them. */
-	if ((st = pgm_header_number(&r, "width", UINT32_MAX, &width, err)) ||
-	    (st = pgm_header_number(&r, "height", UINT32_MAX, &height, err)) ||
-	    (st = check_size(name, width, height, err)) ||
-	    (st = pgm_header_number(&r, "maxval", 65535, &maxval, err)))
+	strata_status st = pgm_header(&r, &width, &height, &maxval, err);
+	if (st)
 		return st;
-	if (maxval == 0)
-		return st_fail(err, STRATA_ERR_PARSE, "%s: PGM maxval is 0 (1 to 65535 allowed)", name);
 
 	size_t count = (size_t)width * height;
 	uint8_t *pixels = malloc(count);
@@ -320,6 +350,35 @@ out_free:
 
 /* ---- Entry points -------------------------------------------------------------------------- */
 
+static bool is_pgm(const uint8_t *data, size_t len)
+{
+	return len >= 2 && data[0] == 'P' && (data[1] == '2' || data[1] == '5');
+}
+
+/* The most bytes a PGM whose header is in `head` (the file's first `len` of `size` bytes) can
+ * take: its header, then width x height values of 1 or 2 bytes (P5) or of at most
+ * PGM_PLAIN_VALUE_MAX_BYTES characters (P2). A header that does not end within `head` is refused:
+ * the file is not read on in search of it. */
+static strata_status pgm_bound(const uint8_t *head, size_t len, uint64_t size, const char *name, uint64_t *bound,
+                               strata_error *err)
+{
+	pgm_reader r = {.data = head, .len = len, .name = name};
+	uint32_t width, height, maxval;
+	strata_status st = pgm_header(&r, &width, &height, &maxval, err);
+	/* Reaching the end of `head` is the end of the header only when it is the end of the file. */
+	if (r.pos >= len && len < size)
+		return st_fail(err, STRATA_ERR_PARSE, "%s: the PGM header does not end within its first %u bytes",
+		               name, HEAD_BYTES);
+	if (st)
+		return st;
+	uint64_t count = (uint64_t)width * height;
+	if (head[1] == '5')
+		*bound = r.pos + 1 + count * (maxval < 256 ? 1 : 2);
+	else
+		*bound = r.pos + count * PGM_PLAIN_VALUE_MAX_BYTES;
+	return STRATA_OK;
+}
+
 strata_status st_image_decode(const uint8_t *data, size_t len, const char *name, st_image *img,
                               strata_error *err)
 {
@@ -328,8 +387,8 @@ strata_status st_image_decode(const uint8_t *data, size_t len, const char *name,
 	if (len == 0)
 		return st_fail(err, STRATA_ERR_PARSE, "%s: empty file, not an image", name);
 	if (len >= 8 && !png_sig_cmp(data, 0, 8))
-		return decode_png(data, len, name, img, err);
-	if (len >= 2 && data[0] == 'P' && (data[1] == '2' || data[1] == '5'))
+		return decode_png(data, len, NULL, name, img, err);
+	if (is_pgm(data, len))
 		return decode_pgm(data, len, name, img, err);
 	if (len >= 2 && data[0] == 'P' && data[1] && strchr("1346", data[1]))
 		return st_fail(err, STRATA_ERR_UNSUPPORTED,
@@ -343,15 +402,44 @@ strata_status st_image_decode(const uint8_t *data, size_t len, const char *name,
 
 strata_status st_image_load(const char *path, st_image *img, strata_error *err)
 {
-	char *data;
-	size_t len;
 	img->pixels = NULL;
 	img->width = img->height = 0;
-	strata_status st = st_read_file(path, "picture", UINT64_MAX, &data, &len, err);
+	FILE *f;
+	uint64_t size;
+	strata_status st = st_fopen_regular(path, &f, &size, err);
 	if (st)
 		return st;
+	uint8_t head[HEAD_BYTES];
+	size_t len = fread(head, 1, size < sizeof(head) ? (size_t)size : sizeof(head), f);
+	if (ferror(f)) {
+		st = st_fail(err, STRATA_ERR_IO, "error reading %s: %s", path, strerror(errno));
+		goto out_close;
+	}
+	if (len >= 8 && !png_sig_cmp(head, 0, 8)) {
+		st = decode_png(head, len, f, path, img, err);
+		goto out_close;
+	}
+	if (!is_pgm(head, len)) {
+		/* Its first bytes say what it is, or that it is no image. */
+		st = st_image_decode(head, len, path, img, err);
+		goto out_close;
+	}
+	uint64_t bound = 0;
+	if ((st = pgm_bound(head, len, size, path, &bound, err)))
+		goto out_close;
+	if (size > bound) {
+		st = st_fail(err, STRATA_ERR_PARSE,
+		             "%s: %llu bytes, more than the %llu bytes that its PGM header allows", path,
+		             (unsigned long long)size, (unsigned long long)bound);
+		goto out_close;
+	}
+	char *data;
+	if ((st = st_read_file(path, "picture", bound, &data, &len, err)))
+		goto out_close;
 	st = st_image_decode((const uint8_t *)data, len, path, img, err);
 	free(data);
+out_close:
+	fclose(f);
 	return st;
 }
 

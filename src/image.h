@@ -21,7 +21,9 @@ typedef struct st_image {
  * (rounded), colour turned gray with the Rec. 601 luma weights 0.299, 0.587, 0.114 as PIL's
  * convert("L") does. PGM with maxval up to 65535, scaled to 0..255 (rounded). A bad file is
  * STRATA_ERR_PARSE, a known but unsupported format (JPEG, PBM, PPM) STRATA_ERR_UNSUPPORTED, each
- * with a message that starts with `path`; *img is left empty on failure. */
+ * with a message that starts with `path`; *img is left empty on failure. Only a regular file is
+ * opened (a FIFO or a device is refused at once), and no more of it is read than its header
+ * promises: a PGM larger than its width, height and maxval allow is refused unread. */
 strata_status st_image_load(const char *path, st_image *img, strata_error *err);
 
 /* The same from bytes in memory; `name` stands for the file in messages. */

@@ -4,12 +4,15 @@
  * the file, because a half-loaded set of layers would surface later as a confusing "unknown type". */
 #include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "fsutil.h"
 #include "registry.h"
 
 /* Adds a folder unless it is already on the path (by its real path), so a folder named twice
@@ -68,6 +71,16 @@ static int compare_names(const void *a, const void *b)
 
 strata_status st_plugin_load_file(strata_registry *reg, const char *path, strata_error *err)
 {
+	/* dlopen() opens a FIFO without O_NONBLOCK and waits for a writer forever, so what the path
+	 * names is checked first: stat(), not lstat(), so that a symlink to a library still loads.
+	 * (A file swapped for a FIFO between the two calls would still block; that is an attack on
+	 * the plugin folder, which can run code anyway.) */
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		return st_fail(err, STRATA_ERR_PLUGIN, "cannot load plugin %s: %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return st_fail(err, STRATA_ERR_PLUGIN, "cannot load plugin %s: it is %s, not a regular file", path,
+		               st_file_kind(sb.st_mode));
 	void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!handle)
 		return st_fail(err, STRATA_ERR_PLUGIN, "cannot load plugin %s: %s", path, dlerror());

@@ -66,7 +66,9 @@ strata_status strata_fit(strata_session *s, strata_dataset *train, strata_datase
 	 * epoch's order is fixed by (seed, epoch), so training goes on from the next batch. */
 	uint64_t done_in_epoch = s->step > s->epoch * batches ? s->step - s->epoch * batches : 0;
 	uint32_t first = done_in_epoch < batches ? (uint32_t)done_in_epoch : 0;
-	for (uint32_t epoch = (uint32_t)s->epoch + 1; epoch <= o.epochs; epoch++, first = 0) {
+	/* 64 bits: `epochs` may be UINT32_MAX, and a 32-bit counter would wrap instead of ending. */
+	for (uint64_t e = s->epoch + 1; e <= o.epochs; e++, first = 0) {
+		uint32_t epoch = (uint32_t)e; /* the checkpoint reader keeps s->epoch below UINT32_MAX */
 		strata_progress p = {.epoch = epoch, .epochs = o.epochs, .batches = batches};
 		if ((st = st_dataset_set_order(train, !o.no_shuffle, s->seed, epoch, err)) ||
 		    (st = st_loss_zero_sums(s, err)))
@@ -106,6 +108,8 @@ strata_status strata_fit(strata_session *s, strata_dataset *train, strata_datase
 			p.val_accuracy = r.accuracy;
 		}
 		s->epoch = epoch;
+		if (o.epoch_end)
+			o.epoch_end(o.progress_user, &p);
 		if (o.save_path) {
 			if ((st = strata_session_save(s, o.save_path, err)))
 				return st;

@@ -10,6 +10,7 @@
 
 #include "dataset.h"
 #include "error.h"
+#include "idx.h"
 #include "image_write.h"
 #include "initializers.h"
 #include "session.h"
@@ -187,10 +188,9 @@ static strata_status check_options(strata_session *s, const strata_visualize_opt
 	if (*filters > channels)
 		return st_fail(err, STRATA_ERR_INVALID, "%s has %u filters (its output's last axis), %u asked",
 		               m->layers[o->layer].name, channels, o->filters);
-	if (o->reference && o->reference->per_sample != st_shape_elems(&m->input))
-		return st_fail(err, STRATA_ERR_INVALID,
-		               "the reference data has %u values per sample, the model's input %llu",
-		               o->reference->per_sample, (unsigned long long)st_shape_elems(&m->input));
+	if (o->reference)
+		return st_idx_check_fit(o->reference->path, "the reference data", o->reference->sample_dims,
+		                        o->reference->sample_rank, &m->input, err);
 	return STRATA_OK;
 }
 

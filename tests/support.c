@@ -35,6 +35,56 @@ strata_model *ts_model(strata_registry *reg, const char *yaml)
 	return m;
 }
 
+strata_model *ts_model_file(strata_registry *reg, const char *relative)
+{
+	char *path = ts_src_path(relative);
+	strata_model *m = NULL;
+	strata_error err = {0};
+	strata_status st = strata_model_load(reg, path, &m, &err);
+	ck_assert_msg(st == STRATA_OK, "%s: %s", path, err.message);
+	free(path);
+	return m;
+}
+
+ts_device ts_device_open(void)
+{
+	ts_device dev = {.reg = ts_registry()};
+	dev.rt = ts_runtime(dev.reg);
+	return dev;
+}
+
+void ts_device_close(ts_device *dev)
+{
+	if (!dev)
+		return;
+	strata_runtime_destroy(dev->rt);
+	strata_registry_close(dev->reg);
+	*dev = (ts_device){0};
+}
+
+ts_net ts_net_open(const ts_device *dev, const char *yaml, uint32_t batch, uint64_t seed)
+{
+	return ts_net_from(dev, ts_model(dev->reg, yaml), batch, seed);
+}
+
+ts_net ts_net_from(const ts_device *dev, strata_model *m, uint32_t batch, uint64_t seed)
+{
+	ts_net net = {.m = m};
+	strata_error err = {0};
+	strata_status st = strata_session_create(dev->rt, m, batch, seed, &net.s, &err);
+	ck_assert_msg(st == STRATA_OK, "session: %s", err.message);
+	return net;
+}
+
+void ts_net_close(ts_net *net)
+{
+	if (!net)
+		return;
+	strata_session_destroy(net->s);
+	strata_model_free(net->m);
+	*net = (ts_net){0};
+}
+
 char *ts_src_path(const char *relative)
 {
 	const char *dir = getenv("STRATA_TEST_SRCDIR");

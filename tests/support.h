@@ -15,6 +15,34 @@ strata_registry *ts_registry(void);
 strata_runtime *ts_runtime(strata_registry *reg);
 /* Loads a model from YAML text; fails the test with the loader's message on error. */
 strata_model *ts_model(strata_registry *reg, const char *yaml);
+/* Loads a model from a file under tests/ (say "../models/mnist_cnn.yaml") by its path, so the
+ * relative data paths in it resolve from its folder. */
+strata_model *ts_model_file(strata_registry *reg, const char *relative);
+
+/* The fixture most device tests start from: a registry and a runtime on the test device (as
+ * ts_registry and ts_runtime), and any number of nets on it, each a model and its session. A
+ * test that checks what opening the registry or runtime reports opens them itself. */
+typedef struct ts_device {
+	strata_registry *reg;
+	strata_runtime *rt;
+} ts_device;
+
+typedef struct ts_net {
+	strata_model *m;
+	strata_session *s;
+} ts_net;
+
+ts_device ts_device_open(void);
+/* The runtime, then the registry; NULL, a zeroed or an already closed device is a no-op. Close
+ * the nets on it first: a session needs its runtime. */
+void ts_device_close(ts_device *dev);
+/* A session for batches of up to `batch` samples, weights from `seed`, on the model of `yaml`. */
+ts_net ts_net_open(const ts_device *dev, const char *yaml, uint32_t batch, uint64_t seed);
+/* The same on a model already loaded (ts_model_file); the net frees it. */
+ts_net ts_net_from(const ts_device *dev, strata_model *m, uint32_t batch, uint64_t seed);
+/* The session, then the model; NULL, a zeroed or an already closed net is a no-op. */
+void ts_net_close(ts_net *net);
+
 /* Path of a file under tests/ in the source tree; returns a static-lifetime-free malloc'd string. */
 char *ts_src_path(const char *relative);
 /* A fresh folder $TMPDIR/strata-PREFIX-XXXXXX (default /tmp) into dir; removed with all it holds. */

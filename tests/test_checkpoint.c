@@ -1,8 +1,9 @@
 /* Weights files on the real device: a round trip of weights and optimizer slots, the layout on
  * disk read back independently, and every refusal (checksum, truncation, trailing bytes, lying
- * lengths, newer version, wrong shape, missing and extra tensors, wrong optimizer) with its
- * status and message, the device tensors keeping their previous values each time; saves are
- * atomic and replace an existing file whole. */
+ * lengths, newer version, wrong shape, missing and extra tensors, wrong optimizer, counters out
+ * of range, a 64 GiB sparse file, a file larger than the model) with its status and message, the
+ * device tensors keeping their previous values each time; saves are atomic and replace an
+ * existing file whole. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -679,6 +680,124 @@ END_TEST
 
 /* Random single-byte damage, checksum repaired: every outcome is a clean refusal (or, for a byte
  * that no check covers such as a float or the epoch, a load) and a refusal leaves the device be. */
+/* Header counters outside the format's ranges (checkpoint.h), written with a valid checksum by
+ * the saver itself: a resumed run would take them as they are (an epoch of 2^64 - 1 resumed as
+ * "Epoch 0/2"). Each is refused with the file, the field and the value; the limits load. */
+START_TEST(test_counters_out_of_range)
+{
+	fixture f;
+	fx_open(&f);
+	set_all(&f, 2);
+	struct {
+		uint64_t epoch, step, iterations;
+		const char *message; /* NULL: loads */
+	} cases[] = {
+	        {UINT64_MAX, 10, 10, "the epoch is 18446744073709551615, more than the 4294967294 allowed"},
+	        {(uint64_t)UINT32_MAX, 10, 10, "the epoch is 4294967295, more than the 4294967294 allowed"},
+	        {1, UINT64_MAX, 0, "the step is 18446744073709551615, more than the 9007199254740992 allowed"},
+	        {1, (UINT64_C(1) << 53) + 1, 0, "the step is 9007199254740993, more than"},
+	        {1, 10, 11, "the optimizer iterations are 11, more than the 10 steps taken"},
+	        {1, 10, UINT64_MAX, "the optimizer iterations are 18446744073709551615, more than the 10 steps"},
+	        {ST_CHECKPOINT_MAX_EPOCH, ST_CHECKPOINT_MAX_STEP, ST_CHECKPOINT_MAX_STEP, NULL},
+	        {0, 0, 0, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		st_checkpoint_info info = sample_info();
+		info.epoch = cases[i].epoch;
+		info.step = cases[i].step;
+		info.iterations = cases[i].iterations;
+		strata_error err = {0};
+		ck_assert_msg(st_checkpoint_save(f.rt, f.path, &info, f.t, NT, &err) == STRATA_OK, "%s", err.message);
+		st_checkpoint_info got = {0};
+		snprintf(got.optimizer, sizeof(got.optimizer), "adadelta");
+		strata_status st = st_checkpoint_load(f.rt, f.path, &got, f.t, NT, true, &err);
+		st_checkpoint_file *file = NULL;
+		strata_error err2 = {0};
+		strata_status st2 = st_checkpoint_open(f.path, &file, &err2);
+		st_checkpoint_close(file);
+		if (!cases[i].message) {
+			ck_assert_msg(st == STRATA_OK && st2 == STRATA_OK, "case %zu: %s / %s", i, err.message,
+			              err2.message);
+			ck_assert_uint_eq(got.epoch, cases[i].epoch);
+			ck_assert_uint_eq(got.step, cases[i].step);
+			ck_assert_uint_eq(got.iterations, cases[i].iterations);
+			continue;
+		}
+		ck_assert_msg(st == STRATA_ERR_PARSE, "case %zu: %s", i, strata_status_name(st));
+		ck_assert_msg(!strncmp(err.message, f.path, strlen(f.path)) && strstr(err.message, cases[i].message),
+		              "case %zu: \"%s\" not in \"%s\"", i, cases[i].message, err.message);
+		ck_assert_uint_eq(got.epoch, 0);
+		/* init_from's reader refuses it too, with the same message. */
+		ck_assert_int_eq(st2, STRATA_ERR_PARSE);
+		ck_assert_str_eq(err2.message, err.message);
+	}
+	fx_close(&f);
+}
+END_TEST
+
+/* A checkpoint grown into a 64 GiB sparse file (truncate -s 64G: no disk space) is refused by its
+ * size, from its headers, without reading it: before, it was read whole (or failed to allocate
+ * 64 GiB). Both readers, each naming the file and both sizes. */
+START_TEST(test_sparse_file)
+{
+	fixture f;
+	fx_open(&f);
+	bytes b = saved_then_changed(&f);
+	const uint64_t huge = UINT64_C(64) << 30;
+	ck_assert_int_eq(truncate(f.path, (off_t)huge), 0);
+	char want[512];
+	snprintf(want, sizeof(want), "%s: %llu trailing bytes: its headers describe %zu bytes, the file has %llu",
+	         f.path, (unsigned long long)(huge - b.n), b.n, (unsigned long long)huge);
+	st_checkpoint_info info = {0};
+	snprintf(info.optimizer, sizeof(info.optimizer), "adadelta");
+	strata_error err = {0};
+	ck_assert_int_eq(st_checkpoint_load(f.rt, f.path, &info, f.t, NT, true, &err), STRATA_ERR_PARSE);
+	ck_assert_str_eq(err.message, want);
+	expect_all(&f, 2);
+	st_checkpoint_file *file = NULL;
+	ck_assert_int_eq(st_checkpoint_open(f.path, &file, &err), STRATA_ERR_PARSE);
+	ck_assert_ptr_null(file);
+	ck_assert_str_eq(err.message, want);
+
+	/* All zeros: not a weights file, by its first bytes. */
+	ck_assert_int_eq(truncate(f.path, 0), 0);
+	ck_assert_int_eq(truncate(f.path, (off_t)huge), 0);
+	ck_assert_int_eq(st_checkpoint_load(f.rt, f.path, &info, f.t, NT, true, &err), STRATA_ERR_PARSE);
+	snprintf(want, sizeof(want), "%s: not a Strata weights file", f.path);
+	ck_assert_str_eq(err.message, want);
+	ck_assert_int_eq(st_checkpoint_open(f.path, &file, &err), STRATA_ERR_PARSE);
+	ck_assert_str_eq(err.message, want);
+	unlink(f.path);
+	free(b.p);
+	fx_close(&f);
+}
+END_TEST
+
+/* A file larger than any weights file of the tensors asked for can be is not read whole: its
+ * headers, walked alone, name the first tensor the model does not have (here a whole checkpoint
+ * loaded into a "model" of one bias with its optimizer state). Within that bound the whole file
+ * is read and the names decide as before (test_extra_tensor). */
+START_TEST(test_larger_than_model)
+{
+	fixture f;
+	fx_open(&f);
+	bytes b = saved_then_changed(&f);
+	st_named_tensor one[2] = {f.t[1], f.t[4]}; /* dense_1/bias and its accum_grad */
+	st_checkpoint_info info = {0};
+	snprintf(info.optimizer, sizeof(info.optimizer), "adadelta");
+	strata_error err = {0};
+	ck_assert_int_eq(st_checkpoint_load(f.rt, f.path, &info, one, 2, true, &err), STRATA_ERR_INVALID);
+	/* Refused from the headers, which name the tensor the model does not have. */
+	char want[512];
+	snprintf(want, sizeof(want), "%s: dense_1/kernel (shape (6, 4) in the file) is not in the model: the file "
+	         "belongs to another model", f.path);
+	ck_assert_str_eq(err.message, want);
+	expect_all(&f, 2);
+	free(b.p);
+	fx_close(&f);
+}
+END_TEST
+
 START_TEST(test_damage_never_crashes)
 {
 	fixture f;
@@ -798,6 +917,9 @@ static Suite *checkpoint_suite(void)
 	tcase_add_test(tc, test_extra_tensor);
 	tcase_add_test(tc, test_wrong_optimizer);
 	tcase_add_test(tc, test_duplicate_in_file);
+	tcase_add_test(tc, test_counters_out_of_range);
+	tcase_add_test(tc, test_sparse_file);
+	tcase_add_test(tc, test_larger_than_model);
 	tcase_add_test(tc, test_damage_never_crashes);
 	tcase_add_test(tc, test_save_is_atomic);
 	suite_add_tcase(s, tc);

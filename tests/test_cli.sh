@@ -283,6 +283,15 @@ if [ -f "$tmp/w.stw" ] && [ -f "$tmp/idx" ]; then
 	sed -n 2p "$tmp/p.csv" | cut -d, -f2- | tr ',' '\n' | paste "$tmp/npy10" - |
 		awk 'NF != 2 { bad = 1 } { d = $1 - $2; if (d < 0) d = -d; if (d > 1e-6) bad = 1 } END { exit bad || NR != 10 }'
 	check "the .npy holds the CSV's values" $?
+	# npy adds NumPy files to the CSV, never replaces it: the CSV is the one -o X.csv writes.
+	"$strata" embed "$tmp/mlp.yaml" --weights "$tmp/w.stw" --layer dense_2 -o "$tmp/both.npy" >"$tmp/out" 2>&1 &&
+		cmp -s "$tmp/both.csv" "$tmp/p.csv" && cmp -s "$tmp/both.npy" "$tmp/p.npy" &&
+		cmp -s "$tmp/both.labels.npy" "$tmp/p.labels.npy" && grep -q "$tmp/both.csv" "$tmp/out"
+	check "-o X.npy writes X.csv too, beside X.npy and X.labels.npy ($(head -c 300 "$tmp/out"))" $?
+	"$strata" embed "$tmp/mlp.yaml" --weights "$tmp/w.stw" --layer dense_2 --format npy -o "$tmp/fmt.csv" \
+		>"$tmp/out" 2>&1 && cmp -s "$tmp/fmt.csv" "$tmp/p.csv" && cmp -s "$tmp/fmt.npy" "$tmp/p.npy" &&
+		cmp -s "$tmp/fmt.labels.npy" "$tmp/p.labels.npy"
+	check "--format npy -o X.csv: X.csv stays the CSV, X.npy and X.labels.npy come with it ($(head -c 300 "$tmp/out"))" $?
 	"$strata" embed "$tmp/mlp.yaml" --weights "$tmp/w.stw" --layer dense_1 --format xml -o "$tmp/f.x" >"$tmp/out" 2>&1
 	[ $? -eq 2 ] && grep -q "neither csv nor npy" "$tmp/out"
 	check "an unknown --format exits 2" $?

@@ -5,7 +5,8 @@
 # inside a save are made likely by a slow fsync (the fault shim, tests/faults/cl_faults.c) and
 # certain by a kill in the middle of writing a checkpoint. Then Ctrl-C (SIGINT), raised inside a
 # kernel launch and sent from outside: the run saves, exits 130 and prints the command that goes on,
-# which must finish with the uninterrupted weights.
+# which must finish with the uninterrupted weights. Whatever the kills, the training log W.csv ends
+# with one row per epoch end, in order, and seconds that never go back.
 #
 # The kill delays come from a seed, printed first; STRATA_CRASH_SEED=N replays a run. Crash-resume
 # sequences run from scratch until there were at least STRATA_CRASH_ROUNDS of them (default 3),
@@ -22,6 +23,19 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 seconds() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 loads() { "$strata" eval "$tmp/mlp.yaml" --weights "$1" >/dev/null 2>&1; }
 temps() { find "$1" -maxdepth 1 -name 'W.stw.tmp.*' | wc -l; }
+# W.csv in folder $1 after the last run: its header once, then rows whose epochs and seconds never
+# go back (a resumed run goes on from the seconds of its checkpoint's last epoch, and drops the rows
+# the checkpoint does not hold), and exactly one epoch-end row (the rows with validation figures)
+# for each of the 4 epochs, after all 64 batches. log_ends prints those rows, for the message.
+log_ok() {
+	awk -F, -v header="epoch,batch,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds" '
+		NR == 1 { bad = $0 != header; next }
+		NF != 8 || $1 + 0 < epoch || $8 + 0 < seconds { bad = 1 }
+		{ epoch = $1 + 0; seconds = $8 + 0 }
+		$5 != "" { ends = ends " " $1 "/" $2 }
+		END { exit bad || NR == 0 || ends != " 1/64 2/64 3/64 4/64" }' "$1/W.csv"
+}
+log_ends() { awk -F, 'NR > 1 && $5 != "" { printf "%s%s/%s at %s s", n++ ? ", " : "", $1, $2, $8 }' "$1/W.csv"; }
 
 # The uninterrupted run, and how long one takes with the shim's slow fsync (the kills' range).
 mkdir "$tmp/ref"
@@ -99,6 +113,8 @@ while [ $round -lt "$rounds" ] || { [ $round -lt 8 ] && { [ $kills -lt "$min_kil
 	done
 	[ $status -eq 0 ] && cmp -s "$work/W.stw" "$ref"
 	check "round $round: the resumed run ends with the uninterrupted weights" $?
+	log_ok "$work"
+	check "round $round: W.csv has one row per epoch end, in order, seconds never going back ($(log_ends "$work"))" $?
 	[ "$(temps "$work")" -eq 0 ]
 	check "round $round: no temporary file is left at the end" $?
 done
@@ -119,6 +135,10 @@ status=$?
 first=$(find "$work" -name 'W.stw.tmp.*')
 [ $status -eq 137 ] && [ -n "$first" ] && [ "$(wc -c <"$first")" -lt "$(wc -c <"$work/W.stw")" ] && loads "$work/W.stw"
 check "killed writing the 2nd checkpoint (status $status): a half-written temporary, W.stw loads" $?
+# The epoch's row is written and synced before its checkpoint: a kill between the two leaves a row
+# the resumed run drops and writes again (log_ok below), never a checkpoint whose row is lost.
+awk -F, 'NR > 1 && $5 != "" { e = e " " $1 } END { exit e != " 1 2" }' "$work/W.csv"
+check "killed writing the 2nd checkpoint: W.csv already holds the rows of epochs 1 and 2 ($(log_ends "$work"))" $?
 exec 9>"$work/W.stw.tmp.LIVE01"
 flock 9
 kill_in_save --resume "$work/W.stw"
@@ -130,6 +150,8 @@ exec 9>&-
 "$strata" train $run_args --resume "$work/W.stw" --save "$work/W.stw" >"$work/out" 2>&1 &&
 	cmp -s "$work/W.stw" "$ref" && [ "$(temps "$work")" -eq 0 ]
 check "resumed after kills inside saves: the uninterrupted weights, no temporary left" $?
+log_ok "$work"
+check "after kills inside saves, W.csv has one row per epoch end, in order ($(log_ends "$work"))" $?
 
 # ---- Ctrl-C ---------------------------------------------------------------------------------
 # Runs the "continue with: ..." command a Ctrl-C printed, which must finish the training.
@@ -149,6 +171,8 @@ status=$?
 check "SIGINT halfway: exit 130, a checkpoint that loads (status $status: $(tail -2 "$work/out"))" $?
 continue_from "$work/out" && cmp -s "$work/W.stw" "$ref"
 check "the printed command continues to the uninterrupted weights ($(grep 'continue with' "$work/out"))" $?
+log_ok "$work"
+check "after a mid-epoch SIGINT, W.csv has one row per epoch end, in order ($(log_ends "$work"))" $?
 
 # Sent from outside once the first epoch is saved.
 work="$tmp/sigint_ext"
@@ -168,6 +192,8 @@ status=$?
 check "SIGINT from outside after epoch 1: exit 130 and a checkpoint (status $status: $(tail -2 "$work/out"))" $?
 continue_from "$work/out" && cmp -s "$work/W.stw" "$ref"
 check "continuing after the outside SIGINT ends with the uninterrupted weights" $?
+log_ok "$work"
+check "after the outside SIGINT, W.csv has one row per epoch end, in order ($(log_ends "$work"))" $?
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -13,24 +13,6 @@
 
 #define GUARD 37 /* floats before and after C's rows that no kernel may touch */
 
-typedef struct fixture {
-	strata_registry *reg;
-	strata_runtime *rt;
-} fixture;
-
-static fixture open_fixture(void)
-{
-	fixture f = {.reg = ts_registry()};
-	f.rt = ts_runtime(f.reg);
-	return f;
-}
-
-static void close_fixture(fixture *f)
-{
-	strata_runtime_destroy(f->rt);
-	strata_registry_close(f->reg);
-}
-
 static strata_tensor upload(strata_runtime *rt, const float *host, size_t n)
 {
 	strata_tensor t;
@@ -48,7 +30,7 @@ typedef struct gemm_case {
 	const st_gemm_tile_plan *plan; /* NULL: the default plan */
 } gemm_case;
 
-static void check_case(fixture *f, const gemm_case *c)
+static void check_case(const ts_device *dev, const gemm_case *c)
 {
 	size_t a_rows = c->ta ? c->k : c->m, a_cols = c->ta ? c->m : c->k;
 	size_t b_rows = c->tb ? c->n : c->k, b_cols = c->tb ? c->k : c->n;
@@ -64,7 +46,7 @@ static void check_case(fixture *f, const gemm_case *c)
 	if (c->beta == 0.0f)
 		for (size_t i = 0; i < nc; i++)
 			c0[i] = NAN; /* with beta 0, C's old contents must not reach the result */
-	strata_tensor ta = upload(f->rt, a, na), tb = upload(f->rt, b, nb), tc = upload(f->rt, c0, nc);
+	strata_tensor ta = upload(dev->rt, a, na), tb = upload(dev->rt, b, nb), tc = upload(dev->rt, c0, nc);
 	strata_gemm g = {
 		.size = sizeof(g), .trans_a = c->ta, .trans_b = c->tb, .m = c->m, .n = c->n, .k = c->k,
 		.alpha = c->alpha, .beta = c->beta,
@@ -73,8 +55,8 @@ static void check_case(fixture *f, const gemm_case *c)
 	};
 	strata_error err = {0};
 	ck_assert(st_gemm_tile_fits(&g));
-	ck_assert_msg(st_gemm_tile_run(f->rt, "test", &g, c->plan, &err) == STRATA_OK, "%s", err.message);
-	ck_assert_msg(st_tensor_read(f->rt, &tc, 0, got, nc * sizeof(float), &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(st_gemm_tile_run(dev->rt, "test", &g, c->plan, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(st_tensor_read(dev->rt, &tc, 0, got, nc * sizeof(float), &err) == STRATA_OK, "%s", err.message);
 
 	for (size_t i = 0; i < nc; i++) {
 		size_t r = i < c_off ? 0 : (i - c_off) / ldc, col = i < c_off ? 0 : (i - c_off) % ldc;
@@ -106,53 +88,53 @@ static void check_case(fixture *f, const gemm_case *c)
 
 START_TEST(test_transposes_alpha_beta)
 {
-	fixture f = open_fixture();
+	ts_device dev = ts_device_open();
 	const size_t shapes[][3] = {{13, 64, 9}, {7, 48, 33}, {30, 32, 17}, {5, 20, 4}, {9, 10, 3}, {1, 1, 1}};
 	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
 		for (int t = 0; t < 4; t++) {
 			gemm_case c = {.ta = t & 1, .tb = t & 2, .m = shapes[s][0], .n = shapes[s][1], .k = shapes[s][2],
 			               .alpha = 1.0f, .beta = 0.0f};
-			check_case(&f, &c);
+			check_case(&dev, &c);
 			c.alpha = -0.75f;
 			c.beta = 1.5f;
-			check_case(&f, &c);
+			check_case(&dev, &c);
 		}
-	close_fixture(&f);
+	ts_device_close(&dev);
 }
 END_TEST
 
 /* The long K of a kernel gradient is split, and the splits' partial products summed. */
 START_TEST(test_split_k)
 {
-	fixture f = open_fixture();
+	ts_device dev = ts_device_open();
 	strata_gemm probe = {.m = 9, .n = 32, .k = 5000};
 	st_gemm_tile_plan p;
 	st_gemm_tile_default_plan(&probe, &p);
 	ck_assert_uint_gt(p.splits, 1);
 	gemm_case c = {.ta = true, .m = 9, .n = 32, .k = 5000, .alpha = 0.5f, .beta = 2.0f};
-	check_case(&f, &c);
+	check_case(&dev, &c);
 	c.beta = 0.0f;
-	check_case(&f, &c);
+	check_case(&dev, &c);
 	/* more splits than K has rows for: the empty ones are dropped */
 	st_gemm_tile_plan many = {.mr = 3, .nv = 1, .splits = 40};
 	gemm_case d = {.m = 4, .n = 16, .k = 37, .alpha = 1.0f, .beta = 1.0f, .plan = &many};
-	check_case(&f, &d);
-	close_fixture(&f);
+	check_case(&dev, &d);
+	ts_device_close(&dev);
 }
 END_TEST
 
 /* Every block shape a tuner may choose gives the same product. */
 START_TEST(test_block_shapes)
 {
-	fixture f = open_fixture();
+	ts_device dev = ts_device_open();
 	const unsigned mrs[] = {1, 4, 6, 8, 16};
 	for (size_t i = 0; i < sizeof(mrs) / sizeof(mrs[0]); i++)
 		for (unsigned nv = 1; nv <= 4; nv++) {
 			st_gemm_tile_plan p = {.mr = mrs[i], .nv = nv, .splits = 1 + (nv & 1) * 2};
 			gemm_case c = {.m = 21, .n = 16 * nv + 16, .k = 19, .alpha = 1.0f, .beta = 0.25f, .plan = &p};
-			check_case(&f, &c);
+			check_case(&dev, &c);
 		}
-	close_fixture(&f);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -190,13 +172,13 @@ START_TEST(test_engine_choice)
 
 	/* auto: Strata's kernel on a CPU device (CI's PoCL), CLBlast when asked */
 	unsetenv("STRATA_GEMM");
-	fixture f = open_fixture();
-	ck_assert_int_eq(f.rt->gemm_engine, strcmp(f.rt->info.type, "cpu") == 0 ? ST_GEMM_TILE : ST_GEMM_CLBLAST);
-	close_fixture(&f);
+	ts_device dev = ts_device_open();
+	ck_assert_int_eq(dev.rt->gemm_engine, strcmp(dev.rt->info.type, "cpu") == 0 ? ST_GEMM_TILE : ST_GEMM_CLBLAST);
+	ts_device_close(&dev);
 	setenv("STRATA_GEMM", "clblast", 1);
-	f = open_fixture();
-	ck_assert_int_eq(f.rt->gemm_engine, ST_GEMM_CLBLAST);
-	close_fixture(&f);
+	dev = ts_device_open();
+	ck_assert_int_eq(dev.rt->gemm_engine, ST_GEMM_CLBLAST);
+	ts_device_close(&dev);
 	setenv("STRATA_GEMM", "bogus", 1);
 	strata_registry *reg = ts_registry();
 	strata_runtime *rt = NULL;
@@ -225,7 +207,7 @@ static float im2col_at(const float *x, const strata_gemm_window *w, size_t p, si
 	return x[((n * w->h + oy * w->sh + ky) * w->w + ox * w->sw + kx) * w->c + c];
 }
 
-static void check_window(fixture *f, const window_case *wc)
+static void check_window(const ts_device *dev, const window_case *wc)
 {
 	strata_gemm_window w = {wc->h, wc->w, wc->c, wc->kh, wc->kw, wc->sh, wc->sw,
 	                        (wc->h - wc->kh) / wc->sh + 1, (wc->w - wc->kw) / wc->sw + 1};
@@ -238,7 +220,7 @@ static void check_window(fixture *f, const window_case *wc)
 	ts_fill_random(b, k * n, 12, -1, 1);
 	for (size_t i = 0; i < m * n; i++)
 		c[i] = NAN; /* beta 0: C's old contents must not reach the result */
-	strata_tensor tx = upload(f->rt, x, nx), tb = upload(f->rt, b, k * n), tc = upload(f->rt, c, m * n);
+	strata_tensor tx = upload(dev->rt, x, nx), tb = upload(dev->rt, b, k * n), tc = upload(dev->rt, c, m * n);
 	strata_gemm g = {
 		.size = sizeof(g), .trans_a = wc->trans, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = 0.0f,
 		.a = &tx, .a_offset = x_off, .b = &tb, .ldb = n, .c = &tc, .ldc = n, .a_window = &w,
@@ -249,8 +231,8 @@ static void check_window(fixture *f, const window_case *wc)
 	if (wc->splits)
 		plan.splits = wc->splits;
 	strata_error err = {0};
-	ck_assert_msg(st_gemm_tile_run(f->rt, "test", &g, &plan, &err) == STRATA_OK, "%s", err.message);
-	ck_assert_msg(st_tensor_read(f->rt, &tc, 0, c, m * n * sizeof(float), &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(st_gemm_tile_run(dev->rt, "test", &g, &plan, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(st_tensor_read(dev->rt, &tc, 0, c, m * n * sizeof(float), &err) == STRATA_OK, "%s", err.message);
 	for (size_t i = 0; i < m; i++)
 		for (size_t j = 0; j < n; j++) {
 			double want = 0, mag = 0;
@@ -273,7 +255,7 @@ static void check_window(fixture *f, const window_case *wc)
 
 START_TEST(test_window_matches_im2col)
 {
-	fixture f = open_fixture();
+	ts_device dev = ts_device_open();
 	static const window_case cases[] = {
 		/* images h  w  c  kh kw sh sw filters trans splits */
 		{3, 6, 5, 2, 3, 3, 1, 1, 32, false, 0},
@@ -285,8 +267,8 @@ START_TEST(test_window_matches_im2col)
 		{2, 9, 8, 4, 2, 3, 3, 2, 64, true, 7},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		check_window(&f, &cases[i]);
-	close_fixture(&f);
+		check_window(&dev, &cases[i]);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -294,20 +276,20 @@ END_TEST
 START_TEST(test_window_refused_by_clblast)
 {
 	setenv("STRATA_GEMM", "clblast", 1);
-	fixture f = open_fixture();
+	ts_device dev = ts_device_open();
 	unsetenv("STRATA_GEMM");
 	strata_gemm_window w = {4, 4, 1, 3, 3, 1, 1, 2, 2};
 	float zero[64] = {0};
-	strata_tensor t = upload(f.rt, zero, 64);
+	strata_tensor t = upload(dev.rt, zero, 64);
 	strata_gemm g = {.size = sizeof(g), .m = 4, .n = 2, .k = 9, .alpha = 1.0f, .a = &t, .b = &t, .ldb = 2,
 	                 .c = &t, .ldc = 2, .a_window = &w};
 	strata_error err = {0};
-	ck_assert_int_eq(st_gemm(f.rt, "test", &g, &err), STRATA_ERR_PLUGIN);
+	ck_assert_int_eq(st_gemm(dev.rt, "test", &g, &err), STRATA_ERR_PLUGIN);
 	ck_assert_ptr_nonnull(strstr(err.message, "gemm_window"));
 	w.oh = 3; /* inconsistent with the image: not a window at all */
 	ck_assert(!st_gemm_window_valid(&g));
 	st_tensor_release(&t);
-	close_fixture(&f);
+	ts_device_close(&dev);
 }
 END_TEST
 

@@ -1,13 +1,15 @@
 /* Images for `strata predict`: PNGs written here with libpng in several bit depths and colour
  * types (gray 1/8/16-bit, RGB, RGBA, palette, interlaced) and read back; PGM P2 (a fixture with
  * comments) and P5 (8 and 16 bits); and refusals: truncated, damaged, garbage, huge dimensions,
- * other formats, values above maxval, never a crash. */
+ * other formats, values above maxval, never a crash; FIFOs and files larger than their header
+ * promises, refused without being read. */
 #include <math.h>
 #include <png.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -486,6 +488,83 @@ START_TEST(test_other_files)
 }
 END_TEST
 
+/* Files that are not what a picture's header promises, through st_image_load: a FIFO is
+ * refused at once (this test's case has a 20 s timeout, so that a blocking open fails it); a
+ * PGM grown into a 64 GiB sparse file (truncate: no disk space) is refused by its size, unread;
+ * a PNG grown the same way is read only up to its IEND; a PGM header that does not end within
+ * the first 4096 bytes is not searched for further. Before, each file was read whole first. */
+START_TEST(test_special_and_oversized_files)
+{
+	make_tmpdir();
+	char msg[STRATA_ERROR_MAX], want[512];
+	const off_t huge = (off_t)64 << 30;
+	st_image img;
+	strata_error err = {0};
+
+	char *path = tmp_path("pipe.png");
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(st_image_load(path, &img, &err), STRATA_ERR_INVALID);
+	snprintf(want, sizeof(want), "%s is a FIFO (named pipe), not a regular file", path);
+	ck_assert_str_eq(err.message, want);
+	ck_assert_ptr_null(img.pixels);
+	unlink(path);
+	free(path);
+
+	/* P5, 2 x 2, maxval 255: an 11-byte header, then 4 bytes. */
+	path = tmp_path("grown.pgm");
+	write_bytes(path, "P5 2 2 255\n\x01\x02\x03\x04", 15);
+	img = load_ok(path, 2, 2);
+	st_image_free(&img);
+	ck_assert_int_eq(truncate(path, huge), 0);
+	load_refused(path, STRATA_ERR_PARSE, msg, sizeof(msg));
+	ck_assert_str_eq(msg, "68719476736 bytes, more than the 15 bytes that its PGM header allows");
+	write_bytes(path, "P5 2 2 255\n\x01\x02\x03\x04\n", 16);
+	load_refused(path, STRATA_ERR_PARSE, msg, sizeof(msg));
+	ck_assert_str_eq(msg, "16 bytes, more than the 15 bytes that its PGM header allows");
+	/* P2: up to 70 bytes a value after the header's 10. */
+	write_bytes(path, "P2 2 2 255\n1 2 3 4\n", 19);
+	img = load_ok(path, 2, 2);
+	st_image_free(&img);
+	ck_assert_int_eq(truncate(path, huge), 0);
+	load_refused(path, STRATA_ERR_PARSE, msg, sizeof(msg));
+	ck_assert_str_eq(msg, "68719476736 bytes, more than the 290 bytes that its PGM header allows");
+	/* A comment that carries the header past the first 4096 bytes. */
+	char *text = malloc(6000);
+	ck_assert_ptr_nonnull(text);
+	int n = snprintf(text, 6000, "P2\n# %05000d\n2 2 255\n1 2 3 4\n", 0);
+	write_bytes(path, text, (size_t)n);
+	load_refused(path, STRATA_ERR_PARSE, msg, sizeof(msg));
+	ck_assert_str_eq(msg, "the PGM header does not end within its first 4096 bytes");
+	free(text);
+	free(path);
+
+	/* A PNG followed by 64 GiB of zeros decodes: libpng stops at IEND. */
+	path = tmp_path("grown.png");
+	uint8_t **rows = alloc_rows(3, 4);
+	for (uint32_t y = 0; y < 3; y++)
+		for (uint32_t x = 0; x < 4; x++)
+			rows[y][x] = (uint8_t)(40 * y + 10 * x);
+	write_png(path, 4, 3, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, rows, NULL, 0);
+	ck_assert_int_eq(truncate(path, huge), 0);
+	img = load_ok(path, 4, 3);
+	for (uint32_t y = 0; y < 3; y++)
+		ck_assert_int_eq(memcmp(img.pixels + 4 * y, rows[y], 4), 0);
+	st_image_free(&img);
+	free_rows(rows, 3);
+	/* Cut inside its data: the end of the file, not a read of what is not there. */
+	size_t len;
+	write_png(path, 4, 3, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, (rows = alloc_rows(3, 4)), NULL, 0);
+	free_rows(rows, 3);
+	free(read_bytes(path, &len));
+	ck_assert_int_eq(truncate(path, (off_t)len - 20), 0);
+	load_refused(path, STRATA_ERR_PARSE, msg, sizeof(msg));
+	assert_contains(msg, "unexpected end of file");
+	unlink(path);
+	free(path);
+	remove_tmpdir();
+}
+END_TEST
+
 /* Random damage to a PNG and a PGM in memory: a clean answer every time, never a crash. */
 START_TEST(test_damage_never_crashes)
 {
@@ -555,6 +634,10 @@ static Suite *image_suite(void)
 	tcase_add_test(tc, test_other_files);
 	tcase_add_test(tc, test_damage_never_crashes);
 	suite_add_tcase(s, tc);
+	TCase *special = tcase_create("special_files");
+	tcase_set_timeout(special, 20);
+	tcase_add_test(special, test_special_and_oversized_files);
+	suite_add_tcase(s, special);
 	return s;
 }
 

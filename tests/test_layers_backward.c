@@ -46,10 +46,8 @@ typedef struct grad_opts {
 /* ---- A model under test ----------------------------------------------------------------------- */
 
 typedef struct fd_run {
-	strata_registry *reg;
-	strata_runtime *rt;
-	strata_model *model;
-	strata_session *s;
+	ts_device dev;
+	ts_net net;
 	uint32_t batch;
 	size_t in_count, out_count; /* of `batch` samples */
 	float *x, *r, *y;
@@ -68,14 +66,14 @@ static float *alloc_floats(size_t n)
 static void fd_write(fd_run *f, strata_tensor *t, size_t offset, const float *src, size_t n)
 {
 	strata_error err = {0};
-	strata_status st = st_tensor_write(f->rt, t, offset * sizeof(float), src, n * sizeof(float), &err);
+	strata_status st = st_tensor_write(f->dev.rt, t, offset * sizeof(float), src, n * sizeof(float), &err);
 	ck_assert_msg(st == STRATA_OK, "write: %s", err.message);
 }
 
 static void fd_read(fd_run *f, strata_tensor *t, float *dst, size_t n)
 {
 	strata_error err = {0};
-	strata_status st = st_tensor_read(f->rt, t, 0, dst, n * sizeof(float), &err);
+	strata_status st = st_tensor_read(f->dev.rt, t, 0, dst, n * sizeof(float), &err);
 	ck_assert_msg(st == STRATA_OK, "read: %s", err.message);
 }
 
@@ -105,32 +103,29 @@ static void fd_open(fd_run *f, const char *yaml, const grad_opts *o, unsigned se
 {
 	strata_error err = {0};
 	memset(f, 0, sizeof(*f));
-	f->reg = ts_registry();
-	f->rt = ts_runtime(f->reg);
-	f->model = ts_model(f->reg, yaml);
+	f->dev = ts_device_open();
+	f->net = ts_net_open(&f->dev, yaml, o->batch + 1, 1);
 	f->batch = o->batch;
-	strata_status st = strata_session_create(f->rt, f->model, o->batch + 1, 1, &f->s, &err);
-	ck_assert_msg(st == STRATA_OK, "session: %s", err.message);
-	st = st_session_enable_training(f->s, &err);
+	strata_status st = st_session_enable_training(f->net.s, &err);
 	ck_assert_msg(st == STRATA_OK, "training: %s", err.message);
-	f->s->step = o->step;
+	f->net.s->step = o->step;
 
-	size_t n_layers = f->model->n_layers;
-	f->in_count = (size_t)o->batch * st_shape_elems(&f->model->input);
-	f->out_count = (size_t)o->batch * st_shape_elems(&f->model->layers[n_layers - 1].out);
+	size_t n_layers = f->net.m->n_layers;
+	f->in_count = (size_t)o->batch * st_shape_elems(&f->net.m->input);
+	f->out_count = (size_t)o->batch * st_shape_elems(&f->net.m->layers[n_layers - 1].out);
 	for (size_t l = 0; l < n_layers; l++)
-		f->n_weights += strata_session_weight_count(f->s, l);
+		f->n_weights += strata_session_weight_count(f->net.s, l);
 	f->weights = calloc(f->n_weights + 1, sizeof(*f->weights));
 	f->weight_counts = calloc(f->n_weights + 1, sizeof(*f->weight_counts));
 	ck_assert(f->weights && f->weight_counts);
 	size_t k = 0;
 	for (size_t l = 0; l < n_layers; l++)
-		for (size_t w = 0; w < strata_session_weight_count(f->s, l); w++, k++) {
-			f->weight_counts[k] = f->model->layers[l].weights[w].count;
+		for (size_t w = 0; w < strata_session_weight_count(f->net.s, l); w++, k++) {
+			f->weight_counts[k] = f->net.m->layers[l].weights[w].count;
 			f->weights[k] = alloc_floats(f->weight_counts[k]);
 			size_t count = f->weight_counts[k];
 			ts_fill_random(f->weights[k], count, seed + 100 + (unsigned)k, -0.5f, 0.5f);
-			st = strata_session_write_weight(f->s, l, w, f->weights[k], count, &err);
+			st = strata_session_write_weight(f->net.s, l, w, f->weights[k], count, &err);
 			ck_assert_msg(st == STRATA_OK, "weight: %s", err.message);
 		}
 
@@ -139,7 +134,7 @@ static void fd_open(fd_run *f, const char *yaml, const grad_opts *o, unsigned se
 	f->y = alloc_floats(f->out_count);
 	fill_input(f->x, f->in_count, o->input, seed);
 	ts_fill_random(f->r, f->out_count, seed + 7, -1.0f, 1.0f);
-	fd_write(f, &f->s->input, 0, f->x, f->in_count);
+	fd_write(f, &f->net.s->input, 0, f->x, f->in_count);
 }
 
 static void fd_close(fd_run *f)
@@ -151,19 +146,17 @@ static void fd_close(fd_run *f)
 	free(f->y);
 	free(f->r);
 	free(f->x);
-	strata_session_destroy(f->s);
-	strata_model_free(f->model);
-	strata_runtime_destroy(f->rt);
-	strata_registry_close(f->reg);
+	ts_net_close(&f->net);
+	ts_device_close(&f->dev);
 }
 
 /* The device tensor of weight k (layer-major). */
 static strata_tensor *fd_weight_tensor(fd_run *f, size_t k, bool grad)
 {
-	for (size_t l = 0; l < f->model->n_layers; l++) {
-		size_t n = strata_session_weight_count(f->s, l);
+	for (size_t l = 0; l < f->net.m->n_layers; l++) {
+		size_t n = strata_session_weight_count(f->net.s, l);
 		if (k < n)
-			return grad ? &f->s->binds[l].grads[k] : &f->s->binds[l].weights[k];
+			return grad ? &f->net.s->binds[l].grads[k] : &f->net.s->binds[l].weights[k];
 		k -= n;
 	}
 	ck_abort_msg("no weight %zu", k);
@@ -173,7 +166,7 @@ static strata_tensor *fd_weight_tensor(fd_run *f, size_t k, bool grad)
 static void fd_forward(fd_run *f)
 {
 	strata_error err = {0};
-	strata_status st = st_session_forward_device(f->s, f->batch, true, &err);
+	strata_status st = st_session_forward_device(f->net.s, f->batch, true, &err);
 	ck_assert_msg(st == STRATA_OK, "forward: %s", err.message);
 }
 
@@ -181,7 +174,7 @@ static void fd_forward(fd_run *f)
 static double fd_loss(fd_run *f)
 {
 	fd_forward(f);
-	fd_read(f, st_session_output(f->s), f->y, f->out_count);
+	fd_read(f, st_session_output(f->net.s), f->y, f->out_count);
 	double l = 0.0;
 	for (size_t i = 0; i < f->out_count; i++)
 		l += (double)f->r[i] * f->y[i];
@@ -194,8 +187,8 @@ static strata_tensor *fd_backward(fd_run *f, bool want_input)
 {
 	strata_error err = {0};
 	strata_tensor *dx = NULL;
-	fd_write(f, st_session_output_grad(f->s), 0, f->r, f->out_count);
-	strata_status st = st_session_backward(f->s, f->batch, false, want_input ? &dx : NULL, &err);
+	fd_write(f, st_session_output_grad(f->net.s), 0, f->r, f->out_count);
+	strata_status st = st_session_backward(f->net.s, f->batch, false, want_input ? &dx : NULL, &err);
 	ck_assert_msg(st == STRATA_OK, "backward: %s", err.message);
 	return dx;
 }
@@ -203,14 +196,14 @@ static strata_tensor *fd_backward(fd_run *f, bool want_input)
 /* Fills every gradient buffer with NaN, so an element a backward pass forgets to write shows. */
 static void fd_poison_gradients(fd_run *f)
 {
-	size_t most = f->s->grad[0].bytes / sizeof(float);
+	size_t most = f->net.s->grad[0].bytes / sizeof(float);
 	for (size_t k = 0; k < f->n_weights; k++)
 		most = f->weight_counts[k] > most ? f->weight_counts[k] : most;
 	float *nan = alloc_floats(most);
 	for (size_t i = 0; i < most; i++)
 		nan[i] = NAN;
 	for (int i = 0; i < 2; i++)
-		fd_write(f, &f->s->grad[i], 0, nan, f->s->grad[i].bytes / sizeof(float));
+		fd_write(f, &f->net.s->grad[i], 0, nan, f->net.s->grad[i].bytes / sizeof(float));
 	for (size_t k = 0; k < f->n_weights; k++)
 		fd_write(f, fd_weight_tensor(f, k, true), 0, nan, f->weight_counts[k]);
 	free(nan);
@@ -306,7 +299,7 @@ static void check_gradients(const char *yaml, const grad_opts *o, unsigned seed)
 		}
 	}
 
-	fd_check(&f, "input gradient", &f.s->input, f.x, f.in_count, dx, o, l0);
+	fd_check(&f, "input gradient", &f.net.s->input, f.x, f.in_count, dx, o, l0);
 	for (size_t k = 0; k < f.n_weights; k++) {
 		snprintf(what, sizeof(what), "weight %zu gradient", k);
 		fd_check(&f, what, fd_weight_tensor(&f, k, false), f.weights[k], f.weight_counts[k], dw[k], o,
@@ -492,7 +485,7 @@ START_TEST(test_maxpool2d_ties)
 	ck_assert_uint_eq(f.out_count, (size_t)n * oh * ow * c);
 	for (size_t i = 0; i < f.in_count; i++)
 		f.x[i] = 0.5f * floorf((f.x[i] + 1.0f) * 1.5f);
-	fd_write(&f, &f.s->input, 0, f.x, f.in_count);
+	fd_write(&f, &f.net.s->input, 0, f.x, f.in_count);
 	fd_forward(&f);
 	fd_poison_gradients(&f);
 	float *dx = alloc_floats(f.in_count);
@@ -546,7 +539,7 @@ START_TEST(test_dropout_training)
 	fd_run f;
 	fd_open(&f, yaml, &o, 81);
 	fd_forward(&f);
-	fd_read(&f, st_session_output(f.s), f.y, f.out_count);
+	fd_read(&f, st_session_output(f.net.s), f.y, f.out_count);
 	float *dx = alloc_floats(f.in_count);
 	fd_read(&f, fd_backward(&f, true), dx, f.in_count);
 	size_t dropped = 0;
@@ -613,7 +606,7 @@ START_TEST(test_activation_softmax_axis)
 	fd_open(&f, "input: {shape: [2, 3, 4]}\nlayers:\n  - {type: activation, activation: softmax}\n", &o,
 	        110);
 	fd_forward(&f);
-	fd_read(&f, st_session_output(f.s), f.y, f.out_count);
+	fd_read(&f, st_session_output(f.net.s), f.y, f.out_count);
 	for (size_t row = 0; row < f.out_count / 4; row++) {
 		double m = -INFINITY, s = 0.0;
 		for (int j = 0; j < 4; j++)
@@ -672,12 +665,12 @@ static void run_folded(fd_run *f, float *dx, float *dw, float *db, size_t dw_cou
 	strata_error err = {0};
 	strata_tensor *dx_t = NULL;
 	fd_forward(f);
-	fd_write(f, st_session_output_grad(f->s), 0, f->r, f->out_count);
-	strata_status st = st_session_backward(f->s, f->batch, true, &dx_t, &err);
+	fd_write(f, st_session_output_grad(f->net.s), 0, f->r, f->out_count);
+	strata_status st = st_session_backward(f->net.s, f->batch, true, &dx_t, &err);
 	ck_assert_msg(st == STRATA_OK, "backward: %s", err.message);
 	fd_read(f, dx_t, dx, f->in_count);
-	fd_read(f, &f->s->binds[0].grads[0], dw, dw_count);
-	fd_read(f, &f->s->binds[0].grads[1], db, db_count);
+	fd_read(f, &f->net.s->binds[0].grads[0], dw, dw_count);
+	fd_read(f, &f->net.s->binds[0].grads[1], db, db_count);
 }
 
 static void check_ref(const char *what, const float *got, const double *want, size_t n)

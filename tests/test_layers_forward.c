@@ -23,39 +23,14 @@ static const char *const act_names[ACT_COUNT] = {"linear", "relu", "sigmoid", "t
 
 /* ---- Running one model ------------------------------------------------------------------------ */
 
-typedef struct run {
-	strata_registry *reg;
-	strata_runtime *rt;
-	strata_model *model;
-	strata_session *session;
-} run;
-
-static void run_open(run *r, const char *yaml, uint32_t max_batch)
-{
-	strata_error err = {0};
-	r->reg = ts_registry();
-	r->rt = ts_runtime(r->reg);
-	r->model = ts_model(r->reg, yaml);
-	strata_status st = strata_session_create(r->rt, r->model, max_batch, 1, &r->session, &err);
-	ck_assert_msg(st == STRATA_OK, "session: %s", err.message);
-}
-
-static void run_close(run *r)
-{
-	strata_session_destroy(r->session);
-	strata_model_free(r->model);
-	strata_runtime_destroy(r->rt);
-	strata_registry_close(r->reg);
-}
-
 /* Checks the weight's declared shape, then uploads random values and returns them. */
-static float *run_random_weight(run *r, size_t layer, size_t index, const char *name,
+static float *run_random_weight(const ts_net *r, size_t layer, size_t index, const char *name,
                                 const strata_shape *shape, unsigned seed, float lo, float hi)
 {
 	const char *got_name = NULL;
 	strata_shape got = {0};
 	strata_error err = {0};
-	ck_assert_int_eq(strata_session_weight_info(r->session, layer, index, &got_name, &got), STRATA_OK);
+	ck_assert_int_eq(strata_session_weight_info(r->s, layer, index, &got_name, &got), STRATA_OK);
 	ck_assert_str_eq(got_name, name);
 	ck_assert_uint_eq(got.rank, shape->rank);
 	size_t count = 1;
@@ -67,21 +42,21 @@ static float *run_random_weight(run *r, size_t layer, size_t index, const char *
 	float *w = malloc(count * sizeof(*w));
 	ck_assert_ptr_nonnull(w);
 	ts_fill_random(w, count, seed, lo, hi);
-	strata_status st = strata_session_write_weight(r->session, layer, index, w, count, &err);
+	strata_status st = strata_session_write_weight(r->s, layer, index, w, count, &err);
 	ck_assert_msg(st == STRATA_OK, "write %s: %s", name, err.message);
 	return w;
 }
 
-static void run_forward(run *r, const float *in, uint32_t batch, float *out)
+static void run_forward(const ts_net *r, const float *in, uint32_t batch, float *out)
 {
 	strata_error err = {0};
-	strata_status st = strata_session_forward(r->session, in, batch, out, &err);
+	strata_status st = strata_session_forward(r->s, in, batch, out, &err);
 	ck_assert_msg(st == STRATA_OK, "forward: %s", err.message);
 }
 
-static void check_output_shape(const run *r, size_t layer, uint32_t rank, const int64_t *dims)
+static void check_output_shape(const ts_net *r, size_t layer, uint32_t rank, const int64_t *dims)
 {
-	strata_shape s = strata_model_output_shape(r->model, layer);
+	strata_shape s = strata_model_output_shape(r->m, layer);
 	ck_assert_uint_eq(s.rank, rank);
 	for (uint32_t i = 0; i < rank; i++)
 		ck_assert_msg(s.dims[i] == dims[i], "output dim %u: got %lld, want %lld", i,
@@ -282,10 +257,10 @@ START_TEST(test_conv2d)
 	window_dim(cc->h, cc->kh, cc->sh, cc->same, &oh, &pt);
 	window_dim(cc->w, cc->kw, cc->sw, cc->same, &ow, &pl);
 
-	run r;
-	run_open(&r, yaml, n);
+	ts_device dev = ts_device_open();
+	ts_net r = ts_net_open(&dev, yaml, n, 1);
 	check_output_shape(&r, 0, 3, (int64_t[]){oh, ow, cc->filters});
-	ck_assert_uint_eq(strata_session_weight_count(r.session, 0), cc->use_bias ? 2 : 1);
+	ck_assert_uint_eq(strata_session_weight_count(r.s, 0), cc->use_bias ? 2 : 1);
 	strata_shape kshape = {.rank = 4, .dims = {cc->kh, cc->kw, cc->c, cc->filters}};
 	float *kernel = run_random_weight(&r, 0, 0, "kernel", &kshape, 11 + _i, -0.5f, 0.5f);
 	float *bias = NULL;
@@ -315,7 +290,8 @@ START_TEST(test_conv2d)
 	free(in);
 	free(bias);
 	free(kernel);
-	run_close(&r);
+	ts_net_close(&r);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -353,8 +329,8 @@ START_TEST(test_dense)
 	         "    activation: %s\n"
 	         "    use_bias: %s\n",
 	         dc->inputs, dc->units, act_names[dc->act], dc->use_bias ? "true" : "false");
-	run r;
-	run_open(&r, yaml, n);
+	ts_device dev = ts_device_open();
+	ts_net r = ts_net_open(&dev, yaml, n, 1);
 	check_output_shape(&r, 0, 1, (int64_t[]){dc->units});
 	strata_shape kshape = {.rank = 2, .dims = {dc->inputs, dc->units}};
 	float *kernel = run_random_weight(&r, 0, 0, "kernel", &kshape, 5 + _i, -1.0f, 1.0f);
@@ -380,7 +356,8 @@ START_TEST(test_dense)
 	free(in);
 	free(bias);
 	free(kernel);
-	run_close(&r);
+	ts_net_close(&r);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -420,9 +397,9 @@ START_TEST(test_maxpool2d)
 	window_dim(pc->h, pc->ph, pc->sh ? pc->sh : pc->ph, pc->same, &oh, &pt);
 	window_dim(pc->w, pc->pw, pc->sw ? pc->sw : pc->pw, pc->same, &ow, &pl);
 
-	run r;
-	run_open(&r, yaml, n);
-	ck_assert_str_eq(strata_model_layer_name(r.model, 0), "max_pooling2d_1");
+	ts_device dev = ts_device_open();
+	ts_net r = ts_net_open(&dev, yaml, n, 1);
+	ck_assert_str_eq(strata_model_layer_name(r.m, 0), "max_pooling2d_1");
 	check_output_shape(&r, 0, 3, (int64_t[]){oh, ow, pc->c});
 	size_t in_count = (size_t)n * pc->h * pc->w * pc->c, out_count = (size_t)n * oh * ow * pc->c;
 	float *in = random_floats(in_count, 17 + _i, -1.0f, 1.0f);
@@ -437,7 +414,8 @@ START_TEST(test_maxpool2d)
 	free(want);
 	free(out);
 	free(in);
-	run_close(&r);
+	ts_net_close(&r);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -482,9 +460,9 @@ START_TEST(test_averagepool2d)
 	window_dim(pc->h, pc->ph, pc->sh ? pc->sh : pc->ph, pc->same, &oh, &pt);
 	window_dim(pc->w, pc->pw, pc->sw ? pc->sw : pc->pw, pc->same, &ow, &pl);
 
-	run r;
-	run_open(&r, yaml, n);
-	ck_assert_str_eq(strata_model_layer_name(r.model, 0), "average_pooling2d_1");
+	ts_device dev = ts_device_open();
+	ts_net r = ts_net_open(&dev, yaml, n, 1);
+	ck_assert_str_eq(strata_model_layer_name(r.m, 0), "average_pooling2d_1");
 	check_output_shape(&r, 0, 3, (int64_t[]){oh, ow, pc->c});
 	size_t in_count = (size_t)n * pc->h * pc->w * pc->c, out_count = (size_t)n * oh * ow * pc->c;
 	float *in = random_floats(in_count, 19 + _i, -1.0f, 1.0f);
@@ -504,7 +482,8 @@ START_TEST(test_averagepool2d)
 	free(want);
 	free(out);
 	free(in);
-	run_close(&r);
+	ts_net_close(&r);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -521,9 +500,9 @@ START_TEST(test_activation)
 	char yaml[256];
 	snprintf(yaml, sizeof(yaml), "input: {shape: %s}\nlayers:\n  - {type: activation, activation: %s}\n",
 	         image ? "[3, 4, 5]" : "[9]", act_names[act]);
-	run r;
-	run_open(&r, yaml, n);
-	ck_assert_str_eq(strata_model_layer_name(r.model, 0), "activation_1");
+	ts_device dev = ts_device_open();
+	ts_net r = ts_net_open(&dev, yaml, n, 1);
+	ck_assert_str_eq(strata_model_layer_name(r.m, 0), "activation_1");
 	check_output_shape(&r, 0, image ? 3 : 1, image ? (int64_t[]){3, 4, 5} : (int64_t[]){9});
 	size_t count = (size_t)n * rows * cols;
 	float *in = random_floats(count, 29 + _i, -scale, scale);
@@ -542,7 +521,8 @@ START_TEST(test_activation)
 	free(want);
 	free(out);
 	free(in);
-	run_close(&r);
+	ts_net_close(&r);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -551,8 +531,8 @@ END_TEST
 START_TEST(test_dropout_inference_is_identity)
 {
 	const int n = 4;
-	run r;
-	run_open(&r, "input: {shape: [5, 6, 3]}\nlayers:\n  - type: dropout\n    rate: 0.5\n", n);
+	ts_device dev = ts_device_open();
+	ts_net r = ts_net_open(&dev, "input: {shape: [5, 6, 3]}\nlayers:\n  - type: dropout\n    rate: 0.5\n", n, 1);
 	check_output_shape(&r, 0, 3, (int64_t[]){5, 6, 3});
 	size_t count = (size_t)n * 5 * 6 * 3;
 	float *in = random_floats(count, 99, -2.0f, 2.0f);
@@ -564,15 +544,16 @@ START_TEST(test_dropout_inference_is_identity)
 		              (double)in[i]);
 	free(out);
 	free(in);
-	run_close(&r);
+	ts_net_close(&r);
+	ts_device_close(&dev);
 }
 END_TEST
 
 /* Runs the dropout layer 0 of r's session in training mode on the input of the last forward
  * pass, through the plugin's own forward() as a trainer will call it, and reads the output. */
-static void dropout_train(run *r, uint32_t batch, uint64_t seed, uint64_t step, float *out, size_t count)
+static void dropout_train(const ts_net *r, uint32_t batch, uint64_t seed, uint64_t step, float *out, size_t count)
 {
-	strata_session *s = r->session;
+	strata_session *s = r->s;
 	struct strata_layer *layer = &s->model->layers[0];
 	strata_error err = {0};
 	strata_forward_args args = {
@@ -593,8 +574,8 @@ START_TEST(test_dropout_training)
 	const double rate = 0.3;
 	const size_t count = (size_t)n * 25 * 25 * 3; /* not a multiple of the 4 draws per work-item */
 	ck_assert_uint_ne(count % 4, 0);
-	run r;
-	run_open(&r, "input: {shape: [25, 25, 3]}\nlayers:\n  - type: dropout\n    rate: 0.3\n", n);
+	ts_device dev = ts_device_open();
+	ts_net r = ts_net_open(&dev, "input: {shape: [25, 25, 3]}\nlayers:\n  - type: dropout\n    rate: 0.3\n", n, 1);
 	float *in = random_floats(count, 5, 0.5f, 1.5f); /* never 0, so a 0 output is a dropped element */
 	float *a = malloc(count * sizeof(*a)), *b = malloc(count * sizeof(*b));
 	ck_assert(a && b);
@@ -635,7 +616,8 @@ START_TEST(test_dropout_training)
 	free(b);
 	free(a);
 	free(in);
-	run_close(&r);
+	ts_net_close(&r);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -674,8 +656,8 @@ START_TEST(test_dropout_mask_is_philox)
 	const uint64_t seed = 0x0000000512345678u, step = 0x0000000300000007u;
 	const size_t count = (size_t)n * 13 * 11 * 3;
 	ck_assert_uint_ne(count % 4, 0);
-	run r;
-	run_open(&r, "input: {shape: [13, 11, 3]}\nlayers:\n  - type: dropout\n    rate: 0.3\n", n);
+	ts_device dev = ts_device_open();
+	ts_net r = ts_net_open(&dev, "input: {shape: [13, 11, 3]}\nlayers:\n  - type: dropout\n    rate: 0.3\n", n, 1);
 	float *in = random_floats(count, 8, 0.5f, 1.5f); /* never 0, so a 0 output is a dropped element */
 	float *out = malloc(count * sizeof(*out));
 	ck_assert_ptr_nonnull(out);
@@ -691,15 +673,16 @@ START_TEST(test_dropout_mask_is_philox)
 	ck_assert_msg(dropped > 0 && dropped < count, "%zu of %zu dropped", dropped, count);
 	free(out);
 	free(in);
-	run_close(&r);
+	ts_net_close(&r);
+	ts_device_close(&dev);
 }
 END_TEST
 
 START_TEST(test_flatten_order)
 {
 	const int n = 2, h = 3, w = 4, c = 5;
-	run r;
-	run_open(&r, "input: {shape: [3, 4, 5]}\nlayers:\n  - type: Flatten\n", n);
+	ts_device dev = ts_device_open();
+	ts_net r = ts_net_open(&dev, "input: {shape: [3, 4, 5]}\nlayers:\n  - type: Flatten\n", n, 1);
 	check_output_shape(&r, 0, 1, (int64_t[]){h * w * c});
 	size_t count = (size_t)n * h * w * c;
 	float *in = malloc(count * sizeof(*in)), *out = malloc(count * sizeof(*out));
@@ -725,7 +708,8 @@ START_TEST(test_flatten_order)
 				}
 	free(out);
 	free(in);
-	run_close(&r);
+	ts_net_close(&r);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -737,17 +721,17 @@ START_TEST(test_cnn_chain)
 	const conv_case cc = {10, 10, 1, 3, 3, 1, 1, false, 4, true, ACT_RELU};
 	const pool_case pc = {8, 8, 4, 2, 2, 0, 0, false, true};
 	const int units = 10, flat = 4 * 4 * 4;
-	run r;
-	run_open(&r,
-	         "name: chain\n"
-	         "input: {shape: [10, 10, 1]}\n"
-	         "layers:\n"
-	         "  - {type: Conv2D, filters: 4, kernel_size: 3, activation: relu}\n"
-	         "  - {type: MaxPooling2D}\n"
-	         "  - {type: Dropout, rate: 0.25}\n"
-	         "  - {type: Flatten}\n"
-	         "  - {type: Dense, units: 10, activation: softmax}\n",
-	         n);
+	ts_device dev = ts_device_open();
+	ts_net r = ts_net_open(&dev,
+	                       "name: chain\n"
+	                       "input: {shape: [10, 10, 1]}\n"
+	                       "layers:\n"
+	                       "  - {type: Conv2D, filters: 4, kernel_size: 3, activation: relu}\n"
+	                       "  - {type: MaxPooling2D}\n"
+	                       "  - {type: Dropout, rate: 0.25}\n"
+	                       "  - {type: Flatten}\n"
+	                       "  - {type: Dense, units: 10, activation: softmax}\n",
+	                       n, 1);
 	check_output_shape(&r, 0, 3, (int64_t[]){8, 8, 4});
 	check_output_shape(&r, 1, 3, (int64_t[]){4, 4, 4});
 	check_output_shape(&r, 3, 1, (int64_t[]){flat});
@@ -777,7 +761,8 @@ START_TEST(test_cnn_chain)
 	free(dk);
 	free(cb);
 	free(ck);
-	run_close(&r);
+	ts_net_close(&r);
+	ts_device_close(&dev);
 }
 END_TEST
 

@@ -11,10 +11,8 @@
 enum { B = 3, C = 4 };
 
 typedef struct fixture {
-	strata_registry *reg;
-	strata_runtime *rt;
-	strata_model *m;
-	strata_session *s;
+	ts_device dev;
+	ts_net net;
 } fixture;
 
 static void open_fixture(fixture *f, const char *loss, const char *activation, const char *extra)
@@ -24,36 +22,32 @@ static void open_fixture(fixture *f, const char *loss, const char *activation, c
 	         "input: {shape: [6]}\nlayers:\n  - {type: dense, units: %d, activation: %s%s}\nloss: %s\n"
 	         "optimizer: {type: sgd, learning_rate: 1.0}\n",
 	         C, activation, extra, loss);
-	f->reg = ts_registry();
-	f->rt = ts_runtime(f->reg);
-	f->m = ts_model(f->reg, yaml);
+	f->dev = ts_device_open();
+	f->net = ts_net_open(&f->dev, yaml, B, 1);
 	strata_error err = {0};
-	ck_assert_int_eq(strata_session_create(f->rt, f->m, B, 1, &f->s, &err), STRATA_OK);
-	ck_assert_msg(st_session_enable_training(f->s, &err) == STRATA_OK, "%s", err.message);
-	ck_assert_msg(st_loss_prepare(f->s, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(st_session_enable_training(f->net.s, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(st_loss_prepare(f->net.s, &err) == STRATA_OK, "%s", err.message);
 	int labels[B] = {2, 0, 3};
-	st_tensor_write(f->rt, &f->s->batch_labels, 0, labels, sizeof(labels), &err);
+	st_tensor_write(f->dev.rt, &f->net.s->batch_labels, 0, labels, sizeof(labels), &err);
 }
 
 static void close_fixture(fixture *f)
 {
-	strata_session_destroy(f->s);
-	strata_runtime_destroy(f->rt);
-	strata_model_free(f->m);
-	strata_registry_close(f->reg);
+	ts_net_close(&f->net);
+	ts_device_close(&f->dev);
 }
 
 /* The device's mean loss over the batch for outputs y; its gradient into `grad` when not NULL. */
 static double device_loss(fixture *f, const float *y, float *grad)
 {
 	strata_error err = {0};
-	st_tensor_write(f->rt, st_session_output(f->s), 0, y, B * C * sizeof(float), &err);
-	ck_assert_int_eq(st_loss_zero_sums(f->s, &err), STRATA_OK);
-	ck_assert_msg(st_loss_compute(f->s, B, &err) == STRATA_OK, "%s", err.message);
+	st_tensor_write(f->dev.rt, st_session_output(f->net.s), 0, y, B * C * sizeof(float), &err);
+	ck_assert_int_eq(st_loss_zero_sums(f->net.s, &err), STRATA_OK);
+	ck_assert_msg(st_loss_compute(f->net.s, B, &err) == STRATA_OK, "%s", err.message);
 	if (grad)
-		st_tensor_read(f->rt, st_session_output_grad(f->s), 0, grad, B * C * sizeof(float), &err);
+		st_tensor_read(f->dev.rt, st_session_output_grad(f->net.s), 0, grad, B * C * sizeof(float), &err);
 	double loss, correct, reg;
-	ck_assert_int_eq(st_loss_read_sums(f->s, &loss, &correct, &reg, &err), STRATA_OK);
+	ck_assert_int_eq(st_loss_read_sums(f->net.s, &loss, &correct, &reg, &err), STRATA_OK);
 	return loss / B;
 }
 
@@ -81,7 +75,7 @@ START_TEST(test_crossentropy_folded_fd)
 {
 	fixture f;
 	open_fixture(&f, "categorical_crossentropy", "softmax", "");
-	ck_assert(f.s->loss_folded);
+	ck_assert(f.net.s->loss_folded);
 	double z[B * C];
 	float y[B * C], grad[B * C], zf[B * C];
 	ts_fill_random(zf, B * C, 4, -2, 2);
@@ -114,7 +108,7 @@ static void fd_on_outputs(const char *loss, const char *activation)
 {
 	fixture f;
 	open_fixture(&f, loss, activation, "");
-	ck_assert(!f.s->loss_folded);
+	ck_assert(!f.net.s->loss_folded);
 	float y[B * C], grad[B * C];
 	ts_fill_random(y, B * C, 5, 0.2f, 0.8f);
 	device_loss(&f, y, grad);
@@ -190,11 +184,12 @@ static void regularizer_fd(const char *regularizer)
 	for (int i = 0; i < N; i += 2)
 		w[i] = -w[i]; /* both signs, away from L1's kink at 0 */
 	strata_error err = {0};
-	ck_assert_int_eq(strata_session_write_weight(f.s, 0, 0, w, N, &err), STRATA_OK);
-	ck_assert_int_eq(st_tensor_write(f.rt, &f.s->binds[0].grads[0], 0, zero, sizeof(zero), &err), STRATA_OK);
-	ck_assert_int_eq(st_tensor_write(f.rt, &f.s->binds[0].grads[1], 0, zero, C * sizeof(float), &err), STRATA_OK);
-	ck_assert_msg(st_optimizer_step(f.rt, &f.s->opt, &err) == STRATA_OK, "%s", err.message);
-	ck_assert_int_eq(strata_session_read_weight(f.s, 0, 0, after, N, &err), STRATA_OK);
+	ck_assert_int_eq(strata_session_write_weight(f.net.s, 0, 0, w, N, &err), STRATA_OK);
+	strata_tensor *grads = f.net.s->binds[0].grads;
+	ck_assert_int_eq(st_tensor_write(f.dev.rt, &grads[0], 0, zero, sizeof(zero), &err), STRATA_OK);
+	ck_assert_int_eq(st_tensor_write(f.dev.rt, &grads[1], 0, zero, C * sizeof(float), &err), STRATA_OK);
+	ck_assert_msg(st_optimizer_step(f.dev.rt, &f.net.s->opt, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_int_eq(strata_session_read_weight(f.net.s, 0, 0, after, N, &err), STRATA_OK);
 	double nonzero = 0;
 	for (int i = 0; i < N; i++) {
 		double analytic = w[i] - after[i];
@@ -205,10 +200,10 @@ static void regularizer_fd(const char *regularizer)
 		wp[i] += e;
 		wm[i] -= e;
 		double rp, rm, l, c;
-		ck_assert_int_eq(strata_session_write_weight(f.s, 0, 0, wp, N, &err), STRATA_OK);
-		ck_assert_int_eq(st_loss_read_sums(f.s, &l, &c, &rp, &err), STRATA_OK);
-		ck_assert_int_eq(strata_session_write_weight(f.s, 0, 0, wm, N, &err), STRATA_OK);
-		ck_assert_int_eq(st_loss_read_sums(f.s, &l, &c, &rm, &err), STRATA_OK);
+		ck_assert_int_eq(strata_session_write_weight(f.net.s, 0, 0, wp, N, &err), STRATA_OK);
+		ck_assert_int_eq(st_loss_read_sums(f.net.s, &l, &c, &rp, &err), STRATA_OK);
+		ck_assert_int_eq(strata_session_write_weight(f.net.s, 0, 0, wm, N, &err), STRATA_OK);
+		ck_assert_int_eq(st_loss_read_sums(f.net.s, &l, &c, &rm, &err), STRATA_OK);
 		assert_close(analytic, (rp - rm) / (wp[i] - wm[i]), regularizer, i);
 		nonzero += fabs(analytic);
 	}
@@ -226,18 +221,13 @@ END_TEST
 
 START_TEST(test_no_loss_refused)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
-	strata_model *m = ts_model(reg, "input: {shape: [3]}\nlayers:\n  - {type: dense, units: 2}\n");
-	strata_session *s = NULL;
+	ts_device dev = ts_device_open();
+	ts_net net = ts_net_open(&dev, "input: {shape: [3]}\nlayers:\n  - {type: dense, units: 2}\n", 2, 1);
 	strata_error err = {0};
-	ck_assert_int_eq(strata_session_create(rt, m, 2, 1, &s, &err), STRATA_OK);
-	ck_assert_int_eq(st_loss_prepare(s, &err), STRATA_ERR_INVALID);
+	ck_assert_int_eq(st_loss_prepare(net.s, &err), STRATA_ERR_INVALID);
 	ck_assert_msg(strstr(err.message, "no loss") != NULL, "%s", err.message);
-	strata_session_destroy(s);
-	strata_runtime_destroy(rt);
-	strata_model_free(m);
-	strata_registry_close(reg);
+	ts_net_close(&net);
+	ts_device_close(&dev);
 }
 END_TEST
 

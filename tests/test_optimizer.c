@@ -1,5 +1,6 @@
 /* Optimizers: every update rule against a host reference in double precision over several steps,
- * with and without regularization. */
+ * with and without regularization; Adam also against TensorFlow's own float32 arithmetic. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,83 @@ static double run_case(const char *optimizer, const char *regularizer, double l1
 	return moved;
 }
 
+/* TensorFlow's Adam as its dense update computes it (ResourceApplyAdam and
+ * ResourceApplyAdamWithAmsgrad, which tf.keras' Adam calls), in float32 and in its order:
+ * beta powers pow(float beta, float t), alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t),
+ * m += (g - m) * (1 - beta_1), v += (g^2 - v) * (1 - beta_2), w -= (m * alpha) / (sqrt(v) + eps).
+ * Only this matches TensorFlow to the last bits: the double reference above cannot tell a step
+ * 7e-6 too large (1 - beta_2 rounded to float32 in v but not in alpha) from a right one. */
+typedef struct tf_adam_state {
+	float m[NW], v[NW], vhat[NW];
+} tf_adam_state;
+
+static void tf_adam_ref(float *w, const float *g, tf_adam_state *s, const st_optimizer *o, uint64_t iterations)
+{
+	const float lr = (float)o->lr, beta_1 = (float)o->beta_1, beta_2 = (float)o->beta_2;
+	const float eps = (float)o->epsilon, local_step = (float)iterations;
+	const float beta_1_power = powf(beta_1, local_step), beta_2_power = powf(beta_2, local_step);
+	const float alpha = lr * sqrtf(1.0f - beta_2_power) / (1.0f - beta_1_power);
+	for (int i = 0; i < NW; i++) {
+		s->m[i] += (g[i] - s->m[i]) * (1.0f - beta_1);
+		s->v[i] += (g[i] * g[i] - s->v[i]) * (1.0f - beta_2);
+		float v = s->v[i];
+		if (o->amsgrad) {
+			s->vhat[i] = fmaxf(s->vhat[i], v);
+			v = s->vhat[i];
+		}
+		w[i] -= (s->m[i] * alpha) / (sqrtf(v) + eps);
+	}
+}
+
+/* From zero weights, so that the first step is read back exactly (w = -step), STEPS updates on
+ * the device and in tf_adam_ref. The first step must agree to 1e-7 relative (the double-precision
+ * bias correction made it 7e-6 larger, always); later ones, taken from the device's weights, to
+ * one float32 rounding of the weight. */
+static void run_tf_adam(const char *optimizer)
+{
+	fixture f;
+	open_fixture(&f, optimizer, "null");
+	strata_error err = {0};
+	float w[NW] = {0}, g[NW], got[NW];
+	tf_adam_state ref;
+	memset(&ref, 0, sizeof(ref));
+	ck_assert_msg(strata_session_write_weight(f.s, 0, 0, w, NW, &err) == STRATA_OK, "%s", err.message);
+	double worst_first = 0;
+	for (int t = 1; t <= STEPS; t++) {
+		ts_fill_random(g, NW, 300 + t, -1, 1);
+		ck_assert_int_eq(st_tensor_write(f.rt, &f.s->binds[0].grads[0], 0, g, sizeof(g), &err), STRATA_OK);
+		ck_assert_msg(st_optimizer_step(f.rt, &f.s->opt, &err) == STRATA_OK, "%s", err.message);
+		float before[NW];
+		memcpy(before, w, sizeof(w));
+		tf_adam_ref(w, g, &ref, &f.s->opt, f.s->opt.iterations);
+		ck_assert_int_eq(strata_session_read_weight(f.s, 0, 0, got, NW, &err), STRATA_OK);
+		for (int i = 0; i < NW; i++) {
+			double step = (double)before[i] - w[i], diff = fabs((double)got[i] - w[i]);
+			ck_assert_msg(step != 0.0, "%s step %d w[%d] did not move", optimizer, t, i);
+			if (t == 1) {
+				worst_first = fmax(worst_first, diff / fabs(step));
+				ck_assert_msg(diff <= 1e-7 * fabs(step),
+				              "%s: first step of w[%d] is %.9g, TensorFlow's %.9g (relative difference %.3g)",
+				              optimizer, i, -(double)got[i], step, diff / fabs(step));
+			} else {
+				ck_assert_msg(diff <= FLT_EPSILON * fabs(w[i]), "%s step %d w[%d]: %.9g vs TensorFlow's %.9g",
+				              optimizer, t, i, got[i], w[i]);
+			}
+			w[i] = got[i];
+		}
+	}
+	printf("%s: first step within %.3g (relative) of TensorFlow's\n", optimizer, worst_first);
+	close_fixture(&f);
+}
+
+START_TEST(test_adam_tensorflow_float32)
+{
+	run_tf_adam("adam");
+	run_tf_adam("{type: adam, learning_rate: 0.01, amsgrad: true}");
+	run_tf_adam("{type: adam, learning_rate: 0.002, beta_1: 0.8, beta_2: 0.99, epsilon: 1.0e-6}");
+}
+END_TEST
+
 START_TEST(test_sgd)
 {
 	ck_assert_double_gt(run_case("{type: sgd, learning_rate: 0.1}", "null", 0, 0, sgd_ref), 1e-3);
@@ -196,6 +274,7 @@ static Suite *optimizer_suite(void)
 	tcase_add_test(tc, test_sgd);
 	tcase_add_test(tc, test_adadelta);
 	tcase_add_test(tc, test_adam);
+	tcase_add_test(tc, test_adam_tensorflow_float32);
 	tcase_add_test(tc, test_rmsprop);
 	tcase_add_test(tc, test_regularizers);
 	suite_add_tcase(s, tc);

@@ -199,11 +199,49 @@ START_TEST(test_missing_and_empty_files)
 	char *missing = tmp_path("missing.csv");
 	ck_assert_int_eq(plot_log_read(missing, &log, &err), STRATA_ERR_NOT_FOUND);
 	ck_assert_msg(strstr(err.message, missing) && strstr(err.message, "No such file"), "%s", err.message);
-	ck_assert_int_eq(plot_log_read("/dev/null", &log, &err), STRATA_ERR_PARSE);
-	ck_assert_msg(strncmp(err.message, "/dev/null:1: empty file", 23) == 0, "%s", err.message);
-	/* A folder opens but cannot be read. */
-	ck_assert_int_eq(plot_log_read(tmpdir, &log, &err), STRATA_ERR_IO);
+	char *empty = tmp_path("empty.csv");
+	FILE *f = fopen(empty, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(plot_log_read(empty, &log, &err), STRATA_ERR_PARSE);
+	ck_assert_msg(strncmp(err.message, empty, strlen(empty)) == 0 && strstr(err.message, ":1: empty file"), "%s",
+	              err.message);
+	/* Anything but a regular file is refused before it is read: a device, a folder. */
+	ck_assert_int_eq(plot_log_read("/dev/null", &log, &err), STRATA_ERR_INVALID);
+	ck_assert_str_eq(err.message, "/dev/null is a character device, not a regular file");
+	ck_assert_int_eq(plot_log_read(tmpdir, &log, &err), STRATA_ERR_INVALID);
+	ck_assert_msg(strncmp(err.message, tmpdir, strlen(tmpdir)) == 0 && strstr(err.message, " is a folder, not"),
+	              "%s", err.message);
+	free(empty);
 	free(missing);
+	remove_tmpdir();
+}
+END_TEST
+
+/* A log larger than PLOT_LOG_MAX_BYTES (a sparse file: no disk space) is refused by its size,
+ * unread; before, it was read as one enormous line. */
+START_TEST(test_huge_file)
+{
+	plot_log log;
+	strata_error err = {0};
+	make_tmpdir();
+	char *path = tmp_path("huge.csv");
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("epoch,batch,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds\n", f);
+	fclose(f);
+	ck_assert_int_eq(truncate(path, (off_t)PLOT_LOG_MAX_BYTES + 1), 0);
+	ck_assert_int_eq(plot_log_read(path, &log, &err), STRATA_ERR_INVALID);
+	char want[512];
+	snprintf(want, sizeof(want), "%s: %llu bytes, more than the %llu bytes a training log may have", path,
+	         (unsigned long long)PLOT_LOG_MAX_BYTES + 1, (unsigned long long)PLOT_LOG_MAX_BYTES);
+	ck_assert_str_eq(err.message, want);
+	ck_assert_ptr_null(log.epochs);
+	/* At the limit it is read, and refused for what it holds. */
+	ck_assert_int_eq(truncate(path, (off_t)PLOT_LOG_MAX_BYTES), 0);
+	ck_assert_int_eq(plot_log_read(path, &log, &err), STRATA_ERR_PARSE);
+	unlink(path);
+	free(path);
 	remove_tmpdir();
 }
 END_TEST
@@ -605,6 +643,7 @@ static Suite *plot_suite(void)
 	tcase_add_loop_test(tc, test_bad_logs_are_refused_with_file_and_line, 0,
 	                    (int)(sizeof(bad_logs) / sizeof(bad_logs[0])));
 	tcase_add_test(tc, test_missing_and_empty_files);
+	tcase_add_test(tc, test_huge_file);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("draw");
 	tcase_add_test(tc, test_nice_axes);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "registry.h"
@@ -151,6 +152,45 @@ START_TEST(test_failing_init_refused)
 }
 END_TEST
 
+/* A `.so` entry that is not a regular file is refused, naming it, and never opened: dlopen() on a
+ * FIFO waited for a writer forever (this test's case has a 20 s timeout, so that a regression
+ * fails instead of hanging). A symlink to a FIFO is refused the same way. */
+START_TEST(test_special_files_refused)
+{
+	char *src = strdup("/tmp/strata-test-fifo-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(src));
+	char fifo[4096], folder[4096];
+	snprintf(fifo, sizeof(fifo), "%s/pipe", src);
+	snprintf(folder, sizeof(folder), "%s/folder", src);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(mkdir(folder, 0700), 0);
+	expect_refusal(fifo, "fifo.so", "is a FIFO (named pipe), not a regular file", "cannot load plugin");
+	expect_refusal(folder, "folder.so", "is a folder, not a regular file", NULL);
+	expect_refusal("/dev/zero", "zero.so", "is a character device, not a regular file", NULL);
+
+	/* The FIFO itself in the folder, not a link to it. */
+	char *dir = strdup("/tmp/strata-test-plugins-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/x.so", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	strata_registry *reg = NULL;
+	strata_error err = {0};
+	ck_assert_int_eq(open_with(dir, false, &reg, &err), STRATA_ERR_PLUGIN);
+	ck_assert_ptr_null(reg);
+	char want[8192];
+	snprintf(want, sizeof(want), "cannot load plugin %s: it is a FIFO (named pipe), not a regular file", path);
+	ck_assert_str_eq(err.message, want);
+	unlink(path);
+	rmdir(dir);
+	free(dir);
+	rmdir(folder);
+	unlink(fifo);
+	rmdir(src);
+	free(src);
+}
+END_TEST
+
 START_TEST(test_missing_folder_is_not_an_error)
 {
 	strata_registry *reg = NULL;
@@ -175,6 +215,10 @@ static Suite *loader_suite(void)
 	tcase_add_test(tc, test_failing_init_refused);
 	tcase_add_test(tc, test_missing_folder_is_not_an_error);
 	suite_add_tcase(s, tc);
+	TCase *special = tcase_create("special_files");
+	tcase_set_timeout(special, 20);
+	tcase_add_test(special, test_special_files_refused);
+	suite_add_tcase(s, special);
 	return s;
 }
 

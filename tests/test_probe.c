@@ -1,6 +1,5 @@
 /* Probing layers: the ranged forward and backward passes, dropout's inference-mode derivative,
  * filter visualization (strata_visualize and its PNG grid) and layer features (strata_embed). */
-#include <dirent.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -26,52 +25,30 @@ static const char *const conv_yaml = "input: {shape: [28, 28, 1]}\n"
                                      "  - {type: dense, units: 5, activation: softmax}\n";
 enum { CONV = 0, FLAT = 3, DENSE = 4, FILTERS = 6, UNITS = 5 };
 
+/* A net (weights from seed 7) on a device of its own, and a folder for the files it writes. */
 typedef struct probe {
-	strata_registry *reg;
-	strata_runtime *rt;
-	strata_model *model;
-	strata_session *s;
+	ts_device dev;
+	ts_net net;
 	char dir[256];
 } probe;
 
 static void probe_open(probe *p, const char *yaml, uint32_t max_batch)
 {
-	memset(p, 0, sizeof(*p));
-	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	snprintf(p->dir, sizeof(p->dir), "%s/strata-probe-XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(p->dir));
-	p->reg = ts_registry();
-	p->rt = ts_runtime(p->reg);
-	p->model = ts_model(p->reg, yaml);
-	strata_error err = {0};
-	ck_assert_msg(strata_session_create(p->rt, p->model, max_batch, 7, &p->s, &err) == STRATA_OK, "%s",
-	              err.message);
+	ts_tmpdir_make(p->dir, sizeof(p->dir), "probe");
+	p->dev = ts_device_open();
+	p->net = ts_net_open(&p->dev, yaml, max_batch, 7);
 }
 
 static void probe_close(probe *p)
 {
-	strata_session_destroy(p->s);
-	strata_model_free(p->model);
-	strata_runtime_destroy(p->rt);
-	strata_registry_close(p->reg);
-	DIR *d = opendir(p->dir);
-	for (struct dirent *e; d && (e = readdir(d));) {
-		char path[600];
-		snprintf(path, sizeof(path), "%s/%s", p->dir, e->d_name);
-		if (e->d_name[0] != '.')
-			unlink(path);
-	}
-	if (d)
-		closedir(d);
-	rmdir(p->dir);
+	ts_net_close(&p->net);
+	ts_device_close(&p->dev);
+	ts_tmpdir_remove(p->dir);
 }
 
 static char *probe_path(const probe *p, const char *name)
 {
-	char *path = malloc(strlen(p->dir) + strlen(name) + 2);
-	ck_assert_ptr_nonnull(path);
-	sprintf(path, "%s/%s", p->dir, name);
-	return path;
+	return ts_join(p->dir, name);
 }
 
 static float *floats(size_t n)
@@ -94,9 +71,9 @@ static void set_conv_filters(probe *p, unsigned dead_mask)
 			kernel[k * FILTERS + f] = 0.0f;
 	}
 	strata_error err = {0};
-	ck_assert_msg(strata_session_write_weight(p->s, CONV, 0, kernel, 9 * FILTERS, &err) == STRATA_OK, "%s",
+	ck_assert_msg(strata_session_write_weight(p->net.s, CONV, 0, kernel, 9 * FILTERS, &err) == STRATA_OK, "%s",
 	              err.message);
-	ck_assert_msg(strata_session_write_weight(p->s, CONV, 1, bias, FILTERS, &err) == STRATA_OK, "%s",
+	ck_assert_msg(strata_session_write_weight(p->net.s, CONV, 1, bias, FILTERS, &err) == STRATA_OK, "%s",
 	              err.message);
 }
 
@@ -106,7 +83,7 @@ static void visualize(probe *p, strata_visualize_options o, strata_visualize_res
 	if (!o.scale)
 		o.scale = 1.0 / 255;
 	strata_error err = {0};
-	strata_status st = strata_visualize(p->s, &o, r, &err);
+	strata_status st = strata_visualize(p->net.s, &o, r, &err);
 	ck_assert_msg(st == STRATA_OK, "visualize: %s", err.message);
 }
 
@@ -134,30 +111,30 @@ START_TEST(test_dropout_backward_follows_the_pass)
 	probe p;
 	probe_open(&p, "input: {shape: [64]}\nlayers:\n  - {type: dropout, rate: 0.5}\n", 4);
 	strata_error err = {0};
-	ck_assert_msg(st_session_enable_training(p.s, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(st_session_enable_training(p.net.s, &err) == STRATA_OK, "%s", err.message);
 	enum { N = 4 * 64 };
 	float x[N], r[N], dx[N];
 	ts_fill_random(x, N, 1, 1.0f, 2.0f);
 	ts_fill_random(r, N, 2, 1.0f, 2.0f);
 	strata_tensor *dx_t = NULL;
-	p.s->step = 3;
+	p.net.s->step = 3;
 
 	/* Inference: the forward pass copies, so the derivative is the identity. */
-	ck_assert(st_tensor_write(p.rt, &p.s->input, 0, x, sizeof(x), &err) == STRATA_OK);
-	ck_assert(st_session_forward_layers(p.s, 4, false, 1, &err) == STRATA_OK);
-	ck_assert(st_tensor_write(p.rt, st_session_output_grad(p.s), 0, r, sizeof(r), &err) == STRATA_OK);
-	ck_assert_msg(st_session_backward_from(p.s, 4, 0, false, &dx_t, &err) == STRATA_OK, "%s", err.message);
-	ck_assert(st_tensor_read(p.rt, dx_t, 0, dx, sizeof(dx), &err) == STRATA_OK);
+	ck_assert(st_tensor_write(p.dev.rt, &p.net.s->input, 0, x, sizeof(x), &err) == STRATA_OK);
+	ck_assert(st_session_forward_layers(p.net.s, 4, false, 1, &err) == STRATA_OK);
+	ck_assert(st_tensor_write(p.dev.rt, st_session_output_grad(p.net.s), 0, r, sizeof(r), &err) == STRATA_OK);
+	ck_assert_msg(st_session_backward_from(p.net.s, 4, 0, false, &dx_t, &err) == STRATA_OK, "%s", err.message);
+	ck_assert(st_tensor_read(p.dev.rt, dx_t, 0, dx, sizeof(dx), &err) == STRATA_OK);
 	for (int i = 0; i < N; i++)
 		ck_assert_msg(dx[i] == r[i], "inference derivative at %d: %g, expected %g", i, dx[i], r[i]);
 
 	/* Training: the forward pass's mask, scaled by 2. */
-	ck_assert(st_session_forward_layers(p.s, 4, true, 1, &err) == STRATA_OK);
+	ck_assert(st_session_forward_layers(p.net.s, 4, true, 1, &err) == STRATA_OK);
 	float y[N];
-	ck_assert(st_tensor_read(p.rt, st_session_output(p.s), 0, y, sizeof(y), &err) == STRATA_OK);
-	ck_assert(st_tensor_write(p.rt, st_session_output_grad(p.s), 0, r, sizeof(r), &err) == STRATA_OK);
-	ck_assert(st_session_backward_from(p.s, 4, 0, true, &dx_t, &err) == STRATA_OK);
-	ck_assert(st_tensor_read(p.rt, dx_t, 0, dx, sizeof(dx), &err) == STRATA_OK);
+	ck_assert(st_tensor_read(p.dev.rt, st_session_output(p.net.s), 0, y, sizeof(y), &err) == STRATA_OK);
+	ck_assert(st_tensor_write(p.dev.rt, st_session_output_grad(p.net.s), 0, r, sizeof(r), &err) == STRATA_OK);
+	ck_assert(st_session_backward_from(p.net.s, 4, 0, true, &dx_t, &err) == STRATA_OK);
+	ck_assert(st_tensor_read(p.dev.rt, dx_t, 0, dx, sizeof(dx), &err) == STRATA_OK);
 	int dropped = 0;
 	for (int i = 0; i < N; i++) {
 		float expect = y[i] == 0.0f ? 0.0f : 2.0f * r[i];
@@ -168,17 +145,17 @@ START_TEST(test_dropout_backward_follows_the_pass)
 	ck_assert_msg(dropped > N / 4 && dropped < 3 * N / 4, "%d of %d dropped", dropped, N);
 
 	/* A host older than the field: a training pass, whatever the bytes past its size hold. */
-	strata_layer *layer = &p.model->layers[0];
-	strata_tensor *gi = &p.s->grad[1];
-	ck_assert(st_tensor_write(p.rt, &p.s->grad[0], 0, r, sizeof(r), &err) == STRATA_OK);
+	strata_layer *layer = &p.net.m->layers[0];
+	strata_tensor *gi = &p.net.s->grad[1];
+	ck_assert(st_tensor_write(p.dev.rt, &p.net.s->grad[0], 0, r, sizeof(r), &err) == STRATA_OK);
 	strata_backward_args old = {
 		.size = (uint32_t)sizeof(struct backward_args_v1),
 		.batch = 4,
-		.seed = p.s->seed,
-		.step = p.s->step,
-		.input = &p.s->input,
-		.output = &p.s->binds[0].output,
-		.grad_output = &p.s->grad[0],
+		.seed = p.net.s->seed,
+		.step = p.net.s->step,
+		.input = &p.net.s->input,
+		.output = &p.net.s->binds[0].output,
+		.grad_output = &p.net.s->grad[0],
 		.grad_input = gi,
 		.training = false,
 	};
@@ -186,7 +163,7 @@ START_TEST(test_dropout_backward_follows_the_pass)
 	ck_assert(layer->type->ops.backward(layer, &st_host_api, &old) == STRATA_OK);
 	layer->err = NULL;
 	float old_dx[N];
-	ck_assert(st_tensor_read(p.rt, gi, 0, old_dx, sizeof(old_dx), &err) == STRATA_OK);
+	ck_assert(st_tensor_read(p.dev.rt, gi, 0, old_dx, sizeof(old_dx), &err) == STRATA_OK);
 	ck_assert_msg(memcmp(old_dx, dx, sizeof(dx)) == 0, "an old host's backward pass is not the training one");
 	probe_close(&p);
 }
@@ -204,17 +181,17 @@ START_TEST(test_ranged_passes_match_a_shorter_model)
 	float x[21], r[15], ya[15], yb[15], da[21], db[21];
 	ts_fill_random(x, 21, 3, -1.0f, 1.0f);
 	ts_fill_random(r, 15, 4, -1.0f, 1.0f);
-	ck_assert_msg(strata_session_forward_to(a.s, x, 3, 0, ya, &err) == STRATA_OK, "%s", err.message);
-	ck_assert(strata_session_forward(b.s, x, 3, yb, &err) == STRATA_OK);
+	ck_assert_msg(strata_session_forward_to(a.net.s, x, 3, 0, ya, &err) == STRATA_OK, "%s", err.message);
+	ck_assert(strata_session_forward(b.net.s, x, 3, yb, &err) == STRATA_OK);
 	for (int i = 0; i < 15; i++)
 		ck_assert_msg(fabsf(ya[i] - yb[i]) <= 1e-6f, "output %d: %g vs %g", i, ya[i], yb[i]);
-	ck_assert_int_eq(strata_session_forward_to(a.s, x, 3, 2, ya, &err), STRATA_ERR_NOT_FOUND);
+	ck_assert_int_eq(strata_session_forward_to(a.net.s, x, 3, 2, ya, &err), STRATA_ERR_NOT_FOUND);
 
 	strata_tensor *dx = NULL;
 	probe *both[2] = {&a, &b};
 	float *into[2] = {da, db};
 	for (int k = 0; k < 2; k++) {
-		strata_session *s = both[k]->s;
+		strata_session *s = both[k]->net.s;
 		ck_assert_msg(st_session_enable_training(s, &err) == STRATA_OK, "%s", err.message);
 		ck_assert(st_tensor_write(s->rt, &s->input, 0, x, sizeof(x), &err) == STRATA_OK);
 		ck_assert(st_session_forward_layers(s, 3, false, 1, &err) == STRATA_OK);
@@ -230,7 +207,7 @@ START_TEST(test_ranged_passes_match_a_shorter_model)
 		largest = fmaxf(largest, fabsf(da[i]));
 	}
 	ck_assert_msg(largest > 1e-3f, "the input gradient is zero");
-	ck_assert_int_eq(st_session_backward_from(a.s, 3, 2, false, &dx, &err), STRATA_ERR_NOT_FOUND);
+	ck_assert_int_eq(st_session_backward_from(a.net.s, 3, 2, false, &dx, &err), STRATA_ERR_NOT_FOUND);
 	probe_close(&a);
 	probe_close(&b);
 }
@@ -448,12 +425,12 @@ START_TEST(test_rgb_inputs_and_refusals)
 	strata_visualize_result_free(&r);
 
 	strata_visualize_options bad = {.size = sizeof(bad), .layer = 0, .filters = 5};
-	ck_assert_int_eq(strata_visualize(p.s, &bad, &r, &err), STRATA_ERR_INVALID);
+	ck_assert_int_eq(strata_visualize(p.net.s, &bad, &r, &err), STRATA_ERR_INVALID);
 	ck_assert_msg(strstr(err.message, "4 filters") != NULL, "%s", err.message);
 	strata_visualize_result_free(&r);
 	bad.filters = 0;
 	bad.layer = 2;
-	ck_assert_int_eq(strata_visualize(p.s, &bad, &r, &err), STRATA_ERR_NOT_FOUND);
+	ck_assert_int_eq(strata_visualize(p.net.s, &bad, &r, &err), STRATA_ERR_NOT_FOUND);
 	strata_visualize_result_free(&r);
 	free(path);
 	probe_close(&p);
@@ -552,7 +529,7 @@ static void embed(probe *p, strata_embed_options o)
 {
 	o.size = sizeof(o);
 	strata_error err = {0};
-	strata_status st = strata_embed(p->s, &o, &err);
+	strata_status st = strata_embed(p->net.s, &o, &err);
 	ck_assert_msg(st == STRATA_OK, "embed: %s", err.message);
 }
 
@@ -580,7 +557,7 @@ START_TEST(test_embed_csv_matches_forward)
 	strata_error err = {0};
 	for (uint32_t start = 0; start < SAMPLES; start += 8) {
 		uint32_t n = SAMPLES - start < 8 ? SAMPLES - start : 8;
-		ck_assert(strata_session_forward(p.s, x + start * 784, n, y + start * UNITS, &err) == STRATA_OK);
+		ck_assert(strata_session_forward(p.net.s, x + start * 784, n, y + start * UNITS, &err) == STRATA_OK);
 	}
 	char *path = probe_path(&p, "last.csv");
 	embed(&p, (strata_embed_options){.layer = DENSE, .batch_size = 8, .path = path, .pixels = px,
@@ -606,7 +583,7 @@ START_TEST(test_embed_csv_matches_forward)
 	float *yc = floats((size_t)SAMPLES * F);
 	for (uint32_t start = 0; start < SAMPLES; start += 16) {
 		uint32_t n = SAMPLES - start < 16 ? SAMPLES - start : 16;
-		strata_status st = strata_session_forward(cut.s, x + start * 784, n, yc + (size_t)start * F, &err);
+		strata_status st = strata_session_forward(cut.net.s, x + start * 784, n, yc + (size_t)start * F, &err);
 		ck_assert_msg(st == STRATA_OK, "%s", err.message);
 	}
 	embed(&p, (strata_embed_options){.layer = CONV, .path = path, .pixels = px, .count = SAMPLES,
@@ -652,7 +629,7 @@ START_TEST(test_embed_npy_equals_csv)
 	                              .num_classes = 10};
 	strata_dataset *ds = NULL;
 	strata_error err = {0};
-	ck_assert_msg(strata_dataset_load(p.rt, &dso, &ds, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(strata_dataset_load(p.dev.rt, &dso, &ds, &err) == STRATA_OK, "%s", err.message);
 
 	char *csv = probe_path(&p, "flat.csv"), *npy = probe_path(&p, "flat.npy");
 	char *npy_labels = probe_path(&p, "flat.labels.npy");
@@ -701,11 +678,11 @@ START_TEST(test_embed_npy_equals_csv)
 	/* An unwritable path: an I/O error that names it, and nothing left behind. */
 	strata_embed_options o = {.size = sizeof(o), .layer = FLAT, .path = "/nonexistent-strata-dir/f.csv",
 	                          .data = ds};
-	ck_assert_int_eq(strata_embed(p.s, &o, &err), STRATA_ERR_IO);
+	ck_assert_int_eq(strata_embed(p.net.s, &o, &err), STRATA_ERR_IO);
 	ck_assert_msg(strstr(err.message, "/nonexistent-strata-dir/f.csv") != NULL, "%s", err.message);
 	o.path = csv;
 	o.layer = 5;
-	ck_assert_int_eq(strata_embed(p.s, &o, &err), STRATA_ERR_NOT_FOUND);
+	ck_assert_int_eq(strata_embed(p.net.s, &o, &err), STRATA_ERR_NOT_FOUND);
 
 	strata_dataset_free(ds);
 	free(images);

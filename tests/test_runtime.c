@@ -160,30 +160,6 @@ static void run_add(strata_runtime *rt, const char *extra, float expect)
 	st_tensor_release(&t);
 }
 
-static char *temp_dir(void)
-{
-	char *dir = strdup("/tmp/strata-test-cache-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	return dir;
-}
-
-static void remove_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		char p[4096];
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 /* The single cache entry in `dir` (the tests build one program per folder). */
 static char *only_entry(const char *dir)
 {
@@ -208,7 +184,8 @@ static char *only_entry(const char *dir)
 
 START_TEST(test_cache_hit_on_second_run)
 {
-	char *dir = temp_dir();
+	char dir[256];
+	ts_tmpdir_make(dir, sizeof(dir), "test-cache");
 	strata_registry *reg = test_registry();
 
 	strata_runtime *rt = runtime_in(reg, dir, false);
@@ -228,14 +205,14 @@ START_TEST(test_cache_hit_on_second_run)
 	strata_runtime_destroy(rt);
 
 	strata_registry_close(reg);
-	remove_dir(dir);
-	free(dir);
+	ts_tmpdir_remove(dir);
 }
 END_TEST
 
 START_TEST(test_options_are_part_of_the_key)
 {
-	char *dir = temp_dir();
+	char dir[256];
+	ts_tmpdir_make(dir, sizeof(dir), "test-cache");
 	strata_registry *reg = test_registry();
 	strata_runtime *rt = runtime_in(reg, dir, false);
 	run_add(rt, NULL, 1.0f);
@@ -245,8 +222,7 @@ START_TEST(test_options_are_part_of_the_key)
 	strata_runtime_destroy(rt);
 	strata_registry_close(reg);
 	/* two entries now; clean up without only_entry() */
-	remove_dir(dir);
-	free(dir);
+	ts_tmpdir_remove(dir);
 }
 END_TEST
 
@@ -267,7 +243,8 @@ static void corrupt(const char *path, long offset_from_end, size_t truncate_to)
 
 START_TEST(test_corrupt_entry_is_rebuilt)
 {
-	char *dir = temp_dir();
+	char dir[256];
+	ts_tmpdir_make(dir, sizeof(dir), "test-cache");
 	strata_registry *reg = test_registry();
 	strata_runtime *rt = runtime_in(reg, dir, false);
 	run_add(rt, NULL, 1.0f);
@@ -300,8 +277,7 @@ START_TEST(test_corrupt_entry_is_rebuilt)
 	}
 	free(entry);
 	strata_registry_close(reg);
-	remove_dir(dir);
-	free(dir);
+	ts_tmpdir_remove(dir);
 }
 END_TEST
 

@@ -46,17 +46,6 @@ static size_t mnist_expected(expected_layer *e)
 	return n;
 }
 
-static strata_model *load_mnist(strata_registry *reg)
-{
-	char *path = ts_src_path("../models/mnist_cnn.yaml");
-	strata_model *m = NULL;
-	strata_error err = {0};
-	strata_status st = strata_model_load(reg, path, &m, &err);
-	ck_assert_msg(st == STRATA_OK, "%s: %s", path, err.message);
-	free(path);
-	return m;
-}
-
 /* The whole summary as lines; *n receives the count. */
 static char **summary_lines(const strata_model *m, size_t *n, char **text)
 {
@@ -108,7 +97,7 @@ static void assert_rule(const char *line, char c)
 START_TEST(test_mnist_layers)
 {
 	strata_registry *reg = ts_registry();
-	strata_model *m = load_mnist(reg);
+	strata_model *m = ts_model_file(reg, "../models/mnist_cnn.yaml");
 	expected_layer e[16];
 	size_t n = mnist_expected(e);
 	ck_assert_str_eq(strata_model_name(m), "mnist_cnn");
@@ -138,7 +127,7 @@ END_TEST
 START_TEST(test_mnist_settings)
 {
 	strata_registry *reg = ts_registry();
-	strata_model *m = load_mnist(reg);
+	strata_model *m = ts_model_file(reg, "../models/mnist_cnn.yaml");
 	strata_training_config t = strata_model_training(m);
 	ck_assert_uint_eq(t.batch_size, 128);
 	ck_assert_uint_eq(t.epochs, 12);
@@ -156,7 +145,7 @@ END_TEST
 START_TEST(test_mnist_table)
 {
 	strata_registry *reg = ts_registry();
-	strata_model *m = load_mnist(reg);
+	strata_model *m = ts_model_file(reg, "../models/mnist_cnn.yaml");
 	expected_layer e[16];
 	size_t n_layers = mnist_expected(e), n = 0;
 	char *text = NULL;

@@ -35,32 +35,14 @@ static strata_dataset *mnist(strata_runtime *rt, bool train, uint32_t offset, ui
 	return ds;
 }
 
-static char *model_text(const char *name)
-{
-	char rel[256];
-	snprintf(rel, sizeof(rel), "../models/%s", name);
-	char *path = ts_src_path(rel);
-	FILE *f = fopen(path, "rb");
-	ck_assert_ptr_nonnull(f);
-	char *text = calloc(1, 1 << 16);
-	size_t n = fread(text, 1, (1 << 16) - 1, f);
-	text[n] = '\0';
-	fclose(f);
-	free(path);
-	return text;
-}
-
 START_TEST(test_short_cnn_run_learns)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
-	char *yaml = model_text("mnist_cnn.yaml");
-	strata_model *m = ts_model(reg, yaml);
-	strata_dataset *train = mnist(rt, true, 0, 4096, false, NULL);
-	strata_dataset *test = mnist(rt, false, 0, 1000, false, NULL);
-	strata_session *s = NULL;
+	ts_device dev = ts_device_open();
+	ts_net net = ts_net_from(&dev, ts_model_file(dev.reg, "../models/mnist_cnn.yaml"), 64, 1);
+	strata_session *s = net.s;
+	strata_dataset *train = mnist(dev.rt, true, 0, 4096, false, NULL);
+	strata_dataset *test = mnist(dev.rt, false, 0, 1000, false, NULL);
 	strata_error err = {0};
-	ck_assert_int_eq(strata_session_create(rt, m, 64, 1, &s, &err), STRATA_OK);
 
 	strata_eval_result before, after;
 	ck_assert_msg(strata_evaluate(s, test, 64, &before, &err) == STRATA_OK, "%s", err.message);
@@ -77,13 +59,10 @@ START_TEST(test_short_cnn_run_learns)
 	ck_assert_uint_eq(s->step, 64);
 	ck_assert_uint_eq(s->epoch, 1);
 
-	strata_session_destroy(s);
 	strata_dataset_free(train);
 	strata_dataset_free(test);
-	strata_model_free(m);
-	free(yaml);
-	strata_runtime_destroy(rt);
-	strata_registry_close(reg);
+	ts_net_close(&net);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -100,25 +79,13 @@ static const char small_yaml[] = "name: small\n"
                                  "loss: categorical_crossentropy\n"
                                  "optimizer: {type: adam, learning_rate: 0.01}\n";
 
-typedef struct run {
-	strata_model *m;
-	strata_session *s;
-} run;
-
-static void start(run *r, strata_registry *reg, strata_runtime *rt, uint64_t seed)
+/* small_yaml for batches of 32, its weights from `seed`. */
+static ts_net start(const ts_device *dev, uint64_t seed)
 {
-	strata_error err = {0};
-	r->m = ts_model(reg, small_yaml);
-	ck_assert_int_eq(strata_session_create(rt, r->m, 32, seed, &r->s, &err), STRATA_OK);
+	return ts_net_open(dev, small_yaml, 32, seed);
 }
 
-static void finish(run *r)
-{
-	strata_session_destroy(r->s);
-	strata_model_free(r->m);
-}
-
-static void fit(run *r, strata_dataset *train, uint32_t epochs, const char *save, const char *resume)
+static void fit(ts_net *r, strata_dataset *train, uint32_t epochs, const char *save, const char *resume)
 {
 	strata_error err = {0};
 	strata_fit_options o = {.size = sizeof(o), .epochs = epochs, .batch_size = 32, .save_path = save,
@@ -127,7 +94,7 @@ static void fit(run *r, strata_dataset *train, uint32_t epochs, const char *save
 }
 
 /* Counts values that differ between the two sessions' weights. */
-static size_t weight_differences(run *a, run *b)
+static size_t weight_differences(ts_net *a, ts_net *b)
 {
 	size_t diffs = 0;
 	strata_error err = {0};
@@ -151,47 +118,41 @@ static size_t weight_differences(run *a, run *b)
 
 START_TEST(test_same_seed_same_weights)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
-	strata_dataset *train = mnist(rt, true, 0, 640, false, NULL);
-	run a, b, c;
-	start(&a, reg, rt, 7);
+	ts_device dev = ts_device_open();
+	strata_dataset *train = mnist(dev.rt, true, 0, 640, false, NULL);
+	ts_net a = start(&dev, 7);
 	fit(&a, train, 1, NULL, NULL);
-	start(&b, reg, rt, 7);
+	ts_net b = start(&dev, 7);
 	fit(&b, train, 1, NULL, NULL);
 	ck_assert_uint_eq(weight_differences(&a, &b), 0);
-	finish(&b);
-	start(&c, reg, rt, 8);
+	ts_net_close(&b);
+	ts_net c = start(&dev, 8);
 	fit(&c, train, 1, NULL, NULL);
 	ck_assert_uint_gt(weight_differences(&a, &c), 100);
-	finish(&c);
-	finish(&a);
+	ts_net_close(&c);
+	ts_net_close(&a);
 	strata_dataset_free(train);
-	strata_runtime_destroy(rt);
-	strata_registry_close(reg);
+	ts_device_close(&dev);
 }
 END_TEST
 
 START_TEST(test_resume_matches_uninterrupted)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
-	strata_dataset *train = mnist(rt, true, 0, 640, false, NULL);
-	char dir[] = "/tmp/strata-test-resume-XXXXXX";
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	char ckpt[256];
-	snprintf(ckpt, sizeof(ckpt), "%s/w.stw", dir);
+	ts_device dev = ts_device_open();
+	strata_dataset *train = mnist(dev.rt, true, 0, 640, false, NULL);
+	char dir[256];
+	ts_tmpdir_make(dir, sizeof(dir), "test-resume");
+	char *ckpt = ts_join(dir, "w.stw");
 
-	run straight, first, resumed;
-	start(&straight, reg, rt, 11);
+	ts_net straight = start(&dev, 11);
 	fit(&straight, train, 2, NULL, NULL);
 
-	start(&first, reg, rt, 11);
+	ts_net first = start(&dev, 11);
 	fit(&first, train, 1, ckpt, NULL);
-	finish(&first);
+	ts_net_close(&first);
 
 	/* Another seed for the session: the checkpoint's seed orders the samples of the rest. */
-	start(&resumed, reg, rt, 99);
+	ts_net resumed = start(&dev, 99);
 	fit(&resumed, train, 2, NULL, ckpt);
 	ck_assert_uint_eq(resumed.s->seed, 11);
 	ck_assert_uint_eq(resumed.s->epoch, 2);
@@ -201,18 +162,17 @@ START_TEST(test_resume_matches_uninterrupted)
 	/* A run resumed at its last epoch has nothing left to do and changes nothing. */
 	strata_error err = {0};
 	ck_assert_int_eq(strata_session_save(resumed.s, ckpt, &err), STRATA_OK);
-	finish(&resumed);
-	start(&resumed, reg, rt, 11);
+	ts_net_close(&resumed);
+	resumed = start(&dev, 11);
 	fit(&resumed, train, 2, NULL, ckpt);
 	ck_assert_uint_eq(weight_differences(&straight, &resumed), 0);
-	finish(&resumed);
+	ts_net_close(&resumed);
 
-	finish(&straight);
-	unlink(ckpt);
-	rmdir(dir);
+	ts_net_close(&straight);
+	ts_tmpdir_remove(dir);
+	free(ckpt);
 	strata_dataset_free(train);
-	strata_runtime_destroy(rt);
-	strata_registry_close(reg);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -231,21 +191,18 @@ static void stop_at(void *user, const strata_progress *p)
 
 START_TEST(test_interrupt_mid_epoch_then_resume)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
-	strata_dataset *train = mnist(rt, true, 0, 640, false, NULL);
-	char dir[] = "/tmp/strata-test-interrupt-XXXXXX";
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	char ckpt[256];
-	snprintf(ckpt, sizeof(ckpt), "%s/w.stw", dir);
+	ts_device dev = ts_device_open();
+	strata_dataset *train = mnist(dev.rt, true, 0, 640, false, NULL);
+	char dir[256];
+	ts_tmpdir_make(dir, sizeof(dir), "test-interrupt");
+	char *ckpt = ts_join(dir, "w.stw");
 
-	run straight, stopped, resumed;
-	start(&straight, reg, rt, 13);
+	ts_net straight = start(&dev, 13);
 	fit(&straight, train, 2, NULL, NULL);
 
 	/* Stopped in the middle of epoch 2 (20 batches of 32 an epoch): the flag raised after batch 7
 	 * is seen at the end of the next step. */
-	start(&stopped, reg, rt, 13);
+	ts_net stopped = start(&dev, 13);
 	stopper sp = {.epoch = 2, .at = 7};
 	strata_fit_options o = {.size = sizeof(o), .epochs = 2, .batch_size = 32, .save_path = ckpt, .progress = stop_at,
 	                        .progress_user = &sp, .progress_interval = 0, .stop = &sp.flag};
@@ -254,19 +211,18 @@ START_TEST(test_interrupt_mid_epoch_then_resume)
 	ck_assert_msg(strstr(err.message, "epoch 2 after batch 8 of 20") && strstr(err.message, ckpt), "%s", err.message);
 	ck_assert_uint_eq(stopped.s->step, 20 + 8);
 	ck_assert_uint_eq(stopped.s->epoch, 1);
-	finish(&stopped);
+	ts_net_close(&stopped);
 
-	start(&resumed, reg, rt, 13);
+	ts_net resumed = start(&dev, 13);
 	fit(&resumed, train, 2, NULL, ckpt);
 	ck_assert_uint_eq(resumed.s->step, straight.s->step);
 	ck_assert_uint_eq(weight_differences(&straight, &resumed), 0);
-	finish(&resumed);
-	finish(&straight);
-	unlink(ckpt);
-	rmdir(dir);
+	ts_net_close(&resumed);
+	ts_net_close(&straight);
+	ts_tmpdir_remove(dir);
+	free(ckpt);
 	strata_dataset_free(train);
-	strata_runtime_destroy(rt);
-	strata_registry_close(reg);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -287,14 +243,11 @@ static long rss_kib(void)
  * temporary matrices only when their commands have run (a 12-epoch run once reached 15 GB). */
 START_TEST(test_memory_flat_over_many_steps)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
-	char *yaml = model_text("mnist_cnn.yaml");
-	strata_model *m = ts_model(reg, yaml);
-	strata_dataset *train = mnist(rt, true, 0, 2048, false, NULL);
-	strata_session *s = NULL;
+	ts_device dev = ts_device_open();
+	ts_net net = ts_net_from(&dev, ts_model_file(dev.reg, "../models/mnist_cnn.yaml"), 64, 1);
+	strata_session *s = net.s;
+	strata_dataset *train = mnist(dev.rt, true, 0, 2048, false, NULL);
 	strata_error err = {0};
-	ck_assert_int_eq(strata_session_create(rt, m, 64, 1, &s, &err), STRATA_OK);
 	ck_assert_msg(strata_session_train_steps(s, train, 64, 10, &err) == STRATA_OK, "%s", err.message);
 	long before = rss_kib();
 	ck_assert_msg(strata_session_train_steps(s, train, 64, 60, &err) == STRATA_OK, "%s", err.message);
@@ -302,19 +255,16 @@ START_TEST(test_memory_flat_over_many_steps)
 	printf("resident memory over 60 steps: %ld -> %ld KiB\n", before, after);
 	ck_assert_int_gt(before, 0);
 	ck_assert_int_lt(after - before, 32 * 1024);
-	strata_session_destroy(s);
 	strata_dataset_free(train);
-	strata_model_free(m);
-	free(yaml);
-	strata_runtime_destroy(rt);
-	strata_registry_close(reg);
+	ts_net_close(&net);
+	ts_device_close(&dev);
 }
 END_TEST
 
 START_TEST(test_gather_follows_shuffled_order)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
+	ts_device dev = ts_device_open();
+	strata_runtime *rt = dev.rt;
 	strata_dataset *ds = mnist(rt, true, 100, 50, false, NULL);
 	strata_idx *images = NULL, *labels = NULL;
 	char *ip = data_file("train-images-idx3-ubyte"), *lp = data_file("train-labels-idx1-ubyte");
@@ -363,15 +313,14 @@ START_TEST(test_gather_follows_shuffled_order)
 	free(ip);
 	free(lp);
 	strata_dataset_free(ds);
-	strata_runtime_destroy(rt);
-	strata_registry_close(reg);
+	ts_device_close(&dev);
 }
 END_TEST
 
 START_TEST(test_standardization)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
+	ts_device dev = ts_device_open();
+	strata_runtime *rt = dev.rt;
 	strata_dataset *train = mnist(rt, true, 0, 500, true, NULL);
 	strata_dataset *test = mnist(rt, false, 0, 20, true, train);
 	/* Every pixel of the training set: mean 0 and variance 1 (or constant, then 0). */
@@ -404,16 +353,16 @@ START_TEST(test_standardization)
 	strata_tensor t;
 	ck_assert_int_eq(st_tensor_alloc(rt, &t, 20 * P * sizeof(float), "x", &err), STRATA_OK);
 	ck_assert_int_eq(st_dataset_gather(test, 0, 20, &t, NULL, &err), STRATA_OK);
-	float *dev = malloc(20 * P * sizeof(float)), *host = malloc(20 * P * sizeof(float));
-	st_tensor_read(rt, &t, 0, dev, 20 * P * sizeof(float), &err);
+	float *on_dev = malloc(20 * P * sizeof(float)), *host = malloc(20 * P * sizeof(float));
+	st_tensor_read(rt, &t, 0, on_dev, 20 * P * sizeof(float), &err);
 	strata_idx *timages = NULL;
 	char *tp = data_file("t10k-images-idx3-ubyte");
 	ck_assert_int_eq(strata_idx_load(tp, &timages, &err), STRATA_OK);
 	strata_dataset_transform(train, timages->data, host, 20);
 	for (int i = 0; i < 20 * P; i++)
-		ck_assert_float_eq_tol(dev[i], host[i], 1e-4f);
+		ck_assert_float_eq_tol(on_dev[i], host[i], 1e-4f);
 	st_tensor_release(&t);
-	free(dev);
+	free(on_dev);
 	free(host);
 	free(x);
 	free(raw);
@@ -423,15 +372,14 @@ START_TEST(test_standardization)
 	strata_idx_free(timages);
 	strata_dataset_free(test);
 	strata_dataset_free(train);
-	strata_runtime_destroy(rt);
-	strata_registry_close(reg);
+	ts_device_close(&dev);
 }
 END_TEST
 
 START_TEST(test_inconsistent_files_refused)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
+	ts_device dev = ts_device_open();
+	strata_runtime *rt = dev.rt;
 	char *images = data_file("t10k-images-idx3-ubyte"), *labels = data_file("train-labels-idx1-ubyte");
 	strata_dataset_options o = {.size = sizeof(o), .images = images, .labels = labels, .num_classes = 10};
 	strata_dataset *ds = NULL;
@@ -447,8 +395,7 @@ START_TEST(test_inconsistent_files_refused)
 	ck_assert_ptr_null(ds);
 	free(images);
 	free(labels);
-	strata_runtime_destroy(rt);
-	strata_registry_close(reg);
+	ts_device_close(&dev);
 }
 END_TEST
 

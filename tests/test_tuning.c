@@ -407,9 +407,9 @@ static bool has_shape(const st_gemm_log *log, bool ta, bool tb, size_t m, size_t
 
 START_TEST(test_records_training_step_shapes)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
-	strata_model *model = ts_model(reg, mlp_yaml);
+	ts_device dev = ts_device_open();
+	strata_runtime *rt = dev.rt;
+	strata_model *model = ts_model(dev.reg, mlp_yaml);
 	st_gemm_log log = {0};
 	strata_error err = {0};
 	ck_assert_msg(st_tune_record(rt, model, 5, &log, &err) == STRATA_OK, "%s", err.message);
@@ -428,8 +428,7 @@ START_TEST(test_records_training_step_shapes)
 	ck_assert_msg(strata_session_create(rt, model, 2, 1, &s, &err) == STRATA_OK, "%s", err.message);
 	strata_session_destroy(s);
 	strata_model_free(model);
-	strata_runtime_destroy(rt);
-	strata_registry_close(reg);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -460,8 +459,8 @@ static void corrupt_indirect(void *user, const st_tune_set *cand, const st_gemm_
 
 START_TEST(test_wrong_candidate_rejected)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
+	ts_device dev = ts_device_open();
+	strata_runtime *rt = dev.rt;
 	corrupt_state cs = {0};
 	st_tuner_config cfg = {.shapes = small_shapes, .n_shapes = N_SMALL, .budget_seconds = 120, .seed = 1,
 	                       .hook = corrupt_indirect, .hook_user = &cs, .max_candidates = 2};
@@ -475,8 +474,7 @@ START_TEST(test_wrong_candidate_rejected)
 	/* Only the path that computed right results may carry a GEMM. */
 	ck_assert_uint_eq(r.best.v[ST_TK_ROUTINE][0], ST_TUNE_ALWAYS_DIRECT);
 
-	strata_runtime_destroy(rt);
-	strata_registry_close(reg);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -494,8 +492,8 @@ static void corrupt_all(void *user, const st_tune_set *cand, const st_gemm_shape
 
 START_TEST(test_all_wrong_nothing_wins)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
+	ts_device dev = ts_device_open();
+	strata_runtime *rt = dev.rt;
 	corrupt_state cs = {0};
 	st_tuner_config cfg = {.shapes = small_shapes, .n_shapes = N_SMALL, .budget_seconds = 120, .seed = 1,
 	                       .hook = corrupt_all, .hook_user = &cs, .max_candidates = 2};
@@ -508,15 +506,14 @@ START_TEST(test_all_wrong_nothing_wins)
 	ck_assert(!r.improved);
 	ck_assert(isinf(r.after_s));
 	ck_assert_uint_eq(r.best.present, 0);
-	strata_runtime_destroy(rt);
-	strata_registry_close(reg);
+	ts_device_close(&dev);
 }
 END_TEST
 
 START_TEST(test_tiny_tune_winner_correct)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
+	ts_device dev = ts_device_open();
+	strata_runtime *rt = dev.rt;
 	double before[N_SMALL], after[N_SMALL];
 	st_tuner_config cfg = {.shapes = small_shapes, .n_shapes = N_SMALL, .budget_seconds = 2, .seed = 1,
 	                       .before_t = before, .after_t = after, .max_candidates = 3};
@@ -541,8 +538,7 @@ START_TEST(test_tiny_tune_winner_correct)
 	}
 	assert_gemm_correct(rt, false, false, 70, 90, 110); /* a shape it was not tuned on */
 	assert_gemm_correct(rt, false, false, 1, 1, 1);
-	strata_runtime_destroy(rt);
-	strata_registry_close(reg);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -661,8 +657,8 @@ static void corrupt_tile_plans(void *user, const st_tune_set *cand, const st_gem
 
 START_TEST(test_route_search)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
+	ts_device dev = ts_device_open();
+	strata_runtime *rt = dev.rt;
 	corrupt_state cs = {0};
 	double before[N_SMALL], after[N_SMALL];
 	st_tuner_config cfg = {.shapes = small_shapes, .n_shapes = N_SMALL, .budget_seconds = 1, .seed = 1,
@@ -686,8 +682,7 @@ START_TEST(test_route_search)
 	for (size_t i = 0; i < N_SMALL; i++)
 		sum += small_shapes[i].count * after[i];
 	ck_assert_double_eq_tol(sum, r.routed_s, 1e-9);
-	strata_runtime_destroy(rt);
-	strata_registry_close(reg);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -742,9 +737,9 @@ static const char *const cnn_yaml =
 /* A session keeps the values it was created with; plugins read them through the host. */
 START_TEST(test_sessions_keep_their_tunables)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
-	strata_model *model = ts_model(reg, cnn_yaml);
+	ts_device dev = ts_device_open();
+	strata_runtime *rt = dev.rt;
+	strata_model *model = ts_model(dev.reg, cnn_yaml);
 	st_tunables defaults;
 	st_tunables_defaults(&rt->info, &defaults);
 	ck_assert_mem_eq(&rt->tunables, &defaults, sizeof(defaults));
@@ -761,8 +756,7 @@ START_TEST(test_sessions_keep_their_tunables)
 	strata_session_destroy(s);
 	ck_assert_uint_eq(st_host_api.tunable(conv, "vw", 99), 99); /* no session: the plugin's own */
 	strata_model_free(model);
-	strata_runtime_destroy(rt);
-	strata_registry_close(reg);
+	ts_device_close(&dev);
 }
 END_TEST
 
@@ -770,9 +764,9 @@ END_TEST
  * and the search leaves a legal set in force. */
 START_TEST(test_every_tunable_value_agrees)
 {
-	strata_registry *reg = ts_registry();
-	strata_runtime *rt = ts_runtime(reg);
-	strata_model *model = ts_model(reg, cnn_yaml);
+	ts_device dev = ts_device_open();
+	strata_runtime *rt = dev.rt;
+	strata_model *model = ts_model(dev.reg, cnn_yaml);
 	char *text = NULL;
 	size_t len = 0;
 	FILE *report = open_memstream(&text, &len);
@@ -796,8 +790,7 @@ START_TEST(test_every_tunable_value_agrees)
 	ck_assert_mem_eq(&rt->tunables, &best, sizeof(best));
 	free(text);
 	strata_model_free(model);
-	strata_runtime_destroy(rt);
-	strata_registry_close(reg);
+	ts_device_close(&dev);
 }
 END_TEST
 

@@ -610,21 +610,10 @@ START_TEST(test_corpus_bad)
 }
 END_TEST
 
-static strata_model *load_src(strata_registry *reg, const char *relative)
-{
-	char *path = ts_src_path(relative);
-	strata_model *m = NULL;
-	strata_error err = {0};
-	strata_status st = strata_model_load(reg, path, &m, &err);
-	ck_assert_msg(st == STRATA_OK, "%s: %s", path, err.message);
-	free(path);
-	return m;
-}
-
 START_TEST(test_sections_read)
 {
 	strata_registry *reg = ts_registry();
-	strata_model *m = load_src(reg, "yaml/good/full_sections.yaml");
+	strata_model *m = ts_model_file(reg, "yaml/good/full_sections.yaml");
 	ck_assert_str_eq(strata_model_name(m), "everything");
 	ck_assert_str_eq(strata_model_device(m), "cpu");
 	ck_assert_str_eq(m->loss, "sparse_categorical_crossentropy");
@@ -663,7 +652,7 @@ END_TEST
 START_TEST(test_defaults_and_file_name)
 {
 	strata_registry *reg = ts_registry();
-	strata_model *m = load_src(reg, "yaml/good/minimal_defaults.yaml");
+	strata_model *m = ts_model_file(reg, "yaml/good/minimal_defaults.yaml");
 	ck_assert_str_eq(strata_model_name(m), "minimal_defaults");
 	ck_assert_ptr_null(strata_model_device(m));
 	ck_assert_ptr_null(m->loss);
@@ -692,7 +681,7 @@ END_TEST
 START_TEST(test_names)
 {
 	strata_registry *reg = ts_registry();
-	strata_model *m = load_src(reg, "yaml/good/explicit_names.yaml");
+	strata_model *m = ts_model_file(reg, "yaml/good/explicit_names.yaml");
 	ck_assert_uint_eq(strata_model_layer_count(m), 3);
 	ck_assert_str_eq(strata_model_layer_name(m, 0), "encoder");
 	ck_assert_str_eq(strata_model_layer_name(m, 1), "dense_1");
@@ -703,7 +692,7 @@ START_TEST(test_names)
 	ck_assert_ptr_null(strata_model_layer_name(m, 3));
 	strata_model_free(m);
 
-	m = load_src(reg, "yaml/good/keras_class_names.yaml");
+	m = ts_model_file(reg, "yaml/good/keras_class_names.yaml");
 	const char *names[] = {"conv2d_1", "max_pooling2d_1", "flatten_1", "dense_1"};
 	const char *types[] = {"conv2d", "maxpool2d", "flatten", "dense"};
 	for (size_t i = 0; i < 4; i++) {

@@ -278,6 +278,10 @@ typedef struct strata_fit_options {
 	 * the current step, saves a checkpoint to save_path (mid-epoch: resuming continues with the
 	 * next batch, given the same batch size) and returns STRATA_ERR_INTERRUPTED. */
 	const volatile int *stop;
+	/* When not NULL, called at each epoch's end with progress_user and the epoch's figures before
+	 * its checkpoint is saved (progress is called after the save): a log written from it holds
+	 * every epoch that the checkpoint does, whenever the process is killed. */
+	strata_progress_fn epoch_end;
 } strata_fit_options;
 
 /* Trains the session's model with its loss and optimizer. The order of samples and the dropout
@@ -336,6 +340,9 @@ typedef struct strata_embed_options {
 	uint32_t count;
 	double scale;
 	const strata_dataset *reference;
+	/* NPY only: also the CSV, written there as STRATA_EMBED_CSV writes it (in the same passes);
+	 * NULL: none. */
+	const char *csv_path;
 } strata_embed_options;
 
 /* The features of every sample at one layer (inference), one row per sample: a CSV with the
@@ -452,8 +459,16 @@ typedef struct strata_idx {
 	void *data;            /* count elements in host byte order */
 } strata_idx;
 
+/* Reads a regular file (a FIFO or a device is refused), plain or gzip, whose size (decompressed)
+ * must be exactly what its header declares; a file of no samples, or of empty samples, is refused. */
 STRATA_API strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *err);
 STRATA_API void strata_idx_free(strata_idx *idx);
+/* Checks that the unsigned-byte samples of an IDX file (N x sample dimensions) fit a model's input
+ * shape (channels last): the sample dimensions must be the input shape, or the input shape without
+ * a last axis of 1 (greyscale images without a channel axis, as MNIST's for [28, 28, 1]); no
+ * transposing or flattening. `path` names the file in the message. */
+STRATA_API strata_status strata_idx_check_samples(const strata_idx *idx, const char *path,
+                                                  const strata_shape *input, strata_error *err);
 
 #ifdef __cplusplus
 }

@@ -167,7 +167,7 @@ int cli_open_dataset(cli_context *ctx, const char *which, uint32_t offset, uint3
 	strata_error err = {0};
 	if (strata_dataset_load(ctx->rt, &o, out, &err) != STRATA_OK) {
 		cli_error("%s", err.message);
-		return CLI_FAILED;
+		return cli_exit_status(err.status); /* a malformed or mismatched file: 2, as elsewhere */
 	}
 	return CLI_OK;
 }

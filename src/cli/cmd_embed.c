@@ -1,5 +1,6 @@
 /* `strata embed`: one layer's activations for every sample of a data set, a row each with its
- * label, as CSV or NumPy .npy: the features a dimensionality reduction (t-SNE, PCA) starts from.
+ * label, as CSV, and with npy as NumPy .npy files too: the features a dimensionality reduction
+ * (t-SNE, PCA) starts from.
  * DATA is the model's test set (default, or `test`), its training set (`train`), or an IDX file
  * of images (unlabeled: label -1 in the CSV, no labels file beside a .npy). */
 #include <stdio.h>
@@ -25,6 +26,32 @@ static int choose_format(const cli_context *ctx, strata_embed_format *format)
 	return CLI_USAGE;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* npy adds NumPy files to the CSV, never replaces it: -o F.npy (or -o F.csv --format npy) writes
+ * F.npy, F.labels.npy and F.csv; -o F with neither extension writes F (the .npy) and F.csv.
+ * `*owned` gets what to free. */
+static int npy_paths(const char *output, const char **npy, const char **csv, char **owned)
+{
+	size_t n = strlen(output);
+	bool csv_given = ends_with(output, ".csv");
+	size_t stem = csv_given || ends_with(output, ".npy") ? n - 4 : n;
+	*owned = malloc(stem + sizeof(".npy"));
+	if (!*owned) {
+		cli_error("out of memory");
+		return CLI_FAILED;
+	}
+	memcpy(*owned, output, stem);
+	memcpy(*owned + stem, csv_given ? ".npy" : ".csv", sizeof(".npy"));
+	*npy = csv_given ? *owned : output;
+	*csv = csv_given ? output : *owned;
+	return CLI_OK;
+}
+
 /* An IDX file of unsigned-byte samples shaped like the model's input. */
 static int read_idx(cli_context *ctx, strata_idx **out)
 {
@@ -34,11 +61,9 @@ static int read_idx(cli_context *ctx, strata_idx **out)
 		cli_error("%s", err.message);
 		return err.status == STRATA_ERR_PARSE || err.status == STRATA_ERR_INVALID ? CLI_USAGE : CLI_FAILED;
 	}
-	uint64_t per_sample = cli_shape_elems(strata_model_input_shape(ctx->model));
-	const strata_idx *idx = *out;
-	if (idx->type != 0x08 || idx->rank < 2 || idx->dims[0] == 0 || idx->count / idx->dims[0] != per_sample) {
-		cli_error("%s: expected unsigned-byte images of %llu values each", path,
-		          (unsigned long long)per_sample);
+	strata_shape input = strata_model_input_shape(ctx->model);
+	if (strata_idx_check_samples(*out, path, &input, &err) != STRATA_OK) {
+		cli_error("%s", err.message);
 		return CLI_USAGE;
 	}
 	return CLI_OK;
@@ -52,10 +77,16 @@ int cmd_embed(cli_context *ctx)
 		return CLI_USAGE;
 	}
 	size_t layer = 0;
+	const char *npy = NULL, *csv = ctx->opt.output;
+	char *owned = NULL;
 	int rc = choose_format(ctx, &format);
-	if (rc || (rc = cli_open_model(ctx)) || (rc = cli_find_layer(ctx, &layer)) ||
-	    (rc = cli_check_output(ctx->opt.output)) || (rc = cli_open_runtime(ctx)))
+	if (!rc && format == STRATA_EMBED_NPY)
+		rc = npy_paths(ctx->opt.output, &npy, &csv, &owned);
+	if (rc || (rc = cli_open_model(ctx)) || (rc = cli_find_layer(ctx, &layer)) || (rc = cli_check_output(csv)) ||
+	    (npy && (rc = cli_check_output(npy))) || (rc = cli_open_runtime(ctx))) {
+		free(owned);
 		return cli_close(ctx, rc);
+	}
 	const char *which = ctx->opt.input_path ? ctx->opt.input_path : "test";
 	bool named_set = strcmp(which, "test") == 0 || strcmp(which, "train") == 0;
 	strata_session *s = NULL;
@@ -79,7 +110,8 @@ int cmd_embed(cli_context *ctx)
 		.layer = layer,
 		.batch_size = batch,
 		.format = format,
-		.path = ctx->opt.output,
+		.path = npy ? npy : csv,
+		.csv_path = npy ? csv : NULL,
 		.data = strcmp(which, "train") == 0 ? train : set,
 		.pixels = idx ? idx->data : NULL,
 		.count = idx ? idx->dims[0] : 0,
@@ -93,12 +125,14 @@ int cmd_embed(cli_context *ctx)
 	}
 	uint32_t count = o.data ? strata_dataset_count(o.data) : o.count;
 	uint64_t features = cli_shape_elems(strata_model_output_shape(ctx->model, layer));
-	printf("%s of %s: %u samples x %llu features -> %s (%s)\n", ctx->opt.layer, strata_model_name(ctx->model),
-	       count, (unsigned long long)features, ctx->opt.output,
-	       format == STRATA_EMBED_NPY ? (o.data ? "npy, labels beside it in .labels.npy" : "npy, unlabeled")
-	                                  : (o.data ? "csv" : "csv, unlabeled: label -1"));
+	printf("%s of %s: %u samples x %llu features -> %s (%s)", ctx->opt.layer, strata_model_name(ctx->model), count,
+	       (unsigned long long)features, csv, o.data ? "csv" : "csv, unlabeled: label -1");
+	if (npy)
+		printf(" and %s (%s)", npy, o.data ? "npy, labels beside it in .labels.npy" : "npy, unlabeled");
+	printf("\n");
 	rc = CLI_OK;
 out_free:
+	free(owned);
 	strata_idx_free(idx);
 	strata_dataset_free(set);
 	strata_dataset_free(train);

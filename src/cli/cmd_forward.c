@@ -31,9 +31,9 @@ static int load_test_batch(const char *model_path, const strata_model *model, fl
 		goto out_free;
 	}
 	uint64_t n = images->dims[0];
-	if (images->type != 0x08 || images->rank < 2 || images->count / n != per_sample) {
-		cli_error("%s: expected unsigned-byte images of %llu values each, as the model's input shape",
-		          data.test_images, (unsigned long long)per_sample);
+	strata_shape shape = strata_model_input_shape(model);
+	if (strata_idx_check_samples(images, data.test_images, &shape, &err) != STRATA_OK) {
+		cli_error("%s", err.message);
 		goto out_free;
 	}
 	if (n < batch) {

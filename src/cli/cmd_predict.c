@@ -5,15 +5,20 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fsutil.h"
 
-/* Reads INPUT as IDX when its first two bytes are zero (the IDX magic), as an image otherwise. */
-static int read_input(const char *path, uint64_t per_sample, uint8_t **pixels, uint32_t *count)
+/* Reads INPUT as IDX when its first two bytes are zero (the IDX magic) or gzip's, as an image
+ * otherwise. An IDX file's samples must be shaped as the model's input (strata_idx_check_samples). */
+static int read_input(const char *path, const strata_shape *input, uint64_t per_sample, uint8_t **pixels,
+                      uint32_t *count)
 {
 	strata_error err = {0};
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		cli_error("cannot open %s", path);
-		return CLI_FAILED;
+	FILE *f = NULL;
+	uint64_t size;
+	/* A FIFO would block a plain fopen before anything is checked. */
+	if (st_fopen_regular(path, &f, &size, &err) != STRATA_OK) {
+		cli_error("INPUT: %s", err.message);
+		return cli_exit_status(err.status);
 	}
 	unsigned char magic[2] = {1, 1};
 	size_t got = fread(magic, 1, 2, f);
@@ -23,11 +28,11 @@ static int read_input(const char *path, uint64_t per_sample, uint8_t **pixels, u
 		strata_idx *idx = NULL;
 		if (strata_idx_load(path, &idx, &err) != STRATA_OK) {
 			cli_error("%s", err.message);
-			return CLI_FAILED;
+			return cli_exit_status(err.status);
 		}
-		bool ok = idx->type == 0x08 && idx->rank >= 2 && idx->count / idx->dims[0] == per_sample;
-		if (!ok) {
-			cli_error("%s: expected unsigned-byte images of %llu values each", path, (unsigned long long)per_sample);
+		/* The reader refuses a file of no samples (predict used to divide by their number). */
+		if (strata_idx_check_samples(idx, path, input, &err) != STRATA_OK) {
+			cli_error("%s", err.message);
 			strata_idx_free(idx);
 			return CLI_USAGE;
 		}
@@ -73,7 +78,8 @@ int cmd_predict(cli_context *ctx)
 	strata_shape out = strata_model_output_shape(ctx->model, n_layers ? n_layers - 1 : 0);
 	uint64_t per_sample = cli_shape_elems(in), classes = cli_shape_elems(out);
 
-	if ((rc = cli_open_session(ctx, &s, &batch)) || (rc = read_input(ctx->opt.input_path, per_sample, &pixels, &count)))
+	if ((rc = cli_open_session(ctx, &s, &batch)) ||
+	    (rc = read_input(ctx->opt.input_path, &in, per_sample, &pixels, &count)))
 		goto out_free;
 	if (strata_session_load(s, ctx->opt.weights, &err) != STRATA_OK) {
 		cli_error("%s", err.message);

@@ -1,10 +1,13 @@
 /* `strata train`: Keras-like progress per epoch, validation at each epoch's end, test figures
  * at the end. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -20,17 +23,145 @@ static void request_stop(int sig)
 	stop_requested = 1;
 }
 
+/* A resumed run reads its log whole to drop rows; far more than years of rows (one a report). */
+#define LOG_MAX_BYTES (1ull << 30)
+#define LOG_PATH_MAX 4096
+
+static const char log_header[] = "epoch,batch,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds\n";
+
 typedef struct progress_state {
 	bool tty;
 	int last_width;
 	FILE *log;         /* CSV training log, or NULL */
+	char log_path[LOG_PATH_MAX];
+	/* A resumed run's log as it was, and its mode: start_log rewrites it without the rows the
+	 * checkpoint does not hold, once the first report tells which epoch that ends at. */
+	char *old_log;
+	mode_t old_mode;
+	bool log_pending;  /* start_log has yet to run */
+	bool log_failed;   /* a write failed: the log is incomplete */
 	double epoch_base; /* seconds of earlier epochs, for the log's time column */
 	bool saved;        /* this run has written a checkpoint */
 } progress_state;
 
-/* One CSV row per progress report and per epoch end. */
+/* A write to the log failed: say so once and write no more (the run goes on, and fails at its
+ * end, for the log no longer matches the checkpoint). `e` 0: `what` says it all. */
+static void log_failed(progress_state *ps, const char *what, int e)
+{
+	cli_error("cannot write the training log %s (%s%s%s); training goes on without it", ps->log_path, what,
+	          e ? ": " : "", e ? strerror(e) : "");
+	if (ps->log)
+		fclose(ps->log);
+	ps->log = NULL;
+	ps->log_failed = true;
+}
+
+/* fsync, where the file has one (not /dev/null, say: EINVAL). */
+static int sync_fd(int fd)
+{
+	return fsync(fd) != 0 && errno != EINVAL && errno != EROFS ? -1 : 0;
+}
+
+/* The folder of `path`, synced so that a rename in it lasts. */
+static int sync_folder(const char *path)
+{
+	char dir[LOG_PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	const char *folder = !slash ? "." : slash == dir ? "/" : (*slash = '\0', dir);
+	int fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = sync_fd(fd);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+/* The seconds (last column) of a log row; 0 when they do not parse. */
+static double row_seconds(const char *row, const char *end)
+{
+	const char *comma = NULL;
+	for (const char *c = row; c < end; c++)
+		if (*c == ',')
+			comma = c;
+	if (!comma)
+		return 0.0;
+	char buf[64];
+	size_t n = (size_t)(end - comma - 1) < sizeof(buf) - 1 ? (size_t)(end - comma - 1) : sizeof(buf) - 1;
+	memcpy(buf, comma + 1, n);
+	buf[n] = '\0';
+	char *stop;
+	double v = strtod(buf, &stop);
+	return stop != buf && isfinite(v) && v >= 0 ? v : 0.0;
+}
+
+/* Called with the first report of a resumed run: `first` is the first epoch it trains, so its
+ * checkpoint holds the epochs before it. Their rows stay; later ones go (a kill after an epoch's
+ * row and before its checkpoint, or in the middle of an epoch, leaves rows no checkpoint holds),
+ * as do lines a kill cut short. The log is rewritten through a temporary renamed over it, so a
+ * kill leaves the old log or the new one, never a mix; the seconds go on from its last row. */
+static void start_log(progress_state *ps, uint32_t first)
+{
+	ps->log_pending = false;
+	char tmp[LOG_PATH_MAX + 8], what[LOG_PATH_MAX + 64];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", ps->log_path);
+	/* O_NONBLOCK: a FIFO left there must not hang the run; anything but a regular file is refused. */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
+	struct stat sb;
+	int e = 0;
+	if (fd < 0 || fstat(fd, &sb) != 0)
+		e = errno;
+	else if (!S_ISREG(sb.st_mode))
+		e = -1;
+	else if (fchmod(fd, ps->old_mode) != 0 || !(ps->log = fdopen(fd, "w")))
+		e = errno;
+	if (e) {
+		snprintf(what, sizeof(what), "%s%s", tmp, e < 0 ? " is not a regular file" : "");
+		if (fd >= 0)
+			close(fd);
+		log_failed(ps, what, e < 0 ? 0 : e);
+		goto out_free;
+	}
+	fputs(log_header, ps->log);
+	double seconds = 0.0;
+	const char *line = ps->old_log;
+	if (strncmp(line, "epoch,", 6) == 0)
+		line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line);
+	for (const char *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+		char *end;
+		unsigned long epoch = strtoul(line, &end, 10);
+		if (end == line || *end != ',' || epoch >= first)
+			continue;
+		fwrite(line, 1, (size_t)(nl - line + 1), ps->log);
+		seconds = row_seconds(line, nl);
+	}
+	ps->epoch_base = seconds;
+	if (fflush(ps->log) != 0 || sync_fd(fileno(ps->log)) != 0) {
+		log_failed(ps, tmp, errno);
+		unlink(tmp);
+		goto out_free;
+	}
+	if (rename(tmp, ps->log_path) != 0) {
+		log_failed(ps, "renaming its temporary over it", errno);
+		unlink(tmp);
+		goto out_free;
+	}
+	if (sync_folder(ps->log_path) != 0)
+		log_failed(ps, "syncing its folder", errno);
+out_free:
+	free(ps->old_log);
+	ps->old_log = NULL;
+}
+
+/* One CSV row per progress report and per epoch end. An epoch's row comes before its checkpoint
+ * is saved (log_epoch) and is synced to the disk: the log then holds every epoch the checkpoint
+ * does, whenever a kill comes, and start_log drops what it holds beyond. */
 static void log_row(progress_state *ps, const strata_progress *p)
 {
+	if (ps->log_pending)
+		start_log(ps, p->epoch);
 	if (!ps->log)
 		return;
 	fprintf(ps->log, "%u,%u,%.6f,%.6f,", p->epoch, p->batch, p->loss, p->accuracy);
@@ -39,9 +170,18 @@ static void log_row(progress_state *ps, const strata_progress *p)
 	else
 		fprintf(ps->log, ",,");
 	fprintf(ps->log, "%.1f,%.3f\n", p->images_per_second, ps->epoch_base + p->epoch_seconds);
-	fflush(ps->log);
+	if (fflush(ps->log) != 0 || ferror(ps->log) || (p->epoch_done && sync_fd(fileno(ps->log)) != 0)) {
+		log_failed(ps, "a row", errno);
+		return;
+	}
 	if (p->epoch_done)
 		ps->epoch_base += p->epoch_seconds;
+}
+
+/* strata_fit's report of an epoch's end before its checkpoint is saved: the epoch's row. */
+static void log_epoch(void *user, const strata_progress *p)
+{
+	log_row(user, p);
 }
 
 static void format_time(double s, char *buf, size_t size)
@@ -58,7 +198,8 @@ static void show(void *user, const strata_progress *p)
 {
 	progress_state *ps = user;
 	ps->saved |= p->checkpoint_saved;
-	log_row(ps, p);
+	if (!p->epoch_done)
+		log_row(ps, p); /* an epoch's end is logged by log_epoch, before its checkpoint */
 	if (!p->epoch_done && !ps->tty)
 		return; /* a log file gets one line per epoch */
 	if (p->batch == 1 && !p->epoch_done)
@@ -85,29 +226,72 @@ static void show(void *user, const strata_progress *p)
 }
 
 /* The CSV log goes next to the weights (W.csv for W.stw) or where --log says; a resumed run
- * appends to it. */
+ * keeps the rows of the epochs its checkpoint holds (start_log) and appends to them. */
 static int open_log(cli_context *ctx, progress_state *ps)
 {
-	char path[4096];
+	char *path = ps->log_path;
+	size_t size = sizeof(ps->log_path);
 	if (ctx->opt.log) {
-		snprintf(path, sizeof(path), "%s", ctx->opt.log);
+		snprintf(path, size, "%s", ctx->opt.log);
 	} else if (ctx->opt.save) {
-		snprintf(path, sizeof(path), "%s", ctx->opt.save);
+		snprintf(path, size, "%s", ctx->opt.save);
 		char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
 		if (dot && (!slash || dot > slash))
 			*dot = '\0';
-		strncat(path, ".csv", sizeof(path) - strlen(path) - 1);
+		strncat(path, ".csv", size - strlen(path) - 1);
 	} else {
 		return CLI_OK;
 	}
-	bool append = ctx->opt.resume && access(path, F_OK) == 0;
-	ps->log = fopen(path, append ? "a" : "w");
+	if (ctx->opt.resume && access(path, F_OK) == 0) {
+		/* Read now, rewritten at the first report: only then is the checkpoint's epoch known. */
+		int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		struct stat sb;
+		if (fd < 0 || fstat(fd, &sb) != 0) {
+			cli_error("cannot read the training log %s: %s", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return CLI_FAILED;
+		}
+		int rc = CLI_OK;
+		ssize_t got = 0;
+		if (!S_ISREG(sb.st_mode)) {
+			cli_error("the training log %s is not a regular file: a resumed run rewrites it", path);
+			rc = CLI_USAGE;
+		} else if ((uint64_t)sb.st_size > LOG_MAX_BYTES) {
+			cli_error("the training log %s is %llu bytes, more than the %llu a log is read to", path,
+			          (unsigned long long)sb.st_size, (unsigned long long)LOG_MAX_BYTES);
+			rc = CLI_USAGE;
+		} else if (!(ps->old_log = malloc((size_t)sb.st_size + 1))) {
+			cli_error("out of memory for the training log %s", path);
+			rc = CLI_FAILED;
+		}
+		while (!rc && got < sb.st_size) {
+			ssize_t n = read(fd, ps->old_log + got, (size_t)(sb.st_size - got));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				cli_error("cannot read the training log %s: %s", path, n ? strerror(errno) : "it shrank");
+				rc = CLI_FAILED;
+			}
+			got += n > 0 ? n : 0;
+		}
+		close(fd);
+		if (rc) {
+			free(ps->old_log);
+			ps->old_log = NULL;
+			return rc;
+		}
+		ps->old_log[got] = '\0';
+		ps->old_mode = sb.st_mode & 07777;
+		ps->log_pending = true;
+		return CLI_OK;
+	}
+	ps->log = fopen(path, "w");
 	if (!ps->log) {
-		cli_error("cannot write the training log %s", path);
+		cli_error("cannot write the training log %s: %s", path, strerror(errno));
 		return CLI_FAILED;
 	}
-	if (!append)
-		fprintf(ps->log, "epoch,batch,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds\n");
+	fputs(log_header, ps->log);
 	return CLI_OK;
 }
 
@@ -204,6 +388,7 @@ int cmd_train(cli_context *ctx)
 		.save_path = ctx->opt.save,
 		.resume_path = ctx->opt.resume,
 		.progress = show,
+		.epoch_end = log_epoch,
 		.progress_user = &ps,
 		.progress_interval = 0.5,
 		.stop = (const volatile int *)&stop_requested,
@@ -240,10 +425,13 @@ int cmd_train(cli_context *ctx)
 	}
 	if (ctx->opt.save)
 		printf("Weights saved to %s\n", ctx->opt.save);
-	rc = CLI_OK;
+	rc = ps.log_failed ? CLI_FAILED : CLI_OK;
 out_free:
-	if (ps.log)
-		fclose(ps.log);
+	if (ps.log && fclose(ps.log) != 0 && rc == CLI_OK) {
+		cli_error("cannot write the training log %s: %s", ps.log_path, strerror(errno));
+		rc = CLI_FAILED;
+	}
+	free(ps.old_log);
 	if (val != test)
 		strata_dataset_free(val);
 	strata_dataset_free(test);

@@ -95,7 +95,7 @@ typedef struct option {
 #define TEXT(n, a, v, field, cmds, h) {n, a, v, OPT_TEXT, offsetof(cli_options, field), 0, 0, cmds, h}
 #define COUNT(n, a, v, field, lo, hi, cmds, h) {n, a, v, OPT_COUNT, offsetof(cli_options, field), lo, hi, cmds, h}
 
-#define MAX_BATCH (1 << 20)
+#define MAX_BATCH UINT32_MAX /* the session refuses what the device cannot hold, naming the batch that fits */
 #define MAX_EPOCHS 1000000
 #define MAX_BUDGET (7 * 24 * 3600)
 

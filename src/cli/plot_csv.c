@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsutil.h"
 #include "plot_csv.h"
 
 enum { COL_EPOCH, COL_BATCH, COL_LOSS, COL_ACCURACY, COL_VAL_LOSS, COL_VAL_ACCURACY, COL_IMAGES_PER_S,
@@ -241,13 +242,21 @@ out_free:
 strata_status plot_log_read(const char *path, plot_log *out, strata_error *err)
 {
 	*out = (plot_log){0};
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		int e = errno;
-		return plot_fail(err, e == ENOENT ? STRATA_ERR_NOT_FOUND : STRATA_ERR_IO, "cannot open %s: %s", path,
-		                 strerror(e));
+	FILE *f;
+	uint64_t size;
+	/* Only a regular file, opened without blocking: a FIFO would hang the open. */
+	strata_status st = st_fopen_regular(path, &f, &size, err);
+	if (st)
+		return st;
+	/* A huge (sparse) file is refused before a line of it is read: a file without newlines
+	 * would be one line, read whole. */
+	if (size > PLOT_LOG_MAX_BYTES) {
+		fclose(f);
+		return plot_fail(err, STRATA_ERR_INVALID,
+		                 "%s: %llu bytes, more than the %llu bytes a training log may have", path,
+		                 (unsigned long long)size, (unsigned long long)PLOT_LOG_MAX_BYTES);
 	}
-	strata_status st = plot_log_parse(f, path, out, err);
+	st = plot_log_parse(f, path, out, err);
 	fclose(f);
 	return st;
 }

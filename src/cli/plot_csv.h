@@ -40,8 +40,14 @@ typedef struct plot_log {
 	bool has_val;       /* some epoch has validation figures */
 } plot_log;
 
-/* Reads the log at `path`. Missing file: STRATA_ERR_NOT_FOUND; unreadable: STRATA_ERR_IO; bad
- * content (header, field count, a value that is not a number, no rows): STRATA_ERR_PARSE. */
+/* A training log writes about 60 bytes a row, a row a second: 64 MiB hold a million rows, twelve
+ * days of training. A larger file is not a training log and is refused unread. */
+#define PLOT_LOG_MAX_BYTES (UINT64_C(64) << 20)
+
+/* Reads the log at `path`. Missing file: STRATA_ERR_NOT_FOUND; unreadable: STRATA_ERR_IO; not a
+ * regular file (a folder, a FIFO, a device: refused without blocking) or larger than
+ * PLOT_LOG_MAX_BYTES: STRATA_ERR_INVALID; bad content (header, field count, a value that is not
+ * a number, no rows): STRATA_ERR_PARSE. */
 strata_status plot_log_read(const char *path, plot_log *out, strata_error *err);
 /* As plot_log_read from an open stream; `name` stands for the file in messages. */
 strata_status plot_log_parse(FILE *in, const char *name, plot_log *out, strata_error *err);
