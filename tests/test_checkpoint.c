@@ -13,7 +13,7 @@
 
 #include <zlib.h>
 
-#include "checkpoint.h"
+#include "exec/checkpoint.h"
 #include "support.h"
 
 #define NT 6

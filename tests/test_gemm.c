@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gemm.h"
-#include "registry.h"
-#include "runtime.h"
+#include "gemm/gemm.h"
+#include "plugin/registry.h"
+#include "device/runtime.h"
 #include "support.h"
 
 #define GUARD 37 /* floats before and after C's rows that no kernel may touch */

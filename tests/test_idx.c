@@ -14,9 +14,9 @@
 
 #include <zlib.h>
 
-#include "dataset.h"
-#include "idx.h"
-#include "session.h"
+#include "train/dataset.h"
+#include "io/idx.h"
+#include "exec/session.h"
 #include "support.h"
 
 static char tmpdir[256];

@@ -14,7 +14,7 @@
 
 #include <zlib.h>
 
-#include "image.h"
+#include "io/image.h"
 #include "support.h"
 
 static char tmpdir[256];

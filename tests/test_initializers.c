@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "initializers.h"
+#include "base/initializers.h"
 #include "support.h"
 
 enum { N = 200000 };

@@ -10,9 +10,9 @@
 
 #include "support.h"
 
-#include "model.h"
-#include "runtime.h"
-#include "session.h"
+#include "model/model.h"
+#include "device/runtime.h"
+#include "exec/session.h"
 
 /* Central differences in float32 with inputs O(1): a step of 1e-2 keeps the truncation error
  * (O(step^2)) and the rounding error of L (O(1e-7 / step)) both far below the tolerance. */

@@ -9,10 +9,11 @@
 
 #include "support.h"
 
-#include "model.h"
-#include "registry.h"
-#include "runtime.h"
-#include "session.h"
+#include "model/model.h"
+#include "plugin/registry.h"
+#include "device/runtime.h"
+#include "exec/host_api.h"
+#include "exec/session.h"
 
 /* float32 device results against double host references: relative, with an absolute floor for
  * values near zero. */

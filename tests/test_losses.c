@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session.h"
+#include "exec/session.h"
 #include "support.h"
 
 enum { B = 3, C = 4 };

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stddef.h>
 
-#include "metrics.h"
+#include "train/metrics.h"
 #include "support.h"
 
 START_TEST(test_lrap_perfect_ranking)

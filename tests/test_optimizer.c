@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "session.h"
+#include "exec/session.h"
 #include "support.h"
 
 enum { IN = 5, UNITS = 3, STEPS = 6, NW = IN * UNITS };

@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "registry.h"
+#include "plugin/registry.h"
 #include "support.h"
 
 static const char *plugin_file(const char *name)

@@ -9,11 +9,12 @@
 
 #include "support.h"
 
-#include "image.h"
-#include "model.h"
-#include "runtime.h"
-#include "session.h"
-#include "visualize.h"
+#include "io/image.h"
+#include "model/model.h"
+#include "device/runtime.h"
+#include "exec/host_api.h"
+#include "exec/session.h"
+#include "probe/visualize.h"
 
 /* 28 x 28 gray inputs; layers 0 conv2d_1, 1 max_pooling2d_1, 2 dropout_1, 3 flatten_1, 4 dense_1. */
 static const char *const conv_yaml = "input: {shape: [28, 28, 1]}\n"

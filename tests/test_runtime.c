@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "registry.h"
-#include "runtime.h"
+#include "base/error.h"
+#include "plugin/registry.h"
+#include "device/runtime.h"
 #include "support.h"
 
 /* ---- selectors, on a made-up machine so every branch is exercised ---------------------------- */

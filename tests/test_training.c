@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dataset.h"
-#include "session.h"
+#include "train/dataset.h"
+#include "exec/session.h"
 #include "support.h"
 
 static char *data_file(const char *name)

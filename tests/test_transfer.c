@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dataset.h"
-#include "session.h"
+#include "train/dataset.h"
+#include "exec/session.h"
 #include "support.h"
 
 /* ---- Fixtures ----------------------------------------------------------------------------- */

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "params.h"
+#include "model/model.h"
+#include "model/params.h"
 #include "support.h"
-#include "yaml_doc.h"
+#include "model/yaml_doc.h"
 
 /* ---- Helpers ------------------------------------------------------------------------------ */
 

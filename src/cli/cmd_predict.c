@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fsutil.h"
+#include "base/fsutil.h"
 
 /* Reads INPUT as IDX when its first two bytes are zero (the IDX magic) or gzip's, as an image
  * otherwise. An IDX file's samples must be shaped as the model's input (strata_idx_check_samples). */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fsutil.h"
+#include "base/fsutil.h"
 #include "plot_csv.h"
 
 enum { COL_EPOCH, COL_BATCH, COL_LOSS, COL_ACCURACY, COL_VAL_LOSS, COL_VAL_ACCURACY, COL_IMAGES_PER_S,

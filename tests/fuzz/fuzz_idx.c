@@ -14,7 +14,7 @@
 
 #include <strata/strata.h>
 
-#include "idx.h"
+#include "io/idx.h"
 #include "memfile.h"
 
 static int fd = -1;

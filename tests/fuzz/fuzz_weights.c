@@ -13,7 +13,7 @@
 
 #include <zlib.h>
 
-#include "checkpoint.h"
+#include "exec/checkpoint.h"
 #include "memfile.h"
 
 static int fd = -1;

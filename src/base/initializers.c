@@ -1,0 +1,117 @@
+#include "base/initializers.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const names[] = {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "zeros", "ones"};
+
+bool st_initializer_known(const char *name)
+{
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return false;
+}
+
+const char *st_initializer_names(void)
+{
+	return "glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones";
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+void st_rng_seed(st_rng *rng, uint64_t seed, uint64_t stream)
+{
+	uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03ull);
+	for (int i = 0; i < 4; i++)
+		rng->s[i] = splitmix64(&x);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t st_rng_next(st_rng *rng)
+{
+	uint64_t *s = rng->s;
+	uint64_t result = rotl(s[1] * 5, 7) * 9;
+	uint64_t t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return result;
+}
+
+double st_rng_uniform(st_rng *rng)
+{
+	return (double)(st_rng_next(rng) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static double normal(st_rng *rng)
+{
+	/* Box-Muller; 1 - u keeps log() away from zero. */
+	double u1 = 1.0 - st_rng_uniform(rng), u2 = st_rng_uniform(rng);
+	return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+/* Keras' truncated normal: values beyond two standard deviations are drawn again. */
+static double truncated_normal(st_rng *rng, double stddev)
+{
+	double x;
+	do
+		x = normal(rng);
+	while (fabs(x) > 2.0);
+	return x * stddev;
+}
+
+/* Keras' _compute_fans: receptive field times input/output channels for kernels of rank > 2. */
+static void fans(const strata_shape *shape, double *fan_in, double *fan_out)
+{
+	uint32_t r = shape->rank;
+	if (r == 1) {
+		*fan_in = *fan_out = (double)shape->dims[0];
+		return;
+	}
+	double receptive = 1.0;
+	for (uint32_t i = 0; i + 2 < r; i++)
+		receptive *= (double)shape->dims[i];
+	*fan_in = (double)shape->dims[r - 2] * receptive;
+	*fan_out = (double)shape->dims[r - 1] * receptive;
+}
+
+strata_status st_initialize(const char *name, const strata_shape *shape, float *dst, uint64_t count, st_rng *rng)
+{
+	double fan_in, fan_out;
+	fans(shape, &fan_in, &fan_out);
+	/* Keras divides by this constant: the stddev of a unit normal truncated at two stddevs. */
+	const double truncation = 0.87962566103423978;
+
+	if (strcmp(name, "zeros") == 0 || strcmp(name, "ones") == 0) {
+		float v = name[0] == 'o' ? 1.0f : 0.0f;
+		for (uint64_t i = 0; i < count; i++)
+			dst[i] = v;
+	} else if (strcmp(name, "glorot_uniform") == 0 || strcmp(name, "he_uniform") == 0) {
+		double scale = name[0] == 'g' ? 2.0 / (fan_in + fan_out) : 2.0 / fan_in;
+		double limit = sqrt(3.0 * scale);
+		for (uint64_t i = 0; i < count; i++)
+			dst[i] = (float)((2.0 * st_rng_uniform(rng) - 1.0) * limit);
+	} else if (strcmp(name, "glorot_normal") == 0 || strcmp(name, "he_normal") == 0) {
+		double scale = name[0] == 'g' ? 2.0 / (fan_in + fan_out) : 2.0 / fan_in;
+		double stddev = sqrt(scale) / truncation;
+		for (uint64_t i = 0; i < count; i++)
+			dst[i] = (float)truncated_normal(rng, stddev);
+	} else {
+		return STRATA_ERR_INVALID;
+	}
+	return STRATA_OK;
+}

@@ -1,0 +1,256 @@
+#include "exec/optimizer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec/session.h"
+
+static double section_float(const st_section *sec, const char *name, double fallback)
+{
+	const st_param_value *v = sec->type ? st_section_param(sec, name) : NULL;
+	return v ? v->f : fallback;
+}
+
+static bool section_bool(const st_section *sec, const char *name)
+{
+	const st_param_value *v = sec->type ? st_section_param(sec, name) : NULL;
+	return v ? v->i != 0 : false;
+}
+
+/* Slot names are part of the checkpoint format: never rename one. */
+static strata_status configure(st_optimizer *opt, const st_section *sec, strata_error *err)
+{
+	const char *type = sec->type ? sec->type : "rmsprop"; /* Keras compile()'s default */
+	snprintf(opt->name, sizeof(opt->name), "%s", type);
+	opt->epsilon = section_float(sec, "epsilon", 1e-7);
+	if (strcmp(type, "sgd") == 0) {
+		opt->kind = ST_OPT_SGD;
+		opt->lr = section_float(sec, "learning_rate", 0.01);
+		opt->momentum = section_float(sec, "momentum", 0.0);
+		opt->nesterov = section_bool(sec, "nesterov");
+		opt->n_slots = opt->momentum > 0.0 ? 1 : 0;
+		opt->slot_names[0] = "momentum";
+	} else if (strcmp(type, "adadelta") == 0) {
+		opt->kind = ST_OPT_ADADELTA;
+		opt->lr = section_float(sec, "learning_rate", 1.0);
+		opt->rho = section_float(sec, "rho", 0.95);
+		opt->n_slots = 2;
+		opt->slot_names[0] = "accum_grad";
+		opt->slot_names[1] = "accum_var";
+	} else if (strcmp(type, "adam") == 0) {
+		opt->kind = ST_OPT_ADAM;
+		opt->lr = section_float(sec, "learning_rate", 0.001);
+		opt->beta_1 = section_float(sec, "beta_1", 0.9);
+		opt->beta_2 = section_float(sec, "beta_2", 0.999);
+		opt->amsgrad = section_bool(sec, "amsgrad");
+		opt->n_slots = opt->amsgrad ? 3 : 2;
+		opt->slot_names[0] = "m";
+		opt->slot_names[1] = "v";
+		opt->slot_names[2] = "vhat";
+	} else if (strcmp(type, "rmsprop") == 0) {
+		opt->kind = ST_OPT_RMSPROP;
+		opt->lr = section_float(sec, "learning_rate", 0.001);
+		opt->rho = section_float(sec, "rho", 0.9);
+		opt->momentum = section_float(sec, "momentum", 0.0);
+		opt->centered = section_bool(sec, "centered");
+		opt->n_slots = 3; /* ms, momentum, mg: unused ones stay zero but keep the layout fixed */
+		opt->slot_names[0] = "ms";
+		opt->slot_names[1] = "momentum";
+		opt->slot_names[2] = "mg";
+	} else {
+		return st_fail(err, STRATA_ERR_INVALID, "unknown optimizer '%s'", type);
+	}
+	return STRATA_OK;
+}
+
+strata_status st_optimizer_create(strata_session *s, st_optimizer *opt, strata_error *err)
+{
+	memset(opt, 0, sizeof(*opt));
+	strata_status st = configure(opt, &s->model->optimizer, err);
+	if (st)
+		return st;
+	strata_model *m = s->model;
+	size_t n = 0;
+	for (size_t i = 0; i < m->n_layers; i++)
+		if (m->layers[i].trainable)
+			n += m->layers[i].n_weights;
+	opt->params = calloc(n ? n : 1, sizeof(*opt->params));
+	if (!opt->params)
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+	opt->all_weights = &s->weight_pool.whole;
+	opt->all_grads = &s->grad_pool.whole;
+	opt->elems = s->weight_pool.elems;
+	opt->pool_mode = s->pool_mode;
+	for (uint32_t k = 0; k < opt->n_slots; k++) {
+		char what[64];
+		snprintf(what, sizeof(what), "the optimizer's %s", opt->slot_names[k]);
+		if ((st = st_pool_create(s->rt, &opt->slot_pools[k], s->pool_mode, opt->elems, what, err)))
+			return st;
+	}
+	for (size_t i = 0; i < m->n_layers; i++) {
+		strata_layer *layer = &m->layers[i];
+		if (!layer->trainable)
+			continue;
+		for (uint32_t w = 0; w < layer->n_weights; w++) {
+			st_opt_param *p = &opt->params[opt->n_params++];
+			p->layer = layer;
+			p->weight = w;
+			p->w = &s->binds[i].weights[w];
+			p->g = &s->binds[i].grads[w];
+			p->count = layer->weights[w].count;
+			p->l1 = layer->weights[w].l1;
+			p->l2 = layer->weights[w].l2;
+			for (uint32_t k = 0; k < opt->n_slots; k++)
+				if ((st = st_pool_view(s->rt, &opt->slot_pools[k], s->binds[i].pool_offsets[w], p->count,
+				                       &p->slots[k], err)))
+					return st;
+		}
+	}
+	return STRATA_OK;
+}
+
+void st_optimizer_release(st_optimizer *opt)
+{
+	for (size_t i = 0; i < opt->n_params; i++)
+		for (uint32_t k = 0; k < ST_OPT_MAX_SLOTS; k++)
+			st_tensor_release(&opt->params[i].slots[k]);
+	for (uint32_t k = 0; k < ST_OPT_MAX_SLOTS; k++)
+		st_pool_release(&opt->slot_pools[k]);
+	free(opt->params);
+	memset(opt, 0, sizeof(*opt));
+}
+
+/* One launch of the update kernel over n floats of w, g and the slots. A slot this configuration
+ * never uses (SGD without momentum, Adam without amsgrad) is still an argument: any valid buffer
+ * does, the kernel does not touch it. alpha is Adam's step size, bias corrections folded in. */
+static strata_status launch_update(strata_runtime *rt, const st_optimizer *opt, strata_kernel *update, float alpha,
+                                   strata_tensor *w, strata_tensor *g, strata_tensor *const slots[ST_OPT_MAX_SLOTS],
+                                   uint64_t count, strata_error *err)
+{
+	strata_tensor *s[ST_OPT_MAX_SLOTS];
+	for (uint32_t k = 0; k < ST_OPT_MAX_SLOTS; k++)
+		s[k] = k < opt->n_slots ? slots[k] : w;
+	int n = (int)count;
+	strata_arg a[12];
+	uint32_t na = 0;
+	a[na++] = strata_arg_tensor(w);
+	a[na++] = strata_arg_tensor(g);
+	switch (opt->kind) {
+	case ST_OPT_SGD:
+		a[na++] = strata_arg_tensor(s[0]);
+		a[na++] = strata_arg_int(n);
+		a[na++] = strata_arg_float((float)opt->lr);
+		a[na++] = strata_arg_float((float)opt->momentum);
+		a[na++] = strata_arg_int(opt->nesterov);
+		break;
+	case ST_OPT_ADADELTA:
+		a[na++] = strata_arg_tensor(s[0]);
+		a[na++] = strata_arg_tensor(s[1]);
+		a[na++] = strata_arg_int(n);
+		a[na++] = strata_arg_float((float)opt->lr);
+		a[na++] = strata_arg_float((float)opt->rho);
+		a[na++] = strata_arg_float((float)opt->epsilon);
+		break;
+	case ST_OPT_ADAM:
+		a[na++] = strata_arg_tensor(s[0]);
+		a[na++] = strata_arg_tensor(s[1]);
+		a[na++] = strata_arg_tensor(s[2]);
+		a[na++] = strata_arg_int(n);
+		a[na++] = strata_arg_float(alpha);
+		a[na++] = strata_arg_float((float)opt->beta_1);
+		a[na++] = strata_arg_float((float)opt->beta_2);
+		a[na++] = strata_arg_float((float)opt->epsilon);
+		a[na++] = strata_arg_int(opt->amsgrad);
+		break;
+	case ST_OPT_RMSPROP:
+		a[na++] = strata_arg_tensor(s[0]);
+		a[na++] = strata_arg_tensor(s[1]);
+		a[na++] = strata_arg_tensor(s[2]);
+		a[na++] = strata_arg_int(n);
+		a[na++] = strata_arg_float((float)opt->lr);
+		a[na++] = strata_arg_float((float)opt->rho);
+		a[na++] = strata_arg_float((float)opt->momentum);
+		a[na++] = strata_arg_float((float)opt->epsilon);
+		a[na++] = strata_arg_int(opt->centered);
+		break;
+	}
+	size_t global = count, local = rt->tunables.v[ST_TUNABLE_UPDATE_WG];
+	if (local > update->max_work_group_size)
+		local = 0;
+	return st_launch(rt, "optimizer", update, 1, &global, local ? &local : NULL, na, a, err);
+}
+
+strata_status st_optimizer_step(strata_runtime *rt, st_optimizer *opt, strata_error *err)
+{
+	strata_status st;
+	strata_kernel *reg = NULL, *update = NULL;
+	static const char *const kernels[] = {"sgd", "adadelta", "adam", "rmsprop"};
+	if ((st = st_kernel_get(rt, "strata_optimizer", kernels[opt->kind], NULL, &update, err)))
+		return st;
+	opt->iterations++;
+	rt->phase = "update";
+	for (size_t i = 0; i < opt->n_params; i++) {
+		st_opt_param *p = &opt->params[i];
+		if (p->l1 == 0.0 && p->l2 == 0.0)
+			continue;
+		if (!reg && (st = st_kernel_get(rt, "strata_optimizer", "regularize", NULL, &reg, err)))
+			return st;
+		size_t global = p->count;
+		strata_arg a[] = {strata_arg_tensor(p->g), strata_arg_tensor(p->w), strata_arg_int((int)p->count),
+		                  strata_arg_float((float)p->l1), strata_arg_float((float)p->l2)};
+		if ((st = st_launch(rt, p->layer->name, reg, 1, &global, NULL, 5, a, err)))
+			return st;
+	}
+	if (opt->elems == 0)
+		return STRATA_OK;
+	/* TensorFlow's Adam folds both bias corrections into the step size, in float32 as it does:
+	 * the kernel's v holds 1 - beta_2 rounded to float32, and only the same rounding here lets
+	 * the two cancel (in double the first step came out 7e-6 larger than TensorFlow's). */
+	float alpha = (float)opt->lr;
+	if (opt->kind == ST_OPT_ADAM) {
+		const float local_step = (float)opt->iterations;
+		const float beta_1_power = powf((float)opt->beta_1, local_step);
+		const float beta_2_power = powf((float)opt->beta_2, local_step);
+		alpha = alpha * sqrtf(1.0f - beta_2_power) / (1.0f - beta_1_power);
+	}
+	strata_tensor *slots[ST_OPT_MAX_SLOTS];
+	if (opt->pool_mode == ST_POOL_SHARED) {
+		for (uint32_t k = 0; k < ST_OPT_MAX_SLOTS; k++)
+			slots[k] = &opt->slot_pools[k].whole;
+		return launch_update(rt, opt, update, alpha, opt->all_weights, opt->all_grads, slots, opt->elems, err);
+	}
+	/* STRATA_POOL=separate: no buffer holds all the weights, so each tensor gets its own launch. */
+	for (size_t i = 0; i < opt->n_params; i++) {
+		st_opt_param *p = &opt->params[i];
+		for (uint32_t k = 0; k < ST_OPT_MAX_SLOTS; k++)
+			slots[k] = &p->slots[k];
+		if (p->count && (st = launch_update(rt, opt, update, alpha, p->w, p->g, slots, p->count, err)))
+			return st;
+	}
+	return STRATA_OK;
+}
+
+size_t st_optimizer_slot_count(const st_optimizer *opt)
+{
+	return opt->n_params * opt->n_slots;
+}
+
+void st_optimizer_slots(st_optimizer *opt, st_named_tensor *out)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < opt->n_params; i++) {
+		st_opt_param *p = &opt->params[i];
+		const st_weight_decl *d = &p->layer->weights[p->weight];
+		for (uint32_t j = 0; j < opt->n_slots; j++, k++) {
+			st_named_tensor *t = &out[k];
+			memset(t, 0, sizeof(*t));
+			snprintf(t->name, sizeof(t->name), "%s/%s:%s", p->layer->name, d->name, opt->slot_names[j]);
+			t->kind = ST_TENSOR_OPTIMIZER;
+			t->shape = d->shape;
+			t->count = d->count;
+			t->tensor = &p->slots[j];
+		}
+	}
+}

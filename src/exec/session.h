@@ -1,0 +1,110 @@
+/* A session: a model bound to a runtime, with device buffers for weights, activations and
+ * workspaces planned once for the largest batch. */
+#ifndef ST_SESSION_H
+#define ST_SESSION_H
+
+#include "model/model.h"
+#include "exec/optimizer.h"
+#include "device/runtime.h"
+#include "device/tensor_pool.h"
+
+typedef struct st_layer_bind {
+	strata_tensor *weights;    /* n_weights */
+	strata_tensor *grads;      /* n_weights */
+	strata_tensor *workspaces; /* n_workspaces */
+	strata_tensor output;      /* max_batch x out shape */
+	uint64_t *pool_offsets;    /* n_weights: place in the weight pool, or ST_NOT_POOLED */
+	uint32_t kept_batch;       /* the batch whose forward call last filled the workspaces; 0: none */
+} st_layer_bind;
+
+/* Weights of frozen layers live apart from the pool the optimizer sweeps. */
+#define ST_NOT_POOLED UINT64_MAX
+
+struct strata_session {
+	strata_runtime *rt;
+	strata_model *model;
+	uint32_t max_batch;
+	uint64_t seed;
+	uint64_t step; /* training steps taken; keys dropout masks */
+	strata_tensor input;
+	st_layer_bind *binds; /* one per layer */
+	/* Trainable weights, their gradients (and the optimizer's state, in st_optimizer) share one
+	 * layout, so one launch updates them all. */
+	st_pool weight_pool, grad_pool;
+	st_pool_mode pool_mode; /* STRATA_POOL, read once: see tensor_pool.h */
+	strata_tensor staging;  /* STRATA_POOL=separate: partial batches pass through it */
+	st_tunables tunables; /* the runtime's when the session was created: plugins' host->tunable */
+	/* Training: gradients flow backwards through two buffers used in turn, each large enough for
+	 * any layer's output (or the input) at max_batch. */
+	bool training_ready;
+	strata_tensor grad[2];
+	/* Loss: prepared for evaluation and training alike. */
+	bool loss_ready;
+	int loss_kind;              /* st_loss_kind */
+	bool loss_folded;           /* cross-entropy differentiates the last layer's softmax */
+	strata_tensor batch_labels; /* max_batch ints */
+	strata_tensor sample_loss;    /* max_batch floats */
+	strata_tensor sample_correct; /* max_batch floats: 1 where the prediction is right */
+	strata_tensor sums;         /* running sums: loss, correct, regularization */
+	/* The end of the previous step: the host waits for it before running further ahead. */
+	cl_event step_done;
+	/* Training only. */
+	bool has_optimizer;
+	st_optimizer opt;
+	uint64_t epoch; /* epochs completed */
+};
+
+/* Allocates weight gradients and the gradient buffers; idempotent. */
+strata_status st_session_enable_training(strata_session *s, strata_error *err);
+/* Runs every layer on the batch already in s->input. */
+strata_status st_session_forward_device(strata_session *s, uint32_t batch, bool training, strata_error *err);
+/* Runs only the first n_layers layers (probes of an inner layer stop there). */
+strata_status st_session_forward_layers(strata_session *s, uint32_t batch, bool training, size_t n_layers,
+                                        strata_error *err);
+/* The output of the first n_layers layers: layer n_layers - 1's output, or the input for 0. */
+strata_tensor *st_session_layer_output(strata_session *s, size_t n_layers);
+/* The buffer the loss writes dLoss/dOutput of the last layer into (batch x output shape). */
+strata_tensor *st_session_output_grad(strata_session *s);
+/* The last layer's output (batch x output shape). */
+strata_tensor *st_session_output(strata_session *s);
+/* Backpropagates from st_session_output_grad(); fills every weight gradient. `folded` says the
+ * loss already applied the last layer's softmax derivative. When input_grad is not NULL it
+ * receives the buffer holding dLoss/dInput. */
+strata_status st_session_backward(strata_session *s, uint32_t batch, bool folded, strata_tensor **input_grad,
+                                  strata_error *err);
+/* Backpropagates from the output of `layer` (its gradient written to st_session_output_grad()) down
+ * to the input, after a forward pass that stopped there; weight gradients are filled on the way.
+ * `training` says which kind of forward pass that was: false makes dropout the identity. */
+strata_status st_session_backward_from(strata_session *s, uint32_t batch, size_t layer, bool training,
+                                       strata_tensor **input_grad, strata_error *err);
+/* Marks the end of the step just enqueued and waits for the end of the one before, so the host
+ * stays at most one step ahead of the device: memory that libraries free only when their
+ * commands complete (CLBlast's temporary matrices) cannot pile up over many queued steps. */
+strata_status st_session_throttle(strata_session *s, strata_error *err);
+
+/* loss.c */
+enum st_loss_kind { ST_LOSS_CROSSENTROPY, ST_LOSS_MSE };
+/* Allocates what computing the loss needs; refuses a model without a loss. Idempotent. */
+strata_status st_loss_prepare(strata_session *s, strata_error *err);
+/* Loss of the last layer's output against s->batch_labels: per-sample losses and correctness
+ * added to s->sums, dLoss/dOutput (scaled by 1/batch) into st_session_output_grad(). */
+strata_status st_loss_compute(strata_session *s, uint32_t batch, strata_error *err);
+strata_status st_loss_zero_sums(strata_session *s, strata_error *err);
+/* Reads the sums (waiting for the device); `regularization` is recomputed from the weights. */
+strata_status st_loss_read_sums(strata_session *s, double *loss_sum, double *correct_sum, double *regularization,
+                                strata_error *err);
+
+/* session_io.c: the session's tensors as named for checkpoints; *out freed with free(). */
+strata_status st_session_named_tensors(strata_session *s, bool with_optimizer, st_named_tensor **out, size_t *n,
+                                       strata_error *err);
+
+/* Values per sample the model outputs (its input's when it has no layers). */
+uint64_t st_model_output_elems(const strata_model *m);
+/* Refuses a data set whose samples or classes do not match the model; `what` names its role. */
+strata_status st_session_check_data(const strata_session *s, const strata_dataset *ds, const char *what,
+                                    strata_error *err);
+
+/* Elements of one sample of a shape. */
+uint64_t st_shape_elems(const strata_shape *shape);
+
+#endif

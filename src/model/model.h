@@ -1,0 +1,120 @@
+/* The in-memory model: layers with validated parameters and inferred shapes. A model is built
+ * once from YAML (model_loader.c); a session (session.c) binds it to a device. */
+#ifndef ST_MODEL_H
+#define ST_MODEL_H
+
+#include <stdbool.h>
+
+#include <strata/plugin.h>
+#include <strata/strata.h>
+
+#include "plugin/registry.h"
+
+/* 1-based position in the model file. */
+typedef struct st_pos {
+	uint32_t line, col;
+} st_pos;
+
+/* One parameter's value after validation against its strata_param declaration. */
+typedef struct st_param_value {
+	const strata_param *decl;
+	bool from_file; /* false: the declared default */
+	st_pos pos;     /* of the value in the file, or of the owning mapping for defaults */
+	int64_t i;      /* INT, BOOL (0/1) */
+	double f;       /* FLOAT */
+	char *s;        /* ENUM, STRING */
+	int64_t ints[STRATA_MAX_RANK];
+	uint32_t n_ints;
+	double l1, l2;  /* REGULARIZER */
+} st_param_value;
+
+typedef struct st_weight_decl {
+	char *name;
+	strata_shape shape;
+	char *initializer;
+	double l1, l2;
+	uint64_t count; /* elements */
+} st_weight_decl;
+
+struct strata_session;
+
+struct strata_layer {
+	struct strata_model *model;
+	uint32_t index;
+	const st_layer_type *type;
+	char *name;
+	st_pos pos;              /* of the layer's mapping in the file */
+	st_param_value *params;  /* one per type->ops.n_params, same order */
+	bool trainable;
+	strata_shape in, out;
+	st_weight_decl *weights;
+	uint32_t n_weights;
+	size_t *workspaces;      /* bytes per sample */
+	uint32_t n_workspaces;
+	void *priv;              /* the plugin's, through set_private() */
+
+	/* Where plugin errors go while a call into the plugin is in progress. */
+	strata_error *err;
+	strata_status last_status;
+	struct strata_session *session; /* set while bound to a session */
+};
+
+/* A non-layer section validated against a parameter table (optimizer, training, data). */
+typedef struct st_section {
+	char *type;            /* optimizer type, or NULL */
+	const strata_param *decl;
+	uint32_t n_params;
+	st_param_value *values;
+	st_pos pos;
+} st_section;
+
+/* `init_from`: weights taken from another model's weights file when training starts fresh
+ * (transfer.c). */
+typedef struct st_init_from {
+	char *weights;     /* resolved against base_dir; NULL: the model has no init_from */
+	st_pos pos;        /* of the weights file's name in the model file */
+	size_t *layers;    /* indices of the listed layers; none listed: every layer the file holds */
+	st_pos *layer_pos; /* where each was listed */
+	size_t n_layers;
+} st_init_from;
+
+struct strata_model {
+	strata_registry *reg;
+	char *file;        /* as given, used in messages */
+	char *base_dir;    /* relative data paths resolve from here */
+	char *name;
+	strata_shape input;
+	st_pos input_pos;
+	struct strata_layer *layers;
+	size_t n_layers;
+	char *loss;
+	st_section optimizer;
+	char **metrics;
+	size_t n_metrics;
+	char *device;
+	strata_training_config training;
+	/* data paths, resolved against base_dir */
+	char *train_images, *train_labels, *test_images, *test_labels;
+	double data_scale;
+	uint32_t num_classes;
+	bool data_standardize;
+	uint32_t *keep_labels; /* data.keep_labels: the only classes loaded; NULL: all */
+	uint32_t n_keep_labels;
+	st_init_from init_from;
+	struct strata_session *session; /* the session the model is bound to, if any */
+};
+
+/* Parameter lookups shared by the host API and the loader; NULL when the layer type declares no
+ * such parameter (a plugin bug, reported by the host API). */
+const st_param_value *st_layer_param(const struct strata_layer *layer, const char *name);
+const st_param_value *st_section_param(const st_section *section, const char *name);
+
+/* Frees a layer's owned fields (not the struct itself), calling the plugin's destroy(). */
+void st_layer_release(struct strata_layer *layer);
+/* A shape as "(28, 28, 1)", truncated to `size`. */
+void st_shape_text(const strata_shape *s, char *buf, size_t size);
+
+/* model.c: runs each layer's build() from the input shape on, checking the shapes it returns. */
+strata_status st_model_infer_shapes(struct strata_model *model, strata_error *err);
+
+#endif

@@ -1,0 +1,174 @@
+/* Training: epochs of shuffled batches through forward, loss, backward and the optimizer, all on
+ * the device; the host reads only the running loss sums, when it shows them. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "train/dataset.h"
+#include "exec/session.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+
+static strata_status train_step(strata_session *s, strata_dataset *train, uint32_t start, uint32_t batch,
+                                strata_error *err)
+{
+	strata_status st;
+	if ((st = st_dataset_gather(train, start, batch, &s->input, &s->batch_labels, err)) ||
+	    (st = st_session_forward_device(s, batch, true, err)) || (st = st_loss_compute(s, batch, err)) ||
+	    (st = st_session_backward(s, batch, s->loss_folded, NULL, err)) ||
+	    (st = st_optimizer_step(s->rt, &s->opt, err)) || (st = st_session_throttle(s, err)))
+		return st;
+	s->step++;
+	return STRATA_OK;
+}
+
+/* Fills the running figures of `p` from the device's sums (a wait for the queue). */
+static strata_status measure(strata_session *s, strata_progress *p, uint32_t seen, double t0, strata_error *err)
+{
+	double loss_sum, correct_sum, reg;
+	strata_status st = st_loss_read_sums(s, &loss_sum, &correct_sum, &reg, err);
+	if (st)
+		return st;
+	double elapsed = now_s() - t0;
+	p->loss = loss_sum / seen + reg;
+	p->accuracy = correct_sum / seen;
+	p->epoch_seconds = elapsed;
+	p->images_per_second = elapsed > 0 ? seen / elapsed : 0.0;
+	p->eta_seconds = p->batch ? elapsed * (p->batches - p->batch) / p->batch : 0.0;
+	return STRATA_OK;
+}
+
+strata_status strata_fit(strata_session *s, strata_dataset *train, strata_dataset *validation,
+                         const strata_fit_options *options, strata_error *err)
+{
+	strata_fit_options o = {.size = sizeof(o), .progress_interval = 1.0};
+	memcpy(&o, options, options->size < sizeof(o) ? options->size : sizeof(o));
+	uint32_t bs = o.batch_size ? o.batch_size : s->max_batch;
+	if (bs > s->max_batch)
+		return st_fail(err, STRATA_ERR_INVALID, "batch size %u is larger than the session's %u", bs, s->max_batch);
+	strata_status st;
+	if ((st = st_session_check_data(s, train, "training", err)) ||
+	    (validation && (st = st_session_check_data(s, validation, "validation", err))) ||
+	    (st = st_session_enable_training(s, err)) || (st = st_loss_prepare(s, err)))
+		return st;
+	if (o.resume_path && (st = strata_session_load(s, o.resume_path, err)))
+		return st;
+
+	uint32_t batches = (train->n + bs - 1) / bs;
+	/* A checkpoint taken mid-epoch (an interruption) holds the steps of its partial epoch: the
+	 * epoch's order is fixed by (seed, epoch), so training goes on from the next batch. */
+	uint64_t done_in_epoch = s->step > s->epoch * batches ? s->step - s->epoch * batches : 0;
+	uint32_t first = done_in_epoch < batches ? (uint32_t)done_in_epoch : 0;
+	/* 64 bits: `epochs` may be UINT32_MAX, and a 32-bit counter would wrap instead of ending. */
+	for (uint64_t e = s->epoch + 1; e <= o.epochs; e++, first = 0) {
+		uint32_t epoch = (uint32_t)e; /* the checkpoint reader keeps s->epoch below UINT32_MAX */
+		strata_progress p = {.epoch = epoch, .epochs = o.epochs, .batches = batches};
+		if ((st = st_dataset_set_order(train, !o.no_shuffle, s->seed, epoch, err)) ||
+		    (st = st_loss_zero_sums(s, err)))
+			return st;
+		double t0 = now_s(), last = t0;
+		uint32_t seen = 0;
+		for (uint32_t b = first; b < batches; b++) {
+			uint32_t start = b * bs, n = train->n - start < bs ? train->n - start : bs;
+			if ((st = train_step(s, train, start, n, err)))
+				return st;
+			seen += n;
+			p.batch = b + 1;
+			if (o.stop && *o.stop && b + 1 < batches) {
+				if (o.save_path && (st = strata_session_save(s, o.save_path, err)))
+					return st;
+				return st_fail(err, STRATA_ERR_INTERRUPTED,
+				               "interrupted in epoch %u after batch %u of %u%s%s", epoch, b + 1, batches,
+				               o.save_path ? "; checkpoint saved to " : "", o.save_path ? o.save_path : "");
+			}
+			if (o.progress && b + 1 < batches && now_s() - last >= o.progress_interval) {
+				if ((st = measure(s, &p, seen, t0, err)))
+					return st;
+				o.progress(o.progress_user, &p);
+				last = now_s();
+			}
+		}
+		/* The epoch's figures, before validation reuses the sums. */
+		if ((st = measure(s, &p, seen, t0, err)))
+			return st;
+		p.epoch_done = true;
+		if (validation) {
+			strata_eval_result r;
+			if ((st = strata_evaluate(s, validation, bs, &r, err)))
+				return st;
+			p.has_validation = true;
+			p.val_loss = r.loss;
+			p.val_accuracy = r.accuracy;
+		}
+		s->epoch = epoch;
+		if (o.epoch_end)
+			o.epoch_end(o.progress_user, &p);
+		if (o.save_path) {
+			if ((st = strata_session_save(s, o.save_path, err)))
+				return st;
+			p.checkpoint_saved = true;
+		}
+		if (o.progress)
+			o.progress(o.progress_user, &p);
+		if (o.stop && *o.stop && epoch < o.epochs)
+			return st_fail(err, STRATA_ERR_INTERRUPTED, "interrupted after epoch %u%s%s", epoch,
+			               o.save_path ? "; checkpoint saved to " : "", o.save_path ? o.save_path : "");
+	}
+	return st_finish(s->rt, err);
+}
+
+/* Consecutive batches of `ds`, wrapping around, for the benchmark loops. */
+static uint32_t bench_start(const strata_dataset *ds, uint64_t i, uint32_t batch)
+{
+	uint32_t per_pass = ds->n / batch;
+	return per_pass ? (uint32_t)(i % per_pass) * batch : 0;
+}
+
+strata_status strata_session_train_steps(strata_session *s, strata_dataset *ds, uint32_t batch, uint32_t steps,
+                                         strata_error *err)
+{
+	strata_status st;
+	if (batch == 0 || batch > s->max_batch || batch > ds->n)
+		return st_fail(err, STRATA_ERR_INVALID, "batch of %u: the session holds %u, the data set %u", batch,
+		               s->max_batch, ds->n);
+	if ((st = st_session_check_data(s, ds, "benchmark", err)) || (st = st_session_enable_training(s, err)) ||
+	    (st = st_loss_prepare(s, err)))
+		return st;
+	for (uint32_t i = 0; i < steps; i++)
+		if ((st = train_step(s, ds, bench_start(ds, s->step, batch), batch, err)))
+			return st;
+	return st_finish(s->rt, err);
+}
+
+strata_status strata_session_infer_steps(strata_session *s, strata_dataset *ds, uint32_t batch, uint32_t steps,
+                                         strata_error *err)
+{
+	strata_status st;
+	if (batch == 0 || batch > s->max_batch || batch > ds->n)
+		return st_fail(err, STRATA_ERR_INVALID, "batch of %u: the session holds %u, the data set %u", batch,
+		               s->max_batch, ds->n);
+	if ((st = st_session_check_data(s, ds, "benchmark", err)))
+		return st;
+	/* Each batch's predictions come back to the host, as a user of them needs. */
+	strata_model *m = s->model;
+	size_t bytes = (size_t)batch * sizeof(float) * st_model_output_elems(m);
+	float *host = malloc(bytes);
+	if (!host)
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+	for (uint32_t i = 0; i < steps && st == STRATA_OK; i++) {
+		if (!(st = st_dataset_gather(ds, bench_start(ds, i, batch), batch, &s->input, NULL, err)) &&
+		    !(st = st_session_forward_device(s, batch, false, err)) && !(st = st_session_throttle(s, err)))
+			st = st_tensor_read(s->rt, st_session_output(s), 0, host, bytes, err);
+	}
+	free(host);
+	if (st)
+		return st;
+	return st_finish(s->rt, err);
+}
