@@ -233,3 +233,12 @@ __kernel void fill(__global float *dst, const float value, const int n)
 	if (i < n)
 		dst[i] = value;
 }
+
+/* dst[0..n) += src[0..n): a gradient summed where a value feeds several layers, and weight
+ * gradients of layers that share weights. */
+__kernel void accumulate(__global float *dst, __global const float *src, const int n)
+{
+	const int i = get_global_id(0);
+	if (i < n)
+		dst[i] += src[i];
+}

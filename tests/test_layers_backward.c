@@ -196,14 +196,17 @@ static strata_tensor *fd_backward(fd_run *f, bool want_input)
 /* Fills every gradient buffer with NaN, so an element a backward pass forgets to write shows. */
 static void fd_poison_gradients(fd_run *f)
 {
-	size_t most = f->net.s->grad[0].bytes / sizeof(float);
+	strata_session *s = f->net.s;
+	size_t most = 0;
+	for (size_t k = 0; k < s->n_grad_slots; k++)
+		most = s->grad_slots[k].bytes / sizeof(float) > most ? s->grad_slots[k].bytes / sizeof(float) : most;
 	for (size_t k = 0; k < f->n_weights; k++)
 		most = f->weight_counts[k] > most ? f->weight_counts[k] : most;
 	float *nan = alloc_floats(most);
 	for (size_t i = 0; i < most; i++)
 		nan[i] = NAN;
-	for (int i = 0; i < 2; i++)
-		fd_write(f, &f->net.s->grad[i], 0, nan, f->net.s->grad[i].bytes / sizeof(float));
+	for (size_t k = 0; k < s->n_grad_slots; k++)
+		fd_write(f, &s->grad_slots[k], 0, nan, s->grad_slots[k].bytes / sizeof(float));
 	for (size_t k = 0; k < f->n_weights; k++)
 		fd_write(f, fd_weight_tensor(f, k, true), 0, nan, f->weight_counts[k]);
 	free(nan);

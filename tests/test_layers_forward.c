@@ -736,10 +736,10 @@ START_TEST(test_cnn_chain)
 	check_output_shape(&r, 0, 3, (int64_t[]){8, 8, 4});
 	check_output_shape(&r, 1, 3, (int64_t[]){4, 4, 4});
 	check_output_shape(&r, 3, 1, (int64_t[]){flat});
-	float *ck = run_random_weight(&r, 0, 0, "kernel", &(strata_shape){4, {3, 3, 1, 4}}, 1, -0.5f, 0.5f);
-	float *cb = run_random_weight(&r, 0, 1, "bias", &(strata_shape){1, {4}}, 2, -0.5f, 0.5f);
-	float *dk = run_random_weight(&r, 4, 0, "kernel", &(strata_shape){2, {flat, units}}, 3, -0.5f, 0.5f);
-	float *db = run_random_weight(&r, 4, 1, "bias", &(strata_shape){1, {units}}, 4, -0.5f, 0.5f);
+	float *ck = run_random_weight(&r, 0, 0, "kernel", &(strata_shape){.rank = 4, .dims = {3, 3, 1, 4}}, 1, -0.5f, 0.5f);
+	float *cb = run_random_weight(&r, 0, 1, "bias", &(strata_shape){.rank = 1, .dims = {4}}, 2, -0.5f, 0.5f);
+	float *dk = run_random_weight(&r, 4, 0, "kernel", &(strata_shape){.rank = 2, .dims = {flat, units}}, 3, -0.5f, 0.5f);
+	float *db = run_random_weight(&r, 4, 1, "bias", &(strata_shape){.rank = 1, .dims = {units}}, 4, -0.5f, 0.5f);
 	float *in = random_floats((size_t)n * 100, 5, 0.0f, 1.0f);
 	float out[3 * 10];
 

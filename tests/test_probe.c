@@ -147,8 +147,8 @@ START_TEST(test_dropout_backward_follows_the_pass)
 
 	/* A host older than the field: a training pass, whatever the bytes past its size hold. */
 	strata_layer *layer = &p.net.m->layers[0];
-	strata_tensor *gi = &p.net.s->grad[1];
-	ck_assert(st_tensor_write(p.dev.rt, &p.net.s->grad[0], 0, r, sizeof(r), &err) == STRATA_OK);
+	strata_tensor *gi = &p.net.s->grad_slots[1];
+	ck_assert(st_tensor_write(p.dev.rt, &p.net.s->grad_slots[0], 0, r, sizeof(r), &err) == STRATA_OK);
 	strata_backward_args old = {
 		.size = (uint32_t)sizeof(struct backward_args_v1),
 		.batch = 4,
@@ -156,7 +156,7 @@ START_TEST(test_dropout_backward_follows_the_pass)
 		.step = p.net.s->step,
 		.input = &p.net.s->input,
 		.output = &p.net.s->binds[0].output,
-		.grad_output = &p.net.s->grad[0],
+		.grad_output = &p.net.s->grad_slots[0],
 		.grad_input = gi,
 		.training = false,
 	};
@@ -196,7 +196,7 @@ START_TEST(test_ranged_passes_match_a_shorter_model)
 		ck_assert_msg(st_session_enable_training(s, &err) == STRATA_OK, "%s", err.message);
 		ck_assert(st_tensor_write(s->rt, &s->input, 0, x, sizeof(x), &err) == STRATA_OK);
 		ck_assert(st_session_forward_layers(s, 3, false, 1, &err) == STRATA_OK);
-		ck_assert(st_tensor_write(s->rt, st_session_output_grad(s), 0, r, sizeof(r), &err) == STRATA_OK);
+		ck_assert(st_tensor_write(s->rt, st_session_layer_grad(s, 0), 0, r, sizeof(r), &err) == STRATA_OK);
 		strata_status st = k == 0 ? st_session_backward_from(s, 3, 0, false, &dx, &err)
 		                          : st_session_backward(s, 3, false, &dx, &err);
 		ck_assert_msg(st == STRATA_OK, "%s", err.message);

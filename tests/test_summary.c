@@ -32,17 +32,17 @@ static size_t mnist_expected(expected_layer *e)
 	size_t n = 0;
 
 	int64_t h1 = valid_out(h, k, 1), w1 = valid_out(w, k, 1);
-	e[n++] = (expected_layer){"conv2d_1", "Conv2D", {3, {h1, w1, c1}}, (uint64_t)(k * k * c * c1 + c1)};
+	e[n++] = (expected_layer){"conv2d_1", "Conv2D", {.rank = 3, .dims = {h1, w1, c1}}, (uint64_t)(k * k * c * c1 + c1)};
 	int64_t h2 = valid_out(h1, k, 1), w2 = valid_out(w1, k, 1);
-	e[n++] = (expected_layer){"conv2d_2", "Conv2D", {3, {h2, w2, c2}}, (uint64_t)(k * k * c1 * c2 + c2)};
+	e[n++] = (expected_layer){"conv2d_2", "Conv2D", {.rank = 3, .dims = {h2, w2, c2}}, (uint64_t)(k * k * c1 * c2 + c2)};
 	int64_t h3 = valid_out(h2, pool, pool), w3 = valid_out(w2, pool, pool);
-	e[n++] = (expected_layer){"max_pooling2d_1", "MaxPooling2D", {3, {h3, w3, c2}}, 0};
-	e[n++] = (expected_layer){"dropout_1", "Dropout", {3, {h3, w3, c2}}, 0};
+	e[n++] = (expected_layer){"max_pooling2d_1", "MaxPooling2D", {.rank = 3, .dims = {h3, w3, c2}}, 0};
+	e[n++] = (expected_layer){"dropout_1", "Dropout", {.rank = 3, .dims = {h3, w3, c2}}, 0};
 	int64_t flat = h3 * w3 * c2;
-	e[n++] = (expected_layer){"flatten_1", "Flatten", {1, {flat}}, 0};
-	e[n++] = (expected_layer){"dense_1", "Dense", {1, {hidden}}, (uint64_t)(flat * hidden + hidden)};
-	e[n++] = (expected_layer){"dropout_2", "Dropout", {1, {hidden}}, 0};
-	e[n++] = (expected_layer){"dense_2", "Dense", {1, {classes}}, (uint64_t)(hidden * classes + classes)};
+	e[n++] = (expected_layer){"flatten_1", "Flatten", {.rank = 1, .dims = {flat}}, 0};
+	e[n++] = (expected_layer){"dense_1", "Dense", {.rank = 1, .dims = {hidden}}, (uint64_t)(flat * hidden + hidden)};
+	e[n++] = (expected_layer){"dropout_2", "Dropout", {.rank = 1, .dims = {hidden}}, 0};
+	e[n++] = (expected_layer){"dense_2", "Dense", {.rank = 1, .dims = {classes}}, (uint64_t)(hidden * classes + classes)};
 	return n;
 }
 

@@ -11,7 +11,10 @@
  * Rules for plugins:
  *  - init() only registers programs and layer types; it allocates nothing and touches no device.
  *  - Layer callbacks report errors through host->fail() / host->fail_param() and return its status.
- *  - Tensors are channels-last (NHWC) float32 buffers; the batch is the outermost dimension.
+ *  - Tensors are channels-last (NHWC) buffers, float32 unless their shape's dtype says int32;
+ *    the batch is the outermost dimension.
+ *  - A layer takes one input unless its ops say otherwise (min_inputs, max_inputs); the host
+ *    wires inputs by the model file's `inputs:` (a graph), numbered from 0 in that order.
  */
 #ifndef STRATA_PLUGIN_H
 #define STRATA_PLUGIN_H
@@ -173,8 +176,12 @@ typedef struct strata_forward_args {
 	bool training;         /* dropout and similar layers act only when true */
 	uint64_t seed;         /* the run's seed, for device-side random numbers */
 	uint64_t step;         /* increases with every training step */
-	strata_tensor *input;  /* batch x input shape */
+	strata_tensor *input;  /* batch x input shape (input 0) */
 	strata_tensor *output; /* batch x output shape */
+	/* Added in 0.3: every input in the model's order (inputs[0] == input) and their count.
+	 * Read them through strata_forward_input(). */
+	strata_tensor *const *inputs;
+	uint32_t n_inputs;
 } strata_forward_args;
 
 /* Backward contract: write grad_input (when not NULL) and OVERWRITE every weight gradient
@@ -204,6 +211,13 @@ typedef struct strata_backward_args {
 	 * host ran no other call of the layer in between. The layer may reuse them (Conv2D's im2col
 	 * matrix) instead of computing them again. Read it through strata_backward_kept(). */
 	bool workspaces_kept;
+	/* Added in 0.3, starting at the old struct's end (a pointer is aligned to it): every input of
+	 * the forward pass and the gradient to write for each (NULL where nobody needs it), in the
+	 * model's order (inputs[0] == input, grad_inputs[0] == grad_input). Read them through
+	 * strata_backward_input() and strata_backward_grad_input(). */
+	strata_tensor *const *inputs;
+	strata_tensor *const *grad_inputs;
+	uint32_t n_inputs;
 } strata_backward_args;
 
 /* True when a struct the host handed over (one with a leading `size` field) is large enough to
@@ -222,6 +236,33 @@ static inline bool strata_backward_kept(const strata_backward_args *args)
 {
 	return STRATA_ARGS_HAS(args, strata_backward_args, workspaces_kept) && args->workspaces_kept;
 }
+
+/* Input i of a forward pass (0 <= i < the layer's input count); a host older than graphs
+ * passed one input. */
+static inline strata_tensor *strata_forward_input(const strata_forward_args *args, uint32_t i)
+{
+	if (STRATA_ARGS_HAS(args, strata_forward_args, n_inputs) && args->inputs)
+		return i < args->n_inputs ? args->inputs[i] : NULL;
+	return i == 0 ? args->input : NULL;
+}
+
+static inline strata_tensor *strata_backward_input(const strata_backward_args *args, uint32_t i)
+{
+	if (STRATA_ARGS_HAS(args, strata_backward_args, n_inputs) && args->inputs)
+		return i < args->n_inputs ? args->inputs[i] : NULL;
+	return i == 0 ? args->input : NULL;
+}
+
+/* The gradient of input i to write, NULL when nobody needs it. */
+static inline strata_tensor *strata_backward_grad_input(const strata_backward_args *args, uint32_t i)
+{
+	if (STRATA_ARGS_HAS(args, strata_backward_args, n_inputs) && args->grad_inputs)
+		return i < args->n_inputs ? args->grad_inputs[i] : NULL;
+	return i == 0 ? args->grad_input : NULL;
+}
+
+/* Any number of inputs from min_inputs up (max_inputs). */
+#define STRATA_INPUTS_ANY ((size_t)-1)
 
 typedef struct strata_layer_ops {
 	uint32_t size;               /* sizeof(strata_layer_ops) */
@@ -244,7 +285,14 @@ typedef struct strata_layer_ops {
 	                          const strata_backward_args *args);
 	/* Frees what build() stored with host->set_private(). May be NULL. */
 	void (*destroy)(strata_layer *layer, const strata_host *host);
-	void *reserved[8];
+	/* Added in 0.3 in what were reserved slots (a plugin built before reads as 0 and 0: exactly
+	 * one input): how many inputs the type takes. build() sees each through host->input_count()
+	 * and host->input_shape_at(); host->input_shape() is input 0's. */
+	size_t min_inputs, max_inputs;
+	/* Added in 0.3: the element types the type's build() reads and writes in shapes; false (a
+	 * plugin built before) means float32 only: the host refuses other inputs before build(). */
+	bool knows_dtypes;
+	void *reserved[5];
 } strata_layer_ops;
 
 /* ---- Host services ---------------------------------------------------------------------------- */
@@ -312,8 +360,18 @@ struct strata_host {
 	 * current device; else build the matrix and pass it plainly. Added in 0.2 in a reserved
 	 * slot: check with STRATA_HOST_HAS. */
 	bool (*gemm_window)(strata_layer *layer, const strata_gemm *gemm);
+	/* Added in 0.3 (graph models), in reserved slots: check with STRATA_HOST_HAS. The number of
+	 * inputs of the layer and the shape of input i (NULL past the count), from build() on. */
+	uint32_t (*input_count)(const strata_layer *layer);
+	const strata_shape *(*input_shape_at)(const strata_layer *layer, uint32_t i);
+	/* Persistent non-trainable state (BatchNormalization's moving mean and variance, a stateful
+	 * RNN's carried state): declared during build() like a weight, initialized by the host,
+	 * saved in checkpoints under LAYER/NAME, never touched by the optimizer, counted as
+	 * non-trainable by `summary`; the layer updates it in its forward pass. */
+	strata_status (*add_state)(strata_layer *layer, const strata_weight_desc *desc, uint32_t *index);
+	strata_tensor *(*state)(strata_layer *layer, uint32_t index);
 
-	void *reserved[14];
+	void *reserved[10];
 };
 
 /* True when the host's table is large enough to hold `member` (for plugins that use slots

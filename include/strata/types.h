@@ -34,10 +34,20 @@ enum strata_log_level { STRATA_LOG_ERROR = 0, STRATA_LOG_WARN = 1, STRATA_LOG_IN
 /* Largest rank of a per-sample shape (batch dimension excluded): H, W, C plus one spare. */
 #define STRATA_MAX_RANK 4
 
+/* Element types of tensors. Append-only. */
+typedef enum strata_dtype {
+	STRATA_DTYPE_FLOAT32 = 0, /* every tensor of a plugin built before element types existed */
+	STRATA_DTYPE_INT32 = 1,   /* ids, e.g. an embedding's input */
+	STRATA_DTYPE_COUNT
+} strata_dtype;
+
 /* Per-sample shape in channels-last order (Keras' default): (H, W, C) for images,
  * (N) for vectors. The batch dimension is never part of a strata_shape. */
 typedef struct strata_shape {
 	uint32_t rank;
+	/* Added in 0.3 in what was padding (the struct keeps its size and layout): a strata_dtype.
+	 * The host reads it from a plugin only when the plugin says it knows it (its ops' size). */
+	uint32_t dtype;
 	int64_t dims[STRATA_MAX_RANK];
 } strata_shape;
 

@@ -143,6 +143,16 @@ static const strata_shape *host_output_shape(const strata_layer *layer)
 	return &layer->out;
 }
 
+static uint32_t host_input_count(const strata_layer *layer)
+{
+	return layer->n_inputs;
+}
+
+static const strata_shape *host_input_shape_at(const strata_layer *layer, uint32_t i)
+{
+	return i < layer->n_inputs && layer->in_shapes ? &layer->in_shapes[i] : NULL;
+}
+
 static strata_status host_add_weight(strata_layer *layer, const strata_weight_desc *desc, uint32_t *index)
 {
 	if (!desc || desc->size < offsetof(strata_weight_desc, l1) || !desc->name || !desc->initializer)
@@ -186,6 +196,21 @@ static strata_status host_add_weight(strata_layer *layer, const strata_weight_de
 	return STRATA_OK;
 }
 
+/* State is declared as a weight the optimizer never sees: it is kept in the session's own
+ * buffers (outside the weight pool), saved and loaded with the weights, and has no gradient. */
+static strata_status host_add_state(strata_layer *layer, const strata_weight_desc *desc, uint32_t *index)
+{
+	uint32_t i;
+	strata_status st = host_add_weight(layer, desc, &i);
+	if (st)
+		return st;
+	layer->weights[i].state = true;
+	layer->n_states++;
+	if (index)
+		*index = i;
+	return STRATA_OK;
+}
+
 static strata_status host_add_workspace(strata_layer *layer, size_t bytes_per_sample, uint32_t *index)
 {
 	if (layer->session)
@@ -217,7 +242,13 @@ static strata_tensor *host_weight(strata_layer *layer, uint32_t index)
 static strata_tensor *host_weight_grad(strata_layer *layer, uint32_t index)
 {
 	st_layer_bind *b = bind_of(layer);
-	return b && b->grads && index < layer->n_weights ? &b->grads[index] : NULL;
+	return b && b->grads && index < layer->n_weights && !layer->weights[index].state ? &b->grads[index] : NULL;
+}
+
+static strata_tensor *host_state(strata_layer *layer, uint32_t index)
+{
+	st_layer_bind *b = bind_of(layer);
+	return b && index < layer->n_weights && layer->weights[index].state ? &b->weights[index] : NULL;
 }
 
 static strata_tensor *host_workspace(strata_layer *layer, uint32_t index)
@@ -325,4 +356,8 @@ const strata_host st_host_api = {
 	.max_work_group_size = host_max_work_group_size,
 	.tunable = host_tunable,
 	.gemm_window = host_gemm_window,
+	.input_count = host_input_count,
+	.input_shape_at = host_input_shape_at,
+	.add_state = host_add_state,
+	.state = host_state,
 };

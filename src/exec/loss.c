@@ -17,7 +17,7 @@ strata_status st_loss_prepare(strata_session *s, strata_error *err)
 	} else {
 		s->loss_kind = ST_LOSS_CROSSENTROPY;
 		/* The softmax derivative is folded into the loss only where the last layer applies it. */
-		const st_param_value *act = m->n_layers ? st_layer_param(&m->layers[m->n_layers - 1], "activation") : NULL;
+		const st_param_value *act = m->n_layers ? st_layer_param(&m->layers[m->outputs[0]], "activation") : NULL;
 		s->loss_folded = act && act->s && strcmp(act->s, "softmax") == 0;
 	}
 	strata_status st;
@@ -39,10 +39,10 @@ strata_status st_loss_prepare(strata_session *s, strata_error *err)
 	 * accumulates into them without ever reading or resetting them. */
 	if ((st = st_loss_zero_sums(s, err)))
 		return st;
-	if (!s->grad[0].mem) {
+	if (!s->training_ready && !s->eval_grad.mem) {
 		/* Evaluation without training still needs somewhere for the loss gradient to go. */
 		uint64_t out = st_model_output_elems(m);
-		if ((st = st_tensor_alloc(s->rt, &s->grad[0], out * s->max_batch * sizeof(float), "the loss gradient",
+		if ((st = st_tensor_alloc(s->rt, &s->eval_grad, out * s->max_batch * sizeof(float), "the loss gradient",
 		                          err)))
 			return st;
 	}

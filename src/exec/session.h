@@ -15,6 +15,8 @@ typedef struct st_layer_bind {
 	strata_tensor output;      /* max_batch x out shape */
 	uint64_t *pool_offsets;    /* n_weights: place in the weight pool, or ST_NOT_POOLED */
 	uint32_t kept_batch;       /* the batch whose forward call last filled the workspaces; 0: none */
+	strata_tensor **in;        /* n_inputs: the tensors of the values it reads */
+	bool borrowed;             /* `shares:` another layer's weights: they are released there */
 } st_layer_bind;
 
 /* Weights of frozen layers live apart from the pool the optimizer sweeps. */
@@ -26,7 +28,8 @@ struct strata_session {
 	uint32_t max_batch;
 	uint64_t seed;
 	uint64_t step; /* training steps taken; keys dropout masks */
-	strata_tensor input;
+	strata_tensor input;         /* model input 0 */
+	strata_tensor *more_inputs;  /* model inputs 1 and on */
 	st_layer_bind *binds; /* one per layer */
 	/* Trainable weights, their gradients (and the optimizer's state, in st_optimizer) share one
 	 * layout, so one launch updates them all. */
@@ -34,10 +37,17 @@ struct strata_session {
 	st_pool_mode pool_mode; /* STRATA_POOL, read once: see tensor_pool.h */
 	strata_tensor staging;  /* STRATA_POOL=separate: partial batches pass through it */
 	st_tunables tunables; /* the runtime's when the session was created: plugins' host->tunable */
-	/* Training: gradients flow backwards through two buffers used in turn, each large enough for
-	 * any layer's output (or the input) at max_batch. */
+	/* Training (backward.c): the gradient of each value lives in one of a few slots, assigned by
+	 * liveness over the backward pass (a chain uses two, in turn); a value read by several layers
+	 * gets the later contributions through a scratch buffer and an accumulate. */
 	bool training_ready;
-	strata_tensor grad[2];
+	uint32_t *grad_slot;        /* per value: its slot, or ST_NO_SLOT */
+	strata_tensor *grad_slots;
+	size_t n_grad_slots;
+	strata_tensor *grad_scratch; /* as many as a layer has inputs */
+	size_t n_grad_scratch;
+	strata_tensor **share_grads; /* per layer sharing weights: its own weight gradients */
+	strata_tensor eval_grad;     /* the loss gradient of a session that only evaluates */
 	/* Loss: prepared for evaluation and training alike. */
 	bool loss_ready;
 	int loss_kind;              /* st_loss_kind */
@@ -54,25 +64,35 @@ struct strata_session {
 	uint64_t epoch; /* epochs completed */
 };
 
-/* Allocates weight gradients and the gradient buffers; idempotent. */
+#define ST_NO_SLOT UINT32_MAX
+
+/* The tensor of value v: a model input or a layer's output (model.h numbers them). */
+strata_tensor *st_session_value(strata_session *s, uint32_t v);
+/* The gradient buffer of layer `layer`'s output: where a backward pass from it starts (the
+ * loss writes the model output's). */
+strata_tensor *st_session_layer_grad(strata_session *s, size_t layer);
+
+/* backward.c: allocates weight gradients and the gradient buffers; idempotent. */
+void st_session_release_training(strata_session *s);
 strata_status st_session_enable_training(strata_session *s, strata_error *err);
 /* Runs every layer on the batch already in s->input. */
 strata_status st_session_forward_device(strata_session *s, uint32_t batch, bool training, strata_error *err);
-/* Runs only the first n_layers layers (probes of an inner layer stop there). */
+/* Runs the layers in the model's order until layer n_layers - 1 has run (probes of an inner layer
+ * stop there; in a chain, the first n_layers layers). */
 strata_status st_session_forward_layers(strata_session *s, uint32_t batch, bool training, size_t n_layers,
                                         strata_error *err);
 /* The output of the first n_layers layers: layer n_layers - 1's output, or the input for 0. */
 strata_tensor *st_session_layer_output(strata_session *s, size_t n_layers);
-/* The buffer the loss writes dLoss/dOutput of the last layer into (batch x output shape). */
+/* The buffer the loss writes dLoss/dOutput of the model's output into (batch x output shape). */
 strata_tensor *st_session_output_grad(strata_session *s);
-/* The last layer's output (batch x output shape). */
+/* The model's output, its first when it has several (batch x output shape). */
 strata_tensor *st_session_output(strata_session *s);
 /* Backpropagates from st_session_output_grad(); fills every weight gradient. `folded` says the
  * loss already applied the last layer's softmax derivative. When input_grad is not NULL it
  * receives the buffer holding dLoss/dInput. */
 strata_status st_session_backward(strata_session *s, uint32_t batch, bool folded, strata_tensor **input_grad,
                                   strata_error *err);
-/* Backpropagates from the output of `layer` (its gradient written to st_session_output_grad()) down
+/* Backpropagates from the output of `layer` (its gradient written to st_session_layer_grad()) down
  * to the input, after a forward pass that stopped there; weight gradients are filled on the way.
  * `training` says which kind of forward pass that was: false makes dropout the identity. */
 strata_status st_session_backward_from(strata_session *s, uint32_t batch, size_t layer, bool training,
@@ -98,13 +118,17 @@ strata_status st_loss_read_sums(strata_session *s, double *loss_sum, double *cor
 strata_status st_session_named_tensors(strata_session *s, bool with_optimizer, st_named_tensor **out, size_t *n,
                                        strata_error *err);
 
-/* Values per sample the model outputs (its input's when it has no layers). */
+/* Values per sample the model outputs (its first output's). */
 uint64_t st_model_output_elems(const strata_model *m);
+/* The bytes a sample needs in a session's activations, and the model's weight bytes (*weights);
+ * and the refusal, before anything is allocated, of what the device's memory cannot hold. */
+uint64_t st_session_inference_bytes(const strata_model *m, uint64_t *weights);
+strata_status st_session_check_fits(const strata_session *s, const char *what, uint64_t per_sample, uint64_t fixed,
+                                    strata_error *err);
+
 /* Refuses a data set whose samples or classes do not match the model; `what` names its role. */
 strata_status st_session_check_data(const strata_session *s, const strata_dataset *ds, const char *what,
                                     strata_error *err);
 
-/* Elements of one sample of a shape. */
-uint64_t st_shape_elems(const strata_shape *shape);
 
 #endif

@@ -11,8 +11,9 @@ strata_status st_session_named_tensors(strata_session *s, bool with_optimizer, s
 {
 	strata_model *m = s->model;
 	size_t count = 0;
+	/* A layer sharing another's weights is saved once, under the owner's name. */
 	for (size_t i = 0; i < m->n_layers; i++)
-		count += m->layers[i].n_weights;
+		count += m->layers[i].shares < 0 ? m->layers[i].n_weights : 0;
 	size_t slots = with_optimizer && s->has_optimizer ? st_optimizer_slot_count(&s->opt) : 0;
 	st_named_tensor *t = calloc(count + slots + 1, sizeof(*t));
 	if (!t)
@@ -20,7 +21,7 @@ strata_status st_session_named_tensors(strata_session *s, bool with_optimizer, s
 	size_t k = 0;
 	for (size_t i = 0; i < m->n_layers; i++) {
 		strata_layer *layer = &m->layers[i];
-		for (uint32_t w = 0; w < layer->n_weights; w++, k++) {
+		for (uint32_t w = 0; layer->shares < 0 && w < layer->n_weights; w++, k++) {
 			snprintf(t[k].name, sizeof(t[k].name), "%s/%s", layer->name, layer->weights[w].name);
 			t[k].kind = ST_TENSOR_WEIGHT;
 			t[k].shape = layer->weights[w].shape;

@@ -44,6 +44,19 @@ void st_layer_release(struct strata_layer *layer)
 	layer->n_workspaces = 0;
 	free(layer->name);
 	layer->name = NULL;
+	free(layer->inputs);
+	layer->inputs = NULL;
+	free(layer->in_shapes);
+	layer->in_shapes = NULL;
+	layer->n_inputs = 0;
+}
+
+uint64_t st_shape_elems(const strata_shape *shape)
+{
+	uint64_t n = 1;
+	for (uint32_t i = 0; i < shape->rank; i++)
+		n *= (uint64_t)shape->dims[i];
+	return n;
 }
 
 void st_shape_text(const strata_shape *s, char *buf, size_t size)
@@ -83,19 +96,100 @@ static strata_status layer_fail(struct strata_layer *layer, strata_error *err, s
 	               layer->name, msg);
 }
 
+const char *st_value_name(const struct strata_model *m, uint32_t v)
+{
+	return v < m->n_inputs ? m->inputs[v].name : m->layers[v - m->n_inputs].name;
+}
+
+const strata_shape *st_value_shape(const struct strata_model *m, uint32_t v)
+{
+	return v < m->n_inputs ? &m->inputs[v].shape : &m->layers[v - m->n_inputs].out;
+}
+
+static const char *const dtype_names[] = {"float32", "int32"};
+
+/* The inputs a layer type takes, before its build() sees them: their count, and float32 unless
+ * the type says it knows element types. */
+static strata_status check_inputs(struct strata_layer *layer, strata_error *err)
+{
+	const strata_layer_ops *ops = &layer->type->ops;
+	size_t lo = ops->min_inputs ? ops->min_inputs : 1, hi = ops->max_inputs ? ops->max_inputs : 1;
+	if (hi < lo)
+		hi = lo;
+	if (layer->n_inputs < lo || layer->n_inputs > hi) {
+		char range[64];
+		if (lo == hi)
+			snprintf(range, sizeof(range), "%zu", lo);
+		else if (hi == STRATA_INPUTS_ANY)
+			snprintf(range, sizeof(range), "%zu or more", lo);
+		else
+			snprintf(range, sizeof(range), "%zu to %zu", lo, hi);
+		return st_fail(err, STRATA_ERR_INVALID, "%s:%u:%u: %s: a %s layer takes %s input%s, %u given",
+		               layer->model->file, layer->inputs_pos.line, layer->inputs_pos.col, layer->name, ops->type,
+		               range, lo == 1 && hi == 1 ? "" : "s", layer->n_inputs);
+	}
+	for (uint32_t k = 0; k < layer->n_inputs; k++) {
+		const strata_shape *in = &layer->in_shapes[k];
+		if (in->dtype != STRATA_DTYPE_FLOAT32 && !ops->knows_dtypes)
+			return st_fail(err, STRATA_ERR_INVALID, "%s:%u:%u: %s: a %s layer takes float32 inputs; %s is %s",
+			               layer->model->file, layer->inputs_pos.line, layer->inputs_pos.col, layer->name,
+			               ops->type, st_value_name(layer->model, layer->inputs[k]),
+			               in->dtype < STRATA_DTYPE_COUNT ? dtype_names[in->dtype] : "of an unknown type");
+	}
+	return STRATA_OK;
+}
+
+/* A layer that shares another's weights declared exactly the same ones. */
+static strata_status check_shared(struct strata_model *model, struct strata_layer *layer, strata_error *err)
+{
+	const struct strata_layer *owner = &model->layers[layer->shares];
+	char a[128], b[128];
+	if (owner->type != layer->type)
+		return st_fail(err, STRATA_ERR_INVALID, "%s:%u:%u: %s shares the weights of %s, a %s layer, but is a %s layer",
+		               model->file, layer->shares_pos.line, layer->shares_pos.col, layer->name, owner->name,
+		               owner->type->ops.type, layer->type->ops.type);
+	if (owner->n_weights != layer->n_weights)
+		return st_fail(err, STRATA_ERR_INVALID, "%s:%u:%u: %s shares the weights of %s, which has %u, not %u",
+		               model->file, layer->shares_pos.line, layer->shares_pos.col, layer->name, owner->name,
+		               owner->n_weights, layer->n_weights);
+	for (uint32_t w = 0; w < layer->n_weights; w++) {
+		const st_weight_decl *x = &owner->weights[w], *y = &layer->weights[w];
+		bool same = strcmp(x->name, y->name) == 0 && x->shape.rank == y->shape.rank;
+		for (uint32_t d = 0; same && d < x->shape.rank; d++)
+			same = x->shape.dims[d] == y->shape.dims[d];
+		if (!same) {
+			st_shape_text(&x->shape, a, sizeof(a));
+			st_shape_text(&y->shape, b, sizeof(b));
+			return st_fail(err, STRATA_ERR_INVALID,
+			               "%s:%u:%u: %s shares the weights of %s, whose %s is %s; this layer's %s would be %s",
+			               model->file, layer->shares_pos.line, layer->shares_pos.col, layer->name, owner->name,
+			               x->name, a, y->name, b);
+		}
+	}
+	if (owner->n_states || layer->n_states)
+		return st_fail(err, STRATA_ERR_UNSUPPORTED, "%s:%u:%u: %s: layers with persistent state cannot share "
+		               "weights", model->file, layer->shares_pos.line, layer->shares_pos.col, layer->name);
+	return STRATA_OK;
+}
+
 strata_status st_model_infer_shapes(struct strata_model *model, strata_error *err)
 {
-	strata_shape in = model->input;
-	for (size_t i = 0; i < model->n_layers; i++) {
-		struct strata_layer *layer = &model->layers[i];
+	for (size_t o = 0; o < model->n_layers; o++) {
+		struct strata_layer *layer = &model->layers[model->order[o]];
 		strata_shape out = {0};
 		char a[128], b[128];
 
 		st_error_clear(err);
+		for (uint32_t k = 0; k < layer->n_inputs; k++)
+			layer->in_shapes[k] = *st_value_shape(model, layer->inputs[k]);
+		strata_status st = check_inputs(layer, err);
+		if (st)
+			return st;
+		strata_shape in = layer->in_shapes[0];
 		layer->in = in;
 		layer->err = err;
 		layer->last_status = STRATA_OK;
-		strata_status st = layer->type->ops.build(layer, model->reg->host, &in, &out);
+		st = layer->type->ops.build(layer, model->reg->host, &in, &out);
 		layer->err = NULL;
 		if (st != STRATA_OK) {
 			if ((unsigned)st >= STRATA_STATUS_COUNT)
@@ -107,6 +201,10 @@ strata_status st_model_infer_shapes(struct strata_model *model, strata_error *er
 			err->status = st;
 			return st;
 		}
+		/* A plugin that does not know element types leaves them as they came (or zero): its
+		 * outputs are float32. */
+		if (!layer->type->ops.knows_dtypes)
+			out.dtype = STRATA_DTYPE_FLOAT32;
 		st_shape_text(&in, a, sizeof(a));
 		if (out.rank < 1 || out.rank > STRATA_MAX_RANK)
 			return layer_fail(layer, err, STRATA_ERR_PLUGIN,
@@ -118,11 +216,18 @@ strata_status st_model_infer_shapes(struct strata_model *model, strata_error *er
 				return layer_fail(layer, err, STRATA_ERR_PLUGIN,
 				                  "the %s plugin returned output shape %s for input %s",
 				                  layer->type->plugin, b, a);
+		if (out.dtype >= STRATA_DTYPE_COUNT)
+			return layer_fail(layer, err, STRATA_ERR_PLUGIN, "the %s plugin returned element type %u",
+			                  layer->type->plugin, out.dtype);
 		if (!shape_fits(&out))
 			return layer_fail(layer, err, STRATA_ERR_INVALID,
 			                  "output shape %s has more than %d values per sample", b, INT32_MAX);
 		layer->out = out;
-		in = out;
+	}
+	for (size_t i = 0; i < model->n_layers; i++) {
+		strata_status st = model->layers[i].shares >= 0 ? check_shared(model, &model->layers[i], err) : STRATA_OK;
+		if (st)
+			return st;
 	}
 	st_error_clear(err);
 	return STRATA_OK;

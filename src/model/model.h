@@ -34,9 +34,18 @@ typedef struct st_weight_decl {
 	char *initializer;
 	double l1, l2;
 	uint64_t count; /* elements */
+	bool state;     /* persistent non-trainable state (host->add_state), not a weight */
 } st_weight_decl;
 
 struct strata_session;
+
+/* A model input: a value layers name in `inputs:`. Values are numbered model inputs first (0 to
+ * n_inputs - 1), then layer outputs (n_inputs + the layer's index). */
+typedef struct st_input {
+	char *name;
+	strata_shape shape; /* with its dtype */
+	st_pos pos;
+} st_input;
 
 struct strata_layer {
 	struct strata_model *model;
@@ -46,7 +55,16 @@ struct strata_layer {
 	st_pos pos;              /* of the layer's mapping in the file */
 	st_param_value *params;  /* one per type->ops.n_params, same order */
 	bool trainable;
-	strata_shape in, out;
+	/* The values it reads (see st_input), in the order of its `inputs:` (its predecessor in the
+	 * file when it has none), their shapes, and where they were named. */
+	uint32_t n_inputs;
+	uint32_t *inputs;
+	strata_shape *in_shapes;
+	st_pos inputs_pos;
+	int64_t shares;          /* the layer whose weights it uses (`shares:`), or -1 */
+	st_pos shares_pos;
+	uint32_t n_states;       /* of its weights, how many are persistent state (add_state) */
+	strata_shape in, out;    /* in: input 0's shape */
 	st_weight_decl *weights;
 	uint32_t n_weights;
 	size_t *workspaces;      /* bytes per sample */
@@ -83,10 +101,20 @@ struct strata_model {
 	char *file;        /* as given, used in messages */
 	char *base_dir;    /* relative data paths resolve from here */
 	char *name;
-	strata_shape input;
+	st_input *inputs;
+	size_t n_inputs;
+	strata_shape input; /* input 0's shape */
 	st_pos input_pos;
 	struct strata_layer *layers;
 	size_t n_layers;
+	/* The layers in an order where each follows every layer it reads (file order where the file
+	 * allows it), the layers whose outputs are the model's (`outputs:`, default the last), and
+	 * whether the file used graph keys (a Sequential model prints Keras' Sequential summary). */
+	uint32_t *order;
+	uint32_t *outputs;
+	size_t n_outputs;
+	st_pos outputs_pos;
+	bool functional;
 	char *loss;
 	st_section optimizer;
 	char **metrics;
@@ -111,10 +139,22 @@ const st_param_value *st_section_param(const st_section *section, const char *na
 
 /* Frees a layer's owned fields (not the struct itself), calling the plugin's destroy(). */
 void st_layer_release(struct strata_layer *layer);
+/* Elements of one sample of a shape. */
+uint64_t st_shape_elems(const strata_shape *shape);
 /* A shape as "(28, 28, 1)", truncated to `size`. */
 void st_shape_text(const strata_shape *s, char *buf, size_t size);
 
-/* model.c: runs each layer's build() from the input shape on, checking the shapes it returns. */
+/* model.c: runs each layer's build() in the model's order from the input shapes on, checking
+ * the number and types of inputs the layer type takes and the shapes it returns; then checks
+ * that layers sharing weights declared the same ones. */
 strata_status st_model_infer_shapes(struct strata_model *model, strata_error *err);
+
+/* The value a layer's output is, and the name and shape of value v. */
+static inline uint32_t st_layer_value(const struct strata_model *m, size_t layer)
+{
+	return (uint32_t)(m->n_inputs + layer);
+}
+const char *st_value_name(const struct strata_model *m, uint32_t v);
+const strata_shape *st_value_shape(const struct strata_model *m, uint32_t v);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "base/fsutil.h"
+#include "model/graph.h"
 #include "model/model.h"
 #include "model/params.h"
 #include "model/yaml_doc.h"
@@ -24,6 +25,10 @@ typedef struct loader {
 	strata_error *err;
 	st_pos *name_pos;  /* per layer: where its name was given, or its mapping */
 	bool *name_given;  /* per layer: explicit `name:` */
+	/* per layer, for graph.c: its `inputs:` node, its `shares:` name and where it stood */
+	const st_ynode **layer_inputs;
+	char **shares;
+	st_pos *shares_pos;
 } loader;
 
 static strata_status fail_at(loader *ld, st_pos pos, strata_status status, const char *fmt, ...)
@@ -76,35 +81,91 @@ static void free_values(st_param_value *values, uint32_t n)
 
 /* ---- Sections ----------------------------------------------------------------------------- */
 
-static strata_status read_input(loader *ld, const st_ynode *root)
+/* One input's mapping: {shape: [...], name: ..., dtype: ...}; `index` numbers default names. */
+static strata_status read_one_input(loader *ld, const st_ynode *node, size_t index, st_input *in)
 {
-	const st_ynode *node = st_ynode_get(root, "input");
-	if (!node)
-		return fail_at(ld, root->pos, STRATA_ERR_INVALID,
-		               "missing required key 'input', e.g. input: {shape: [28, 28, 1]}");
 	st_param_value *v;
-	strata_status st = read_section(ld, &st_schema_input, node, node->pos, "input", NULL, &v);
+	char where[32];
+	snprintf(where, sizeof(where), index ? "inputs" : "input");
+	strata_status st = read_section(ld, &st_schema_input, node, node->pos, where, NULL, &v);
 	if (st)
 		goto out_free;
 	const st_param_value *shape = value(v, &st_schema_input, "shape");
-	strata_shape *in = &ld->m->input;
+	const char *name = value(v, &st_schema_input, "name")->s;
+	const char *dtype = value(v, &st_schema_input, "dtype")->s;
 	int64_t count = 1;
 	bool overflow = false;
-	in->rank = shape->n_ints;
+	in->pos = node->pos;
+	in->shape.rank = shape->n_ints;
+	in->shape.dtype = dtype && strcmp(dtype, "int32") == 0 ? STRATA_DTYPE_INT32 : STRATA_DTYPE_FLOAT32;
 	for (uint32_t i = 0; i < shape->n_ints; i++) {
-		in->dims[i] = shape->ints[i];
-		overflow |= __builtin_mul_overflow(count, in->dims[i], &count);
+		in->shape.dims[i] = shape->ints[i];
+		overflow |= __builtin_mul_overflow(count, in->shape.dims[i], &count);
 	}
-	ld->m->input_pos = node->pos;
+	if (name && !name[0]) {
+		st = fail_at(ld, value(v, &st_schema_input, "name")->pos, STRATA_ERR_INVALID, "an input name cannot be empty");
+		goto out_free;
+	}
+	char fallback[32];
+	snprintf(fallback, sizeof(fallback), "input_%zu", index + 1); /* Keras' InputLayer names */
+	in->name = strdup(name ? name : fallback);
+	if (!in->name) {
+		st = no_memory(ld);
+		goto out_free;
+	}
 	if (overflow || count > INT32_MAX) {
-		char s[160];
-		st_shape_text(in, s, sizeof(s));
-		st = fail_at(ld, shape->pos, STRATA_ERR_INVALID,
-		             "input shape %s has more than %d values per sample", s, INT32_MAX);
+		char text[160];
+		st_shape_text(&in->shape, text, sizeof(text));
+		st = fail_at(ld, shape->pos, STRATA_ERR_INVALID, "input shape %s has more than %d values per sample",
+		             text, INT32_MAX);
 	}
 out_free:
 	free_values(v, st_schema_input.n_params);
 	return st;
+}
+
+/* `input: {shape: ...}` (one float32 input, as every model file before graphs), or `inputs:`, a
+ * list of named inputs, each with a shape and optionally a dtype. */
+static strata_status read_inputs(loader *ld, const st_ynode *root)
+{
+	strata_model *m = ld->m;
+	const st_ynode *one = st_ynode_get(root, "input"), *many = st_ynode_get(root, "inputs");
+	char got[96];
+	if (one && many)
+		return fail_at(ld, many->pos, STRATA_ERR_INVALID,
+		               "'input' and 'inputs' both given: use 'inputs' for several, 'input' for one");
+	if (!one && !many)
+		return fail_at(ld, root->pos, STRATA_ERR_INVALID,
+		               "missing required key 'input', e.g. input: {shape: [28, 28, 1]} (or 'inputs', a list)");
+	const st_ynode *const *items = &one;
+	size_t n = 1;
+	if (many) {
+		if (many->kind != ST_YNODE_SEQUENCE || many->u.seq.n == 0) {
+			st_ynode_describe(many, got, sizeof(got));
+			return fail_at(ld, many->pos, STRATA_ERR_INVALID,
+			               "'inputs' must be a list of inputs, each {name: NAME, shape: [...]}, got %s",
+			               many->kind == ST_YNODE_SEQUENCE ? "an empty list" : got);
+		}
+		items = (const st_ynode *const *)many->u.seq.items;
+		n = many->u.seq.n;
+		m->functional = true;
+	}
+	m->inputs = calloc(n, sizeof(*m->inputs));
+	if (!m->inputs)
+		return no_memory(ld);
+	m->n_inputs = n;
+	for (size_t i = 0; i < n; i++) {
+		strata_status st = read_one_input(ld, items[i], many ? i : 0, &m->inputs[i]);
+		if (st)
+			return st;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(m->inputs[j].name, m->inputs[i].name) == 0)
+				return fail_at(ld, items[i]->pos, STRATA_ERR_INVALID, "duplicate input name '%s' (first at %u:%u)",
+				               m->inputs[i].name, m->inputs[j].pos.line, m->inputs[j].pos.col);
+	}
+	m->input = m->inputs[0].shape;
+	m->input_pos = m->inputs[0].pos;
+	return STRATA_OK;
 }
 
 static strata_status read_optimizer(loader *ld, const st_ynode *root)
@@ -296,8 +357,8 @@ out_free:
 /* name, loss, device, and the refusal of keys the format does not know. */
 static strata_status read_top(loader *ld, const st_ynode *root, const char *display_name)
 {
-	static const char *const handled[] = {"input", "layers",   "optimizer", "metrics",
-	                                      "data",  "training", "init_from", NULL};
+	static const char *const handled[] = {"input", "inputs",   "outputs",   "layers", "optimizer",
+	                                      "metrics", "data", "training", "init_from", NULL};
 	const st_schema *s = &st_schema_model;
 	strata_model *m = ld->m;
 	st_param_value *v;
@@ -330,7 +391,7 @@ out_free:
 
 static strata_status read_layer(loader *ld, size_t i, const st_ynode *item)
 {
-	static const char *const handled[] = {"type", NULL};
+	static const char *const handled[] = {"type", "inputs", NULL};
 	strata_model *m = ld->m;
 	struct strata_layer *layer = &m->layers[i];
 	char list[1024], got[96];
@@ -397,6 +458,14 @@ static strata_status read_layer(loader *ld, size_t i, const st_ynode *item)
 		ld->name_pos[i] = name->pos;
 	}
 	layer->trainable = value(cv, common, "trainable")->i != 0;
+	ld->layer_inputs[i] = st_ynode_get(item, "inputs");
+	const st_param_value *shares = value(cv, common, "shares");
+	if (shares->s) {
+		ld->shares[i] = strdup(shares->s);
+		ld->shares_pos[i] = shares->pos;
+		if (!ld->shares[i])
+			st = no_memory(ld);
+	}
 out_free:
 	if (cv)
 		free_values(cv, common->n_params);
@@ -509,7 +578,10 @@ static strata_status read_layers(loader *ld, const st_ynode *root)
 	m->layers = calloc(n, sizeof(*m->layers));
 	ld->name_pos = calloc(n, sizeof(*ld->name_pos));
 	ld->name_given = calloc(n, sizeof(*ld->name_given));
-	if (!m->layers || !ld->name_pos || !ld->name_given)
+	ld->layer_inputs = calloc(n, sizeof(*ld->layer_inputs));
+	ld->shares = calloc(n, sizeof(*ld->shares));
+	ld->shares_pos = calloc(n, sizeof(*ld->shares_pos));
+	if (!m->layers || !ld->name_pos || !ld->name_given || !ld->layer_inputs || !ld->shares || !ld->shares_pos)
 		return no_memory(ld);
 	m->n_layers = n;
 	for (size_t i = 0; i < n; i++) {
@@ -518,7 +590,22 @@ static strata_status read_layers(loader *ld, const st_ynode *root)
 			return st;
 	}
 	strata_status st = assign_names(ld);
-	return st ? st : check_names(ld);
+	if (st || (st = check_names(ld)))
+		return st;
+	/* A layer and an input of one name would make `inputs:` ambiguous. */
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < m->n_inputs; k++)
+			if (strcmp(m->layers[i].name, m->inputs[k].name) == 0)
+				return fail_at(ld, ld->name_pos[i], STRATA_ERR_INVALID,
+				               "duplicate name '%s': the model has an input of that name (at %u:%u)",
+				               m->layers[i].name, m->inputs[k].pos.line, m->inputs[k].pos.col);
+	st_graph_spec spec = {
+		.layer_inputs = ld->layer_inputs,
+		.shares = (const char **)ld->shares,
+		.shares_pos = ld->shares_pos,
+		.outputs = st_ynode_get(root, "outputs"),
+	};
+	return st_graph_resolve(m, &spec, ld->err);
 }
 
 /* ---- init_from ---------------------------------------------------------------------------- */
@@ -660,7 +747,7 @@ static strata_status load_tree(loader *ld, const st_ydoc *doc, const char *displ
 		return fail_at(ld, root->pos, STRATA_ERR_INVALID,
 		               "the top level must be a mapping with 'input' and 'layers', got %s", got);
 	}
-	if ((st = read_top(ld, root, display_name)) || (st = read_input(ld, root)) ||
+	if ((st = read_top(ld, root, display_name)) || (st = read_inputs(ld, root)) ||
 	    (st = read_layers(ld, root)) || (st = read_optimizer(ld, root)) ||
 	    (st = read_metrics(ld, root)) || (st = read_data(ld, root)) || (st = read_training(ld, root)) ||
 	    (st = read_init_from(ld, root)) || (st = st_model_infer_shapes(ld->m, ld->err)))
@@ -701,6 +788,11 @@ strata_status strata_model_load_string(strata_registry *reg, const char *text, s
 	st_ydoc_free(doc);
 	free(ld.name_pos);
 	free(ld.name_given);
+	free(ld.layer_inputs);
+	for (size_t i = 0; ld.shares && i < m->n_layers; i++)
+		free(ld.shares[i]);
+	free(ld.shares);
+	free(ld.shares_pos);
 	if (st)
 		goto out_free_model;
 	*out = m;
@@ -742,6 +834,11 @@ void strata_model_free(strata_model *m)
 	for (size_t i = 0; i < m->n_layers; i++)
 		st_layer_release(&m->layers[i]);
 	free(m->layers);
+	for (size_t i = 0; i < m->n_inputs; i++)
+		free(m->inputs[i].name);
+	free(m->inputs);
+	free(m->order);
+	free(m->outputs);
 	free(m->optimizer.type);
 	free_values(m->optimizer.values, m->optimizer.n_params);
 	for (size_t i = 0; i < m->n_metrics; i++)

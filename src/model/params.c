@@ -33,6 +33,10 @@ static const strata_param model_params[] = {
 static const strata_param input_params[] = {
 	{.name = "shape", .type = STRATA_PARAM_INTS, .min = 1, .max = I32, .count = 0,
 	 .doc = "per-sample shape, channels last: [H, W, C] or [N]"},
+	{.name = "name", .type = STRATA_PARAM_STRING, .default_value = "null",
+	 .doc = "the input's name, which layers' `inputs:` refer to; default input_1, input_2, ..."},
+	{.name = "dtype", .type = STRATA_PARAM_ENUM, .default_value = "float32", .choices = "float32|int32",
+	 .doc = "element type: float32, or int32 for ids"},
 };
 
 static const strata_param data_params[] = {
@@ -71,6 +75,8 @@ static const strata_param layer_params[] = {
 	 .doc = "layer name; default: the type's prefix and a counter, conv2d_1"},
 	{.name = "trainable", .type = STRATA_PARAM_BOOL, .default_value = "true",
 	 .doc = "false freezes the layer's weights"},
+	{.name = "shares", .type = STRATA_PARAM_STRING, .default_value = "null",
+	 .doc = "the layer whose weights this one uses (a Keras layer called on two tensors)"},
 };
 
 /* `layers`, a list of names, is read by the loader itself. */

@@ -99,7 +99,7 @@ static strata_status climb(ascent *a, uint32_t first, uint32_t n, strata_error *
 		for (uint64_t k = 0; k < a->spatial; k++)
 			a->dy[i * a->out_elems + k * a->channels + first + i] = (float)(1.0 / (double)a->spatial);
 	/* The backward pass may overwrite its gradient in place: written afresh every step. */
-	if ((st = st_tensor_write_prefix(s->rt, s->pool_mode, st_session_output_grad(s), a->dy, a->out_elems * n,
+	if ((st = st_tensor_write_prefix(s->rt, s->pool_mode, st_session_layer_grad(s, a->layer), a->dy, a->out_elems * n,
 	                                 &s->staging, err)) ||
 	    (st = st_session_backward_from(s, n, a->layer, false, &dx, err)) ||
 	    (st = st_tensor_read(s->rt, dx, 0, a->g, a->in_elems * n * sizeof(float), err)))

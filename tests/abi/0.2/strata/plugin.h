@@ -1,0 +1,347 @@
+/* Strata layer-plugin ABI. The only header a plugin includes.
+ *
+ * A plugin is a shared object exporting exactly one symbol, STRATA_PLUGIN_ENTRY_NAME, a function
+ * returning a pointer to a static strata_plugin descriptor. The host reads abi_version first and
+ * refuses a plugin built for another ABI version. Every struct the plugin or host hands over
+ * begins with a size field, so structs only ever grow at the end: a reader treats fields past
+ * the writer's size as absent (NULL or 0). A plugin links against nothing of Strata's: every
+ * service (parameters, weights, kernels, launches, GEMM, errors) comes from the strata_host
+ * function table passed to init() and to every layer callback.
+ *
+ * Rules for plugins:
+ *  - init() only registers programs and layer types; it allocates nothing and touches no device.
+ *  - Layer callbacks report errors through host->fail() / host->fail_param() and return its status.
+ *  - Tensors are channels-last (NHWC) float32 buffers; the batch is the outermost dimension.
+ */
+#ifndef STRATA_PLUGIN_H
+#define STRATA_PLUGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped only when an existing field changes meaning; growth at the end keeps the version. */
+#define STRATA_PLUGIN_ABI_VERSION 1u
+#define STRATA_PLUGIN_ENTRY strata_plugin_entry
+#define STRATA_PLUGIN_ENTRY_NAME "strata_plugin_entry"
+
+#if defined(__GNUC__)
+#define STRATA_PLUGIN_EXPORT __attribute__((visibility("default")))
+#define STRATA_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
+#else
+#define STRATA_PLUGIN_EXPORT
+#define STRATA_PRINTF(fmt_index, first_arg)
+#endif
+
+typedef struct strata_layer strata_layer;       /* one layer of a model, owned by the host */
+typedef struct strata_tensor strata_tensor;     /* a device buffer, owned by the host */
+typedef struct strata_kernel strata_kernel;     /* a compiled kernel, owned by the host */
+typedef struct strata_registry strata_registry; /* what init() registers into */
+typedef struct strata_host strata_host;
+
+/* ---- Parameters a layer type accepts from YAML ------------------------------------------- */
+
+typedef enum strata_param_type {
+	STRATA_PARAM_INT = 0,         /* integer within [min, max] */
+	STRATA_PARAM_FLOAT = 1,       /* number within [min, max] */
+	STRATA_PARAM_BOOL = 2,        /* true / false */
+	STRATA_PARAM_ENUM = 3,        /* one of `choices`, a '|'-separated list: "valid|same" */
+	STRATA_PARAM_INTS = 4,        /* `count` integers in [min, max]; a single integer is repeated */
+	STRATA_PARAM_STRING = 5,      /* any string */
+	STRATA_PARAM_REGULARIZER = 6, /* null, or a map with l1 and/or l2 factors: {l1: 0.01} */
+	STRATA_PARAM_TYPE_COUNT
+} strata_param_type;
+
+typedef struct strata_param {
+	const char *name;          /* YAML key, Keras' name: "filters", "kernel_size" */
+	strata_param_type type;
+	const char *default_value; /* YAML text of the default; NULL makes the parameter required */
+	double min, max;           /* inclusive range for INT, FLOAT and INTS */
+	const char *choices;       /* ENUM only */
+	uint32_t count;            /* INTS only: how many values */
+	const char *doc;           /* one line for `strata layers` and error messages */
+} strata_param;
+
+/* ---- Weights ---------------------------------------------------------------------------------- */
+
+/* Weight shapes follow Keras (HWIO for convolution kernels, (inputs, units) for dense kernels),
+ * so the host derives fan-in and fan-out for initializers exactly as Keras does. */
+typedef struct strata_weight_desc {
+	uint32_t size;           /* sizeof(strata_weight_desc) */
+	const char *name;        /* "kernel", "bias" */
+	strata_shape shape;
+	const char *initializer; /* glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones */
+	double l1, l2;           /* regularization factors; 0 for none */
+} strata_weight_desc;
+
+/* ---- Kernel launches -------------------------------------------------------------------------- */
+
+typedef enum strata_arg_kind {
+	STRATA_ARG_TENSOR = 0,
+	STRATA_ARG_INT = 1,   /* int32 */
+	STRATA_ARG_FLOAT = 2, /* float32 */
+	STRATA_ARG_LOCAL = 3, /* __local buffer of `local_bytes` */
+	STRATA_ARG_UINT = 4   /* uint32 */
+} strata_arg_kind;
+
+typedef struct strata_arg {
+	strata_arg_kind kind;
+	union {
+		strata_tensor *tensor;
+		int32_t i;
+		uint32_t u;
+		float f;
+		size_t local_bytes;
+	} v;
+} strata_arg;
+
+static inline strata_arg strata_arg_tensor(strata_tensor *t)
+{
+	strata_arg a = {.kind = STRATA_ARG_TENSOR};
+	a.v.tensor = t;
+	return a;
+}
+
+static inline strata_arg strata_arg_int(int32_t i)
+{
+	strata_arg a = {.kind = STRATA_ARG_INT};
+	a.v.i = i;
+	return a;
+}
+
+static inline strata_arg strata_arg_uint(uint32_t u)
+{
+	strata_arg a = {.kind = STRATA_ARG_UINT};
+	a.v.u = u;
+	return a;
+}
+
+static inline strata_arg strata_arg_float(float f)
+{
+	strata_arg a = {.kind = STRATA_ARG_FLOAT};
+	a.v.f = f;
+	return a;
+}
+
+static inline strata_arg strata_arg_local(size_t bytes)
+{
+	strata_arg a = {.kind = STRATA_ARG_LOCAL};
+	a.v.local_bytes = bytes;
+	return a;
+}
+
+/* An A that is the im2col matrix of a batch of NHWC images, read in place rather than built:
+ * row (n, oy, ox) holds the window at (oy * sh, ox * sw), column (ky, kx, c) its element. No
+ * padding: the windows lie inside the image. */
+typedef struct strata_gemm_window {
+	uint32_t h, w, c;    /* an image */
+	uint32_t kh, kw;     /* the window */
+	uint32_t sh, sw;     /* its strides */
+	uint32_t oh, ow;     /* windows per image: (h - kh) / sh + 1 by (w - kw) / sw + 1 */
+} strata_gemm_window;
+
+/* Row-major C = alpha * op(A) * op(B) + beta * C, through CLBlast or Strata's own kernel (on CPU
+ * devices, or as `strata tune` chose per shape). Offsets and leading dimensions are in elements. */
+typedef struct strata_gemm {
+	uint32_t size; /* sizeof(strata_gemm) */
+	bool trans_a, trans_b;
+	size_t m, n, k;
+	float alpha, beta;
+	strata_tensor *a;
+	size_t a_offset, lda;
+	strata_tensor *b;
+	size_t b_offset, ldb;
+	strata_tensor *c;
+	size_t c_offset, ldc;
+	/* Added in 0.2: A (op(A) = A: m windows by k = kh * kw * c; op(A) = A^T: the transpose) is
+	 * the im2col matrix of the images at `a` + a_offset, and lda is unused. Only when
+	 * host->gemm_window said yes for this GEMM. */
+	const strata_gemm_window *a_window;
+} strata_gemm;
+
+/* ---- Layer callbacks -------------------------------------------------------------------------- */
+
+typedef struct strata_forward_args {
+	uint32_t size;         /* sizeof(strata_forward_args) */
+	uint32_t batch;        /* samples in this pass, <= the batch the model was planned for */
+	bool training;         /* dropout and similar layers act only when true */
+	uint64_t seed;         /* the run's seed, for device-side random numbers */
+	uint64_t step;         /* increases with every training step */
+	strata_tensor *input;  /* batch x input shape */
+	strata_tensor *output; /* batch x output shape */
+} strata_forward_args;
+
+/* Backward contract: write grad_input (when not NULL) and OVERWRITE every weight gradient
+ * (host->weight_grad; the host adds regularization afterwards). grad_output belongs to the host
+ * and may be overwritten in place (e.g. with dLoss/dPreactivation). */
+typedef struct strata_backward_args {
+	uint32_t size; /* sizeof(strata_backward_args) */
+	uint32_t batch;
+	uint64_t seed, step;        /* as in the forward pass being differentiated */
+	strata_tensor *input;       /* the forward pass's input */
+	strata_tensor *output;      /* the forward pass's output */
+	strata_tensor *grad_output; /* dLoss/dOutput */
+	strata_tensor *grad_input;  /* dLoss/dInput to write; NULL when nobody needs it */
+	/* True when grad_output is already the gradient before the layer's fused activation: the
+	 * loss folded it in (softmax with cross-entropy, computed stably as y - t). The layer then
+	 * skips its activation's derivative. Only set for a layer whose `activation` is softmax. */
+	bool activation_folded;
+	/* Added later: fields below start past the struct's first size. The padding keeps them
+	 * clear of its tail padding, which a host built before them need not have zeroed, so
+	 * STRATA_ARGS_HAS tells them apart by `size` alone. */
+	uint8_t reserved_tail[8];
+	/* The forward pass being differentiated was a training pass (dropout dropped elements).
+	 * False for a gradient of an inference pass (input gradients for filter visualization):
+	 * dropout is then the identity. Read it through strata_backward_training(). */
+	bool training;
+	/* The layer's workspaces still hold what its forward call on this batch left in them: the
+	 * host ran no other call of the layer in between. The layer may reuse them (Conv2D's im2col
+	 * matrix) instead of computing them again. Read it through strata_backward_kept(). */
+	bool workspaces_kept;
+} strata_backward_args;
+
+/* True when a struct the host handed over (one with a leading `size` field) is large enough to
+ * hold `member`: fields past the writer's size are absent. */
+#define STRATA_ARGS_HAS(args, type, member) \
+	((args)->size >= offsetof(type, member) + sizeof(((const type *)0)->member))
+
+/* A host older than the field only differentiated training passes. */
+static inline bool strata_backward_training(const strata_backward_args *args)
+{
+	return !STRATA_ARGS_HAS(args, strata_backward_args, training) || args->training;
+}
+
+/* A host older than the field promised nothing about workspaces. */
+static inline bool strata_backward_kept(const strata_backward_args *args)
+{
+	return STRATA_ARGS_HAS(args, strata_backward_args, workspaces_kept) && args->workspaces_kept;
+}
+
+typedef struct strata_layer_ops {
+	uint32_t size;               /* sizeof(strata_layer_ops) */
+	const char *type;            /* YAML `type:` value, e.g. "conv2d" */
+	const char *class_name;      /* Keras class shown by summary, e.g. "Conv2D" */
+	const char *name_prefix;     /* default layer names: prefix_1, prefix_2, ... */
+	const char *doc;             /* one line */
+	const strata_param *params;
+	uint32_t n_params;
+
+	/* Validates the input shape, sets *out, declares weights and workspaces. No device work. */
+	strata_status (*build)(strata_layer *layer, const strata_host *host, const strata_shape *in,
+	                       strata_shape *out);
+	/* Enqueues the forward pass. */
+	strata_status (*forward)(strata_layer *layer, const strata_host *host,
+	                         const strata_forward_args *args);
+	/* Enqueues the backward pass: grad_input and the weight gradients (host->weight_grad).
+	 * NULL while a layer supports inference only. */
+	strata_status (*backward)(strata_layer *layer, const strata_host *host,
+	                          const strata_backward_args *args);
+	/* Frees what build() stored with host->set_private(). May be NULL. */
+	void (*destroy)(strata_layer *layer, const strata_host *host);
+	void *reserved[8];
+} strata_layer_ops;
+
+/* ---- Host services ---------------------------------------------------------------------------- */
+
+struct strata_host {
+	uint32_t abi_version; /* STRATA_PLUGIN_ABI_VERSION of the host */
+	uint32_t size;        /* sizeof(strata_host) as the host was built: check before using new slots */
+
+	/* Registration, during init() only. Program names are global: use the plugin's name.
+	 * `options` are the default build options (e.g. "-DTILE=16"). */
+	strata_status (*register_program)(strata_registry *reg, const char *name, const char *source,
+	                                  const char *options);
+	strata_status (*register_layer)(strata_registry *reg, const strata_layer_ops *ops);
+
+	/* Errors: records the message (prefixed by the layer's file:line:column and name) and returns
+	 * `status`. fail_param() points at the parameter's value instead of the layer. */
+	strata_status (*fail)(strata_layer *layer, strata_status status, const char *fmt, ...)
+		STRATA_PRINTF(3, 4);
+	strata_status (*fail_param)(strata_layer *layer, const char *param, strata_status status,
+	                            const char *fmt, ...) STRATA_PRINTF(4, 5);
+	void (*log)(strata_layer *layer, int level, const char *fmt, ...) STRATA_PRINTF(3, 4);
+
+	/* Parameters, validated against the layer type's declaration before build() runs. */
+	int64_t (*param_int)(const strata_layer *layer, const char *name);
+	double (*param_float)(const strata_layer *layer, const char *name);
+	bool (*param_bool)(const strata_layer *layer, const char *name);
+	const char *(*param_string)(const strata_layer *layer, const char *name); /* ENUM, STRING */
+	uint32_t (*param_ints)(const strata_layer *layer, const char *name, int64_t *out, uint32_t max);
+	void (*param_regularizer)(const strata_layer *layer, const char *name, double *l1, double *l2);
+
+	const char *(*layer_name)(const strata_layer *layer);
+	void (*set_private)(strata_layer *layer, void *data);
+	void *(*get_private)(const strata_layer *layer);
+	const strata_shape *(*input_shape)(const strata_layer *layer);
+	const strata_shape *(*output_shape)(const strata_layer *layer);
+
+	/* During build(): weights (initialized and stored by the host) and scratch buffers
+	 * (bytes_per_sample x batch, contents not kept between calls, except as
+	 * strata_backward_args.workspaces_kept says). */
+	strata_status (*add_weight)(strata_layer *layer, const strata_weight_desc *desc, uint32_t *index);
+	strata_status (*add_workspace)(strata_layer *layer, size_t bytes_per_sample, uint32_t *index);
+
+	/* During forward()/backward(). */
+	strata_tensor *(*weight)(strata_layer *layer, uint32_t index);
+	strata_tensor *(*weight_grad)(strata_layer *layer, uint32_t index);
+	strata_tensor *(*workspace)(strata_layer *layer, uint32_t index);
+	/* Compiled for the current device on first use and cached; NULL on failure with the error
+	 * recorded (return host->last_status(layer)). `extra_options` adds -D defines (tunables). */
+	strata_kernel *(*kernel)(strata_layer *layer, const char *program, const char *kernel_name,
+	                         const char *extra_options);
+	strata_status (*last_status)(const strata_layer *layer);
+	/* Enqueues a kernel. `local` may be NULL (the runtime chooses); when given, `global` is
+	 * rounded up to a multiple of it, so kernels must bounds-check their global ids. */
+	strata_status (*launch)(strata_layer *layer, strata_kernel *kernel, uint32_t work_dim,
+	                        const size_t *global, const size_t *local, uint32_t n_args,
+	                        const strata_arg *args);
+	strata_status (*gemm)(strata_layer *layer, const strata_gemm *gemm);
+	/* Largest work-group size the kernel may use on the current device. */
+	size_t (*max_work_group_size)(strata_layer *layer, strata_kernel *kernel);
+	/* A launch-time tunable of the current device ("vw", "wg", "dropout_vw": see `strata tune`),
+	 * fixed for the session; `fallback` for a name the host does not know. Added in 0.2 in a
+	 * reserved slot: check with STRATA_HOST_HAS. */
+	size_t (*tunable)(strata_layer *layer, const char *name, size_t fallback);
+	/* Whether host->gemm takes `gemm` with its a_window (an im2col matrix read in place) on the
+	 * current device; else build the matrix and pass it plainly. Added in 0.2 in a reserved
+	 * slot: check with STRATA_HOST_HAS. */
+	bool (*gemm_window)(strata_layer *layer, const strata_gemm *gemm);
+
+	void *reserved[14];
+};
+
+/* True when the host's table is large enough to hold `member` (for plugins that use slots
+ * added after the ABI version they were written for). */
+#define STRATA_HOST_HAS(host, member) \
+	((host)->size >= offsetof(strata_host, member) + sizeof((host)->member) && (host)->member != NULL)
+
+/* ---- The plugin descriptor -------------------------------------------------------------------- */
+
+typedef struct strata_plugin {
+	uint32_t abi_version; /* STRATA_PLUGIN_ABI_VERSION the plugin was built against; read first */
+	uint32_t size;        /* sizeof(strata_plugin) as the plugin was built */
+	const char *name;     /* short name, e.g. "conv2d" */
+	const char *version;  /* the plugin's own version */
+	const char *description;
+	/* Registers programs and layer types; does no other work. */
+	strata_status (*init)(const strata_host *host, strata_registry *reg);
+	void *reserved[8];
+} strata_plugin;
+
+typedef const strata_plugin *(*strata_plugin_entry_fn)(void);
+
+/* Defines the one exported entry symbol of a plugin. */
+#define STRATA_PLUGIN_DEFINE(descriptor)                                                  \
+	STRATA_PLUGIN_EXPORT const strata_plugin *STRATA_PLUGIN_ENTRY(void);               \
+	STRATA_PLUGIN_EXPORT const strata_plugin *STRATA_PLUGIN_ENTRY(void) { return &(descriptor); }
+
+#ifdef __cplusplus
+}
+#endif
+#endif
