@@ -72,6 +72,23 @@ check "softmax rows sum to 1" $?
 grep -q "conv2d_1" "$tmp/prof" && grep -q "Share" "$tmp/prof"
 check "--profile prints a per-layer table" $?
 
+# A graph model prints Keras' functional summary; a layer that reaches no output is a warning
+# with its place in the file, not an error.
+cat >"$tmp/graph.yaml" <<'YAML'
+inputs: [{name: image, shape: [8, 8, 1]}]
+layers:
+  - {type: conv2d, filters: 4, kernel_size: 3, activation: relu, inputs: image}
+  - {type: flatten}
+  - {type: dense, units: 3, activation: softmax}
+  - {type: dense, units: 2, inputs: flatten_1, name: side}
+outputs: [dense_1]
+YAML
+"$strata" summary "$tmp/graph.yaml" >"$tmp/out" 2>"$tmp/err"
+[ $? -eq 0 ] && grep -q "Connected to" "$tmp/out" && grep -q "^ image (InputLayer) .*\[(None, 8, 8, 1)\] *0 *\[\]" "$tmp/out" &&
+	grep -q "^ dense_1 (Dense) .*'flatten_1\[0\]\[0\]'" "$tmp/out" &&
+	grep -q "warning: $tmp/graph.yaml:7:5: side: its output reaches no output of the model" "$tmp/err"
+check "a graph's summary has Keras' Connected to column and warns of an unused layer ($(cat "$tmp/err"))" $?
+
 # Each command has its own usage and options; `strata --help` is the overview.
 "$strata" --help >"$tmp/out" 2>&1
 status=$?

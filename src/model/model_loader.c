@@ -897,7 +897,8 @@ strata_shape strata_model_output_shape(const strata_model *m, size_t layer)
 uint64_t strata_model_param_count(const strata_model *m, size_t layer)
 {
 	uint64_t n = 0;
-	if (!m || layer >= m->n_layers)
+	/* A layer sharing another's weights has none of its own: Keras counts them once. */
+	if (!m || layer >= m->n_layers || m->layers[layer].shares >= 0)
 		return 0;
 	for (uint32_t w = 0; w < m->layers[layer].n_weights; w++)
 		n += m->layers[layer].weights[w].count;
