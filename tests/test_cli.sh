@@ -86,7 +86,7 @@ YAML
 "$strata" summary "$tmp/graph.yaml" >"$tmp/out" 2>"$tmp/err"
 [ $? -eq 0 ] && grep -q "Connected to" "$tmp/out" && grep -q "^ image (InputLayer) .*\[(None, 8, 8, 1)\] *0 *\[\]" "$tmp/out" &&
 	grep -q "^ dense_1 (Dense) .*'flatten_1\[0\]\[0\]'" "$tmp/out" &&
-	grep -q "warning: $tmp/graph.yaml:7:5: side: its output reaches no output of the model" "$tmp/err"
+	grep -q "warning: $tmp/graph.yaml:6:5: side: its output reaches no output of the model" "$tmp/err"
 check "a graph's summary has Keras' Connected to column and warns of an unused layer ($(cat "$tmp/err"))" $?
 
 # Each command has its own usage and options; `strata --help` is the overview.
