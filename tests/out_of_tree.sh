@@ -63,7 +63,7 @@ plugins="$tmp/plugins"
 step "make -C $example O=$plugins"
 make -s -C "$example" O="$plugins" CFLAGS="${strict[*]}" >"$tmp/make.log" 2>&1 ||
 	{ cat "$tmp/make.log" >&2; fail "the example plugin does not build against the installed strata.pc"; }
-[ -f "$plugins/scale.so" ] || fail "make left no $plugins/scale.so"
+[ -f "$plugins/scale.so" ] && [ -f "$plugins/blend.so" ] || fail "make left no $plugins/scale.so and blend.so"
 
 run_strata() {
 	STRATA_PLUGIN_PATH="$1" "$exe" "${device_args[@]}" "${@:2}"
@@ -86,9 +86,29 @@ run_strata "$plugins" forward "$example/example.yaml" --random >"$tmp/forward.ou
 	{ cat "$tmp/forward.out" >&2; fail "strata forward --random exited non-zero"; }
 cat "$tmp/forward.out"
 
+step "strata summary graph.yaml (blend, a layer of two inputs)"
+run_strata "$plugins" summary "$example/graph.yaml" >"$tmp/graph.out" 2>&1 ||
+	{ cat "$tmp/graph.out" >&2; fail "strata summary graph.yaml exited non-zero"; }
+cat "$tmp/graph.out"
+grep -q "blend_1 (Blend)" "$tmp/graph.out" && grep -q "'scale_1\[0\]\[0\]'" "$tmp/graph.out" ||
+	fail "the summary of graph.yaml does not show blend_1 reading scale_1"
+
+# ---- a plugin built against the plugin.h of Strata 0.2, kept in tests/abi/0.2 ------------------
+# The ABI only grows: a plugin compiled before graphs (one input, no element types) loads and
+# runs on this host unchanged.
+old="$tmp/old_plugins"
+step "scale.so built against tests/abi/0.2's plugin.h"
+make -s -C "$example" O="$old" "$old/scale_cl.h" >"$tmp/make_old.log" 2>&1 ||
+	{ cat "$tmp/make_old.log" >&2; fail "cannot generate scale_cl.h"; }
+"$cc" -std=c11 "${strict[@]}" -fPIC -fvisibility=hidden -I"$src/tests/abi/0.2" -I"$old" -shared \
+	-o "$old/scale.so" "$example/scale.c" >"$tmp/cc_old.log" 2>&1 ||
+	{ cat "$tmp/cc_old.log" >&2; fail "scale.c does not build against the 0.2 plugin.h"; }
+run_strata "$old" forward "$example/example.yaml" --random >"$tmp/forward_old.out" 2>&1 ||
+	{ cat "$tmp/forward_old.out" >&2; fail "the 0.2 plugin does not run on this host"; }
+
 # ---- an application against the installed library ---------------------------------------------
 cat >"$tmp/api_check.c" <<'EOF'
-/* Loads the example model through the public API and checks y == 2x + 1. */
+/* Loads an example model through the public API and checks y == a x + b (default 2x + 1). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +118,8 @@ cat >"$tmp/api_check.c" <<'EOF'
 
 #define MAX_BATCH 3
 #define WIDTH 4
+
+static float want_a = 2.0f, want_b = 1.0f;
 
 static int check_batch(strata_session *s, uint32_t batch, float first)
 {
@@ -114,14 +136,14 @@ static int check_batch(strata_session *s, uint32_t batch, float first)
 		return 1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		float want = 2.0f * in[i] + 1.0f;
+		float want = want_a * in[i] + want_b;
 		if (!(fabsf(out[i] - want) <= 1e-5f * fmaxf(1.0f, fabsf(want)))) {
-			fprintf(stderr, "batch %u, element %zu: x = %g, y = %g, want 2x + 1 = %g\n", batch, i,
-			        (double)in[i], (double)out[i], (double)want);
+			fprintf(stderr, "batch %u, element %zu: x = %g, y = %g, want %gx + %g = %g\n", batch, i,
+			        (double)in[i], (double)out[i], (double)want_a, (double)want_b, (double)want);
 			return 1;
 		}
 	}
-	printf("batch %u: %zu values, y == 2x + 1\n", batch, n);
+	printf("batch %u: %zu values, y == %gx + %g\n", batch, n, (double)want_a, (double)want_b);
 	return 0;
 }
 
@@ -137,9 +159,13 @@ int main(int argc, char **argv)
 	strata_shape shape;
 	int rc = 1;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: api_check MODEL.yaml\n");
+	if (argc != 2 && argc != 4) {
+		fprintf(stderr, "usage: api_check MODEL.yaml [A B]\n");
 		return 2;
+	}
+	if (argc == 4) {
+		want_a = strtof(argv[2], NULL);
+		want_b = strtof(argv[3], NULL);
 	}
 	printf("strata %s (header %s)\n", strata_version_string(), STRATA_VERSION);
 	if (strata_registry_open(&ropts, &reg, &err) != STRATA_OK) {
@@ -151,8 +177,8 @@ int main(int argc, char **argv)
 		goto out_close_registry;
 	}
 	shape = strata_model_output_shape(model, 0);
-	if (strata_model_layer_count(model) != 1 || strcmp(strata_model_layer_type(model, 0), "scale") != 0 ||
-	    shape.rank != 1 || shape.dims[0] != WIDTH) {
+	if (argc == 2 && (strata_model_layer_count(model) != 1 || strcmp(strata_model_layer_type(model, 0), "scale") != 0 ||
+	                  shape.rank != 1 || shape.dims[0] != WIDTH)) {
 		fprintf(stderr, "expected one scale layer of output shape (%d), got %zu layers\n", WIDTH,
 		        strata_model_layer_count(model));
 		goto out_free_model;
@@ -191,6 +217,10 @@ step "api_check against the installed strata.pc"
 	{ cat "$tmp/cc.log" >&2; fail "a program using strata.h does not build against the installed strata.pc"; }
 STRATA_PLUGIN_PATH="$plugins" "$tmp/api_check" "$example/example.yaml" ||
 	fail "the public API does not compute y == 2x + 1 through the example plugin"
+STRATA_PLUGIN_PATH="$old" "$tmp/api_check" "$example/example.yaml" ||
+	fail "the plugin built against the 0.2 plugin.h does not compute y == 2x + 1 on this host"
+STRATA_PLUGIN_PATH="$plugins" "$tmp/api_check" "$example/graph.yaml" 1.25 0.25 ||
+	fail "the graph of scale and blend does not compute y == 1.25x + 0.25"
 
 # ---- a plugin built for another ABI version ---------------------------------------------------
 host_abi=$(printf '#include <strata/plugin.h>\nSTRATA_PLUGIN_ABI_VERSION\n' |
