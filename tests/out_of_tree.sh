@@ -237,7 +237,7 @@ sed -i 's/\.abi_version = STRATA_PLUGIN_ABI_VERSION,/.abi_version = STRATA_PLUGI
 	"$bad_src/scale.c"
 grep -q 'STRATA_PLUGIN_ABI_VERSION + 1' "$bad_src/scale.c" || fail "could not make the ABI $bad_abi copy"
 bad="$tmp/bad_plugins"
-make -s -C "$bad_src" O="$bad" CFLAGS="${strict[*]}" >"$tmp/make_bad.log" 2>&1 ||
+make -s -C "$bad_src" O="$bad" CFLAGS="${strict[*]}" "$bad/scale.so" >"$tmp/make_bad.log" 2>&1 ||
 	{ cat "$tmp/make_bad.log" >&2; fail "the ABI $bad_abi copy does not build"; }
 
 step "strata layers with a plugin built for ABI $bad_abi (host: $host_abi)"
