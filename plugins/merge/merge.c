@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <strata/plugin.h>
 
@@ -241,32 +242,53 @@ static strata_status merge_count(strata_layer *layer, const strata_host *host, u
 	return shape_check_batch(layer, host, batch, per_sample);
 }
 
-/* Enough room for the tensors of a layer's inputs, on the stack for the usual few. */
-#define MERGE_STACK_INPUTS 16u
+/* The tensors of the layer's n inputs, and with `grads` their gradients (NULL where not wanted),
+ * in one malloc'd array: in[0..n), then grads[0..n). */
+static strata_status merge_tensors(strata_layer *layer, const strata_host *host, uint32_t n,
+                                   const strata_forward_args *fw, const strata_backward_args *bw,
+                                   strata_tensor ***out)
+{
+	strata_tensor **t = malloc(2 * (size_t)n * sizeof(*t));
+	if (!t)
+		return host->fail(layer, STRATA_ERR_NO_MEMORY, "out of memory");
+	for (uint32_t k = 0; k < n; k++) {
+		t[k] = fw ? strata_forward_input(fw, k) : strata_backward_input(bw, k);
+		t[n + k] = bw ? strata_backward_grad_input(bw, k) : NULL;
+		if (!t[k]) {
+			free(t);
+			return host->fail(layer, STRATA_ERR_PLUGIN, "the host passed no tensor for input %u of %u", k, n);
+		}
+	}
+	*out = t;
+	return STRATA_OK;
+}
 
 static strata_status merge_forward(strata_layer *layer, const strata_host *host, const strata_forward_args *args,
                                    merge_kind kind)
 {
 	uint32_t n_in;
 	size_t n;
+	strata_tensor **in;
 	strata_status st = merge_count(layer, host, args->batch, &n_in, &n);
-	if (st != STRATA_OK || n == 0)
+	if (st != STRATA_OK || n == 0 || (st = merge_tensors(layer, host, n_in, args, NULL, &in)) != STRATA_OK)
 		return st;
-	if (n_in > MERGE_STACK_INPUTS)
-		return host->fail(layer, STRATA_ERR_UNSUPPORTED, "%s merges at most %u inputs, %u given",
-		                  merge_info[kind].class_name, MERGE_STACK_INPUTS, n_in);
-	strata_tensor *in[MERGE_STACK_INPUTS];
-	for (uint32_t k = 0; k < n_in; k++)
-		if (!(in[k] = strata_forward_input(args, k)))
-			return host->fail(layer, STRATA_ERR_PLUGIN, "the host passed no tensor for input %u of %u", k, n_in);
 	if (kind == MERGE_CONCATENATE) {
-		int32_t len[MERGE_STACK_INPUTS], out_len;
+		int32_t *len = malloc(n_in * sizeof(*len)), out_len;
 		size_t rows;
+		if (!len) {
+			free(in);
+			return host->fail(layer, STRATA_ERR_NO_MEMORY, "out of memory");
+		}
 		merge_concat_layout(layer, host, args->batch, n_in, len, &rows, &out_len);
-		return merge_concat(layer, host, args->output, in, len, n_in, rows, out_len);
+		st = merge_concat(layer, host, args->output, in, len, n_in, rows, out_len);
+		free(len);
+	} else {
+		float scale = kind == MERGE_AVERAGE ? 1.0f / (float)n_in : 1.0f;
+		st = merge_fold(layer, host, merge_info[kind].op, args->output, in[0], in + 1, n_in - 1, UINT32_MAX,
+		                scale, n);
 	}
-	float scale = kind == MERGE_AVERAGE ? 1.0f / (float)n_in : 1.0f;
-	return merge_fold(layer, host, merge_info[kind].op, args->output, in[0], in + 1, n_in - 1, UINT32_MAX, scale, n);
+	free(in);
+	return st;
 }
 
 /* Maximum's and Minimum's gradients: each input in order takes dy where it equals the output and
@@ -298,31 +320,17 @@ static strata_status merge_pick(strata_layer *layer, const strata_host *host, co
 	return STRATA_OK;
 }
 
-static strata_status merge_backward(strata_layer *layer, const strata_host *host, const strata_backward_args *args,
-                                    merge_kind kind)
+/* Every input's gradient but Maximum's and Minimum's, each from dy alone (Multiply: and the other
+ * inputs): one launch per wanted gradient. */
+static strata_status merge_grads(strata_layer *layer, const strata_host *host, const strata_backward_args *args,
+                                 merge_kind kind, strata_tensor *const *in, strata_tensor *const *grad,
+                                 uint32_t n_in, size_t n, const int32_t *len, size_t rows, int32_t out_len)
 {
-	uint32_t n_in;
-	size_t n;
-	strata_status st = merge_count(layer, host, args->batch, &n_in, &n);
-	if (st != STRATA_OK || n == 0)
-		return st;
-	if (n_in > MERGE_STACK_INPUTS)
-		return host->fail(layer, STRATA_ERR_UNSUPPORTED, "%s merges at most %u inputs, %u given",
-		                  merge_info[kind].class_name, MERGE_STACK_INPUTS, n_in);
-	strata_tensor *in[MERGE_STACK_INPUTS], *grad[MERGE_STACK_INPUTS];
-	for (uint32_t k = 0; k < n_in; k++) {
-		if (!(in[k] = strata_backward_input(args, k)))
-			return host->fail(layer, STRATA_ERR_PLUGIN, "the host passed no tensor for input %u of %u", k, n_in);
-		grad[k] = strata_backward_grad_input(args, k);
-	}
-	if (kind == MERGE_MAXIMUM || kind == MERGE_MINIMUM)
-		return merge_pick(layer, host, args, in, grad, n_in, n);
-	int32_t len[MERGE_STACK_INPUTS], out_len = 0, col0 = 0;
-	size_t rows = 0;
-	if (kind == MERGE_CONCATENATE)
-		merge_concat_layout(layer, host, args->batch, n_in, len, &rows, &out_len);
+	strata_tensor *dy = args->grad_output;
+	int32_t col0 = 0;
+	strata_status st = STRATA_OK;
 	for (uint32_t k = 0; k < n_in && st == STRATA_OK; k++) {
-		strata_tensor *g = grad[k], *dy = args->grad_output;
+		strata_tensor *g = grad[k];
 		if (kind == MERGE_CONCATENATE) {
 			/* The slice of dy this input filled. */
 			if (g) {
@@ -340,11 +348,40 @@ static strata_status merge_backward(strata_layer *layer, const strata_host *host
 			/* dy times the product of the other inputs (not y / x: an input may be 0). */
 			st = merge_fold(layer, host, CL_MULTIPLY, g, dy, in, n_in, k, 1.0f, n);
 		} else if (g) {
-			float scale = kind == MERGE_AVERAGE ? 1.0f / (float)n_in
-			              : kind == MERGE_SUBTRACT && k == 1 ? -1.0f : 1.0f;
+			float scale = kind == MERGE_AVERAGE                 ? 1.0f / (float)n_in
+			              : kind == MERGE_SUBTRACT && k == 1 ? -1.0f
+			                                                  : 1.0f;
 			st = merge_fold(layer, host, CL_ADD, g, dy, NULL, 0, UINT32_MAX, scale, n);
 		}
 	}
+	return st;
+}
+
+static strata_status merge_backward(strata_layer *layer, const strata_host *host, const strata_backward_args *args,
+                                    merge_kind kind)
+{
+	uint32_t n_in;
+	size_t n;
+	strata_tensor **t;
+	strata_status st = merge_count(layer, host, args->batch, &n_in, &n);
+	if (st != STRATA_OK || n == 0 || (st = merge_tensors(layer, host, n_in, NULL, args, &t)) != STRATA_OK)
+		return st;
+	strata_tensor **in = t, **grad = t + n_in;
+	if (kind == MERGE_MAXIMUM || kind == MERGE_MINIMUM) {
+		st = merge_pick(layer, host, args, in, grad, n_in, n);
+	} else {
+		int32_t *len = malloc(n_in * sizeof(*len)), out_len = 0;
+		size_t rows = 0;
+		if (!len) {
+			free(t);
+			return host->fail(layer, STRATA_ERR_NO_MEMORY, "out of memory");
+		}
+		if (kind == MERGE_CONCATENATE)
+			merge_concat_layout(layer, host, args->batch, n_in, len, &rows, &out_len);
+		st = merge_grads(layer, host, args, kind, in, grad, n_in, n, len, rows, out_len);
+		free(len);
+	}
+	free(t);
 	return st;
 }
 

@@ -1,0 +1,768 @@
+/* The merge layers (plugins/merge) and the graph features they need, on the OpenCL device:
+ *  - forward: each of the seven types against a host reference, with 2 and 3 inputs (and 10, past
+ *    the inputs one kernel launch takes), fed straight from the model's named inputs;
+ *  - backward: central finite differences of L = sum(r * y) with respect to the weights of the
+ *    layers feeding the merge and to the model's input, so every input gradient the merge writes
+ *    is observed through the layer that reads it;
+ *  - Maximum's and Minimum's tie rule (the earliest input takes the gradient) exactly, through
+ *    two branches that compute bit-identical values;
+ *  - a value read by two layers (fan-out) and a layer that shares another's weights, by finite
+ *    differences of every weight;
+ *  - the refusals: shapes that do not match, input counts, Concatenate's axis. */
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+
+#include "device/runtime.h"
+#include "exec/session.h"
+#include "model/model.h"
+
+/* Central differences in float32 with values O(1): a step of 1e-2 keeps the truncation error
+ * (O(step^2)) and the rounding error of L (O(1e-7 / step)) far below the tolerance. */
+#define STEP 1e-2
+#define TOLERANCE 1e-2
+/* Maximum and minimum are piecewise linear: an element whose left and right slopes differ by more
+ * than this straddles a kink, where a central difference means nothing; it is skipped. */
+#define KINK 1e-2
+/* At most this many elements of each tensor are checked, spread over the whole tensor. */
+#define MAX_CHECKS 60
+/* The largest gradient of each tensor must reach this: a zero gradient matches zero differences. */
+#define NONTRIVIAL 1e-4
+
+static float *alloc_floats(size_t n)
+{
+	float *p = malloc((n ? n : 1) * sizeof(*p));
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+static void dev_write(strata_runtime *rt, strata_tensor *t, size_t offset, const float *src, size_t n)
+{
+	strata_error err = {0};
+	strata_status st = st_tensor_write(rt, t, offset * sizeof(float), src, n * sizeof(float), &err);
+	ck_assert_msg(st == STRATA_OK, "write: %s", err.message);
+}
+
+static void dev_read(strata_runtime *rt, strata_tensor *t, float *dst, size_t n)
+{
+	strata_error err = {0};
+	strata_status st = st_tensor_read(rt, t, 0, dst, n * sizeof(float), &err);
+	ck_assert_msg(st == STRATA_OK, "read: %s", err.message);
+}
+
+static size_t layer_index(const strata_model *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_layers; i++)
+		if (strcmp(m->layers[i].name, name) == 0)
+			return i;
+	ck_abort_msg("no layer %s", name);
+	return 0;
+}
+
+/* ---- forward against a host reference ---------------------------------------------------------- */
+
+typedef struct forward_case {
+	const char *type;
+	uint32_t n_inputs;
+	int axis;              /* concatenate only */
+	uint32_t rank;
+	int64_t dims[3][3];    /* per input (all alike but concatenate's); inputs past 3 repeat the last */
+	uint32_t batch;
+} forward_case;
+
+static const forward_case forward_cases[] = {
+	/* 3 x 4 x 5 = 60 floats a sample: vectors of 16 and a tail; 7: a tail only */
+	{"add", 2, 0, 3, {{3, 4, 5}, {3, 4, 5}}, 3},
+	{"add", 3, 0, 1, {{7}, {7}, {7}}, 2},
+	{"subtract", 2, 0, 3, {{3, 4, 5}, {3, 4, 5}}, 3},
+	{"subtract", 2, 0, 1, {{7}, {7}}, 2},
+	{"multiply", 2, 0, 1, {{7}, {7}}, 2},
+	{"multiply", 3, 0, 3, {{3, 4, 5}, {3, 4, 5}, {3, 4, 5}}, 3},
+	{"average", 2, 0, 1, {{7}, {7}}, 2},
+	{"average", 3, 0, 3, {{3, 4, 5}, {3, 4, 5}, {3, 4, 5}}, 3},
+	{"maximum", 2, 0, 3, {{3, 4, 5}, {3, 4, 5}}, 3},
+	{"maximum", 3, 0, 1, {{7}, {7}, {7}}, 2},
+	{"minimum", 2, 0, 1, {{7}, {7}}, 2},
+	{"minimum", 3, 0, 3, {{3, 4, 5}, {3, 4, 5}, {3, 4, 5}}, 3},
+	{"concatenate", 2, -1, 3, {{3, 4, 2}, {3, 4, 5}}, 3},
+	{"concatenate", 3, -1, 3, {{3, 4, 2}, {3, 4, 5}, {3, 4, 1}}, 2},
+	/* Keras' axis 1: the first axis of a sample (-3 of rank 3) */
+	{"concatenate", 2, 1, 3, {{2, 4, 3}, {3, 4, 3}}, 3},
+	{"concatenate", 3, -3, 3, {{2, 4, 3}, {1, 4, 3}, {3, 4, 3}}, 2},
+	{"concatenate", 2, 2, 3, {{2, 1, 3}, {2, 3, 3}}, 2},
+	{"concatenate", 2, 1, 1, {{5}, {2}}, 3},
+	/* more inputs than one kernel launch takes (8): chained launches */
+	{"add", 10, 0, 1, {{9}}, 2},
+	{"multiply", 10, 0, 1, {{9}}, 2},
+	{"average", 10, 0, 1, {{9}}, 2},
+	{"maximum", 10, 0, 1, {{9}}, 2},
+	{"minimum", 10, 0, 1, {{9}}, 2},
+	{"concatenate", 10, -1, 2, {{2, 1}, {2, 3}, {2, 2}}, 2},
+};
+
+static const int64_t *case_dims(const forward_case *fc, uint32_t k)
+{
+	return fc->dims[k < 3 ? k : 2];
+}
+
+static size_t dims_elems(const int64_t *d, uint32_t rank)
+{
+	size_t n = 1;
+	for (uint32_t i = 0; i < rank; i++)
+		n *= (size_t)d[i];
+	return n;
+}
+
+/* y[i] of an element-wise merge, folded left to right in float as the kernels do. */
+static float reference_elementwise(const char *type, float *const *x, uint32_t n_inputs, size_t i)
+{
+	float acc = x[0][i];
+	for (uint32_t k = 1; k < n_inputs; k++) {
+		float v = x[k][i];
+		if (!strcmp(type, "add") || !strcmp(type, "average"))
+			acc += v;
+		else if (!strcmp(type, "subtract"))
+			acc -= v;
+		else if (!strcmp(type, "multiply"))
+			acc *= v;
+		else if (!strcmp(type, "maximum"))
+			acc = v > acc ? v : acc;
+		else
+			acc = v < acc ? v : acc;
+	}
+	return !strcmp(type, "average") ? acc * (1.0f / (float)n_inputs) : acc;
+}
+
+START_TEST(test_forward)
+{
+	const forward_case *fc = &forward_cases[_i];
+	char yaml[2048], axis[32] = "";
+	size_t used = (size_t)snprintf(yaml, sizeof(yaml), "inputs:\n");
+	for (uint32_t k = 0; k < fc->n_inputs; k++) {
+		const int64_t *d = case_dims(fc, k);
+		used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "  - {name: in%u, shape: [", k);
+		for (uint32_t r = 0; r < fc->rank; r++)
+			used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "%s%lld", r ? ", " : "", (long long)d[r]);
+		used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "]}\n");
+	}
+	if (!strcmp(fc->type, "concatenate"))
+		snprintf(axis, sizeof(axis), ", axis: %d", fc->axis);
+	used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "layers:\n  - {type: %s%s, inputs: [", fc->type,
+	                         axis);
+	for (uint32_t k = 0; k < fc->n_inputs; k++)
+		used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "%sin%u", k ? ", " : "", k);
+	used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "]}\n");
+	ck_assert_uint_lt(used, sizeof(yaml));
+
+	ts_device dev = ts_device_open();
+	ts_net net = ts_net_open(&dev, yaml, fc->batch + 1, 1);
+	float *x[10];
+	size_t count[10];
+	for (uint32_t k = 0; k < fc->n_inputs; k++) {
+		count[k] = fc->batch * dims_elems(case_dims(fc, k), fc->rank);
+		x[k] = alloc_floats(count[k]);
+		/* Multiply over ten inputs stays O(1) with factors near 1. */
+		if (!strcmp(fc->type, "multiply"))
+			ts_fill_random(x[k], count[k], 300 + k, 0.5f, 1.5f);
+		else
+			ts_fill_random(x[k], count[k], 300 + k, -2.0f, 2.0f);
+		dev_write(dev.rt, st_session_value(net.s, k), 0, x[k], count[k]);
+	}
+	strata_error err = {0};
+	strata_status st = st_session_forward_device(net.s, fc->batch, false, &err);
+	ck_assert_msg(st == STRATA_OK, "forward: %s", err.message);
+	const strata_shape *out = &net.m->layers[0].out;
+	size_t per_sample = st_shape_elems(out), n = fc->batch * per_sample;
+	float *y = alloc_floats(n);
+	dev_read(dev.rt, st_session_output(net.s), y, n);
+
+	if (strcmp(fc->type, "concatenate") != 0) {
+		ck_assert_uint_eq(out->rank, fc->rank);
+		for (size_t i = 0; i < n; i++) {
+			float want = reference_elementwise(fc->type, x, fc->n_inputs, i);
+			ck_assert_msg(fabsf(y[i] - want) <= 1e-5f * fmaxf(1.0f, fabsf(want)), "%s y[%zu] = %.9g, want %.9g",
+			              fc->type, i, (double)y[i], (double)want);
+		}
+	} else {
+		/* Keras' axis counts the batch as axis 0. */
+		uint32_t axis = (uint32_t)(fc->axis < 0 ? fc->axis + (int)fc->rank : fc->axis - 1);
+		size_t outer = fc->batch, inner = 1, total = 0;
+		for (uint32_t d = 0; d < axis; d++)
+			outer *= (size_t)case_dims(fc, 0)[d];
+		for (uint32_t d = axis + 1; d < fc->rank; d++)
+			inner *= (size_t)case_dims(fc, 0)[d];
+		for (uint32_t k = 0; k < fc->n_inputs; k++)
+			total += (size_t)case_dims(fc, k)[axis];
+		ck_assert_int_eq(out->dims[axis], (int64_t)total);
+		ck_assert_uint_eq(n, outer * total * inner);
+		size_t i = 0;
+		for (size_t o = 0; o < outer; o++)
+			for (uint32_t k = 0; k < fc->n_inputs; k++) {
+				size_t len = (size_t)case_dims(fc, k)[axis] * inner;
+				for (size_t j = 0; j < len; j++, i++)
+					ck_assert_msg(y[i] == x[k][o * len + j], "concatenate y[%zu] = %g, want input %u's %g", i,
+					              (double)y[i], k, (double)x[k][o * len + j]);
+			}
+	}
+	free(y);
+	for (uint32_t k = 0; k < fc->n_inputs; k++)
+		free(x[k]);
+	ts_net_close(&net);
+	ts_device_close(&dev);
+}
+END_TEST
+
+/* ---- finite differences ------------------------------------------------------------------------ */
+
+typedef struct fd_run {
+	ts_device dev;
+	ts_net net;
+	uint32_t batch;
+	bool kinks;              /* skip elements that straddle a kink */
+	size_t in_count, out_count;
+	float *x, *r, *y;
+	/* the weights of every layer that owns its weights (not those that share another's) */
+	size_t n_weights;
+	size_t *w_layer, *w_index, *w_count;
+	float **w;
+} fd_run;
+
+static strata_tensor *fd_weight_tensor(fd_run *f, size_t k, bool grad)
+{
+	st_layer_bind *b = &f->net.s->binds[f->w_layer[k]];
+	return grad ? &b->grads[f->w_index[k]] : &b->weights[f->w_index[k]];
+}
+
+/* Loads the model, plans a session for one sample more than the batch (so every pass covers a
+ * partial batch), prepares training, and uploads random weights and inputs. Biases are drawn
+ * around `bias_center`: around 1, a product of many branches stays O(1). */
+static void fd_open(fd_run *f, const char *yaml, uint32_t batch, bool kinks, float bias_center, unsigned seed)
+{
+	strata_error err = {0};
+	memset(f, 0, sizeof(*f));
+	f->dev = ts_device_open();
+	f->net = ts_net_open(&f->dev, yaml, batch + 1, 1);
+	f->batch = batch;
+	f->kinks = kinks;
+	strata_status st = st_session_enable_training(f->net.s, &err);
+	ck_assert_msg(st == STRATA_OK, "training: %s", err.message);
+
+	const strata_model *m = f->net.m;
+	size_t most = 0;
+	for (size_t l = 0; l < m->n_layers; l++)
+		most += m->layers[l].n_weights;
+	f->w_layer = calloc(most + 1, sizeof(*f->w_layer));
+	f->w_index = calloc(most + 1, sizeof(*f->w_index));
+	f->w_count = calloc(most + 1, sizeof(*f->w_count));
+	f->w = calloc(most + 1, sizeof(*f->w));
+	ck_assert(f->w_layer && f->w_index && f->w_count && f->w);
+	for (size_t l = 0; l < m->n_layers; l++) {
+		if (m->layers[l].shares >= 0)
+			continue;
+		for (uint32_t w = 0; w < m->layers[l].n_weights; w++) {
+			size_t k = f->n_weights++, count = m->layers[l].weights[w].count;
+			bool bias = strcmp(m->layers[l].weights[w].name, "bias") == 0;
+			f->w_layer[k] = l;
+			f->w_index[k] = w;
+			f->w_count[k] = count;
+			f->w[k] = alloc_floats(count);
+			ts_fill_random(f->w[k], count, seed + 100 + (unsigned)k, -0.5f, 0.5f);
+			for (size_t i = 0; bias && i < count; i++)
+				f->w[k][i] += bias_center;
+			st = strata_session_write_weight(f->net.s, l, w, f->w[k], count, &err);
+			ck_assert_msg(st == STRATA_OK, "weight: %s", err.message);
+		}
+	}
+	f->in_count = (size_t)batch * st_shape_elems(&m->input);
+	f->out_count = (size_t)batch * st_shape_elems(&m->layers[m->outputs[0]].out);
+	f->x = alloc_floats(f->in_count);
+	f->r = alloc_floats(f->out_count);
+	f->y = alloc_floats(f->out_count);
+	ts_fill_random(f->x, f->in_count, seed, -1.0f, 1.0f);
+	ts_fill_random(f->r, f->out_count, seed + 7, -1.0f, 1.0f);
+	dev_write(f->dev.rt, &f->net.s->input, 0, f->x, f->in_count);
+}
+
+static void fd_close(fd_run *f)
+{
+	for (size_t k = 0; k < f->n_weights; k++)
+		free(f->w[k]);
+	free(f->w);
+	free(f->w_layer);
+	free(f->w_index);
+	free(f->w_count);
+	free(f->y);
+	free(f->r);
+	free(f->x);
+	ts_net_close(&f->net);
+	ts_device_close(&f->dev);
+}
+
+/* L = sum(r * y) of a training forward pass on what the device holds now. */
+static double fd_loss(fd_run *f)
+{
+	strata_error err = {0};
+	strata_status st = st_session_forward_device(f->net.s, f->batch, true, &err);
+	ck_assert_msg(st == STRATA_OK, "forward: %s", err.message);
+	dev_read(f->dev.rt, st_session_output(f->net.s), f->y, f->out_count);
+	double l = 0.0;
+	for (size_t i = 0; i < f->out_count; i++)
+		l += (double)f->r[i] * f->y[i];
+	return l;
+}
+
+/* Fills every gradient buffer with NaN, so an element a backward pass forgets to write (or adds
+ * to instead of overwriting) shows. */
+static void fd_poison(fd_run *f)
+{
+	strata_session *s = f->net.s;
+	size_t most = 0;
+	for (size_t k = 0; k < s->n_grad_slots; k++)
+		most = s->grad_slots[k].bytes / sizeof(float) > most ? s->grad_slots[k].bytes / sizeof(float) : most;
+	for (size_t k = 0; k < f->n_weights; k++)
+		most = f->w_count[k] > most ? f->w_count[k] : most;
+	float *nan = alloc_floats(most);
+	for (size_t i = 0; i < most; i++)
+		nan[i] = NAN;
+	for (size_t k = 0; k < s->n_grad_slots; k++)
+		dev_write(f->dev.rt, &s->grad_slots[k], 0, nan, s->grad_slots[k].bytes / sizeof(float));
+	for (size_t k = 0; k < f->n_weights; k++)
+		dev_write(f->dev.rt, fd_weight_tensor(f, k, true), 0, nan, f->w_count[k]);
+	free(nan);
+}
+
+/* The backward pass from grad_output = r; the input gradient's buffer. */
+static strata_tensor *fd_backward(fd_run *f)
+{
+	strata_error err = {0};
+	strata_tensor *dx = NULL;
+	dev_write(f->dev.rt, st_session_output_grad(f->net.s), 0, f->r, f->out_count);
+	strata_status st = st_session_backward(f->net.s, f->batch, false, &dx, &err);
+	ck_assert_msg(st == STRATA_OK, "backward: %s", err.message);
+	ck_assert_ptr_nonnull(dx);
+	return dx;
+}
+
+/* Compares `grad` with central differences of L over the elements `values` of device tensor t,
+ * for up to MAX_CHECKS elements spread over it by a stride coprime with its size. The tolerance
+ * is relative to the tensor's largest gradient, so small gradients (a product of many branches)
+ * are held to the same standard as large ones. */
+static void fd_check(fd_run *f, const char *what, strata_tensor *t, float *values, size_t count, const float *grad,
+                     double l0)
+{
+	double largest = 0.0;
+	for (size_t i = 0; i < count; i++) {
+		ck_assert_msg(isfinite(grad[i]), "%s[%zu] = %g: never written or not finite", what, i, (double)grad[i]);
+		largest = fmax(largest, fabs(grad[i]));
+	}
+	ck_assert_msg(largest >= NONTRIVIAL, "%s: the largest gradient is %g", what, largest);
+	size_t stride = 7919; /* a prime; every tensor here is smaller, so it is coprime */
+	size_t checks = count < MAX_CHECKS ? count : MAX_CHECKS, skipped = 0;
+	for (size_t c = 0; c < checks; c++) {
+		size_t i = c * stride % count;
+		double fd = 0.0;
+		bool kink = true;
+		/* Where a step straddles a kink, a ten times smaller one usually does not. */
+		for (double h = STEP; kink && h >= STEP / 10.0; h /= 10.0) {
+			float v = values[i], up = (float)(v + h), down = (float)(v - h);
+			dev_write(f->dev.rt, t, i, &up, 1);
+			double lp = fd_loss(f);
+			dev_write(f->dev.rt, t, i, &down, 1);
+			double lm = fd_loss(f);
+			dev_write(f->dev.rt, t, i, &v, 1);
+			double hp = (double)up - v, hm = (double)v - down;
+			fd = (lp - lm) / (hp + hm);
+			kink = f->kinks && fabs((lp - l0) / hp - (l0 - lm) / hm) > KINK * fmax(largest, fabs(fd));
+		}
+		if (kink) {
+			skipped++;
+			continue;
+		}
+		double a = grad[i];
+		ck_assert_msg(fabs(a - fd) <= TOLERANCE * fmax(largest, fmax(fabs(a), fabs(fd))),
+		              "%s[%zu]: backward %.6g, finite differences %.6g", what, i, a, fd);
+	}
+	ck_assert_msg(skipped * 4 <= checks, "%s: %zu of %zu elements straddle kinks", what, skipped, checks);
+}
+
+/* The input gradient and every weight gradient of the model against finite differences, after a
+ * backward pass into poisoned buffers; a second pass must give the same (overwritten, not added). */
+static void check_gradients(const char *yaml, uint32_t batch, bool kinks, float bias_center, unsigned seed)
+{
+	fd_run f;
+	fd_open(&f, yaml, batch, kinks, bias_center, seed);
+	fd_poison(&f);
+	double l0 = fd_loss(&f);
+	float *dx = alloc_floats(f.in_count), *again = alloc_floats(f.in_count);
+	dev_read(f.dev.rt, fd_backward(&f), dx, f.in_count);
+	float **dw = calloc(f.n_weights + 1, sizeof(*dw));
+	ck_assert_ptr_nonnull(dw);
+	for (size_t k = 0; k < f.n_weights; k++) {
+		dw[k] = alloc_floats(f.w_count[k]);
+		dev_read(f.dev.rt, fd_weight_tensor(&f, k, true), dw[k], f.w_count[k]);
+	}
+	dev_read(f.dev.rt, fd_backward(&f), again, f.in_count);
+	for (size_t i = 0; i < f.in_count; i++)
+		ck_assert_msg(again[i] == dx[i], "input gradient[%zu]: %g, then %g", i, (double)dx[i], (double)again[i]);
+	for (size_t k = 0; k < f.n_weights; k++) {
+		float *g = alloc_floats(f.w_count[k]);
+		dev_read(f.dev.rt, fd_weight_tensor(&f, k, true), g, f.w_count[k]);
+		for (size_t i = 0; i < f.w_count[k]; i++)
+			ck_assert_msg(g[i] == dw[k][i], "weight %zu gradient[%zu]: %g, then %g", k, i, (double)dw[k][i],
+			              (double)g[i]);
+		free(g);
+	}
+
+	fd_check(&f, "input gradient", &f.net.s->input, f.x, f.in_count, dx, l0);
+	char what[96];
+	for (size_t k = 0; k < f.n_weights; k++) {
+		const struct strata_layer *l = &f.net.m->layers[f.w_layer[k]];
+		snprintf(what, sizeof(what), "%s/%s gradient", l->name, l->weights[f.w_index[k]].name);
+		fd_check(&f, what, fd_weight_tensor(&f, k, false), f.w[k], f.w_count[k], dw[k], l0);
+	}
+	for (size_t k = 0; k < f.n_weights; k++)
+		free(dw[k]);
+	free(dw);
+	free(again);
+	free(dx);
+	fd_close(&f);
+}
+
+/* ---- each merge type, its inputs' gradients through the dense layers feeding it ----------------- */
+
+typedef struct backward_case {
+	const char *type;
+	uint32_t n_inputs;
+	bool kinks;
+} backward_case;
+
+static const backward_case backward_cases[] = {
+	{"add", 2, false},     {"add", 3, false},      {"subtract", 2, false}, {"multiply", 2, false},
+	{"multiply", 3, false}, {"average", 2, false}, {"average", 3, false},  {"maximum", 2, true},
+	{"maximum", 3, true},  {"minimum", 2, true},   {"minimum", 3, true},
+	/* more inputs than one kernel launch takes */
+	{"add", 10, false},    {"multiply", 10, false}, {"maximum", 10, true}, {"average", 10, false},
+};
+
+START_TEST(test_backward_elementwise)
+{
+	const backward_case *bc = &backward_cases[_i];
+	char yaml[2048];
+	size_t used = (size_t)snprintf(yaml, sizeof(yaml), "inputs: [{name: x, shape: [6]}]\nlayers:\n");
+	for (uint32_t k = 0; k < bc->n_inputs; k++)
+		used += (size_t)snprintf(yaml + used, sizeof(yaml) - used,
+		                         "  - {type: dense, units: 5, name: d%u, inputs: x}\n", k);
+	used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "  - {type: %s, inputs: [", bc->type);
+	for (uint32_t k = 0; k < bc->n_inputs; k++)
+		used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "%sd%u", k ? ", " : "", k);
+	used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "]}\n");
+	ck_assert_uint_lt(used, sizeof(yaml));
+	bool product = !strcmp(bc->type, "multiply") && bc->n_inputs > 3;
+	check_gradients(yaml, 3, bc->kinks, product ? 1.0f : 0.0f, 500 + (unsigned)_i);
+}
+END_TEST
+
+/* Concatenate of conv2d branches: along the channels (-1), and along the first axis of a sample
+ * (Keras' axis 1) where the branches' heights differ. */
+static const char *const concat_models[] = {
+	"inputs: [{name: x, shape: [5, 4, 2]}]\n"
+	"layers:\n"
+	"  - {type: conv2d, filters: 2, kernel_size: 1, name: a, inputs: x}\n"
+	"  - {type: conv2d, filters: 3, kernel_size: 1, name: b, inputs: x}\n"
+	"  - {type: concatenate, inputs: [a, b]}\n",
+	"inputs: [{name: x, shape: [5, 4, 2]}]\n"
+	"layers:\n"
+	"  - {type: conv2d, filters: 2, kernel_size: 1, name: a, inputs: x}\n"
+	"  - {type: conv2d, filters: 3, kernel_size: [2, 2], name: b, inputs: x, padding: same}\n"
+	"  - {type: conv2d, filters: 1, kernel_size: 1, name: c, inputs: x}\n"
+	"  - {type: concatenate, axis: -1, inputs: [a, b, c]}\n",
+	"inputs: [{name: x, shape: [5, 4, 2]}]\n"
+	"layers:\n"
+	"  - {type: conv2d, filters: 2, kernel_size: 1, name: a, inputs: x}\n"
+	"  - {type: conv2d, filters: 2, kernel_size: [2, 1], name: b, inputs: x}\n"
+	"  - {type: concatenate, axis: 1, inputs: [a, b]}\n",
+	"inputs: [{name: x, shape: [5, 4, 2]}]\n"
+	"layers:\n"
+	"  - {type: conv2d, filters: 2, kernel_size: [3, 1], name: a, inputs: x}\n"
+	"  - {type: conv2d, filters: 2, kernel_size: 1, name: b, inputs: x}\n"
+	"  - {type: conv2d, filters: 2, kernel_size: [2, 1], name: c, inputs: x}\n"
+	"  - {type: concatenate, axis: -3, inputs: [a, b, c]}\n",
+	/* a concatenation read by a dense layer, and an input concatenated with a layer */
+	"inputs: [{name: x, shape: [6]}]\n"
+	"layers:\n"
+	"  - {type: dense, units: 4, name: a, inputs: x}\n"
+	"  - {type: concatenate, inputs: [a, x, a]}\n"
+	"  - {type: dense, units: 3, activation: tanh}\n",
+};
+
+START_TEST(test_backward_concatenate)
+{
+	check_gradients(concat_models[_i], 2, false, 0.0f, 600 + (unsigned)_i);
+}
+END_TEST
+
+/* ---- Maximum's and Minimum's tie rule ------------------------------------------------------------ */
+
+/* p and q compute bit-identical values (the same weights on the same input), so they tie
+ * everywhere; u differs. The gradient goes to the first input holding the winning value: p where
+ * p wins or ties with q, u where u wins, never q. Checked exactly through the branches' bias
+ * gradients (sums over the batch of what each branch received). */
+START_TEST(test_ties)
+{
+	const char *type = _i ? "minimum" : "maximum";
+	char yaml[512];
+	snprintf(yaml, sizeof(yaml),
+	         "inputs: [{name: x, shape: [6]}]\n"
+	         "layers:\n"
+	         "  - {type: dense, units: 5, name: p, inputs: x}\n"
+	         "  - {type: dense, units: 5, name: q, inputs: x}\n"
+	         "  - {type: dense, units: 5, name: u, inputs: x}\n"
+	         "  - {type: %s, inputs: [p, q, u]}\n",
+	         type);
+	fd_run f;
+	fd_open(&f, yaml, 4, false, 0.0f, 700 + (unsigned)_i);
+	strata_error err = {0};
+	size_t p = layer_index(f.net.m, "p"), q = layer_index(f.net.m, "q"), u = layer_index(f.net.m, "u");
+	for (size_t w = 0; w < 2; w++) {
+		size_t count = f.net.m->layers[p].weights[w].count;
+		float *v = alloc_floats(count);
+		ck_assert_int_eq(strata_session_read_weight(f.net.s, p, w, v, count, &err), STRATA_OK);
+		ck_assert_int_eq(strata_session_write_weight(f.net.s, q, w, v, count, &err), STRATA_OK);
+		free(v);
+	}
+	fd_poison(&f);
+	fd_loss(&f);
+	size_t n = f.out_count;
+	float *yp = alloc_floats(n), *yq = alloc_floats(n), *yu = alloc_floats(n), *g = alloc_floats(5);
+	dev_read(f.dev.rt, &f.net.s->binds[p].output, yp, n);
+	dev_read(f.dev.rt, &f.net.s->binds[q].output, yq, n);
+	dev_read(f.dev.rt, &f.net.s->binds[u].output, yu, n);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_msg(yp[i] == yq[i], "p and q differ at %zu: %g, %g", i, (double)yp[i], (double)yq[i]);
+		bool u_wins = _i ? yu[i] < yp[i] : yu[i] > yp[i];
+		ck_assert_msg(f.y[i] == (u_wins ? yu[i] : yp[i]), "%s y[%zu] = %g", type, i, (double)f.y[i]);
+	}
+	fd_backward(&f);
+	size_t mixed[2] = {0, 0};
+	for (size_t l = 0; l < 3; l++) {
+		size_t layer = l == 0 ? p : l == 1 ? q : u;
+		dev_read(f.dev.rt, &f.net.s->binds[layer].grads[1], g, 5);
+		for (size_t j = 0; j < 5; j++) {
+			double want = 0.0;
+			for (size_t b = 0; b < f.batch; b++) {
+				size_t i = b * 5 + j;
+				bool u_wins = _i ? yu[i] < yp[i] : yu[i] > yp[i];
+				mixed[u_wins]++;
+				if ((l == 0 && !u_wins) || (l == 2 && u_wins))
+					want += f.r[i];
+			}
+			ck_assert_msg(fabs(g[j] - want) <= 1e-5, "%s: bias gradient of %s[%zu] = %g, want %g", type,
+			              f.net.m->layers[layer].name, j, (double)g[j], want);
+			if (l == 1)
+				ck_assert_msg(g[j] == 0.0f, "%s: q ties with p, which comes first, yet got %g", type,
+				              (double)g[j]);
+		}
+	}
+	/* Both branches win somewhere, or the check proves little. */
+	ck_assert(mixed[0] > 0 && mixed[1] > 0);
+	free(g);
+	free(yu);
+	free(yq);
+	free(yp);
+	fd_close(&f);
+}
+END_TEST
+
+/* ---- fan-out and shared weights ----------------------------------------------------------------- */
+
+static const char *const graph_models[] = {
+	/* d read by two layers, which are added: d's gradient is the sum of both */
+	"inputs: [{name: x, shape: [6]}]\n"
+	"layers:\n"
+	"  - {type: dense, units: 5, activation: tanh, name: d, inputs: x}\n"
+	"  - {type: dense, units: 4, name: e1, inputs: d}\n"
+	"  - {type: dense, units: 4, activation: sigmoid, name: e2, inputs: d}\n"
+	"  - {type: add, inputs: [e1, e2]}\n"
+	"  - {type: dense, units: 3, activation: tanh}\n",
+	/* one value read twice by one layer: Add gives it 2 dy */
+	"inputs: [{name: x, shape: [6]}]\n"
+	"layers:\n"
+	"  - {type: dense, units: 4, activation: tanh, name: a, inputs: x}\n"
+	"  - {type: add, inputs: [a, a]}\n"
+	"  - {type: dense, units: 3}\n",
+	/* ... and Maximum gives it dy once: the copy that comes first wins the tie */
+	"inputs: [{name: x, shape: [6]}]\n"
+	"layers:\n"
+	"  - {type: dense, units: 4, activation: tanh, name: a, inputs: x}\n"
+	"  - {type: maximum, inputs: [a, a]}\n"
+	"  - {type: dense, units: 3}\n",
+	/* Multiply of a value by itself: 2 a dy */
+	"inputs: [{name: x, shape: [6]}]\n"
+	"layers:\n"
+	"  - {type: dense, units: 4, name: a, inputs: x}\n"
+	"  - {type: dense, units: 4, name: x2, inputs: x}\n"
+	"  - {type: multiply, inputs: [a, a, x2]}\n",
+	/* b uses a's weights on another input: the shared weights' gradient is the sum of both uses */
+	"inputs: [{name: x, shape: [6]}]\n"
+	"layers:\n"
+	"  - {type: dense, units: 6, activation: tanh, name: p, inputs: x}\n"
+	"  - {type: dense, units: 4, name: a, inputs: x}\n"
+	"  - {type: dense, units: 4, name: b, inputs: p, shares: a}\n"
+	"  - {type: multiply, inputs: [a, b]}\n"
+	"  - {type: dense, units: 3, activation: tanh}\n",
+	/* shared conv2d weights in a siamese pair whose outputs are subtracted */
+	"inputs: [{name: x, shape: [4, 4, 2]}]\n"
+	"layers:\n"
+	"  - {type: conv2d, filters: 2, kernel_size: 1, activation: tanh, name: p, inputs: x}\n"
+	"  - {type: conv2d, filters: 3, kernel_size: 2, activation: tanh, name: s1, inputs: x}\n"
+	"  - {type: conv2d, filters: 3, kernel_size: 2, activation: tanh, name: s2, inputs: p, shares: s1}\n"
+	"  - {type: subtract, inputs: [s1, s2]}\n"
+	"  - {type: flatten}\n"
+	"  - {type: dense, units: 3}\n",
+};
+
+START_TEST(test_graph)
+{
+	check_gradients(graph_models[_i], 3, false, 0.0f, 800 + (unsigned)_i);
+}
+END_TEST
+
+/* ---- refusals ----------------------------------------------------------------------------------- */
+
+typedef struct refusal_case {
+	const char *yaml;
+	const char *where;   /* "merge.yaml:LINE:COLUMN: " */
+	const char *says[3]; /* further parts of the message */
+} refusal_case;
+
+static const refusal_case refusals[] = {
+	{"inputs: [{name: x, shape: [6]}]\n"
+	 "layers:\n"
+	 "  - {type: dense, units: 4, name: a, inputs: x}\n"
+	 "  - {type: dense, units: 5, name: b, inputs: x}\n"
+	 "  - {type: add, inputs: [a, b]}\n",
+	 "merge.yaml:5:5: add_1: ", {"input 1 has shape (5), input 0 has (4)", "Add needs the same shape"}},
+	{"inputs: [{name: x, shape: [4, 4, 2]}]\n"
+	 "layers:\n"
+	 "  - {type: conv2d, filters: 3, kernel_size: 1, name: a, inputs: x}\n"
+	 "  - {type: conv2d, filters: 3, kernel_size: 1, name: b, inputs: x}\n"
+	 "  - {type: conv2d, filters: 3, kernel_size: 2, name: c, inputs: x}\n"
+	 "  - {type: maximum, name: m, inputs: [a, b, c]}\n",
+	 "merge.yaml:6:5: m: ", {"input 2 has shape (3, 3, 3), input 0 has (4, 4, 3)", "Maximum needs the same shape"}},
+	{"inputs: [{name: x, shape: [4, 4, 2]}]\n"
+	 "layers:\n"
+	 "  - {type: conv2d, filters: 3, kernel_size: 1, name: a, inputs: x}\n"
+	 "  - {type: conv2d, filters: 2, kernel_size: 2, name: b, inputs: x}\n"
+	 "  - {type: concatenate, inputs: [a, b]}\n",
+	 "merge.yaml:5:5: concatenate_1: ",
+	 {"input 1 has shape (3, 3, 2), input 0 has (4, 4, 3)", "same shape but on axis -1"}},
+	{"inputs: [{name: x, shape: [6]}, {name: y, shape: [6, 1]}]\n"
+	 "layers:\n"
+	 "  - {type: multiply, inputs: [x, y]}\n",
+	 "merge.yaml:3:5: multiply_1: ", {"input 1 has shape (6, 1), input 0 has (6)"}},
+	{"inputs: [{name: x, shape: [6]}]\n"
+	 "layers:\n"
+	 "  - {type: dense, units: 4, name: a, inputs: x}\n"
+	 "  - {type: subtract, inputs: [a, a, a]}\n",
+	 "merge.yaml:4:30: subtract_1: ", {"takes 2 inputs, 3 given"}},
+	{"inputs: [{name: x, shape: [6]}]\n"
+	 "layers:\n"
+	 "  - {type: dense, units: 4, name: a, inputs: x}\n"
+	 "  - {type: average, inputs: [a]}\n",
+	 "merge.yaml:4:29: average_1: ", {"takes 2 or more inputs, 1 given"}},
+	{"inputs: [{name: x, shape: [4, 4, 2]}]\n"
+	 "layers:\n"
+	 "  - {type: concatenate, axis: 0, inputs: [x, x]}\n",
+	 "merge.yaml:3:32: concatenate_1: ", {"axis 0 is the batch axis", "cannot be concatenated"}},
+	{"inputs: [{name: x, shape: [4, 4, 2]}]\n"
+	 "layers:\n"
+	 "  - {type: concatenate, axis: -4, inputs: [x, x]}\n",
+	 "merge.yaml:3:32: concatenate_1: ", {"axis -4 is the batch axis"}},
+	{"inputs: [{name: x, shape: [4, 4, 2]}]\n"
+	 "layers:\n"
+	 "  - {type: concatenate, axis: 4, inputs: [x, x]}\n",
+	 "merge.yaml:3:32: concatenate_1: ", {"axis 4 is out of range for rank-3 samples: 1 to 3, or -3 to -1"}},
+	{"inputs: [{name: x, shape: [6]}]\n"
+	 "layers:\n"
+	 "  - {type: concatenate, axis: 9, inputs: [x, x]}\n",
+	 "merge.yaml:3:32: ", {"axis"}},
+};
+
+START_TEST(test_refusals)
+{
+	const refusal_case *rc = &refusals[_i];
+	strata_registry *reg = ts_registry();
+	strata_model *m = NULL;
+	strata_error err = {0};
+	strata_status st = strata_model_load_string(reg, rc->yaml, strlen(rc->yaml), "merge.yaml", NULL, &m, &err);
+	ck_assert_msg(st == STRATA_ERR_INVALID, "status %s: %s", strata_status_name(st), err.message);
+	ck_assert_ptr_null(m);
+	ck_assert_msg(strncmp(err.message, rc->where, strlen(rc->where)) == 0, "'%s' does not start with '%s'",
+	              err.message, rc->where);
+	for (size_t k = 0; k < 3 && rc->says[k]; k++)
+		ck_assert_msg(strstr(err.message, rc->says[k]), "'%s' does not say '%s'", err.message, rc->says[k]);
+	strata_registry_close(reg);
+}
+END_TEST
+
+/* The seven types are registered with Keras' class names and name prefixes. */
+START_TEST(test_names)
+{
+	static const char *const types[] = {"add", "subtract", "multiply", "average", "maximum", "minimum",
+	                                    "concatenate"};
+	static const char *const classes[] = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
+	                                      "Concatenate"};
+	strata_registry *reg = ts_registry();
+	for (size_t t = 0; t < 7; t++) {
+		char yaml[256];
+		/* The class name is accepted as `type:` too; two layers of a type are numbered 1 and 2. */
+		snprintf(yaml, sizeof(yaml),
+		         "inputs: [{name: x, shape: [3]}, {name: y, shape: [3]}]\n"
+		         "layers:\n"
+		         "  - {type: %s, inputs: [x, y]}\n"
+		         "  - {type: %s, inputs: [x, y]}\n",
+		         types[t], classes[t]);
+		strata_model *m = ts_model(reg, yaml);
+		char want[32];
+		snprintf(want, sizeof(want), "%s_1", types[t]);
+		ck_assert_str_eq(m->layers[0].name, want);
+		snprintf(want, sizeof(want), "%s_2", types[t]);
+		ck_assert_str_eq(m->layers[1].name, want);
+		ck_assert_str_eq(m->layers[0].type->ops.class_name, classes[t]);
+		ck_assert_int_eq(m->layers[0].out.dims[0], t == 6 ? 6 : 3);
+		ck_assert_uint_eq(m->layers[0].n_weights, 0);
+		strata_model_free(m);
+	}
+	strata_registry_close(reg);
+}
+END_TEST
+
+static Suite *merge_suite(void)
+{
+	Suite *s = suite_create("merge");
+	TCase *fw = tcase_create("forward");
+	tcase_add_loop_test(fw, test_forward, 0, (int)(sizeof(forward_cases) / sizeof(forward_cases[0])));
+	suite_add_tcase(s, fw);
+
+	TCase *bw = tcase_create("backward");
+	tcase_add_loop_test(bw, test_backward_elementwise, 0, (int)(sizeof(backward_cases) / sizeof(backward_cases[0])));
+	tcase_add_loop_test(bw, test_backward_concatenate, 0, (int)(sizeof(concat_models) / sizeof(concat_models[0])));
+	tcase_add_loop_test(bw, test_ties, 0, 2);
+	tcase_add_loop_test(bw, test_graph, 0, (int)(sizeof(graph_models) / sizeof(graph_models[0])));
+	suite_add_tcase(s, bw);
+
+	TCase *model = tcase_create("model");
+	tcase_add_loop_test(model, test_refusals, 0, (int)(sizeof(refusals) / sizeof(refusals[0])));
+	tcase_add_test(model, test_names);
+	suite_add_tcase(s, model);
+	return s;
+}
+
+int main(void)
+{
+	return ts_run(merge_suite());
+}
