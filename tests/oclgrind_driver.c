@@ -2,7 +2,8 @@
  * watch under Oclgrind: a handful of tiny models that together hold every layer type and option
  * with a kernel path of its own (conv2d valid and same, strided, 1x1; both poolings, both
  * paddings; dropout; flatten; every activation, alone and fused), every loss and every
- * optimizer variant, with and without regularizers. For each model: a forward pass of a partial
+ * optimizer variant, with and without regularizers, and graph models that run every merge layer
+ * and sum the gradients of values read by several layers. For each model: a forward pass of a partial
  * batch, one training step (batch gathering, forward, loss, backward, update) and an evaluation
  * whose last batch is partial, over a data set written here as IDX files, standardized for half
  * the models. Prints the kernel profile, and exits 0 when every call succeeds; Oclgrind's own
@@ -107,6 +108,56 @@ static const case_model models[] = {
 	 "loss: categorical_crossentropy\n"
 	 "optimizer: sgd\n",
 	 true},
+	/* Graph models: every merge kernel forward and backward (vectors of 16 and a tail: 4 x 5 and
+	 * 3 x 5 floats), values read by several layers (the core kernel accumulate sums their
+	 * gradients), an input whose gradient nobody wants (merge_pick without its write). */
+	{"graph: flatten read by three dense layers; add, subtract, multiply, average, maximum, minimum, "
+	 "concatenate chained; sgd",
+	 {6, 6, 1},
+	 false,
+	 "layers:\n"
+	 "  - {type: flatten, name: f}\n"
+	 "  - {type: dense, units: 5, name: a}\n"
+	 "  - {type: dense, units: 5, name: b, inputs: f}\n"
+	 "  - {type: dense, units: 5, activation: tanh, name: c, inputs: f}\n"
+	 "  - {type: add, name: s, inputs: [a, b, c]}\n"
+	 "  - {type: subtract, name: d, inputs: [a, b]}\n"
+	 "  - {type: multiply, name: p, inputs: [s, d, c]}\n"
+	 "  - {type: average, name: v, inputs: [p, a]}\n"
+	 "  - {type: maximum, name: mx, inputs: [v, b, c]}\n"
+	 "  - {type: minimum, name: mn, inputs: [mx, a]}\n"
+	 "  - {type: concatenate, inputs: [mn, s, d]}\n"
+	 "  - {type: dense, units: 3, activation: softmax}\n"
+	 "loss: categorical_crossentropy\n"
+	 "optimizer: sgd\n", false},
+	{"graph: maximum with the model's input (no gradient wanted for it), concatenate on the channels "
+	 "and on the rows of images",
+	 {4, 4, 2},
+	 false,
+	 "layers:\n"
+	 "  - {type: conv2d, filters: 2, kernel_size: 1, name: c1}\n"
+	 "  - {type: conv2d, filters: 2, kernel_size: 1, activation: relu, name: c2, inputs: input_1}\n"
+	 "  - {type: maximum, name: m, inputs: [input_1, c2, c1]}\n"
+	 "  - {type: concatenate, name: cat, inputs: [c1, m]}\n"
+	 "  - {type: concatenate, name: cat2, inputs: [m, c1]}\n"
+	 "  - {type: concatenate, axis: 1, inputs: [cat, cat2]}\n"
+	 "  - {type: flatten}\n"
+	 "  - {type: dense, units: 3, activation: softmax}\n"
+	 "loss: categorical_crossentropy\n"
+	 "optimizer: sgd\n", false},
+	{"graph: merges of more inputs than one launch takes (chained launches), one value read ten times",
+	 {6, 6, 1},
+	 false,
+	 "layers:\n"
+	 "  - {type: flatten}\n"
+	 "  - {type: dense, units: 4, name: a}\n"
+	 "  - {type: dense, units: 4, name: b, inputs: flatten_1}\n"
+	 "  - {type: multiply, name: p, inputs: [a, b, a, b, a, b, a, b, a, b]}\n"
+	 "  - {type: add, name: s, inputs: [p, a, p, a, p, a, p, a, p]}\n"
+	 "  - {type: concatenate, inputs: [s, p, s, p, s, p, s, p, s, a]}\n"
+	 "  - {type: dense, units: 3, activation: softmax}\n"
+	 "loss: categorical_crossentropy\n"
+	 "optimizer: sgd\n", false},
 	{"conv2d strided valid tanh, maxpool2d valid 1x1, dense softmax not folded into the loss; "
 	 "mean squared error, plain sgd",
 	 {6, 6, 1},

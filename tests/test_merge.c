@@ -96,11 +96,11 @@ static const forward_case forward_cases[] = {
 	{"concatenate", 2, 2, 3, {{2, 1, 3}, {2, 3, 3}}, 2},
 	{"concatenate", 2, 1, 1, {{5}, {2}}, 3},
 	/* more inputs than one kernel launch takes (8): chained launches */
-	{"add", 10, 0, 1, {{9}}, 2},
-	{"multiply", 10, 0, 1, {{9}}, 2},
-	{"average", 10, 0, 1, {{9}}, 2},
-	{"maximum", 10, 0, 1, {{9}}, 2},
-	{"minimum", 10, 0, 1, {{9}}, 2},
+	{"add", 10, 0, 1, {{9}, {9}, {9}}, 2},
+	{"multiply", 10, 0, 1, {{9}, {9}, {9}}, 2},
+	{"average", 10, 0, 1, {{9}, {9}, {9}}, 2},
+	{"maximum", 10, 0, 1, {{9}, {9}, {9}}, 2},
+	{"minimum", 10, 0, 1, {{9}, {9}, {9}}, 2},
 	{"concatenate", 10, -1, 2, {{2, 1}, {2, 3}, {2, 2}}, 2},
 };
 
@@ -438,14 +438,16 @@ typedef struct backward_case {
 	const char *type;
 	uint32_t n_inputs;
 	bool kinks;
+	uint32_t batch;
 } backward_case;
 
 static const backward_case backward_cases[] = {
-	{"add", 2, false},     {"add", 3, false},      {"subtract", 2, false}, {"multiply", 2, false},
-	{"multiply", 3, false}, {"average", 2, false}, {"average", 3, false},  {"maximum", 2, true},
-	{"maximum", 3, true},  {"minimum", 2, true},   {"minimum", 3, true},
-	/* more inputs than one kernel launch takes */
-	{"add", 10, false},    {"multiply", 10, false}, {"maximum", 10, true}, {"average", 10, false},
+	{"add", 2, false, 3},      {"add", 3, false, 3},     {"subtract", 2, false, 3}, {"multiply", 2, false, 3},
+	{"multiply", 3, false, 3}, {"average", 2, false, 3}, {"average", 3, false, 3},  {"maximum", 2, true, 3},
+	{"maximum", 3, true, 3},   {"minimum", 2, true, 3},  {"minimum", 3, true, 3},
+	/* more inputs than one kernel launch takes; a batch where each of ten inputs wins somewhere */
+	{"add", 10, false, 3},     {"multiply", 10, false, 3}, {"average", 10, false, 3}, {"maximum", 10, true, 10},
+	{"minimum", 10, true, 10},
 };
 
 START_TEST(test_backward_elementwise)
@@ -462,7 +464,7 @@ START_TEST(test_backward_elementwise)
 	used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "]}\n");
 	ck_assert_uint_lt(used, sizeof(yaml));
 	bool product = !strcmp(bc->type, "multiply") && bc->n_inputs > 3;
-	check_gradients(yaml, 3, bc->kinks, product ? 1.0f : 0.0f, 500 + (unsigned)_i);
+	check_gradients(yaml, bc->batch, bc->kinks, product ? 1.0f : 0.0f, 500 + (unsigned)_i);
 }
 END_TEST
 
@@ -677,19 +679,19 @@ static const refusal_case refusals[] = {
 	{"inputs: [{name: x, shape: [4, 4, 2]}]\n"
 	 "layers:\n"
 	 "  - {type: concatenate, axis: 0, inputs: [x, x]}\n",
-	 "merge.yaml:3:32: concatenate_1: ", {"axis 0 is the batch axis", "cannot be concatenated"}},
+	 "merge.yaml:3:31: concatenate_1: ", {"axis 0 is the batch axis", "cannot be concatenated"}},
 	{"inputs: [{name: x, shape: [4, 4, 2]}]\n"
 	 "layers:\n"
 	 "  - {type: concatenate, axis: -4, inputs: [x, x]}\n",
-	 "merge.yaml:3:32: concatenate_1: ", {"axis -4 is the batch axis"}},
+	 "merge.yaml:3:31: concatenate_1: ", {"axis -4 is the batch axis"}},
 	{"inputs: [{name: x, shape: [4, 4, 2]}]\n"
 	 "layers:\n"
 	 "  - {type: concatenate, axis: 4, inputs: [x, x]}\n",
-	 "merge.yaml:3:32: concatenate_1: ", {"axis 4 is out of range for rank-3 samples: 1 to 3, or -3 to -1"}},
+	 "merge.yaml:3:31: concatenate_1: ", {"axis 4 is out of range for rank-3 samples: 1 to 3, or -3 to -1"}},
 	{"inputs: [{name: x, shape: [6]}]\n"
 	 "layers:\n"
 	 "  - {type: concatenate, axis: 9, inputs: [x, x]}\n",
-	 "merge.yaml:3:32: ", {"axis"}},
+	 "merge.yaml:3:31: ", {"axis"}},
 };
 
 START_TEST(test_refusals)

@@ -168,6 +168,9 @@ __kernel void merge_fold(__global float *out, const int n, const float scale, __
 __kernel void merge_pick(__global float *grad, __global float *dy, __global const float *y,
                          __global const float *x, const int n)
 {
+#if !PICK_WRITE
+	(void)grad; /* the host passes dy there */
+#endif
 	const int i = get_global_id(0), full = n / VW;
 	if (i < full) {
 		const floatv d = VLOAD(i, dy);

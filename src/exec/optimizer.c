@@ -94,6 +94,10 @@ strata_status st_optimizer_create(strata_session *s, st_optimizer *opt, strata_e
 		if (!layer->trainable)
 			continue;
 		for (uint32_t w = 0; w < layer->n_weights; w++) {
+			/* The optimizer's are the pool's: not the weights a layer borrows (`shares:`, updated
+			 * once, through their owner) nor persistent state. */
+			if (s->binds[i].pool_offsets[w] == ST_NOT_POOLED)
+				continue;
 			st_opt_param *p = &opt->params[opt->n_params++];
 			p->layer = layer;
 			p->weight = w;
