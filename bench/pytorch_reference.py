@@ -25,7 +25,7 @@ usage: /usr/bin/python3 bench/pytorch_reference.py MODEL.yaml WEIGHTS.stw
   The model's outputs are compared; --layer NAME (repeatable) or --all-layers compares those
   layers' activations instead, which localizes a disagreement. --params-only (WEIGHTS.stw may then
   be left out) builds the model and prints its per-layer parameter counts, PyTorch's against
-  Keras' formula, and runs nothing (e.g. bench/testdata/mnist_resnet_draft.yaml; exit 1 if they
+  Keras' formula, and runs nothing (e.g. models/mnist_resnet.yaml; exit 1 if they
   differ). By default the first N test images (after keep_labels) are written to a temporary IDX
   file and Strata embeds that file; --whole-test-set has Strata embed the whole test set and takes
   its first N rows instead, checking its labels against the IDX order (slower, and with
