@@ -57,7 +57,7 @@ void st_session_release_training(strata_session *s)
  * model's order; a value's gradient is written from `first` (-1: by the loss, before step 0) and
  * read last at `last`. Two values may share a slot when one's last step comes before the
  * other's first: a layer never reads and writes one buffer in a call. */
-static strata_status plan_slots(strata_session *s, uint64_t *slot_elems_total, strata_error *err)
+static strata_status plan_slots(strata_session *s, strata_error *err)
 {
 	strata_model *m = s->model;
 	size_t n = m->n_layers, n_values = m->n_inputs + n;
@@ -146,7 +146,6 @@ static strata_status plan_slots(strata_session *s, uint64_t *slot_elems_total, s
 	uint64_t grad_elems = fans_out ? most * inputs : 0;
 	for (size_t k = 0; k < n_slots; k++)
 		grad_elems += slot_size[k];
-	*slot_elems_total = grad_elems;
 	if ((st = st_session_check_fits(s, "training", per_sample + grad_elems * sizeof(float), 2 * weights, err)))
 		goto out_free;
 	s->grad_slots = calloc(n_slots ? n_slots : 1, sizeof(*s->grad_slots));
@@ -204,8 +203,7 @@ static strata_status alloc_training(strata_session *s, strata_error *err)
 				return st;
 		}
 	}
-	uint64_t slot_elems = 0;
-	if ((st = plan_slots(s, &slot_elems, err)))
+	if ((st = plan_slots(s, err)))
 		return st;
 	/* The loss of an evaluation writes here when training is off; training has the slots. */
 	st_tensor_release(&s->eval_grad);
@@ -242,19 +240,6 @@ strata_tensor *st_session_output_grad(strata_session *s)
 }
 
 /* ---- the pass ---------------------------------------------------------------------------------- */
-
-static strata_status run_backward(strata_layer *layer, const strata_backward_args *args, strata_error *err)
-{
-	strata_error local = {0};
-	layer->err = err ? err : &local;
-	layer->err->message[0] = '\0';
-	layer->last_status = STRATA_OK;
-	strata_status st = layer->type->ops.backward(layer, &st_host_api, args);
-	if (st != STRATA_OK && layer->err->message[0] == '\0')
-		st_fail(layer->err, st, "%s: backward pass failed: %s", layer->name, strata_status_name(st));
-	layer->err = NULL;
-	return st;
-}
 
 /* dst += src over n floats, on the device. */
 static strata_status accumulate(strata_session *s, strata_tensor *dst, strata_tensor *src, uint64_t n,
@@ -383,7 +368,7 @@ static strata_status backward_graph(strata_session *s, uint32_t batch, size_t ro
 			.n_inputs = layer->n_inputs,
 		};
 		b->kept_batch = 0; /* backward may overwrite them (Conv2D: cols with dcols) */
-		if ((st = run_backward(layer, &args, err)))
+		if ((st = st_host_backward(layer, &args, err)))
 			goto out_free;
 		for (uint32_t k = 0; k < layer->n_inputs; k++) {
 			uint32_t v = layer->inputs[k];

@@ -361,3 +361,35 @@ const strata_host st_host_api = {
 	.add_state = host_add_state,
 	.state = host_state,
 };
+
+/* Every call into a plugin runs with the layer's error sink set, and leaves a message even when
+ * the plugin wrote none. */
+static strata_error *begin_call(strata_layer *layer, strata_error *err, strata_error *local)
+{
+	layer->err = err ? err : local;
+	layer->err->message[0] = '\0';
+	layer->last_status = STRATA_OK;
+	return layer->err;
+}
+
+static strata_status end_call(strata_layer *layer, strata_status st, const char *pass)
+{
+	if (st != STRATA_OK && layer->err->message[0] == '\0')
+		st_fail(layer->err, st, "%s: %s pass failed: %s", layer->name, pass, strata_status_name(st));
+	layer->err = NULL;
+	return st;
+}
+
+strata_status st_host_forward(strata_layer *layer, const strata_forward_args *args, strata_error *err)
+{
+	strata_error local = {0};
+	begin_call(layer, err, &local);
+	return end_call(layer, layer->type->ops.forward(layer, &st_host_api, args), "forward");
+}
+
+strata_status st_host_backward(strata_layer *layer, const strata_backward_args *args, strata_error *err)
+{
+	strata_error local = {0};
+	begin_call(layer, err, &local);
+	return end_call(layer, layer->type->ops.backward(layer, &st_host_api, args), "backward");
+}

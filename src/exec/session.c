@@ -247,31 +247,6 @@ void strata_session_destroy(strata_session *s)
 	free(s);
 }
 
-/* Every call into a plugin runs with the layer's error sink set, and leaves a message even when
- * the plugin wrote none. */
-static strata_error *begin_call(strata_layer *layer, strata_error *err, strata_error *local)
-{
-	layer->err = err ? err : local;
-	layer->err->message[0] = '\0';
-	layer->last_status = STRATA_OK;
-	return layer->err;
-}
-
-static strata_status end_call(strata_layer *layer, strata_status st, const char *pass)
-{
-	if (st != STRATA_OK && layer->err->message[0] == '\0')
-		st_fail(layer->err, st, "%s: %s pass failed: %s", layer->name, pass, strata_status_name(st));
-	layer->err = NULL;
-	return st;
-}
-
-static strata_status run_forward(strata_layer *layer, const strata_forward_args *args, strata_error *err)
-{
-	strata_error local = {0};
-	begin_call(layer, err, &local);
-	return end_call(layer, layer->type->ops.forward(layer, &st_host_api, args), "forward");
-}
-
 static strata_status check_batch(const strata_session *s, uint32_t batch, strata_error *err)
 {
 	if (batch == 0 || batch > s->max_batch)
@@ -315,7 +290,7 @@ strata_status st_session_forward_layers(strata_session *s, uint32_t batch, bool 
 			.n_inputs = m->layers[i].n_inputs,
 		};
 		b->kept_batch = 0;
-		if ((st = run_forward(&m->layers[i], &args, err)))
+		if ((st = st_host_forward(&m->layers[i], &args, err)))
 			return st;
 		b->kept_batch = batch;
 		if (i == stop)
