@@ -19,7 +19,7 @@ python=${PYTHON:-/usr/bin/python3}
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-value() { sed -n "s/^$1: $2=//p" "$3" | head -1; }
+. "$root/bench/lib.sh"
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; $threads threads each"
 # Debian's PyTorch takes its dense-layer GEMMs from whatever libblas.so.3 points at: the reference
@@ -40,8 +40,6 @@ for r in $(seq 1 "$rounds"); do
 		"$(value bench train_images_per_s "$out/strata$r")" "$(value bench infer_images_per_s "$out/strata$r")"
 done
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-collect() { for r in $(seq 1 "$rounds"); do value "$1" "$2" "$out/$3$r"; done | median; }
 pt=$(collect pytorch train_images_per_s torch)
 pi=$(collect pytorch infer_images_per_s torch)
 st=$(collect bench train_images_per_s strata)

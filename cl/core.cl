@@ -1,9 +1,11 @@
-/* The runtime's shared kernels, registered as program "core". Layer plugins reach them with
- * host->kernel(layer, "core", NAME, options), through plugins/common/core.h and activation.h.
- * Portable OpenCL C 1.2: every kernel bounds-checks its global ids, because the runtime may round
- * the global size up to a work-group multiple.
+/* The runtime's shared kernels, registered as program "core". Layer plugins reach them through
+ * the host's declared services (host->activation_forward, activation_backward, column_sums, copy,
+ * fill in plugin.h; src/exec/host_services.c launches them). Plugins built before those services
+ * launch the kernels by name (host->kernel(layer, "core", NAME, options)), so their names,
+ * arguments and -D options stay as they are. Portable OpenCL C 1.2: every kernel bounds-checks
+ * its global ids, because the runtime may round the global size up to a work-group multiple.
  *
- * Activation codes (plugins/common/activation.h holds the matching C table):
+ * Activation codes (src/exec/host_services.c holds the matching names):
  *   0 linear, 1 relu, 2 sigmoid, 3 tanh, 4 softmax (row-wise; see softmax_rows). */
 
 #define ACT_LINEAR 0
@@ -19,8 +21,7 @@
 #endif
 
 /* Widest vector, in floats, that a work-item of bias_grad_partials handles: 1, 2, 4, 8 or 16. The
- * host passes -DVW=N with N dividing the column count (plugins/common/tune.h holds its default
- * and the work-group sizes of the 2-D launches). */
+ * host passes -DVW=N with N dividing the column count, up to its "vw" tunable. */
 /* VW, floatv, VLOAD and VSTORE come from cl/vector.cl, prepended at build time. */
 
 /* The activation of bias_activation and activation_backward, fixed when the program is built

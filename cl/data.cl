@@ -26,3 +26,25 @@ __kernel void gather_labels(__global const uchar *labels, __global const int *or
 		return;
 	out[b] = labels[order[start + b]];
 }
+
+/* Ids for an int32 input: out[b, k] = ids[order[start + b], k], from an int32 file (ints) or a
+ * byte file (bytes taken as ids, unscaled). */
+__kernel void gather_ids(__global const int *ids, __global const int *order, const int start, const int batch,
+                         const int per_sample, __global int *out)
+{
+	const int k = get_global_id(0);
+	const int b = get_global_id(1);
+	if (k >= per_sample || b >= batch)
+		return;
+	out[(long)b * per_sample + k] = ids[(long)order[start + b] * per_sample + k];
+}
+
+__kernel void gather_byte_ids(__global const uchar *ids, __global const int *order, const int start,
+                              const int batch, const int per_sample, __global int *out)
+{
+	const int k = get_global_id(0);
+	const int b = get_global_id(1);
+	if (k >= per_sample || b >= batch)
+		return;
+	out[(long)b * per_sample + k] = ids[(long)order[start + b] * per_sample + k];
+}

@@ -81,10 +81,11 @@ __kernel void mean_squared_error(__global const float *y, __global const float *
 #define REDUCE_WG 64
 #endif
 
-/* acc[0] += sum(loss[0..n)) from work-group 0 and acc[1] += sum(correct[0..n)) from work-group 1,
- * so the running sums never leave the device. */
+/* acc[at] += sum(loss[0..n)) from work-group 0 and acc[at + 1] += sum(correct[0..n)) from
+ * work-group 1, so the running sums never leave the device. */
 __kernel __attribute__((reqd_work_group_size(REDUCE_WG, 1, 1)))
-void accumulate(__global const float *loss, __global const float *correct, const int n, __global float *acc)
+void accumulate(__global const float *loss, __global const float *correct, const int n, __global float *acc,
+                const int at)
 {
 	__local float scratch[REDUCE_WG];
 	const int lid = get_local_id(0);
@@ -100,7 +101,7 @@ void accumulate(__global const float *loss, __global const float *correct, const
 			scratch[lid] += scratch[lid + span];
 	}
 	if (lid == 0)
-		acc[k] += scratch[0];
+		acc[at + k] += scratch[0];
 }
 
 /* acc[index] += sum(l1 * |w| + l2 * w^2): the regularization term Keras adds to the shown loss. */

@@ -27,7 +27,19 @@ all_present() {
 	done
 }
 
+# The parity of each digit (0 even, 1 odd): the second target of models/mnist_two_heads.yaml.
+derive_parity() {
+	local set
+	for set in train t10k; do
+		if ! size_ok "$dest/$set-parity-idx1-ubyte" "$(stat -c %s "$dest/$set-labels-idx1-ubyte")"; then
+			python3 "$root/scripts/relabel.py" "$dest/$set-labels-idx1-ubyte" "$dest/$set-parity-idx1-ubyte" \
+				0 1 0 1 0 1 0 1 0 1
+		fi
+	done
+}
+
 if all_present; then
+	derive_parity
 	exit 0
 fi
 
@@ -60,4 +72,5 @@ for entry in "${files[@]}"; do
 done
 
 all_present || { echo "fetch-mnist.sh: files in $dest have unexpected sizes" >&2; exit 1; }
+derive_parity
 echo "fetch-mnist.sh: MNIST in $dest"

@@ -2,8 +2,9 @@
  * watch under Oclgrind: a handful of tiny models that together hold every layer type and option
  * with a kernel path of its own (conv2d valid and same, strided, 1x1; both poolings, both
  * paddings; dropout; flatten; every activation, alone and fused), every loss and every
- * optimizer variant, with and without regularizers, and graph models that run every merge layer
- * and sum the gradients of values read by several layers. For each model: a forward pass of a partial
+ * optimizer variant, with and without regularizers, graph models that run every merge layer
+ * and sum the gradients of values read by several layers, and a model of three inputs (bytes,
+ * int32 ids, byte ids) and two outputs. For each model: a forward pass of a partial
  * batch, one training step (batch gathering, forward, loss, backward, update) and an evaluation
  * whose last batch is partial, over a data set written here as IDX files, standardized for half
  * the models. Prints the kernel profile, and exits 0 when every call succeeds; Oclgrind's own
@@ -304,6 +305,101 @@ out_free_input:
 	return st;
 }
 
+/* A model of three inputs and two outputs: bytes scaled into a float input, int32 ids and byte
+ * ids into int32 inputs (both gathers of ids), two heads with a loss each; a training step and an
+ * evaluation. Its files sit beside the other data set's. */
+static strata_status run_inputs_outputs(strata_registry *reg, strata_runtime *rt, kept *k, strata_error *err)
+{
+	static const char yaml[] = "inputs:\n"
+	                           "  - {name: image, shape: [4]}\n"
+	                           "  - {name: ids, shape: [3], dtype: int32}\n"
+	                           "  - {name: bytes, shape: [2], dtype: int32}\n"
+	                           "layers:\n"
+	                           "  - {name: f_ids, type: test_ids_to_float, inputs: ids}\n"
+	                           "  - {name: f_bytes, type: test_ids_to_float, inputs: bytes}\n"
+	                           "  - {name: all, type: concatenate, inputs: [image, f_ids, f_bytes]}\n"
+	                           "  - {name: a, type: dense, inputs: all, units: 3, activation: softmax}\n"
+	                           "  - {name: b, type: dense, inputs: all, units: 2}\n"
+	                           "outputs: [a, b]\n"
+	                           "loss: {a: categorical_crossentropy, b: mean_squared_error}\n"
+	                           "loss_weights: [1.0, 0.5]\n"
+	                           "optimizer: sgd\n";
+	printf("== three inputs (float, int32 ids, byte ids), two outputs with a loss each\n");
+	fflush(stdout);
+	char paths[4][300];
+	const char *names[4] = {"ids.idx", "bytes.idx", "labels_b.idx", "image4.idx"};
+	for (int i = 0; i < 4; i++)
+		snprintf(paths[i], sizeof(paths[i]), "%s/%s", tmpdir, names[i]);
+	FILE *f[4];
+	for (int i = 0; i < 4; i++)
+		f[i] = fopen(paths[i], "wb");
+	bool bad = !f[0] || !f[1] || !f[2] || !f[3];
+	if (!bad) {
+		const uint8_t ints2[4] = {0, 0, 0x0C, 2}, bytes2[4] = {0, 0, 0x08, 2}, bytes1[4] = {0, 0, 0x08, 1};
+		fwrite(ints2, 1, 4, f[0]);
+		put_be32(f[0], SAMPLES);
+		put_be32(f[0], 3);
+		fwrite(bytes2, 1, 4, f[1]);
+		put_be32(f[1], SAMPLES);
+		put_be32(f[1], 2);
+		fwrite(bytes1, 1, 4, f[2]);
+		put_be32(f[2], SAMPLES);
+		fwrite(bytes2, 1, 4, f[3]);
+		put_be32(f[3], SAMPLES);
+		put_be32(f[3], 4);
+		for (uint32_t s = 0; s < SAMPLES; s++) {
+			for (uint32_t j = 0; j < 3; j++)
+				put_be32(f[0], s * 3 + j);
+			fputc((int)(s * 7 % 5), f[1]);
+			fputc((int)(s * 3 % 11), f[1]);
+			fputc((int)(s % 2), f[2]);
+			for (uint32_t j = 0; j < 4; j++)
+				fputc((int)((s * 4 + j) * 29 % 256), f[3]);
+		}
+	}
+	for (int i = 0; i < 4; i++)
+		if (f[i] && (ferror(f[i]) | (fclose(f[i]) != 0)))
+			bad = true;
+	strata_status st = STRATA_ERR_IO;
+	if (bad) {
+		snprintf(err->message, sizeof(err->message), "could not write the data of three inputs in %s", tmpdir);
+		goto out_remove;
+	}
+	/* The data set's labels file, of the classes the other models use. */
+	const uint32_t image_shape[3] = {1, 1, 1};
+	if (write_data(image_shape)) {
+		snprintf(err->message, sizeof(err->message), "could not write labels in %s", tmpdir);
+		goto out_remove;
+	}
+	const char *more_images[] = {paths[0], paths[1]}, *more_labels[] = {paths[2]};
+	const uint32_t more_classes[] = {2};
+	strata_dataset_options dopts = {
+		.size = sizeof(dopts),
+		.images = paths[3],
+		.labels = labels_path,
+		.scale = 1.0 / 255.0,
+		.num_classes = CLASSES,
+		.more_images = more_images,
+		.n_more_images = 2,
+		.more_labels = more_labels,
+		.more_num_classes = more_classes,
+		.n_more_labels = 1,
+	};
+	strata_eval_result total, outputs[2];
+	if ((st = strata_model_load_string(reg, yaml, strlen(yaml), "oclgrind_inputs.yaml", NULL, &k->model, err)) ||
+	    (st = strata_session_create(rt, k->model, MAX_BATCH, 7, &k->session, err)) ||
+	    (st = strata_dataset_load(rt, &dopts, &k->data, err)) ||
+	    (st = strata_session_train_steps(k->session, k->data, MAX_BATCH, 1, err)) ||
+	    (st = strata_evaluate_outputs(k->session, k->data, 3, &total, outputs, 2, err)))
+		goto out_remove;
+	printf("   loss %.4f (a %.4f, b %.4f) over %u samples\n", total.loss, outputs[0].loss, outputs[1].loss,
+	       total.count);
+out_remove:
+	for (int i = 0; i < 4; i++)
+		unlink(paths[i]);
+	return st;
+}
+
 int main(int argc, char **argv)
 {
 	const char *device = argc > 1 ? argv[1] : "oclgrind";
@@ -314,7 +410,8 @@ int main(int argc, char **argv)
 
 	strata_registry_options ropts = {
 		.size = sizeof(ropts),
-		.plugin_path = STRATA_BUILD_PLUGIN_DIR,
+		/* Strata's plugins and the tests' int32 layer (tests/plugins/ids), for the ids gathers. */
+		.plugin_path = STRATA_BUILD_PLUGIN_DIR ":" STRATA_TEST_IDS_PLUGIN_DIR,
 		.no_default_paths = true,
 	};
 	if (strata_registry_open(&ropts, &reg, &err)) {
@@ -338,7 +435,7 @@ int main(int argc, char **argv)
 	 * and which bytes were written), so a later model's buffers would look written, or end
 	 * early, where they do not. */
 	size_t n_models = sizeof(models) / sizeof(models[0]), n_kept = 0;
-	kept runs[sizeof(models) / sizeof(models[0]) + sizeof(plain_optimizers) / sizeof(plain_optimizers[0])];
+	kept runs[sizeof(models) / sizeof(models[0]) + sizeof(plain_optimizers) / sizeof(plain_optimizers[0]) + 1];
 	memset(runs, 0, sizeof(runs));
 	const char *engine = getenv("STRATA_GEMM");
 	bool clblast = engine && strcmp(engine, "clblast") == 0;
@@ -358,6 +455,8 @@ int main(int argc, char **argv)
 		if (run_model(reg, rt, last, layers, plain_optimizers[i], &runs[n_kept++], &err))
 			goto out_fail;
 	}
+	if (run_inputs_outputs(reg, rt, &runs[n_kept++], &err))
+		goto out_fail;
 	/* The kernels that ran, which tests/oclgrind.sh compares with those the sources define. */
 	if (strata_runtime_print_profile(rt, stdout, &err))
 		goto out_fail;

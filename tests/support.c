@@ -1,10 +1,15 @@
 #include "support.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "device/runtime.h"
+#include "exec/session.h"
+#include "model/model.h"
 
 strata_registry *ts_registry(void)
 {
@@ -139,4 +144,245 @@ void ts_fill_random(float *dst, size_t n, unsigned seed, float lo, float hi)
 		x ^= x << 17;
 		dst[i] = lo + (hi - lo) * (float)((x >> 40) / (double)(1ull << 24));
 	}
+}
+
+/* ---- Finite differences of the backward pass ------------------------------------------------ */
+
+/* The relative tolerance of a difference against the backward pass, and of the kink test: see
+ * ts_fd_tolerance. */
+#define FD_STEP 1e-2
+#define FD_TOLERANCE 1e-2
+/* Piecewise-linear models (relu, max pooling, Maximum): an element whose left and right slopes
+ * differ by more than this straddles a kink, where a central difference means nothing. */
+#define FD_KINK 1e-2
+
+float *ts_floats(size_t n)
+{
+	float *p = malloc((n ? n : 1) * sizeof(*p));
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+void ts_tensor_write(strata_runtime *rt, strata_tensor *t, size_t offset, const float *src, size_t n)
+{
+	strata_error err = {0};
+	strata_status st = st_tensor_write(rt, t, offset * sizeof(float), src, n * sizeof(float), &err);
+	ck_assert_msg(st == STRATA_OK, "write: %s", err.message);
+}
+
+void ts_tensor_read(strata_runtime *rt, strata_tensor *t, float *dst, size_t n)
+{
+	strata_error err = {0};
+	strata_status st = st_tensor_read(rt, t, 0, dst, n * sizeof(float), &err);
+	ck_assert_msg(st == STRATA_OK, "read: %s", err.message);
+}
+
+void ts_fd_open(ts_fd *f, const char *yaml, uint32_t batch, float bias_center, unsigned seed)
+{
+	strata_error err = {0};
+	memset(f, 0, sizeof(*f));
+	f->dev = ts_device_open();
+	f->net = ts_net_open(&f->dev, yaml, batch + 1, 1);
+	f->batch = batch;
+	strata_status st = st_session_enable_training(f->net.s, &err);
+	ck_assert_msg(st == STRATA_OK, "training: %s", err.message);
+
+	const strata_model *m = f->net.m;
+	size_t most = 0;
+	for (size_t l = 0; l < m->n_layers; l++)
+		most += m->layers[l].n_weights;
+	f->w_layer = calloc(most + 1, sizeof(*f->w_layer));
+	f->w_index = calloc(most + 1, sizeof(*f->w_index));
+	f->w_count = calloc(most + 1, sizeof(*f->w_count));
+	f->w = calloc(most + 1, sizeof(*f->w));
+	ck_assert(f->w_layer && f->w_index && f->w_count && f->w);
+	for (size_t l = 0; l < m->n_layers; l++) {
+		if (m->layers[l].shares >= 0)
+			continue;
+		for (uint32_t w = 0; w < m->layers[l].n_weights; w++) {
+			size_t k = f->n_weights++, count = m->layers[l].weights[w].count;
+			bool bias = strcmp(m->layers[l].weights[w].name, "bias") == 0;
+			f->w_layer[k] = l;
+			f->w_index[k] = w;
+			f->w_count[k] = count;
+			f->w[k] = ts_floats(count);
+			ts_fill_random(f->w[k], count, seed + 100 + (unsigned)k, -0.5f, 0.5f);
+			for (size_t i = 0; bias && i < count; i++)
+				f->w[k][i] += bias_center;
+			st = strata_session_write_weight(f->net.s, l, w, f->w[k], count, &err);
+			ck_assert_msg(st == STRATA_OK, "weight: %s", err.message);
+		}
+	}
+	f->in_count = (size_t)batch * st_shape_elems(&m->input);
+	f->out_count = (size_t)batch * st_shape_elems(&m->layers[m->outputs[0]].out);
+	f->x = ts_floats(f->in_count);
+	f->r = ts_floats(f->out_count);
+	f->y = ts_floats(f->out_count);
+	ts_fill_random(f->x, f->in_count, seed, -1.0f, 1.0f);
+	ts_fill_random(f->r, f->out_count, seed + 7, -1.0f, 1.0f);
+	ts_tensor_write(f->dev.rt, &f->net.s->input, 0, f->x, f->in_count);
+}
+
+void ts_fd_close(ts_fd *f)
+{
+	for (size_t k = 0; k < f->n_weights; k++)
+		free(f->w[k]);
+	free(f->w);
+	free(f->w_layer);
+	free(f->w_index);
+	free(f->w_count);
+	free(f->y);
+	free(f->r);
+	free(f->x);
+	ts_net_close(&f->net);
+	ts_device_close(&f->dev);
+}
+
+strata_tensor *ts_fd_weight(ts_fd *f, size_t k, bool grad)
+{
+	ck_assert_uint_lt(k, f->n_weights);
+	st_layer_bind *b = &f->net.s->binds[f->w_layer[k]];
+	return grad ? &b->grads[f->w_index[k]] : &b->weights[f->w_index[k]];
+}
+
+void ts_fd_forward(ts_fd *f)
+{
+	strata_error err = {0};
+	strata_status st = st_session_forward_device(f->net.s, f->batch, true, &err);
+	ck_assert_msg(st == STRATA_OK, "forward: %s", err.message);
+}
+
+double ts_fd_loss(ts_fd *f)
+{
+	ts_fd_forward(f);
+	ts_tensor_read(f->dev.rt, st_session_output(f->net.s), f->y, f->out_count);
+	double l = 0.0;
+	for (size_t i = 0; i < f->out_count; i++)
+		l += (double)f->r[i] * f->y[i];
+	return l;
+}
+
+strata_tensor *ts_fd_backward(ts_fd *f, bool want_input)
+{
+	strata_error err = {0};
+	strata_tensor *dx = NULL;
+	ts_tensor_write(f->dev.rt, st_session_output_grad(f->net.s), 0, f->r, f->out_count);
+	strata_status st = st_session_backward(f->net.s, f->batch, false, want_input ? &dx : NULL, &err);
+	ck_assert_msg(st == STRATA_OK, "backward: %s", err.message);
+	if (want_input)
+		ck_assert_ptr_nonnull(dx);
+	return dx;
+}
+
+void ts_fd_poison(ts_fd *f)
+{
+	strata_session *s = f->net.s;
+	size_t most = 0;
+	for (size_t k = 0; k < s->n_grad_slots; k++)
+		most = s->grad_slots[k].bytes / sizeof(float) > most ? s->grad_slots[k].bytes / sizeof(float) : most;
+	for (size_t k = 0; k < f->n_weights; k++)
+		most = f->w_count[k] > most ? f->w_count[k] : most;
+	float *nan = ts_floats(most);
+	for (size_t i = 0; i < most; i++)
+		nan[i] = NAN;
+	for (size_t k = 0; k < s->n_grad_slots; k++)
+		ts_tensor_write(f->dev.rt, &s->grad_slots[k], 0, nan, s->grad_slots[k].bytes / sizeof(float));
+	for (size_t k = 0; k < f->n_weights; k++)
+		ts_tensor_write(f->dev.rt, ts_fd_weight(f, k, true), 0, nan, f->w_count[k]);
+	free(nan);
+}
+
+void ts_fd_check(ts_fd *f, const char *what, strata_tensor *t, float *values, size_t count, const float *grad,
+                 const ts_fd_tolerance *tol, double l0)
+{
+	double step = tol->step > 0.0 ? tol->step : FD_STEP;
+	double largest = 0.0;
+	for (size_t i = 0; i < count; i++) {
+		ck_assert_msg(isfinite(grad[i]), "%s[%zu] = %g: never written or not finite", what, i, (double)grad[i]);
+		largest = fmax(largest, fabs(grad[i]));
+	}
+	ck_assert_msg(largest >= tol->nontrivial, "%s: the largest gradient is %g", what, largest);
+	double floor = tol->to_largest ? largest : 1.0;
+
+	size_t stride = 7919; /* a prime; every tensor here is smaller, so it is coprime */
+	size_t checks = count < tol->max_checks ? count : tol->max_checks, skipped = 0;
+	for (size_t c = 0; c < checks; c++) {
+		size_t i = c * stride % count;
+		double fd = 0.0;
+		bool kink = true;
+		/* Where a step straddles a kink, a ten times smaller one usually does not. */
+		for (double h = step; kink && h >= step / 10.0; h /= 10.0) {
+			float v = values[i], up = (float)(v + h), down = (float)(v - h);
+			ts_tensor_write(f->dev.rt, t, i, &up, 1);
+			double lp = ts_fd_loss(f);
+			ts_tensor_write(f->dev.rt, t, i, &down, 1);
+			double lm = ts_fd_loss(f);
+			ts_tensor_write(f->dev.rt, t, i, &v, 1);
+			/* The steps actually taken, after rounding to float. */
+			double hp = (double)up - v, hm = (double)v - down;
+			fd = (lp - lm) / (hp + hm);
+			kink = tol->kinks && fabs((lp - l0) / hp - (l0 - lm) / hm) > FD_KINK * fmax(floor, fabs(fd));
+		}
+		if (kink) {
+			skipped++;
+			continue;
+		}
+		double a = grad[i];
+		ck_assert_msg(fabs(a - fd) <= FD_TOLERANCE * fmax(floor, fmax(fabs(a), fabs(fd))),
+		              "%s[%zu]: backward %.6g, finite differences %.6g", what, i, a, fd);
+	}
+	ck_assert_msg(skipped * 4 <= checks, "%s: %zu of %zu elements straddle kinks", what, skipped, checks);
+}
+
+/* b within `repeat` relative of a (0: bit-identical). */
+static void fd_same(const char *what, const float *a, const float *b, size_t n, double repeat)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool same = repeat > 0.0 ? fabsf(a[i] - b[i]) <= (float)repeat * fmaxf(1.0f, fabsf(a[i])) : a[i] == b[i];
+		ck_assert_msg(same, "%s[%zu]: %.9g then %.9g", what, i, (double)a[i], (double)b[i]);
+	}
+}
+
+void ts_fd_check_gradients(ts_fd *f, const ts_fd_tolerance *tol)
+{
+	ts_fd_poison(f);
+	double l0 = ts_fd_loss(f);
+	float *dx = ts_floats(f->in_count), *again = ts_floats(f->in_count);
+	ts_tensor_read(f->dev.rt, ts_fd_backward(f, true), dx, f->in_count);
+	float **dw = calloc(f->n_weights + 1, sizeof(*dw));
+	ck_assert_ptr_nonnull(dw);
+	for (size_t k = 0; k < f->n_weights; k++) {
+		dw[k] = ts_floats(f->w_count[k]);
+		ts_tensor_read(f->dev.rt, ts_fd_weight(f, k, true), dw[k], f->w_count[k]);
+	}
+
+	char what[128];
+	for (int pass = 0; pass < 2; pass++) {
+		strata_tensor *dx_t = ts_fd_backward(f, pass == 0);
+		if (pass == 0) {
+			ts_tensor_read(f->dev.rt, dx_t, again, f->in_count);
+			fd_same("input gradient, second pass", dx, again, f->in_count, tol->repeat);
+		}
+		for (size_t k = 0; k < f->n_weights; k++) {
+			const struct strata_layer *l = &f->net.m->layers[f->w_layer[k]];
+			float *g = ts_floats(f->w_count[k]);
+			ts_tensor_read(f->dev.rt, ts_fd_weight(f, k, true), g, f->w_count[k]);
+			snprintf(what, sizeof(what), "%s/%s gradient, %s", l->name, l->weights[f->w_index[k]].name,
+			         pass == 0 ? "second pass" : "without the input gradient");
+			fd_same(what, dw[k], g, f->w_count[k], tol->repeat);
+			free(g);
+		}
+	}
+
+	ts_fd_check(f, "input gradient", &f->net.s->input, f->x, f->in_count, dx, tol, l0);
+	for (size_t k = 0; k < f->n_weights; k++) {
+		const struct strata_layer *l = &f->net.m->layers[f->w_layer[k]];
+		snprintf(what, sizeof(what), "%s/%s gradient", l->name, l->weights[f->w_index[k]].name);
+		ts_fd_check(f, what, ts_fd_weight(f, k, false), f->w[k], f->w_count[k], dw[k], tol, l0);
+	}
+	for (size_t k = 0; k < f->n_weights; k++)
+		free(dw[k]);
+	free(dw);
+	free(again);
+	free(dx);
 }

@@ -52,7 +52,7 @@ FAULT_ENV="LD_PRELOAD=$shim STRATA_FAULT_MAX_ALLOC=1048576"
 resume_fails buffer_too_large \
 	"the input batch needs 3136000 bytes in one buffer, more than .* allows \(1048576\); try a smaller --batch-size" \
 	--batch-size 1000
-# 64 MiB of global memory: a batch of 6000 fits for inference (38.6 MiB) but not for training (74.6).
+# 64 MiB of global memory: a batch of 6000 fits for inference but not for training (74.6 MiB).
 FAULT_ENV="LD_PRELOAD=$shim STRATA_FAULT_GLOBAL_MEM=67108864"
 resume_fails training_too_large "training with a batch of 6000 needs 74.[0-9] MiB .* 64.0 MiB of global memory" \
 	--batch-size 6000

@@ -14,24 +14,12 @@
 #include "device/runtime.h"
 #include "exec/session.h"
 
-/* Central differences in float32 with inputs O(1): a step of 1e-2 keeps the truncation error
- * (O(step^2)) and the rounding error of L (O(1e-7 / step)) both far below the tolerance. */
-#define STEP 1e-2
-#define TOLERANCE 1e-2
-/* Piecewise-linear models (relu, max pooling): an element whose left and right slopes differ by
- * more than this straddles a kink, where a central difference means nothing; it is skipped. */
-#define KINK 1e-2
-/* At most this many elements of each tensor are checked, spread over the whole tensor. */
-#define MAX_CHECKS 120
-/* The largest gradient of each tensor must reach this: a zero gradient matches zero differences. */
-#define NONTRIVIAL 1e-3
-
 enum { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX, ACT_COUNT };
 static const char *const act_names[ACT_COUNT] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
 
 typedef enum input_kind {
 	INPUT_RANDOM,   /* uniform in [-1, 1) */
-	INPUT_DISTINCT, /* a shuffled ladder 0.05 apart: no two within 2 * STEP, so no max flips */
+	INPUT_DISTINCT, /* a shuffled ladder 0.05 apart: no two within 2 * the 1e-2 step, so no max flips */
 	INPUT_NONZERO,  /* uniform in [-1, 1) but at least 0.1 from 0: no relu kinks at the input */
 } input_kind;
 
@@ -39,53 +27,31 @@ typedef struct grad_opts {
 	uint32_t batch;
 	uint64_t step; /* the session's training step (keys dropout masks) */
 	input_kind input;
-	double eps;    /* 0: STEP */
+	double eps;    /* 0: the default 1e-2 */
 	bool kinks;    /* skip elements that straddle a kink */
 } grad_opts;
 
 /* ---- A model under test ----------------------------------------------------------------------- */
 
-typedef struct fd_run {
-	ts_device dev;
-	ts_net net;
-	uint32_t batch;
-	size_t in_count, out_count; /* of `batch` samples */
-	float *x, *r, *y;
-	float **weights;            /* host copies, layer-major */
-	size_t *weight_counts;
-	size_t n_weights;
-} fd_run;
-
-static float *alloc_floats(size_t n)
+/* How the finite differences (tests/support.c's ts_fd_*) judge here: o->eps or the default 1e-2
+ * step, the 1e-2 tolerance relative to max(1, |backward|, |differences|) (one layer's gradients
+ * are O(1)), 120 elements of each tensor, a largest gradient of at least 1e-3, and a second
+ * backward pass within 1e-6 relative of the first. */
+static ts_fd_tolerance layer_tolerance(const grad_opts *o)
 {
-	float *p = malloc((n ? n : 1) * sizeof(*p));
-	ck_assert_ptr_nonnull(p);
-	return p;
+	return (ts_fd_tolerance){.step = o->eps, .max_checks = 120, .nontrivial = 1e-3, .kinks = o->kinks,
+	                         .repeat = 1e-6};
 }
 
-static void fd_write(fd_run *f, strata_tensor *t, size_t offset, const float *src, size_t n)
+/* Reshapes x, drawn uniform in [-1, 1), as `kind` says. */
+static void shape_input(float *x, size_t n, input_kind kind)
 {
-	strata_error err = {0};
-	strata_status st = st_tensor_write(f->dev.rt, t, offset * sizeof(float), src, n * sizeof(float), &err);
-	ck_assert_msg(st == STRATA_OK, "write: %s", err.message);
-}
-
-static void fd_read(fd_run *f, strata_tensor *t, float *dst, size_t n)
-{
-	strata_error err = {0};
-	strata_status st = st_tensor_read(f->dev.rt, t, 0, dst, n * sizeof(float), &err);
-	ck_assert_msg(st == STRATA_OK, "read: %s", err.message);
-}
-
-static void fill_input(float *x, size_t n, input_kind kind, unsigned seed)
-{
-	ts_fill_random(x, n, seed, -1.0f, 1.0f);
 	if (kind == INPUT_NONZERO) {
 		for (size_t i = 0; i < n; i++)
 			x[i] = x[i] < 0.0f ? x[i] - 0.1f : x[i] + 0.1f;
 	} else if (kind == INPUT_DISTINCT) {
 		/* Rank the random keys: value = rank's rung on a ladder centred on 0. */
-		float *key = alloc_floats(n);
+		float *key = ts_floats(n);
 		memcpy(key, x, n * sizeof(*x));
 		for (size_t i = 0; i < n; i++) {
 			size_t rank = 0;
@@ -97,224 +63,25 @@ static void fill_input(float *x, size_t n, input_kind kind, unsigned seed)
 	}
 }
 
-/* Loads the model, plans a session for one sample more than the batch (so every pass covers
- * a partial batch), prepares training, and uploads random weights and inputs. */
-static void fd_open(fd_run *f, const char *yaml, const grad_opts *o, unsigned seed)
+/* ts_fd_open with the options' training step (it keys dropout masks) and kind of input. */
+static void fd_open(ts_fd *f, const char *yaml, const grad_opts *o, unsigned seed)
 {
-	strata_error err = {0};
-	memset(f, 0, sizeof(*f));
-	f->dev = ts_device_open();
-	f->net = ts_net_open(&f->dev, yaml, o->batch + 1, 1);
-	f->batch = o->batch;
-	strata_status st = st_session_enable_training(f->net.s, &err);
-	ck_assert_msg(st == STRATA_OK, "training: %s", err.message);
+	ts_fd_open(f, yaml, o->batch, 0.0f, seed);
 	f->net.s->step = o->step;
-
-	size_t n_layers = f->net.m->n_layers;
-	f->in_count = (size_t)o->batch * st_shape_elems(&f->net.m->input);
-	f->out_count = (size_t)o->batch * st_shape_elems(&f->net.m->layers[n_layers - 1].out);
-	for (size_t l = 0; l < n_layers; l++)
-		f->n_weights += strata_session_weight_count(f->net.s, l);
-	f->weights = calloc(f->n_weights + 1, sizeof(*f->weights));
-	f->weight_counts = calloc(f->n_weights + 1, sizeof(*f->weight_counts));
-	ck_assert(f->weights && f->weight_counts);
-	size_t k = 0;
-	for (size_t l = 0; l < n_layers; l++)
-		for (size_t w = 0; w < strata_session_weight_count(f->net.s, l); w++, k++) {
-			f->weight_counts[k] = f->net.m->layers[l].weights[w].count;
-			f->weights[k] = alloc_floats(f->weight_counts[k]);
-			size_t count = f->weight_counts[k];
-			ts_fill_random(f->weights[k], count, seed + 100 + (unsigned)k, -0.5f, 0.5f);
-			st = strata_session_write_weight(f->net.s, l, w, f->weights[k], count, &err);
-			ck_assert_msg(st == STRATA_OK, "weight: %s", err.message);
-		}
-
-	f->x = alloc_floats(f->in_count);
-	f->r = alloc_floats(f->out_count);
-	f->y = alloc_floats(f->out_count);
-	fill_input(f->x, f->in_count, o->input, seed);
-	ts_fill_random(f->r, f->out_count, seed + 7, -1.0f, 1.0f);
-	fd_write(f, &f->net.s->input, 0, f->x, f->in_count);
-}
-
-static void fd_close(fd_run *f)
-{
-	for (size_t k = 0; k < f->n_weights; k++)
-		free(f->weights[k]);
-	free(f->weights);
-	free(f->weight_counts);
-	free(f->y);
-	free(f->r);
-	free(f->x);
-	ts_net_close(&f->net);
-	ts_device_close(&f->dev);
-}
-
-/* The device tensor of weight k (layer-major). */
-static strata_tensor *fd_weight_tensor(fd_run *f, size_t k, bool grad)
-{
-	for (size_t l = 0; l < f->net.m->n_layers; l++) {
-		size_t n = strata_session_weight_count(f->net.s, l);
-		if (k < n)
-			return grad ? &f->net.s->binds[l].grads[k] : &f->net.s->binds[l].weights[k];
-		k -= n;
+	if (o->input != INPUT_RANDOM) {
+		shape_input(f->x, f->in_count, o->input);
+		ts_tensor_write(f->dev.rt, &f->net.s->input, 0, f->x, f->in_count);
 	}
-	ck_abort_msg("no weight %zu", k);
-	return NULL;
 }
 
-static void fd_forward(fd_run *f)
-{
-	strata_error err = {0};
-	strata_status st = st_session_forward_device(f->net.s, f->batch, true, &err);
-	ck_assert_msg(st == STRATA_OK, "forward: %s", err.message);
-}
-
-/* L = sum(r * y) of a training forward pass on what the device holds now. */
-static double fd_loss(fd_run *f)
-{
-	fd_forward(f);
-	fd_read(f, st_session_output(f->net.s), f->y, f->out_count);
-	double l = 0.0;
-	for (size_t i = 0; i < f->out_count; i++)
-		l += (double)f->r[i] * f->y[i];
-	return l;
-}
-
-/* Runs the backward pass from grad_output = r; returns the input gradient's buffer, or NULL
- * when `want_input` is false. */
-static strata_tensor *fd_backward(fd_run *f, bool want_input)
-{
-	strata_error err = {0};
-	strata_tensor *dx = NULL;
-	fd_write(f, st_session_output_grad(f->net.s), 0, f->r, f->out_count);
-	strata_status st = st_session_backward(f->net.s, f->batch, false, want_input ? &dx : NULL, &err);
-	ck_assert_msg(st == STRATA_OK, "backward: %s", err.message);
-	return dx;
-}
-
-/* Fills every gradient buffer with NaN, so an element a backward pass forgets to write shows. */
-static void fd_poison_gradients(fd_run *f)
-{
-	strata_session *s = f->net.s;
-	size_t most = 0;
-	for (size_t k = 0; k < s->n_grad_slots; k++)
-		most = s->grad_slots[k].bytes / sizeof(float) > most ? s->grad_slots[k].bytes / sizeof(float) : most;
-	for (size_t k = 0; k < f->n_weights; k++)
-		most = f->weight_counts[k] > most ? f->weight_counts[k] : most;
-	float *nan = alloc_floats(most);
-	for (size_t i = 0; i < most; i++)
-		nan[i] = NAN;
-	for (size_t k = 0; k < s->n_grad_slots; k++)
-		fd_write(f, &s->grad_slots[k], 0, nan, s->grad_slots[k].bytes / sizeof(float));
-	for (size_t k = 0; k < f->n_weights; k++)
-		fd_write(f, fd_weight_tensor(f, k, true), 0, nan, f->weight_counts[k]);
-	free(nan);
-}
-
-/* Compares `grad` with central differences of L over element values `values` of device tensor
- * `t`, for up to MAX_CHECKS elements spread over the tensor by a stride coprime with its size. */
-static void fd_check(fd_run *f, const char *what, strata_tensor *t, float *values, size_t count,
-                     const float *grad, const grad_opts *o, double l0)
-{
-	double eps = o->eps > 0.0 ? o->eps : STEP;
-	double largest = 0.0;
-	for (size_t i = 0; i < count; i++) {
-		ck_assert_msg(isfinite(grad[i]), "%s[%zu] = %g: never written or not finite", what, i,
-		              (double)grad[i]);
-		largest = fmax(largest, fabs(grad[i]));
-	}
-	ck_assert_msg(largest >= NONTRIVIAL, "%s: the largest gradient is %g", what, largest);
-
-	size_t stride = 7919; /* a prime; every tensor here is smaller, so it is coprime */
-	size_t checks = count < MAX_CHECKS ? count : MAX_CHECKS, skipped = 0;
-	for (size_t k = 0; k < checks; k++) {
-		size_t i = k * stride % count;
-		double fd = 0.0;
-		bool kink = true;
-		/* Where a step straddles a kink, a ten times smaller one usually does not. */
-		for (double h = eps; kink && h >= eps / 10.0; h /= 10.0) {
-			float v = values[i], up = (float)(v + h), down = (float)(v - h);
-			fd_write(f, t, i, &up, 1);
-			double lp = fd_loss(f);
-			fd_write(f, t, i, &down, 1);
-			double lm = fd_loss(f);
-			fd_write(f, t, i, &v, 1);
-			/* The steps actually taken, after rounding to float. */
-			double hp = (double)up - v, hm = (double)v - down;
-			fd = (lp - lm) / (hp + hm);
-			kink = o->kinks && fabs((lp - l0) / hp - (l0 - lm) / hm) > KINK * fmax(1.0, fabs(fd));
-		}
-		if (kink) {
-			skipped++;
-			continue;
-		}
-		double a = grad[i];
-		ck_assert_msg(fabs(a - fd) <= TOLERANCE * fmax(1.0, fmax(fabs(a), fabs(fd))),
-		              "%s[%zu]: backward %.6g, finite differences %.6g", what, i, a, fd);
-	}
-	ck_assert_msg(skipped * 4 <= checks, "%s: %zu of %zu elements straddle kinks", what, skipped, checks);
-}
-
-static void check_same(const char *what, const float *a, const float *b, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		ck_assert_msg(fabsf(a[i] - b[i]) <= 1e-6f * fmaxf(1.0f, fabsf(a[i])), "%s[%zu]: %.9g then %.9g",
-		              what, i, (double)a[i], (double)b[i]);
-}
-
-/* The whole check of one model: the input gradient and every weight gradient against finite
- * differences; weight gradients overwritten (not accumulated) by a second pass, and the same
- * when nobody asks for the input gradient. */
+/* The input gradient and every weight gradient against finite differences (layer_tolerance). */
 static void check_gradients(const char *yaml, const grad_opts *o, unsigned seed)
 {
-	fd_run f;
+	ts_fd f;
 	fd_open(&f, yaml, o, seed);
-	fd_poison_gradients(&f);
-	double l0 = fd_loss(&f);
-
-	strata_tensor *dx_t = fd_backward(&f, true);
-	ck_assert_ptr_nonnull(dx_t);
-	float *dx = alloc_floats(f.in_count);
-	fd_read(&f, dx_t, dx, f.in_count);
-	float **dw = calloc(f.n_weights + 1, sizeof(*dw));
-	float *again = alloc_floats(f.in_count);
-	ck_assert_ptr_nonnull(dw);
-	for (size_t k = 0; k < f.n_weights; k++) {
-		dw[k] = alloc_floats(f.weight_counts[k]);
-		fd_read(&f, fd_weight_tensor(&f, k, true), dw[k], f.weight_counts[k]);
-	}
-
-	char what[64];
-	for (int pass = 0; pass < 2; pass++) {
-		dx_t = fd_backward(&f, pass == 0);
-		if (pass == 0) {
-			fd_read(&f, dx_t, again, f.in_count);
-			check_same("input gradient, second pass", dx, again, f.in_count);
-		}
-		for (size_t k = 0; k < f.n_weights; k++) {
-			float *g = alloc_floats(f.weight_counts[k]);
-			fd_read(&f, fd_weight_tensor(&f, k, true), g, f.weight_counts[k]);
-			snprintf(what, sizeof(what), "weight %zu gradient, %s", k,
-			         pass == 0 ? "second pass" : "without the input gradient");
-			check_same(what, dw[k], g, f.weight_counts[k]);
-			free(g);
-		}
-	}
-
-	fd_check(&f, "input gradient", &f.net.s->input, f.x, f.in_count, dx, o, l0);
-	for (size_t k = 0; k < f.n_weights; k++) {
-		snprintf(what, sizeof(what), "weight %zu gradient", k);
-		fd_check(&f, what, fd_weight_tensor(&f, k, false), f.weights[k], f.weight_counts[k], dw[k], o,
-		         l0);
-	}
-
-	for (size_t k = 0; k < f.n_weights; k++)
-		free(dw[k]);
-	free(dw);
-	free(again);
-	free(dx);
-	fd_close(&f);
+	ts_fd_tolerance tol = layer_tolerance(o);
+	ts_fd_check_gradients(&f, &tol);
+	ts_fd_close(&f);
 }
 
 /* ---- conv2d ----------------------------------------------------------------------------------- */
@@ -483,16 +250,16 @@ START_TEST(test_maxpool2d_ties)
 	         "  - {type: maxpool2d, pool_size: %d, strides: %d, padding: %s}\n",
 	         h, w, c, p, s, tc->same ? "same" : "valid");
 	grad_opts o = {.batch = (uint32_t)n};
-	fd_run f;
+	ts_fd f;
 	fd_open(&f, yaml, &o, 90 + (unsigned)_i);
 	ck_assert_uint_eq(f.out_count, (size_t)n * oh * ow * c);
 	for (size_t i = 0; i < f.in_count; i++)
 		f.x[i] = 0.5f * floorf((f.x[i] + 1.0f) * 1.5f);
-	fd_write(&f, &f.net.s->input, 0, f.x, f.in_count);
-	fd_forward(&f);
-	fd_poison_gradients(&f);
-	float *dx = alloc_floats(f.in_count);
-	fd_read(&f, fd_backward(&f, true), dx, f.in_count);
+	ts_tensor_write(f.dev.rt, &f.net.s->input, 0, f.x, f.in_count);
+	ts_fd_forward(&f);
+	ts_fd_poison(&f);
+	float *dx = ts_floats(f.in_count);
+	ts_tensor_read(f.dev.rt, ts_fd_backward(&f, true), dx, f.in_count);
 
 	double *want = calloc(f.in_count, sizeof(*want));
 	ck_assert_ptr_nonnull(want);
@@ -524,7 +291,7 @@ START_TEST(test_maxpool2d_ties)
 		              "dx[%zu]: device %.7g, host %.7g", i, (double)dx[i], want[i]);
 	free(want);
 	free(dx);
-	fd_close(&f);
+	ts_fd_close(&f);
 }
 END_TEST
 
@@ -539,12 +306,12 @@ START_TEST(test_dropout_training)
 
 	/* The mask of the backward pass is the forward pass's: dx = r / (1 - rate) where the output
 	 * kept the (non-zero) input, 0 where it dropped it. */
-	fd_run f;
+	ts_fd f;
 	fd_open(&f, yaml, &o, 81);
-	fd_forward(&f);
-	fd_read(&f, st_session_output(f.net.s), f.y, f.out_count);
-	float *dx = alloc_floats(f.in_count);
-	fd_read(&f, fd_backward(&f, true), dx, f.in_count);
+	ts_fd_forward(&f);
+	ts_tensor_read(f.dev.rt, st_session_output(f.net.s), f.y, f.out_count);
+	float *dx = ts_floats(f.in_count);
+	ts_tensor_read(f.dev.rt, ts_fd_backward(&f, true), dx, f.in_count);
 	size_t dropped = 0;
 	for (size_t i = 0; i < f.in_count; i++) {
 		double want = f.y[i] == 0.0f ? 0.0 : f.r[i] / (1.0 - rate);
@@ -554,22 +321,22 @@ START_TEST(test_dropout_training)
 	}
 	ck_assert_msg(dropped > 0 && dropped < f.in_count, "%zu of %zu dropped", dropped, f.in_count);
 	free(dx);
-	fd_close(&f);
+	ts_fd_close(&f);
 }
 END_TEST
 
 START_TEST(test_dropout_rate_zero_is_identity)
 {
 	grad_opts o = {.batch = 2, .step = 3, .input = INPUT_RANDOM};
-	fd_run f;
+	ts_fd f;
 	fd_open(&f, "input: {shape: [11]}\nlayers:\n  - {type: dropout, rate: 0.0}\n", &o, 85);
-	fd_forward(&f);
-	float *dx = alloc_floats(f.in_count);
-	fd_read(&f, fd_backward(&f, true), dx, f.in_count);
+	ts_fd_forward(&f);
+	float *dx = ts_floats(f.in_count);
+	ts_tensor_read(f.dev.rt, ts_fd_backward(&f, true), dx, f.in_count);
 	for (size_t i = 0; i < f.in_count; i++)
 		ck_assert_msg(dx[i] == f.r[i], "dx[%zu]: %g, want %g", i, (double)dx[i], (double)f.r[i]);
 	free(dx);
-	fd_close(&f);
+	ts_fd_close(&f);
 }
 END_TEST
 
@@ -578,14 +345,14 @@ START_TEST(test_flatten)
 	grad_opts o = {.batch = 2, .input = INPUT_RANDOM};
 	const char *yaml = "input: {shape: [3, 4, 2]}\nlayers:\n  - {type: flatten}\n";
 	check_gradients(yaml, &o, 86);
-	fd_run f;
+	ts_fd f;
 	fd_open(&f, yaml, &o, 87);
-	fd_forward(&f);
-	float *dx = alloc_floats(f.in_count);
-	fd_read(&f, fd_backward(&f, true), dx, f.in_count);
+	ts_fd_forward(&f);
+	float *dx = ts_floats(f.in_count);
+	ts_tensor_read(f.dev.rt, ts_fd_backward(&f, true), dx, f.in_count);
 	ck_assert_int_eq(memcmp(dx, f.r, f.in_count * sizeof(*dx)), 0);
 	free(dx);
-	fd_close(&f);
+	ts_fd_close(&f);
 }
 END_TEST
 
@@ -605,11 +372,11 @@ END_TEST
 START_TEST(test_activation_softmax_axis)
 {
 	grad_opts o = {.batch = 2, .input = INPUT_RANDOM};
-	fd_run f;
+	ts_fd f;
 	fd_open(&f, "input: {shape: [2, 3, 4]}\nlayers:\n  - {type: activation, activation: softmax}\n", &o,
 	        110);
-	fd_forward(&f);
-	fd_read(&f, st_session_output(f.net.s), f.y, f.out_count);
+	ts_fd_forward(&f);
+	ts_tensor_read(f.dev.rt, st_session_output(f.net.s), f.y, f.out_count);
 	for (size_t row = 0; row < f.out_count / 4; row++) {
 		double m = -INFINITY, s = 0.0;
 		for (int j = 0; j < 4; j++)
@@ -622,7 +389,7 @@ START_TEST(test_activation_softmax_axis)
 			              j, (double)f.y[row * 4 + j], want);
 		}
 	}
-	fd_close(&f);
+	ts_fd_close(&f);
 }
 END_TEST
 
@@ -663,17 +430,17 @@ END_TEST
 
 /* With folded = true, grad_output already is dZ: the layer must skip the softmax derivative and
  * give dW = X^T dZ, db = colsum(dZ), dX = dZ W^T exactly (to float rounding). */
-static void run_folded(fd_run *f, float *dx, float *dw, float *db, size_t dw_count, size_t db_count)
+static void run_folded(ts_fd *f, float *dx, float *dw, float *db, size_t dw_count, size_t db_count)
 {
 	strata_error err = {0};
 	strata_tensor *dx_t = NULL;
-	fd_forward(f);
-	fd_write(f, st_session_output_grad(f->net.s), 0, f->r, f->out_count);
+	ts_fd_forward(f);
+	ts_tensor_write(f->dev.rt, st_session_output_grad(f->net.s), 0, f->r, f->out_count);
 	strata_status st = st_session_backward(f->net.s, f->batch, true, &dx_t, &err);
 	ck_assert_msg(st == STRATA_OK, "backward: %s", err.message);
-	fd_read(f, dx_t, dx, f->in_count);
-	fd_read(f, &f->net.s->binds[0].grads[0], dw, dw_count);
-	fd_read(f, &f->net.s->binds[0].grads[1], db, db_count);
+	ts_tensor_read(f->dev.rt, dx_t, dx, f->in_count);
+	ts_tensor_read(f->dev.rt, &f->net.s->binds[0].grads[0], dw, dw_count);
+	ts_tensor_read(f->dev.rt, &f->net.s->binds[0].grads[1], db, db_count);
 }
 
 static void check_ref(const char *what, const float *got, const double *want, size_t n)
@@ -687,10 +454,10 @@ START_TEST(test_dense_softmax_folded)
 {
 	const int n = 4, in = 6, units = 5;
 	grad_opts o = {.batch = (uint32_t)n};
-	fd_run f;
+	ts_fd f;
 	fd_open(&f, "input: {shape: [6]}\nlayers:\n  - {type: dense, units: 5, activation: softmax}\n", &o,
 	        140);
-	const float *w = f.weights[0];
+	const float *w = f.w[0];
 	float dx[4 * 6], dw[6 * 5], db[5];
 	run_folded(&f, dx, dw, db, 30, 5);
 
@@ -707,7 +474,7 @@ START_TEST(test_dense_softmax_folded)
 	check_ref("dW", dw, want_dw, 30);
 	check_ref("db", db, want_db, 5);
 	check_ref("dX", dx, want_dx, 24);
-	fd_close(&f);
+	ts_fd_close(&f);
 }
 END_TEST
 
@@ -717,14 +484,14 @@ START_TEST(test_conv2d_softmax_folded)
 	 * each side) and 1 column (on the right only). */
 	const int n = 2, h = 5, w = 6, c = 2, k = 3, s = 2, filters = 4, oh = 3, ow = 3, pt = 1, pl = 0;
 	grad_opts o = {.batch = (uint32_t)n};
-	fd_run f;
+	ts_fd f;
 	fd_open(&f,
 	        "input: {shape: [5, 6, 2]}\n"
 	        "layers:\n"
 	        "  - {type: conv2d, filters: 4, kernel_size: 3, strides: 2, padding: same,\n"
 	        "     activation: softmax}\n",
 	        &o, 150);
-	const float *kernel = f.weights[0];
+	const float *kernel = f.w[0];
 	enum { DW = 3 * 3 * 2 * 4, DX = 2 * 5 * 6 * 2 };
 	float dx[DX], dw[DW], db[4];
 	run_folded(&f, dx, dw, db, DW, 4);
@@ -749,7 +516,7 @@ START_TEST(test_conv2d_softmax_folded)
 	check_ref("dW", dw, want_dw, DW);
 	check_ref("db", db, want_db, 4);
 	check_ref("dX", dx, want_dx, DX);
-	fd_close(&f);
+	ts_fd_close(&f);
 }
 END_TEST
 

@@ -28,7 +28,7 @@ static void open_fixture(fixture *f, const char *loss, const char *activation, c
 	ck_assert_msg(st_session_enable_training(f->net.s, &err) == STRATA_OK, "%s", err.message);
 	ck_assert_msg(st_loss_prepare(f->net.s, &err) == STRATA_OK, "%s", err.message);
 	int labels[B] = {2, 0, 3};
-	st_tensor_write(f->dev.rt, &f->net.s->batch_labels, 0, labels, sizeof(labels), &err);
+	st_tensor_write(f->dev.rt, &f->net.s->heads[0].labels, 0, labels, sizeof(labels), &err);
 }
 
 static void close_fixture(fixture *f)
@@ -75,7 +75,7 @@ START_TEST(test_crossentropy_folded_fd)
 {
 	fixture f;
 	open_fixture(&f, "categorical_crossentropy", "softmax", "");
-	ck_assert(f.net.s->loss_folded);
+	ck_assert(f.net.s->heads[0].folded);
 	double z[B * C];
 	float y[B * C], grad[B * C], zf[B * C];
 	ts_fill_random(zf, B * C, 4, -2, 2);
@@ -108,7 +108,7 @@ static void fd_on_outputs(const char *loss, const char *activation)
 {
 	fixture f;
 	open_fixture(&f, loss, activation, "");
-	ck_assert(!f.net.s->loss_folded);
+	ck_assert(!f.net.s->heads[0].folded);
 	float y[B * C], grad[B * C];
 	ts_fill_random(y, B * C, 5, 0.2f, 0.8f);
 	device_loss(&f, y, grad);

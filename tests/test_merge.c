@@ -21,37 +21,14 @@
 #include "exec/session.h"
 #include "model/model.h"
 
-/* Central differences in float32 with values O(1): a step of 1e-2 keeps the truncation error
- * (O(step^2)) and the rounding error of L (O(1e-7 / step)) far below the tolerance. */
-#define STEP 1e-2
-#define TOLERANCE 1e-2
-/* Maximum and minimum are piecewise linear: an element whose left and right slopes differ by more
- * than this straddles a kink, where a central difference means nothing; it is skipped. */
-#define KINK 1e-2
-/* At most this many elements of each tensor are checked, spread over the whole tensor. */
-#define MAX_CHECKS 60
-/* The largest gradient of each tensor must reach this: a zero gradient matches zero differences. */
-#define NONTRIVIAL 1e-4
-
-static float *alloc_floats(size_t n)
+/* How the finite differences (tests/support.c's ts_fd_*) judge here: the default 1e-2 step, the
+ * 1e-2 tolerance relative to each tensor's largest gradient (a product of many branches has small
+ * gradients, held to the standard of the large ones), 60 elements of each tensor, a largest
+ * gradient of at least 1e-4 (a product of ten branches has small ones, but never zero), and a
+ * second backward pass bit-identical to the first. */
+static ts_fd_tolerance merge_tolerance(bool kinks)
 {
-	float *p = malloc((n ? n : 1) * sizeof(*p));
-	ck_assert_ptr_nonnull(p);
-	return p;
-}
-
-static void dev_write(strata_runtime *rt, strata_tensor *t, size_t offset, const float *src, size_t n)
-{
-	strata_error err = {0};
-	strata_status st = st_tensor_write(rt, t, offset * sizeof(float), src, n * sizeof(float), &err);
-	ck_assert_msg(st == STRATA_OK, "write: %s", err.message);
-}
-
-static void dev_read(strata_runtime *rt, strata_tensor *t, float *dst, size_t n)
-{
-	strata_error err = {0};
-	strata_status st = st_tensor_read(rt, t, 0, dst, n * sizeof(float), &err);
-	ck_assert_msg(st == STRATA_OK, "read: %s", err.message);
+	return (ts_fd_tolerance){.max_checks = 60, .nontrivial = 1e-4, .kinks = kinks, .to_largest = true};
 }
 
 static size_t layer_index(const strata_model *m, const char *name)
@@ -164,21 +141,21 @@ START_TEST(test_forward)
 	size_t count[10];
 	for (uint32_t k = 0; k < fc->n_inputs; k++) {
 		count[k] = fc->batch * dims_elems(case_dims(fc, k), fc->rank);
-		x[k] = alloc_floats(count[k]);
+		x[k] = ts_floats(count[k]);
 		/* Multiply over ten inputs stays O(1) with factors near 1. */
 		if (!strcmp(fc->type, "multiply"))
 			ts_fill_random(x[k], count[k], 300 + k, 0.5f, 1.5f);
 		else
 			ts_fill_random(x[k], count[k], 300 + k, -2.0f, 2.0f);
-		dev_write(dev.rt, st_session_value(net.s, k), 0, x[k], count[k]);
+		ts_tensor_write(dev.rt, st_session_value(net.s, k), 0, x[k], count[k]);
 	}
 	strata_error err = {0};
 	strata_status st = st_session_forward_device(net.s, fc->batch, false, &err);
 	ck_assert_msg(st == STRATA_OK, "forward: %s", err.message);
 	const strata_shape *out = &net.m->layers[0].out;
 	size_t per_sample = st_shape_elems(out), n = fc->batch * per_sample;
-	float *y = alloc_floats(n);
-	dev_read(dev.rt, st_session_output(net.s), y, n);
+	float *y = ts_floats(n);
+	ts_tensor_read(dev.rt, st_session_output(net.s), y, n);
 
 	if (strcmp(fc->type, "concatenate") != 0) {
 		ck_assert_uint_eq(out->rank, fc->rank);
@@ -218,219 +195,17 @@ END_TEST
 
 /* ---- finite differences ------------------------------------------------------------------------ */
 
-typedef struct fd_run {
-	ts_device dev;
-	ts_net net;
-	uint32_t batch;
-	bool kinks;              /* skip elements that straddle a kink */
-	size_t in_count, out_count;
-	float *x, *r, *y;
-	/* the weights of every layer that owns its weights (not those that share another's) */
-	size_t n_weights;
-	size_t *w_layer, *w_index, *w_count;
-	float **w;
-} fd_run;
-
-static strata_tensor *fd_weight_tensor(fd_run *f, size_t k, bool grad)
-{
-	st_layer_bind *b = &f->net.s->binds[f->w_layer[k]];
-	return grad ? &b->grads[f->w_index[k]] : &b->weights[f->w_index[k]];
-}
-
-/* Loads the model, plans a session for one sample more than the batch (so every pass covers a
- * partial batch), prepares training, and uploads random weights and inputs. Biases are drawn
- * around `bias_center`: around 1, a product of many branches stays O(1). */
-static void fd_open(fd_run *f, const char *yaml, uint32_t batch, bool kinks, float bias_center, unsigned seed)
-{
-	strata_error err = {0};
-	memset(f, 0, sizeof(*f));
-	f->dev = ts_device_open();
-	f->net = ts_net_open(&f->dev, yaml, batch + 1, 1);
-	f->batch = batch;
-	f->kinks = kinks;
-	strata_status st = st_session_enable_training(f->net.s, &err);
-	ck_assert_msg(st == STRATA_OK, "training: %s", err.message);
-
-	const strata_model *m = f->net.m;
-	size_t most = 0;
-	for (size_t l = 0; l < m->n_layers; l++)
-		most += m->layers[l].n_weights;
-	f->w_layer = calloc(most + 1, sizeof(*f->w_layer));
-	f->w_index = calloc(most + 1, sizeof(*f->w_index));
-	f->w_count = calloc(most + 1, sizeof(*f->w_count));
-	f->w = calloc(most + 1, sizeof(*f->w));
-	ck_assert(f->w_layer && f->w_index && f->w_count && f->w);
-	for (size_t l = 0; l < m->n_layers; l++) {
-		if (m->layers[l].shares >= 0)
-			continue;
-		for (uint32_t w = 0; w < m->layers[l].n_weights; w++) {
-			size_t k = f->n_weights++, count = m->layers[l].weights[w].count;
-			bool bias = strcmp(m->layers[l].weights[w].name, "bias") == 0;
-			f->w_layer[k] = l;
-			f->w_index[k] = w;
-			f->w_count[k] = count;
-			f->w[k] = alloc_floats(count);
-			ts_fill_random(f->w[k], count, seed + 100 + (unsigned)k, -0.5f, 0.5f);
-			for (size_t i = 0; bias && i < count; i++)
-				f->w[k][i] += bias_center;
-			st = strata_session_write_weight(f->net.s, l, w, f->w[k], count, &err);
-			ck_assert_msg(st == STRATA_OK, "weight: %s", err.message);
-		}
-	}
-	f->in_count = (size_t)batch * st_shape_elems(&m->input);
-	f->out_count = (size_t)batch * st_shape_elems(&m->layers[m->outputs[0]].out);
-	f->x = alloc_floats(f->in_count);
-	f->r = alloc_floats(f->out_count);
-	f->y = alloc_floats(f->out_count);
-	ts_fill_random(f->x, f->in_count, seed, -1.0f, 1.0f);
-	ts_fill_random(f->r, f->out_count, seed + 7, -1.0f, 1.0f);
-	dev_write(f->dev.rt, &f->net.s->input, 0, f->x, f->in_count);
-}
-
-static void fd_close(fd_run *f)
-{
-	for (size_t k = 0; k < f->n_weights; k++)
-		free(f->w[k]);
-	free(f->w);
-	free(f->w_layer);
-	free(f->w_index);
-	free(f->w_count);
-	free(f->y);
-	free(f->r);
-	free(f->x);
-	ts_net_close(&f->net);
-	ts_device_close(&f->dev);
-}
-
-/* L = sum(r * y) of a training forward pass on what the device holds now. */
-static double fd_loss(fd_run *f)
-{
-	strata_error err = {0};
-	strata_status st = st_session_forward_device(f->net.s, f->batch, true, &err);
-	ck_assert_msg(st == STRATA_OK, "forward: %s", err.message);
-	dev_read(f->dev.rt, st_session_output(f->net.s), f->y, f->out_count);
-	double l = 0.0;
-	for (size_t i = 0; i < f->out_count; i++)
-		l += (double)f->r[i] * f->y[i];
-	return l;
-}
-
-/* Fills every gradient buffer with NaN, so an element a backward pass forgets to write (or adds
- * to instead of overwriting) shows. */
-static void fd_poison(fd_run *f)
-{
-	strata_session *s = f->net.s;
-	size_t most = 0;
-	for (size_t k = 0; k < s->n_grad_slots; k++)
-		most = s->grad_slots[k].bytes / sizeof(float) > most ? s->grad_slots[k].bytes / sizeof(float) : most;
-	for (size_t k = 0; k < f->n_weights; k++)
-		most = f->w_count[k] > most ? f->w_count[k] : most;
-	float *nan = alloc_floats(most);
-	for (size_t i = 0; i < most; i++)
-		nan[i] = NAN;
-	for (size_t k = 0; k < s->n_grad_slots; k++)
-		dev_write(f->dev.rt, &s->grad_slots[k], 0, nan, s->grad_slots[k].bytes / sizeof(float));
-	for (size_t k = 0; k < f->n_weights; k++)
-		dev_write(f->dev.rt, fd_weight_tensor(f, k, true), 0, nan, f->w_count[k]);
-	free(nan);
-}
-
-/* The backward pass from grad_output = r; the input gradient's buffer. */
-static strata_tensor *fd_backward(fd_run *f)
-{
-	strata_error err = {0};
-	strata_tensor *dx = NULL;
-	dev_write(f->dev.rt, st_session_output_grad(f->net.s), 0, f->r, f->out_count);
-	strata_status st = st_session_backward(f->net.s, f->batch, false, &dx, &err);
-	ck_assert_msg(st == STRATA_OK, "backward: %s", err.message);
-	ck_assert_ptr_nonnull(dx);
-	return dx;
-}
-
-/* Compares `grad` with central differences of L over the elements `values` of device tensor t,
- * for up to MAX_CHECKS elements spread over it by a stride coprime with its size. The tolerance
- * is relative to the tensor's largest gradient, so small gradients (a product of many branches)
- * are held to the same standard as large ones. */
-static void fd_check(fd_run *f, const char *what, strata_tensor *t, float *values, size_t count, const float *grad,
-                     double l0)
-{
-	double largest = 0.0;
-	for (size_t i = 0; i < count; i++) {
-		ck_assert_msg(isfinite(grad[i]), "%s[%zu] = %g: never written or not finite", what, i, (double)grad[i]);
-		largest = fmax(largest, fabs(grad[i]));
-	}
-	ck_assert_msg(largest >= NONTRIVIAL, "%s: the largest gradient is %g", what, largest);
-	size_t stride = 7919; /* a prime; every tensor here is smaller, so it is coprime */
-	size_t checks = count < MAX_CHECKS ? count : MAX_CHECKS, skipped = 0;
-	for (size_t c = 0; c < checks; c++) {
-		size_t i = c * stride % count;
-		double fd = 0.0;
-		bool kink = true;
-		/* Where a step straddles a kink, a ten times smaller one usually does not. */
-		for (double h = STEP; kink && h >= STEP / 10.0; h /= 10.0) {
-			float v = values[i], up = (float)(v + h), down = (float)(v - h);
-			dev_write(f->dev.rt, t, i, &up, 1);
-			double lp = fd_loss(f);
-			dev_write(f->dev.rt, t, i, &down, 1);
-			double lm = fd_loss(f);
-			dev_write(f->dev.rt, t, i, &v, 1);
-			double hp = (double)up - v, hm = (double)v - down;
-			fd = (lp - lm) / (hp + hm);
-			kink = f->kinks && fabs((lp - l0) / hp - (l0 - lm) / hm) > KINK * fmax(largest, fabs(fd));
-		}
-		if (kink) {
-			skipped++;
-			continue;
-		}
-		double a = grad[i];
-		ck_assert_msg(fabs(a - fd) <= TOLERANCE * fmax(largest, fmax(fabs(a), fabs(fd))),
-		              "%s[%zu]: backward %.6g, finite differences %.6g", what, i, a, fd);
-	}
-	ck_assert_msg(skipped * 4 <= checks, "%s: %zu of %zu elements straddle kinks", what, skipped, checks);
-}
-
-/* The input gradient and every weight gradient of the model against finite differences, after a
- * backward pass into poisoned buffers; a second pass must give the same (overwritten, not added). */
+/* The input gradient and every weight gradient of the model against finite differences (see
+ * merge_tolerance; `kinks` for Maximum and Minimum), biases drawn around `bias_center`. */
 static void check_gradients(const char *yaml, uint32_t batch, bool kinks, float bias_center, unsigned seed)
 {
-	fd_run f;
-	fd_open(&f, yaml, batch, kinks, bias_center, seed);
-	fd_poison(&f);
-	double l0 = fd_loss(&f);
-	float *dx = alloc_floats(f.in_count), *again = alloc_floats(f.in_count);
-	dev_read(f.dev.rt, fd_backward(&f), dx, f.in_count);
-	float **dw = calloc(f.n_weights + 1, sizeof(*dw));
-	ck_assert_ptr_nonnull(dw);
-	for (size_t k = 0; k < f.n_weights; k++) {
-		dw[k] = alloc_floats(f.w_count[k]);
-		dev_read(f.dev.rt, fd_weight_tensor(&f, k, true), dw[k], f.w_count[k]);
-	}
-	dev_read(f.dev.rt, fd_backward(&f), again, f.in_count);
-	for (size_t i = 0; i < f.in_count; i++)
-		ck_assert_msg(again[i] == dx[i], "input gradient[%zu]: %g, then %g", i, (double)dx[i], (double)again[i]);
-	for (size_t k = 0; k < f.n_weights; k++) {
-		float *g = alloc_floats(f.w_count[k]);
-		dev_read(f.dev.rt, fd_weight_tensor(&f, k, true), g, f.w_count[k]);
-		for (size_t i = 0; i < f.w_count[k]; i++)
-			ck_assert_msg(g[i] == dw[k][i], "weight %zu gradient[%zu]: %g, then %g", k, i, (double)dw[k][i],
-			              (double)g[i]);
-		free(g);
-	}
-
-	fd_check(&f, "input gradient", &f.net.s->input, f.x, f.in_count, dx, l0);
-	char what[96];
-	for (size_t k = 0; k < f.n_weights; k++) {
-		const struct strata_layer *l = &f.net.m->layers[f.w_layer[k]];
-		snprintf(what, sizeof(what), "%s/%s gradient", l->name, l->weights[f.w_index[k]].name);
-		fd_check(&f, what, fd_weight_tensor(&f, k, false), f.w[k], f.w_count[k], dw[k], l0);
-	}
-	for (size_t k = 0; k < f.n_weights; k++)
-		free(dw[k]);
-	free(dw);
-	free(again);
-	free(dx);
-	fd_close(&f);
+	ts_fd f;
+	ts_fd_open(&f, yaml, batch, bias_center, seed);
+	ts_fd_tolerance tol = merge_tolerance(kinks);
+	ts_fd_check_gradients(&f, &tol);
+	ts_fd_close(&f);
 }
+
 
 /* ---- each merge type, its inputs' gradients through the dense layers feeding it ----------------- */
 
@@ -525,34 +300,34 @@ START_TEST(test_ties)
 	         "  - {type: dense, units: 5, name: u, inputs: x}\n"
 	         "  - {type: %s, inputs: [p, q, u]}\n",
 	         type);
-	fd_run f;
-	fd_open(&f, yaml, 4, false, 0.0f, 700 + (unsigned)_i);
+	ts_fd f;
+	ts_fd_open(&f, yaml, 4, 0.0f, 700 + (unsigned)_i);
 	strata_error err = {0};
 	size_t p = layer_index(f.net.m, "p"), q = layer_index(f.net.m, "q"), u = layer_index(f.net.m, "u");
 	for (size_t w = 0; w < 2; w++) {
 		size_t count = f.net.m->layers[p].weights[w].count;
-		float *v = alloc_floats(count);
+		float *v = ts_floats(count);
 		ck_assert_int_eq(strata_session_read_weight(f.net.s, p, w, v, count, &err), STRATA_OK);
 		ck_assert_int_eq(strata_session_write_weight(f.net.s, q, w, v, count, &err), STRATA_OK);
 		free(v);
 	}
-	fd_poison(&f);
-	fd_loss(&f);
+	ts_fd_poison(&f);
+	ts_fd_loss(&f);
 	size_t n = f.out_count;
-	float *yp = alloc_floats(n), *yq = alloc_floats(n), *yu = alloc_floats(n), *g = alloc_floats(5);
-	dev_read(f.dev.rt, &f.net.s->binds[p].output, yp, n);
-	dev_read(f.dev.rt, &f.net.s->binds[q].output, yq, n);
-	dev_read(f.dev.rt, &f.net.s->binds[u].output, yu, n);
+	float *yp = ts_floats(n), *yq = ts_floats(n), *yu = ts_floats(n), *g = ts_floats(5);
+	ts_tensor_read(f.dev.rt, &f.net.s->binds[p].output, yp, n);
+	ts_tensor_read(f.dev.rt, &f.net.s->binds[q].output, yq, n);
+	ts_tensor_read(f.dev.rt, &f.net.s->binds[u].output, yu, n);
 	for (size_t i = 0; i < n; i++) {
 		ck_assert_msg(yp[i] == yq[i], "p and q differ at %zu: %g, %g", i, (double)yp[i], (double)yq[i]);
 		bool u_wins = _i ? yu[i] < yp[i] : yu[i] > yp[i];
 		ck_assert_msg(f.y[i] == (u_wins ? yu[i] : yp[i]), "%s y[%zu] = %g", type, i, (double)f.y[i]);
 	}
-	fd_backward(&f);
+	ts_fd_backward(&f, true);
 	size_t mixed[2] = {0, 0};
 	for (size_t l = 0; l < 3; l++) {
 		size_t layer = l == 0 ? p : l == 1 ? q : u;
-		dev_read(f.dev.rt, &f.net.s->binds[layer].grads[1], g, 5);
+		ts_tensor_read(f.dev.rt, &f.net.s->binds[layer].grads[1], g, 5);
 		for (size_t j = 0; j < 5; j++) {
 			double want = 0.0;
 			for (size_t b = 0; b < f.batch; b++) {
@@ -575,7 +350,7 @@ START_TEST(test_ties)
 	free(yu);
 	free(yq);
 	free(yp);
-	fd_close(&f);
+	ts_fd_close(&f);
 }
 END_TEST
 

@@ -517,8 +517,8 @@ START_TEST(test_init_from_paths)
 	strata_error err = {0};
 	ck_assert_msg(strata_model_load(reg, path, &m, &err) == STRATA_OK, "%s", err.message);
 	snprintf(want, sizeof(want), "%s/sub/w.stw", t.dir);
-	ck_assert_str_eq(m->init_from.weights, want);
-	ck_assert_uint_eq(m->init_from.n_layers, 0);
+	ck_assert_str_eq(m->recipe.init_from.weights, want);
+	ck_assert_uint_eq(m->recipe.init_from.n_layers, 0);
 	strata_data_config d = strata_model_data(m);
 	ck_assert_uint_eq(d.n_keep_labels, 2);
 	ck_assert_uint_eq(d.keep_labels[0], 2);
@@ -528,9 +528,9 @@ START_TEST(test_init_from_paths)
 	/* The talk's model: mnist_cnn grown to 12 classes from its trained weights. */
 	char *cnn12 = ts_src_path("../models/mnist_cnn_12.yaml");
 	ck_assert_msg(strata_model_load(reg, cnn12, &m, &err) == STRATA_OK, "%s", err.message);
-	ck_assert_ptr_nonnull(strstr(m->init_from.weights, "/models/../runs/mnist_cnn.stw"));
+	ck_assert_ptr_nonnull(strstr(m->recipe.init_from.weights, "/models/../runs/mnist_cnn.stw"));
 	ck_assert_uint_eq(strata_model_output_shape(m, strata_model_layer_count(m) - 1).dims[0], 12);
-	ck_assert_uint_eq(m->init_from.n_layers, 4);
+	ck_assert_uint_eq(m->recipe.init_from.n_layers, 4);
 	ck_assert_uint_eq(strata_model_data(m).num_classes, 12);
 	strata_model_free(m);
 	free(cnn12);
@@ -562,7 +562,7 @@ START_TEST(test_keep_labels)
 	for (uint32_t j = 0; j < 500; i++) {
 		if (all[i] >= 8)
 			continue;
-		ck_assert_uint_eq(ds->host_labels[j], all[i]);
+		ck_assert_uint_eq(ds->targets[0].host[j], all[i]);
 		j++;
 	}
 	strata_dataset_free(ds);
@@ -578,7 +578,7 @@ START_TEST(test_keep_labels)
 		nines += ((const uint8_t *)tl->data)[j] == 9;
 	ck_assert_uint_eq(strata_dataset_count(ds), nines);
 	for (uint32_t j = 0; j < nines; j++)
-		ck_assert_uint_eq(ds->host_labels[j], 9);
+		ck_assert_uint_eq(ds->targets[0].host[j], 9);
 	strata_dataset_free(ds);
 
 	/* Refusals: a kept class beyond num_classes, more samples than are kept. */

@@ -1,6 +1,8 @@
 /* Tuned GEMM parameters: the legal sets, storing and loading them, refusing damaged or foreign
- * files (at load and at runtime creation), recording a training step's GEMMs, rejecting a
- * candidate with wrong results, and a short real search whose winner computes correct GEMMs. */
+ * files (at load and at runtime creation), recording a training step's GEMMs (of chains and of
+ * graphs: branches, merges, shared weights, several inputs and outputs), rejecting a candidate
+ * with wrong results, a short real search whose winner computes correct GEMMs, and the whole
+ * tuner on a graph. */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -432,6 +434,260 @@ START_TEST(test_records_training_step_shapes)
 }
 END_TEST
 
+/* ---- recording graphs -------------------------------------------------------------------------- */
+
+/* A graph model, the shapes its step must record, and its GEMM layers as separate chains: each
+ * chain is one layer on an input of that layer's input shape, after a linear Activation (or the
+ * Flatten it reads in the graph) when the layer is not reading a model input. No layer before the
+ * stand-in has weights, so the chain's backward pass skips that layer's input gradient, which the
+ * graph computes: the chains give every other shape, the table all of them. */
+/* The chain of a 3-unit softmax head on 4 values that a layer wrote. */
+#define SOFTMAX3_ON_4 \
+	"input: {shape: [4]}\n" \
+	"layers: [{type: activation, activation: linear}, {type: dense, units: 3, activation: softmax}]\n"
+
+typedef struct graph_case {
+	const char *what;
+	const char *graph;
+	const char *chains[6];
+	st_gemm_shape shapes[16]; /* at batch 3; m == 0 ends the list */
+} graph_case;
+
+static const graph_case graph_cases[] = {
+	{"residual: a 1x1 projection of c1 on a side branch, added to c3; c1 read by c2 and proj",
+	 "inputs: [{name: x, shape: [8, 8, 2]}]\n"
+	 "layers:\n"
+	 "  - {type: conv2d, filters: 4, kernel_size: 3, padding: same, activation: relu, name: c1, inputs: x}\n"
+	 "  - {type: conv2d, filters: 6, kernel_size: 3, padding: same, activation: relu, name: c2, inputs: c1}\n"
+	 "  - {type: conv2d, filters: 6, kernel_size: 3, padding: same, name: c3, inputs: c2}\n"
+	 "  - {type: conv2d, filters: 6, kernel_size: 1, name: proj, inputs: c1}\n"
+	 "  - {type: add, inputs: [c3, proj]}\n"
+	 "  - {type: activation, activation: relu}\n"
+	 "  - {type: maxpool2d}\n"
+	 "  - {type: flatten}\n"
+	 "  - {type: dense, units: 5, activation: softmax}\n",
+	 {"input: {shape: [8, 8, 2]}\n"
+	  "layers: [{type: conv2d, filters: 4, kernel_size: 3, padding: same, activation: relu}]\n",
+	  "input: {shape: [8, 8, 4]}\n"
+	  "layers:\n"
+	  "  - {type: activation, activation: linear}\n"
+	  "  - {type: conv2d, filters: 6, kernel_size: 3, padding: same, activation: relu}\n",
+	  "input: {shape: [8, 8, 6]}\n"
+	  "layers:\n"
+	  "  - {type: activation, activation: linear}\n"
+	  "  - {type: conv2d, filters: 6, kernel_size: 3, padding: same}\n",
+	  "input: {shape: [8, 8, 4]}\n"
+	  "layers:\n"
+	  "  - {type: activation, activation: linear}\n"
+	  "  - {type: conv2d, filters: 6, kernel_size: 1}\n",
+	  "input: {shape: [96]}\n"
+	  "layers:\n"
+	  "  - {type: activation, activation: linear}\n"
+	  "  - {type: dense, units: 5, activation: softmax}\n"},
+	 /* convolutions: rows = 3 x 8 x 8 = 192, depth = kh kw c; c1 reads the model input: no dx */
+	 {{false, false, 192, 4, 18, 1}, {true, false, 18, 4, 192, 1},
+	  {false, false, 192, 6, 36, 1}, {true, false, 36, 6, 192, 1}, {false, true, 192, 36, 6, 1},
+	  {false, false, 192, 6, 54, 1}, {true, false, 54, 6, 192, 1}, {false, true, 192, 54, 6, 1},
+	  {false, false, 192, 6, 4, 1}, {true, false, 4, 6, 192, 1}, {false, true, 192, 4, 6, 1},
+	  {false, false, 3, 5, 96, 1}, {true, false, 96, 5, 3, 1}, {false, true, 3, 96, 5, 1}}},
+	{"shared weights: b uses a's on p, a on the input",
+	 "inputs: [{name: x, shape: [6]}]\n"
+	 "layers:\n"
+	 "  - {type: dense, units: 6, activation: tanh, name: p, inputs: x}\n"
+	 "  - {type: dense, units: 4, name: a, inputs: x}\n"
+	 "  - {type: dense, units: 4, name: b, inputs: p, shares: a}\n"
+	 "  - {type: add, inputs: [a, b]}\n"
+	 "  - {type: dense, units: 3, activation: softmax}\n",
+	 {"input: {shape: [6]}\nlayers: [{type: dense, units: 6, activation: tanh}]\n",
+	  "input: {shape: [6]}\nlayers: [{type: dense, units: 4}]\n",
+	  "input: {shape: [6]}\nlayers: [{type: activation, activation: linear}, {type: dense, units: 4}]\n",
+	  SOFTMAX3_ON_4},
+	 /* a's and b's forward and kernel gradient are one shape, called twice */
+	 {{false, false, 3, 6, 6, 1}, {true, false, 6, 6, 3, 1},
+	  {false, false, 3, 4, 6, 2}, {true, false, 6, 4, 3, 2}, {false, true, 3, 6, 4, 1},
+	  {false, false, 3, 3, 4, 1}, {true, false, 4, 3, 3, 1}, {false, true, 3, 4, 3, 1}}},
+	{"two inputs: a convolution on the image, a dense layer on the second input",
+	 "inputs: [{name: image, shape: [6, 6, 1]}, {name: extra, shape: [5]}]\n"
+	 "layers:\n"
+	 "  - {type: conv2d, filters: 3, kernel_size: 3, activation: relu, name: c, inputs: image}\n"
+	 "  - {type: flatten, name: f}\n"
+	 "  - {type: dense, units: 4, name: d1, inputs: f}\n"
+	 "  - {type: dense, units: 4, name: d2, inputs: extra}\n"
+	 "  - {type: add, inputs: [d1, d2]}\n"
+	 "  - {type: dense, units: 3, activation: softmax}\n",
+	 {"input: {shape: [6, 6, 1]}\nlayers: [{type: conv2d, filters: 3, kernel_size: 3, activation: relu}]\n",
+	  "input: {shape: [4, 4, 3]}\nlayers: [{type: flatten}, {type: dense, units: 4}]\n",
+	  "input: {shape: [5]}\nlayers: [{type: dense, units: 4}]\n",
+	  SOFTMAX3_ON_4},
+	 {{false, false, 48, 3, 9, 1}, {true, false, 9, 3, 48, 1},
+	  {false, false, 3, 4, 48, 1}, {true, false, 48, 4, 3, 1}, {false, true, 3, 48, 4, 1},
+	  {false, false, 3, 4, 5, 1}, {true, false, 5, 4, 3, 1},
+	  {false, false, 3, 3, 4, 1}, {true, false, 4, 3, 3, 1}, {false, true, 3, 4, 3, 1}}},
+	{"two outputs: two heads on h, the backward pass from both",
+	 "inputs: [{name: x, shape: [6]}]\n"
+	 "layers:\n"
+	 "  - {type: dense, units: 5, activation: tanh, name: h, inputs: x}\n"
+	 "  - {type: dense, units: 3, activation: softmax, name: o1, inputs: h}\n"
+	 "  - {type: dense, units: 2, activation: softmax, name: o2, inputs: h}\n"
+	 "outputs: [o1, o2]\n",
+	 {"input: {shape: [6]}\nlayers: [{type: dense, units: 5, activation: tanh}]\n",
+	  "input: {shape: [5]}\n"
+	  "layers: [{type: activation, activation: linear}, {type: dense, units: 3, activation: softmax}]\n",
+	  "input: {shape: [5]}\n"
+	  "layers: [{type: activation, activation: linear}, {type: dense, units: 2, activation: softmax}]\n"},
+	 {{false, false, 3, 5, 6, 1}, {true, false, 6, 5, 3, 1},
+	  {false, false, 3, 3, 5, 1}, {true, false, 5, 3, 3, 1}, {false, true, 3, 5, 3, 1},
+	  {false, false, 3, 2, 5, 1}, {true, false, 5, 2, 3, 1}, {false, true, 3, 5, 2, 1}}},
+};
+
+/* The calls of one shape in a recording; 0 when it is not there. */
+static uint32_t shape_calls(const st_gemm_log *log, const st_gemm_shape *want)
+{
+	for (size_t i = 0; i < log->n; i++) {
+		const st_gemm_shape *s = &log->shapes[i];
+		if (s->trans_a == want->trans_a && s->trans_b == want->trans_b && s->m == want->m && s->n == want->n &&
+		    s->k == want->k)
+			return s->count;
+	}
+	return 0;
+}
+
+static void record_yaml(const ts_device *dev, const char *yaml, uint32_t batch, st_gemm_log *log)
+{
+	strata_model *model = ts_model(dev->reg, yaml);
+	strata_error err = {0};
+	ck_assert_msg(st_tune_record(dev->rt, model, batch, log, &err) == STRATA_OK, "%s", err.message);
+	strata_model_free(model);
+}
+
+/* The graph's step records every GEMM of every layer, forward and backward, once per distinct
+ * shape with its calls counted: what the layers record as separate chains, and the shapes the
+ * layers' parameters give. */
+START_TEST(test_records_graph_shapes)
+{
+	const graph_case *gc = &graph_cases[_i];
+	ts_device dev = ts_device_open();
+	st_gemm_log graph = {0}, chains = {0};
+	record_yaml(&dev, gc->graph, 3, &graph);
+	for (size_t c = 0; c < sizeof(gc->chains) / sizeof(gc->chains[0]) && gc->chains[c]; c++) {
+		st_gemm_log one = {0};
+		record_yaml(&dev, gc->chains[c], 3, &one);
+		for (size_t i = 0; i < one.n; i++) {
+			const st_gemm_shape *s = &one.shapes[i];
+			strata_gemm g = {.size = sizeof(g), .trans_a = s->trans_a, .trans_b = s->trans_b, .m = s->m,
+			                 .n = s->n, .k = s->k};
+			for (uint32_t k = 0; k < s->count; k++)
+				st_gemm_log_add(&chains, &g);
+		}
+		st_gemm_log_free(&one);
+	}
+	for (size_t i = 0; i < graph.n; i++)
+		for (size_t j = 0; j < i; j++)
+			ck_assert_msg(graph.shapes[i].trans_a != graph.shapes[j].trans_a ||
+			                      graph.shapes[i].trans_b != graph.shapes[j].trans_b ||
+			                      graph.shapes[i].m != graph.shapes[j].m || graph.shapes[i].n != graph.shapes[j].n ||
+			                      graph.shapes[i].k != graph.shapes[j].k,
+			              "%s: shape %zu recorded again at %zu", gc->what, j, i);
+	size_t listed = 0;
+	while (listed < sizeof(gc->shapes) / sizeof(gc->shapes[0]) && gc->shapes[listed].m)
+		listed++;
+	ck_assert_msg(graph.n == listed && chains.n <= graph.n, "%s: %zu shapes, the chains %zu, the parameters %zu",
+	              gc->what, graph.n, chains.n, listed);
+	/* A chain's layer behind its stand-in (a linear activation: no weights, so no gradient is
+	 * needed before it) computes no input gradient; those GEMMs (NT) come from the table only. */
+	for (size_t i = 0; i < listed; i++) {
+		const st_gemm_shape *s = &gc->shapes[i];
+		uint32_t got = shape_calls(&graph, s), chained = shape_calls(&chains, s);
+		bool input_grad = !s->trans_a && s->trans_b;
+		ck_assert_msg(got == s->count && (chained == s->count || (chained == 0 && input_grad)),
+		              "%s: %c%c %zux%zux%zu called %u times, %u as chains, want %u",
+		              gc->what, s->trans_a ? 'T' : 'N', s->trans_b ? 'T' : 'N', s->m, s->n, s->k, got, chained,
+		              s->count);
+	}
+	ck_assert(dev.rt->gemm_observer == NULL);
+	st_gemm_log_free(&chains);
+	st_gemm_log_free(&graph);
+	ts_device_close(&dev);
+}
+END_TEST
+
+/* Two inputs, two outputs, a residual Add with a 1x1 projection, a layer sharing another's
+ * weights on the second input. */
+static const char *const graph_yaml =
+	"inputs: [{name: image, shape: [8, 8, 1]}, {name: extra, shape: [5]}]\n"
+	"layers:\n"
+	"  - {type: conv2d, filters: 4, kernel_size: 3, padding: same, activation: relu, name: c1, inputs: image}\n"
+	"  - {type: conv2d, filters: 4, kernel_size: 3, padding: same, name: c2}\n"
+	"  - {type: conv2d, filters: 4, kernel_size: 1, name: proj, inputs: c1}\n"
+	"  - {type: add, inputs: [c2, proj]}\n"
+	"  - {type: maxpool2d}\n"
+	"  - {type: flatten}\n"
+	"  - {type: dense, units: 5, activation: tanh, name: g}\n"
+	"  - {type: dense, units: 4, activation: tanh, name: s1, inputs: g}\n"
+	"  - {type: dense, units: 4, activation: tanh, name: s2, inputs: extra, shares: s1}\n"
+	"  - {type: concatenate, name: both, inputs: [s1, s2]}\n"
+	"  - {type: dense, units: 3, activation: softmax, name: digit, inputs: both}\n"
+	"  - {type: dense, units: 2, activation: softmax, name: parity, inputs: both}\n"
+	"outputs: [digit, parity]\n"
+	"loss: categorical_crossentropy\n"
+	"optimizer: sgd\n";
+
+/* The tunables' search feeds every input and every output's gradient: each value of each tunable
+ * agrees with the defaults on every output, gradient and updated weight (a second input or output
+ * left unwritten made every value differ). */
+START_TEST(test_tunables_on_graph)
+{
+	ts_device dev = ts_device_open();
+	strata_model *model = ts_model(dev.reg, graph_yaml);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *report = open_memstream(&text, &len);
+	st_tunables best;
+	double before, after;
+	strata_error err = {0};
+	ck_assert_msg(st_tune_kernel_tunables(dev.rt, model, 4, 600, report, &best, &before, &after, &err) == STRATA_OK,
+	              "%s", err.message);
+	fclose(report);
+	size_t tried = 0, all = 0;
+	for (const char *p = text; (p = strstr(p, "\n  ")); p++)
+		tried++;
+	for (int t = 0; t < ST_TUNABLE_COUNT; t++)
+		all += st_tunable_choice_count(t) - 1;
+	ck_assert_msg(tried >= all, "%zu of %zu values tried:\n%s", tried, all, text);
+	ck_assert_msg(!strstr(text, "DIFFERENT"), "%s", text);
+	ck_assert(isfinite(before) && after <= before);
+	free(text);
+	strata_model_free(model);
+	ts_device_close(&dev);
+}
+END_TEST
+
+/* strata_tune end to end on the graph: all 20 shapes and 22 calls of its step, every candidate
+ * right, a winner; nothing stored (no_store). */
+START_TEST(test_tune_graph)
+{
+	ts_device dev = ts_device_open();
+	strata_model *model = ts_model(dev.reg, graph_yaml);
+	char *dir = temp_cache();
+	strata_tune_options o = {.size = sizeof(o), .batch_size = 4, .budget_seconds = 1, .seed = 1,
+	                         .cache_dir = dir, .no_store = true};
+	strata_tune_result r;
+	strata_error err = {0};
+	ck_assert_msg(strata_tune(dev.rt, model, &o, &r, &err) == STRATA_OK, "%s", err.message);
+	/* c1: forward, kernel gradient; c2, proj, g, s1, digit, parity: and the input gradient; s2
+	 * repeats s1's forward and kernel gradient on its own input, which is the model's. */
+	ck_assert_uint_eq(r.shapes, 20);
+	ck_assert_uint_eq(r.gemms, 22);
+	ck_assert_uint_ge(r.tried, 1);
+	ck_assert_uint_eq(r.rejected, 0);
+	ck_assert_msg(r.after_ms > 0, "no winner: %g ms", r.after_ms);
+	ck_assert(!r.stored);
+	remove_tree(dir);
+	strata_model_free(model);
+	ts_device_close(&dev);
+}
+END_TEST
+
 /* ---- the search --------------------------------------------------------------------------------- */
 
 static const st_gemm_shape small_shapes[] = {
@@ -810,6 +1066,9 @@ int main(void)
 	tcase_add_test(device, test_runtime_applies_stored_set);
 	tcase_add_test(device, test_runtime_ignores_damaged_and_foreign_files);
 	tcase_add_test(device, test_records_training_step_shapes);
+	tcase_add_loop_test(device, test_records_graph_shapes, 0, (int)(sizeof(graph_cases) / sizeof(graph_cases[0])));
+	tcase_add_test(device, test_tunables_on_graph);
+	tcase_add_test(device, test_tune_graph);
 	tcase_add_test(device, test_wrong_candidate_rejected);
 	tcase_add_test(device, test_all_wrong_nothing_wins);
 	tcase_add_test(device, test_tiny_tune_winner_correct);

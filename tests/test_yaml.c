@@ -616,16 +616,16 @@ START_TEST(test_sections_read)
 	strata_model *m = ts_model_file(reg, "yaml/good/full_sections.yaml");
 	ck_assert_str_eq(strata_model_name(m), "everything");
 	ck_assert_str_eq(strata_model_device(m), "cpu");
-	ck_assert_str_eq(m->loss, "sparse_categorical_crossentropy");
-	ck_assert_uint_eq(m->n_metrics, 1);
-	ck_assert_str_eq(m->metrics[0], "accuracy");
+	ck_assert_str_eq(m->recipe.outputs[0].loss, "sparse_categorical_crossentropy");
+	ck_assert_uint_eq(m->recipe.outputs[0].n_metrics, 1);
+	ck_assert_str_eq(m->recipe.outputs[0].metrics[0], "accuracy");
 
-	ck_assert_str_eq(m->optimizer.type, "rmsprop");
-	ck_assert_double_eq(st_section_param(&m->optimizer, "learning_rate")->f, 0.01);
-	ck_assert_double_eq(st_section_param(&m->optimizer, "rho")->f, 0.8);
-	ck_assert_double_eq(st_section_param(&m->optimizer, "epsilon")->f, 1.0e-6);
-	ck_assert_int_eq(st_section_param(&m->optimizer, "centered")->i, 1);
-	ck_assert_ptr_null(st_section_param(&m->optimizer, "nesterov"));
+	ck_assert_str_eq(m->recipe.optimizer.type, "rmsprop");
+	ck_assert_double_eq(st_section_param(&m->recipe.optimizer, "learning_rate")->f, 0.01);
+	ck_assert_double_eq(st_section_param(&m->recipe.optimizer, "rho")->f, 0.8);
+	ck_assert_double_eq(st_section_param(&m->recipe.optimizer, "epsilon")->f, 1.0e-6);
+	ck_assert_int_eq(st_section_param(&m->recipe.optimizer, "centered")->i, 1);
+	ck_assert_ptr_null(st_section_param(&m->recipe.optimizer, "nesterov"));
 
 	strata_training_config t = strata_model_training(m);
 	ck_assert_uint_eq(t.batch_size, 16);
@@ -655,10 +655,10 @@ START_TEST(test_defaults_and_file_name)
 	strata_model *m = ts_model_file(reg, "yaml/good/minimal_defaults.yaml");
 	ck_assert_str_eq(strata_model_name(m), "minimal_defaults");
 	ck_assert_ptr_null(strata_model_device(m));
-	ck_assert_ptr_null(m->loss);
-	ck_assert_uint_eq(m->n_metrics, 0);
-	ck_assert_str_eq(m->optimizer.type, "rmsprop"); /* Keras compile()'s default */
-	ck_assert_double_eq(st_section_param(&m->optimizer, "learning_rate")->f, 0.001);
+	ck_assert_ptr_null(m->recipe.outputs[0].loss);
+	ck_assert_uint_eq(m->recipe.outputs[0].n_metrics, 0);
+	ck_assert_str_eq(m->recipe.optimizer.type, "rmsprop"); /* Keras compile()'s default */
+	ck_assert_double_eq(st_section_param(&m->recipe.optimizer, "learning_rate")->f, 0.001);
 	strata_training_config t = strata_model_training(m);
 	ck_assert_uint_eq(t.batch_size, 32);
 	ck_assert_uint_eq(t.epochs, 1);

@@ -5,8 +5,8 @@
  * refuses a plugin built for another ABI version. Every struct the plugin or host hands over
  * begins with a size field, so structs only ever grow at the end: a reader treats fields past
  * the writer's size as absent (NULL or 0). A plugin links against nothing of Strata's: every
- * service (parameters, weights, kernels, launches, GEMM, errors) comes from the strata_host
- * function table passed to init() and to every layer callback.
+ * service (parameters, weights, kernels, launches, GEMM, the runtime's shared kernels, errors)
+ * comes from the strata_host function table passed to init() and to every layer callback.
  *
  * Rules for plugins:
  *  - init() only registers programs and layer types; it allocates nothing and touches no device.
@@ -371,7 +371,41 @@ struct strata_host {
 	strata_status (*add_state)(strata_layer *layer, const strata_weight_desc *desc, uint32_t *index);
 	strata_tensor *(*state)(strata_layer *layer, uint32_t index);
 
-	void *reserved[10];
+	/* Added in 0.3, in reserved slots: check with STRATA_HOST_HAS. The runtime's shared kernels
+	 * (activations, the bias gradient's sums, copies, fills), declared as services so that the
+	 * kernel names, argument orders and -D options of its "core" program stop being part of the
+	 * ABI: a plugin calls these instead of host->kernel(layer, "core", ...). Each enqueues on the
+	 * layer's session like host->launch (timed under the layer's name), checks that its sizes fit
+	 * the kernels' int indexing and its tensors (STRATA_ERR_OVERFLOW, STRATA_ERR_PLUGIN, with the
+	 * layer's message) and does nothing for an empty range. Activations are named as Keras does:
+	 * "linear" (also NULL), "relu", "sigmoid", "tanh", "softmax" (along each row); another name
+	 * is STRATA_ERR_INVALID. Matrices are row-major [rows, cols].
+	 *
+	 * y = act(x + bias), bias[cols] added to every row (NULL: none). y may be x (in place). */
+	strata_status (*activation_forward)(strata_layer *layer, const char *activation, strata_tensor *y,
+	                                    strata_tensor *x, strata_tensor *bias, size_t rows, size_t cols);
+	/* dz = dLoss/dPreactivation from dy = dLoss/dy and the activation's output y: dy * act'(y)
+	 * elementwise, the softmax Jacobian along each row ("linear": a copy; y is not read). dz may
+	 * be dy (in place). Where the loss already folded the activation in (activation_folded),
+	 * pass "linear". */
+	strata_status (*activation_backward)(strata_layer *layer, const char *activation, strata_tensor *dz,
+	                                     strata_tensor *dy, strata_tensor *y, size_t rows, size_t cols);
+	/* The bias gradient: dz (dLoss/dy) becomes dLoss/dPreactivation in place as by
+	 * activation_backward(activation, dz, dz, y) ("linear" leaves dz and y unread), then
+	 * sums[cols] = the sums of dz's columns, overwritten (zeros for rows == 0). The derivative
+	 * and the sums share one pass over dz, which stores partial sums of blocks of rows in
+	 * `scratch`, room for `scratch_floats` floats (at least cols): ceil(rows / 64) * cols give
+	 * the most parallel pass, less makes the blocks longer. A scratch of fewer than cols floats
+	 * (NULL and 0) makes one work-item per column add up all the rows: slower for many rows. */
+	strata_status (*column_sums)(strata_layer *layer, const char *activation, strata_tensor *sums,
+	                             strata_tensor *dz, strata_tensor *y, size_t rows, size_t cols,
+	                             strata_tensor *scratch, size_t scratch_floats);
+	/* dst[0..n) = src[0..n): identity layers and their gradients. */
+	strata_status (*copy)(strata_layer *layer, strata_tensor *dst, strata_tensor *src, size_t n);
+	/* dst[0..n) = value: the gradients of an empty batch. */
+	strata_status (*fill)(strata_layer *layer, strata_tensor *dst, float value, size_t n);
+
+	void *reserved[5];
 };
 
 /* True when the host's table is large enough to hold `member` (for plugins that use slots

@@ -157,6 +157,18 @@ STRATA_API const char *strata_model_layer_type(const strata_model *model, size_t
 STRATA_API strata_shape strata_model_input_shape(const strata_model *model);
 STRATA_API strata_shape strata_model_output_shape(const strata_model *model, size_t layer);
 STRATA_API uint64_t strata_model_param_count(const strata_model *model, size_t layer);
+/* Added in 0.3: the model's inputs (name, shape with its dtype) and outputs (the layer each is,
+ * and the loss the recipe gives it, NULL when none); strata_model_loss_count counts the outputs
+ * with a loss, those that train and that evaluation reports. */
+STRATA_API size_t strata_model_input_count(const strata_model *model);
+STRATA_API const char *strata_model_input_name(const strata_model *model, size_t i);
+STRATA_API strata_shape strata_model_input_shape_at(const strata_model *model, size_t i);
+STRATA_API size_t strata_model_output_count(const strata_model *model);
+STRATA_API size_t strata_model_output_layer(const strata_model *model, size_t k);
+STRATA_API const char *strata_model_output_loss(const strata_model *model, size_t k);
+STRATA_API size_t strata_model_loss_count(const strata_model *model);
+/* Added in 0.3: whether output k's metrics (the recipe's `metrics`) list `metric` ("accuracy"). */
+STRATA_API bool strata_model_output_has_metric(const strata_model *model, size_t k, const char *metric);
 /* The `device:` selector of the model file, or NULL. */
 STRATA_API const char *strata_model_device(const strata_model *model);
 
@@ -181,6 +193,15 @@ typedef struct strata_data_config {
 	uint32_t n_keep_labels;
 } strata_data_config;
 STRATA_API strata_data_config strata_model_data(const strata_model *model);
+/* Added in 0.3: the data files of every input and of every output with a loss, for the training
+ * (`test` false) or the test set; NULL entries where the data section names none. The arrays
+ * live as long as the model. */
+typedef struct strata_data_files {
+	const char *const *inputs;   /* strata_model_input_count of them */
+	const char *const *labels;   /* strata_model_loss_count of them */
+	const uint32_t *num_classes; /* one per label file (0: not given) */
+} strata_data_files;
+STRATA_API strata_data_files strata_model_data_files(const strata_model *model, bool test);
 
 /* ---- Sessions: a model on a device ------------------------------------------------------------ */
 
@@ -223,7 +244,7 @@ typedef struct strata_dataset strata_dataset;
 
 typedef struct strata_dataset_options {
 	uint32_t size;           /* sizeof(strata_dataset_options) */
-	const char *images;      /* IDX file of unsigned bytes, N x sample shape */
+	const char *images;      /* IDX file of N samples: unsigned bytes, or int32 ids (0x0C) */
 	const char *labels;      /* IDX file of N unsigned-byte class labels */
 	double scale;            /* pixel multiplier (1/255); 0 means 1 */
 	uint32_t num_classes;    /* labels must be below it */
@@ -236,6 +257,15 @@ typedef struct strata_dataset_options {
 	 * offset and limit then count the samples kept. NULL: every sample. */
 	const uint32_t *keep_labels;
 	uint32_t n_keep_labels;
+	/* Added in 0.3, for models of several inputs or outputs: the IDX files of model inputs 1, 2,
+	 * ... (`images` is input 0's), and the labels of the outputs with a loss after the first
+	 * (`labels` is the first's), each with its class count. Every file holds the same samples in
+	 * the same order. An input file may hold int32 ids (IDX type 0x0C) for an int32 input. */
+	const char *const *more_images;
+	uint32_t n_more_images;
+	const char *const *more_labels;
+	const uint32_t *more_num_classes;
+	uint32_t n_more_labels;
 } strata_dataset_options;
 
 /* Reads the files, checks them against each other, and stages the samples on the runtime's
@@ -261,6 +291,13 @@ typedef struct strata_progress {
 	double eta_seconds;            /* estimate for the rest of this epoch */
 	bool epoch_done;
 	bool checkpoint_saved;
+	/* Added in 0.3: the figures of each output with a loss, in the outputs' order (Keras'
+	 * digit_loss, digit_accuracy, val_digit_loss, ...); loss and accuracy above are the total
+	 * (weighted by loss_weights, plus regularization) and the first output's. Valid during the
+	 * call only; the val_ ones when has_validation. */
+	size_t n_outputs;
+	const double *output_loss, *output_accuracy;
+	const double *val_output_loss, *val_output_accuracy;
 } strata_progress;
 typedef void (*strata_progress_fn)(void *user, const strata_progress *p);
 
@@ -307,6 +344,12 @@ typedef struct strata_eval_result {
 
 STRATA_API strata_status strata_evaluate(strata_session *s, strata_dataset *ds, uint32_t batch_size,
                                          strata_eval_result *result, strata_error *err);
+/* Added in 0.3: as strata_evaluate, with the figures of each output with a loss in `outputs`
+ * (strata_model_loss_count of them, in the outputs' order; loss unweighted); `total` holds the
+ * weighted total loss and the first output's accuracy and LRAP, as strata_evaluate's result. */
+STRATA_API strata_status strata_evaluate_outputs(strata_session *s, strata_dataset *ds, uint32_t batch_size,
+                                                 strata_eval_result *total, strata_eval_result *outputs,
+                                                 size_t n_outputs, strata_error *err);
 
 /* Checkpoints: every weight, and with the optimizer's state when the session has trained.
  * Loading checks every name and shape against the model before any value is replaced. */

@@ -20,8 +20,9 @@
 #define TUNE_VW 16u
 /* Work-items per work-group of the 2-D launches. */
 #define TUNE_WG 256u
-/* Rows a work-item of the bias-gradient sums adds before its partial sum is stored; it also
- * sizes the weighted layers' workspace of partial sums. */
+/* Rows per block of the bias gradient's partial sums: the weighted layers size their workspace
+ * for blocks of this many rows, which gives host->column_sums room for its most parallel pass
+ * (blocks of 64 rows; plugin.h). */
 #define TUNE_COLSUM_ROWS 64u
 /* Philox blocks (4 floats each) per dropout work-item, 1 to 16: one vector of generators. */
 #define TUNE_DROPOUT_VW 16u

@@ -90,6 +90,16 @@ int cli_open_session(cli_context *ctx, strata_session **out, uint32_t *batch);
 /* The model's test set (or `which` = "train": its training set) on the runtime's device. */
 int cli_open_dataset(cli_context *ctx, const char *which, uint32_t offset, uint32_t limit,
                      const strata_dataset *reference, strata_dataset **out);
+/* The name of the `head`-th output with a loss (its layer's), as evaluation and training list them. */
+const char *cli_loss_output_name(const strata_model *m, size_t head);
+/* Whether that output's metrics list accuracy: a model of several outputs shows each output's
+ * accuracy only where its metrics ask for it, as Keras does. */
+bool cli_head_shows_accuracy(const strata_model *m, size_t head);
+/* Evaluates on `test` and prints the figures: loss, accuracy and LRAP, or with several outputs
+ * with a loss, the total loss and each output's, after "Evaluated ... (WEIGHTS)" when `weights` is
+ * not NULL; CLI_OK or CLI_FAILED (said). */
+int cli_print_evaluation(const strata_model *m, strata_session *s, strata_dataset *test, uint32_t batch,
+                         const char *weights);
 
 /* cli_probe.c, for visualize and embed. The index of the layer --layer names; an unknown name
  * is bad usage, the message listing the model's layers. */

@@ -148,6 +148,10 @@ int cli_open_dataset(cli_context *ctx, const char *which, uint32_t offset, uint3
 {
 	strata_data_config data = strata_model_data(ctx->model);
 	bool train = which[0] == 't' && which[1] == 'r';
+	/* A model of several inputs or outputs: a file for each input, labels for each output with a
+	 * loss (the model file's data section has them by name). */
+	strata_data_files files = strata_model_data_files(ctx->model, !train);
+	size_t n_inputs = strata_model_input_count(ctx->model), n_heads = strata_model_loss_count(ctx->model);
 	strata_dataset_options o = {
 		.size = sizeof(o),
 		.images = train ? data.train_images : data.test_images,
@@ -159,15 +163,80 @@ int cli_open_dataset(cli_context *ctx, const char *which, uint32_t offset, uint3
 		.standardize = data.standardize,
 		.reference = reference,
 		.keep_labels = data.keep_labels, .n_keep_labels = data.n_keep_labels,
+		.more_images = n_inputs > 1 ? files.inputs + 1 : NULL,
+		.n_more_images = n_inputs > 1 ? (uint32_t)(n_inputs - 1) : 0,
+		.more_labels = n_heads > 1 ? files.labels + 1 : NULL,
+		.more_num_classes = n_heads > 1 ? files.num_classes + 1 : NULL,
+		.n_more_labels = n_heads > 1 ? (uint32_t)(n_heads - 1) : 0,
 	};
 	if (!o.images || !o.labels) {
 		cli_error("%s: the model's data section names no %s images and labels", ctx->opt.model_path, which);
 		return CLI_USAGE;
 	}
+	for (size_t k = 1; k < n_heads; k++)
+		if (!files.num_classes[k]) {
+			cli_error("%s: the model's data section gives no num_classes for output '%s'", ctx->opt.model_path,
+			          cli_loss_output_name(ctx->model, k));
+			return CLI_USAGE;
+		}
 	strata_error err = {0};
 	if (strata_dataset_load(ctx->rt, &o, out, &err) != STRATA_OK) {
 		cli_error("%s", err.message);
 		return cli_exit_status(err.status); /* a malformed or mismatched file: 2, as elsewhere */
 	}
+	return CLI_OK;
+}
+
+/* The index among the model's outputs of the `head`-th output with a loss. */
+static size_t head_output(const strata_model *m, size_t head)
+{
+	for (size_t k = 0, h = 0; k < strata_model_output_count(m); k++)
+		if (strata_model_output_loss(m, k) && h++ == head)
+			return k;
+	return SIZE_MAX;
+}
+
+const char *cli_loss_output_name(const strata_model *m, size_t head)
+{
+	size_t k = head_output(m, head);
+	return k == SIZE_MAX ? "?" : strata_model_layer_name(m, strata_model_output_layer(m, k));
+}
+
+bool cli_head_shows_accuracy(const strata_model *m, size_t head)
+{
+	return strata_model_output_has_metric(m, head_output(m, head), "accuracy");
+}
+
+int cli_print_evaluation(const strata_model *m, strata_session *s, strata_dataset *test, uint32_t batch,
+                         const char *weights)
+{
+	size_t n = strata_model_loss_count(m);
+	strata_eval_result total, *outputs = calloc(n ? n : 1, sizeof(*outputs));
+	strata_error err = {0};
+	if (!outputs) {
+		cli_error("out of memory");
+		return CLI_FAILED;
+	}
+	if (strata_evaluate_outputs(s, test, batch, &total, n ? outputs : NULL, n, &err) != STRATA_OK) {
+		cli_error("%s", err.message);
+		free(outputs);
+		return CLI_FAILED;
+	}
+	if (weights)
+		printf("Evaluated %s on %u test samples (%s)\n", strata_model_name(m), total.count, weights);
+	printf("Test loss: %.4f\n", total.loss);
+	if (n > 1) {
+		/* Keras' names: the total loss, then each output's loss and metrics. */
+		for (size_t h = 0; h < n; h++) {
+			const char *name = cli_loss_output_name(m, h);
+			printf("Test %s_loss: %.4f\n", name, outputs[h].loss);
+			if (cli_head_shows_accuracy(m, h))
+				printf("Test %s_accuracy: %.4f\n", name, outputs[h].accuracy);
+			printf("Test %s_LRAP: %.4f\n", name, outputs[h].lrap);
+		}
+	} else {
+		printf("Test accuracy: %.4f\nTest LRAP: %.4f\n", total.accuracy, total.lrap);
+	}
+	free(outputs);
 	return CLI_OK;
 }

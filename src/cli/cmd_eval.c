@@ -28,15 +28,7 @@ int cmd_eval(cli_context *ctx)
 		goto out_free;
 	if ((rc = cli_open_dataset(ctx, "test", 0, 0, train, &test)))
 		goto out_free;
-	strata_eval_result r;
-	if (strata_evaluate(s, test, batch, &r, &err) != STRATA_OK) {
-		cli_error("%s", err.message);
-		rc = CLI_FAILED;
-		goto out_free;
-	}
-	printf("Evaluated %s on %u test samples (%s)\n", strata_model_name(ctx->model), r.count, ctx->opt.weights);
-	printf("Test loss: %.4f\nTest accuracy: %.4f\nTest LRAP: %.4f\n", r.loss, r.accuracy, r.lrap);
-	rc = CLI_OK;
+	rc = cli_print_evaluation(ctx->model, s, test, batch, ctx->opt.weights);
 out_free:
 	strata_dataset_free(test);
 	strata_dataset_free(train);

@@ -73,9 +73,17 @@ int cmd_predict(cli_context *ctx)
 	float *x = NULL, *y = NULL;
 	uint32_t batch = 0, count = 0;
 	strata_error err = {0};
-	size_t n_layers = strata_model_layer_count(ctx->model);
+	/* The model's (first) output, or any layer --layer names. */
+	size_t layer = strata_model_output_layer(ctx->model, 0);
+	if (ctx->opt.layer && (rc = cli_find_layer(ctx, &layer)))
+		return cli_close(ctx, rc);
+	if (strata_model_input_count(ctx->model) != 1) {
+		cli_error("%s has %zu inputs; predict feeds one (eval and train read one file per input)",
+		          ctx->opt.model_path, strata_model_input_count(ctx->model));
+		return cli_close(ctx, CLI_USAGE);
+	}
 	strata_shape in = strata_model_input_shape(ctx->model);
-	strata_shape out = strata_model_output_shape(ctx->model, n_layers ? n_layers - 1 : 0);
+	strata_shape out = strata_model_output_shape(ctx->model, layer);
 	uint64_t per_sample = cli_shape_elems(in), classes = cli_shape_elems(out);
 
 	if ((rc = cli_open_session(ctx, &s, &batch)) ||
@@ -106,7 +114,7 @@ int cmd_predict(cli_context *ctx)
 			for (uint64_t i = 0; i < per_sample * n; i++)
 				x[i] = (float)(src[i] * data.scale);
 		}
-		if (strata_session_forward(s, x, n, y, &err) != STRATA_OK) {
+		if (strata_session_forward_to(s, x, n, layer, y, &err) != STRATA_OK) {
 			cli_error("%s", err.message);
 			rc = CLI_FAILED;
 			goto out_free;

@@ -27,7 +27,10 @@ static void request_stop(int sig)
 #define LOG_MAX_BYTES (1ull << 30)
 #define LOG_PATH_MAX 4096
 
-static const char log_header[] = "epoch,batch,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds\n";
+/* The columns every log has (cmd_plot reads them); a model of several outputs with a loss adds
+ * each one's, as Keras' CSVLogger: digit_loss, digit_accuracy, ..., val_digit_loss, ... */
+static const char log_header[] = "epoch,batch,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds";
+#define LOG_HEADER_MAX 4096
 
 typedef struct progress_state {
 	bool tty;
@@ -42,7 +45,24 @@ typedef struct progress_state {
 	bool log_failed;   /* a write failed: the log is incomplete */
 	double epoch_base; /* seconds of earlier epochs, for the log's time column */
 	bool saved;        /* this run has written a checkpoint */
+	char header[LOG_HEADER_MAX]; /* log_header and the outputs' columns, with its newline */
+	const strata_model *model;
+	size_t n_heads;    /* outputs with a loss: more than one shows each */
 } progress_state;
+
+static void make_header(progress_state *ps, const strata_model *m)
+{
+	ps->model = m;
+	ps->n_heads = strata_model_loss_count(m);
+	size_t o = (size_t)snprintf(ps->header, sizeof(ps->header), "%s", log_header);
+	for (int val = 0; ps->n_heads > 1 && val < 2; val++)
+		for (size_t h = 0; h < ps->n_heads && o < sizeof(ps->header); h++)
+			o += (size_t)snprintf(ps->header + o, sizeof(ps->header) - o, ",%s%s_loss,%s%s_accuracy",
+			                      val ? "val_" : "", cli_loss_output_name(m, h), val ? "val_" : "",
+			                      cli_loss_output_name(m, h));
+	if (o < sizeof(ps->header) - 1)
+		snprintf(ps->header + o, sizeof(ps->header) - o, "\n");
+}
 
 /* A write to the log failed: say so once and write no more (the run goes on, and fails at its
  * end, for the log no longer matches the checkpoint). `e` 0: `what` says it all. */
@@ -124,7 +144,7 @@ static void start_log(progress_state *ps, uint32_t first)
 		log_failed(ps, what, e < 0 ? 0 : e);
 		goto out_free;
 	}
-	fputs(log_header, ps->log);
+	fputs(ps->header, ps->log);
 	double seconds = 0.0;
 	const char *line = ps->old_log;
 	if (strncmp(line, "epoch,", 6) == 0)
@@ -169,7 +189,15 @@ static void log_row(progress_state *ps, const strata_progress *p)
 		fprintf(ps->log, "%.6f,%.6f,", p->val_loss, p->val_accuracy);
 	else
 		fprintf(ps->log, ",,");
-	fprintf(ps->log, "%.1f,%.3f\n", p->images_per_second, ps->epoch_base + p->epoch_seconds);
+	fprintf(ps->log, "%.1f,%.3f", p->images_per_second, ps->epoch_base + p->epoch_seconds);
+	for (size_t h = 0; ps->n_heads > 1 && h < p->n_outputs; h++)
+		fprintf(ps->log, ",%.6f,%.6f", p->output_loss[h], p->output_accuracy[h]);
+	for (size_t h = 0; ps->n_heads > 1 && h < p->n_outputs; h++)
+		if (p->epoch_done && p->has_validation)
+			fprintf(ps->log, ",%.6f,%.6f", p->val_output_loss[h], p->val_output_accuracy[h]);
+		else
+			fprintf(ps->log, ",,");
+	fputc('\n', ps->log);
 	if (fflush(ps->log) != 0 || ferror(ps->log) || (p->epoch_done && sync_fd(fileno(ps->log)) != 0)) {
 		log_failed(ps, "a row", errno);
 		return;
@@ -211,12 +239,28 @@ static void show(void *user, const strata_progress *p)
 	bar[30] = '\0';
 	char t[32];
 	format_time(p->epoch_done ? p->epoch_seconds : p->eta_seconds, t, sizeof(t));
-	char line[512];
+	char line[2048];
 	int n = snprintf(line, sizeof(line), "%u/%u [%s] - %s %s - loss: %.4f - accuracy: %.4f - %.0f img/s", p->batch,
 	                 p->batches, bar, p->epoch_done ? "" : "ETA", t, p->loss, p->accuracy, p->images_per_second);
-	if (p->epoch_done && p->has_validation)
+	for (size_t h = 0; ps->n_heads > 1 && h < p->n_outputs && (size_t)n < sizeof(line); h++) {
+		const char *name = cli_loss_output_name(ps->model, h);
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " - %s_loss: %.4f", name, p->output_loss[h]);
+		if (cli_head_shows_accuracy(ps->model, h) && (size_t)n < sizeof(line))
+			n += snprintf(line + n, sizeof(line) - (size_t)n, " - %s_accuracy: %.4f", name, p->output_accuracy[h]);
+	}
+	if (p->epoch_done && p->has_validation && (size_t)n < sizeof(line))
 		n += snprintf(line + n, sizeof(line) - (size_t)n, " - val_loss: %.4f - val_accuracy: %.4f", p->val_loss,
 		              p->val_accuracy);
+	for (size_t h = 0; p->epoch_done && p->has_validation && ps->n_heads > 1 && h < p->n_outputs &&
+	                   (size_t)n < sizeof(line); h++) {
+		const char *name = cli_loss_output_name(ps->model, h);
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " - val_%s_loss: %.4f", name, p->val_output_loss[h]);
+		if (cli_head_shows_accuracy(ps->model, h) && (size_t)n < sizeof(line))
+			n += snprintf(line + n, sizeof(line) - (size_t)n, " - val_%s_accuracy: %.4f", name,
+			              p->val_output_accuracy[h]);
+	}
+	if ((size_t)n >= sizeof(line))
+		n = (int)sizeof(line) - 1;
 	if (p->epoch_done && !ps->tty)
 		printf("Epoch %u/%u\n", p->epoch, p->epochs);
 	printf("%s%s%*s%s", ps->tty ? "\r" : "", line, ps->tty && ps->last_width > n ? ps->last_width - n : 0, "",
@@ -291,7 +335,7 @@ static int open_log(cli_context *ctx, progress_state *ps)
 		cli_error("cannot write the training log %s: %s", path, strerror(errno));
 		return CLI_FAILED;
 	}
-	fputs(log_header, ps->log);
+	fputs(ps->header, ps->log);
 	return CLI_OK;
 }
 
@@ -374,6 +418,7 @@ int cmd_train(cli_context *ctx)
 	printf("Training %s on %s: %u samples, batch %u, %u epochs, seed %llu\n", strata_model_name(ctx->model),
 	       dev->name, strata_dataset_count(train), batch, epochs,
 	       (unsigned long long)(ctx->opt.seed >= 0 ? (uint64_t)ctx->opt.seed : tc.seed));
+	make_header(&ps, ctx->model);
 	if ((rc = open_log(ctx, &ps)))
 		goto out_free;
 	struct sigaction sa = {.sa_handler = request_stop, .sa_flags = SA_RESETHAND};
@@ -414,15 +459,8 @@ int cmd_train(cli_context *ctx)
 		}
 		goto out_free;
 	}
-	if (test) {
-		strata_eval_result r;
-		if (strata_evaluate(s, test, batch, &r, &err) != STRATA_OK) {
-			cli_error("%s", err.message);
-			rc = CLI_FAILED;
-			goto out_free;
-		}
-		printf("Test loss: %.4f\nTest accuracy: %.4f\nTest LRAP: %.4f\n", r.loss, r.accuracy, r.lrap);
-	}
+	if (test && (rc = cli_print_evaluation(ctx->model, s, test, batch, NULL)))
+		goto out_free;
 	if (ctx->opt.save)
 		printf("Weights saved to %s\n", ctx->opt.save);
 	rc = ps.log_failed ? CLI_FAILED : CLI_OK;

@@ -142,7 +142,7 @@ static strata_status plan_slots(strata_session *s, strata_error *err)
 	}
 	/* Weighed against the device's memory before any of it is made: activations, gradients,
 	 * and the weights twice (their gradients). */
-	uint64_t weights = 0, per_sample = st_session_inference_bytes(m, &weights);
+	uint64_t weights = 0, per_sample = st_session_training_bytes(m, &weights);
 	uint64_t grad_elems = fans_out ? most * inputs : 0;
 	for (size_t k = 0; k < n_slots; k++)
 		grad_elems += slot_size[k];
@@ -203,7 +203,8 @@ static strata_status alloc_training(strata_session *s, strata_error *err)
 				return st;
 		}
 	}
-	if ((st = plan_slots(s, err)))
+	/* The backward pass reads every layer's output: one buffer each from here on. */
+	if ((st = plan_slots(s, err)) || (st = st_session_plan_activations(s, true, err)))
 		return st;
 	/* The loss of an evaluation writes here when training is off; training has the slots. */
 	st_tensor_release(&s->eval_grad);
@@ -259,11 +260,10 @@ static strata_status accumulate(strata_session *s, strata_tensor *dst, strata_te
 	return st_launch(s->rt, "strata", k, 1, &global, NULL, 3, args, err);
 }
 
-/* Which layers the pass runs: `root` and every layer it reads, directly or not. */
-static void mark_active(const strata_model *m, size_t root, bool *active)
+/* Which layers the pass runs: the roots and every layer they read, directly or not. */
+static void mark_active(const strata_model *m, const bool *root, bool *active)
 {
-	memset(active, 0, m->n_layers * sizeof(*active));
-	active[root] = true;
+	memcpy(active, root, m->n_layers * sizeof(*active));
 	for (size_t o = m->n_layers; o-- > 0;) {
 		size_t i = m->order[o];
 		if (!active[i])
@@ -307,11 +307,31 @@ static strata_status add_shared_grads(strata_session *s, const bool *active, str
 	return STRATA_OK;
 }
 
-/* Backpropagates from the gradient of `root`'s output (already in its slot) through every layer
- * it reads; `folded` applies to the root. Layers the root does not read keep zero weight
- * gradients when `whole` (a training step, whose optimizer sweeps every weight). */
-static strata_status backward_graph(strata_session *s, uint32_t batch, size_t root, bool folded, bool training,
-                                    bool whole, strata_tensor **input_grad, strata_error *err)
+/* Which values' gradients a pass needs: a layer's output when the layer has weights (their
+ * gradients come from it) or reads a value that is needed; model input 0 when the caller asks for
+ * its gradient. A Flatten right after the input then computes nothing, and the Dense after it no
+ * input gradient: a GEMM as large as the layer's weight gradient saved in every step. */
+static void mark_needed(const strata_model *m, bool input_grad, bool *needed)
+{
+	size_t n = m->n_layers;
+	for (size_t v = 0; v < m->n_inputs; v++)
+		needed[v] = v == 0 && input_grad;
+	for (size_t o = 0; o < n; o++) {
+		size_t i = m->order[o];
+		const strata_layer *l = &m->layers[i];
+		bool need = l->n_weights > 0;
+		for (uint32_t k = 0; k < l->n_inputs && !need; k++)
+			need = needed[l->inputs[k]];
+		needed[st_layer_value(m, i)] = need;
+	}
+}
+
+/* Backpropagates from the gradients of the roots' outputs (already in their slots) through every
+ * layer they read; folded[i] says the gradient given at root i is already past its softmax.
+ * Layers no root reads keep zero weight gradients when `whole` (a training step, whose optimizer
+ * sweeps every weight). */
+static strata_status backward_graph(strata_session *s, uint32_t batch, const bool *root, const bool *folded,
+                                    bool training, bool whole, strata_tensor **input_grad, strata_error *err)
 {
 	strata_model *m = s->model;
 	if (!s->training_ready)
@@ -321,18 +341,21 @@ static strata_status backward_graph(strata_session *s, uint32_t batch, size_t ro
 		               s->max_batch);
 	size_t n = m->n_layers, n_values = m->n_inputs + n;
 	bool *active = malloc((n ? n : 1) * sizeof(*active)), *written = calloc(n_values, sizeof(*written));
+	bool *needed = malloc(n_values * sizeof(*needed));
 	strata_tensor **targets = malloc((s->n_grad_scratch ? s->n_grad_scratch : 1) * sizeof(*targets));
 	strata_status st = STRATA_OK;
-	if (!active || !written || !targets) {
+	if (!active || !written || !targets || !needed) {
 		st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 		goto out_free;
 	}
 	mark_active(m, root, active);
+	mark_needed(m, input_grad != NULL, needed);
 	s->rt->phase = "backward";
-	written[st_layer_value(m, root)] = true;
+	for (size_t i = 0; i < n; i++)
+		written[st_layer_value(m, i)] = root[i];
 	for (size_t o = n; o-- > 0;) {
 		size_t i = m->order[o];
-		if (!active[i]) {
+		if (!active[i] || !needed[st_layer_value(m, i)]) {
 			if (whole && (st = zero_weight_grads(s, i, err)))
 				goto out_free;
 			continue;
@@ -342,7 +365,7 @@ static strata_status backward_graph(strata_session *s, uint32_t batch, size_t ro
 		uint32_t scratch = 0;
 		for (uint32_t k = 0; k < layer->n_inputs; k++) {
 			uint32_t v = layer->inputs[k];
-			bool wanted = v >= m->n_inputs || (v == 0 && input_grad);
+			bool wanted = needed[v];
 			targets[k] = NULL;
 			if (!wanted || s->grad_slot[v] == ST_NO_SLOT)
 				continue;
@@ -360,7 +383,7 @@ static strata_status backward_graph(strata_session *s, uint32_t batch, size_t ro
 			.output = &b->output,
 			.grad_output = &s->grad_slots[s->grad_slot[st_layer_value(m, i)]],
 			.grad_input = targets[0],
-			.activation_folded = folded && i == root,
+			.activation_folded = folded[i],
 			.training = training,
 			.workspaces_kept = b->kept_batch == batch,
 			.inputs = b->in,
@@ -384,23 +407,59 @@ static strata_status backward_graph(strata_session *s, uint32_t batch, size_t ro
 		goto out_free;
 	if (input_grad)
 		*input_grad = written[0] ? &s->grad_slots[s->grad_slot[0]] : NULL;
-	if (input_grad && !*input_grad)
-		st = st_fail(err, STRATA_ERR_INVALID, "%s does not depend on the model's input %s", m->layers[root].name,
+	if (input_grad && !*input_grad) {
+		size_t first = 0;
+		while (first + 1 < n && !root[first])
+			first++;
+		st = st_fail(err, STRATA_ERR_INVALID, "%s does not depend on the model's input %s", m->layers[first].name,
 		             m->inputs[0].name);
+	}
 out_free:
 	free(active);
 	free(written);
+	free(needed);
 	free(targets);
 	return st;
+}
+
+/* The roots of a pass from one layer, or from the model's outputs. */
+static strata_status make_roots(const strata_model *m, bool **root, bool **folded, strata_error *err)
+{
+	*root = calloc(m->n_layers ? m->n_layers : 1, sizeof(**root));
+	*folded = calloc(m->n_layers ? m->n_layers : 1, sizeof(**folded));
+	if (!*root || !*folded) {
+		free(*root);
+		free(*folded);
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+	}
+	return STRATA_OK;
 }
 
 strata_status st_session_backward(strata_session *s, uint32_t batch, bool folded, strata_tensor **input_grad,
                                   strata_error *err)
 {
-	if (s->model->n_outputs > 1)
-		return st_fail(err, STRATA_ERR_UNSUPPORTED, "%s has %zu outputs: training several outputs is not "
-		               "supported yet", s->model->name, s->model->n_outputs);
-	return backward_graph(s, batch, s->model->outputs[0], folded, true, true, input_grad, err);
+	strata_model *m = s->model;
+	bool *root, *fold;
+	strata_status st = make_roots(m, &root, &fold, err);
+	if (st)
+		return st;
+	/* From every output the loss wrote a gradient for; without loss heads (a caller that wrote
+	 * the gradients itself), from every output, `folded` then meaning the first's. */
+	if (s->n_heads) {
+		for (size_t h = 0; h < s->n_heads; h++) {
+			root[s->heads[h].layer] = true;
+			fold[s->heads[h].layer] = folded && s->heads[h].folded;
+		}
+	} else {
+		for (size_t k = 0; k < m->n_outputs; k++)
+			root[m->outputs[k]] = true;
+		if (m->n_outputs)
+			fold[m->outputs[0]] = folded;
+	}
+	st = backward_graph(s, batch, root, fold, true, true, input_grad, err);
+	free(root);
+	free(fold);
+	return st;
 }
 
 strata_status st_session_backward_from(strata_session *s, uint32_t batch, size_t layer, bool training,
@@ -408,5 +467,13 @@ strata_status st_session_backward_from(strata_session *s, uint32_t batch, size_t
 {
 	if (layer >= s->model->n_layers)
 		return st_fail(err, STRATA_ERR_NOT_FOUND, "no layer %zu: the model has %zu", layer, s->model->n_layers);
-	return backward_graph(s, batch, layer, false, training, false, input_grad, err);
+	bool *root, *fold;
+	strata_status st = make_roots(s->model, &root, &fold, err);
+	if (st)
+		return st;
+	root[layer] = true;
+	st = backward_graph(s, batch, root, fold, training, false, input_grad, err);
+	free(root);
+	free(fold);
+	return st;
 }

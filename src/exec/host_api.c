@@ -1,5 +1,6 @@
 /* The function table handed to plugins: every service a layer uses goes through here, so a
- * plugin links against nothing of Strata's and the host can change behind the table. */
+ * plugin links against nothing of Strata's and the host can change behind the table. The
+ * services over the runtime's shared kernels live in host_services.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -25,34 +26,13 @@ static strata_status host_register_layer(strata_registry *reg, const strata_laye
 	return st_registry_add_layer(reg, ops, reg->init_err);
 }
 
-static strata_status vfail_at(strata_layer *layer, st_pos pos, strata_status status, const char *fmt,
-                              va_list ap)
-{
-	layer->last_status = status;
-	if (!layer->err)
-		return status;
-	char msg[STRATA_ERROR_MAX / 2];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	return st_fail(layer->err, status, "%s:%u:%u: %s: %s", layer->model->file, pos.line, pos.col,
-	               layer->name, msg);
-}
-
-static strata_status host_fail(strata_layer *layer, strata_status status, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	strata_status st = vfail_at(layer, layer->pos, status, fmt, ap);
-	va_end(ap);
-	return st;
-}
-
 static strata_status host_fail_param(strata_layer *layer, const char *param, strata_status status,
                                      const char *fmt, ...)
 {
 	const st_param_value *v = st_layer_param(layer, param);
 	va_list ap;
 	va_start(ap, fmt);
-	strata_status st = vfail_at(layer, v ? v->pos : layer->pos, status, fmt, ap);
+	strata_status st = st_layer_vfail(layer, v ? v->pos : layer->pos, status, fmt, ap);
 	va_end(ap);
 	return st;
 }
@@ -156,24 +136,24 @@ static const strata_shape *host_input_shape_at(const strata_layer *layer, uint32
 static strata_status host_add_weight(strata_layer *layer, const strata_weight_desc *desc, uint32_t *index)
 {
 	if (!desc || desc->size < offsetof(strata_weight_desc, l1) || !desc->name || !desc->initializer)
-		return host_fail(layer, STRATA_ERR_PLUGIN, "add_weight: malformed weight description");
+		return st_layer_fail(layer, STRATA_ERR_PLUGIN, "add_weight: malformed weight description");
 	if (layer->session)
-		return host_fail(layer, STRATA_ERR_PLUGIN, "add_weight is allowed only during build()");
+		return st_layer_fail(layer, STRATA_ERR_PLUGIN, "add_weight is allowed only during build()");
 	if (!st_initializer_known(desc->initializer))
-		return host_fail(layer, STRATA_ERR_INVALID, "unknown initializer '%s' (available: %s)",
+		return st_layer_fail(layer, STRATA_ERR_INVALID, "unknown initializer '%s' (available: %s)",
 		                 desc->initializer, st_initializer_names());
 	if (desc->shape.rank == 0 || desc->shape.rank > STRATA_MAX_RANK)
-		return host_fail(layer, STRATA_ERR_PLUGIN, "weight '%s' has rank %u", desc->name, desc->shape.rank);
+		return st_layer_fail(layer, STRATA_ERR_PLUGIN, "weight '%s' has rank %u", desc->name, desc->shape.rank);
 	uint64_t count = 1;
 	for (uint32_t i = 0; i < desc->shape.rank; i++) {
 		int64_t d = desc->shape.dims[i];
 		if (d < 1 || __builtin_mul_overflow(count, (uint64_t)d, &count) || count > INT32_MAX)
-			return host_fail(layer, STRATA_ERR_OVERFLOW, "weight '%s' is too large or has a dimension < 1",
+			return st_layer_fail(layer, STRATA_ERR_OVERFLOW, "weight '%s' is too large or has a dimension < 1",
 			                 desc->name);
 	}
 	st_weight_decl *w = realloc(layer->weights, (layer->n_weights + 1) * sizeof(*w));
 	if (!w)
-		return host_fail(layer, STRATA_ERR_NO_MEMORY, "out of memory");
+		return st_layer_fail(layer, STRATA_ERR_NO_MEMORY, "out of memory");
 	layer->weights = w;
 	st_weight_decl *d = &w[layer->n_weights];
 	memset(d, 0, sizeof(*d));
@@ -182,7 +162,7 @@ static strata_status host_add_weight(strata_layer *layer, const strata_weight_de
 	if (!d->name || !d->initializer) {
 		free(d->name);
 		free(d->initializer);
-		return host_fail(layer, STRATA_ERR_NO_MEMORY, "out of memory");
+		return st_layer_fail(layer, STRATA_ERR_NO_MEMORY, "out of memory");
 	}
 	d->shape = desc->shape;
 	d->count = count;
@@ -214,12 +194,12 @@ static strata_status host_add_state(strata_layer *layer, const strata_weight_des
 static strata_status host_add_workspace(strata_layer *layer, size_t bytes_per_sample, uint32_t *index)
 {
 	if (layer->session)
-		return host_fail(layer, STRATA_ERR_PLUGIN, "add_workspace is allowed only during build()");
+		return st_layer_fail(layer, STRATA_ERR_PLUGIN, "add_workspace is allowed only during build()");
 	if (bytes_per_sample == 0 || bytes_per_sample > ((size_t)1 << 40))
-		return host_fail(layer, STRATA_ERR_OVERFLOW, "workspace of %zu bytes per sample", bytes_per_sample);
+		return st_layer_fail(layer, STRATA_ERR_OVERFLOW, "workspace of %zu bytes per sample", bytes_per_sample);
 	size_t *w = realloc(layer->workspaces, (layer->n_workspaces + 1) * sizeof(*w));
 	if (!w)
-		return host_fail(layer, STRATA_ERR_NO_MEMORY, "out of memory");
+		return st_layer_fail(layer, STRATA_ERR_NO_MEMORY, "out of memory");
 	layer->workspaces = w;
 	w[layer->n_workspaces] = bytes_per_sample;
 	if (index)
@@ -261,7 +241,7 @@ static strata_kernel *host_kernel(strata_layer *layer, const char *program, cons
                                   const char *extra_options)
 {
 	if (!layer->session) {
-		host_fail(layer, STRATA_ERR_PLUGIN, "kernel() called outside a session");
+		st_layer_fail(layer, STRATA_ERR_PLUGIN, "kernel() called outside a session");
 		return NULL;
 	}
 	strata_kernel *k = NULL;
@@ -280,7 +260,7 @@ static strata_status host_launch(strata_layer *layer, strata_kernel *kernel, uin
                                  const strata_arg *args)
 {
 	if (!layer->session || !kernel)
-		return host_fail(layer, STRATA_ERR_PLUGIN, "launch() needs a session and a kernel");
+		return st_layer_fail(layer, STRATA_ERR_PLUGIN, "launch() needs a session and a kernel");
 	strata_status st = st_launch(layer->session->rt, layer->name, kernel, work_dim, global, local, n_args, args,
 	                             layer->err);
 	return layer->last_status = st;
@@ -300,7 +280,7 @@ static strata_status host_gemm(strata_layer *layer, const strata_gemm *gemm)
 {
 	strata_gemm g;
 	if (!layer->session || !gemm_of(gemm, &g))
-		return host_fail(layer, STRATA_ERR_PLUGIN, "gemm() needs a session and a strata_gemm with its size");
+		return st_layer_fail(layer, STRATA_ERR_PLUGIN, "gemm() needs a session and a strata_gemm with its size");
 	strata_status st = st_gemm(layer->session->rt, layer->name, &g, layer->err);
 	return layer->last_status = st;
 }
@@ -330,7 +310,7 @@ const strata_host st_host_api = {
 	.size = sizeof(strata_host),
 	.register_program = host_register_program,
 	.register_layer = host_register_layer,
-	.fail = host_fail,
+	.fail = st_layer_fail,
 	.fail_param = host_fail_param,
 	.log = host_log,
 	.param_int = host_param_int,
@@ -360,6 +340,11 @@ const strata_host st_host_api = {
 	.input_shape_at = host_input_shape_at,
 	.add_state = host_add_state,
 	.state = host_state,
+	.activation_forward = st_host_activation_forward,
+	.activation_backward = st_host_activation_backward,
+	.column_sums = st_host_column_sums,
+	.copy = st_host_copy,
+	.fill = st_host_fill,
 };
 
 /* Every call into a plugin runs with the layer's error sink set, and leaves a message even when

@@ -68,7 +68,7 @@ static strata_status configure(st_optimizer *opt, const st_section *sec, strata_
 strata_status st_optimizer_create(strata_session *s, st_optimizer *opt, strata_error *err)
 {
 	memset(opt, 0, sizeof(*opt));
-	strata_status st = configure(opt, &s->model->optimizer, err);
+	strata_status st = configure(opt, &s->model->recipe.optimizer, err);
 	if (st)
 		return st;
 	strata_model *m = s->model;

@@ -66,12 +66,10 @@ static strata_status bind_layer(strata_session *s, strata_layer *layer, strata_e
 	size_t bytes = 0;
 	char what[160];
 	strata_status st;
-	if (shape_elems(&layer->out, &elems) != STRATA_OK)
+	/* The output's buffer comes with the others' (st_session_plan_activations, after every bind). */
+	if (shape_elems(&layer->out, &elems) != STRATA_OK || __builtin_mul_overflow(elems, sizeof(float), &elems))
 		return st_fail(err, STRATA_ERR_OVERFLOW, "%s: output shape overflows", layer->name);
-	if ((st = batch_bytes(elems * sizeof(float), s->max_batch, &bytes, err)))
-		return st;
-	snprintf(what, sizeof(what), "the output of %s", layer->name);
-	if ((st = st_tensor_alloc(s->rt, &b->output, bytes, what, err)))
+	if ((st = batch_bytes(elems, s->max_batch, &bytes, err)))
 		return st;
 
 	b->weights = calloc(layer->n_weights ? layer->n_weights : 1, sizeof(*b->weights));
@@ -173,6 +171,9 @@ strata_status strata_session_create(strata_runtime *rt, strata_model *model, uin
 		st = st_fail(err, STRATA_ERR_OVERFLOW, "the input shape overflows");
 		goto out_destroy;
 	}
+	/* Read first: the activation plan depends on it (one buffer per output when separate). */
+	if ((st = st_pool_mode_from_env(&s->pool_mode, err)))
+		goto out_destroy;
 	uint64_t per_sample = st_session_inference_bytes(model, &weights);
 	if ((st = st_session_check_fits(s, "the model", per_sample, weights, err)))
 		goto out_destroy;
@@ -191,19 +192,35 @@ strata_status strata_session_create(strata_runtime *rt, strata_model *model, uin
 		    (st = st_tensor_alloc(rt, &s->more_inputs[v - 1], bytes, what, err)))
 			goto out_destroy;
 	}
-	if ((st = st_pool_mode_from_env(&s->pool_mode, err)) || (st = plan_weight_pool(s, err)))
+	if ((st = plan_weight_pool(s, err)))
 		goto out_destroy;
 	/* Owners of weights first: a layer that shares them takes their tensors. */
 	for (int sharing = 0; sharing < 2; sharing++)
 		for (size_t i = 0; i < model->n_layers; i++)
 			if ((model->layers[i].shares >= 0) == sharing && (st = bind_layer(s, &model->layers[i], err)))
 				goto out_destroy;
+	if ((st = st_session_plan_activations(s, false, err)))
+		goto out_destroy;
 	*out = s;
 	return STRATA_OK;
 
 out_destroy:
 	strata_session_destroy(s);
 	return st;
+}
+
+/* The loss's buffers (loss.c makes them): here, so destroying a session calls nothing above it. */
+void st_loss_release(strata_session *s)
+{
+	for (size_t h = 0; h < s->n_heads; h++)
+		st_tensor_release(&s->heads[h].labels);
+	free(s->heads);
+	s->heads = NULL;
+	s->n_heads = 0;
+	st_tensor_release(&s->sample_loss);
+	st_tensor_release(&s->sample_correct);
+	st_tensor_release(&s->sums);
+	s->loss_ready = false;
 }
 
 void strata_session_destroy(strata_session *s)
@@ -227,6 +244,9 @@ void strata_session_destroy(strata_session *s)
 		free(b->in);
 		layer->session = NULL;
 	}
+	for (size_t k = 0; k < s->n_act_bufs; k++)
+		st_tensor_release(&s->act_bufs[k]);
+	free(s->act_bufs);
 	st_session_release_training(s);
 	st_pool_release(&s->weight_pool);
 	if (s->step_done)
@@ -237,10 +257,7 @@ void strata_session_destroy(strata_session *s)
 	free(s->more_inputs);
 	st_tensor_release(&s->staging);
 	st_tensor_release(&s->eval_grad);
-	st_tensor_release(&s->batch_labels);
-	st_tensor_release(&s->sample_loss);
-	st_tensor_release(&s->sample_correct);
-	st_tensor_release(&s->sums);
+	st_loss_release(s);
 	free(s->binds);
 	if (m->session == s)
 		m->session = NULL;
@@ -272,6 +289,10 @@ strata_status st_session_forward_layers(strata_session *s, uint32_t batch, bool 
 		return st;
 	if (n_layers > m->n_layers)
 		return st_fail(err, STRATA_ERR_INVALID, "%zu layers asked of a model of %zu", n_layers, m->n_layers);
+	/* A session made ready for training keeps every output for the backward pass: normally
+	 * st_session_enable_training() planned so already; this covers a caller that did not. */
+	if (s->training_ready && !s->act_training && (st = st_session_plan_activations(s, true, err)))
+		return st;
 	s->rt->phase = "forward";
 	/* All of them for the whole model: the last layer of the file need not be the last to run. */
 	size_t stop = n_layers == m->n_layers ? SIZE_MAX : n_layers - 1;

@@ -31,6 +31,15 @@ struct strata_session {
 	strata_tensor input;         /* model input 0 */
 	strata_tensor *more_inputs;  /* model inputs 1 and on */
 	st_layer_bind *binds; /* one per layer */
+	/* Activations (budget.c: st_session_plan_activations): each binds[i].output holds a reference
+	 * of its own to one of these buffers, its `bytes` those of its own output (max_batch x out
+	 * shape). Planned for inference, outputs never needed at once share a buffer (liveness over the
+	 * model's order: a chain uses two); planned for training, every layer has its own, as the
+	 * backward pass reads them all; STRATA_POOL=separate (memory checkers) plans for training. */
+	strata_tensor *act_bufs;
+	size_t n_act_bufs;
+	bool act_planned;  /* false only while the session is being made */
+	bool act_training; /* the plan in force is training's */
 	/* Trainable weights, their gradients (and the optimizer's state, in st_optimizer) share one
 	 * layout, so one launch updates them all. */
 	st_pool weight_pool, grad_pool;
@@ -48,14 +57,13 @@ struct strata_session {
 	size_t n_grad_scratch;
 	strata_tensor **share_grads; /* per layer sharing weights: its own weight gradients */
 	strata_tensor eval_grad;     /* the loss gradient of a session that only evaluates */
-	/* Loss: prepared for evaluation and training alike. */
+	/* Loss (loss.c): a head per output with a loss, prepared for evaluation and training alike. */
 	bool loss_ready;
-	int loss_kind;              /* st_loss_kind */
-	bool loss_folded;           /* cross-entropy differentiates the last layer's softmax */
-	strata_tensor batch_labels; /* max_batch ints */
-	strata_tensor sample_loss;    /* max_batch floats */
+	struct st_loss_head *heads;
+	size_t n_heads;
+	strata_tensor sample_loss;    /* max_batch floats, reused head after head */
 	strata_tensor sample_correct; /* max_batch floats: 1 where the prediction is right */
-	strata_tensor sums;         /* running sums: loss, correct, regularization */
+	strata_tensor sums;           /* on the device: [0] regularization, then per head its loss and correct sums */
 	/* The end of the previous step: the host waits for it before running further ahead. */
 	cl_event step_done;
 	/* Training only. */
@@ -104,15 +112,32 @@ strata_status st_session_throttle(strata_session *s, strata_error *err);
 
 /* loss.c */
 enum st_loss_kind { ST_LOSS_CROSSENTROPY, ST_LOSS_MSE };
-/* Allocates what computing the loss needs; refuses a model without a loss. Idempotent. */
+/* The loss of one model output: the recipe's loss and weight, the batch's labels, and whether
+ * cross-entropy differentiates the output layer's softmax itself (`folded`). */
+typedef struct st_loss_head {
+	uint32_t output;      /* index into the model's outputs (and the recipe's) */
+	uint32_t layer;       /* the layer whose output it is */
+	int kind;             /* st_loss_kind */
+	bool folded;
+	float weight;         /* loss_weights */
+	uint32_t classes;     /* values per sample of the output */
+	strata_tensor labels; /* max_batch ints */
+} st_loss_head;
+/* Allocates what computing the losses needs; refuses a model without any loss. Idempotent. */
 strata_status st_loss_prepare(strata_session *s, strata_error *err);
-/* Loss of the last layer's output against s->batch_labels: per-sample losses and correctness
- * added to s->sums, dLoss/dOutput (scaled by 1/batch) into st_session_output_grad(). */
+/* session.c: frees the loss's buffers (a session's destruction does). */
+void st_loss_release(strata_session *s);
+/* Each head's loss of its output against its labels: per-sample losses and correctness added to
+ * s->sums, dLoss/dOutput (scaled by weight/batch) into the output's gradient slot. */
 strata_status st_loss_compute(strata_session *s, uint32_t batch, strata_error *err);
 strata_status st_loss_zero_sums(strata_session *s, strata_error *err);
-/* Reads the sums (waiting for the device); `regularization` is recomputed from the weights. */
-strata_status st_loss_read_sums(strata_session *s, double *loss_sum, double *correct_sum, double *regularization,
+/* The figures summed since the sums were zeroed (waiting for the device): per head its loss and
+ * correct sums (loss[n_heads], correct[n_heads], either may be NULL), and the regularization
+ * term recomputed from the weights. */
+strata_status st_loss_read_sums(strata_session *s, double *loss, double *correct, double *regularization,
                                 strata_error *err);
+/* The weighted sum of the heads' mean losses plus regularization: the loss Keras shows. */
+double st_loss_total(const strata_session *s, const double *loss_sums, uint32_t count, double regularization);
 
 /* session_io.c: the session's tensors as named for checkpoints; *out freed with free(). */
 strata_status st_session_named_tensors(strata_session *s, bool with_optimizer, st_named_tensor **out, size_t *n,
@@ -120,11 +145,29 @@ strata_status st_session_named_tensors(strata_session *s, bool with_optimizer, s
 
 /* Values per sample the model outputs (its first output's). */
 uint64_t st_model_output_elems(const strata_model *m);
-/* The bytes a sample needs in a session's activations, and the model's weight bytes (*weights);
- * and the refusal, before anything is allocated, of what the device's memory cannot hold. */
+/* The bytes a sample needs in a session's buffers (its inputs, the activations of the inference
+ * plan, the workspaces), and the model's weight bytes (*weights); and the refusal, before anything
+ * is allocated, of what the device's memory cannot hold. */
 uint64_t st_session_inference_bytes(const strata_model *m, uint64_t *weights);
 strata_status st_session_check_fits(const strata_session *s, const char *what, uint64_t per_sample, uint64_t fixed,
                                     strata_error *err);
+
+/* budget.c: the activation plan of model m for inference (liveness) or training (one buffer per
+ * layer): buffer_of[i] (per layer) the buffer its output lives in, buffer_elems[k] the floats a
+ * sample of buffer k holds, *n_buffers how many there are (at most n_layers; the arrays hold
+ * n_layers). Deterministic: the model's order decides it. STRATA_ERR_NO_MEMORY without host memory. */
+strata_status st_session_activation_plan(const strata_model *m, bool training, uint32_t *buffer_of,
+                                         uint64_t *buffer_elems, size_t *n_buffers);
+/* (Re)allocates the activation buffers for the plan asked for and points every binds[i].output at
+ * its own (binds[j].in[k] follow); a no-op when that plan is in force. On failure the previous plan
+ * stays. Training's is weighed against the device's memory first. What the outputs held is lost:
+ * st_session_enable_training() calls it (training: true) before anything trains, and a forward pass
+ * of a session ready for training on the inference plan calls it too. */
+strata_status st_session_plan_activations(strata_session *s, bool training, strata_error *err);
+/* The activation buffers in force: how many, and their bytes in all into *bytes (may be NULL). */
+size_t st_session_activation_buffers(const strata_session *s, uint64_t *bytes);
+/* Per sample, as st_session_inference_bytes(), with one buffer per layer's output (training). */
+uint64_t st_session_training_bytes(const strata_model *m, uint64_t *weights);
 
 /* Refuses a data set whose samples or classes do not match the model; `what` names its role. */
 strata_status st_session_check_data(const strata_session *s, const strata_dataset *ds, const char *what,

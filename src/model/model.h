@@ -8,25 +8,8 @@
 #include <strata/plugin.h>
 #include <strata/strata.h>
 
+#include "model/recipe.h"
 #include "plugin/registry.h"
-
-/* 1-based position in the model file. */
-typedef struct st_pos {
-	uint32_t line, col;
-} st_pos;
-
-/* One parameter's value after validation against its strata_param declaration. */
-typedef struct st_param_value {
-	const strata_param *decl;
-	bool from_file; /* false: the declared default */
-	st_pos pos;     /* of the value in the file, or of the owning mapping for defaults */
-	int64_t i;      /* INT, BOOL (0/1) */
-	double f;       /* FLOAT */
-	char *s;        /* ENUM, STRING */
-	int64_t ints[STRATA_MAX_RANK];
-	uint32_t n_ints;
-	double l1, l2;  /* REGULARIZER */
-} st_param_value;
 
 typedef struct st_weight_decl {
 	char *name;
@@ -77,25 +60,6 @@ struct strata_layer {
 	struct strata_session *session; /* set while bound to a session */
 };
 
-/* A non-layer section validated against a parameter table (optimizer, training, data). */
-typedef struct st_section {
-	char *type;            /* optimizer type, or NULL */
-	const strata_param *decl;
-	uint32_t n_params;
-	st_param_value *values;
-	st_pos pos;
-} st_section;
-
-/* `init_from`: weights taken from another model's weights file when training starts fresh
- * (transfer.c). */
-typedef struct st_init_from {
-	char *weights;     /* resolved against base_dir; NULL: the model has no init_from */
-	st_pos pos;        /* of the weights file's name in the model file */
-	size_t *layers;    /* indices of the listed layers; none listed: every layer the file holds */
-	st_pos *layer_pos; /* where each was listed */
-	size_t n_layers;
-} st_init_from;
-
 struct strata_model {
 	strata_registry *reg;
 	char *file;        /* as given, used in messages */
@@ -115,20 +79,9 @@ struct strata_model {
 	size_t n_outputs;
 	st_pos outputs_pos;
 	bool functional;
-	char *loss;
-	st_section optimizer;
-	char **metrics;
-	size_t n_metrics;
 	char *device;
-	strata_training_config training;
-	/* data paths, resolved against base_dir */
-	char *train_images, *train_labels, *test_images, *test_labels;
-	double data_scale;
-	uint32_t num_classes;
-	bool data_standardize;
-	uint32_t *keep_labels; /* data.keep_labels: the only classes loaded; NULL: all */
-	uint32_t n_keep_labels;
-	st_init_from init_from;
+	/* How it is trained and on what: losses, optimizer, data, training settings (recipe.h). */
+	st_recipe recipe;
 	struct strata_session *session; /* the session the model is bound to, if any */
 };
 

@@ -23,9 +23,6 @@
 static const strata_param model_params[] = {
 	{.name = "name", .type = STRATA_PARAM_STRING, .default_value = "null",
 	 .doc = "model name; default: the file name without its extension"},
-	{.name = "loss", .type = STRATA_PARAM_ENUM, .default_value = "null",
-	 .choices = "categorical_crossentropy|sparse_categorical_crossentropy|mean_squared_error",
-	 .doc = "training loss"},
 	{.name = "device", .type = STRATA_PARAM_STRING, .default_value = "null",
 	 .doc = "device selector: auto, cpu, gpu, gpu:1, or part of a device name"},
 };
@@ -39,21 +36,34 @@ static const strata_param input_params[] = {
 	 .doc = "element type: float32, or int32 for ids"},
 };
 
+/* The files and num_classes are the recipe's own (recipe.c): one value, or one per input or
+ * output; each value is read against the tables after this one. */
 static const strata_param data_params[] = {
-	{.name = "train_images", .type = STRATA_PARAM_STRING, .default_value = "null",
-	 .doc = "IDX file of training images, relative to the model file"},
-	{.name = "train_labels", .type = STRATA_PARAM_STRING, .default_value = "null",
-	 .doc = "IDX file of training labels"},
-	{.name = "test_images", .type = STRATA_PARAM_STRING, .default_value = "null",
-	 .doc = "IDX file of test images"},
-	{.name = "test_labels", .type = STRATA_PARAM_STRING, .default_value = "null",
-	 .doc = "IDX file of test labels"},
 	{.name = "scale", .type = STRATA_PARAM_FLOAT, .default_value = "1.0", .min = 0, .max = BIG,
 	 .doc = "pixel multiplier, 1/255 for 8-bit images"},
-	{.name = "num_classes", .type = STRATA_PARAM_INT, .default_value = "null", .min = 1, .max = I32,
-	 .doc = "one-hot width of the labels"},
 	{.name = "standardize", .type = STRATA_PARAM_BOOL, .default_value = "false",
 	 .doc = "per-pixel zero mean and unit variance, from the training set (scikit-learn's StandardScaler)"},
+};
+
+static const strata_param data_file_params[] = {
+	{.name = "train_images", .type = STRATA_PARAM_STRING,
+	 .doc = "IDX file of training samples, relative to the model file; one per input: {NAME: FILE}"},
+	{.name = "train_labels", .type = STRATA_PARAM_STRING,
+	 .doc = "IDX file of training labels; one per output: {NAME: FILE}"},
+	{.name = "test_images", .type = STRATA_PARAM_STRING,
+	 .doc = "IDX file of test samples; one per input: {NAME: FILE}"},
+	{.name = "test_labels", .type = STRATA_PARAM_STRING, .doc = "IDX file of test labels; one per output"},
+	{.name = "num_classes", .type = STRATA_PARAM_INT, .min = 1, .max = I32,
+	 .doc = "one-hot width of the labels; one per output: {NAME: N}"},
+};
+
+/* Keras' compile(): one value for every output, a list in the outputs' order, or {NAME: value}. */
+static const strata_param loss_params[] = {
+	{.name = "loss", .type = STRATA_PARAM_ENUM,
+	 .choices = "categorical_crossentropy|sparse_categorical_crossentropy|mean_squared_error",
+	 .doc = "training loss"},
+	{.name = "loss_weights", .type = STRATA_PARAM_FLOAT, .min = 0, .max = BIG,
+	 .doc = "an output's share of the total loss"},
 };
 
 /* Keras' fit() defaults. */
@@ -155,6 +165,8 @@ static const strata_param rmsprop_params[] = {
 const st_schema st_schema_model = SCHEMA("model", model_params);
 const st_schema st_schema_input = SCHEMA("input", input_params);
 const st_schema st_schema_data = SCHEMA("data", data_params);
+const st_schema st_schema_data_file = SCHEMA("data", data_file_params);
+const st_schema st_schema_loss = SCHEMA("loss", loss_params);
 const st_schema st_schema_training = SCHEMA("training", training_params);
 const st_schema st_schema_layer = SCHEMA("layer", layer_params);
 const st_schema st_schema_metric = SCHEMA("metrics", metric_params);

@@ -25,9 +25,11 @@ typedef struct st_param_group {
 	st_param_value *values; /* n, written by st_params_read */
 } st_param_group;
 
-extern const st_schema st_schema_model;         /* top-level scalars: name, loss, device */
+extern const st_schema st_schema_model;         /* top-level scalars: name, device */
 extern const st_schema st_schema_input;         /* shape */
-extern const st_schema st_schema_data;          /* train/test images and labels, scale, num_classes */
+extern const st_schema st_schema_data;          /* scale, standardize (keep_labels, files: the recipe's) */
+extern const st_schema st_schema_data_file;     /* one value of train/test images/labels, num_classes */
+extern const st_schema st_schema_loss;          /* one value of loss, loss_weights */
 extern const st_schema st_schema_training;      /* batch_size, epochs, seed, validation_split, shuffle */
 extern const st_schema st_schema_layer;         /* keys every layer takes besides `type`: name, trainable */
 extern const st_schema st_schema_metric;        /* one element of `metrics` */

@@ -164,12 +164,14 @@ static strata_status check_options(strata_session *s, const strata_embed_options
 		return st_fail(err, STRATA_ERR_INVALID, "embed needs an output path");
 	if (o->format != STRATA_EMBED_CSV && o->format != STRATA_EMBED_NPY)
 		return st_fail(err, STRATA_ERR_INVALID, "unknown embedding format %d", (int)o->format);
+	if (m->n_inputs != 1)
+		return st_fail(err, STRATA_ERR_UNSUPPORTED, "%s has %zu inputs; embed feeds one", m->name, m->n_inputs);
 	if (!o->data && (!o->pixels || o->count == 0))
 		return st_fail(err, STRATA_ERR_INVALID, "embed needs a data set or samples");
 	const strata_dataset *ds = o->data ? o->data : o->reference;
 	if (ds)
-		return st_idx_check_fit(ds->path, o->data ? "the data" : "the reference data", ds->sample_dims,
-		                        ds->sample_rank, &m->input, err);
+		return st_idx_check_fit(ds->feeds[0].path, o->data ? "the data" : "the reference data",
+		                        ds->feeds[0].sample_dims, ds->feeds[0].sample_rank, &m->input, err);
 	return STRATA_OK;
 }
 
@@ -201,7 +203,7 @@ strata_status strata_embed(strata_session *s, const strata_embed_options *option
 	uint64_t in = st_shape_elems(&s->model->input);
 	uint64_t features = st_shape_elems(&s->model->layers[o.layer].out);
 	uint32_t count = o.data ? o.data->n : o.count;
-	const uint8_t *labels = o.data ? o.data->host_labels : NULL;
+	const uint8_t *labels = o.data ? o.data->targets[0].host : NULL;
 	uint32_t batch = o.batch_size && o.batch_size < s->max_batch ? o.batch_size : s->max_batch;
 	/* With NPY, the CSV can come too (csv_path), from the same forward passes. */
 	const char *csv_path = o.format == STRATA_EMBED_NPY ? o.csv_path : NULL;

@@ -180,6 +180,9 @@ static strata_status check_options(strata_session *s, const strata_visualize_opt
 	strata_model *m = s->model;
 	if (o->layer >= m->n_layers)
 		return st_fail(err, STRATA_ERR_NOT_FOUND, "no layer %zu: the model has %zu", o->layer, m->n_layers);
+	if (m->n_inputs != 1)
+		return st_fail(err, STRATA_ERR_UNSUPPORTED, "%s has %zu inputs; visualize draws one", m->name,
+		               m->n_inputs);
 	if (m->input.rank == 0)
 		return st_fail(err, STRATA_ERR_INVALID, "the model's input has no shape to draw");
 	const strata_shape *out = &m->layers[o->layer].out;
@@ -189,8 +192,8 @@ static strata_status check_options(strata_session *s, const strata_visualize_opt
 		return st_fail(err, STRATA_ERR_INVALID, "%s has %u filters (its output's last axis), %u asked",
 		               m->layers[o->layer].name, channels, o->filters);
 	if (o->reference)
-		return st_idx_check_fit(o->reference->path, "the reference data", o->reference->sample_dims,
-		                        o->reference->sample_rank, &m->input, err);
+		return st_idx_check_fit(o->reference->feeds[0].path, "the reference data", o->reference->feeds[0].sample_dims,
+		                        o->reference->feeds[0].sample_rank, &m->input, err);
 	return STRATA_OK;
 }
 
@@ -227,9 +230,9 @@ strata_status strata_visualize(strata_session *s, const strata_visualize_options
 	a.spatial = a.out_elems / a.channels;
 	if (o.reference) {
 		a.map.scale = o.reference->scale;
-		if (o.reference->standardize) {
-			a.map.mean = o.reference->mean;
-			a.map.inv_std = o.reference->inv_std;
+		if (o.reference->feeds[0].mean) {
+			a.map.mean = o.reference->feeds[0].mean;
+			a.map.inv_std = o.reference->feeds[0].inv_std;
 		}
 	}
 	uint32_t batch = o.batch_size && o.batch_size < s->max_batch ? o.batch_size : s->max_batch;

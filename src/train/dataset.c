@@ -9,27 +9,32 @@
 #include "base/initializers.h"
 #include "exec/session.h"
 
-static strata_status check_files(const strata_idx *images, const strata_idx *labels, const strata_dataset_options *o,
-                                 strata_error *err)
+/* The files' kinds and sizes: samples as bytes or int32 ids, one byte label per sample, and the
+ * same number of samples in every file. */
+static strata_status check_input(const strata_idx *idx, const char *path, uint32_t n, strata_error *err)
 {
-	if (images->type != 0x08 || images->rank < 2)
+	if ((idx->type != 0x08 && idx->type != 0x0C) || idx->rank < 2)
 		return st_fail(err, STRATA_ERR_INVALID,
-		               "%s: expected unsigned-byte samples (IDX type 0x08, rank 2 or more), the file has "
-		               "type 0x%02x and rank %u",
-		               o->images, images->type, images->rank);
+		               "%s: expected samples of unsigned bytes or int32 ids (IDX type 0x08 or 0x0C, rank 2 or "
+		               "more), the file has type 0x%02x and rank %u",
+		               path, idx->type, idx->rank);
+	if (idx->dims[0] != n)
+		return st_fail(err, STRATA_ERR_INVALID, "%s holds %u samples, the data set's first file %u", path,
+		               idx->dims[0], n);
+	return STRATA_OK;
+}
+
+static strata_status check_labels(const strata_idx *labels, const char *path, const char *images, uint32_t n,
+                                  strata_error *err)
+{
 	if (labels->type != 0x08 || labels->rank != 1)
 		return st_fail(err, STRATA_ERR_INVALID,
 		               "%s: expected one unsigned-byte label per sample (IDX type 0x08, rank 1), the file "
 		               "has type 0x%02x and rank %u",
-		               o->labels, labels->type, labels->rank);
-	if (labels->dims[0] != images->dims[0])
-		return st_fail(err, STRATA_ERR_INVALID, "%s holds %u samples but %s holds %u labels", o->images,
-		               images->dims[0], o->labels, labels->dims[0]);
-	for (uint32_t i = 0; i < o->n_keep_labels; i++)
-		if (o->keep_labels[i] >= o->num_classes)
-			return st_fail(err, STRATA_ERR_INVALID,
-			               "%s: keep_labels holds class %u, not below num_classes (%u)", o->labels,
-			               o->keep_labels[i], o->num_classes);
+		               path, labels->type, labels->rank);
+	if (labels->dims[0] != n)
+		return st_fail(err, STRATA_ERR_INVALID, "%s holds %u samples but %s holds %u labels", images, n, path,
+		               labels->dims[0]);
 	return STRATA_OK;
 }
 
@@ -39,6 +44,10 @@ static strata_status check_files(const strata_idx *images, const strata_idx *lab
 static strata_status select_samples(const strata_idx *labels, const strata_dataset_options *o, uint32_t **out,
                                     uint32_t *n, strata_error *err)
 {
+	for (uint32_t i = 0; i < o->n_keep_labels; i++)
+		if (o->keep_labels[i] >= o->num_classes)
+			return st_fail(err, STRATA_ERR_INVALID, "%s: keep_labels holds class %u, not below num_classes (%u)",
+			               o->labels, o->keep_labels[i], o->num_classes);
 	bool keep[256];
 	for (int c = 0; c < 256; c++)
 		keep[c] = o->n_keep_labels == 0;
@@ -77,28 +86,29 @@ static strata_status select_samples(const strata_idx *labels, const strata_datas
 
 /* Mean and 1/std per value over the samples, as scikit-learn's StandardScaler (population std;
  * a constant value is only centred). */
-static strata_status compute_standardization(strata_dataset *ds, const uint8_t *px, strata_error *err)
+static strata_status compute_standardization(st_feed *f, uint32_t n, float scale, const uint8_t *px,
+                                             strata_error *err)
 {
-	ds->mean = calloc(ds->per_sample, sizeof(float));
-	ds->inv_std = calloc(ds->per_sample, sizeof(float));
-	double *sum = calloc(ds->per_sample, sizeof(double));
-	double *sq = calloc(ds->per_sample, sizeof(double));
+	f->mean = calloc(f->per_sample, sizeof(float));
+	f->inv_std = calloc(f->per_sample, sizeof(float));
+	double *sum = calloc(f->per_sample, sizeof(double));
+	double *sq = calloc(f->per_sample, sizeof(double));
 	strata_status st = STRATA_OK;
-	if (!ds->mean || !ds->inv_std || !sum || !sq) {
+	if (!f->mean || !f->inv_std || !sum || !sq) {
 		st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 		goto out_free;
 	}
-	for (uint32_t i = 0; i < ds->n; i++)
-		for (uint32_t k = 0; k < ds->per_sample; k++) {
-			double v = px[(size_t)i * ds->per_sample + k] * (double)ds->scale;
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t k = 0; k < f->per_sample; k++) {
+			double v = px[(size_t)i * f->per_sample + k] * (double)scale;
 			sum[k] += v;
 			sq[k] += v * v;
 		}
-	for (uint32_t k = 0; k < ds->per_sample; k++) {
-		double mean = sum[k] / ds->n;
-		double var = sq[k] / ds->n - mean * mean;
-		ds->mean[k] = (float)mean;
-		ds->inv_std[k] = var > 1e-12 ? (float)(1.0 / sqrt(var)) : 1.0f;
+	for (uint32_t k = 0; k < f->per_sample; k++) {
+		double mean = sum[k] / n;
+		double var = sq[k] / n - mean * mean;
+		f->mean[k] = (float)mean;
+		f->inv_std[k] = var > 1e-12 ? (float)(1.0 / sqrt(var)) : 1.0f;
 	}
 out_free:
 	free(sum);
@@ -106,15 +116,81 @@ out_free:
 	return st;
 }
 
-static strata_status upload_standardization(strata_dataset *ds, strata_error *err)
+/* Standardization from `ref` (the same input of a reference set) or from the feed's own bytes. */
+static strata_status standardize_feed(strata_dataset *ds, st_feed *f, const st_feed *ref, const uint8_t *px,
+                                      strata_error *err)
 {
-	size_t bytes = ds->per_sample * sizeof(float);
+	size_t bytes = f->per_sample * sizeof(float);
 	strata_status st;
-	if ((st = st_tensor_alloc(ds->rt, &ds->dev_mean, bytes, "the data set's means", err)) ||
-	    (st = st_tensor_alloc(ds->rt, &ds->dev_inv_std, bytes, "the data set's deviations", err)) ||
-	    (st = st_tensor_write(ds->rt, &ds->dev_mean, 0, ds->mean, bytes, err)))
+	if (ref) {
+		if (!ref->mean)
+			return st_fail(err, STRATA_ERR_INVALID, "%s: the reference data set (%s) was loaded without standardize",
+			               f->path, ref->path);
+		if (ref->sample_rank != f->sample_rank ||
+		    memcmp(ref->sample_dims, f->sample_dims, f->sample_rank * sizeof(uint32_t))) {
+			char mine[96], theirs[96];
+			st_idx_dims_text(f->sample_dims, f->sample_rank, mine, sizeof(mine));
+			st_idx_dims_text(ref->sample_dims, ref->sample_rank, theirs, sizeof(theirs));
+			return st_fail(err, STRATA_ERR_INVALID, "%s: samples of %s, those of the reference data set %s are %s",
+			               f->path, mine, ref->path, theirs);
+		}
+		f->mean = malloc(bytes);
+		f->inv_std = malloc(bytes);
+		if (!f->mean || !f->inv_std)
+			return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+		memcpy(f->mean, ref->mean, bytes);
+		memcpy(f->inv_std, ref->inv_std, bytes);
+	} else if ((st = compute_standardization(f, ds->n, ds->scale, px, err))) {
 		return st;
-	return st_tensor_write(ds->rt, &ds->dev_inv_std, 0, ds->inv_std, bytes, err);
+	}
+	if ((st = st_tensor_alloc(ds->rt, &f->dev_mean, bytes, "the data set's means", err)) ||
+	    (st = st_tensor_alloc(ds->rt, &f->dev_inv_std, bytes, "the data set's deviations", err)) ||
+	    (st = st_tensor_write(ds->rt, &f->dev_mean, 0, f->mean, bytes, err)))
+		return st;
+	return st_tensor_write(ds->rt, &f->dev_inv_std, 0, f->inv_std, bytes, err);
+}
+
+/* Stages the chosen samples of one input file. */
+static strata_status load_feed(strata_dataset *ds, st_feed *f, const char *path, const strata_idx *idx,
+                               const uint32_t *chosen, const st_feed *ref, strata_error *err)
+{
+	if (!(f->path = strdup(path)))
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+	/* The IDX reader refuses a file of no samples, so dims[0] is not 0. */
+	f->per_sample = (uint32_t)(idx->count / idx->dims[0]);
+	f->sample_rank = idx->rank - 1;
+	memcpy(f->sample_dims, idx->dims + 1, f->sample_rank * sizeof(uint32_t));
+	f->ints = idx->type == 0x0C;
+	size_t elem = f->ints ? sizeof(int32_t) : 1, row = (size_t)f->per_sample * elem, bytes = row * ds->n;
+	uint8_t *rows = malloc(bytes ? bytes : 1);
+	if (!rows)
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory for %s", path);
+	for (uint32_t i = 0; i < ds->n; i++)
+		memcpy(rows + (size_t)i * row, (const uint8_t *)idx->data + (size_t)chosen[i] * row, row);
+	strata_status st;
+	if (!(st = st_tensor_alloc(ds->rt, &f->data, bytes, "the data set's samples", err)) &&
+	    !(st = st_tensor_write(ds->rt, &f->data, 0, rows, bytes, err)) && ds->standardize && !f->ints)
+		st = standardize_feed(ds, f, ref, rows, err);
+	free(rows);
+	return st;
+}
+
+/* Stages the chosen samples' labels of one output, each below `classes`. */
+static strata_status load_target(strata_dataset *ds, st_target *t, const char *path, const strata_idx *idx,
+                                 uint32_t classes, const uint32_t *chosen, strata_error *err)
+{
+	if (!(t->path = strdup(path)) || !(t->host = malloc(ds->n)))
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+	t->classes = classes;
+	const uint8_t *l = idx->data;
+	for (uint32_t i = 0; i < ds->n; i++) {
+		t->host[i] = l[chosen[i]];
+		if (t->host[i] >= classes)
+			return st_fail(err, STRATA_ERR_INVALID, "%s: label %u of sample %u is not below num_classes (%u)", path,
+			               t->host[i], chosen[i], classes);
+	}
+	strata_status st = st_tensor_alloc(ds->rt, &t->dev, ds->n, "the data set's labels", err);
+	return st ? st : st_tensor_write(ds->rt, &t->dev, 0, t->host, ds->n, err);
 }
 
 strata_status strata_dataset_load(strata_runtime *rt, const strata_dataset_options *options, strata_dataset **out,
@@ -125,107 +201,64 @@ strata_status strata_dataset_load(strata_runtime *rt, const strata_dataset_optio
 	*out = NULL;
 	if (!o.images || !o.labels || o.num_classes == 0)
 		return st_fail(err, STRATA_ERR_INVALID, "a data set needs images, labels and num_classes");
-	if (o.n_keep_labels && !o.keep_labels)
-		return st_fail(err, STRATA_ERR_INVALID, "keep_labels is NULL but n_keep_labels is %u",
-		               o.n_keep_labels);
-	strata_idx *images = NULL, *labels = NULL;
-	strata_dataset *ds = NULL;
+	if ((o.n_keep_labels && !o.keep_labels) || (o.n_more_images && !o.more_images) ||
+	    (o.n_more_labels && (!o.more_labels || !o.more_num_classes)))
+		return st_fail(err, STRATA_ERR_INVALID, "a data set's options give a count without its list");
+	uint32_t n_feeds = 1 + o.n_more_images, n_targets = 1 + o.n_more_labels;
+	if (o.reference && (o.reference->n_feeds != n_feeds))
+		return st_fail(err, STRATA_ERR_INVALID, "%s: %u input files, the reference data set has %u", o.images,
+		               n_feeds, o.reference->n_feeds);
+	strata_idx **files = calloc(n_feeds + n_targets, sizeof(*files));
+	strata_dataset *ds = calloc(1, sizeof(*ds));
 	uint32_t *chosen = NULL;
-	uint8_t *gathered = NULL;
-	strata_status st;
-	if ((st = strata_idx_load(o.images, &images, err)) || (st = strata_idx_load(o.labels, &labels, err)) ||
-	    (st = check_files(images, labels, &o, err)))
-		goto out_free;
-	uint32_t total = images->dims[0], n = 0;
-	if ((st = select_samples(labels, &o, &chosen, &n, err)))
-		goto out_free;
-	ds = calloc(1, sizeof(*ds));
-	if (!ds) {
+	strata_status st = STRATA_OK;
+	if (!files || !ds) {
 		st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 		goto out_free;
 	}
 	ds->rt = rt;
-	ds->n = n;
-	/* The IDX reader refuses a file of no samples, so `total` is not 0. */
-	ds->per_sample = (uint32_t)(images->count / total);
-	ds->sample_rank = images->rank - 1;
-	memcpy(ds->sample_dims, images->dims + 1, ds->sample_rank * sizeof(uint32_t));
-	if (!(ds->path = strdup(o.images))) {
-		st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
-		goto out_free;
-	}
-	ds->classes = o.num_classes;
 	ds->scale = o.scale > 0 ? (float)o.scale : 1.0f;
-	size_t bytes = (size_t)ds->n * ds->per_sample;
-	ds->host_labels = malloc(ds->n);
-	if (!ds->host_labels) {
+	ds->standardize = o.standardize;
+	ds->feeds = calloc(n_feeds, sizeof(*ds->feeds));
+	ds->targets = calloc(n_targets, sizeof(*ds->targets));
+	if (!ds->feeds || !ds->targets) {
 		st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 		goto out_free;
 	}
-	for (uint32_t i = 0; i < ds->n; i++)
-		ds->host_labels[i] = ((const uint8_t *)labels->data)[chosen[i]];
-	const uint8_t *lab = ds->host_labels;
-	/* Without a filter the selection is one run of the file, used in place. */
-	const uint8_t *px = (const uint8_t *)images->data + (size_t)chosen[0] * ds->per_sample;
-	if (o.n_keep_labels) {
-		if (!(gathered = malloc(bytes))) {
-			st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
-			goto out_free;
-		}
-		for (uint32_t i = 0; i < ds->n; i++)
-			memcpy(gathered + (size_t)i * ds->per_sample,
-			       (const uint8_t *)images->data + (size_t)chosen[i] * ds->per_sample, ds->per_sample);
-		px = gathered;
+	/* Every file is read and checked before anything goes to the device. */
+	for (uint32_t i = 0; i < n_feeds + n_targets && !st; i++) {
+		const char *path = i == 0 ? o.images : i < n_feeds ? o.more_images[i - 1]
+		                 : i == n_feeds ? o.labels : o.more_labels[i - n_feeds - 1];
+		if (!path)
+			st = st_fail(err, STRATA_ERR_INVALID, "a data set's file %u is NULL", i);
+		else if (!(st = strata_idx_load(path, &files[i], err)))
+			st = i < n_feeds ? check_input(files[i], path, files[0]->dims[0], err)
+			                 : check_labels(files[i], path, o.images, files[0]->dims[0], err);
 	}
-	if ((st = st_tensor_alloc(rt, &ds->images, bytes, "the data set's samples", err)) ||
-	    (st = st_tensor_write(rt, &ds->images, 0, px, bytes, err)) ||
-	    (st = st_tensor_alloc(rt, &ds->labels, ds->n, "the data set's labels", err)) ||
-	    (st = st_tensor_write(rt, &ds->labels, 0, lab, ds->n, err)) ||
-	    (st = st_tensor_alloc(rt, &ds->order, (size_t)ds->n * sizeof(int), "the data set's order", err)) ||
+	if (st || (st = select_samples(files[n_feeds], &o, &chosen, &ds->n, err)))
+		goto out_free;
+	for (uint32_t i = 0; i < n_feeds && !st; i++) {
+		const char *path = i == 0 ? o.images : o.more_images[i - 1];
+		st = load_feed(ds, &ds->feeds[i], path, files[i], chosen, o.reference ? &o.reference->feeds[i] : NULL, err);
+		ds->n_feeds = i + 1;
+	}
+	for (uint32_t i = 0; i < n_targets && !st; i++) {
+		const char *path = i == 0 ? o.labels : o.more_labels[i - 1];
+		uint32_t classes = i == 0 ? o.num_classes : o.more_num_classes[i - 1];
+		st = load_target(ds, &ds->targets[i], path, files[n_feeds + i], classes, chosen, err);
+		ds->n_targets = i + 1;
+	}
+	if (st || (st = st_tensor_alloc(rt, &ds->order, (size_t)ds->n * sizeof(int), "the data set's order", err)) ||
 	    (st = st_dataset_set_order(ds, false, 0, 0, err)))
 		goto out_free;
-	if (o.standardize) {
-		ds->standardize = true;
-		if (o.reference) {
-			if (!o.reference->standardize) {
-				st = st_fail(err, STRATA_ERR_INVALID,
-				             "%s: the reference data set (%s) was loaded without standardize", o.images,
-				             o.reference->path);
-				goto out_free;
-			}
-			if (o.reference->sample_rank != ds->sample_rank ||
-			    memcmp(o.reference->sample_dims, ds->sample_dims, ds->sample_rank * sizeof(uint32_t))) {
-				char mine[96], theirs[96];
-				st_idx_dims_text(ds->sample_dims, ds->sample_rank, mine, sizeof(mine));
-				st_idx_dims_text(o.reference->sample_dims, o.reference->sample_rank, theirs,
-				                 sizeof(theirs));
-				st = st_fail(err, STRATA_ERR_INVALID,
-				             "%s: samples of %s, those of the reference data set %s are %s", o.images,
-				             mine, o.reference->path, theirs);
-				goto out_free;
-			}
-			ds->mean = malloc(ds->per_sample * sizeof(float));
-			ds->inv_std = malloc(ds->per_sample * sizeof(float));
-			if (!ds->mean || !ds->inv_std) {
-				st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
-				goto out_free;
-			}
-			memcpy(ds->mean, o.reference->mean, ds->per_sample * sizeof(float));
-			memcpy(ds->inv_std, o.reference->inv_std, ds->per_sample * sizeof(float));
-		} else if ((st = compute_standardization(ds, px, err))) {
-			goto out_free;
-		}
-		if ((st = upload_standardization(ds, err)))
-			goto out_free;
-	}
 	*out = ds;
 	ds = NULL;
 out_free:
-	free(gathered);
 	free(chosen);
 	strata_dataset_free(ds);
-	strata_idx_free(images);
-	strata_idx_free(labels);
+	for (uint32_t i = 0; files && i < n_feeds + n_targets; i++)
+		strata_idx_free(files[i]);
+	free(files);
 	return st;
 }
 
@@ -233,15 +266,23 @@ void strata_dataset_free(strata_dataset *ds)
 {
 	if (!ds)
 		return;
-	st_tensor_release(&ds->images);
-	st_tensor_release(&ds->labels);
+	for (uint32_t i = 0; i < ds->n_feeds; i++) {
+		st_feed *f = &ds->feeds[i];
+		st_tensor_release(&f->data);
+		st_tensor_release(&f->dev_mean);
+		st_tensor_release(&f->dev_inv_std);
+		free(f->path);
+		free(f->mean);
+		free(f->inv_std);
+	}
+	free(ds->feeds);
+	for (uint32_t i = 0; i < ds->n_targets; i++) {
+		st_tensor_release(&ds->targets[i].dev);
+		free(ds->targets[i].host);
+		free(ds->targets[i].path);
+	}
+	free(ds->targets);
 	st_tensor_release(&ds->order);
-	st_tensor_release(&ds->dev_mean);
-	st_tensor_release(&ds->dev_inv_std);
-	free(ds->host_labels);
-	free(ds->path);
-	free(ds->mean);
-	free(ds->inv_std);
 	free(ds);
 }
 
@@ -273,55 +314,115 @@ strata_status st_dataset_set_order(strata_dataset *ds, bool shuffle, uint64_t se
 	return st;
 }
 
+/* One feed into a float or int32 model input. */
+static strata_status gather_feed(strata_dataset *ds, st_feed *f, uint32_t start, uint32_t batch, strata_tensor *x,
+                                 bool ints, const char *input, strata_error *err)
+{
+	strata_kernel *k;
+	strata_status st;
+	size_t global[2] = {f->per_sample, batch};
+	ds->rt->phase = "data";
+	if (ints) {
+		if ((st = st_kernel_get(ds->rt, "strata_data", f->ints ? "gather_ids" : "gather_byte_ids", NULL, &k, err)))
+			return st;
+		strata_arg a[] = {strata_arg_tensor(&f->data), strata_arg_tensor(&ds->order), strata_arg_int((int)start),
+		                  strata_arg_int((int)batch), strata_arg_int((int)f->per_sample), strata_arg_tensor(x)};
+		return st_launch(ds->rt, "data", k, 2, global, NULL, 6, a, err);
+	}
+	if (f->ints)
+		return st_fail(err, STRATA_ERR_INVALID, "%s holds int32 ids, but input '%s' is float32", f->path, input);
+	if ((st = st_kernel_get(ds->rt, "strata_data", "gather_images", NULL, &k, err)))
+		return st;
+	bool standardize = f->mean != NULL;
+	strata_tensor *mean = standardize ? &f->dev_mean : &ds->order;
+	strata_tensor *inv = standardize ? &f->dev_inv_std : &ds->order;
+	strata_arg a[] = {strata_arg_tensor(&f->data),    strata_arg_tensor(&ds->order), strata_arg_int((int)start),
+	                  strata_arg_int((int)batch),     strata_arg_int((int)f->per_sample),
+	                  strata_arg_float(ds->scale),    strata_arg_int(standardize),
+	                  strata_arg_tensor(mean),        strata_arg_tensor(inv),
+	                  strata_arg_tensor(x)};
+	return st_launch(ds->rt, "data", k, 2, global, NULL, 10, a, err);
+}
+
+static strata_status gather_labels(strata_dataset *ds, st_target *t, uint32_t start, uint32_t batch,
+                                   strata_tensor *labels, strata_error *err)
+{
+	strata_kernel *k;
+	strata_status st = st_kernel_get(ds->rt, "strata_data", "gather_labels", NULL, &k, err);
+	if (st)
+		return st;
+	strata_arg b[] = {strata_arg_tensor(&t->dev), strata_arg_tensor(&ds->order), strata_arg_int((int)start),
+	                  strata_arg_int((int)batch), strata_arg_tensor(labels)};
+	size_t g1 = batch;
+	return st_launch(ds->rt, "data", k, 1, &g1, NULL, 5, b, err);
+}
+
 strata_status st_dataset_gather(strata_dataset *ds, uint32_t start, uint32_t batch, strata_tensor *x,
                                 strata_tensor *labels, strata_error *err)
 {
-	strata_kernel *gi, *gl;
-	strata_status st;
-	if ((st = st_kernel_get(ds->rt, "strata_data", "gather_images", NULL, &gi, err)) ||
-	    (st = st_kernel_get(ds->rt, "strata_data", "gather_labels", NULL, &gl, err)))
+	strata_status st = gather_feed(ds, &ds->feeds[0], start, batch, x, false, "input", err);
+	if (st || !labels)
 		return st;
-	ds->rt->phase = "data";
-	strata_tensor *mean = ds->standardize ? &ds->dev_mean : &ds->order;
-	strata_tensor *inv = ds->standardize ? &ds->dev_inv_std : &ds->order;
-	strata_arg a[] = {strata_arg_tensor(&ds->images), strata_arg_tensor(&ds->order), strata_arg_int((int)start),
-	                  strata_arg_int((int)batch),     strata_arg_int((int)ds->per_sample),
-	                  strata_arg_float(ds->scale),    strata_arg_int(ds->standardize),
-	                  strata_arg_tensor(mean),        strata_arg_tensor(inv),
-	                  strata_arg_tensor(x)};
-	size_t global[2] = {ds->per_sample, batch};
-	if ((st = st_launch(ds->rt, "data", gi, 2, global, NULL, 10, a, err)))
-		return st;
-	if (!labels)
-		return STRATA_OK;
-	strata_arg b[] = {strata_arg_tensor(&ds->labels), strata_arg_tensor(&ds->order), strata_arg_int((int)start),
-	                  strata_arg_int((int)batch), strata_arg_tensor(labels)};
-	size_t g1 = batch;
-	return st_launch(ds->rt, "data", gl, 1, &g1, NULL, 5, b, err);
+	return gather_labels(ds, &ds->targets[0], start, batch, labels, err);
+}
+
+strata_status st_dataset_gather_session(strata_dataset *ds, uint32_t start, uint32_t batch, strata_session *s,
+                                        bool labels, strata_error *err)
+{
+	strata_model *m = s->model;
+	strata_status st = STRATA_OK;
+	for (uint32_t i = 0; i < ds->n_feeds && i < m->n_inputs && !st; i++)
+		st = gather_feed(ds, &ds->feeds[i], start, batch, st_session_value(s, i),
+		                 m->inputs[i].shape.dtype == STRATA_DTYPE_INT32, m->inputs[i].name, err);
+	for (size_t h = 0; labels && h < s->n_heads && h < ds->n_targets && !st; h++)
+		st = gather_labels(ds, &ds->targets[h], start, batch, &s->heads[h].labels, err);
+	return st;
 }
 
 void strata_dataset_transform(const strata_dataset *ds, const uint8_t *in, float *out, size_t n_samples)
 {
+	const st_feed *f = &ds->feeds[0];
 	for (size_t i = 0; i < n_samples; i++)
-		for (uint32_t k = 0; k < ds->per_sample; k++) {
-			size_t j = i * ds->per_sample + k;
+		for (uint32_t k = 0; k < f->per_sample; k++) {
+			size_t j = i * f->per_sample + k;
 			float v = in[j] * ds->scale;
-			out[j] = ds->standardize ? (v - ds->mean[k]) * ds->inv_std[k] : v;
+			out[j] = f->mean ? (v - f->mean[k]) * f->inv_std[k] : v;
 		}
 }
 
+/* The data set must feed every model input and label every output with a loss. */
 strata_status st_session_check_data(const strata_session *s, const strata_dataset *ds, const char *what,
                                     strata_error *err)
 {
 	strata_model *m = s->model;
-	uint64_t out = st_model_output_elems(m);
 	char role[64];
 	snprintf(role, sizeof(role), "the %s data", what);
-	strata_status st = st_idx_check_fit(ds->path, role, ds->sample_dims, ds->sample_rank, &m->input, err);
-	if (st)
-		return st;
-	if (ds->classes != out)
-		return st_fail(err, STRATA_ERR_INVALID, "%s: the %s data has %u classes, the model's output %llu values",
-		               ds->path, what, ds->classes, (unsigned long long)out);
+	if (ds->n_feeds != m->n_inputs)
+		return st_fail(err, STRATA_ERR_INVALID, "%s: the %s data has %u input files, the model %zu inputs",
+		               ds->feeds[0].path, what, ds->n_feeds, m->n_inputs);
+	for (uint32_t i = 0; i < ds->n_feeds; i++) {
+		const st_feed *f = &ds->feeds[i];
+		if (f->ints && m->inputs[i].shape.dtype != STRATA_DTYPE_INT32)
+			return st_fail(err, STRATA_ERR_INVALID, "%s holds int32 ids, but input '%s' is float32", f->path,
+			               m->inputs[i].name);
+		strata_status st = st_idx_check_fit(f->path, role, f->sample_dims, f->sample_rank, &m->inputs[i].shape, err);
+		if (st)
+			return st;
+	}
+	/* The targets follow the outputs with a loss, in order. */
+	uint32_t t = 0;
+	for (size_t k = 0; k < m->recipe.n_outputs; k++) {
+		if (!m->recipe.outputs[k].loss)
+			continue;
+		uint64_t out = st_shape_elems(&m->layers[m->outputs[k]].out);
+		if (t >= ds->n_targets)
+			return st_fail(err, STRATA_ERR_INVALID, "%s: the %s data has labels for %u outputs, output '%s' has none",
+			               ds->feeds[0].path, what, ds->n_targets, m->layers[m->outputs[k]].name);
+		if (ds->targets[t].classes != out)
+			return st_fail(err, STRATA_ERR_INVALID, "%s: the %s data has %u classes, the model's output %s %llu values",
+			               ds->targets[t].path, what, ds->targets[t].classes, m->layers[m->outputs[k]].name,
+			               (unsigned long long)out);
+		t++;
+	}
 	return STRATA_OK;
 }

@@ -20,47 +20,49 @@ static strata_status train_step(strata_session *s, strata_dataset *train, uint32
                                 strata_error *err)
 {
 	strata_status st;
-	if ((st = st_dataset_gather(train, start, batch, &s->input, &s->batch_labels, err)) ||
+	if ((st = st_dataset_gather_session(train, start, batch, s, true, err)) ||
 	    (st = st_session_forward_device(s, batch, true, err)) || (st = st_loss_compute(s, batch, err)) ||
-	    (st = st_session_backward(s, batch, s->loss_folded, NULL, err)) ||
+	    (st = st_session_backward(s, batch, true, NULL, err)) ||
 	    (st = st_optimizer_step(s->rt, &s->opt, err)) || (st = st_session_throttle(s, err)))
 		return st;
 	s->step++;
 	return STRATA_OK;
 }
 
-/* Fills the running figures of `p` from the device's sums (a wait for the queue). */
-static strata_status measure(strata_session *s, strata_progress *p, uint32_t seen, double t0, strata_error *err)
+/* Fills the running figures of `p` from the device's sums (a wait for the queue): the total loss,
+ * the first head's accuracy, and each head's loss and accuracy. */
+static strata_status measure(strata_session *s, strata_progress *p, double *outputs, uint32_t seen, double t0,
+                             strata_error *err)
 {
-	double loss_sum, correct_sum, reg;
-	strata_status st = st_loss_read_sums(s, &loss_sum, &correct_sum, &reg, err);
+	double reg;
+	size_t n = s->n_heads;
+	strata_status st = st_loss_read_sums(s, outputs, outputs + n, &reg, err);
 	if (st)
 		return st;
 	double elapsed = now_s() - t0;
-	p->loss = loss_sum / seen + reg;
-	p->accuracy = correct_sum / seen;
+	p->loss = st_loss_total(s, outputs, seen, reg);
+	p->accuracy = outputs[n] / seen;
+	for (size_t h = 0; h < n; h++) {
+		outputs[h] /= seen;
+		outputs[n + h] /= seen;
+	}
+	p->n_outputs = n;
+	p->output_loss = outputs;
+	p->output_accuracy = outputs + n;
 	p->epoch_seconds = elapsed;
 	p->images_per_second = elapsed > 0 ? seen / elapsed : 0.0;
 	p->eta_seconds = p->batch ? elapsed * (p->batches - p->batch) / p->batch : 0.0;
 	return STRATA_OK;
 }
 
-strata_status strata_fit(strata_session *s, strata_dataset *train, strata_dataset *validation,
-                         const strata_fit_options *options, strata_error *err)
+/* The epochs of strata_fit(), from where the session stands. */
+static strata_status run_epochs(strata_session *s, strata_dataset *train, strata_dataset *validation,
+                                const strata_fit_options *options, uint32_t bs, double *figures,
+                                strata_eval_result *val, strata_error *err)
 {
-	strata_fit_options o = {.size = sizeof(o), .progress_interval = 1.0};
-	memcpy(&o, options, options->size < sizeof(o) ? options->size : sizeof(o));
-	uint32_t bs = o.batch_size ? o.batch_size : s->max_batch;
-	if (bs > s->max_batch)
-		return st_fail(err, STRATA_ERR_INVALID, "batch size %u is larger than the session's %u", bs, s->max_batch);
+	strata_fit_options o = *options;
 	strata_status st;
-	if ((st = st_session_check_data(s, train, "training", err)) ||
-	    (validation && (st = st_session_check_data(s, validation, "validation", err))) ||
-	    (st = st_session_enable_training(s, err)) || (st = st_loss_prepare(s, err)))
-		return st;
-	if (o.resume_path && (st = strata_session_load(s, o.resume_path, err)))
-		return st;
-
+	size_t n = s->n_heads;
 	uint32_t batches = (train->n + bs - 1) / bs;
 	/* A checkpoint taken mid-epoch (an interruption) holds the steps of its partial epoch: the
 	 * epoch's order is fixed by (seed, epoch), so training goes on from the next batch. */
@@ -89,23 +91,29 @@ strata_status strata_fit(strata_session *s, strata_dataset *train, strata_datase
 				               o.save_path ? "; checkpoint saved to " : "", o.save_path ? o.save_path : "");
 			}
 			if (o.progress && b + 1 < batches && now_s() - last >= o.progress_interval) {
-				if ((st = measure(s, &p, seen, t0, err)))
+				if ((st = measure(s, &p, figures, seen, t0, err)))
 					return st;
 				o.progress(o.progress_user, &p);
 				last = now_s();
 			}
 		}
 		/* The epoch's figures, before validation reuses the sums. */
-		if ((st = measure(s, &p, seen, t0, err)))
+		if ((st = measure(s, &p, figures, seen, t0, err)))
 			return st;
 		p.epoch_done = true;
 		if (validation) {
 			strata_eval_result r;
-			if ((st = strata_evaluate(s, validation, bs, &r, err)))
+			if ((st = strata_evaluate_outputs(s, validation, bs, &r, val, n, err)))
 				return st;
 			p.has_validation = true;
 			p.val_loss = r.loss;
 			p.val_accuracy = r.accuracy;
+			for (size_t h = 0; h < n; h++) {
+				figures[2 * n + h] = val[h].loss;
+				figures[3 * n + h] = val[h].accuracy;
+			}
+			p.val_output_loss = figures + 2 * n;
+			p.val_output_accuracy = figures + 3 * n;
 		}
 		s->epoch = epoch;
 		if (o.epoch_end)
@@ -122,6 +130,33 @@ strata_status strata_fit(strata_session *s, strata_dataset *train, strata_datase
 			               o.save_path ? "; checkpoint saved to " : "", o.save_path ? o.save_path : "");
 	}
 	return st_finish(s->rt, err);
+}
+
+strata_status strata_fit(strata_session *s, strata_dataset *train, strata_dataset *validation,
+                         const strata_fit_options *options, strata_error *err)
+{
+	strata_fit_options o = {.size = sizeof(o), .progress_interval = 1.0};
+	memcpy(&o, options, options->size < sizeof(o) ? options->size : sizeof(o));
+	uint32_t bs = o.batch_size ? o.batch_size : s->max_batch;
+	if (bs > s->max_batch)
+		return st_fail(err, STRATA_ERR_INVALID, "batch size %u is larger than the session's %u", bs, s->max_batch);
+	strata_status st;
+	if ((st = st_session_check_data(s, train, "training", err)) ||
+	    (validation && (st = st_session_check_data(s, validation, "validation", err))) ||
+	    (st = st_session_enable_training(s, err)) || (st = st_loss_prepare(s, err)))
+		return st;
+	if (o.resume_path && (st = strata_session_load(s, o.resume_path, err)))
+		return st;
+	/* Per head: training loss and accuracy, then validation's. */
+	double *figures = malloc(4 * (s->n_heads ? s->n_heads : 1) * sizeof(double));
+	strata_eval_result *val = malloc((s->n_heads ? s->n_heads : 1) * sizeof(*val));
+	if (!figures || !val)
+		st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+	else
+		st = run_epochs(s, train, validation, &o, bs, figures, val, err);
+	free(figures);
+	free(val);
+	return st;
 }
 
 /* Consecutive batches of `ds`, wrapping around, for the benchmark loops. */
@@ -163,7 +198,7 @@ strata_status strata_session_infer_steps(strata_session *s, strata_dataset *ds, 
 	if (!host)
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 	for (uint32_t i = 0; i < steps && st == STRATA_OK; i++) {
-		if (!(st = st_dataset_gather(ds, bench_start(ds, i, batch), batch, &s->input, NULL, err)) &&
+		if (!(st = st_dataset_gather_session(ds, bench_start(ds, i, batch), batch, s, false, err)) &&
 		    !(st = st_session_forward_device(s, batch, false, err)) && !(st = st_session_throttle(s, err)))
 			st = st_tensor_read(s->rt, st_session_output(s), 0, host, bytes, err);
 	}

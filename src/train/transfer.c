@@ -268,7 +268,7 @@ strata_status st_transfer_apply(strata_session *s, char *report, size_t report_s
 {
 	if (report && report_size)
 		report[0] = '\0';
-	const st_init_from *ini = &s->model->init_from;
+	const st_init_from *ini = &s->model->recipe.init_from;
 	transfer t = {.s = s, .ini = ini, .err = err};
 	strata_error local = {0};
 	if (!ini->weights)

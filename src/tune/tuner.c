@@ -600,17 +600,9 @@ strata_status st_tune_record(strata_runtime *rt, strata_model *model, uint32_t b
 		return st;
 	if ((st = st_session_enable_training(s, err)))
 		goto out_destroy;
-	/* Defined inputs, so no layer meets NaNs or indices it did not write. */
-	float zero = 0.0f;
-	strata_tensor *bufs[] = {&s->input, st_session_output_grad(s)};
-	for (size_t i = 0; i < 2; i++) {
-		cl_int rc = clEnqueueFillBuffer(rt->queue, bufs[i]->mem, &zero, sizeof(zero), 0, bufs[i]->bytes, 0, NULL,
-		                                NULL);
-		if (rc != CL_SUCCESS) {
-			st = st_cl_fail(err, rc, "clearing the recording step's buffers");
-			goto out_destroy;
-		}
-	}
+	/* Defined inputs and output gradients, on every input and output of the graph. */
+	if ((st = st_tuner_feed_step(s, err)))
+		goto out_destroy;
 	st_runtime_observe_gemms(rt, record_gemm, log);
 	if ((st = st_session_forward_device(s, batch, true, err)) == STRATA_OK &&
 	    (st = st_session_backward(s, batch, false, NULL, err)) == STRATA_OK)

@@ -4,11 +4,11 @@
  * is faster and leaves the results unchanged.
  *
  * A candidate runs the model's training step (forward, backward and, for the timing, the
- * optimizer's update) in a fresh
- * session, so every layer sees one set of values for its whole life, on a fixed pseudo-random
- * batch and output gradient. Its network output, every weight gradient and every weight after
- * one update must match those of the values in force when the search began (only the
- * summation order may differ), before its time counts: the fastest window of a few steps. */
+ * optimizer's update) in a fresh session, so every layer sees one set of values for its whole
+ * life, on a fixed pseudo-random batch (every model input) and output gradient (every output's).
+ * Its network outputs, every weight gradient and every weight after one update must match those
+ * of the values in force when the search began (only the summation order may differ), before its
+ * time counts: the fastest window of a few steps. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +26,7 @@
  * few percent on a quiet machine. */
 #define MARGIN 0.98
 
-/* The step's results: the output, then every weight gradient, layer by layer. */
+/* The step's results: every output, then every weight gradient and updated weight, layer by layer. */
 typedef struct results {
 	float *v;
 	size_t n;
@@ -52,20 +52,56 @@ static strata_status upload_random(strata_runtime *rt, strata_tensor *t, uint64_
 	return st;
 }
 
-/* The output, then every weight gradient and every updated weight, layer by layer. */
+strata_status st_tuner_feed_step(strata_session *s, strata_error *err)
+{
+	strata_model *m = s->model;
+	strata_status st = STRATA_OK;
+	for (uint32_t v = 0; v < m->n_inputs && st == STRATA_OK; v++) {
+		strata_tensor *t = st_session_value(s, v);
+		if (m->inputs[v].shape.dtype == STRATA_DTYPE_INT32) {
+			cl_int zero = 0;
+			cl_int rc = t->bytes ? clEnqueueFillBuffer(s->rt->queue, t->mem, &zero, sizeof(zero), 0, t->bytes, 0,
+			                                           NULL, NULL)
+			                     : CL_SUCCESS;
+			if (rc != CL_SUCCESS)
+				st = st_cl_fail(err, rc, "clearing input '%s' of the tuner's step", m->inputs[v].name);
+		} else {
+			st = upload_random(s->rt, t, 1 + 2 * (uint64_t)v, err);
+		}
+	}
+	for (size_t k = 0; k < m->n_outputs && st == STRATA_OK; k++)
+		st = upload_random(s->rt, st_session_layer_grad(s, m->outputs[k]), 2 + 2 * (uint64_t)k, err);
+	return st;
+}
+
+/* Values per sample of every model output together. */
+static size_t output_elems(const strata_model *m)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < m->n_outputs; k++)
+		n += st_shape_elems(&m->layers[m->outputs[k]].out);
+	return n;
+}
+
+/* Every output, then every weight gradient and every updated weight, layer by layer. */
 static strata_status read_results(strata_session *s, uint32_t batch, results *out, strata_error *err)
 {
 	strata_model *m = s->model;
-	size_t n = (size_t)batch * st_model_output_elems(m);
+	size_t n = (size_t)batch * output_elems(m);
 	for (size_t i = 0; i < m->n_layers; i++)
 		for (uint32_t w = 0; w < m->layers[i].n_weights; w++)
 			n += (s->binds[i].grads[w].bytes + s->binds[i].weights[w].bytes) / sizeof(float);
-	out->v = malloc(n * sizeof(float));
+	out->v = malloc((n ? n : 1) * sizeof(float));
 	out->n = n;
 	if (!out->v)
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
-	size_t at = (size_t)batch * st_model_output_elems(m);
-	strata_status st = st_tensor_read(s->rt, st_session_output(s), 0, out->v, at * sizeof(float), err);
+	size_t at = 0;
+	strata_status st = STRATA_OK;
+	for (size_t k = 0; k < m->n_outputs && st == STRATA_OK; k++) {
+		size_t count = (size_t)batch * st_shape_elems(&m->layers[m->outputs[k]].out);
+		st = st_tensor_read(s->rt, &s->binds[m->outputs[k]].output, 0, out->v + at, count * sizeof(float), err);
+		at += count;
+	}
 	for (size_t i = 0; i < m->n_layers && st == STRATA_OK; i++)
 		for (uint32_t w = 0; w < m->layers[i].n_weights && st == STRATA_OK; w++) {
 			strata_tensor *t[2] = {&s->binds[i].grads[w], &s->binds[i].weights[w]};
@@ -109,9 +145,7 @@ static strata_status run_candidate(strata_runtime *rt, strata_model *model, uint
 	strata_status st = strata_session_create(rt, model, batch, 1, &s, err);
 	if (st)
 		return st;
-	if ((st = st_session_enable_training(s, err)) || (st = upload_random(rt, &s->input, 1, err)) ||
-	    (st = upload_random(rt, st_session_output_grad(s), 2, err)) ||
-	    (st = step(s, batch, err)) || (st = read_results(s, batch, out, err)))
+	if ((st = st_session_enable_training(s, err)) || (st = st_tuner_feed_step(s, err)) || (st = step(s, batch, err)) || (st = read_results(s, batch, out, err)))
 		goto out_destroy;
 	for (int i = 0; timed && i < WARM_STEPS + WINDOWS * WINDOW_STEPS; i++) {
 		double t0 = st_tuner_now();

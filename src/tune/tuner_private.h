@@ -57,6 +57,11 @@ bool st_tuner_time_shape(tuner *t, const st_gemm_shape *s, double known, int run
 /* Runs shape si once into a freshly marked C and checks the whole result exactly. */
 strata_status st_tuner_run_checked(tuner *t, const cand *c, size_t si, bool *ran, bool *ok, strata_error *err);
 
+/* tuner_kernels.c: defined values for a training step of session s, whatever the graph: every
+ * model input (pseudo-random floats; zeros, valid ids, for an int32 input) and the gradient of
+ * every model output (pseudo-random), so no layer meets NaNs or indices nobody wrote. */
+strata_status st_tuner_feed_step(strata_session *s, strata_error *err);
+
 /* tuner_routes.c: for each shape, the fastest verified plan of Strata's kernel against CLBlast
  * with the parameters in force, within `budget` seconds; fills t->res's routes. */
 strata_status st_tuner_search_routes(tuner *t, double budget, strata_error *err);

@@ -140,8 +140,10 @@ typedef struct st_tuner_result {
 strata_status st_tuner_run(strata_runtime *rt, const st_tuner_config *cfg, st_tuner_result *out,
                            strata_error *err);
 
-/* Runs one training step of `model` at `batch` (forward and backward, on zeros) with st_gemm
- * recording every shape into `log`. The model must not be bound to a session. */
+/* Runs one training step of `model` at `batch` (forward and backward from every output, on
+ * defined values in every input: st_tuner_feed_step) with st_gemm recording every shape into
+ * `log`, once per distinct shape with its calls counted. The model must not be bound to a
+ * session. */
 strata_status st_tune_record(strata_runtime *rt, strata_model *model, uint32_t batch, st_gemm_log *log,
                              strata_error *err);
 
