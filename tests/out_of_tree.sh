@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the build into a temporary DESTDIR and uses it as a plugin author and an application
-# author would: the example plugin (examples/plugin_scale) built out of tree against the installed
-# strata.pc and run by the installed strata, a small program linked against the installed
-# libstrata, and a plugin built for another ABI version, which must be refused.
+# author would: the installed strata runs without LD_LIBRARY_PATH (its rpath is relative,
+# $ORIGIN/../lib/<triplet>) and loads the installed plugins from its default plugin folder; the
+# example plugin (examples/plugin_scale) is built out of tree against the installed strata.pc and
+# the installed strata-embed-cl, with the compiler line README.md and plugins/README.md document,
+# and with its Makefile, and run by the installed strata; a small program links against the
+# installed libstrata; and a plugin built for another ABI version must be refused.
 #
 # usage: out_of_tree.sh BUILD_DIR SOURCE_DIR   (meson passes both; see tests/meson.build)
 set -euo pipefail
@@ -48,8 +51,9 @@ read -ra strata_cflags <<<"$(pkg-config --cflags strata)"
 read -ra strata_libs <<<"$(pkg-config --libs strata)"
 step "pkg-config --cflags --libs strata: ${strata_cflags[*]} ${strata_libs[*]}"
 
-export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-unset STRATA_PLUGIN_PATH
+# Nothing of the build tree or of the caller's environment helps the installed files: no
+# LD_LIBRARY_PATH (the tool finds libstrata through its rpath), no STRATA_PLUGIN_PATH.
+unset LD_LIBRARY_PATH STRATA_PLUGIN_PATH
 device_args=()
 if [ -n "${STRATA_TEST_DEVICE:-}" ]; then
 	device_args=(--device "$STRATA_TEST_DEVICE")
@@ -58,12 +62,96 @@ fi
 cc=${CC:-cc}
 strict=(-O2 -g -Wall -Wextra -Werror)
 
+# ---- the installed strata, without LD_LIBRARY_PATH --------------------------------------------
+# pkg-config's variables are paths of the final prefix; a DESTDIR install holds them under $dest
+# (pkgconf may already have prefixed the sysroot).
+in_dest() {
+	case "$1" in
+	"$dest"/*) printf '%s\n' "$1" ;;
+	*) printf '%s%s\n' "$dest" "$1" ;;
+	esac
+}
+
+if command -v readelf >/dev/null; then
+	runpath=$(readelf -d "$exe" | sed -n 's/.*(\(RUNPATH\|RPATH\)).*\[\(.*\)\]/\2/p')
+	step "rpath of the installed strata: $runpath"
+	# shellcheck disable=SC2016 # a literal $ORIGIN
+	case "$runpath" in
+	*'$ORIGIN'*) ;;
+	*) fail "the installed strata has no \$ORIGIN-relative rpath (got '$runpath')" ;;
+	esac
+	case "$runpath" in
+	*"$build"*) fail "the installed strata's rpath names the build folder: $runpath" ;;
+	esac
+fi
+
+step "strata --version (installed, no LD_LIBRARY_PATH)"
+"$exe" --version >"$tmp/version.out" 2>&1 || { cat "$tmp/version.out" >&2; fail "the installed strata does not start"; }
+cat "$tmp/version.out"
+grep -q '^strata [0-9]' "$tmp/version.out" || fail "strata --version printed no version"
+# The dynamic loader resolves libstrata to the installed copy, not the build tree's or another one.
+LD_TRACE_LOADED_OBJECTS=1 "$exe" >"$tmp/ldd.out" 2>&1 || true
+resolved=$(sed -n 's/^[[:space:]]*libstrata\.so[^ ]* => \([^ ]*\).*/\1/p' "$tmp/ldd.out" | head -n 1)
+[ -n "$resolved" ] || { cat "$tmp/ldd.out" >&2; fail "the installed strata does not find libstrata"; }
+[ "$(realpath "$(dirname "$resolved")")" = "$(realpath "$lib")" ] ||
+	fail "the installed strata loads $resolved instead of the installed $lib/libstrata"
+
+# Its default plugin folder is where the plugins were installed: pkg-config's plugindir.
+plugindir=$(pkg-config --variable=plugindir strata)
+plugindir=${plugindir#"$dest"}
+step "strata layers (installed; default plugin folder $plugindir)"
+"$exe" layers >"$tmp/layers_default.out" 2>&1 ||
+	{ cat "$tmp/layers_default.out" >&2; fail "the installed strata layers exited non-zero"; }
+sed -n '2p' "$tmp/layers_default.out" | grep -qxF "$plugindir" ||
+	{ cat "$tmp/layers_default.out" >&2; fail "the installed strata does not search $plugindir first"; }
+for p in dense conv2d merge; do
+	[ -f "$dest$plugindir/$p.so" ] || fail "plugin $p.so is not installed in $dest$plugindir"
+done
+# In a DESTDIR the folder is not at its final place: point the tool at it as the prefix would.
+"$exe" layers --plugin-path "$dest$plugindir" >"$tmp/layers_installed.out" 2>&1 ||
+	{ cat "$tmp/layers_installed.out" >&2; fail "the installed plugins do not load into the installed strata"; }
+grep -q '^dense (Dense)' "$tmp/layers_installed.out" && grep -q '^conv2d (Conv2D)' "$tmp/layers_installed.out" ||
+	{ cat "$tmp/layers_installed.out" >&2; fail "strata layers does not list the installed dense and conv2d"; }
+
+# ---- the example plugin, by hand, as README.md and plugins/README.md say ------------------------
+embed=$(pkg-config --variable=embed_cl strata)
+[ -n "$embed" ] || fail "strata.pc has no embed_cl variable"
+embed=$(in_dest "$embed")
+[ -x "$embed" ] || fail "strata-embed-cl is not installed at $embed"
+author="$tmp/author"
+mkdir -p "$author"
+cp "$example/scale.c" "$example/scale.cl" "$example/blend.c" "$example/blend.cl" "$author/"
+step "strata-embed-cl and the documented cc line in $author"
+# The documented line word for word (plus -Werror): pkg-config's flags split into words.
+# shellcheck disable=SC2046
+(
+	cd "$author"
+	"$embed" scale.cl >scale_cl.h &&
+		"$embed" blend.cl blend_cl_source >blend_cl.h &&
+		"$cc" -std=c11 -shared -fPIC -fvisibility=hidden -O2 -Wall -Wextra -Werror $(pkg-config --cflags strata) \
+			-o scale.so scale.c &&
+		"$cc" -std=c11 -shared -fPIC -fvisibility=hidden -O2 -Wall -Wextra -Werror $(pkg-config --cflags strata) \
+			-o blend.so blend.c
+) >"$tmp/author.log" 2>&1 || { cat "$tmp/author.log" >&2; fail "the documented commands do not build the example"; }
+grep -q '^static const char scale_cl_source\[\] =$' "$author/scale_cl.h" ||
+	fail "strata-embed-cl did not write scale_cl_source"
+"$exe" "${device_args[@]}" summary "$example/example.yaml" --plugin-path "$author" >"$tmp/author_summary.out" 2>&1 ||
+	{ cat "$tmp/author_summary.out" >&2; fail "strata summary with the hand-built plugin exited non-zero"; }
+grep -q 'scale_1' "$tmp/author_summary.out" || fail "the summary does not show scale_1 from the hand-built plugin"
+"$exe" "${device_args[@]}" forward "$example/graph.yaml" --random --batch-size 3 --plugin-path "$author" \
+	>"$tmp/author_forward.out" 2>&1 ||
+	{ cat "$tmp/author_forward.out" >&2; fail "strata forward --random with the hand-built plugins exited non-zero"; }
+step "hand-built plugins: summary and forward --random passed"
+
 # ---- the example plugin, out of tree ----------------------------------------------------------
 plugins="$tmp/plugins"
 step "make -C $example O=$plugins"
-make -s -C "$example" O="$plugins" CFLAGS="${strict[*]}" >"$tmp/make.log" 2>&1 ||
+make -C "$example" O="$plugins" CFLAGS="${strict[*]}" >"$tmp/make.log" 2>&1 ||
 	{ cat "$tmp/make.log" >&2; fail "the example plugin does not build against the installed strata.pc"; }
 [ -f "$plugins/scale.so" ] && [ -f "$plugins/blend.so" ] || fail "make left no $plugins/scale.so and blend.so"
+# The Makefile embeds with the installed tool, and gets what the documented commands got.
+grep -qF "$embed " "$tmp/make.log" || { cat "$tmp/make.log" >&2; fail "make did not use the installed $embed"; }
+cmp -s "$plugins/scale_cl.h" "$author/scale_cl.h" || fail "make's scale_cl.h differs from strata-embed-cl's"
 
 run_strata() {
 	STRATA_PLUGIN_PATH="$1" "$exe" "${device_args[@]}" "${@:2}"
@@ -212,8 +300,10 @@ out:
 EOF
 step "api_check against the installed strata.pc"
 # A sanitized build's libstrata takes the sanitizers' runtime from the program (tests/sanitizers/).
+# Outside the loader's default folders a program needs an rpath (or LD_LIBRARY_PATH) to find
+# libstrata, as README.md's install section says.
 "$cc" -std=c11 "${strict[@]}" "${strata_cflags[@]}" ${STRATA_TEST_SANITIZE:+-fsanitize=$STRATA_TEST_SANITIZE} \
-	-o "$tmp/api_check" "$tmp/api_check.c" "${strata_libs[@]}" -lm >"$tmp/cc.log" 2>&1 ||
+	-o "$tmp/api_check" "$tmp/api_check.c" "${strata_libs[@]}" -Wl,-rpath,"$lib" -lm >"$tmp/cc.log" 2>&1 ||
 	{ cat "$tmp/cc.log" >&2; fail "a program using strata.h does not build against the installed strata.pc"; }
 STRATA_PLUGIN_PATH="$plugins" "$tmp/api_check" "$example/example.yaml" ||
 	fail "the public API does not compute y == 2x + 1 through the example plugin"
@@ -221,6 +311,38 @@ STRATA_PLUGIN_PATH="$old" "$tmp/api_check" "$example/example.yaml" ||
 	fail "the plugin built against the 0.2 plugin.h does not compute y == 2x + 1 on this host"
 STRATA_PLUGIN_PATH="$plugins" "$tmp/api_check" "$example/graph.yaml" 1.25 0.25 ||
 	fail "the graph of scale and blend does not compute y == 1.25x + 0.25"
+
+# ---- exclusive bounds (plugin.h 0.3): `choices` of a FLOAT says "(]" ------------------------------
+bounded_src="$tmp/bounded_src"
+mkdir -p "$bounded_src"
+cp "$example/scale.c" "$example/scale.cl" "$bounded_src/"
+# factor: in (0, FLT_MAX] instead of [-FLT_MAX, FLT_MAX].
+sed -i '0,/\.min = -FLT_MAX,/s//.min = 0.0, .choices = "(]",/' "$bounded_src/scale.c"
+grep -q '\.choices = "(]"' "$bounded_src/scale.c" || fail "could not make the bounded copy of scale.c"
+step "exclusive bounds through an out-of-tree plugin"
+# shellcheck disable=SC2046
+(
+	cd "$bounded_src"
+	"$embed" scale.cl >scale_cl.h &&
+		"$cc" -std=c11 -shared -fPIC -fvisibility=hidden -O2 -Wall -Wextra -Werror $(pkg-config --cflags strata) \
+			-o scale.so scale.c
+) >"$tmp/bounded.log" 2>&1 || { cat "$tmp/bounded.log" >&2; fail "the bounded copy of scale.c does not build"; }
+rm -f "$bounded_src/scale.c" "$bounded_src/scale.cl" "$bounded_src/scale_cl.h"
+"$exe" layers --plugin-path "$bounded_src" >"$tmp/bounded_layers.out" 2>&1 ||
+	{ cat "$tmp/bounded_layers.out" >&2; fail "strata layers with the bounded plugin exited non-zero"; }
+grep -E '^ +factor +float in \(0, [0-9.e+]+\] ' "$tmp/bounded_layers.out" ||
+	{ cat "$tmp/bounded_layers.out" >&2; fail "strata layers does not show factor's range as (0, ...]"; }
+printf 'input: {shape: [4]}\nlayers:\n  - type: scale\n    factor: 0\n' >"$tmp/bounded.yaml"
+status=0
+"$exe" summary "$tmp/bounded.yaml" --plugin-path "$bounded_src" >"$tmp/bounded_summary.out" 2>&1 || status=$?
+cat "$tmp/bounded_summary.out"
+[ "$status" -eq 2 ] || fail "factor: 0 against (0, ...] gave status $status, not 2"
+grep -qF "$tmp/bounded.yaml:4:13: 'factor' must be > 0, got 0" "$tmp/bounded_summary.out" ||
+	grep -qF "bounded.yaml:4:13: 'factor' must be in (0, " "$tmp/bounded_summary.out" ||
+	fail "the refusal of factor: 0 does not name bounded.yaml:4:13 and the range (0, ...]"
+printf 'input: {shape: [4]}\nlayers:\n  - type: scale\n    factor: 1.0e-30\n' >"$tmp/bounded_ok.yaml"
+"$exe" summary "$tmp/bounded_ok.yaml" --plugin-path "$bounded_src" >"$tmp/bounded_ok.out" 2>&1 ||
+	{ cat "$tmp/bounded_ok.out" >&2; fail "factor: 1.0e-30, inside (0, ...], was refused"; }
 
 # ---- a plugin built for another ABI version ---------------------------------------------------
 host_abi=$(printf '#include <strata/plugin.h>\nSTRATA_PLUGIN_ABI_VERSION\n' |

@@ -10,6 +10,7 @@
 #include "device/runtime.h"
 #include "exec/session.h"
 #include "model/model.h"
+#include "probe/gradcheck.h"
 
 strata_registry *ts_registry(void)
 {
@@ -148,14 +149,6 @@ void ts_fill_random(float *dst, size_t n, unsigned seed, float lo, float hi)
 
 /* ---- Finite differences of the backward pass ------------------------------------------------ */
 
-/* The relative tolerance of a difference against the backward pass, and of the kink test: see
- * ts_fd_tolerance. */
-#define FD_STEP 1e-2
-#define FD_TOLERANCE 1e-2
-/* Piecewise-linear models (relu, max pooling, Maximum): an element whose left and right slopes
- * differ by more than this straddles a kink, where a central difference means nothing. */
-#define FD_KINK 1e-2
-
 float *ts_floats(size_t n)
 {
 	float *p = malloc((n ? n : 1) * sizeof(*p));
@@ -292,55 +285,35 @@ void ts_fd_poison(ts_fd *f)
 	free(nan);
 }
 
+/* L for the library's check: ts_fd_loss fails the test itself on a device error. */
+static strata_status fd_loss(void *user, double *loss, strata_error *err)
+{
+	(void)err;
+	*loss = ts_fd_loss(user);
+	return STRATA_OK;
+}
+
+/* The check is the library's (src/probe/gradcheck.c), as `strata gradcheck` runs it; this only
+ * translates the suites' tolerance and turns a verdict into the test's failure. */
 void ts_fd_check(ts_fd *f, const char *what, strata_tensor *t, float *values, size_t count, const float *grad,
                  const ts_fd_tolerance *tol, double l0)
 {
-	double step = tol->step > 0.0 ? tol->step : FD_STEP;
-	double largest = 0.0;
-	for (size_t i = 0; i < count; i++) {
-		ck_assert_msg(isfinite(grad[i]), "%s[%zu] = %g: never written or not finite", what, i, (double)grad[i]);
-		largest = fmax(largest, fabs(grad[i]));
-	}
-	ck_assert_msg(largest >= tol->nontrivial, "%s: the largest gradient is %g", what, largest);
-	double floor = tol->to_largest ? largest : 1.0;
-
-	size_t stride = 7919; /* a prime; every tensor here is smaller, so it is coprime */
-	size_t checks = count < tol->max_checks ? count : tol->max_checks, skipped = 0;
-	for (size_t c = 0; c < checks; c++) {
-		size_t i = c * stride % count;
-		double fd = 0.0;
-		bool kink = true;
-		/* Where a step straddles a kink, a ten times smaller one usually does not. */
-		for (double h = step; kink && h >= step / 10.0; h /= 10.0) {
-			float v = values[i], up = (float)(v + h), down = (float)(v - h);
-			ts_tensor_write(f->dev.rt, t, i, &up, 1);
-			double lp = ts_fd_loss(f);
-			ts_tensor_write(f->dev.rt, t, i, &down, 1);
-			double lm = ts_fd_loss(f);
-			ts_tensor_write(f->dev.rt, t, i, &v, 1);
-			/* The steps actually taken, after rounding to float. */
-			double hp = (double)up - v, hm = (double)v - down;
-			fd = (lp - lm) / (hp + hm);
-			kink = tol->kinks && fabs((lp - l0) / hp - (l0 - lm) / hm) > FD_KINK * fmax(floor, fabs(fd));
-		}
-		if (kink) {
-			skipped++;
-			continue;
-		}
-		double a = grad[i];
-		ck_assert_msg(fabs(a - fd) <= FD_TOLERANCE * fmax(floor, fmax(fabs(a), fabs(fd))),
-		              "%s[%zu]: backward %.6g, finite differences %.6g", what, i, a, fd);
-	}
-	ck_assert_msg(skipped * 4 <= checks, "%s: %zu of %zu elements straddle kinks", what, skipped, checks);
+	st_fd_rule rule = {.step = tol->step, .max_checks = tol->max_checks, .nontrivial = tol->nontrivial,
+	                   .kinks = tol->kinks, .to_largest = tol->to_largest};
+	strata_gradcheck_tensor out = {0};
+	strata_error err = {0};
+	snprintf(out.name, sizeof(out.name), "%s", what);
+	strata_status st = st_fd_check_tensor(f->dev.rt, fd_loss, f, t, values, count, grad, &rule, l0, &out, &err);
+	ck_assert_msg(st == STRATA_OK, "%s: %s", what, err.message);
+	ck_assert_msg(out.passed, "%s", out.message);
 }
 
 /* b within `repeat` relative of a (0: bit-identical). */
 static void fd_same(const char *what, const float *a, const float *b, size_t n, double repeat)
 {
-	for (size_t i = 0; i < n; i++) {
-		bool same = repeat > 0.0 ? fabsf(a[i] - b[i]) <= (float)repeat * fmaxf(1.0f, fabsf(a[i])) : a[i] == b[i];
-		ck_assert_msg(same, "%s[%zu]: %.9g then %.9g", what, i, (double)a[i], (double)b[i]);
-	}
+	char msg[256];
+	bool same = st_fd_same(what, a, b, n, repeat, msg, sizeof(msg));
+	ck_assert_msg(same, "%s", msg);
 }
 
 void ts_fd_check_gradients(ts_fd *f, const ts_fd_tolerance *tol)

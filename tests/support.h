@@ -84,11 +84,13 @@ typedef struct ts_fd {
 	float **w;
 } ts_fd;
 
-/* How a finite-difference check judges one gradient tensor. The step and tolerance are for
- * float32 passes on values O(1): a step of 1e-2 keeps the truncation error (O(step^2)) and the
- * rounding error of L (O(1e-7 / step)) both far below the 1e-2 relative tolerance. */
+/* How a finite-difference check judges one gradient tensor: the library's check
+ * (src/probe/gradcheck.c, st_fd_check_tensor, the one `strata gradcheck` runs) with the suites'
+ * settings. The step and tolerance are for float32 passes on values O(1): a step of 1e-2 keeps
+ * the truncation error (O(step^2)) and the rounding error of L (O(1e-7 / step)) both far below
+ * the 1e-2 relative tolerance. */
 typedef struct ts_fd_tolerance {
-	double step;       /* the central difference's step; 0: 1e-2 */
+	double step;       /* the base step h, 0: 1e-2; value v moves by h * max(|v|, 1) */
 	size_t max_checks; /* at most this many elements of each tensor, spread over the whole tensor */
 	double nontrivial; /* the largest gradient must reach this: a zero gradient matches zero differences */
 	bool kinks;        /* skip elements that straddle a kink (relu, max pooling, Maximum) */

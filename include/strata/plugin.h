@@ -61,12 +61,27 @@ typedef enum strata_param_type {
 	STRATA_PARAM_TYPE_COUNT
 } strata_param_type;
 
+/* One parameter of a layer type. The size and layout of this struct never change (plugins keep
+ * arrays of it), so what was added later lives in fields older plugins leave zero.
+ *
+ * Exclusive bounds, added in 0.3: for INT, FLOAT and INTS, `choices` (unused by these types
+ * before) may hold a bounds spec saying which ends of [min, max] are excluded: "(]" excludes min,
+ * "[)" excludes max, "()" both, "[]" neither. NULL or "" (what a plugin built before 0.3 has)
+ * means both bounds are inclusive. `strata layers` shows the range with these brackets, e.g.
+ * "float in (0, 1]", and the loader refuses a value outside it at the value's FILE:LINE:COLUMN
+ * ("'rate' must be in (0, 1], got 0"); another spec is a plugin error. A host older than 0.3
+ * ignores the spec and takes both bounds as inclusive, so a plugin that must run there too
+ * checks in build() as well:
+ *
+ *     {.name = "rate", .type = STRATA_PARAM_FLOAT, .default_value = "0.5", .min = 0, .max = 1,
+ *      .choices = "(]", .doc = "fraction kept, above 0"},
+ */
 typedef struct strata_param {
 	const char *name;          /* YAML key, Keras' name: "filters", "kernel_size" */
 	strata_param_type type;
 	const char *default_value; /* YAML text of the default; NULL makes the parameter required */
-	double min, max;           /* inclusive range for INT, FLOAT and INTS */
-	const char *choices;       /* ENUM only */
+	double min, max;           /* range for INT, FLOAT and INTS; inclusive unless `choices` says */
+	const char *choices;       /* ENUM: the choices; INT, FLOAT, INTS: bounds spec (0.3), above */
 	uint32_t count;            /* INTS only: how many values */
 	const char *doc;           /* one line for `strata layers` and error messages */
 } strata_param;

@@ -105,6 +105,16 @@ typedef struct strata_runtime_options {
 	strata_log_fn log;
 	void *log_user;
 	int verbosity;
+	/* Added in 0.3: guard mode (also STRATA_GUARD=1), a debugging mode for plugin authors. Every
+	 * tensor the runtime allocates gets a buffer of its own with canary zones before and after it
+	 * (and over the unused tail of its rounded-up size), filled with a known pattern; after every
+	 * kernel launch the canaries of the tensors its arguments reference are read back, and a
+	 * changed one fails the launch naming the kernel, its plugin, the layer, the tensor (argument
+	 * index and what it is) and the first element written out of bounds. Slow: a read per tensor
+	 * argument per launch. Sessions made while STRATA_GUARD=1 is set also keep every pooled tensor
+	 * (weights, their gradients, the optimizer's state) in a buffer of its own (STRATA_POOL=separate);
+	 * otherwise each pool is guarded as a whole. */
+	bool guard;
 } strata_runtime_options;
 
 /* Opens the selected device. Fails (STRATA_ERR_IO) when the cache folder cannot be created or
@@ -444,6 +454,71 @@ STRATA_API void strata_visualize_result_free(strata_visualize_result *result);
 STRATA_API strata_status strata_visualize_save_png(const strata_visualize_result *result, uint32_t grid,
                                                    const char *path, strata_error *err);
 
+/* ---- Gradient checks (added in 0.3) ---- */
+
+/* Which forward passes a gradient check differentiates. */
+typedef enum strata_gradcheck_mode {
+	STRATA_GRADCHECK_BOTH = 0,      /* training, then inference */
+	STRATA_GRADCHECK_TRAINING = 1,  /* dropout acts, with the session's seed and step: a fixed mask */
+	STRATA_GRADCHECK_INFERENCE = 2, /* dropout is the identity */
+} strata_gradcheck_mode;
+
+typedef struct strata_gradcheck_options {
+	uint32_t size;       /* sizeof(strata_gradcheck_options) */
+	size_t layer;        /* the layer checked, 0-based */
+	uint32_t batch;      /* samples of random inputs; 0: 2. At most the session's max_batch */
+	uint64_t seed;       /* of the inputs (uniform in [-1, 1); int32 inputs: ids 0) and of r */
+	double tolerance;    /* the largest relative error that passes; 0: 1e-2 */
+	double step;         /* the base step h; value v moves by h * max(|v|, 1); 0: 1e-2 */
+	size_t max_checks;   /* elements checked per tensor, spread over it; 0: 200 */
+	strata_gradcheck_mode mode;
+} strata_gradcheck_options;
+
+/* One gradient of one mode: an input of the layer (`input` >= 0) or one of its weights. */
+typedef struct strata_gradcheck_tensor {
+	char name[160];      /* "input 0 (conv2d_1)", or the weight's name: "kernel" */
+	bool training;       /* the mode checked */
+	int32_t input;       /* the input's position, or -1 for a weight */
+	int32_t weight;      /* the weight's index in the layer, or -1 for an input */
+	size_t elements;     /* in the tensor (batch x shape for an input) */
+	size_t checked;      /* compared with finite differences */
+	size_t skipped;      /* of those, skipped as straddling a kink (relu, max) */
+	double largest;      /* the largest |gradient| of the backward pass */
+	double worst;        /* the worst relative error among the checked elements */
+	size_t worst_index;  /* where (flat index, channels last) */
+	double backward, differences; /* the two gradients there */
+	bool passed;
+	char message[384];   /* why it failed ("" when it passed) */
+} strata_gradcheck_tensor;
+
+typedef struct strata_gradcheck_report {
+	size_t n_tensors;
+	strata_gradcheck_tensor *tensors; /* per mode: each float32 input in order, then each weight */
+	double tolerance;    /* as applied */
+	double step;
+	uint32_t batch;
+	bool passed;         /* every tensor passed */
+} strata_gradcheck_report;
+
+/* Checks layer `layer`'s backward pass against central finite differences of L = sum(r * y), y
+ * its output on random inputs of its input shapes and r random, computed in double on the host
+ * from the float32 device results. The layer runs alone: its forward and backward callbacks are
+ * called on inputs of the check's own (the layers before it do not run), with the session's
+ * weights (initialized from the session's seed, or loaded), which are restored afterwards. Each
+ * element's step is h * max(|v|, 1) (h = `step`), and its relative error |backward - differences|
+ * over max(the tensor's largest |backward|, |backward|, |differences|); elements whose left and
+ * right slopes differ by more than 1e-2 relative, even at a step ten times smaller, straddle a kink
+ * and are skipped (at most half of them may be). A tensor passes when every gradient is
+ * finite (gradient buffers are filled with NaN first, so a value the backward pass leaves
+ * unwritten fails), a second backward pass (without the forward pass's workspaces) repeats the
+ * first within 1e-5 relative (gradients overwritten, never added to), and the worst error is
+ * within the tolerance. Enables training on the session (weight gradients). A status other than
+ * STRATA_OK means the check could not run; the verdict is in `out`, freed with
+ * strata_gradcheck_report_free(), also after a failure. */
+STRATA_API strata_status strata_gradcheck(strata_session *s, const strata_gradcheck_options *options,
+                                          strata_gradcheck_report *out, strata_error *err);
+STRATA_API void strata_gradcheck_report_free(strata_gradcheck_report *report);
+
 /* ---- GEMM tuning ---------------------------------------------------------------------------------- */
 
 typedef struct strata_tune_options {
@@ -512,6 +587,38 @@ STRATA_API void strata_idx_free(strata_idx *idx);
  * transposing or flattening. `path` names the file in the message. */
 STRATA_API strata_status strata_idx_check_samples(const strata_idx *idx, const char *path,
                                                   const strata_shape *input, strata_error *err);
+
+
+/* ---- Guard (added in 0.3) ---- */
+
+/* For checking one plugin (`strata check-plugin`): loads the plugin file `path` into an open
+ * registry, as the search path would (ABI check, init()). */
+STRATA_API strata_status strata_registry_load_plugin(strata_registry *reg, const char *path, strata_error *err);
+/* The OpenCL programs registered, in registration order: name, and the plugin that registered it
+ * ("strata" for the runtime's own). */
+STRATA_API size_t strata_registry_program_count(const strata_registry *reg);
+STRATA_API const char *strata_registry_program_name(const strata_registry *reg, size_t i);
+STRATA_API const char *strata_registry_program_plugin(const strata_registry *reg, size_t i);
+/* Layer type i's inputs (min_inputs and max_inputs as the host reads them: 1 and 1 for a plugin
+ * that gives neither; max 0 for no bound), whether it has a backward pass, and its parameters:
+ * name, and the YAML text of its default (NULL: required). */
+STRATA_API void strata_registry_layer_inputs(const strata_registry *reg, size_t i, uint32_t *min, uint32_t *max);
+STRATA_API bool strata_registry_layer_has_backward(const strata_registry *reg, size_t i);
+STRATA_API size_t strata_registry_layer_param_count(const strata_registry *reg, size_t i);
+STRATA_API const char *strata_registry_layer_param(const strata_registry *reg, size_t i, size_t j,
+                                                   const char **default_value);
+/* Builds program `program` with its registered options for the runtime's device (or takes it from
+ * the caches). A compile error's message holds the build log, its lines pointing at the program's
+ * registered name and line (`NAME:LINE:COLUMN: error: ...`) in place of the driver's file. */
+STRATA_API strata_status strata_runtime_build_program(strata_runtime *rt, const char *program, strata_error *err);
+/* Whether the runtime runs in guard mode (strata_runtime_options.guard or STRATA_GUARD=1). */
+STRATA_API bool strata_runtime_guarded(const strata_runtime *rt);
+/* A training pass of `batch` samples (at most the session's) without data or loss: seeded
+ * uniform inputs in [0, 1) (zeros for int32 inputs), a training forward pass, seeded uniform
+ * gradients in [-1, 1) at the model's output, and, when `backward`, the backward pass to the
+ * input; then waits for the device. Under the guard every launch is checked on the way. */
+STRATA_API strata_status strata_session_check_pass(strata_session *s, uint32_t batch, uint64_t seed, bool backward,
+                                                   strata_error *err);
 
 #ifdef __cplusplus
 }

@@ -13,8 +13,8 @@
 #include "tune.h"
 
 static const strata_param dropout_params[] = {
-	{.name = "rate", .type = STRATA_PARAM_FLOAT, .min = 0.0, .max = 1.0,
-	 .doc = "fraction of the inputs dropped while training, in [0, 1)"},
+	{.name = "rate", .type = STRATA_PARAM_FLOAT, .min = 0.0, .max = 1.0, .choices = "[)",
+	 .doc = "fraction of the inputs dropped while training; 1 would drop everything (Keras refuses it)"},
 };
 
 /* FNV-1a of the layer's name: two dropout layers of one model draw different masks from the

@@ -44,6 +44,11 @@ typedef struct cli_options {
 	int64_t steps;           /* --steps: visualize's gradient-ascent steps, -1 unset (20) */
 	int64_t grid;            /* --grid: visualize's N x N images, -1 unset */
 	const char *format;      /* --format: embed's csv | npy (default: from -o's extension) */
+	bool guard;              /* --guard: guard mode (canaries checked after every launch) */
+	bool oclgrind;           /* check-plugin --oclgrind */
+	const char *params;      /* check-plugin --params 'k: v, ...' */
+	bool no_guard;           /* check-plugin's run under Oclgrind (internal) */
+	const char *tolerance;   /* gradcheck --tolerance, parsed there (a number) */
 } cli_options;
 
 typedef struct cli_context {
@@ -84,6 +89,10 @@ int cmd_plot(cli_context *ctx);
 /* Filter images of a layer (--layer, -o PNG); embed: a layer's features for a data set. */
 int cmd_visualize(cli_context *ctx);
 int cmd_embed(cli_context *ctx);
+/* Reads ctx->opt.model_path as the plugin file. */
+int cmd_check_plugin(cli_context *ctx);
+/* A layer's backward pass against finite differences (--layer; strata_gradcheck). */
+int cmd_gradcheck(cli_context *ctx);
 
 /* The session of a command: batch from --batch-size or the model, seed from --seed or the model. */
 int cli_open_session(cli_context *ctx, strata_session **out, uint32_t *batch);

@@ -93,6 +93,7 @@ int cli_open_runtime(cli_context *ctx)
 		.profile = ctx->opt.profile,
 		.log = cli_log,
 		.verbosity = verbosity(ctx),
+		.guard = ctx->opt.guard,
 	};
 	strata_error err = {0};
 	strata_status st = strata_runtime_create(ctx->reg, &opts, &ctx->rt, &err);

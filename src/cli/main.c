@@ -14,7 +14,9 @@
 #include "cli.h"
 #include "plot_draw.h"
 
-enum command_id { DEVICES, LAYERS, SUMMARY, FORWARD, TRAIN, EVAL, PREDICT, BENCH, TUNE, PLOT, VISUALIZE, EMBED };
+enum command_id { DEVICES, LAYERS, SUMMARY, FORWARD, TRAIN, EVAL, PREDICT, BENCH, TUNE, PLOT, VISUALIZE, EMBED,
+	CHECK_PLUGIN,
+	GRADCHECK };
 
 typedef struct command {
 	const char *name;
@@ -68,6 +70,20 @@ static const command commands[] = {
 	[EMBED] = {"embed", cmd_embed, 1, 2, "MODEL.yaml [DATA]", "a layer's activations for every sample, as CSV or .npy",
 	           "Writes layer --layer's activations for every sample of DATA (the test set when left out;\n"
 	           "`train`: the training set; or an IDX images file), one row per sample with its label."},
+	[CHECK_PLUGIN] = {"check-plugin", cmd_check_plugin, 1, 1, "PLUGIN.so",
+	                  "compile a plugin's programs, run its layers under the guard (or Oclgrind)",
+	                  "Loads the plugin alone, compiles every OpenCL program it registers (errors point at the\n"
+	                  "program's name and line), then builds each layer type it declares on a small input and\n"
+	                  "runs forward and backward on a small batch under the guard, which fails a launch that\n"
+	                  "writes out of its tensors' bounds. One line per program and layer type; exit 0 when all\n"
+	                  "pass, 1 when any fails. --oclgrind runs the same check under Oclgrind instead."},
+	[GRADCHECK] = {"gradcheck", cmd_gradcheck, 1, 1, "MODEL.yaml",
+	               "a layer's backward pass against finite differences, on random inputs",
+	               "Checks layer --layer's backward pass: the gradient of every input and weight of the\n"
+	               "layer against central finite differences of L = sum(r * y), r random, on --inputs random\n"
+	               "samples of its input shapes and the seed's (or --weights') weights, the layer run alone,\n"
+	               "in training and in inference mode. Prints each gradient's worst relative error and where;\n"
+	               "exit 0 when all are within --tolerance, 1 when one is not (or a value is never written)."},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -141,6 +157,27 @@ static const option options[] = {
 	TEXT("--output", "-o", "PATH", output, BIT(EMBED), "the CSV to write; a .npy path writes NumPy arrays too"),
 	TEXT("--format", NULL, "csv|npy", format, BIT(EMBED), "the output's form (default: from -o's extension)"),
 	FLAG("--profile", NULL, profile, COMPUTING, "time every kernel and print a per-layer table at exit"),
+	FLAG("--guard", NULL, guard, COMPUTING,
+	     "guard mode (also STRATA_GUARD=1): canaries around every tensor, checked after\n"
+	     "every launch; a write out of bounds fails naming kernel, layer and tensor (slow)"),
+	TEXT("--device", NULL, "SEL", device, BIT(CHECK_PLUGIN), "the device to check on (default: STRATA_DEVICE, then auto)"),
+	FLAG("--oclgrind", NULL, oclgrind, BIT(CHECK_PLUGIN),
+	     "run the check under Oclgrind (out-of-bounds and uninitialized\naccesses, data races, API misuse) instead"),
+	TEXT("--params", NULL, "'K: V, ...'", params, BIT(CHECK_PLUGIN),
+	     "parameters for the layers that declare them (required ones\nwithout a default are otherwise guessed)"),
+	FLAG("--no-guard", NULL, no_guard, BIT(CHECK_PLUGIN), NULL),
+	TEXT("--layer", NULL, "NAME", layer, BIT(GRADCHECK), "the layer to check, named as `strata summary` shows; required"),
+	COUNT("--inputs", NULL, "N", batch, 1, 4096, BIT(GRADCHECK), "samples of random inputs (default 2)"),
+	COUNT("--seed", NULL, "N", seed, 0, INT64_MAX, BIT(GRADCHECK),
+	      "seed of the initial weights, the inputs and r (default: the model's)"),
+	TEXT("--tolerance", NULL, "T", tolerance, BIT(GRADCHECK),
+	     "the largest relative error that passes, above 0 and below 1\n(default 0.01)"),
+	TEXT("--weights", NULL, "PATH", weights, BIT(GRADCHECK), "the weights file (.stw) to use (default: the seed's initial weights)"),
+	TEXT("--device", NULL, "SEL", device, BIT(GRADCHECK),
+	     "auto, cpu, gpu, gpu:N, or part of a device or platform name\n"
+	     "(default: STRATA_DEVICE, then the model's `device:`, then auto)"),
+	TEXT("--plugin-path", NULL, "DIRS", plugin_path, BIT(GRADCHECK),
+	     "extra ':'-separated plugin folders (after STRATA_PLUGIN_PATH)"),
 	FLAG("--verbose", "-v", verbose, ALL_COMMANDS, "say what is compiled, loaded and cached"),
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -152,7 +189,7 @@ static void print_overview(FILE *out)
 	             "\n"
 	             "commands:\n");
 	for (size_t c = 0; c < N_COMMANDS; c++)
-		fprintf(out, "  %-10s %s\n", commands[c].name, commands[c].summary);
+		fprintf(out, "  %-12s %s\n", commands[c].name, commands[c].summary);
 	fprintf(out, "\n"
 	             "options of every command: -v, --verbose; -h, --help. `strata --version` prints the version.\n"
 	             "Exit status: 0 success, 1 failure, 2 bad usage or bad model file.\n");

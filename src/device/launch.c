@@ -1,5 +1,6 @@
 /* Kernel launches on the runtime's queue, each optionally timed through a profiling event
- * attributed to its layer (profile.c). */
+ * attributed to its layer (profile.c), and in guard mode followed by the check of its tensors'
+ * canaries (buffers.c). */
 #include "device/runtime.h"
 
 static strata_status set_args(strata_kernel *k, uint32_t n_args, const strata_arg *args, strata_error *err)
@@ -55,5 +56,7 @@ strata_status st_launch(strata_runtime *rt, const char *label, strata_kernel *k,
 	                                   rt->profile ? &ev : NULL);
 	if (rc != CL_SUCCESS)
 		return st_cl_fail(err, rc, "%s: clEnqueueNDRangeKernel of kernel '%s'", label, k->name);
-	return rt->profile ? st_profile_record(rt, label, k->name, ev, NULL, err) : STRATA_OK;
+	if (rt->profile && (st = st_profile_record(rt, label, k->name, ev, NULL, err)))
+		return st;
+	return rt->guard ? st_guard_check(rt, label, k, n_args, args, err) : STRATA_OK;
 }

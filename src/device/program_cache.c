@@ -148,6 +148,72 @@ static bool parse_entry(const char *data, size_t len, const char *key, const uns
 	return true;
 }
 
+/* Where a line of a build log names the driver's file: a run of characters other than blanks and
+ * ':' that starts the line or follows a blank, followed by ":DIGITS:". Sets *len to the run's. */
+static const char *located_file(const char *line, size_t line_len, size_t *len)
+{
+	for (size_t at = 0; at < line_len; at++) {
+		if (at > 0 && line[at - 1] != ' ' && line[at - 1] != '\t')
+			continue;
+		size_t n = strcspn(line + at, " \t:\n");
+		const char *q = line + at + n;
+		if (n == 0 || at + n >= line_len || *q != ':' || q[1] < '0' || q[1] > '9')
+			continue;
+		const char *d = q + 1;
+		while (*d >= '0' && *d <= '9')
+			d++;
+		if (*d == ':') {
+			*len = n;
+			return line + at;
+		}
+	}
+	return NULL;
+}
+
+/* The build log with the driver's file name (its temporary copy, "<source>", "input.cl") in each
+ * line's "FILE:LINE:COLUMN:" replaced by the program's registered name, so a plugin author reads
+ * "error: scale:12:5: ..." whatever the driver called its copy. NULL without memory. */
+static char *rewrite_log(const char *log, const char *name)
+{
+	size_t lines = 1, name_len = strlen(name);
+	for (const char *p = log; *p; p++)
+		lines += *p == '\n';
+	char *out = malloc(strlen(log) + lines * name_len + 1);
+	if (!out)
+		return NULL;
+	char *o = out;
+	for (const char *line = log; *line;) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) + 1 : strlen(line), file_len = 0;
+		const char *file = located_file(line, len, &file_len);
+		if (file) {
+			memcpy(o, line, (size_t)(file - line));
+			o += file - line;
+			memcpy(o, name, name_len);
+			o += name_len;
+			size_t rest = len - (size_t)(file - line) - file_len;
+			memcpy(o, file + file_len, rest);
+			o += rest;
+		} else {
+			memcpy(o, line, len);
+			o += len;
+		}
+		line += len;
+	}
+	*o = '\0';
+	return out;
+}
+
+const char *st_kernel_program_name(const strata_kernel *k)
+{
+	return k->program ? k->program->src->name : "?";
+}
+
+const char *st_kernel_program_owner(const strata_kernel *k)
+{
+	return k->program ? k->program->src->owner : "?";
+}
+
 static strata_status build(strata_runtime *rt, st_built_program *bp, strata_error *err)
 {
 	cl_int rc = clBuildProgram(bp->program, 1, &rt->device, bp->options, NULL, NULL);
@@ -160,6 +226,11 @@ static strata_status build(strata_runtime *rt, st_built_program *bp, strata_erro
 		log[0] = '\0';
 		clGetProgramBuildInfo(bp->program, rt->device, CL_PROGRAM_BUILD_LOG, log_len, log, NULL);
 		log[log_len] = '\0';
+		char *named = rewrite_log(log, bp->src->name);
+		if (named) {
+			free(log);
+			log = named;
+		}
 	}
 	strata_status st = st_fail(err, STRATA_ERR_BUILD,
 	                           "building OpenCL program '%s' (from %s) for %s failed: %s (%d), options \"%s\"\n%s",
@@ -312,8 +383,9 @@ out_free:
 	return st;
 }
 
-strata_status st_kernel_get(strata_runtime *rt, const char *program, const char *kernel_name,
-                            const char *extra_options, strata_kernel **out, strata_error *err)
+/* Program `program` built with its default options plus `extra_options`. */
+static strata_status program_get(strata_runtime *rt, const char *program, const char *extra_options,
+                                 st_built_program **out, strata_error *err)
 {
 	const st_program_src *src = st_registry_find_program(rt->reg, program);
 	if (!src)
@@ -323,10 +395,23 @@ strata_status st_kernel_get(strata_runtime *rt, const char *program, const char 
 	if (!options)
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 	snprintf(options, n, "%s %s %s", rt->cl_std, src->options, extra_options ? extra_options : "");
-
-	st_built_program *bp = NULL;
-	strata_status st = get_program(rt, src, options, &bp, err);
+	strata_status st = get_program(rt, src, options, out, err);
 	free(options);
+	return st;
+}
+
+strata_status st_program_build(strata_runtime *rt, const char *program, const char *extra_options,
+                               strata_error *err)
+{
+	st_built_program *bp = NULL;
+	return program_get(rt, program, extra_options, &bp, err);
+}
+
+strata_status st_kernel_get(strata_runtime *rt, const char *program, const char *kernel_name,
+                            const char *extra_options, strata_kernel **out, strata_error *err)
+{
+	st_built_program *bp = NULL;
+	strata_status st = program_get(rt, program, extra_options, &bp, err);
 	if (st)
 		return st;
 	for (size_t i = 0; i < bp->n_kernels; i++) {

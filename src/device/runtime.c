@@ -87,6 +87,8 @@ strata_status st_runtime_create(strata_registry *reg, const strata_runtime_optio
 	rt->log = opts.log;
 	rt->log_user = opts.log_user;
 	rt->verbosity = opts.verbosity;
+	const char *guard = getenv("STRATA_GUARD");
+	rt->guard = opts.guard || (guard && *guard && strcmp(guard, "0") != 0);
 	choose_cl_std(rt);
 	if ((st = st_gemm_engine_parse(getenv("STRATA_GEMM"), &rt->gemm_engine, err)))
 		goto out_destroy;
@@ -127,8 +129,9 @@ strata_status st_runtime_create(strata_registry *reg, const strata_runtime_optio
 	}
 	if ((st = st_program_cache_init(&rt->cache, cache_dir, err)))
 		goto out_destroy;
-	st_runtime_log(rt, STRATA_LOG_INFO, "device: %s (%s, %s); GEMM: %s", rt->info.name, rt->info.platform,
-	               rt->info.opencl_c_version, st_gemm_engine_name(rt->gemm_engine));
+	st_runtime_log(rt, STRATA_LOG_INFO, "device: %s (%s, %s); GEMM: %s%s", rt->info.name, rt->info.platform,
+	               rt->info.opencl_c_version, st_gemm_engine_name(rt->gemm_engine),
+	               rt->guard ? "; guard mode: every launch's tensors checked for writes out of bounds" : "");
 	*out = rt;
 	return STRATA_OK;
 
@@ -150,6 +153,7 @@ void strata_runtime_destroy(strata_runtime *rt)
 		st_tensor_release(&rt->gemm_retired[i]);
 	free(rt->gemm_retired);
 	free(rt->gemm_routes);
+	st_guard_release(rt);
 	st_program_cache_release(&rt->cache);
 	/* CLBlast keeps programs in a process-wide cache keyed by context; drop them while the
 	 * context is alive, or a later context at the same address could be handed stale ones. */

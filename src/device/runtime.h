@@ -89,6 +89,11 @@ struct strata_runtime {
 	strata_tensor gemm_bt;        /* and a transposed B */
 	strata_tensor *gemm_retired;  /* scratch buffers outgrown, released with the runtime */
 	size_t n_gemm_retired;
+	/* Guard mode (buffers.c): every tensor a sub-buffer between canary zones of a buffer of its
+	 * own, the canaries of each launch's tensor arguments checked after it (launch.c). */
+	bool guard;
+	struct st_guard_entry **guards; /* the guarded buffers, live and released */
+	size_t n_guards, cap_guards;
 };
 
 /* runtime.c */
@@ -126,6 +131,11 @@ void st_program_cache_release(st_program_cache *cache);
 strata_status st_kernel_get(strata_runtime *rt, const char *program, const char *kernel_name,
                             const char *extra_options, strata_kernel **out, strata_error *err);
 
+/* Builds (or finds in the caches) program `program` with its default options plus
+ * `extra_options`, creating no kernel. */
+strata_status st_program_build(strata_runtime *rt, const char *program, const char *extra_options,
+                               strata_error *err);
+
 /* buffers.c */
 strata_status st_tensor_alloc(strata_runtime *rt, strata_tensor *t, size_t bytes, const char *what,
                               strata_error *err);
@@ -134,6 +144,19 @@ strata_status st_tensor_write(strata_runtime *rt, strata_tensor *t, size_t offse
                               size_t bytes, strata_error *err);
 strata_status st_tensor_read(strata_runtime *rt, strata_tensor *t, size_t offset, void *dst, size_t bytes,
                              strata_error *err);
+
+/* Guard mode. The canaries of the tensors that `args` reference, after kernel `k` of a launch
+ * for `label` (a layer name, or "strata"): a changed one fails naming them. */
+strata_status st_guard_check(strata_runtime *rt, const char *label, const strata_kernel *k, uint32_t n_args,
+                             const strata_arg *args, strata_error *err);
+/* The buffer a guarded tensor `mem` is a sub-buffer of and where in it the tensor starts; false
+ * when `mem` is not a guarded tensor. (A pool's views are made from the pool's parent buffer.) */
+bool st_guard_parent(const strata_runtime *rt, cl_mem mem, cl_mem *parent, size_t *front);
+/* Frees the guard's records (strata_runtime_destroy, after the runtime's own buffers). */
+void st_guard_release(strata_runtime *rt);
+/* The program a kernel belongs to and its plugin, for messages. */
+const char *st_kernel_program_name(const strata_kernel *k);
+const char *st_kernel_program_owner(const strata_kernel *k);
 
 /* launch.c */
 strata_status st_launch(strata_runtime *rt, const char *label, strata_kernel *k, uint32_t work_dim,

@@ -5,10 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-strata_status st_pool_mode_from_env(st_pool_mode *out, strata_error *err)
+strata_status st_pool_mode_for(const strata_runtime *rt, st_pool_mode *out, strata_error *err)
 {
 	const char *text = getenv("STRATA_POOL");
-	if (!text || !*text || strcmp(text, "shared") == 0)
+	/* Guard mode keeps every tensor in a buffer of its own, between its canaries. */
+	if (rt->guard)
+		*out = ST_POOL_SEPARATE;
+	else if (!text || !*text || strcmp(text, "shared") == 0)
 		*out = ST_POOL_SHARED;
 	else if (strcmp(text, "separate") == 0)
 		*out = ST_POOL_SEPARATE;
@@ -136,8 +139,14 @@ strata_status st_pool_view(strata_runtime *rt, st_pool *pool, uint64_t offset, u
 		return st;
 	}
 	cl_buffer_region region = {.origin = offset * sizeof(float), .size = count * sizeof(float)};
+	cl_mem whole = pool->whole.mem;
+	size_t front = 0;
+	/* A guarded pool is itself a sub-buffer, of which OpenCL makes none: views come from its
+	 * parent, past the front canary, and are checked with the pool's canaries. */
+	if (st_guard_parent(rt, whole, &whole, &front))
+		region.origin += front;
 	cl_int rc;
-	out->mem = clCreateSubBuffer(pool->whole.mem, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &rc);
+	out->mem = clCreateSubBuffer(whole, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &rc);
 	if (rc != CL_SUCCESS) {
 		out->mem = NULL;
 		return st_cl_fail(err, rc, "clCreateSubBuffer of %llu floats at %llu", (unsigned long long)count,

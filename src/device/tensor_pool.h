@@ -22,8 +22,9 @@
  * this mode. */
 typedef enum st_pool_mode { ST_POOL_SHARED, ST_POOL_SEPARATE } st_pool_mode;
 
-/* The mode STRATA_POOL asks for; unset or empty is ST_POOL_SHARED, an unknown value an error. */
-strata_status st_pool_mode_from_env(st_pool_mode *out, strata_error *err);
+/* The mode STRATA_POOL asks for; unset or empty is ST_POOL_SHARED, an unknown value an error.
+ * A guarded runtime (rt->guard: buffers.c) makes it ST_POOL_SEPARATE whatever STRATA_POOL says. */
+strata_status st_pool_mode_for(const strata_runtime *rt, st_pool_mode *out, strata_error *err);
 
 typedef struct st_pool {
 	st_pool_mode mode;

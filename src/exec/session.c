@@ -172,7 +172,7 @@ strata_status strata_session_create(strata_runtime *rt, strata_model *model, uin
 		goto out_destroy;
 	}
 	/* Read first: the activation plan depends on it (one buffer per output when separate). */
-	if ((st = st_pool_mode_from_env(&s->pool_mode, err)))
+	if ((st = st_pool_mode_for(rt, &s->pool_mode, err)))
 		goto out_destroy;
 	uint64_t per_sample = st_session_inference_bytes(model, &weights);
 	if ((st = st_session_check_fits(s, "the model", per_sample, weights, err)))

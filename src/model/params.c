@@ -275,24 +275,50 @@ static bool int_unbounded(double bound)
 	return isinf(bound) || fabs(bound) >= I64;
 }
 
-/* "in [1, 65536]", ">= 1", "<= 1" or "any", from an inclusive declared range. */
+/* The bounds spec of an INT, FLOAT or INTS declaration (plugin.h, added in 0.3): `choices` NULL
+ * or "" (what every older declaration has), "[]", "(]", "[)" or "()". False for anything else. */
+static bool bounds_spec(const strata_param *d, bool *lo_open, bool *hi_open)
+{
+	const char *c = d->choices;
+	*lo_open = *hi_open = false;
+	if (!c || !*c)
+		return true;
+	if ((c[0] != '[' && c[0] != '(') || (c[1] != ']' && c[1] != ')') || c[2] != '\0')
+		return false;
+	*lo_open = c[0] == '(';
+	*hi_open = c[1] == ')';
+	return true;
+}
+
+/* "in [1, 65536]", "in (0, 1]", ">= 1", "> 0", "<= 1", "< 1" or "a number", from the declared
+ * range and its bounds spec. */
 static void range_text(const strata_param *d, char *buf, size_t size)
 {
 	bool is_int = d->type != STRATA_PARAM_FLOAT;
 	bool lo = is_int ? !int_unbounded(d->min) : !(isinf(d->min) || fabs(d->min) >= DBL_MAX);
 	bool hi = is_int ? !int_unbounded(d->max) : !(isinf(d->max) || fabs(d->max) >= DBL_MAX);
+	bool lo_open, hi_open;
+	bounds_spec(d, &lo_open, &hi_open);
 	const char *f = is_int ? "%.0f" : "%.9g";
 	char a[64], b[64];
 	snprintf(a, sizeof(a), f, d->min);
 	snprintf(b, sizeof(b), f, d->max);
 	if (lo && hi)
-		snprintf(buf, size, "in [%s, %s]", a, b);
+		snprintf(buf, size, "in %c%s, %s%c", lo_open ? '(' : '[', a, b, hi_open ? ')' : ']');
 	else if (lo)
-		snprintf(buf, size, ">= %s", a);
+		snprintf(buf, size, "%s %s", lo_open ? ">" : ">=", a);
 	else if (hi)
-		snprintf(buf, size, "<= %s", b);
+		snprintf(buf, size, "%s %s", hi_open ? "<" : "<=", b);
 	else
 		snprintf(buf, size, "a number");
+}
+
+/* Whether v lies within d's range, each bound inclusive or exclusive as its spec says. */
+static bool in_range(const strata_param *d, double v)
+{
+	bool lo_open, hi_open;
+	bounds_spec(d, &lo_open, &hi_open);
+	return (lo_open ? v > d->min : v >= d->min) && (hi_open ? v < d->max : v <= d->max);
 }
 
 static strata_status out_of_range(const strata_param *d, const st_ynode *n, problem *pb)
@@ -317,7 +343,7 @@ static strata_status read_int(const strata_param *d, const st_ynode *n, const ch
 		return wrong_type(d, n, expected, pb);
 	errno = 0;
 	long long v = strtoll(n->u.scalar.text, NULL, 10);
-	if (errno == ERANGE || (double)v < d->min || (double)v > d->max)
+	if (errno == ERANGE || !in_range(d, (double)v))
 		return out_of_range(d, n, pb);
 	*out = v;
 	return STRATA_OK;
@@ -328,7 +354,7 @@ static strata_status read_float(const strata_param *d, const st_ynode *n, double
 	if (!is_plain(n) || !is_float_text(n->u.scalar.text))
 		return wrong_type(d, n, "a number", pb);
 	double v = strtod(n->u.scalar.text, NULL);
-	if (!isfinite(v) || v < d->min || v > d->max)
+	if (!isfinite(v) || !in_range(d, v))
 		return out_of_range(d, n, pb);
 	*out = v;
 	return STRATA_OK;
@@ -462,6 +488,12 @@ static strata_status read_value(const strata_param *d, const st_ynode *n, st_par
 	v->pos = n->pos;
 	if (st_ynode_is_null(n) && null_default(d))
 		return STRATA_OK;
+	bool lo_open, hi_open;
+	if ((d->type == STRATA_PARAM_INT || d->type == STRATA_PARAM_FLOAT || d->type == STRATA_PARAM_INTS) &&
+	    !bounds_spec(d, &lo_open, &hi_open))
+		return report(pb, STRATA_ERR_PLUGIN, n->pos,
+		              "'%s' is declared with the bounds \"%.16s\"; expected \"[]\", \"(]\", \"[)\" or \"()\"",
+		              d->name, d->choices);
 	switch (d->type) {
 	case STRATA_PARAM_INT:
 		return read_int(d, n, "an integer", &v->i, pb);

@@ -111,6 +111,14 @@ static strata_status check_layer_ops(const strata_layer_ops *ops, const char *ow
 		    (p->type == STRATA_PARAM_INTS && (p->count == 0 || p->count > STRATA_MAX_RANK)))
 			return st_fail(err, STRATA_ERR_PLUGIN, "%s: layer '%s': parameter %u is malformed", owner,
 			               ops->type, i);
+		/* A numeric parameter's `choices` is its bounds' kind (plugin.h); anything else is a
+		 * plugin bug, refused when the plugin loads rather than when a model file names it. */
+		bool numeric = p->type == STRATA_PARAM_INT || p->type == STRATA_PARAM_FLOAT || p->type == STRATA_PARAM_INTS;
+		if (numeric && p->choices && p->choices[0] && strcmp(p->choices, "[]") && strcmp(p->choices, "(]") &&
+		    strcmp(p->choices, "[)") && strcmp(p->choices, "()"))
+			return st_fail(err, STRATA_ERR_PLUGIN,
+			               "%s: layer '%s': parameter '%s' has bounds \"%s\"; expected \"[]\", \"(]\", \"[)\" or \"()\"",
+			               owner, ops->type, p->name, p->choices);
 		if (strcmp(p->name, "type") == 0 || strcmp(p->name, "name") == 0 ||
 		    strcmp(p->name, "trainable") == 0)
 			return st_fail(err, STRATA_ERR_PLUGIN, "%s: layer '%s': parameter name '%s' is reserved",
@@ -210,17 +218,30 @@ void strata_registry_print_search_path(const strata_registry *reg, FILE *out)
 		fprintf(out, "%s\n", reg->search_path[i]);
 }
 
+/* The brackets of a numeric range: `choices` holds its bounds spec ("(]", "[)", "()"; plugin.h,
+ * added in 0.3); NULL or "" (every older declaration) is "[]". The loader refuses a malformed spec
+ * when it reads a value; shown here as inclusive. */
+static void range_brackets(const strata_param *p, char *lo, char *hi)
+{
+	const char *c = p->choices;
+	bool valid = c && (c[0] == '[' || c[0] == '(') && (c[1] == ']' || c[1] == ')') && c[2] == '\0';
+	*lo = valid ? c[0] : '[';
+	*hi = valid ? c[1] : ']';
+}
+
 static void print_param(const strata_param *p, FILE *out)
 {
 	static const char *const type_names[] = {"int", "float", "bool", "enum", "ints", "string", "regularizer"};
-	char kind[128];
+	char kind[128], lo, hi;
 	if (p->type == STRATA_PARAM_ENUM)
 		snprintf(kind, sizeof(kind), "%s", p->choices);
-	else if (p->type == STRATA_PARAM_INTS)
-		snprintf(kind, sizeof(kind), "%u ints in [%.15g, %.15g]", p->count, p->min, p->max);
-	else if (p->type == STRATA_PARAM_INT || p->type == STRATA_PARAM_FLOAT)
-		snprintf(kind, sizeof(kind), "%s in [%.15g, %.15g]", type_names[p->type], p->min, p->max);
-	else
+	else if (p->type == STRATA_PARAM_INTS) {
+		range_brackets(p, &lo, &hi);
+		snprintf(kind, sizeof(kind), "%u ints in %c%.15g, %.15g%c", p->count, lo, p->min, p->max, hi);
+	} else if (p->type == STRATA_PARAM_INT || p->type == STRATA_PARAM_FLOAT) {
+		range_brackets(p, &lo, &hi);
+		snprintf(kind, sizeof(kind), "%s in %c%.15g, %.15g%c", type_names[p->type], lo, p->min, p->max, hi);
+	} else
 		snprintf(kind, sizeof(kind), "%s", type_names[p->type]);
 	fprintf(out, "    %-20s %-40s %s%s  %s\n", p->name, kind, p->default_value ? "default " : "required",
 	        p->default_value ? p->default_value : "", p->doc ? p->doc : "");
