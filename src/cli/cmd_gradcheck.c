@@ -45,6 +45,9 @@ int cmd_gradcheck(cli_context *ctx)
 	}
 	double tolerance = DEFAULT_TOLERANCE;
 	size_t layer = 0;
+	/* Always under the guard: a check of small tensors costs little more, and a backward pass
+	 * that writes outside its gradient is named instead of passing on lucky numbers. */
+	ctx->opt.guard = true;
 	int rc = ctx->opt.tolerance ? parse_tolerance(ctx->opt.tolerance, &tolerance) : CLI_OK;
 	if (rc || (rc = cli_open_model(ctx)) || (rc = cli_find_layer(ctx, &layer)) || (rc = cli_open_runtime(ctx)))
 		return cli_close(ctx, rc);
