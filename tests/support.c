@@ -359,3 +359,28 @@ void ts_fd_check_gradients(ts_fd *f, const ts_fd_tolerance *tol)
 	free(again);
 	free(dx);
 }
+
+void ts_write_idx(const char *path, uint8_t type, uint32_t rank, const uint32_t *dims, const void *data)
+{
+	FILE *f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	uint8_t head[4] = {0, 0, type, (uint8_t)rank};
+	fwrite(head, 1, 4, f);
+	size_t count = 1;
+	for (uint32_t i = 0; i < rank; i++) {
+		uint8_t d[4] = {(uint8_t)(dims[i] >> 24), (uint8_t)(dims[i] >> 16), (uint8_t)(dims[i] >> 8), (uint8_t)dims[i]};
+		fwrite(d, 1, 4, f);
+		count *= dims[i];
+	}
+	if (type == 0x0C) {
+		const int32_t *v = data;
+		for (size_t i = 0; i < count; i++) {
+			uint32_t u = (uint32_t)v[i];
+			uint8_t d[4] = {(uint8_t)(u >> 24), (uint8_t)(u >> 16), (uint8_t)(u >> 8), (uint8_t)u};
+			fwrite(d, 1, 4, f);
+		}
+	} else {
+		fwrite(data, 1, count, f);
+	}
+	ck_assert_int_eq(fclose(f), 0);
+}

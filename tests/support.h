@@ -55,6 +55,9 @@ void ts_tmpdir_remove(const char *dir);
 char *ts_join(const char *dir, const char *name);
 /* Runs the suite, returns the process exit status. */
 int ts_run(Suite *suite);
+/* Writes an IDX file: `type` 0x08 (bytes) or 0x0C (int32, given in host order), `rank` dimensions
+ * (dims[0] samples), the header and ints big-endian as the format says; fails the test on error. */
+void ts_write_idx(const char *path, uint8_t type, uint32_t rank, const uint32_t *dims, const void *data);
 /* Deterministic pseudo-random floats in [lo, hi). */
 void ts_fill_random(float *dst, size_t n, unsigned seed, float lo, float hi);
 

@@ -146,32 +146,6 @@ END_TEST
 
 /* ---- data for several inputs and outputs ------------------------------------------------------ */
 
-/* An IDX file: type (0x08 bytes, 0x0C int32), dims[0] samples of the other dims, big-endian. */
-static void write_idx(const char *path, uint8_t type, uint32_t rank, const uint32_t *dims, const void *data)
-{
-	FILE *f = fopen(path, "wb");
-	ck_assert_ptr_nonnull(f);
-	uint8_t head[4] = {0, 0, type, (uint8_t)rank};
-	fwrite(head, 1, 4, f);
-	size_t count = 1;
-	for (uint32_t i = 0; i < rank; i++) {
-		uint8_t d[4] = {(uint8_t)(dims[i] >> 24), (uint8_t)(dims[i] >> 16), (uint8_t)(dims[i] >> 8), (uint8_t)dims[i]};
-		fwrite(d, 1, 4, f);
-		count *= dims[i];
-	}
-	if (type == 0x0C) {
-		const int32_t *v = data;
-		for (size_t i = 0; i < count; i++) {
-			uint32_t u = (uint32_t)v[i];
-			uint8_t d[4] = {(uint8_t)(u >> 24), (uint8_t)(u >> 16), (uint8_t)(u >> 8), (uint8_t)u};
-			fwrite(d, 1, 4, f);
-		}
-	} else {
-		fwrite(data, 1, count, f);
-	}
-	ck_assert_int_eq(fclose(f), 0);
-}
-
 enum { N = 10, PX = 4, IDS = 3 };
 
 typedef struct data_dir {
@@ -196,10 +170,10 @@ static void make_data(data_dir *d)
 	d->ids = ts_join(d->dir, "ids.idx");
 	d->labels = ts_join(d->dir, "labels.idx");
 	d->more_labels = ts_join(d->dir, "labels2.idx");
-	write_idx(d->images, 0x08, 2, (uint32_t[]){N, PX}, d->px);
-	write_idx(d->ids, 0x0C, 2, (uint32_t[]){N, IDS}, d->id);
-	write_idx(d->labels, 0x08, 1, (uint32_t[]){N}, d->lab);
-	write_idx(d->more_labels, 0x08, 1, (uint32_t[]){N}, d->lab2);
+	ts_write_idx(d->images, 0x08, 2, (uint32_t[]){N, PX}, d->px);
+	ts_write_idx(d->ids, 0x0C, 2, (uint32_t[]){N, IDS}, d->id);
+	ts_write_idx(d->labels, 0x08, 1, (uint32_t[]){N}, d->lab);
+	ts_write_idx(d->more_labels, 0x08, 1, (uint32_t[]){N}, d->lab2);
 }
 
 static void free_data(data_dir *d)

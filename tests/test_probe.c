@@ -605,16 +605,6 @@ START_TEST(test_embed_csv_matches_forward)
 }
 END_TEST
 
-static void write_idx(const char *path, const uint8_t *data, uint32_t count, bool images)
-{
-	FILE *f = fopen(path, "wb");
-	ck_assert_ptr_nonnull(f);
-	uint8_t head[16] = {0, 0, 8, images ? 3 : 1, (uint8_t)(count >> 24), (uint8_t)(count >> 16),
-	                    (uint8_t)(count >> 8), (uint8_t)count, 0, 0, 0, 28, 0, 0, 0, 28};
-	ck_assert(fwrite(head, 1, images ? 16 : 8, f) == (images ? 16u : 8u));
-	ck_assert(fwrite(data, 1, (size_t)count * (images ? 784 : 1), f) == (size_t)count * (images ? 784 : 1));
-	fclose(f);
-}
 
 START_TEST(test_embed_npy_equals_csv)
 {
@@ -624,8 +614,8 @@ START_TEST(test_embed_npy_equals_csv)
 	for (int i = 0; i < SAMPLES; i++)
 		lab[i] = (uint8_t)(i * 7 % 10);
 	char *images = probe_path(&p, "images.idx"), *labels = probe_path(&p, "labels.idx");
-	write_idx(images, px, SAMPLES, true);
-	write_idx(labels, lab, SAMPLES, false);
+	ts_write_idx(images, 0x08, 3, (uint32_t[]){SAMPLES, 28, 28}, px);
+	ts_write_idx(labels, 0x08, 1, (uint32_t[]){SAMPLES}, lab);
 	strata_dataset_options dso = {.size = sizeof(dso), .images = images, .labels = labels, .scale = 1.0 / 255,
 	                              .num_classes = 10};
 	strata_dataset *ds = NULL;

@@ -296,25 +296,10 @@ static void write_idx(const char *dir, const char *name, uint32_t n, uint32_t se
 				images[i * 64 + y * 8 + x] = 200;
 	}
 	char path[512];
-	uint8_t head[16];
 	snprintf(path, sizeof(path), "%s/%s-images", dir, name);
-	FILE *f = fopen(path, "wb");
-	ck_assert_ptr_nonnull(f);
-	uint32_t dims[3] = {n, 8, 8};
-	head[0] = head[1] = 0, head[2] = 0x08, head[3] = 3;
-	for (int d = 0; d < 3; d++)
-		for (int k = 0; k < 4; k++)
-			head[4 + 4 * d + k] = (uint8_t)(dims[d] >> (24 - 8 * k));
-	ck_assert(fwrite(head, 1, 16, f) == 16 && fwrite(images, 1, (size_t)n * 64, f) == (size_t)n * 64);
-	ck_assert_int_eq(fclose(f), 0);
+	ts_write_idx(path, 0x08, 3, (uint32_t[]){n, 8, 8}, images);
 	snprintf(path, sizeof(path), "%s/%s-labels", dir, name);
-	f = fopen(path, "wb");
-	ck_assert_ptr_nonnull(f);
-	head[3] = 1;
-	for (int k = 0; k < 4; k++)
-		head[4 + k] = (uint8_t)(n >> (24 - 8 * k));
-	ck_assert(fwrite(head, 1, 8, f) == 8 && fwrite(labels, 1, n, f) == n);
-	ck_assert_int_eq(fclose(f), 0);
+	ts_write_idx(path, 0x08, 1, (uint32_t[]){n}, labels);
 	free(images);
 	free(labels);
 }
