@@ -10,7 +10,10 @@
  * the models. Prints the kernel profile, and exits 0 when every call succeeds; Oclgrind's own
  * reports, and that every kernel ran, are checked by the script, which runs this once per GEMM
  * engine (STRATA_GEMM) with STRATA_POOL=separate (src/tensor_pool.h).
+ * Then every model file of tests/oclgrind/ (one per layer family, so a plugin's author adds a file
+ * rather than editing this one), in name order, the same way, with Strata's GEMM only.
  * Usage: oclgrind_driver [DEVICE]   (a device selector; default "oclgrind") */
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,6 +308,91 @@ out_free_input:
 	return st;
 }
 
+/* A model file of tests/oclgrind/: one float input of rank 1 to 3 (its data set written here in
+ * that shape) and an output of CLASSES classes with its loss; run as run_model runs the models
+ * above. */
+static strata_status run_file(strata_registry *reg, strata_runtime *rt, const char *path, kept *k, strata_error *err)
+{
+	printf("== %s\n", path);
+	fflush(stdout);
+	strata_status st = strata_model_load(reg, path, &k->model, err);
+	if (st)
+		return st;
+	strata_shape in = strata_model_input_shape(k->model);
+	if (strata_model_input_count(k->model) != 1 || in.rank < 1 || in.rank > 3) {
+		snprintf(err->message, sizeof(err->message), "%s: needs one input of rank 1 to 3", path);
+		return STRATA_ERR_INVALID;
+	}
+	uint32_t shape[3] = {1, 1, 1};
+	for (uint32_t d = 0; d < in.rank; d++)
+		shape[3 - in.rank + d] = (uint32_t)in.dims[d];
+	size_t per_sample = (size_t)shape[0] * shape[1] * shape[2];
+	float *input = malloc(3 * per_sample * sizeof(*input)), output[3 * CLASSES * 64];
+	if (!input || write_data(shape)) {
+		free(input);
+		snprintf(err->message, sizeof(err->message), "out of memory or disk for the data of %s", path);
+		return STRATA_ERR_IO;
+	}
+	strata_dataset_options dopts = {
+		.size = sizeof(dopts),
+		.images = images_path,
+		.labels = labels_path,
+		.scale = 1.0 / 255.0,
+		.num_classes = CLASSES,
+	};
+	for (size_t i = 0; i < 3 * per_sample; i++)
+		input[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
+	strata_eval_result result;
+	if ((st = strata_session_create(rt, k->model, MAX_BATCH, 7, &k->session, err)) ||
+	    (st = strata_dataset_load(rt, &dopts, &k->data, err)) ||
+	    (st = strata_session_forward(k->session, input, 3, output, err)) ||
+	    (st = strata_session_train_steps(k->session, k->data, MAX_BATCH, 1, err)) ||
+	    (st = strata_evaluate(k->session, k->data, 3, &result, err)))
+		goto out_free_input;
+	printf("   loss %.4f, accuracy %.3f over %u samples\n", result.loss, result.accuracy, result.count);
+out_free_input:
+	free(input);
+	return st;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The .yaml files of `dir`, sorted, in a NULL-terminated array (NULL when out of memory). */
+static char **model_files(const char *dir)
+{
+	size_t n = 0, cap = 16;
+	char **names = calloc(cap + 1, sizeof(*names));
+	DIR *d = opendir(dir);
+	if (!names || !d) {
+		if (d)
+			closedir(d);
+		return names;
+	}
+	for (struct dirent *e; (e = readdir(d));) {
+		size_t len = strlen(e->d_name);
+		if (len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0)
+			continue;
+		if (n == cap) {
+			char **more = realloc(names, (2 * cap + 1) * sizeof(*names));
+			if (!more)
+				break;
+			names = more;
+			cap *= 2;
+		}
+		size_t size = strlen(dir) + len + 2;
+		if (!(names[n] = malloc(size)))
+			break;
+		snprintf(names[n++], size, "%s/%s", dir, e->d_name);
+		names[n] = NULL;
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), by_name);
+	return names;
+}
+
 /* A model of three inputs and two outputs: bytes scaled into a float input, int32 ids and byte
  * ids into int32 inputs (both gathers of ids), two heads with a loss each; a training step and an
  * evaluation. Its files sit beside the other data set's. */
@@ -434,11 +522,20 @@ int main(int argc, char **argv)
 	 * the next buffer created, and --uninitialized keeps what it knew of the old one (its size,
 	 * and which bytes were written), so a later model's buffers would look written, or end
 	 * early, where they do not. */
-	size_t n_models = sizeof(models) / sizeof(models[0]), n_kept = 0;
-	kept runs[sizeof(models) / sizeof(models[0]) + sizeof(plain_optimizers) / sizeof(plain_optimizers[0]) + 1];
-	memset(runs, 0, sizeof(runs));
+	size_t n_models = sizeof(models) / sizeof(models[0]), n_kept = 0, n_files = 0;
 	const char *engine = getenv("STRATA_GEMM");
 	bool clblast = engine && strcmp(engine, "clblast") == 0;
+	/* The model files run with Strata's GEMM only: they add layers, not GEMM shapes worth
+	 * CLBlast's slow pass under Oclgrind. */
+	char **files = clblast ? calloc(1, sizeof(char *)) : model_files(STRATA_OCLGRIND_MODELS_DIR);
+	while (files && files[n_files])
+		n_files++;
+	kept *runs = calloc(n_models + sizeof(plain_optimizers) / sizeof(plain_optimizers[0]) + 1 + n_files,
+	                    sizeof(*runs));
+	if (!files || !runs) {
+		fprintf(stderr, "oclgrind_driver: out of memory\n");
+		goto out_free_files;
+	}
 	for (size_t i = 0; i < n_models; i++) {
 		if (models[i].strata_gemm_only && clblast)
 			continue;
@@ -457,6 +554,9 @@ int main(int argc, char **argv)
 	}
 	if (run_inputs_outputs(reg, rt, &runs[n_kept++], &err))
 		goto out_fail;
+	for (size_t i = 0; i < n_files; i++)
+		if (run_file(reg, rt, files[i], &runs[n_kept++], &err))
+			goto out_fail;
 	/* The kernels that ran, which tests/oclgrind.sh compares with those the sources define. */
 	if (strata_runtime_print_profile(rt, stdout, &err))
 		goto out_fail;
@@ -470,6 +570,11 @@ out_remove:
 	while (n_kept > 0)
 		free_kept(&runs[--n_kept]);
 	remove_data();
+out_free_files:
+	for (size_t i = 0; files && i < n_files; i++)
+		free(files[i]);
+	free(files);
+	free(runs);
 out_destroy:
 	strata_runtime_destroy(rt);
 out_close:

@@ -58,6 +58,11 @@ typedef enum strata_param_type {
 	STRATA_PARAM_INTS = 4,        /* `count` integers in [min, max]; a single integer is repeated */
 	STRATA_PARAM_STRING = 5,      /* any string */
 	STRATA_PARAM_REGULARIZER = 6, /* null, or a map with l1 and/or l2 factors: {l1: 0.01} */
+	/* Added in 0.4: a Keras parameter the layer deliberately leaves out. `default_value` is the
+	 * one value accepted (Keras' default, so a Keras config that spells it out still loads; "null"
+	 * accepts null); any other value is refused at its FILE:LINE:COLUMN with `doc`, which says
+	 * why. `strata layers` lists it as "not supported". A host older than 0.4 refuses the plugin. */
+	STRATA_PARAM_UNSUPPORTED = 7,
 	STRATA_PARAM_TYPE_COUNT
 } strata_param_type;
 

@@ -482,6 +482,21 @@ static bool null_default(const strata_param *d)
 	return d->default_value && !strcmp(d->default_value, "null");
 }
 
+/* A Keras parameter the layer leaves out (STRATA_PARAM_UNSUPPORTED): only its Keras default, the
+ * declaration's default text, passes. */
+static strata_status read_unsupported(const strata_param *d, const st_ynode *n, problem *pb)
+{
+	const char *accepted = d->default_value ? d->default_value : "";
+	if (null_default(d) && st_ynode_is_null(n))
+		return STRATA_OK;
+	if (is_scalar(n) && n->u.scalar.len == strlen(accepted) && !memcmp(n->u.scalar.text, accepted, n->u.scalar.len))
+		return STRATA_OK;
+	char got[96];
+	st_ynode_describe(n, got, sizeof(got));
+	return report(pb, STRATA_ERR_INVALID, n->pos, "'%s' is a Keras parameter Strata leaves out (%s); only %s is "
+	              "accepted, got %s", d->name, d->doc ? d->doc : "not supported", accepted, got);
+}
+
 /* Reads `n` into `v` (zeroed by the caller) as `d` declares it. */
 static strata_status read_value(const strata_param *d, const st_ynode *n, st_param_value *v, problem *pb)
 {
@@ -513,6 +528,8 @@ static strata_status read_value(const strata_param *d, const st_ynode *n, st_par
 		return read_string(d, n, &v->s, pb);
 	case STRATA_PARAM_REGULARIZER:
 		return read_regularizer(d, n, v, pb);
+	case STRATA_PARAM_UNSUPPORTED:
+		return read_unsupported(d, n, pb);
 	default:
 		return report(pb, STRATA_ERR_PLUGIN, n->pos, "'%s' is declared with unknown type %d", d->name,
 		              (int)d->type);

@@ -108,6 +108,7 @@ static strata_status check_layer_ops(const strata_layer_ops *ops, const char *ow
 		const strata_param *p = &ops->params[i];
 		if (!p->name || (unsigned)p->type >= STRATA_PARAM_TYPE_COUNT ||
 		    (p->type == STRATA_PARAM_ENUM && !p->choices) ||
+		    (p->type == STRATA_PARAM_UNSUPPORTED && !p->default_value) ||
 		    (p->type == STRATA_PARAM_INTS && (p->count == 0 || p->count > STRATA_MAX_RANK)))
 			return st_fail(err, STRATA_ERR_PLUGIN, "%s: layer '%s': parameter %u is malformed", owner,
 			               ops->type, i);
@@ -231,7 +232,8 @@ static void range_brackets(const strata_param *p, char *lo, char *hi)
 
 static void print_param(const strata_param *p, FILE *out)
 {
-	static const char *const type_names[] = {"int", "float", "bool", "enum", "ints", "string", "regularizer"};
+	static const char *const type_names[] = {"int", "float", "bool", "enum", "ints", "string", "regularizer",
+	                                         "not supported"};
 	char kind[128], lo, hi;
 	if (p->type == STRATA_PARAM_ENUM)
 		snprintf(kind, sizeof(kind), "%s", p->choices);
@@ -241,6 +243,10 @@ static void print_param(const strata_param *p, FILE *out)
 	} else if (p->type == STRATA_PARAM_INT || p->type == STRATA_PARAM_FLOAT) {
 		range_brackets(p, &lo, &hi);
 		snprintf(kind, sizeof(kind), "%s in %c%.15g, %.15g%c", type_names[p->type], lo, p->min, p->max, hi);
+	} else if (p->type == STRATA_PARAM_UNSUPPORTED) {
+		fprintf(out, "    %-20s %-40s only %s  %s\n", p->name, "not supported", p->default_value ? p->default_value : "",
+		        p->doc ? p->doc : "");
+		return;
 	} else
 		snprintf(kind, sizeof(kind), "%s", type_names[p->type]);
 	fprintf(out, "    %-20s %-40s %s%s  %s\n", p->name, kind, p->default_value ? "default " : "required",
