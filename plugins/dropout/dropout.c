@@ -9,6 +9,7 @@
 
 #include "core.h"
 #include "dropout_cl.h"
+#include "random.h"
 #include "shape.h"
 #include "tune.h"
 
@@ -16,16 +17,6 @@ static const strata_param dropout_params[] = {
 	{.name = "rate", .type = STRATA_PARAM_FLOAT, .min = 0.0, .max = 1.0, .choices = "[)",
 	 .doc = "fraction of the inputs dropped while training; 1 would drop everything (Keras refuses it)"},
 };
-
-/* FNV-1a of the layer's name: two dropout layers of one model draw different masks from the
- * same seed and step, and a layer's backward pass finds its own mask again. */
-static uint32_t dropout_name_hash(const char *name)
-{
-	uint32_t h = 2166136261u;
-	for (; name && *name; name++)
-		h = (h ^ (uint8_t)*name) * 16777619u;
-	return h;
-}
 
 /* Everything dropout_forward's mask depends on besides the element index; the backward pass
  * derives the same from the same (seed, step) to recompute the mask. */
@@ -40,13 +31,16 @@ static dropout_mask dropout_mask_of(const strata_layer *layer, const strata_host
 {
 	double rate = host->param_float(layer, "rate");
 	double t = ldexp(rate, 32);
+	/* The key and step of the layer's stream (common/random.h): two dropout layers of one model
+	 * draw different masks from the same seed and step. */
+	random_stream s = random_stream_of(layer, host, seed, step);
 	return (dropout_mask){
 		.threshold = t >= 4294967295.0 ? UINT32_MAX : (uint32_t)t,
 		.scale = (float)(1.0 / (1.0 - rate)),
-		.key_lo = (uint32_t)seed ^ dropout_name_hash(host->layer_name(layer)),
-		.key_hi = (uint32_t)(seed >> 32),
-		.step_lo = (uint32_t)step,
-		.step_hi = (uint32_t)(step >> 32),
+		.key_lo = s.key_lo,
+		.key_hi = s.key_hi,
+		.step_lo = s.step_lo,
+		.step_hi = s.step_hi,
 	};
 }
 
