@@ -5,14 +5,36 @@
  * arguments and -D options stay as they are. Portable OpenCL C 1.2: every kernel bounds-checks
  * its global ids, because the runtime may round the global size up to a work-group multiple.
  *
- * Activation codes (src/exec/host_services.c holds the matching names):
- *   0 linear, 1 relu, 2 sigmoid, 3 tanh, 4 softmax (row-wise; see softmax_rows). */
+ * Activation codes (src/exec/host_services.c holds the matching names, Keras' names):
+ *   0 linear, 1 relu, 2 sigmoid, 3 tanh, 4 softmax (row-wise; see softmax_rows), then, added with
+ *   issue 14 in Keras 3's definitions: 5 elu, 6 selu, 7 gelu (exact, with erf), 8 swish (silu),
+ *   9 softplus, 10 softsign, 11 hard_sigmoid (relu6(x + 3) / 6), 12 exponential, 13 relu6,
+ *   14 leaky_relu (slope 0.2, Keras' activation default), 15 hard_silu (hard_swish), 16 mish.
+ * The derivative of most of them is a function of their output y, which the forward pass keeps
+ * (act_grad_y); gelu, swish, hard_silu and mish are not invertible, so their derivative needs the
+ * input (act_grad_x, kernel activation_backward_input). */
 
 #define ACT_LINEAR 0
 #define ACT_RELU 1
 #define ACT_SIGMOID 2
 #define ACT_TANH 3
 #define ACT_SOFTMAX 4
+#define ACT_ELU 5
+#define ACT_SELU 6
+#define ACT_GELU 7
+#define ACT_SWISH 8
+#define ACT_SOFTPLUS 9
+#define ACT_SOFTSIGN 10
+#define ACT_HARD_SIGMOID 11
+#define ACT_EXPONENTIAL 12
+#define ACT_RELU6 13
+#define ACT_LEAKY_RELU 14
+#define ACT_HARD_SILU 15
+#define ACT_MISH 16
+
+#define SELU_ALPHA 1.6732632423543772f
+#define SELU_SCALE 1.0507009873554805f
+#define LEAKY_SLOPE 0.2f
 
 /* Work-group size of the row-wise softmax kernels: one work-group reduces one row. A power of
  * two; the host lowers it with -DSOFTMAX_WG=N where the device allows fewer work-items. */
@@ -30,6 +52,131 @@
 #ifndef ACT
 #define ACT ACT_LINEAR
 #endif
+
+/* sigmoid(v) without overflow: exp() of minus |v| never overflows. */
+static float act_sigmoid(const float v)
+{
+	const float e = exp(-fabs(v));
+	return (v >= 0.0f ? 1.0f : e) / (1.0f + e);
+}
+
+/* softplus(v) = log(1 + e^v) without overflow or loss for large |v|. */
+static float act_softplus(const float v)
+{
+	return fmax(v, 0.0f) + log1p(exp(-fabs(v)));
+}
+
+/* The elementwise activation ACT of v (softmax and linear: v). */
+static float act_forward(float v)
+{
+#if ACT == ACT_RELU
+	v = fmax(v, 0.0f);
+#elif ACT == ACT_SIGMOID
+	v = act_sigmoid(v);
+#elif ACT == ACT_TANH
+	v = tanh(v);
+#elif ACT == ACT_ELU
+	v = v > 0.0f ? v : expm1(v);
+#elif ACT == ACT_SELU
+	v = SELU_SCALE * (v > 0.0f ? v : SELU_ALPHA * expm1(v));
+#elif ACT == ACT_GELU
+	v = 0.5f * v * (1.0f + erf(v * 0.7071067811865476f));
+#elif ACT == ACT_SWISH
+	v = v * act_sigmoid(v);
+#elif ACT == ACT_SOFTPLUS
+	v = act_softplus(v);
+#elif ACT == ACT_SOFTSIGN
+	v = v / (1.0f + fabs(v));
+#elif ACT == ACT_HARD_SIGMOID
+	v = clamp(v * (1.0f / 6.0f) + 0.5f, 0.0f, 1.0f);
+#elif ACT == ACT_EXPONENTIAL
+	v = exp(v);
+#elif ACT == ACT_RELU6
+	v = clamp(v, 0.0f, 6.0f);
+#elif ACT == ACT_LEAKY_RELU
+	v = v > 0.0f ? v : LEAKY_SLOPE * v;
+#elif ACT == ACT_HARD_SILU
+	v = v * clamp(v * (1.0f / 6.0f) + 0.5f, 0.0f, 1.0f);
+#elif ACT == ACT_MISH
+	v = v * tanh(act_softplus(v));
+#endif
+	return v;
+}
+
+/* ACT'(x) as a function of the output y = ACT(x), for the activations where that is a function
+ * (every one but gelu, swish, hard_silu and mish, which take act_grad_x). */
+static float act_grad_y(const float y)
+{
+#if ACT == ACT_RELU
+	return y > 0.0f ? 1.0f : 0.0f;
+#elif ACT == ACT_SIGMOID
+	return y * (1.0f - y);
+#elif ACT == ACT_TANH
+	return 1.0f - y * y;
+#elif ACT == ACT_ELU
+	return y > 0.0f ? 1.0f : y + 1.0f;
+#elif ACT == ACT_SELU
+	return y > 0.0f ? SELU_SCALE : y + SELU_SCALE * SELU_ALPHA;
+#elif ACT == ACT_SOFTPLUS
+	return -expm1(-y); /* sigmoid(x) = 1 - e^-softplus(x) */
+#elif ACT == ACT_SOFTSIGN
+	return (1.0f - fabs(y)) * (1.0f - fabs(y)); /* 1 / (1 + |x|)^2 */
+#elif ACT == ACT_HARD_SIGMOID
+	return y > 0.0f && y < 1.0f ? 1.0f / 6.0f : 0.0f;
+#elif ACT == ACT_EXPONENTIAL
+	return y;
+#elif ACT == ACT_RELU6
+	return y > 0.0f && y < 6.0f ? 1.0f : 0.0f;
+#elif ACT == ACT_LEAKY_RELU
+	return y > 0.0f ? 1.0f : LEAKY_SLOPE;
+#else
+	return 1.0f;
+#endif
+}
+
+/* ACT'(x) from the input x, for every elementwise activation. */
+static float act_grad_x(const float x)
+{
+#if ACT == ACT_RELU
+	return x > 0.0f ? 1.0f : 0.0f;
+#elif ACT == ACT_SIGMOID
+	const float s = act_sigmoid(x);
+	return s * (1.0f - s);
+#elif ACT == ACT_TANH
+	const float t = tanh(x);
+	return 1.0f - t * t;
+#elif ACT == ACT_ELU
+	return x > 0.0f ? 1.0f : exp(x);
+#elif ACT == ACT_SELU
+	return x > 0.0f ? SELU_SCALE : SELU_SCALE * SELU_ALPHA * exp(x);
+#elif ACT == ACT_GELU
+	/* Phi(x) + x phi(x) */
+	return 0.5f * (1.0f + erf(x * 0.7071067811865476f)) + x * 0.3989422804014327f * exp(-0.5f * x * x);
+#elif ACT == ACT_SWISH
+	const float s = act_sigmoid(x);
+	return s + x * s * (1.0f - s);
+#elif ACT == ACT_SOFTPLUS
+	return act_sigmoid(x);
+#elif ACT == ACT_SOFTSIGN
+	const float d = 1.0f + fabs(x);
+	return 1.0f / (d * d);
+#elif ACT == ACT_HARD_SIGMOID
+	return x > -3.0f && x < 3.0f ? 1.0f / 6.0f : 0.0f;
+#elif ACT == ACT_EXPONENTIAL
+	return exp(x);
+#elif ACT == ACT_RELU6
+	return x > 0.0f && x < 6.0f ? 1.0f : 0.0f;
+#elif ACT == ACT_LEAKY_RELU
+	return x > 0.0f ? 1.0f : LEAKY_SLOPE;
+#elif ACT == ACT_HARD_SILU
+	return x < -3.0f ? 0.0f : x > 3.0f ? 1.0f : x * (1.0f / 3.0f) + 0.5f;
+#elif ACT == ACT_MISH
+	const float t = tanh(act_softplus(x));
+	return t + x * (1.0f - t * t) * act_sigmoid(x);
+#else
+	return 1.0f;
+#endif
+}
 
 /* dst[rows, cols] = ACT(src + bias[col]); dst may be src (in place). Softmax needs a whole row,
  * so for ACT_SOFTMAX this adds the bias only and the host follows with softmax_rows. `bias` is
@@ -49,16 +196,7 @@ __kernel void bias_activation(__global float *dst, __global const float *src, __
 	float v = src[i];
 	if (has_bias)
 		v += bias[col];
-#if ACT == ACT_RELU
-	v = fmax(v, 0.0f);
-#elif ACT == ACT_SIGMOID
-	/* exp() of minus |v| never overflows: 1 / (1 + e^-v) for v >= 0, e^v / (1 + e^v) below. */
-	const float e = exp(-fabs(v));
-	v = (v >= 0.0f ? 1.0f : e) / (1.0f + e);
-#elif ACT == ACT_TANH
-	v = tanh(v);
-#endif
-	dst[i] = v;
+	dst[i] = act_forward(v);
 }
 
 /* Tree reduction of scratch[0..size) into the return value; `is_max` picks max over sum. `size`
@@ -115,9 +253,10 @@ void softmax_rows(__global float *dst, __global const float *src, const int rows
 }
 
 /* dz[i] = dy[i] * ACT'(i) for the elementwise activations, the derivative written in terms of
- * the activation's output y (what the forward pass kept): relu y > 0, sigmoid y (1 - y),
- * tanh 1 - y^2, linear 1. dz may be dy (in place). Softmax: see softmax_backward_rows. The
- * activation is fixed at build time (-DACT=code), as for bias_activation. */
+ * the activation's output y (what the forward pass kept; act_grad_y): relu y > 0, sigmoid
+ * y (1 - y), tanh 1 - y^2, linear 1, ... dz may be dy (in place). Softmax: see
+ * softmax_backward_rows. The activation is fixed at build time (-DACT=code), as for
+ * bias_activation. Relu keeps its select: dy * 0 would turn an infinite dy into NaN. */
 __kernel void activation_backward(__global float *dz, __global const float *dy, __global const float *y,
                                   const int n)
 {
@@ -127,13 +266,27 @@ __kernel void activation_backward(__global float *dz, __global const float *dy, 
 	const float g = dy[i], v = y[i];
 #if ACT == ACT_RELU
 	dz[i] = v > 0.0f ? g : 0.0f;
-#elif ACT == ACT_SIGMOID
-	dz[i] = g * v * (1.0f - v);
-#elif ACT == ACT_TANH
-	dz[i] = g * (1.0f - v * v);
 #else
-	dz[i] = g;
+	dz[i] = g * act_grad_y(v);
 #endif
+}
+
+/* dz[rows, cols] = dy * ACT'(x + bias[col]), the derivative from the activation's input x (and
+ * the bias added before it; has_bias 0 never reads `bias`): the activations whose derivative is
+ * no function of their output (gelu, swish, hard_silu, mish) and any other elementwise one. dz
+ * may be dy. Launched like bias_activation. */
+__kernel void activation_backward_input(__global float *dz, __global const float *dy, __global const float *x,
+                                        __global const float *bias, const int rows, const int cols,
+                                        const int has_bias)
+{
+	const int col = get_global_id(0), row = get_global_id(1);
+	if (col >= cols || row >= rows)
+		return;
+	const size_t i = (size_t)row * cols + col;
+	float v = x[i];
+	if (has_bias)
+		v += bias[col];
+	dz[i] = dy[i] * act_grad_x(v);
 }
 
 /* Row-wise softmax Jacobian-vector product from the softmax output y:

@@ -24,8 +24,20 @@
 #define SENTINEL -12345.5f
 #define PAD 5
 
-enum { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX, ACT_COUNT };
-static const char *const act_names[ACT_COUNT] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
+enum {
+	ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX, ACT_ELU, ACT_SELU, ACT_GELU, ACT_SWISH, ACT_SOFTPLUS,
+	ACT_SOFTSIGN, ACT_HARD_SIGMOID, ACT_EXPONENTIAL, ACT_RELU6, ACT_LEAKY_RELU, ACT_HARD_SILU, ACT_MISH, ACT_COUNT
+};
+static const char *const act_names[ACT_COUNT] = {
+	"linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "swish", "softplus", "softsign",
+	"hard_sigmoid", "exponential", "relu6", "leaky_relu", "hard_silu", "mish",
+};
+
+/* Whose derivative is no function of their output (plugin.h): activation_backward refuses them. */
+static bool needs_input(int act)
+{
+	return act == ACT_GELU || act == ACT_SWISH || act == ACT_HARD_SILU || act == ACT_MISH;
+}
 
 /* A session on a one-layer model; its layer is what the services are called for. */
 #define MODEL "input: {shape: [4]}\nlayers:\n  - type: flatten\n    name: svc\n"
@@ -122,6 +134,56 @@ static void check_error(fixture *f, strata_status st, strata_status status, cons
 
 /* ---- Host references -------------------------------------------------------------------------- */
 
+/* Keras 3's definitions (keras/src/activations/activations.py) in double, and their derivatives
+ * from the input. */
+static double ref_act(double v, int act)
+{
+	const double selu_alpha = 1.6732632423543772, selu_scale = 1.0507009873554805;
+	double hs = fmin(fmax(v / 6.0 + 0.5, 0.0), 1.0), sp = v > 0 ? v + log1p(exp(-v)) : log1p(exp(v));
+	switch (act) {
+	case ACT_RELU: return fmax(v, 0.0);
+	case ACT_SIGMOID: return 1.0 / (1.0 + exp(-v));
+	case ACT_TANH: return tanh(v);
+	case ACT_ELU: return v > 0 ? v : expm1(v);
+	case ACT_SELU: return selu_scale * (v > 0 ? v : selu_alpha * expm1(v));
+	case ACT_GELU: return 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
+	case ACT_SWISH: return v / (1.0 + exp(-v));
+	case ACT_SOFTPLUS: return sp;
+	case ACT_SOFTSIGN: return v / (1.0 + fabs(v));
+	case ACT_HARD_SIGMOID: return hs;
+	case ACT_EXPONENTIAL: return exp(v);
+	case ACT_RELU6: return fmin(fmax(v, 0.0), 6.0);
+	case ACT_LEAKY_RELU: return v > 0 ? v : 0.2 * v;
+	case ACT_HARD_SILU: return v * hs;
+	case ACT_MISH: return v * tanh(sp);
+	default: return v;
+	}
+}
+
+static double ref_grad(double v, int act)
+{
+	const double selu_alpha = 1.6732632423543772, selu_scale = 1.0507009873554805;
+	double s = 1.0 / (1.0 + exp(-v)), t = tanh(v > 0 ? v + log1p(exp(-v)) : log1p(exp(v)));
+	switch (act) {
+	case ACT_RELU: return v > 0 ? 1.0 : 0.0;
+	case ACT_SIGMOID: return s * (1.0 - s);
+	case ACT_TANH: return 1.0 - tanh(v) * tanh(v);
+	case ACT_ELU: return v > 0 ? 1.0 : exp(v);
+	case ACT_SELU: return v > 0 ? selu_scale : selu_scale * selu_alpha * exp(v);
+	case ACT_GELU: return 0.5 * (1.0 + erf(v / sqrt(2.0))) + v * exp(-0.5 * v * v) / sqrt(2.0 * M_PI);
+	case ACT_SWISH: return s + v * s * (1.0 - s);
+	case ACT_SOFTPLUS: return s;
+	case ACT_SOFTSIGN: return 1.0 / ((1.0 + fabs(v)) * (1.0 + fabs(v)));
+	case ACT_HARD_SIGMOID: return v > -3.0 && v < 3.0 ? 1.0 / 6.0 : 0.0;
+	case ACT_EXPONENTIAL: return exp(v);
+	case ACT_RELU6: return v > 0.0 && v < 6.0 ? 1.0 : 0.0;
+	case ACT_LEAKY_RELU: return v > 0 ? 1.0 : 0.2;
+	case ACT_HARD_SILU: return v < -3.0 ? 0.0 : v > 3.0 ? 1.0 : v / 3.0 + 0.5;
+	case ACT_MISH: return t + v * (1.0 - t * t) * s;
+	default: return 1.0;
+	}
+}
+
 /* y = act(x + bias) over rows x cols, softmax along each row. */
 static void ref_forward(const float *x, const float *bias, size_t rows, size_t cols, int act, double *y)
 {
@@ -139,16 +201,15 @@ static void ref_forward(const float *x, const float *bias, size_t rows, size_t c
 				row[j] /= s;
 			continue;
 		}
-		for (size_t j = 0; j < cols; j++) {
-			double v = row[j];
-			row[j] = act == ACT_RELU ? fmax(v, 0.0) : act == ACT_SIGMOID ? 1.0 / (1.0 + exp(-v))
-			         : act == ACT_TANH ? tanh(v) : v;
-		}
+		for (size_t j = 0; j < cols; j++)
+			row[j] = ref_act(row[j], act);
 	}
 }
 
-/* dz = dy * act'(.) from the output y; softmax's row Jacobian. */
-static void ref_backward(const float *dy, const float *y, size_t rows, size_t cols, int act, double *dz)
+/* dz = dy * act'(x + bias) (bias may be NULL), from the input; softmax's row Jacobian from its
+ * output y. */
+static void ref_backward(const float *dy, const float *x, const float *bias, const float *y, size_t rows, size_t cols,
+                         int act, double *dz)
 {
 	for (size_t r = 0; r < rows; r++) {
 		const float *g = dy + r * cols, *v = y + r * cols;
@@ -156,15 +217,15 @@ static void ref_backward(const float *dy, const float *y, size_t rows, size_t co
 		for (size_t j = 0; act == ACT_SOFTMAX && j < cols; j++)
 			dot += (double)g[j] * v[j];
 		for (size_t j = 0; j < cols; j++) {
-			double d = g[j], o = v[j];
-			dz[r * cols + j] = act == ACT_RELU ? (o > 0.0 ? d : 0.0) : act == ACT_SIGMOID ? d * o * (1.0 - o)
-			                   : act == ACT_TANH ? d * (1.0 - o * o) : act == ACT_SOFTMAX ? o * (d - dot) : d;
+			double in = (double)x[r * cols + j] + (bias ? bias[j] : 0.0);
+			dz[r * cols + j] = act == ACT_SOFTMAX ? v[j] * (g[j] - dot) : g[j] * ref_grad(in, act);
 		}
 	}
 }
 
-/* Outputs of activation `act` to differentiate from: what its forward pass gives (relu: some 0). */
-static float *activation_outputs(size_t rows, size_t cols, int act, unsigned seed)
+/* Outputs of activation `act` to differentiate from: what its forward pass gives (relu: some 0),
+ * and the inputs they came from (*x_out, when not NULL). */
+static float *activation_outputs_of(size_t rows, size_t cols, int act, unsigned seed, float **x_out)
 {
 	float *x = random_floats(rows * cols, seed, -3.0f, 3.0f), *y = malloc((rows * cols + 1) * sizeof(*y));
 	double *ref = malloc((rows * cols + 1) * sizeof(*ref));
@@ -173,7 +234,7 @@ static float *activation_outputs(size_t rows, size_t cols, int act, unsigned see
 	for (size_t i = 0; i < rows * cols; i++)
 		y[i] = (float)ref[i];
 	free(ref);
-	free(x);
+	*x_out = x;
 	return y;
 }
 
@@ -188,6 +249,7 @@ START_TEST(test_table_has_the_services)
 	ck_assert(STRATA_HOST_HAS(f.host, column_sums));
 	ck_assert(STRATA_HOST_HAS(f.host, copy));
 	ck_assert(STRATA_HOST_HAS(f.host, fill));
+	ck_assert(STRATA_HOST_HAS(f.host, activation_backward_input));
 	/* The slots were reserved ones: the table keeps the size of 0.2's (tests/abi/0.2: 14 reserved
 	 * slots after gemm_window), which a plugin built then knows. */
 	ck_assert_uint_eq(f.host->size, sizeof(strata_host));
@@ -290,16 +352,25 @@ START_TEST(test_backward)
 	const int act = _i;
 	fixture f;
 	fx_open(&f);
+	if (needs_input(act)) {
+		/* no function of the output: refused, naming the service that takes the input */
+		strata_tensor t = tensor(&f, NULL, 16);
+		check_error(&f, f.host->activation_backward(f.layer, act_names[act], &t, &t, &t, 4, 4), STRATA_ERR_INVALID,
+		            "use activation_backward_input()");
+		st_tensor_release(&t);
+		fx_close(&f);
+		return;
+	}
 	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
 		for (int in_place = 0; in_place < 2; in_place++) {
 			size_t rows = shapes[s].rows, cols = shapes[s].cols, n = rows * cols;
 			char what[96];
 			snprintf(what, sizeof(what), "d %s %zux%zu%s", act_names[act], rows, cols, in_place ? " in place" : "");
-			float *y = activation_outputs(rows, cols, act, 31 + (unsigned)s);
+			float *x = NULL, *y = activation_outputs_of(rows, cols, act, 31 + (unsigned)s, &x);
 			float *dy = random_floats(n, 37 + (unsigned)s, -1.0f, 1.0f);
 			double *want = malloc(n * sizeof(*want));
 			ck_assert_ptr_nonnull(want);
-			ref_backward(dy, y, rows, cols, act, want);
+			ref_backward(dy, x, NULL, y, rows, cols, act, want);
 
 			strata_tensor ty = tensor(&f, y, n), tdy = tensor(&f, dy, n), tdz = tensor(&f, NULL, n);
 			strata_tensor *dz = in_place ? &tdy : &tdz;
@@ -323,8 +394,79 @@ START_TEST(test_backward)
 			free(want);
 			free(dy);
 			free(y);
+			free(x);
 		}
 	}
+	fx_close(&f);
+}
+END_TEST
+
+/* _i: the activation (every one but softmax): the derivative from the input, with and without a
+ * bias, in place and not; the input and bias are only read. */
+START_TEST(test_backward_input)
+{
+	const int act = _i;
+	if (act == ACT_SOFTMAX)
+		return;
+	fixture f;
+	fx_open(&f);
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+		for (int variant = 0; variant < 4; variant++) {
+			bool with_bias = variant & 1, in_place = variant & 2;
+			size_t rows = shapes[s].rows, cols = shapes[s].cols, n = rows * cols;
+			char what[96];
+			snprintf(what, sizeof(what), "d %s from x %zux%zu%s%s", act_names[act], rows, cols,
+			         with_bias ? " bias" : "", in_place ? " in place" : "");
+			float *x = random_floats(n, 61 + (unsigned)s, -4.0f, 4.0f), *b = random_floats(cols, 67, -1.0f, 1.0f);
+			float *dy = random_floats(n, 71 + (unsigned)s, -1.0f, 1.0f);
+			double *want = malloc(n * sizeof(*want));
+			ck_assert_ptr_nonnull(want);
+			ref_backward(dy, x, with_bias ? b : NULL, NULL, rows, cols, act, want);
+			strata_tensor tx = tensor(&f, x, n), tb = tensor(&f, b, cols), tdy = tensor(&f, dy, n);
+			strata_tensor tdz = tensor(&f, NULL, n);
+			strata_tensor *dz = in_place ? &tdy : &tdz;
+			check_ok(&f, f.host->activation_backward_input(f.layer, act_names[act], dz, &tdy, &tx,
+			                                               with_bias ? &tb : NULL, rows, cols), what);
+			float *got = read_back(&f, dz, n, what);
+			check_close(what, got, want, n, TOLERANCE);
+			float *x_after = read_back(&f, &tx, n, what);
+			ck_assert_msg(memcmp(x_after, x, n * sizeof(*x)) == 0, "%s: x changed", what);
+			free(x_after);
+			free(got);
+			st_tensor_release(&tx);
+			st_tensor_release(&tb);
+			st_tensor_release(&tdy);
+			st_tensor_release(&tdz);
+			free(want);
+			free(dy);
+			free(b);
+			free(x);
+		}
+	fx_close(&f);
+}
+END_TEST
+
+/* Keras' other names: silu is swish, hard_swish is hard_silu. */
+START_TEST(test_aliases)
+{
+	fixture f;
+	fx_open(&f);
+	const size_t n = 9;
+	float *x = random_floats(n, 81, -4.0f, 4.0f);
+	strata_tensor tx = tensor(&f, x, n), ta = tensor(&f, NULL, n), tb = tensor(&f, NULL, n);
+	const char *pairs[2][2] = {{"silu", "swish"}, {"hard_swish", "hard_silu"}};
+	for (int p = 0; p < 2; p++) {
+		check_ok(&f, f.host->activation_forward(f.layer, pairs[p][0], &ta, &tx, NULL, 1, n), pairs[p][0]);
+		check_ok(&f, f.host->activation_forward(f.layer, pairs[p][1], &tb, &tx, NULL, 1, n), pairs[p][1]);
+		float *a = read_back(&f, &ta, n, pairs[p][0]), *b = read_back(&f, &tb, n, pairs[p][1]);
+		ck_assert_msg(memcmp(a, b, n * sizeof(*a)) == 0, "%s differs from %s", pairs[p][0], pairs[p][1]);
+		free(a);
+		free(b);
+	}
+	st_tensor_release(&tx);
+	st_tensor_release(&ta);
+	st_tensor_release(&tb);
+	free(x);
 	fx_close(&f);
 }
 END_TEST
@@ -344,17 +486,26 @@ START_TEST(test_column_sums)
 	const int act = _i;
 	fixture f;
 	fx_open(&f);
+	if (needs_input(act)) {
+		strata_tensor t = tensor(&f, NULL, 16), sums = tensor(&f, NULL, 4);
+		check_error(&f, f.host->column_sums(f.layer, act_names[act], &sums, &t, &t, 4, 4, NULL, 0),
+		            STRATA_ERR_INVALID, "use activation_backward_input()");
+		st_tensor_release(&t);
+		st_tensor_release(&sums);
+		fx_close(&f);
+		return;
+	}
 	for (size_t ri = 0; ri < sizeof(sum_rows) / sizeof(sum_rows[0]); ri++)
 		for (size_t ci = 0; ci < sizeof(sum_cols) / sizeof(sum_cols[0]); ci++)
 			for (int kind = 0; kind < SCRATCH_KINDS; kind++) {
 				size_t rows = sum_rows[ri], cols = sum_cols[ci], n = rows * cols;
 				char what[128];
 				snprintf(what, sizeof(what), "sums %s %zux%zu, %s", act_names[act], rows, cols, scratch_names[kind]);
-				float *y = activation_outputs(rows, cols, act, 41 + (unsigned)(ri * 7 + ci));
+				float *x = NULL, *y = activation_outputs_of(rows, cols, act, 41 + (unsigned)(ri * 7 + ci), &x);
 				float *dy = random_floats(n, 43 + (unsigned)(ri * 7 + ci), -1.0f, 1.0f);
 				double *dz = malloc(n * sizeof(*dz)), want[37] = {0}, scale[37] = {0};
 				ck_assert_ptr_nonnull(dz);
-				ref_backward(dy, y, rows, cols, act, dz);
+				ref_backward(dy, x, NULL, y, rows, cols, act, dz);
 				for (size_t r = 0; r < rows; r++)
 					for (size_t j = 0; j < cols; j++) {
 						want[j] += dz[r * cols + j];
@@ -383,6 +534,7 @@ START_TEST(test_column_sums)
 				free(dz);
 				free(dy);
 				free(y);
+				free(x);
 			}
 	fx_close(&f);
 }
@@ -486,12 +638,15 @@ START_TEST(test_unknown_activation)
 	fx_open(&f);
 	strata_tensor t = tensor(&f, NULL, 16);
 	/* refused before anything else, even with nothing to compute */
-	check_error(&f, f.host->activation_forward(f.layer, "gelu", &t, &t, NULL, 4, 4), STRATA_ERR_INVALID,
-	            "activation_forward(): unknown activation 'gelu' (known: linear, relu, sigmoid, tanh, softmax)");
+	check_error(&f, f.host->activation_forward(f.layer, "gelu_tanh", &t, &t, NULL, 4, 4), STRATA_ERR_INVALID,
+	            "activation_forward(): unknown activation 'gelu_tanh' (known: linear, relu, sigmoid, tanh, softmax, elu, "
+	            "selu, gelu, swish, softplus, softsign, hard_sigmoid, exponential, relu6, leaky_relu, hard_silu, mish)");
 	check_error(&f, f.host->activation_forward(f.layer, "Relu", &t, &t, NULL, 0, 4), STRATA_ERR_INVALID,
 	            "unknown activation 'Relu'");
-	check_error(&f, f.host->activation_backward(f.layer, "swish", &t, &t, &t, 4, 4), STRATA_ERR_INVALID,
-	            "activation_backward(): unknown activation 'swish'");
+	check_error(&f, f.host->activation_backward(f.layer, "Swish", &t, &t, &t, 4, 4), STRATA_ERR_INVALID,
+	            "activation_backward(): unknown activation 'Swish'");
+	check_error(&f, f.host->activation_backward_input(f.layer, "softmax", &t, &t, &t, NULL, 4, 4), STRATA_ERR_INVALID,
+	            "activation_backward_input(): softmax's derivative is taken from its output");
 	check_error(&f, f.host->column_sums(f.layer, "", &t, &t, &t, 4, 4, NULL, 0), STRATA_ERR_INVALID,
 	            "column_sums(): unknown activation ''");
 	st_tensor_release(&t);
@@ -581,6 +736,8 @@ static Suite *host_services_suite(void)
 	tcase_add_loop_test(tc, test_forward, 0, ACT_COUNT);
 	tcase_add_test(tc, test_forward_null_is_linear);
 	tcase_add_loop_test(tc, test_backward, 0, ACT_COUNT);
+	tcase_add_loop_test(tc, test_backward_input, 0, ACT_COUNT);
+	tcase_add_test(tc, test_aliases);
 	tcase_add_loop_test(tc, test_column_sums, 0, ACT_COUNT);
 	tcase_add_test(tc, test_column_sums_of_no_rows);
 	tcase_add_test(tc, test_copy_and_fill);

@@ -19,8 +19,16 @@
  * values near zero. */
 #define TOLERANCE 1e-4
 
-enum { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX, ACT_COUNT };
-static const char *const act_names[ACT_COUNT] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
+/* Every activation by Keras' name, the aliases included (issue 14 added those after softmax). */
+enum {
+	ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX, ACT_ELU, ACT_SELU, ACT_GELU, ACT_SWISH, ACT_SILU,
+	ACT_SOFTPLUS, ACT_SOFTSIGN, ACT_HARD_SIGMOID, ACT_EXPONENTIAL, ACT_RELU6, ACT_LEAKY_RELU, ACT_HARD_SILU,
+	ACT_HARD_SWISH, ACT_MISH, ACT_COUNT
+};
+static const char *const act_names[ACT_COUNT] = {
+	"linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "swish", "silu", "softplus", "softsign",
+	"hard_sigmoid", "exponential", "relu6", "leaky_relu", "hard_silu", "hard_swish", "mish",
+};
 
 /* ---- Running one model ------------------------------------------------------------------------ */
 
@@ -96,6 +104,34 @@ static void window_dim(int in, int k, int s, bool same, int *out, int *pad_befor
 	}
 }
 
+/* Keras 3's definitions (keras/src/activations/activations.py), in double. */
+static double ref_activation_of(double v, int act)
+{
+	const double selu_alpha = 1.6732632423543772, selu_scale = 1.0507009873554805;
+	double hs = fmin(fmax(v / 6.0 + 0.5, 0.0), 1.0); /* hard_sigmoid: relu6(x + 3) / 6 */
+	double sp = v > 0 ? v + log1p(exp(-v)) : log1p(exp(v));
+	switch (act) {
+	case ACT_RELU: return fmax(v, 0.0);
+	case ACT_SIGMOID: return 1.0 / (1.0 + exp(-v));
+	case ACT_TANH: return tanh(v);
+	case ACT_ELU: return v > 0 ? v : expm1(v);
+	case ACT_SELU: return selu_scale * (v > 0 ? v : selu_alpha * expm1(v));
+	case ACT_GELU: return 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
+	case ACT_SWISH:
+	case ACT_SILU: return v / (1.0 + exp(-v));
+	case ACT_SOFTPLUS: return sp;
+	case ACT_SOFTSIGN: return v / (1.0 + fabs(v));
+	case ACT_HARD_SIGMOID: return hs;
+	case ACT_EXPONENTIAL: return exp(v);
+	case ACT_RELU6: return fmin(fmax(v, 0.0), 6.0);
+	case ACT_LEAKY_RELU: return v > 0 ? v : 0.2 * v;
+	case ACT_HARD_SILU:
+	case ACT_HARD_SWISH: return v * hs;
+	case ACT_MISH: return v * tanh(sp);
+	default: return v;
+	}
+}
+
 /* Activation in place over rows x cols; softmax along each row. */
 static void ref_activation(double *x, size_t rows, size_t cols, int act)
 {
@@ -111,11 +147,8 @@ static void ref_activation(double *x, size_t rows, size_t cols, int act)
 				row[j] /= s;
 			continue;
 		}
-		for (size_t j = 0; j < cols; j++) {
-			double v = row[j];
-			row[j] = act == ACT_RELU ? fmax(v, 0.0) : act == ACT_SIGMOID ? 1.0 / (1.0 + exp(-v))
-			         : act == ACT_TANH ? tanh(v) : v;
-		}
+		for (size_t j = 0; j < cols; j++)
+			row[j] = ref_activation_of(row[j], act);
 	}
 }
 
@@ -235,6 +268,8 @@ static const conv_case conv_cases[] = {
 	/* channels and filters that are multiples of the kernels' vector widths (16 and 8) */
 	{7, 6, 16, 3, 3, 1, 1, true, 32, true, ACT_RELU},
 	{9, 8, 8, 3, 3, 2, 2, false, 16, true, ACT_SIGMOID},
+	{6, 5, 3, 3, 3, 1, 1, true, 4, true, ACT_SWISH},
+	{6, 5, 3, 3, 3, 1, 1, false, 4, true, ACT_SELU},
 };
 
 START_TEST(test_conv2d)
@@ -315,6 +350,11 @@ static const dense_case dense_cases[] = {
 	{1, 3, false, ACT_SOFTMAX, 1.0f},
 	{20, 300, true, ACT_RELU, 1.0f}, /* rows wider than a work-group */
 	{12, 32, true, ACT_TANH, 1.0f},
+	/* the activations of issue 14 fused: gelu and mish keep their input for the backward pass */
+	{17, 9, true, ACT_GELU, 3.0f},
+	{17, 9, false, ACT_MISH, 3.0f},
+	{17, 9, true, ACT_ELU, 3.0f},
+	{17, 9, true, ACT_HARD_SIGMOID, 3.0f},
 };
 
 START_TEST(test_dense)
@@ -496,7 +536,8 @@ START_TEST(test_activation)
 {
 	const int act = _i % ACT_COUNT;
 	const bool image = _i / ACT_COUNT == 0;
-	const float scale = _i / ACT_COUNT == 2 ? 100.0f : 2.0f;
+	/* exp() of 100 is past float's range: the exponential's large inputs stay below 80. */
+	const float scale = _i / ACT_COUNT == 2 ? (act == ACT_EXPONENTIAL ? 80.0f : 100.0f) : 4.0f;
 	const int n = 3, rows = image ? 3 * 4 : 1, cols = image ? 5 : 9;
 	char yaml[256];
 	snprintf(yaml, sizeof(yaml), "input: {shape: %s}\nlayers:\n  - {type: activation, activation: %s}\n",

@@ -425,7 +425,20 @@ struct strata_host {
 	/* dst[0..n) = value: the gradients of an empty batch. */
 	strata_status (*fill)(strata_layer *layer, strata_tensor *dst, float value, size_t n);
 
-	void *reserved[5];
+	/* Added in 0.4, in a reserved slot: check with STRATA_HOST_HAS. The activations of Keras 3
+	 * the services above also take since 0.4, by Keras' names: "elu", "selu", "gelu" (exact, with
+	 * erf), "swish" (also "silu"), "softplus", "softsign", "hard_sigmoid" (relu6(x + 3) / 6),
+	 * "exponential", "relu6", "leaky_relu" (negative slope 0.2), "hard_silu" (also "hard_swish"),
+	 * "mish". The derivative of gelu, swish, hard_silu and mish is no function of their output, so
+	 * activation_backward() and column_sums() refuse them (STRATA_ERR_INVALID): a layer that
+	 * fuses one keeps its input x (before the activation) and calls this instead:
+	 * dz = dy * act'(x + bias) elementwise, bias[cols] added to every row of x (NULL: none), for
+	 * every activation but softmax. dz may be dy (in place). */
+	strata_status (*activation_backward_input)(strata_layer *layer, const char *activation, strata_tensor *dz,
+	                                           strata_tensor *dy, strata_tensor *x, strata_tensor *bias,
+	                                           size_t rows, size_t cols);
+
+	void *reserved[4];
 };
 
 /* True when the host's table is large enough to hold `member` (for plugins that use slots

@@ -74,6 +74,10 @@ static strata_status activation_layer_backward(strata_layer *layer, const strata
 	strata_status st = activation_rows(layer, host, p, args->batch, &rows);
 	if (st != STRATA_OK || !args->grad_input)
 		return st;
+	/* gelu, swish, hard_silu, mish: the derivative from the layer's input, which the host keeps. */
+	if (activation_needs_input(p->code) && !args->activation_folded)
+		return activation_backward_from_input(layer, host, args->grad_input, args->grad_output, args->input, NULL,
+		                                      rows, p->cols, p->code);
 	return activation_backward(layer, host, args->grad_input, args->grad_output, args->output, rows,
 	                           p->cols, p->code, args->activation_folded);
 }

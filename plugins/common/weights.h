@@ -33,7 +33,7 @@ typedef struct weights_layout {
 	uint32_t kernel;
 	uint32_t bias;
 	bool has_bias;
-	int activation;
+	activation_fused act;   /* the `activation` parameter, and its kept input where it needs one */
 	uint32_t partials;      /* workspace of the bias gradient's partial sums, with has_bias */
 	size_t rows_per_sample; /* rows of the layer's [rows, units] output per sample */
 } weights_layout;
@@ -45,10 +45,13 @@ static inline strata_status weights_declare(strata_layer *layer, const strata_ho
                                             const strata_shape *kernel_shape, int64_t units,
                                             size_t rows_per_sample, weights_layout *layout)
 {
-	layout->activation = activation_code(host->param_string(layer, "activation"));
-	if (layout->activation < 0)
-		return host->fail_param(layer, "activation", STRATA_ERR_INVALID, "unknown activation '%s'",
-		                        host->param_string(layer, "activation"));
+	if (units <= 0 || (size_t)units > SIZE_MAX / rows_per_sample)
+		return host->fail(layer, STRATA_ERR_OVERFLOW, "%lld units of %zu rows are too many", (long long)units,
+		                  rows_per_sample);
+	strata_status st = activation_fused_declare(layer, host, "activation", rows_per_sample * (size_t)units,
+	                                            &layout->act);
+	if (st != STRATA_OK)
+		return st;
 
 	strata_weight_desc kernel = {
 		.size = sizeof(kernel),
@@ -57,7 +60,7 @@ static inline strata_status weights_declare(strata_layer *layer, const strata_ho
 		.initializer = host->param_string(layer, "kernel_initializer"),
 	};
 	host->param_regularizer(layer, "kernel_regularizer", &kernel.l1, &kernel.l2);
-	strata_status st = host->add_weight(layer, &kernel, &layout->kernel);
+	st = host->add_weight(layer, &kernel, &layout->kernel);
 	if (st != STRATA_OK)
 		return st;
 
@@ -107,6 +110,8 @@ static inline strata_status weights_backward(strata_layer *layer, const strata_h
 		return host->fail(layer, STRATA_ERR_INVALID, "no weight gradients: the session is not "
 		                  "prepared for training");
 	strata_status st;
+	int code = w->act.code;
+	bool folded = g->folded;
 	if (g->rows == 0) {
 		/* An empty batch contributes nothing, but the gradients are still overwritten. */
 		st = core_fill(layer, host, kernel_grad, 0.0f, g->depth * g->units);
@@ -114,15 +119,21 @@ static inline strata_status weights_backward(strata_layer *layer, const strata_h
 			st = core_fill(layer, host, bias_grad, 0.0f, g->units);
 		return st;
 	}
+	if (w->act.keeps_input && !folded) {
+		/* The derivative from the kept input first; the sums then take dz as final. */
+		if ((st = activation_fused_backward(layer, host, &w->act, g->dy, g->dy, g->y, g->rows, g->units, false)))
+			return st;
+		code = ACTIVATION_LINEAR;
+		folded = true;
+	}
 	if (bias_grad) {
 		size_t samples = w->rows_per_sample ? g->rows / w->rows_per_sample : 0;
 		size_t capacity = samples * activation_sum_blocks(w->rows_per_sample);
 		strata_tensor *partials = host->workspace(layer, w->partials);
 		st = activation_backward_sums(layer, host, g->dy, g->y, bias_grad, partials, capacity,
-		                              g->rows, g->units, w->activation, g->folded);
+		                              g->rows, g->units, code, folded);
 	} else {
-		st = activation_backward(layer, host, g->dy, g->dy, g->y, g->rows, g->units, w->activation,
-		                         g->folded);
+		st = activation_backward(layer, host, g->dy, g->dy, g->y, g->rows, g->units, code, folded);
 	}
 	if (st != STRATA_OK)
 		return st;

@@ -195,8 +195,7 @@ static strata_status conv2d_forward(strata_layer *layer, const strata_host *host
 	if (st != STRATA_OK)
 		return st;
 	strata_tensor *bias = p->weights.has_bias ? host->weight(layer, p->weights.bias) : NULL;
-	return activation_apply(layer, host, args->output, args->output, bias, rows, (size_t)p->filters,
-	                        p->weights.activation);
+	return activation_fused_forward(layer, host, &p->weights.act, args->output, bias, rows, (size_t)p->filters);
 }
 
 /* The kernel gradient reads the im2col matrix in place from the input when the host's GEMM can,
@@ -211,6 +210,15 @@ static strata_status conv2d_backward(strata_layer *layer, const strata_host *hos
 	strata_status st = conv2d_check_batch(layer, host, p, args->batch);
 	if (st != STRATA_OK)
 		return st;
+	bool kept = strata_backward_kept(args);
+	if (activation_fused_stale(&p->weights.act, args)) {
+		/* The activation's input is gone: the forward pass again (the same output bits), which
+		 * also leaves the im2col matrix in the workspace. */
+		strata_forward_args again = activation_forward_again(args);
+		if ((st = conv2d_forward(layer, host, &again)))
+			return st;
+		kept = true;
+	}
 	size_t rows = (size_t)args->batch * (size_t)(p->oh * p->ow), depth = (size_t)(p->kh * p->kw * p->c);
 	/* The kernel gradient's GEMM, cols^T dZ, as weights_backward will ask for it. */
 	strata_gemm dw = {.size = sizeof(dw), .trans_a = true, .m = depth, .n = (size_t)p->filters, .k = rows,
@@ -220,7 +228,7 @@ static strata_status conv2d_backward(strata_layer *layer, const strata_host *hos
 	bool windowed = conv2d_window(layer, host, p, &dw, args->input, &win);
 	if (windowed)
 		cols = args->input;
-	else if (strata_backward_kept(args))
+	else if (kept)
 		cols = p->direct ? args->input : host->workspace(layer, p->workspace);
 	else if ((st = conv2d_cols(layer, host, p, args->batch, args->input, &cols)))
 		return st;

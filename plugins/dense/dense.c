@@ -71,8 +71,8 @@ static strata_status dense_forward(strata_layer *layer, const strata_host *host,
 	if (st != STRATA_OK)
 		return st;
 	strata_tensor *bias = p->weights.has_bias ? host->weight(layer, p->weights.bias) : NULL;
-	return activation_apply(layer, host, args->output, args->output, bias, args->batch, (size_t)p->units,
-	                        p->weights.activation);
+	return activation_fused_forward(layer, host, &p->weights.act, args->output, bias, args->batch,
+	                                (size_t)p->units);
 }
 
 static strata_status dense_backward(strata_layer *layer, const strata_host *host,
@@ -83,6 +83,11 @@ static strata_status dense_backward(strata_layer *layer, const strata_host *host
 	strata_status st = shape_check_batch(layer, host, args->batch, widest);
 	if (st != STRATA_OK)
 		return st;
+	if (activation_fused_stale(&p->weights.act, args)) {
+		strata_forward_args again = activation_forward_again(args);
+		if ((st = dense_forward(layer, host, &again)))
+			return st;
+	}
 	weights_grad g = {
 		.a = args->input, .y = args->output, .dy = args->grad_output, .d_a = args->grad_input,
 		.rows = args->batch, .depth = (size_t)p->inputs, .units = (size_t)p->units,

@@ -342,6 +342,7 @@ const strata_host st_host_api = {
 	.state = host_state,
 	.activation_forward = st_host_activation_forward,
 	.activation_backward = st_host_activation_backward,
+	.activation_backward_input = st_host_activation_backward_input,
 	.column_sums = st_host_column_sums,
 	.copy = st_host_copy,
 	.fill = st_host_fill,

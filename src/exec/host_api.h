@@ -23,6 +23,9 @@ strata_status st_host_activation_forward(strata_layer *layer, const char *activa
                                          strata_tensor *x, strata_tensor *bias, size_t rows, size_t cols);
 strata_status st_host_activation_backward(strata_layer *layer, const char *activation, strata_tensor *dz,
                                           strata_tensor *dy, strata_tensor *y, size_t rows, size_t cols);
+strata_status st_host_activation_backward_input(strata_layer *layer, const char *activation, strata_tensor *dz,
+                                                strata_tensor *dy, strata_tensor *x, strata_tensor *bias, size_t rows,
+                                                size_t cols);
 strata_status st_host_column_sums(strata_layer *layer, const char *activation, strata_tensor *sums,
                                   strata_tensor *dz, strata_tensor *y, size_t rows, size_t cols,
                                   strata_tensor *scratch, size_t scratch_floats);

@@ -16,9 +16,27 @@
  * the caller's scratch has room (plugin.h: ceil(rows / 64) * cols floats). */
 #define COLSUM_ROWS 64u
 
-/* The activations by name; the index is cl/core.cl's code (ACT_LINEAR ... ACT_SOFTMAX). */
-enum { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX, ACT_COUNT };
-static const char *const act_names[ACT_COUNT] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
+/* The activations by Keras' name; the index is cl/core.cl's code (ACT_LINEAR ... ACT_MISH). */
+enum {
+	ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX, ACT_ELU, ACT_SELU, ACT_GELU, ACT_SWISH, ACT_SOFTPLUS,
+	ACT_SOFTSIGN, ACT_HARD_SIGMOID, ACT_EXPONENTIAL, ACT_RELU6, ACT_LEAKY_RELU, ACT_HARD_SILU, ACT_MISH, ACT_COUNT
+};
+static const char *const act_names[ACT_COUNT] = {
+	"linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "swish", "softplus", "softsign",
+	"hard_sigmoid", "exponential", "relu6", "leaky_relu", "hard_silu", "mish",
+};
+
+/* Keras' other names of the same functions. */
+static const struct {
+	const char *name;
+	int code;
+} act_aliases[] = {{"silu", ACT_SWISH}, {"hard_swish", ACT_HARD_SILU}};
+
+/* Whose derivative is no function of the output: activation_backward_input only. */
+static bool act_needs_input(int code)
+{
+	return code == ACT_GELU || code == ACT_SWISH || code == ACT_HARD_SILU || code == ACT_MISH;
+}
 
 strata_status st_layer_vfail(strata_layer *layer, st_pos pos, strata_status status, const char *fmt, va_list ap)
 {
@@ -61,8 +79,16 @@ static strata_status act_code(strata_layer *layer, const char *service, const ch
 			*code = i;
 			return STRATA_OK;
 		}
-	return st_layer_fail(layer, STRATA_ERR_INVALID, "%s(): unknown activation '%s' (known: linear, relu, sigmoid, tanh, "
-	            "softmax)", service, name);
+	for (size_t i = 0; i < sizeof(act_aliases) / sizeof(act_aliases[0]); i++)
+		if (strcmp(name, act_aliases[i].name) == 0) {
+			*code = act_aliases[i].code;
+			return STRATA_OK;
+		}
+	char known[256];
+	size_t o = 0;
+	for (int i = 0; i < ACT_COUNT && o < sizeof(known); i++)
+		o += (size_t)snprintf(known + o, sizeof(known) - o, "%s%s", i ? ", " : "", act_names[i]);
+	return st_layer_fail(layer, STRATA_ERR_INVALID, "%s(): unknown activation '%s' (known: %s)", service, name, known);
 }
 
 /* The kernels index with int: rows * cols elements must fit. */
@@ -187,7 +213,7 @@ strata_status st_host_activation_forward(strata_layer *layer, const char *activa
 	    (st = check_tensor(layer, service, "x", x, rows * cols)) ||
 	    (bias && (st = check_tensor(layer, service, "bias", bias, cols))))
 		return st;
-	bool elementwise = code == ACT_RELU || code == ACT_SIGMOID || code == ACT_TANH;
+	bool elementwise = code != ACT_LINEAR && code != ACT_SOFTMAX;
 	if (bias || elementwise) {
 		/* The activation is built into the kernel; softmax's bias pass is linear. */
 		char options[32];
@@ -227,6 +253,9 @@ strata_status st_host_activation_backward(strata_layer *layer, const char *activ
 		return st;
 	if (code == ACT_LINEAR)
 		return dz == dy ? STRATA_OK : st_host_copy(layer, dz, dy, n);
+	if (act_needs_input(code))
+		return st_layer_fail(layer, STRATA_ERR_INVALID, "%s(): the derivative of %s is no function of its output; "
+		                     "use activation_backward_input() with the activation's input", service, activation);
 	if ((st = check_tensor(layer, service, "y", y, n)))
 		return st;
 	if (code == ACT_SOFTMAX) {
@@ -244,6 +273,38 @@ strata_status st_host_activation_backward(strata_layer *layer, const char *activ
 		strata_arg_tensor(dz), strata_arg_tensor(dy), strata_arg_tensor(y), strata_arg_int((int32_t)n),
 	};
 	return launch(layer, k, 1, &n, NULL, 4, args);
+}
+
+strata_status st_host_activation_backward_input(strata_layer *layer, const char *activation, strata_tensor *dz,
+                                                strata_tensor *dy, strata_tensor *x, strata_tensor *bias, size_t rows,
+                                                size_t cols)
+{
+	static const char service[] = "activation_backward_input";
+	int code;
+	strata_status st = need_session(layer, service);
+	if (st || (st = act_code(layer, service, activation, &code)) || (st = check_matrix(layer, rows, cols)) ||
+	    rows == 0 || cols == 0)
+		return st;
+	if (code == ACT_SOFTMAX)
+		return st_layer_fail(layer, STRATA_ERR_INVALID, "%s(): softmax's derivative is taken from its output: use "
+		                     "activation_backward()", service);
+	size_t n = rows * cols;
+	if ((st = check_tensor(layer, service, "dz", dz, n)) || (st = check_tensor(layer, service, "dy", dy, n)) ||
+	    (st = check_tensor(layer, service, "x", x, n)) ||
+	    (bias && (st = check_tensor(layer, service, "bias", bias, cols))))
+		return st;
+	if (code == ACT_LINEAR)
+		return dz == dy ? STRATA_OK : st_host_copy(layer, dz, dy, n);
+	char options[32];
+	strata_kernel *k = NULL;
+	if ((st = get_kernel(layer, "activation_backward_input", act_options(options, sizeof(options), code), &k)))
+		return st;
+	/* Without a bias the kernel never reads its bias argument; any valid buffer will do. */
+	strata_arg args[] = {
+		strata_arg_tensor(dz), strata_arg_tensor(dy), strata_arg_tensor(x), strata_arg_tensor(bias ? bias : x),
+		strata_arg_int((int32_t)rows), strata_arg_int((int32_t)cols), strata_arg_int(bias != NULL),
+	};
+	return launch_2d(layer, k, cols, rows, 7, args);
 }
 
 /* The largest power of two <= widest that divides len (1 for an odd len). */
@@ -274,9 +335,10 @@ strata_status st_host_column_sums(strata_layer *layer, const char *activation, s
 	    (code != ACT_LINEAR && (st = check_tensor(layer, service, "y", y, rows * cols))) ||
 	    (capacity > 0 && (st = check_tensor(layer, service, "scratch", scratch, capacity * cols))))
 		return st;
-	/* Softmax's derivative needs whole rows, and without scratch the sums need a final dz: the
+	/* Softmax's derivative needs whole rows, without scratch the sums need a final dz, and
+	 * bias_grad_partials fuses only relu, sigmoid and tanh (the activations tuned for speed): the
 	 * derivative runs first, in place. */
-	if (code == ACT_SOFTMAX || (capacity == 0 && code != ACT_LINEAR)) {
+	if (code > ACT_TANH || (capacity == 0 && code != ACT_LINEAR)) {
 		if ((st = st_host_activation_backward(layer, activation, dz, dz, y, rows, cols)))
 			return st;
 		code = ACT_LINEAR;
