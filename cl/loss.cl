@@ -104,7 +104,20 @@ void accumulate(__global const float *loss, __global const float *correct, const
 		acc[at + k] += scratch[0];
 }
 
-/* acc[index] += sum(l1 * |w| + l2 * w^2): the regularization term Keras adds to the shown loss. */
+/* g[0..n) += scale * (l1 * sign(y) + 2 * l2 * y): the gradient of an activity regularizer's
+ * penalty on a layer's output y, scale = 1 / batch (exec/backward.c). */
+__kernel void activity_gradient(__global float *g, __global const float *y, const int n, const float l1,
+                                const float l2, const float scale)
+{
+	const int i = get_global_id(0);
+	if (i >= n)
+		return;
+	const float s = y[i] > 0.0f ? 1.0f : (y[i] < 0.0f ? -1.0f : 0.0f);
+	g[i] += scale * (l1 * s + 2.0f * l2 * y[i]);
+}
+
+/* acc[index] += sum(l1 * |w| + l2 * w^2): the regularization term Keras adds to the shown loss,
+ * and an activity regularizer's penalty (over a batch's outputs). */
 __kernel __attribute__((reqd_work_group_size(REDUCE_WG, 1, 1)))
 void regularization_loss(__global const float *w, const int n, const float l1, const float l2,
                          __global float *acc, const int index)

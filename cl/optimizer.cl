@@ -98,3 +98,50 @@ __kernel void rmsprop(__global float *w, __global const float *g, __global float
 		w[i] -= lr * gi / (sqrt(denom) + eps);
 	}
 }
+
+/* Keras' constraints, applied to a weight after every update (keras.constraints). */
+
+/* The offset of element i of a slice (or of slice i) whose axes have sizes d0..d3 and strides
+ * s0..s3 in the weight (the last axis fastest; unused axes have size 1). */
+static int slice_offset(int i, const int d0, const int d1, const int d2, const int d3, const int s0, const int s1,
+                        const int s2, const int s3)
+{
+	const int i3 = i % d3;
+	i /= d3;
+	const int i2 = i % d2;
+	i /= d2;
+	const int i1 = i % d1;
+	return (i / d1) * s0 + i1 * s1 + i2 * s2 + i3 * s3;
+}
+
+/* MaxNorm: every slice of the weight over the constrained axes (its members: sizes r0..r3,
+ * strides rs0..rs3) is scaled by clip(norm, 0, max_value) / (1e-7 + norm), Keras' formula with its epsilon; one
+ * work-item per slice (the other axes: sizes k0..k3, strides ks0..ks3), its members summed in
+ * order. */
+__kernel void max_norm(__global float *w, const int slices, const int members, const float max_value,
+                       const int k0, const int k1, const int k2, const int k3, const int ks0, const int ks1,
+                       const int ks2, const int ks3, const int r0, const int r1, const int r2, const int r3,
+                       const int rs0, const int rs1, const int rs2, const int rs3)
+{
+	const int slice = get_global_id(0);
+	if (slice >= slices)
+		return;
+	const int base = slice_offset(slice, k0, k1, k2, k3, ks0, ks1, ks2, ks3);
+	float sum = 0.0f;
+	for (int m = 0; m < members; m++) {
+		const float v = w[base + slice_offset(m, r0, r1, r2, r3, rs0, rs1, rs2, rs3)];
+		sum += v * v;
+	}
+	const float norm = sqrt(sum);
+	const float scale = clamp(norm, 0.0f, max_value) / (1e-7f + norm);
+	for (int m = 0; m < members; m++)
+		w[base + slice_offset(m, r0, r1, r2, r3, rs0, rs1, rs2, rs3)] *= scale;
+}
+
+/* NonNeg: w * (w >= 0). */
+__kernel void non_neg(__global float *w, const int n)
+{
+	const int i = get_global_id(0);
+	if (i < n && !(w[i] >= 0.0f))
+		w[i] = 0.0f;
+}

@@ -252,6 +252,21 @@ double ts_fd_loss(ts_fd *f)
 	double l = 0.0;
 	for (size_t i = 0; i < f->out_count; i++)
 		l += (double)f->r[i] * f->y[i];
+	/* The activity regularizers' penalties, which the backward pass differentiates too. */
+	const strata_model *m = f->net.m;
+	for (size_t i = 0; i < m->n_layers; i++) {
+		const strata_layer *layer = &m->layers[i];
+		if (layer->activity_l1 == 0.0 && layer->activity_l2 == 0.0)
+			continue;
+		size_t n = (size_t)st_shape_elems(&layer->out) * f->batch;
+		float *y = ts_floats(n);
+		ts_tensor_read(f->dev.rt, st_session_value(f->net.s, st_layer_value(m, i)), y, n);
+		double p = 0.0;
+		for (size_t k = 0; k < n; k++)
+			p += layer->activity_l1 * fabs((double)y[k]) + layer->activity_l2 * (double)y[k] * y[k];
+		l += p / f->batch;
+		free(y);
+	}
 	return l;
 }
 

@@ -117,7 +117,9 @@ void ts_fd_close(ts_fd *f);
 strata_tensor *ts_fd_weight(ts_fd *f, size_t k, bool grad);
 /* A training forward pass of f->batch samples on what the device holds now. */
 void ts_fd_forward(ts_fd *f);
-/* L = sum(r * y), in double, of a training forward pass; leaves y in f->y. */
+/* L = sum(r * y), in double, of a training forward pass, plus the penalties of the layers' activity
+ * regularizers (l1 * sum|y| + l2 * sum y^2 over the batch, divided by it, as the backward pass
+ * differentiates them); leaves y in f->y. */
 double ts_fd_loss(ts_fd *f);
 /* The backward pass from grad_output = r; the input gradient's buffer (never NULL) when
  * `want_input`, else NULL. */

@@ -603,7 +603,12 @@ START_TEST(test_corpus_bad)
 	size_t plen = strlen(path);
 	ck_assert_msg(!strncmp(err.message, path, plen) && err.message[plen] == ':',
 	              "%s: message does not start with the path: %s", path, err.message);
-	ck_assert_msg(!strcmp(err.message + plen + 1, expect), "%s:\n  expected: %s\n  got:      %s", path,
+	/* An expectation ending in "..." is a prefix: lists of layer types or of a type's parameters
+	 * grow as plugins are added. */
+	size_t elen = strlen(expect);
+	bool prefix = elen >= 3 && !strcmp(expect + elen - 3, "...");
+	ck_assert_msg(prefix ? !strncmp(err.message + plen + 1, expect, elen - 3) : !strcmp(err.message + plen + 1, expect),
+	              "%s:\n  expected: %s\n  got:      %s", path,
 	              expect, err.message + plen + 1);
 	free(expect);
 	strata_registry_close(reg);

@@ -63,6 +63,11 @@ typedef enum strata_param_type {
 	 * accepts null); any other value is refused at its FILE:LINE:COLUMN with `doc`, which says
 	 * why. `strata layers` lists it as "not supported". A host older than 0.4 refuses the plugin. */
 	STRATA_PARAM_UNSUPPORTED = 7,
+	/* Added in 0.4: a weight constraint as Keras' kernel_constraint takes it: null; max_norm
+	 * (Keras' MaxNorm with max_value 2, axis 0), {max_norm: {max_value: 3, axis: [0, 1, 2]}} or
+	 * {max_norm: 3}; non_neg. A weight names it in strata_weight_desc.constraint and the host
+	 * applies it after every optimizer step. */
+	STRATA_PARAM_CONSTRAINT = 8,
 	STRATA_PARAM_TYPE_COUNT
 } strata_param_type;
 
@@ -101,6 +106,10 @@ typedef struct strata_weight_desc {
 	strata_shape shape;
 	const char *initializer; /* glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones */
 	double l1, l2;           /* regularization factors; 0 for none */
+	/* Added in 0.4: the layer's CONSTRAINT parameter that constrains this weight (e.g.
+	 * "kernel_constraint"), or NULL for none. The host resolves its axes against `shape` (Keras'
+	 * axis, negative from the end) and applies it after every optimizer step, as Keras does. */
+	const char *constraint;
 } strata_weight_desc;
 
 /* ---- Kernel launches -------------------------------------------------------------------------- */

@@ -25,7 +25,13 @@
 	{.name = "bias_initializer", .type = STRATA_PARAM_ENUM, .default_value = "zeros",                \
 	 .choices = WEIGHTS_INITIALIZER_CHOICES, .doc = "initializer of the bias vector"},               \
 	{.name = "kernel_regularizer", .type = STRATA_PARAM_REGULARIZER, .default_value = "null",        \
-	 .doc = "l1/l2 penalty on the kernel weights, e.g. {l2: 0.01}"}
+	 .doc = "l1/l2 penalty on the kernel weights, e.g. {l2: 0.01}"},                                 \
+	{.name = "bias_regularizer", .type = STRATA_PARAM_REGULARIZER, .default_value = "null",          \
+	 .doc = "l1/l2 penalty on the bias vector"},                                                      \
+	{.name = "kernel_constraint", .type = STRATA_PARAM_CONSTRAINT, .default_value = "null",          \
+	 .doc = "applied after every update: max_norm, {max_norm: {max_value: 3, axis: [0, 1, 2]}}, non_neg"}, \
+	{.name = "bias_constraint", .type = STRATA_PARAM_CONSTRAINT, .default_value = "null",            \
+	 .doc = "applied to the bias after every update, as kernel_constraint"}
 
 /* Indices of a weighted layer's weights, workspace and activation, kept from build() to
  * forward(). */
@@ -58,6 +64,7 @@ static inline strata_status weights_declare(strata_layer *layer, const strata_ho
 		.name = "kernel",
 		.shape = *kernel_shape,
 		.initializer = host->param_string(layer, "kernel_initializer"),
+		.constraint = "kernel_constraint",
 	};
 	host->param_regularizer(layer, "kernel_regularizer", &kernel.l1, &kernel.l2);
 	st = host->add_weight(layer, &kernel, &layout->kernel);
@@ -75,7 +82,9 @@ static inline strata_status weights_declare(strata_layer *layer, const strata_ho
 		.name = "bias",
 		.shape = {.rank = 1, .dims = {units}},
 		.initializer = host->param_string(layer, "bias_initializer"),
+		.constraint = "bias_constraint",
 	};
+	host->param_regularizer(layer, "bias_regularizer", &bias.l1, &bias.l2);
 	if ((st = host->add_weight(layer, &bias, &layout->bias)) != STRATA_OK)
 		return st;
 	/* A batch of n samples has n * rows_per_sample rows, in at most n times as many blocks. */

@@ -10,6 +10,7 @@
 #include "gemm_cl.h"
 #include "exec/host_api.h"
 #include "loss_cl.h"
+#include "model/params.h"
 #include "optimizer_cl.h"
 #include "plugin/registry.h"
 
@@ -56,4 +57,17 @@ void strata_registry_close(strata_registry *reg)
 	reg->n_plugins = 0;
 	st_registry_destroy(reg);
 	st_plugins_unload(plugins, n);
+}
+
+/* The keys every layer takes, which the host reads itself (model/params.c), then the types. */
+void strata_registry_print_layers(const strata_registry *reg, FILE *out)
+{
+	fprintf(out, "Every layer takes, besides its type's parameters:\n");
+	fprintf(out, "    %-20s %-40s %s  %s\n", "type", "string", "required", "the layer type, as listed below");
+	fprintf(out, "    %-20s %-40s %s  %s\n", "inputs", "names", "default the previous layer",
+	        "the values it reads: model inputs or layers");
+	for (uint32_t i = 0; i < st_schema_layer.n_params; i++)
+		st_registry_print_param(&st_schema_layer.params[i], out);
+	fputc('\n', out);
+	st_registry_print_types(reg, out);
 }

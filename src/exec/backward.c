@@ -330,6 +330,22 @@ static void mark_needed(const strata_model *m, bool input_grad, bool *needed)
  * layer they read; folded[i] says the gradient given at root i is already past its softmax.
  * Layers no root reads keep zero weight gradients when `whole` (a training step, whose optimizer
  * sweeps every weight). */
+/* The gradient of the layer's activity regularizer (exec/loss.c's penalty, divided by the batch
+ * size) added to its output's, before the layer's own backward pass reads it. */
+static strata_status add_activity_gradient(strata_session *s, const strata_layer *layer, strata_tensor *y,
+                                           strata_tensor *g, uint32_t batch, strata_error *err)
+{
+	strata_kernel *k = NULL;
+	strata_status st = st_kernel_get(s->rt, "strata_loss", "activity_gradient", NULL, &k, err);
+	if (st)
+		return st;
+	size_t n = st_shape_elems(&layer->out) * batch;
+	strata_arg a[] = {strata_arg_tensor(g), strata_arg_tensor(y), strata_arg_int((int)n),
+	                  strata_arg_float((float)layer->activity_l1), strata_arg_float((float)layer->activity_l2),
+	                  strata_arg_float(1.0f / (float)batch)};
+	return st_launch(s->rt, layer->name, k, 1, &n, NULL, 6, a, err);
+}
+
 static strata_status backward_graph(strata_session *s, uint32_t batch, const bool *root, const bool *folded,
                                     bool training, bool whole, strata_tensor **input_grad, strata_error *err)
 {
@@ -390,6 +406,9 @@ static strata_status backward_graph(strata_session *s, uint32_t batch, const boo
 			.grad_inputs = targets,
 			.n_inputs = layer->n_inputs,
 		};
+		if (whole && (layer->activity_l1 != 0.0 || layer->activity_l2 != 0.0) &&
+		    (st = add_activity_gradient(s, layer, &b->output, args.grad_output, batch, err)))
+			goto out_free;
 		b->kept_batch = 0; /* backward may overwrite them (Conv2D: cols with dcols) */
 		if ((st = st_host_backward(layer, &args, err)))
 			goto out_free;

@@ -133,6 +133,30 @@ static const strata_shape *host_input_shape_at(const strata_layer *layer, uint32
 	return i < layer->n_inputs && layer->in_shapes ? &layer->in_shapes[i] : NULL;
 }
 
+/* The constraint parameter `desc->constraint` of the layer, its axes resolved against the
+ * weight's shape as Keras resolves them (negative from the end). */
+static strata_status constraint_of(strata_layer *layer, const strata_weight_desc *desc, st_weight_decl *d)
+{
+	const st_param_value *v = st_layer_param(layer, desc->constraint);
+	if (!v || v->decl->type != STRATA_PARAM_CONSTRAINT)
+		return st_layer_fail(layer, STRATA_ERR_PLUGIN, "weight '%s': '%s' is no constraint parameter of the layer",
+		                     desc->name, desc->constraint);
+	d->constraint = v->constraint;
+	d->max_value = v->f;
+	d->constraint_axes = 0;
+	if (v->constraint != ST_CONSTRAINT_MAX_NORM)
+		return STRATA_OK;
+	int rank = (int)desc->shape.rank;
+	for (uint32_t i = 0; i < v->n_ints; i++) {
+		int64_t a = v->ints[i] < 0 ? v->ints[i] + rank : v->ints[i];
+		if (a < 0 || a >= rank)
+			return st_layer_fail(layer, STRATA_ERR_INVALID, "'%s': axis %lld is outside weight '%s' of rank %d",
+			                     desc->constraint, (long long)v->ints[i], desc->name, rank);
+		d->constraint_axes |= 1u << a;
+	}
+	return STRATA_OK;
+}
+
 static strata_status host_add_weight(strata_layer *layer, const strata_weight_desc *desc, uint32_t *index)
 {
 	if (!desc || desc->size < offsetof(strata_weight_desc, l1) || !desc->name || !desc->initializer)
@@ -169,6 +193,14 @@ static strata_status host_add_weight(strata_layer *layer, const strata_weight_de
 	if (desc->size >= offsetof(strata_weight_desc, l2) + sizeof(desc->l2)) {
 		d->l1 = desc->l1;
 		d->l2 = desc->l2;
+	}
+	if (desc->size >= offsetof(strata_weight_desc, constraint) + sizeof(desc->constraint) && desc->constraint) {
+		strata_status st = constraint_of(layer, desc, d);
+		if (st) {
+			free(d->name);
+			free(d->initializer);
+			return st;
+		}
 	}
 	if (index)
 		*index = layer->n_weights;

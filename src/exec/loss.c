@@ -7,9 +7,16 @@
 
 #include "exec/session.h"
 
-/* sums[0]: regularization; head h: loss at 1 + 2h, correct at 2 + 2h. */
+/* sums[0]: regularization; head h: loss at 1 + 2h, correct at 2 + 2h; after the heads, the
+ * activity regularizers' penalties (a sum over samples, like a loss). */
 #define SUM_REG 0
 #define SUM_LOSS(h) (1 + 2 * (h))
+#define SUM_ACTIVITY(s) (1 + 2 * (s)->n_heads)
+
+static bool has_activity(const strata_layer *layer)
+{
+	return layer->activity_l1 != 0.0 || layer->activity_l2 != 0.0;
+}
 
 static strata_status make_heads(strata_session *s, strata_error *err)
 {
@@ -39,7 +46,9 @@ static strata_status make_heads(strata_session *s, strata_error *err)
 			h->kind = ST_LOSS_CROSSENTROPY;
 			/* The softmax derivative is folded into the loss only where the output layer applies it. */
 			const st_param_value *act = st_layer_param(&m->layers[h->layer], "activation");
-			h->folded = act && act->s && strcmp(act->s, "softmax") == 0;
+			/* An activity regularizer's gradient is a gradient of the output, which folding
+			 * would skip. */
+			h->folded = act && act->s && strcmp(act->s, "softmax") == 0 && !has_activity(&m->layers[h->layer]);
 		}
 		strata_status st = st_tensor_alloc(s->rt, &h->labels, (size_t)s->max_batch * sizeof(int),
 		                                   "the batch's labels", err);
@@ -63,7 +72,7 @@ strata_status st_loss_prepare(strata_session *s, strata_error *err)
 	                          err)) ||
 	    (st = st_tensor_alloc(s->rt, &s->sample_correct, (size_t)s->max_batch * sizeof(float),
 	                          "per-sample correctness", err)) ||
-	    (st = st_tensor_alloc(s->rt, &s->sums, (1 + 2 * s->n_heads) * sizeof(float), "the loss sums", err)))
+	    (st = st_tensor_alloc(s->rt, &s->sums, (2 + 2 * s->n_heads) * sizeof(float), "the loss sums", err)))
 		return st;
 	/* Zeroed now, not only when someone is about to read them: strata_session_train_steps()
 	 * accumulates into them without ever reading or resetting them. */
@@ -121,6 +130,23 @@ strata_status st_loss_compute(strata_session *s, uint32_t batch, strata_error *e
 		if ((st = st_launch(s->rt, "loss", acc, 1, &g2, &l2, 5, b, err)))
 			return st;
 	}
+	/* Activity regularizers: l1 * |y| + l2 * y^2 over the batch's outputs of each such layer,
+	 * summed over the samples like a loss (st_loss_total divides by the count). */
+	strata_kernel *rk = NULL;
+	for (size_t i = 0; i < s->model->n_layers; i++) {
+		const strata_layer *layer = &s->model->layers[i];
+		if (!has_activity(layer))
+			continue;
+		if (!rk && (st = st_kernel_get(s->rt, "strata_loss", "regularization_loss", NULL, &rk, err)))
+			return st;
+		uint64_t n = st_shape_elems(&layer->out) * batch;
+		strata_arg a[] = {strata_arg_tensor(st_session_value(s, st_layer_value(s->model, i))), strata_arg_int((int)n),
+		                  strata_arg_float((float)layer->activity_l1), strata_arg_float((float)layer->activity_l2),
+		                  strata_arg_tensor(&s->sums), strata_arg_int((int)SUM_ACTIVITY(s))};
+		size_t g = 64, l = 64;
+		if ((st = st_launch(s->rt, layer->name, rk, 1, &g, &l, 6, a, err)))
+			return st;
+	}
 	return STRATA_OK;
 }
 
@@ -148,7 +174,7 @@ strata_status st_loss_read_sums(strata_session *s, double *loss, double *correct
 				return st;
 		}
 	}
-	size_t n = 1 + 2 * s->n_heads;
+	size_t n = 2 + 2 * s->n_heads;
 	float *sums = malloc(n * sizeof(float));
 	if (!sums)
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
@@ -163,6 +189,7 @@ strata_status st_loss_read_sums(strata_session *s, double *loss, double *correct
 			correct[h] = sums[SUM_LOSS(h) + 1];
 	}
 	*regularization = sums[SUM_REG];
+	s->activity_sum = sums[SUM_ACTIVITY(s)];
 	free(sums);
 	return STRATA_OK;
 }
@@ -172,5 +199,7 @@ double st_loss_total(const strata_session *s, const double *loss_sums, uint32_t 
 	double total = regularization;
 	for (size_t h = 0; h < s->n_heads && count; h++)
 		total += s->heads[h].weight * (loss_sums[h] / count);
+	if (count)
+		total += s->activity_sum / count;
 	return total;
 }

@@ -106,6 +106,7 @@ strata_status st_optimizer_create(strata_session *s, st_optimizer *opt, strata_e
 			p->count = layer->weights[w].count;
 			p->l1 = layer->weights[w].l1;
 			p->l2 = layer->weights[w].l2;
+			p->decl = &layer->weights[w];
 			for (uint32_t k = 0; k < opt->n_slots; k++)
 				if ((st = st_pool_view(s->rt, &opt->slot_pools[k], s->binds[i].pool_offsets[w], p->count,
 				                       &p->slots[k], err)))
@@ -186,6 +187,79 @@ static strata_status launch_update(strata_runtime *rt, const st_optimizer *opt, 
 	return st_launch(rt, "optimizer", update, 1, &global, local ? &local : NULL, na, a, err);
 }
 
+/* Keras' constraint of one weight after its update: MaxNorm over the axes the weight declares
+ * (a launch over the slices of the other axes), NonNeg over every value. */
+static strata_status constrain(strata_runtime *rt, const st_opt_param *p, strata_error *err)
+{
+	const st_weight_decl *d = p->decl;
+	strata_kernel *k = NULL;
+	strata_status st;
+	if (d->constraint == ST_CONSTRAINT_NON_NEG) {
+		if ((st = st_kernel_get(rt, "strata_optimizer", "non_neg", NULL, &k, err)))
+			return st;
+		size_t global = p->count;
+		strata_arg a[] = {strata_arg_tensor(p->w), strata_arg_int((int)p->count)};
+		return st_launch(rt, p->layer->name, k, 1, &global, NULL, 2, a, err);
+	}
+	/* Sizes and strides of the kept axes (the slices) and of the constrained ones (their
+	 * members), each padded to four axes of size 1 in front. */
+	int kdim[4] = {1, 1, 1, 1}, kstr[4] = {0, 0, 0, 0}, rdim[4] = {1, 1, 1, 1}, rstr[4] = {0, 0, 0, 0};
+	int nk = 0, nr = 0, slices = 1, members = 1;
+	int64_t stride = 1, strides[STRATA_MAX_RANK];
+	for (int a = (int)d->shape.rank - 1; a >= 0; a--) {
+		strides[a] = stride;
+		stride *= d->shape.dims[a];
+	}
+	for (uint32_t a = 0; a < d->shape.rank; a++) {
+		if (d->constraint_axes & (1u << a)) {
+			rdim[nr] = (int)d->shape.dims[a];
+			rstr[nr++] = (int)strides[a];
+			members *= (int)d->shape.dims[a];
+		} else {
+			kdim[nk] = (int)d->shape.dims[a];
+			kstr[nk++] = (int)strides[a];
+			slices *= (int)d->shape.dims[a];
+		}
+	}
+	/* Right-align the used axes, so the padding axes of size 1 come first. */
+	for (int *v[4] = {kdim, kstr, rdim, rstr}, j = 0; j < 4; j++) {
+		int n = j < 2 ? nk : nr, pad = j % 2 == 0 ? 1 : 0, tmp[4];
+		for (int i = 0; i < 4; i++)
+			tmp[i] = i < 4 - n ? pad : v[j][i - (4 - n)];
+		memcpy(v[j], tmp, sizeof(tmp));
+	}
+	if ((st = st_kernel_get(rt, "strata_optimizer", "max_norm", NULL, &k, err)))
+		return st;
+	strata_arg a[20];
+	uint32_t na = 0;
+	a[na++] = strata_arg_tensor(p->w);
+	a[na++] = strata_arg_int(slices);
+	a[na++] = strata_arg_int(members);
+	a[na++] = strata_arg_float((float)d->max_value);
+	for (int i = 0; i < 4; i++)
+		a[na++] = strata_arg_int(kdim[i]);
+	for (int i = 0; i < 4; i++)
+		a[na++] = strata_arg_int(kstr[i]);
+	for (int i = 0; i < 4; i++)
+		a[na++] = strata_arg_int(rdim[i]);
+	for (int i = 0; i < 4; i++)
+		a[na++] = strata_arg_int(rstr[i]);
+	size_t global = (size_t)slices;
+	return st_launch(rt, p->layer->name, k, 1, &global, NULL, na, a, err);
+}
+
+/* The constraints, after the update of every weight. */
+static strata_status constrain_all(strata_runtime *rt, const st_optimizer *opt, strata_error *err)
+{
+	for (size_t i = 0; i < opt->n_params; i++) {
+		strata_status st;
+		if (opt->params[i].decl && opt->params[i].decl->constraint != ST_CONSTRAINT_NONE &&
+		    (st = constrain(rt, &opt->params[i], err)))
+			return st;
+	}
+	return STRATA_OK;
+}
+
 strata_status st_optimizer_step(strata_runtime *rt, st_optimizer *opt, strata_error *err)
 {
 	strata_status st;
@@ -223,7 +297,9 @@ strata_status st_optimizer_step(strata_runtime *rt, st_optimizer *opt, strata_er
 	if (opt->pool_mode == ST_POOL_SHARED) {
 		for (uint32_t k = 0; k < ST_OPT_MAX_SLOTS; k++)
 			slots[k] = &opt->slot_pools[k].whole;
-		return launch_update(rt, opt, update, alpha, opt->all_weights, opt->all_grads, slots, opt->elems, err);
+		if ((st = launch_update(rt, opt, update, alpha, opt->all_weights, opt->all_grads, slots, opt->elems, err)))
+			return st;
+		return constrain_all(rt, opt, err);
 	}
 	/* STRATA_POOL=separate: no buffer holds all the weights, so each tensor gets its own launch. */
 	for (size_t i = 0; i < opt->n_params; i++) {
@@ -233,7 +309,7 @@ strata_status st_optimizer_step(strata_runtime *rt, st_optimizer *opt, strata_er
 		if (p->count && (st = launch_update(rt, opt, update, alpha, p->w, p->g, slots, p->count, err)))
 			return st;
 	}
-	return STRATA_OK;
+	return constrain_all(rt, opt, err);
 }
 
 size_t st_optimizer_slot_count(const st_optimizer *opt)

@@ -21,6 +21,7 @@ typedef struct st_opt_param {
 	strata_tensor slots[ST_OPT_MAX_SLOTS];
 	uint64_t count;
 	double l1, l2;
+	const st_weight_decl *decl; /* its shape and constraint */
 } st_opt_param;
 
 typedef struct st_optimizer {

@@ -63,7 +63,9 @@ struct strata_session {
 	size_t n_heads;
 	strata_tensor sample_loss;    /* max_batch floats, reused head after head */
 	strata_tensor sample_correct; /* max_batch floats: 1 where the prediction is right */
-	strata_tensor sums;           /* on the device: [0] regularization, then per head its loss and correct sums */
+	strata_tensor sums;           /* on the device: [0] regularization, then per head its loss and correct sums,
+	                               * then the activity regularizers' penalties */
+	double activity_sum;          /* the penalties' sum, as st_loss_read_sums last read it */
 	/* The end of the previous step: the host waits for it before running further ahead. */
 	cl_event step_done;
 	/* Training only. */

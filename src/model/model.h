@@ -18,6 +18,12 @@ typedef struct st_weight_decl {
 	double l1, l2;
 	uint64_t count; /* elements */
 	bool state;     /* persistent non-trainable state (host->add_state), not a weight */
+	/* Keras' constraint, applied after every optimizer step (exec/optimizer.c): MaxNorm scales
+	 * the weight's slices over the axes in `constraint_axes` (bit i: axis i) down to a norm of
+	 * max_value at most; NonNeg zeroes negative values. */
+	st_constraint constraint;
+	double max_value;
+	uint32_t constraint_axes;
 } st_weight_decl;
 
 struct strata_session;
@@ -38,6 +44,10 @@ struct strata_layer {
 	st_pos pos;              /* of the layer's mapping in the file */
 	st_param_value *params;  /* one per type->ops.n_params, same order */
 	bool trainable;
+	/* Keras' activity_regularizer: l1 * sum|y| + l2 * sum y^2 of the layer's output over a
+	 * batch, divided by the batch size, added to the loss (exec/loss.c) and its gradient to the
+	 * output's (exec/backward.c). */
+	double activity_l1, activity_l2;
 	/* The values it reads (see st_input), in the order of its `inputs:` (its predecessor in the
 	 * file when it has none), their shapes, and where they were named. */
 	uint32_t n_inputs;

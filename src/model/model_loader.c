@@ -218,6 +218,8 @@ static strata_status read_layer(st_loader *ld, size_t i, const st_ynode *item)
 		ld->name_pos[i] = name->pos;
 	}
 	layer->trainable = st_ld_value(cv, common, "trainable")->i != 0;
+	layer->activity_l1 = st_ld_value(cv, common, "activity_regularizer")->l1;
+	layer->activity_l2 = st_ld_value(cv, common, "activity_regularizer")->l2;
 	ld->layer_inputs[i] = st_ynode_get(item, "inputs");
 	const st_param_value *shares = st_ld_value(cv, common, "shares");
 	if (shares->s) {

@@ -87,6 +87,8 @@ static const strata_param layer_params[] = {
 	 .doc = "false freezes the layer's weights"},
 	{.name = "shares", .type = STRATA_PARAM_STRING, .default_value = "null",
 	 .doc = "the layer whose weights this one uses (a Keras layer called on two tensors)"},
+	{.name = "activity_regularizer", .type = STRATA_PARAM_REGULARIZER, .default_value = "null",
+	 .doc = "l1/l2 penalty on the layer's output, divided by the batch size, as Keras 2: {l1: 0.01}"},
 };
 
 /* `layers`, a list of names, is read by the loader itself. */
@@ -174,6 +176,15 @@ const st_schema st_schema_init_from = SCHEMA("init_from", init_from_params);
 const st_schema st_schema_keep_label = SCHEMA("keep_labels", keep_label_params);
 const st_schema st_schema_optimizer_type = SCHEMA("optimizer", optimizer_type_params);
 static const st_schema regularizer_schema = SCHEMA("regularizer", regularizer_params);
+
+/* Keras' MaxNorm (keras.constraints): max_value 2 and axis 0 by default. */
+static const strata_param max_norm_params[] = {
+	{.name = "max_value", .type = STRATA_PARAM_FLOAT, .default_value = "2", .min = 0, .max = BIG, .choices = "(]",
+	 .doc = "the largest norm a slice keeps"},
+	{.name = "axis", .type = STRATA_PARAM_INTS, .default_value = "[0]", .min = -STRATA_MAX_RANK,
+	 .max = STRATA_MAX_RANK - 1, .count = 0, .doc = "the axes each norm runs over"},
+};
+static const st_schema max_norm_schema = SCHEMA("max_norm", max_norm_params);
 
 static const st_schema optimizer_schemas[] = {
 	SCHEMA("sgd", sgd_params),
@@ -469,6 +480,58 @@ static strata_status read_regularizer(const strata_param *d, const st_ynode *n, 
 	return st;
 }
 
+/* null, a constraint's name (its Keras defaults), or {NAME: {arguments}} (max_norm: also
+ * {max_norm: MAX_VALUE}). */
+static strata_status read_constraint(const strata_param *d, const st_ynode *n, st_param_value *v, problem *pb)
+{
+	static const char expected[] = "null, max_norm, non_neg or a mapping such as {max_norm: {max_value: 3, axis: 0}}";
+	v->constraint = ST_CONSTRAINT_NONE;
+	if (st_ynode_is_null(n))
+		return STRATA_OK;
+	const st_ynode *name = n, *args = NULL;
+	if (n->kind == ST_YNODE_MAPPING) {
+		if (n->u.map.n != 1)
+			return wrong_type(d, n, expected, pb);
+		name = n->u.map.pairs[0].key;
+		args = n->u.map.pairs[0].value;
+	}
+	if (!is_scalar(name))
+		return wrong_type(d, n, expected, pb);
+	char q[64];
+	st_yquote(name, q, sizeof(q));
+	if (name->u.scalar.len == 7 && !memcmp(name->u.scalar.text, "non_neg", 7)) {
+		if (args && !st_ynode_is_null(args) && !(args->kind == ST_YNODE_MAPPING && args->u.map.n == 0))
+			return report(pb, STRATA_ERR_INVALID, args->pos, "'%s': non_neg takes no arguments", d->name);
+		v->constraint = ST_CONSTRAINT_NON_NEG;
+		return STRATA_OK;
+	}
+	if (name->u.scalar.len != 8 || memcmp(name->u.scalar.text, "max_norm", 8))
+		return report(pb, STRATA_ERR_INVALID, name->pos, "'%s': unknown constraint %s; Strata has max_norm and "
+		              "non_neg", d->name, q);
+	st_param_value f[2] = {{0}};
+	st_param_group g = {max_norm_schema.params, max_norm_schema.n_params, f};
+	char where[96];
+	snprintf(where, sizeof(where), "'%s' max_norm", d->name);
+	strata_status st;
+	if (args && is_scalar(args) && !st_ynode_is_null(args)) {
+		/* {max_norm: 3}: the max_value, the default axis */
+		st = reading(&g, 1, NULL, args->pos, where, NULL, pb);
+		if (!st)
+			st = read_float(&max_norm_params[0], args, &f[0].f, pb);
+	} else {
+		st = reading(&g, 1, args && !st_ynode_is_null(args) ? args : NULL, args ? args->pos : n->pos, where, NULL,
+		             pb);
+	}
+	if (!st) {
+		v->constraint = ST_CONSTRAINT_MAX_NORM;
+		v->f = f[0].f;
+		v->n_ints = f[1].n_ints;
+		memcpy(v->ints, f[1].ints, sizeof(v->ints));
+	}
+	st_params_release(f, 2);
+	return st;
+}
+
 static strata_status read_string(const strata_param *d, const st_ynode *n, char **out, problem *pb)
 {
 	if (!is_scalar(n))
@@ -530,6 +593,8 @@ static strata_status read_value(const strata_param *d, const st_ynode *n, st_par
 		return read_regularizer(d, n, v, pb);
 	case STRATA_PARAM_UNSUPPORTED:
 		return read_unsupported(d, n, pb);
+	case STRATA_PARAM_CONSTRAINT:
+		return read_constraint(d, n, v, pb);
 	default:
 		return report(pb, STRATA_ERR_PLUGIN, n->pos, "'%s' is declared with unknown type %d", d->name,
 		              (int)d->type);

@@ -17,6 +17,9 @@ typedef struct st_pos {
 	uint32_t line, col;
 } st_pos;
 
+/* A weight constraint (STRATA_PARAM_CONSTRAINT), Keras' names. */
+typedef enum st_constraint { ST_CONSTRAINT_NONE = 0, ST_CONSTRAINT_MAX_NORM, ST_CONSTRAINT_NON_NEG } st_constraint;
+
 /* One parameter's value after validation against its strata_param declaration. */
 typedef struct st_param_value {
 	const strata_param *decl;
@@ -28,6 +31,7 @@ typedef struct st_param_value {
 	int64_t ints[STRATA_MAX_RANK];
 	uint32_t n_ints;
 	double l1, l2;  /* REGULARIZER */
+	st_constraint constraint; /* CONSTRAINT: the kind; max_value in f, the axes in ints */
 } st_param_value;
 
 /* A non-layer section validated against a parameter table (optimizer, training, data). */

@@ -230,11 +230,11 @@ static void range_brackets(const strata_param *p, char *lo, char *hi)
 	*hi = valid ? c[1] : ']';
 }
 
-static void print_param(const strata_param *p, FILE *out)
+void st_registry_print_param(const strata_param *p, FILE *out)
 {
 	static const char *const type_names[] = {"int", "float", "bool", "enum", "ints", "string", "regularizer",
-	                                         "not supported"};
-	char kind[128], lo, hi;
+	                                         "not supported", "constraint"};
+	char kind[512], lo, hi;
 	if (p->type == STRATA_PARAM_ENUM)
 		snprintf(kind, sizeof(kind), "%s", p->choices);
 	else if (p->type == STRATA_PARAM_INTS) {
@@ -253,7 +253,7 @@ static void print_param(const strata_param *p, FILE *out)
 	        p->default_value ? p->default_value : "", p->doc ? p->doc : "");
 }
 
-void strata_registry_print_layers(const strata_registry *reg, FILE *out)
+void st_registry_print_types(const strata_registry *reg, FILE *out)
 {
 	for (size_t i = 0; i < reg->n_types; i++) {
 		const st_layer_type *t = &reg->types[i];
@@ -262,7 +262,7 @@ void strata_registry_print_layers(const strata_registry *reg, FILE *out)
 		if (t->ops.doc)
 			fprintf(out, "    %s\n", t->ops.doc);
 		for (uint32_t p = 0; p < t->ops.n_params; p++)
-			print_param(&t->ops.params[p], out);
+			st_registry_print_param(&t->ops.params[p], out);
 		if (i + 1 < reg->n_types)
 			fputc('\n', out);
 	}

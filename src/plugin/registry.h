@@ -56,6 +56,10 @@ const st_layer_type *st_registry_find_layer(const strata_registry *reg, const ch
 const st_program_src *st_registry_find_program(const strata_registry *reg, const char *name);
 /* Writes "a, b, c" of all layer types into buf. */
 void st_registry_layer_list(const strata_registry *reg, char *buf, size_t size);
+/* `strata layers`' lines: one parameter (name, kind and range, default, doc), and every layer type
+ * with its plugin file, doc and parameters. */
+void st_registry_print_param(const strata_param *p, FILE *out);
+void st_registry_print_types(const strata_registry *reg, FILE *out);
 
 strata_status st_registry_add_program(strata_registry *reg, const char *name, const char *source,
                                       const char *options, strata_error *err);
