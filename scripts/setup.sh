@@ -9,6 +9,8 @@ packages=(
 	libclblast-dev libyaml-dev zlib1g-dev libpng-dev check
 	libcairo2-dev fonts-dejavu-core
 	python3 npm
+	# the layer suites' agreement with PyTorch (tests/torch_*.py): Debian's PyTorch on OpenBLAS
+	python3-torch python3-numpy python3-yaml
 	clang libclang-rt-14-dev valgrind oclgrind
 )
 
