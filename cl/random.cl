@@ -13,7 +13,7 @@
 
 /* Philox-4x32-10 of counter `c` under key (k0, k1): four words of 32 random bits. The high halves
  * of the 32x32-bit products come from 64-bit products (PoCL's mul_hi is slow). */
-static uint4 random_philox(uint4 c, uint k0, uint k1)
+static inline uint4 random_philox(uint4 c, uint k0, uint k1)
 {
 	for (int round = 0; round < 10; round++) {
 		const ulong p0 = (ulong)c.x * RANDOM_PHILOX_M0;
@@ -27,20 +27,20 @@ static uint4 random_philox(uint4 c, uint k0, uint k1)
 
 /* The four words of draw `index` of a stream: counter (index, lane, step_lo, step_hi), so two
  * lanes (e.g. a sample's parameters and its pixels' noise) never share a counter. */
-static uint4 random_draw(uint index, uint lane, uint key_lo, uint key_hi, uint step_lo, uint step_hi)
+static inline uint4 random_draw(uint index, uint lane, uint key_lo, uint key_hi, uint step_lo, uint step_hi)
 {
 	return random_philox((uint4)(index, lane, step_lo, step_hi), key_lo, key_hi);
 }
 
 /* A float uniform in [0, 1) from 32 random bits (their top 24, exactly representable). */
-static float random_uniform(uint bits)
+static inline float random_uniform(uint bits)
 {
 	return (float)(bits >> 8) * (1.0f / 16777216.0f);
 }
 
 /* Two independent standard normal floats from two words, by Box-Muller; 1 - u is in (0, 1], so
  * the logarithm is finite. */
-static float2 random_normal2(uint a, uint b)
+static inline float2 random_normal2(uint a, uint b)
 {
 	const float r = sqrt(-2.0f * log(1.0f - random_uniform(a)));
 	const float t = 6.283185307179586f * random_uniform(b);

@@ -55,7 +55,8 @@ typedef enum strata_param_type {
 	STRATA_PARAM_FLOAT = 1,       /* number within [min, max] */
 	STRATA_PARAM_BOOL = 2,        /* true / false */
 	STRATA_PARAM_ENUM = 3,        /* one of `choices`, a '|'-separated list: "valid|same" */
-	STRATA_PARAM_INTS = 4,        /* `count` integers in [min, max]; a single integer is repeated */
+	STRATA_PARAM_INTS = 4,        /* `count` integers in [min, max]; a single integer is repeated.
+	                               * Since 0.4 `count` 0 takes 1 to STRATA_MAX_RANK integers */
 	STRATA_PARAM_STRING = 5,      /* any string */
 	STRATA_PARAM_REGULARIZER = 6, /* null, or a map with l1 and/or l2 factors: {l1: 0.01} */
 	/* Added in 0.4: a Keras parameter the layer deliberately leaves out. `default_value` is the
@@ -226,7 +227,8 @@ typedef struct strata_backward_args {
 	strata_tensor *grad_input;  /* dLoss/dInput to write; NULL when nobody needs it */
 	/* True when grad_output is already the gradient before the layer's fused activation: the
 	 * loss folded it in (softmax with cross-entropy, computed stably as y - t). The layer then
-	 * skips its activation's derivative. Only set for a layer whose `activation` is softmax. */
+	 * skips its activation's derivative. Only set for a layer whose `activation` is softmax, or
+	 * (since 0.4) a layer of type `softmax`. */
 	bool activation_folded;
 	/* Added later: fields below start past the struct's first size. The padding keeps them
 	 * clear of its tail padding, which a host built before them need not have zeroed, so

@@ -620,6 +620,17 @@ STRATA_API bool strata_runtime_guarded(const strata_runtime *rt);
 STRATA_API strata_status strata_session_check_pass(strata_session *s, uint32_t batch, uint64_t seed, bool backward,
                                                    strata_error *err);
 
+/* ---- Augmentation (issue 14) ---- */
+
+/* As strata_session_forward_to, with the forward pass of a training step: layers that act only
+ * while training (augmentation, dropout) act, drawing from the session's seed and its step (the
+ * training steps taken: 0 for a fresh session, the checkpoint's after strata_session_load), as
+ * they would in the step the session takes next. What `strata visualize --augmented` shows. A
+ * layer with training-only state on the way (batch normalization's moving statistics) updates it
+ * as a training step would. */
+STRATA_API strata_status strata_session_forward_training_to(strata_session *s, const float *input, uint32_t batch,
+                                                            size_t layer, float *output, strata_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -49,6 +49,8 @@ typedef struct cli_options {
 	const char *params;      /* check-plugin --params 'k: v, ...' */
 	bool no_guard;           /* check-plugin's run under Oclgrind (internal) */
 	const char *tolerance;   /* gradcheck --tolerance, parsed there (a number) */
+	bool augmented;          /* visualize --augmented: training images through the augmentation layers */
+	int64_t count;           /* --count: visualize --augmented's images, -1 unset (8) */
 } cli_options;
 
 typedef struct cli_context {

@@ -1,7 +1,15 @@
 /* `strata visualize`: the input each filter of a layer responds to most, found by gradient ascent
- * from gray noise (Keras' example conv_filter_visualization), as a grid of images in a PNG. */
+ * from gray noise (Keras' example conv_filter_visualization), as a grid of images in a PNG; with
+ * --augmented, the model's first training images as its augmentation layers make them while
+ * training (strata_session_forward_training_to), each below its original, so a user can check
+ * the augmentation by eye. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include <cairo.h>
+
+#include "base/fsutil.h"
 #include "cli.h"
 
 #define DEFAULT_STEPS 20
@@ -72,8 +80,265 @@ static void report(cli_context *ctx, const strata_visualize_result *r, uint32_t 
 		        r->kept, (unsigned long long)grid * grid - r->kept, (unsigned long long)grid * grid);
 }
 
+/* ---- --augmented ----------------------------------------------------------------------------------- */
+
+
+#define AUGMENTED_COUNT 8   /* images shown by default */
+#define AUGMENTED_COLUMNS 8 /* pairs per row of the grid */
+#define AUGMENTED_MARGIN 5  /* black pixels between images, as the filter grids */
+
+/* The layer whose output is shown: --layer, or the model's last augmentation layer (a type
+ * random_*); it must give images of the input's shape. */
+static int augmented_layer(cli_context *ctx, size_t *layer)
+{
+	const strata_model *m = ctx->model;
+	int rc;
+	if (ctx->opt.layer) {
+		if ((rc = cli_find_layer(ctx, layer)))
+			return rc;
+	} else {
+		size_t n = strata_model_layer_count(m), found = n;
+		for (size_t i = 0; i < n; i++)
+			if (strncmp(strata_model_layer_type(m, i), "random_", 7) == 0)
+				found = i;
+		if (found == n) {
+			cli_error("%s has no augmentation layer (random_translation, random_rotation, random_zoom, "
+			          "random_flip, random_contrast): nothing to show; --layer names another", ctx->opt.model_path);
+			return CLI_USAGE;
+		}
+		*layer = found;
+	}
+	strata_shape in = strata_model_input_shape(m), out = strata_model_output_shape(m, *layer);
+	bool same = in.rank == 3 && out.rank == 3;
+	for (uint32_t d = 0; same && d < 3; d++)
+		same = in.dims[d] == out.dims[d];
+	if (!same) {
+		cli_error("%s: the output of %s is not an image of the input's shape (height, width, channels): "
+		          "nothing to show beside the originals", ctx->opt.model_path, strata_model_layer_name(m, *layer));
+		return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
+/* The first `count` training samples (of the classes data.keep_labels keeps) as bytes: *got of
+ * them, fewer when the file holds fewer. */
+static int augmented_samples(cli_context *ctx, uint32_t count, uint8_t **bytes, uint32_t *got)
+{
+	strata_data_config data = strata_model_data(ctx->model);
+	strata_shape in = strata_model_input_shape(ctx->model);
+	strata_error err = {0};
+	strata_idx *images = NULL, *labels = NULL;
+	*bytes = NULL;
+	*got = 0;
+	if (!data.train_images) {
+		cli_error("%s has no training images (data: train_images) to show", ctx->opt.model_path);
+		return CLI_USAGE;
+	}
+	if (strata_idx_load(data.train_images, &images, &err) != STRATA_OK ||
+	    strata_idx_check_samples(images, data.train_images, &in, &err) != STRATA_OK ||
+	    (data.n_keep_labels > 0 && data.train_labels &&
+	     strata_idx_load(data.train_labels, &labels, &err) != STRATA_OK)) {
+		cli_error("%s", err.message);
+		strata_idx_free(images);
+		return cli_exit_status(err.status);
+	}
+	size_t per_sample = (size_t)(images->count / images->dims[0]);
+	*bytes = malloc((size_t)count * per_sample);
+	if (!*bytes) {
+		cli_error("out of memory");
+		strata_idx_free(images);
+		strata_idx_free(labels);
+		return CLI_FAILED;
+	}
+	for (uint32_t i = 0; i < images->dims[0] && *got < count; i++) {
+		bool keep = !labels;
+		for (uint32_t k = 0; labels && k < data.n_keep_labels && !keep; k++)
+			keep = i < labels->count && ((const uint8_t *)labels->data)[i] == data.keep_labels[k];
+		if (keep)
+			memcpy(*bytes + (size_t)(*got)++ * per_sample, (const uint8_t *)images->data + (size_t)i * per_sample,
+			       per_sample);
+	}
+	strata_idx_free(images);
+	strata_idx_free(labels);
+	if (*got == 0) {
+		cli_error("%s: no training sample of the classes data.keep_labels keeps", ctx->opt.model_path);
+		return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
+typedef struct png_buffer {
+	unsigned char *data;
+	size_t len, cap;
+} png_buffer;
+
+static cairo_status_t png_append(void *closure, const unsigned char *data, unsigned int length)
+{
+	png_buffer *b = closure;
+	if (b->len + length > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + length)
+			cap *= 2;
+		unsigned char *p = realloc(b->data, cap);
+		if (!p)
+			return CAIRO_STATUS_NO_MEMORY;
+		b->data = p;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, length);
+	b->len += length;
+	return CAIRO_STATUS_SUCCESS;
+}
+
+/* The grid: rows of up to AUGMENTED_COLUMNS originals, each row of originals above the same
+ * images as the layer made them; values mapped linearly from [lo, hi] to levels 0..255 and
+ * clipped (gray for one channel, RGB for three), margins black. Written atomically. */
+static int augmented_png(const char *path, const float *orig, const float *aug, uint32_t n, uint32_t h, uint32_t w,
+                         uint32_t c, float lo, float hi, uint32_t *width, uint32_t *height)
+{
+	uint32_t cols = n < AUGMENTED_COLUMNS ? n : AUGMENTED_COLUMNS, rows = (n + cols - 1) / cols;
+	*width = cols * w + (cols - 1) * AUGMENTED_MARGIN;
+	*height = 2 * rows * h + (2 * rows - 1) * AUGMENTED_MARGIN;
+	if (*width > CLI_MAX_PICTURE_SIDE || *height > CLI_MAX_PICTURE_SIDE) {
+		cli_error("the picture would be %u x %u pixels, more than %d a side; show fewer images (--count)", *width,
+		          *height, CLI_MAX_PICTURE_SIDE);
+		return CLI_USAGE;
+	}
+	cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)*width, (int)*height);
+	if (cairo_surface_status(surface) != CAIRO_STATUS_SUCCESS) {
+		cli_error("cannot make a %u x %u picture: %s", *width, *height,
+		          cairo_status_to_string(cairo_surface_status(surface)));
+		cairo_surface_destroy(surface);
+		return CLI_FAILED;
+	}
+	cairo_surface_flush(surface);
+	unsigned char *pixels = cairo_image_surface_get_data(surface);
+	int stride = cairo_image_surface_get_stride(surface);
+	memset(pixels, 0, (size_t)stride * *height);
+	float span = hi > lo ? hi - lo : 1.0f;
+	for (uint32_t i = 0; i < n; i++)
+		for (int which = 0; which < 2; which++) {
+			const float *img = (which ? aug : orig) + (size_t)i * h * w * c;
+			uint32_t x0 = (i % cols) * (w + AUGMENTED_MARGIN);
+			uint32_t y0 = (2 * (i / cols) + (uint32_t)which) * (h + AUGMENTED_MARGIN);
+			for (uint32_t y = 0; y < h; y++) {
+				uint32_t *row = (uint32_t *)(pixels + (size_t)(y0 + y) * (size_t)stride) + x0;
+				for (uint32_t x = 0; x < w; x++) {
+					uint32_t rgb = 0;
+					for (uint32_t k = 0; k < 3; k++) {
+						float v = (img[((size_t)y * w + x) * c + (c == 3 ? k : 0)] - lo) / span * 255.0f;
+						uint32_t level = v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint32_t)(v + 0.5f);
+						rgb = rgb << 8 | level;
+					}
+					row[x] = rgb;
+				}
+			}
+		}
+	cairo_surface_mark_dirty(surface);
+	png_buffer png = {0};
+	cairo_status_t cs = cairo_surface_write_to_png_stream(surface, png_append, &png);
+	cairo_surface_destroy(surface);
+	int rc = CLI_OK;
+	strata_error err = {0};
+	if (cs != CAIRO_STATUS_SUCCESS) {
+		cli_error("cannot encode %s: %s", path, cairo_status_to_string(cs));
+		rc = CLI_FAILED;
+	} else if (st_write_file_atomic(path, png.data, png.len, &err) != STRATA_OK) {
+		cli_error("%s", err.message);
+		rc = CLI_FAILED;
+	}
+	free(png.data);
+	return rc;
+}
+
+static int visualize_augmented(cli_context *ctx)
+{
+	int rc = cli_open_model(ctx);
+	if (rc)
+		return cli_close(ctx, rc);
+	if (ctx->opt.filters > 0 || ctx->opt.steps >= 0 || ctx->opt.grid > 0) {
+		cli_error("--augmented shows training images: --filters, --steps and --grid are for filter images "
+		          "(--count says how many images)");
+		return cli_close(ctx, CLI_USAGE);
+	}
+	char fallback[512];
+	const char *path = ctx->opt.output;
+	if (!path) {
+		snprintf(fallback, sizeof(fallback), "%s_augmented.png", strata_model_name(ctx->model));
+		path = fallback;
+	}
+	uint32_t count = ctx->opt.count > 0 ? (uint32_t)ctx->opt.count : AUGMENTED_COUNT, got = 0, batch = 0;
+	size_t layer = 0;
+	uint8_t *bytes = NULL;
+	float *x = NULL, *y = NULL;
+	strata_session *s = NULL;
+	strata_dataset *train = NULL;
+	strata_error err = {0};
+	if ((rc = augmented_layer(ctx, &layer)) || (rc = check_drawable(ctx)) || (rc = cli_check_output(path)) ||
+	    (rc = augmented_samples(ctx, count, &bytes, &got)) || (rc = cli_open_runtime(ctx)))
+		goto out_free;
+	/* One pass of all the images, as the first samples of a training batch, unless --batch-size
+	 * asks for smaller passes (sample i of each draws as sample i of a training batch). */
+	if (ctx->opt.batch < 0)
+		ctx->opt.batch = got;
+	if ((rc = cli_open_session(ctx, &s, &batch)) || (ctx->opt.weights && (rc = cli_load_weights(ctx, s))))
+		goto out_free;
+	strata_data_config data = strata_model_data(ctx->model);
+	strata_shape in = strata_model_input_shape(ctx->model);
+	uint32_t h = (uint32_t)in.dims[0], w = (uint32_t)in.dims[1], c = (uint32_t)in.dims[2];
+	size_t per_sample = (size_t)h * w * c, total = (size_t)got * per_sample;
+	if (!(x = malloc(total * sizeof(float))) || !(y = malloc(total * sizeof(float)))) {
+		cli_error("out of memory");
+		rc = CLI_FAILED;
+		goto out_free;
+	}
+	/* The values the network sees, prepared as its training batches are. */
+	float lo = 0.0f, hi = 255.0f * (float)(data.scale > 0 ? data.scale : 1.0);
+	if (data.standardize) {
+		if ((rc = cli_open_dataset(ctx, "train", 0, 0, NULL, &train)))
+			goto out_free;
+		strata_dataset_transform(train, bytes, x, got);
+		lo = hi = x[0];
+		for (size_t i = 1; i < total; i++) {
+			lo = x[i] < lo ? x[i] : lo;
+			hi = x[i] > hi ? x[i] : hi;
+		}
+	} else {
+		for (size_t i = 0; i < total; i++)
+			x[i] = (float)(bytes[i] * (data.scale > 0 ? data.scale : 1.0));
+	}
+	for (uint32_t done = 0; done < got; done += batch) {
+		uint32_t nb = got - done < batch ? got - done : batch;
+		if (strata_session_forward_training_to(s, x + (size_t)done * per_sample, nb, layer,
+		                                       y + (size_t)done * per_sample, &err) != STRATA_OK) {
+			cli_error("%s", err.message);
+			rc = cli_exit_status(err.status);
+			goto out_free;
+		}
+	}
+	uint32_t width = 0, height = 0;
+	if ((rc = augmented_png(path, x, y, got, h, w, c, lo, hi, &width, &height)))
+		goto out_free;
+	strata_training_config tc = strata_model_training(ctx->model);
+	printf("Wrote %s: %u training images of %s (%u x %u), each above itself as %s makes it while training "
+	       "with seed %llu (%u x %u pixels)\n", path, got, strata_model_name(ctx->model), w, h,
+	       strata_model_layer_name(ctx->model, layer),
+	       (unsigned long long)(ctx->opt.seed >= 0 ? (uint64_t)ctx->opt.seed : tc.seed), width, height);
+	rc = CLI_OK;
+out_free:
+	free(bytes);
+	free(x);
+	free(y);
+	strata_dataset_free(train);
+	strata_session_destroy(s);
+	return cli_close(ctx, rc);
+}
+
+
 int cmd_visualize(cli_context *ctx)
 {
+	if (ctx->opt.augmented)
+		return visualize_augmented(ctx);
 	if (!ctx->opt.layer || !ctx->opt.output) {
 		cli_error("visualize needs --layer NAME and -o PATH.png");
 		return CLI_USAGE;

@@ -66,7 +66,8 @@ static const command commands[] = {
 	               "the input each filter of a layer responds to most, as a grid of images",
 	               "Finds the input each filter of layer --layer responds to most (gradient ascent from grey\n"
 	               "noise, as Keras' conv_filter_visualization) and writes the strongest as an N x N grid\n"
-	               "of images to the PNG -o names."},
+	               "of images to the PNG -o names. With --augmented: the model's first training images, each\n"
+	               "above itself as the augmentation layers make it while training, to check them by eye."},
 	[EMBED] = {"embed", cmd_embed, 1, 2, "MODEL.yaml [DATA]", "a layer's activations for every sample, as CSV or .npy",
 	           "Writes layer --layer's activations for every sample of DATA (the test set when left out;\n"
 	           "`train`: the training set; or an IDX images file), one row per sample with its label."},
@@ -148,12 +149,18 @@ static const option options[] = {
 	      "picture height in pixels (default 400)"),
 	TEXT("--layer", NULL, "NAME", layer, BIT(PREDICT) | BIT(VISUALIZE) | BIT(EMBED),
 	     "the layer, named as `strata summary` shows (predict: default the model's first output)"),
-	TEXT("--output", "-o", "PATH", output, BIT(VISUALIZE), "the PNG to write; required"),
+	TEXT("--output", "-o", "PATH", output, BIT(VISUALIZE),
+	     "the PNG to write; required (--augmented: default MODEL_augmented.png)"),
 	COUNT("--filters", NULL, "N", filters, 1, UINT32_MAX, BIT(VISUALIZE),
 	      "try filters 0..N-1 of the layer (default: all; at most the layer's)"),
 	COUNT("--steps", NULL, "N", steps, 1, CLI_MAX_STEPS, BIT(VISUALIZE), "gradient-ascent steps (default 20)"),
 	COUNT("--grid", NULL, "N", grid, 1, UINT32_MAX, BIT(VISUALIZE),
 	      "N x N images (default: up to 8 x 8; a grid that leaves a\nwhole row empty is refused)"),
+	FLAG("--augmented", NULL, augmented, BIT(VISUALIZE),
+	     "instead: the first training images as the network sees them after\n"
+	     "its augmentation layers (--layer, default the last), training mode,\n"
+	     "with the seed and the weights' step, each below its original"),
+	COUNT("--count", NULL, "N", count, 1, 64, BIT(VISUALIZE), "--augmented: how many images (default 8)"),
 	TEXT("--output", "-o", "PATH", output, BIT(EMBED), "the CSV to write; a .npy path writes NumPy arrays too"),
 	TEXT("--format", NULL, "csv|npy", format, BIT(EMBED), "the output's form (default: from -o's extension)"),
 	FLAG("--profile", NULL, profile, COMPUTING, "time every kernel and print a per-layer table at exit"),
@@ -331,7 +338,7 @@ int main(int argc, char **argv)
 {
 	cli_context ctx = {
 		.opt = {.batch = -1, .seed = -1, .epochs = -1, .limit = -1, .budget = -1, .width = -1, .height = -1,
-		        .filters = -1, .steps = -1, .grid = -1}};
+		        .filters = -1, .steps = -1, .grid = -1, .count = -1}};
 	int at, help_at;
 	int c = locate_command(argc, argv, &at, &help_at);
 	if (at >= 0 && c < 0)

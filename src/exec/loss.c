@@ -48,7 +48,10 @@ static strata_status make_heads(strata_session *s, strata_error *err)
 			const st_param_value *act = st_layer_param(&m->layers[h->layer], "activation");
 			/* An activity regularizer's gradient is a gradient of the output, which folding
 			 * would skip. */
-			h->folded = act && act->s && strcmp(act->s, "softmax") == 0 && !has_activity(&m->layers[h->layer]);
+			const strata_layer *out = &m->layers[h->layer];
+			h->folded = ((act && act->s && strcmp(act->s, "softmax") == 0) ||
+			             strcmp(out->type->ops.type, "softmax") == 0) &&
+			            !has_activity(out);
 		}
 		strata_status st = st_tensor_alloc(s->rt, &h->labels, (size_t)s->max_batch * sizeof(int),
 		                                   "the batch's labels", err);

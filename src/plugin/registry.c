@@ -109,7 +109,7 @@ static strata_status check_layer_ops(const strata_layer_ops *ops, const char *ow
 		if (!p->name || (unsigned)p->type >= STRATA_PARAM_TYPE_COUNT ||
 		    (p->type == STRATA_PARAM_ENUM && !p->choices) ||
 		    (p->type == STRATA_PARAM_UNSUPPORTED && !p->default_value) ||
-		    (p->type == STRATA_PARAM_INTS && (p->count == 0 || p->count > STRATA_MAX_RANK)))
+		    (p->type == STRATA_PARAM_INTS && p->count > STRATA_MAX_RANK))
 			return st_fail(err, STRATA_ERR_PLUGIN, "%s: layer '%s': parameter %u is malformed", owner,
 			               ops->type, i);
 		/* A numeric parameter's `choices` is its bounds' kind (plugin.h); anything else is a
@@ -239,7 +239,11 @@ void st_registry_print_param(const strata_param *p, FILE *out)
 		snprintf(kind, sizeof(kind), "%s", p->choices);
 	else if (p->type == STRATA_PARAM_INTS) {
 		range_brackets(p, &lo, &hi);
-		snprintf(kind, sizeof(kind), "%u ints in %c%.15g, %.15g%c", p->count, lo, p->min, p->max, hi);
+		if (p->count)
+			snprintf(kind, sizeof(kind), "%u ints in %c%.15g, %.15g%c", p->count, lo, p->min, p->max, hi);
+		else
+			snprintf(kind, sizeof(kind), "1 to %d ints in %c%.15g, %.15g%c", STRATA_MAX_RANK, lo, p->min, p->max,
+			         hi);
 	} else if (p->type == STRATA_PARAM_INT || p->type == STRATA_PARAM_FLOAT) {
 		range_brackets(p, &lo, &hi);
 		snprintf(kind, sizeof(kind), "%s in %c%.15g, %.15g%c", type_names[p->type], lo, p->min, p->max, hi);
