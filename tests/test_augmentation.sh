@@ -25,20 +25,20 @@ cd "$tmp" || exit 1
 	layers=""
 	for fill in reflect wrap constant nearest; do
 		for interp in bilinear nearest; do
-			echo "  - {type: random_translation, height_factor: 0.3, width_factor: '(-0.5, 0.2)', fill_mode: $fill, interpolation: $interp, fill_value: 0.25, name: tr_${fill}_$interp, inputs: x}"
+			echo "  - {type: random_translation, height_factor: 0.3, width_factor: [-0.5, 0.2], fill_mode: $fill, interpolation: $interp, fill_value: 0.25, name: tr_${fill}_$interp, inputs: x}"
 			echo "  - {type: random_rotation, factor: 0.2, fill_mode: $fill, interpolation: $interp, name: rot_${fill}_$interp, inputs: x}"
-			echo "  - {type: random_zoom, height_factor: '(-0.4, 0.6)', fill_mode: $fill, interpolation: $interp, name: zoom_${fill}_$interp, inputs: x}"
+			echo "  - {type: random_zoom, height_factor: [-0.4, 0.6], fill_mode: $fill, interpolation: $interp, name: zoom_${fill}_$interp, inputs: x}"
 			layers="$layers tr_${fill}_$interp rot_${fill}_$interp zoom_${fill}_$interp"
 		done
 	done
-	echo "  - {type: random_zoom, height_factor: 0.3, width_factor: '(-0.5, 0.1)', name: zoom_xy, inputs: x}"
+	echo "  - {type: random_zoom, height_factor: 0.3, width_factor: [-0.5, 0.1], name: zoom_xy, inputs: x}"
 	for mode in horizontal vertical horizontal_and_vertical; do
 		echo "  - {type: random_flip, mode: $mode, name: flip_$mode, inputs: x}"
 		layers="$layers flip_$mode"
 	done
 	# value_range (-5, 5) clips nothing of the inputs in [-1, 1); (-0.5, 0.6) clips many.
-	echo "  - {type: random_contrast, factor: 0.5, value_range: '(-5, 5)', name: contrast_free, inputs: x}"
-	echo "  - {type: random_contrast, factor: '(0.1, 0.9)', value_range: '(-0.5, 0.6)', name: contrast_clipped, inputs: x}"
+	echo "  - {type: random_contrast, factor: 0.5, value_range: [-5, 5], name: contrast_free, inputs: x}"
+	echo "  - {type: random_contrast, factor: [0.1, 0.9], value_range: [-0.5, 0.6], name: contrast_clipped, inputs: x}"
 	echo "outputs: [$(echo zoom_xy contrast_free contrast_clipped $layers | tr ' ' ',')]"
 } >grad.yaml
 for layer in zoom_xy contrast_free contrast_clipped $layers; do
@@ -84,7 +84,7 @@ YAML
 }
 model aug.yaml mnist_aug "type: random_rotation, factor: 0.05, fill_mode: constant" \
 	"type: random_translation, height_factor: 0.1, width_factor: 0.1, fill_mode: constant" \
-	"type: random_contrast, factor: 0.3, value_range: '(0, 1)'"
+	"type: random_contrast, factor: 0.3, value_range: [0, 1]"
 model plain.yaml mnist_plain "type: dropout, rate: 0.1"
 cat >png.py <<'PY'
 # Checks a PNG file: signature, every chunk's CRC, 8-bit samples and the pixel data's size; prints
@@ -172,7 +172,7 @@ layers:
 YAML
 "$strata" summary bad_factor.yaml >"$tmp/out" 2>&1
 status=$?
-[ $status -eq 2 ] && grep -q "^bad_factor.yaml:3:37: random_rotation_1: 'factor' must be a number or a pair of numbers in \[-1, 1\], got \"1.5\"" "$tmp/out"
+[ $status -eq 2 ] && grep -q "^bad_factor.yaml:3:37: 'factor' must be in \[-1, 1\], got 1.5" "$tmp/out"
 check "a rotation factor out of range: exit 2 at its FILE:LINE:COLUMN (status $status: $(said))" $?
 
 cat >bad_pair.yaml <<'YAML'
@@ -180,21 +180,21 @@ input: {shape: [28, 28, 1]}
 layers:
   - type: random_translation
     height_factor: 0.1
-    width_factor: (0.2, -1.5)
+    width_factor: [0.2, -1.5]
 YAML
 "$strata" summary bad_pair.yaml >"$tmp/out" 2>&1
 status=$?
-[ $status -eq 2 ] && grep -q "^bad_pair.yaml:5:19: random_translation_1: 'width_factor' must be a number or a pair of numbers in \[-1, 1\]" "$tmp/out"
+[ $status -eq 2 ] && grep -q "^bad_pair.yaml:5:25: 'width_factor' must be in \[-1, 1\], got -1.5" "$tmp/out"
 check "a translation pair out of range: exit 2 at its FILE:LINE:COLUMN (status $status: $(said))" $?
 
 cat >bad_contrast.yaml <<'YAML'
 input: {shape: [8, 8, 3]}
 layers:
-  - {type: random_contrast, factor: 0.2, value_range: '(255, 0)'}
+  - {type: random_contrast, factor: 0.2, value_range: [255, 0]}
 YAML
 "$strata" summary bad_contrast.yaml >"$tmp/out" 2>&1
 status=$?
-[ $status -eq 2 ] && grep -q "^bad_contrast.yaml:3:55: random_contrast_1: 'value_range' must be a pair (low, high) with low < high" "$tmp/out"
+[ $status -eq 2 ] && grep -q "^bad_contrast.yaml:3:55: random_contrast_1: 'value_range' must be a pair \[low, high\] with low < high" "$tmp/out"
 check "a value_range high below low: exit 2 at its FILE:LINE:COLUMN (status $status: $(said))" $?
 
 cat >bad_rank.yaml <<'YAML'

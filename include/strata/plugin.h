@@ -69,6 +69,10 @@ typedef enum strata_param_type {
 	 * {max_norm: 3}; non_neg. A weight names it in strata_weight_desc.constraint and the host
 	 * applies it after every optimizer step. */
 	STRATA_PARAM_CONSTRAINT = 8,
+	/* Added in 0.4: `count` numbers in [min, max] (bounds spec as for FLOAT), a single number
+	 * repeated; `count` 0 takes 1 to STRATA_MAX_RANK numbers, a single one as one: Keras' factor
+	 * 0.1 or [-0.1, 0.2]. Read with host->param_floats. */
+	STRATA_PARAM_FLOATS = 9,
 	STRATA_PARAM_TYPE_COUNT
 } strata_param_type;
 
@@ -448,8 +452,11 @@ struct strata_host {
 	strata_status (*activation_backward_input)(strata_layer *layer, const char *activation, strata_tensor *dz,
 	                                           strata_tensor *dy, strata_tensor *x, strata_tensor *bias,
 	                                           size_t rows, size_t cols);
+	/* Added in 0.4: a FLOATS parameter's numbers into out[0..max), returning how many it has (as
+	 * param_ints does). */
+	uint32_t (*param_floats)(const strata_layer *layer, const char *name, double *out, uint32_t max);
 
-	void *reserved[4];
+	void *reserved[3];
 };
 
 /* True when the host's table is large enough to hold `member` (for plugins that use slots

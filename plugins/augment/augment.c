@@ -67,8 +67,6 @@ typedef struct aug_config {
 #define SEED_DOC "an integer mixed into the layer's random stream with the run's seed (null or 0: the run's alone)"
 #define FILL_VALUE_DOC "the value of points outside the image when fill_mode is constant"
 #define DATA_FORMAT_DOC "Strata's images are channels_last (NHWC); leave it out"
-#define PAIR_DOC "(quote a pair inside {...})"
-
 #define FILL_PARAMS                                                                                        \
 	{.name = "fill_mode", .type = STRATA_PARAM_ENUM, .default_value = "reflect",                           \
 	 .choices = "reflect|wrap|constant|nearest", .doc = FILL_DOC},                                         \
@@ -81,29 +79,29 @@ typedef struct aug_config {
 	{.name = "data_format", .type = STRATA_PARAM_UNSUPPORTED, .default_value = "null", .doc = DATA_FORMAT_DOC}
 
 static const strata_param translation_params[] = {
-	{.name = "height_factor", .type = STRATA_PARAM_STRING,
+	{.name = "height_factor", .type = STRATA_PARAM_FLOATS, .min = -1, .max = 1,
 	 .doc = "vertical shift as a fraction of the height: f for [-f, f], or (lower, upper), each in [-1, 1]; "
-	        "positive moves down " PAIR_DOC},
-	{.name = "width_factor", .type = STRATA_PARAM_STRING,
+	        "positive moves down"},
+	{.name = "width_factor", .type = STRATA_PARAM_FLOATS, .min = -1, .max = 1,
 	 .doc = "horizontal shift as a fraction of the width: f for [-f, f], or (lower, upper), each in [-1, 1]; "
-	        "positive moves right " PAIR_DOC},
+	        "positive moves right"},
 	FILL_PARAMS,
 };
 
 static const strata_param rotation_params[] = {
-	{.name = "factor", .type = STRATA_PARAM_STRING,
+	{.name = "factor", .type = STRATA_PARAM_FLOATS, .min = -1, .max = 1,
 	 .doc = "rotation as a fraction of a full turn: f for [-f * 2pi, f * 2pi], or (lower, upper), each in "
-	        "[-1, 1]; positive turns counter-clockwise " PAIR_DOC},
+	        "[-1, 1]; positive turns counter-clockwise"},
 	FILL_PARAMS,
 };
 
 static const strata_param zoom_params[] = {
-	{.name = "height_factor", .type = STRATA_PARAM_STRING,
+	{.name = "height_factor", .type = STRATA_PARAM_FLOATS, .min = -1, .max = 1,
 	 .doc = "vertical zoom: f for [-f, f], or (lower, upper), each in [-1, 1]; the image is read at 1 + "
-	        "that scale, so positive zooms out " PAIR_DOC},
-	{.name = "width_factor", .type = STRATA_PARAM_STRING, .default_value = "null",
+	        "that scale, so positive zooms out"},
+	{.name = "width_factor", .type = STRATA_PARAM_FLOATS, .default_value = "null", .min = -1, .max = 1,
 	 .doc = "horizontal zoom as height_factor; null zooms both axes by the same draw, keeping the aspect "
-	        "ratio " PAIR_DOC},
+	        "ratio"},
 	FILL_PARAMS,
 };
 
@@ -118,78 +116,29 @@ static const strata_param flip_params[] = {
 };
 
 static const strata_param contrast_params[] = {
-	{.name = "factor", .type = STRATA_PARAM_STRING,
+	{.name = "factor", .type = STRATA_PARAM_FLOATS, .min = 0, .max = 1,
 	 .doc = "f: contrast factor uniform in [1 - f, 1 + f]; (lower, upper): in [1 - lower, 1 + upper]; "
-	        "each in [0, 1]; x -> (x - mean) * factor + mean per image and channel " PAIR_DOC},
-	{.name = "value_range", .type = STRATA_PARAM_STRING, .default_value = "(0, 255)",
-	 .doc = "(low, high): the range of the images' values; the output is clipped to it " PAIR_DOC},
+	        "each in [0, 1]; x -> (x - mean) * factor + mean per image and channel"},
+	{.name = "value_range", .type = STRATA_PARAM_FLOATS, .default_value = "[0, 255]", .min = -FLT_MAX,
+	 .max = FLT_MAX, .count = 2,
+	 .doc = "[low, high]: the range of the images' values; the output is clipped to it"},
 	{.name = "seed", .type = STRATA_PARAM_INT, .default_value = "null", .min = -2147483648.0,
 	 .max = 2147483647.0, .doc = SEED_DOC},
 	{.name = "data_format", .type = STRATA_PARAM_UNSUPPORTED, .default_value = "null", .doc = DATA_FORMAT_DOC},
 };
 
-/* One number of a factor's text at *s: strtod's syntax, finite; *s moves past it and spaces. */
-static bool aug_number(const char **s, double *out)
-{
-	char *end = NULL;
-	while (isspace((unsigned char)**s))
-		(*s)++;
-	errno = 0;
-	double v = strtod(*s, &end);
-	if (end == *s || errno == ERANGE || !isfinite(v))
-		return false;
-	*s = end;
-	while (isspace((unsigned char)**s))
-		(*s)++;
-	*out = v;
-	return true;
-}
-
-/* A factor's text: a number (*pair false) or two numbers "(a, b)", "[a, b]" or "a, b". */
-static bool aug_parse(const char *text, double v[2], bool *pair)
-{
-	const char *s = text;
-	while (isspace((unsigned char)*s))
-		s++;
-	char close = *s == '(' ? ')' : *s == '[' ? ']' : '\0';
-	if (close)
-		s++;
-	if (!aug_number(&s, &v[0]))
-		return false;
-	*pair = *s == ',';
-	if (*pair) {
-		s++;
-		if (!aug_number(&s, &v[1]))
-			return false;
-	} else if (close) {
-		return false;
-	}
-	if (close && *s++ != close)
-		return false;
-	while (isspace((unsigned char)*s))
-		s++;
-	return *s == '\0';
-}
-
-/* Reads factor `name` as Keras does: a number f within [-bound, bound] gives (-|f|, |f|) (for
- * bounds [0, 1], RandomContrast's, (|f|, |f|): the range [1 - f, 1 + f]); a pair, each within the
- * bounds, gives its values sorted. Refused at the value's place otherwise. */
+/* Reads factor `name` as Keras does: a number f gives (-|f|, |f|) (for RandomContrast's bounds
+ * [0, 1]: (|f|, |f|), the range [1 - f, 1 + f]); a pair [lower, upper] gives its values sorted. The
+ * loader has checked each number against the declared bounds. */
 static strata_status aug_factor(strata_layer *layer, const strata_host *host, const char *name, double lowest,
                                 double *lower, double *upper)
 {
-	const char *text = host->param_string(layer, name);
-	double v[2];
-	bool pair = false;
-	if (!text || !aug_parse(text, v, &pair))
+	double v[STRATA_MAX_RANK];
+	uint32_t n = STRATA_HOST_HAS(host, param_floats) ? host->param_floats(layer, name, v, STRATA_MAX_RANK) : 0;
+	if (n < 1 || n > 2)
 		return host->fail_param(layer, name, STRATA_ERR_INVALID,
-		                        "'%s' must be a number or a pair (lower, upper), got \"%s\"", name,
-		                        text ? text : "null");
-	for (int k = 0; k < (pair ? 2 : 1); k++)
-		if (v[k] < lowest || v[k] > 1.0)
-			return host->fail_param(layer, name, STRATA_ERR_INVALID,
-			                        "'%s' must be a number or a pair of numbers in [%g, 1], got \"%s\"", name,
-			                        lowest, text);
-	if (!pair) {
+		                        "'%s' must be a number or a pair [lower, upper], got %u numbers", name, n);
+	if (n == 1) {
 		*lower = lowest < 0 ? -fabs(v[0]) : fabs(v[0]);
 		*upper = fabs(v[0]);
 	} else {
@@ -241,7 +190,8 @@ static strata_status aug_read(strata_layer *layer, const strata_host *host, aug_
 	case AUG_ZOOM:
 		if ((st = aug_factor(layer, host, "height_factor", -1.0, &lo, &hi)))
 			return st;
-		cfg->same_zoom = host->param_string(layer, "width_factor") == NULL;
+		double none[STRATA_MAX_RANK];
+		cfg->same_zoom = host->param_floats(layer, "width_factor", none, STRATA_MAX_RANK) == 0;
 		if (!cfg->same_zoom && (st = aug_factor(layer, host, "width_factor", -1.0, &lo1, &hi1)))
 			return st;
 		/* Keras: zooms uniform in [1 + lower, 1 + upper]. */
@@ -257,14 +207,10 @@ static strata_status aug_read(strata_layer *layer, const strata_host *host, aug_
 			return st;
 		lo = 1.0 - lo;
 		hi = 1.0 + hi;
-		const char *text = host->param_string(layer, "value_range");
-		double v[2];
-		bool pair = false;
-		if (!text || !aug_parse(text, v, &pair) || !pair || !(v[0] < v[1]) || fabs(v[0]) > FLT_MAX ||
-		    fabs(v[1]) > FLT_MAX)
+		double v[STRATA_MAX_RANK];
+		if (host->param_floats(layer, "value_range", v, STRATA_MAX_RANK) != 2 || !(v[0] < v[1]))
 			return host->fail_param(layer, "value_range", STRATA_ERR_INVALID,
-			                        "'value_range' must be a pair (low, high) with low < high, got \"%s\"",
-			                        text ? text : "null");
+			                        "'value_range' must be a pair [low, high] with low < high");
 		cfg->value_lo = (float)v[0];
 		cfg->value_hi = (float)v[1];
 		break;

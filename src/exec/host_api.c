@@ -91,6 +91,16 @@ static uint32_t host_param_ints(const strata_layer *layer, const char *name, int
 	return v->n_ints;
 }
 
+static uint32_t host_param_floats(const strata_layer *layer, const char *name, double *out, uint32_t max)
+{
+	const st_param_value *v = param(layer, name);
+	if (!v)
+		return 0;
+	uint32_t n = v->n_floats < max ? v->n_floats : max;
+	memcpy(out, v->floats, n * sizeof(*out));
+	return v->n_floats;
+}
+
 static void host_param_regularizer(const strata_layer *layer, const char *name, double *l1, double *l2)
 {
 	const st_param_value *v = param(layer, name);
@@ -375,6 +385,7 @@ const strata_host st_host_api = {
 	.activation_forward = st_host_activation_forward,
 	.activation_backward = st_host_activation_backward,
 	.activation_backward_input = st_host_activation_backward_input,
+	.param_floats = host_param_floats,
 	.column_sums = st_host_column_sums,
 	.copy = st_host_copy,
 	.fill = st_host_fill,

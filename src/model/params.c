@@ -460,6 +460,36 @@ static strata_status read_ints(const strata_param *d, const st_ynode *n, st_para
 	return STRATA_OK;
 }
 
+/* FLOATS: a number, or a list of `count` (0: 1 to STRATA_MAX_RANK) numbers, each in range. */
+static strata_status read_floats(const strata_param *d, const st_ynode *n, st_param_value *v, problem *pb)
+{
+	uint32_t count = d->count;
+	char expected[96];
+	if (count == 0)
+		snprintf(expected, sizeof(expected), "a number or a list of 1 to %d numbers", STRATA_MAX_RANK);
+	else
+		snprintf(expected, sizeof(expected), "%u numbers or one number", count);
+	if (n->kind != ST_YNODE_SEQUENCE) {
+		strata_status st = read_float(d, n, &v->floats[0], pb);
+		if (st)
+			return st;
+		v->n_floats = count ? count : 1;
+		for (uint32_t i = 1; i < v->n_floats; i++)
+			v->floats[i] = v->floats[0];
+		return STRATA_OK;
+	}
+	size_t got = n->u.seq.n;
+	if (count ? got != count : (got < 1 || got > STRATA_MAX_RANK))
+		return report(pb, STRATA_ERR_INVALID, n->pos, "'%s' must be %s, got a list of %zu", d->name, expected, got);
+	for (size_t i = 0; i < got; i++) {
+		strata_status st = read_float(d, n->u.seq.items[i], &v->floats[i], pb);
+		if (st)
+			return st;
+	}
+	v->n_floats = (uint32_t)got;
+	return STRATA_OK;
+}
+
 static strata_status read_regularizer(const strata_param *d, const st_ynode *n, st_param_value *v,
                                       problem *pb)
 {
@@ -567,7 +597,8 @@ static strata_status read_value(const strata_param *d, const st_ynode *n, st_par
 	if (st_ynode_is_null(n) && null_default(d))
 		return STRATA_OK;
 	bool lo_open, hi_open;
-	if ((d->type == STRATA_PARAM_INT || d->type == STRATA_PARAM_FLOAT || d->type == STRATA_PARAM_INTS) &&
+	if ((d->type == STRATA_PARAM_INT || d->type == STRATA_PARAM_FLOAT || d->type == STRATA_PARAM_INTS ||
+	     d->type == STRATA_PARAM_FLOATS) &&
 	    !bounds_spec(d, &lo_open, &hi_open))
 		return report(pb, STRATA_ERR_PLUGIN, n->pos,
 		              "'%s' is declared with the bounds \"%.16s\"; expected \"[]\", \"(]\", \"[)\" or \"()\"",
@@ -595,6 +626,11 @@ static strata_status read_value(const strata_param *d, const st_ynode *n, st_par
 		return read_unsupported(d, n, pb);
 	case STRATA_PARAM_CONSTRAINT:
 		return read_constraint(d, n, v, pb);
+	case STRATA_PARAM_FLOATS:
+		if (d->count > STRATA_MAX_RANK)
+			return report(pb, STRATA_ERR_PLUGIN, n->pos, "'%s' is declared with %u numbers, more than %d", d->name,
+			              d->count, STRATA_MAX_RANK);
+		return read_floats(d, n, v, pb);
 	default:
 		return report(pb, STRATA_ERR_PLUGIN, n->pos, "'%s' is declared with unknown type %d", d->name,
 		              (int)d->type);

@@ -32,6 +32,8 @@ typedef struct st_param_value {
 	uint32_t n_ints;
 	double l1, l2;  /* REGULARIZER */
 	st_constraint constraint; /* CONSTRAINT: the kind; max_value in f, the axes in ints */
+	double floats[STRATA_MAX_RANK]; /* FLOATS */
+	uint32_t n_floats;
 } st_param_value;
 
 /* A non-layer section validated against a parameter table (optimizer, training, data). */

@@ -109,12 +109,13 @@ static strata_status check_layer_ops(const strata_layer_ops *ops, const char *ow
 		if (!p->name || (unsigned)p->type >= STRATA_PARAM_TYPE_COUNT ||
 		    (p->type == STRATA_PARAM_ENUM && !p->choices) ||
 		    (p->type == STRATA_PARAM_UNSUPPORTED && !p->default_value) ||
-		    (p->type == STRATA_PARAM_INTS && p->count > STRATA_MAX_RANK))
+		    ((p->type == STRATA_PARAM_INTS || p->type == STRATA_PARAM_FLOATS) && p->count > STRATA_MAX_RANK))
 			return st_fail(err, STRATA_ERR_PLUGIN, "%s: layer '%s': parameter %u is malformed", owner,
 			               ops->type, i);
 		/* A numeric parameter's `choices` is its bounds' kind (plugin.h); anything else is a
 		 * plugin bug, refused when the plugin loads rather than when a model file names it. */
-		bool numeric = p->type == STRATA_PARAM_INT || p->type == STRATA_PARAM_FLOAT || p->type == STRATA_PARAM_INTS;
+		bool numeric = p->type == STRATA_PARAM_INT || p->type == STRATA_PARAM_FLOAT || p->type == STRATA_PARAM_INTS ||
+		               p->type == STRATA_PARAM_FLOATS;
 		if (numeric && p->choices && p->choices[0] && strcmp(p->choices, "[]") && strcmp(p->choices, "(]") &&
 		    strcmp(p->choices, "[)") && strcmp(p->choices, "()"))
 			return st_fail(err, STRATA_ERR_PLUGIN,
@@ -233,7 +234,7 @@ static void range_brackets(const strata_param *p, char *lo, char *hi)
 void st_registry_print_param(const strata_param *p, FILE *out)
 {
 	static const char *const type_names[] = {"int", "float", "bool", "enum", "ints", "string", "regularizer",
-	                                         "not supported", "constraint"};
+	                                         "not supported", "constraint", "floats"};
 	char kind[512], lo, hi;
 	if (p->type == STRATA_PARAM_ENUM)
 		snprintf(kind, sizeof(kind), "%s", p->choices);
@@ -243,6 +244,13 @@ void st_registry_print_param(const strata_param *p, FILE *out)
 			snprintf(kind, sizeof(kind), "%u ints in %c%.15g, %.15g%c", p->count, lo, p->min, p->max, hi);
 		else
 			snprintf(kind, sizeof(kind), "1 to %d ints in %c%.15g, %.15g%c", STRATA_MAX_RANK, lo, p->min, p->max,
+			         hi);
+	} else if (p->type == STRATA_PARAM_FLOATS) {
+		range_brackets(p, &lo, &hi);
+		if (p->count)
+			snprintf(kind, sizeof(kind), "%u floats in %c%.15g, %.15g%c", p->count, lo, p->min, p->max, hi);
+		else
+			snprintf(kind, sizeof(kind), "1 to %d floats in %c%.15g, %.15g%c", STRATA_MAX_RANK, lo, p->min, p->max,
 			         hi);
 	} else if (p->type == STRATA_PARAM_INT || p->type == STRATA_PARAM_FLOAT) {
 		range_brackets(p, &lo, &hi);
