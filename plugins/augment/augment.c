@@ -12,12 +12,8 @@
  * the exact transpose of that interpolation; flips and contrast have simple exact gathers.
  *
  * Keras' factors are a number f (the range [-f, f]; for RandomContrast the contrast factor's
- * range [1 - f, 1 + f]) or a pair (lower, upper). Strata's loader reads a list of numbers only as
- * integers, so these parameters are declared as strings and read here: a number, or a pair
- * written (lower, upper) or [lower, upper] (quoted inside a flow mapping {...}, where the comma
- * would end the value). */
-#include <ctype.h>
-#include <errno.h>
+ * range [1 - f, 1 + f]) or a pair [lower, upper]: FLOATS parameters, whose bounds the loader
+ * checks. */
 #include <float.h>
 #include <limits.h>
 #include <math.h>
