@@ -181,28 +181,49 @@ PREFIX = {
     "activation": "activation",
     "add": "add", "subtract": "subtract", "multiply": "multiply", "average": "average",
     "maximum": "maximum", "minimum": "minimum", "concatenate": "concatenate",
+    # issue 14
+    "batch_normalization": "batch_normalization", "layer_normalization": "layer_normalization",
+    "depthwise_conv2d": "depthwise_conv2d", "separable_conv2d": "separable_conv2d",
+    "global_average_pooling2d": "global_average_pooling2d", "global_max_pooling2d": "global_max_pooling2d",
+    "zero_padding2d": "zero_padding2d",
+    "random_translation": "random_translation", "random_rotation": "random_rotation", "random_zoom": "random_zoom",
+    "random_flip": "random_flip", "random_contrast": "random_contrast", "gaussian_noise": "gaussian_noise",
+    "gaussian_dropout": "gaussian_dropout", "spatial_dropout2d": "spatial_dropout2d",
 }
+# Layers that act only while training: the identity here (inference).
+TRAINING_ONLY = {"dropout", "random_translation", "random_rotation", "random_zoom", "random_flip",
+                 "random_contrast", "gaussian_noise", "gaussian_dropout", "spatial_dropout2d"}
 MERGES = {"add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate"}
 KERAS_CLASS = {
     "conv2d": "Conv2D", "dense": "Dense", "maxpool2d": "MaxPooling2D",
     "averagepool2d": "AveragePooling2D", "dropout": "Dropout", "flatten": "Flatten",
     "activation": "Activation", "add": "Add", "subtract": "Subtract", "multiply": "Multiply",
     "average": "Average", "maximum": "Maximum", "minimum": "Minimum", "concatenate": "Concatenate",
+    "batch_normalization": "BatchNormalization", "layer_normalization": "LayerNormalization",
+    "depthwise_conv2d": "DepthwiseConv2D", "separable_conv2d": "SeparableConv2D",
+    "global_average_pooling2d": "GlobalAveragePooling2D", "global_max_pooling2d": "GlobalMaxPooling2D",
+    "zero_padding2d": "ZeroPadding2D", "random_translation": "RandomTranslation",
+    "random_rotation": "RandomRotation", "random_zoom": "RandomZoom", "random_flip": "RandomFlip",
+    "random_contrast": "RandomContrast", "gaussian_noise": "GaussianNoise", "gaussian_dropout": "GaussianDropout",
+    "spatial_dropout2d": "SpatialDropout2D",
 }
-ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
+# Keras 3's activations (keras.activations), each as PyTorch computes it.
+ACTIVATION_FNS = {
+    "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+    "softmax": lambda x: torch.softmax(x, dim=-1),  # Keras: along the last axis (channels)
+    "elu": F.elu, "selu": F.selu, "gelu": F.gelu, "swish": F.silu, "silu": F.silu, "softplus": F.softplus,
+    "softsign": F.softsign, "hard_sigmoid": F.hardsigmoid, "exponential": torch.exp, "relu6": F.relu6,
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.2), "hard_silu": F.hardswish, "hard_swish": F.hardswish,
+    "mish": F.mish,
+}
+ACTIVATIONS = ("linear",) + tuple(ACTIVATION_FNS)
 
 
 def activate(x, name):
     if name in (None, "linear"):
         return x
-    if name == "relu":
-        return torch.relu(x)
-    if name == "sigmoid":
-        return torch.sigmoid(x)
-    if name == "tanh":
-        return torch.tanh(x)
-    if name == "softmax":
-        return torch.softmax(x, dim=-1)  # Keras: along the last axis (channels)
+    if name in ACTIVATION_FNS:
+        return ACTIVATION_FNS[name](x)
     raise Refused(f"unknown activation {name!r} (known: {', '.join(ACTIVATIONS)})")
 
 
@@ -328,6 +349,107 @@ class Pool2D(nn.Module):
         return y.permute(0, 2, 3, 1)
 
 
+class DepthwiseConv2D(nn.Module):
+    """DepthwiseConv2D, or with `filters` SeparableConv2D (the depthwise step, then a 1x1 one)."""
+
+    def __init__(self, name, spec, in_channels, separable):
+        super().__init__()
+        self.lname, self.separable = name, separable
+        if "kernel_size" not in spec or (separable and "filters" not in spec):
+            raise Refused(f"layer {name}: needs kernel_size{' and filters' if separable else ''}")
+        self.k = pair(spec["kernel_size"], "kernel_size", name)
+        self.s = pair(spec.get("strides", 1), "strides", name)
+        self.d = pair(spec.get("dilation_rate", 1), "dilation_rate", name)
+        self.padding = spec.get("padding", "valid")
+        self.activation = spec.get("activation", "linear")
+        self.dm = int(spec.get("depth_multiplier", 1))
+        self.c = int(in_channels)
+        bias = bool(spec.get("use_bias", True))
+        self.dw = nn.Conv2d(self.c, self.c * self.dm, self.k, stride=self.s, dilation=self.d, groups=self.c,
+                            bias=bias and not separable)
+        self.pw = nn.Conv2d(self.c * self.dm, int(spec["filters"]), 1, bias=bias) if separable else None
+
+    def forward(self, x):
+        x = x.permute(0, 3, 1, 2)
+        extent = tuple(d * (k - 1) + 1 for d, k in zip(self.d, self.k))
+        pads = window_pads(x, extent, self.s, self.padding)
+        if pads:
+            x = F.pad(x, pads)
+        y = self.dw(x)
+        if self.pw is not None:
+            y = self.pw(y)
+        return activate(y.permute(0, 2, 3, 1), self.activation)
+
+    def load(self, w, consumed):
+        kernel = take_weight(w, f"{self.lname}/depthwise_kernel", consumed)
+        check_shape(self.lname, "depthwise_kernel", kernel, (self.k[0], self.k[1], self.c, self.dm))
+        # (kh, kw, C, dm) -> (C * dm, 1, kh, kw): output channel c * dm + m, as Keras orders them
+        self.dw.weight.data.copy_(torch.from_numpy(np.ascontiguousarray(
+            kernel.transpose(2, 3, 0, 1).reshape(self.c * self.dm, 1, self.k[0], self.k[1]))))
+        last = self.pw if self.pw is not None else self.dw
+        if self.pw is not None:
+            pk = take_weight(w, f"{self.lname}/pointwise_kernel", consumed)
+            check_shape(self.lname, "pointwise_kernel", pk, (1, 1, self.c * self.dm, self.pw.out_channels))
+            self.pw.weight.data.copy_(torch.from_numpy(HWIO_TO_OIHW(pk)))
+        if last.bias is not None:
+            bias = take_weight(w, f"{self.lname}/bias", consumed)
+            check_shape(self.lname, "bias", bias, (last.out_channels,))
+            last.bias.data.copy_(torch.from_numpy(bias.copy()))
+
+
+class Normalization(nn.Module):
+    """BatchNormalization at inference (the moving statistics, Keras' formula) or
+    LayerNormalization, over the last axis, with Keras' epsilon (1e-3) unless the file says."""
+
+    def __init__(self, name, spec, features, kind):
+        super().__init__()
+        self.lname, self.kind = name, kind
+        if spec.get("axis", -1) != -1:
+            raise Refused(f"layer {name}: only axis -1")
+        self.eps = float(spec.get("epsilon", 1e-3))
+        self.center, self.scale = bool(spec.get("center", True)), bool(spec.get("scale", True))
+        self.n = int(features)
+        self.gamma = nn.Parameter(torch.ones(self.n)) if self.scale else None
+        self.beta = nn.Parameter(torch.zeros(self.n)) if self.center else None
+        if kind == "batch":
+            self.register_buffer("mean", torch.zeros(self.n))
+            self.register_buffer("var", torch.ones(self.n))
+
+    def forward(self, x):
+        if self.kind == "batch":
+            y = (x - self.mean) / torch.sqrt(self.var + self.eps)
+        else:
+            y = F.layer_norm(x, (self.n,), eps=self.eps)
+        if self.gamma is not None:
+            y = y * self.gamma
+        if self.beta is not None:
+            y = y + self.beta
+        return y
+
+    def load(self, w, consumed):
+        for attr, wname in (("gamma", "gamma"), ("beta", "beta"), ("mean", "moving_mean"), ("var", "moving_variance")):
+            t = getattr(self, attr, None)
+            if t is None:
+                continue
+            v = take_weight(w, f"{self.lname}/{wname}", consumed)
+            check_shape(self.lname, wname, v, (self.n,))
+            t.data.copy_(torch.from_numpy(v.copy()))
+
+
+def zero_padding(spec, name):
+    """((top, bottom), (left, right)) from Keras' forms: an int, (h, w), or the pairs."""
+    p = spec.get("padding", 1)
+    if isinstance(p, int):
+        return (p, p), (p, p)
+    if isinstance(p, list) and len(p) == 2 and all(isinstance(a, int) for a in p):
+        return (p[0], p[0]), (p[1], p[1])
+    if isinstance(p, list) and len(p) == 4 and all(isinstance(a, int) for a in p):
+        return (p[0], p[1]), (p[2], p[3])
+    if isinstance(p, list) and len(p) == 2 and all(isinstance(a, list) and len(a) == 2 for a in p):
+        return tuple(p[0]), tuple(p[1])
+    raise Refused(f"layer {name}: padding {p!r} is not a Keras form")
+
+
 class Lambda(nn.Module):
     def __init__(self, fn):
         super().__init__()
@@ -444,8 +566,23 @@ class GraphModel(nn.Module):
                 m = Pool2D(name, l, "max")
             elif t == "averagepool2d":
                 m = Pool2D(name, l, "average")
-            elif t == "dropout":
+            elif t in TRAINING_ONLY:
                 m = Lambda(lambda x: x)  # the identity at inference
+            elif t in ("depthwise_conv2d", "separable_conv2d"):
+                if x.dim() != 4:
+                    raise Refused(f"layer {name}: {t} needs (height, width, channels) inputs")
+                m = DepthwiseConv2D(name, l, x.shape[-1], t == "separable_conv2d")
+            elif t in ("batch_normalization", "layer_normalization"):
+                m = Normalization(name, l, x.shape[-1], "batch" if t == "batch_normalization" else "layer")
+            elif t in ("global_average_pooling2d", "global_max_pooling2d"):
+                keep = bool(l.get("keepdims", False))
+                if t == "global_average_pooling2d":
+                    m = Lambda(lambda x, keep=keep: x.mean(dim=(1, 2), keepdim=keep))
+                else:
+                    m = Lambda(lambda x, keep=keep: x.amax(dim=(1, 2), keepdim=keep))
+            elif t == "zero_padding2d":
+                (pt, pb), (pl, pr) = zero_padding(l, name)
+                m = Lambda(lambda x, p=(0, 0, pl, pr, pt, pb): F.pad(x, p))  # NHWC: channels, width, height
             elif t == "flatten":
                 m = Lambda(lambda x: x.reshape(x.shape[0], -1))  # NHWC order, as Keras' Flatten
             elif t == "activation":
@@ -525,6 +662,14 @@ def keras_count(m):
         return c.kernel_size[0] * c.kernel_size[1] * c.in_channels * c.out_channels + (c.out_channels if c.bias is not None else 0)
     if isinstance(m, Dense):
         return m.fc.in_features * m.fc.out_features + (m.fc.out_features if m.fc.bias is not None else 0)
+    if isinstance(m, DepthwiseConv2D):
+        n = m.k[0] * m.k[1] * m.c * m.dm
+        if m.pw is not None:
+            n += m.c * m.dm * m.pw.out_channels
+        last = m.pw if m.pw is not None else m.dw
+        return n + (last.out_channels if last.bias is not None else 0)
+    if isinstance(m, Normalization):
+        return m.n * (int(m.scale) + int(m.center) + (2 if m.kind == "batch" else 0))
     return 0
 
 
