@@ -193,6 +193,8 @@ void ts_fd_open(ts_fd *f, const char *yaml, uint32_t batch, float bias_center, u
 		if (m->layers[l].shares >= 0)
 			continue;
 		for (uint32_t w = 0; w < m->layers[l].n_weights; w++) {
+			if (m->layers[l].weights[w].state)
+				continue; /* persistent state (moving statistics): no gradient to check */
 			size_t k = f->n_weights++, count = m->layers[l].weights[w].count;
 			bool bias = strcmp(m->layers[l].weights[w].name, "bias") == 0;
 			f->w_layer[k] = l;
