@@ -503,55 +503,10 @@ static const char *const models[] = {
 	"  - {type: dense, units: 3}\n",
 };
 
-/* ts_fd_open, but for the trainable weights only: the moving statistics are persistent state,
- * with no gradient buffer to poison or check (tests/support.c's opener takes every weight). */
-static void fd_open(ts_fd *f, const char *yaml, uint32_t batch, unsigned seed)
-{
-	strata_error err = {0};
-	memset(f, 0, sizeof(*f));
-	f->dev = ts_device_open();
-	f->net = ts_net_open(&f->dev, yaml, batch + 1, 1);
-	f->batch = batch;
-	ck_assert_msg(st_session_enable_training(f->net.s, &err) == STRATA_OK, "training: %s", err.message);
-	const strata_model *m = f->net.m;
-	size_t most = 0;
-	for (size_t l = 0; l < m->n_layers; l++)
-		most += m->layers[l].n_weights;
-	f->w_layer = calloc(most + 1, sizeof(*f->w_layer));
-	f->w_index = calloc(most + 1, sizeof(*f->w_index));
-	f->w_count = calloc(most + 1, sizeof(*f->w_count));
-	f->w = calloc(most + 1, sizeof(*f->w));
-	ck_assert(f->w_layer && f->w_index && f->w_count && f->w);
-	for (size_t l = 0; l < m->n_layers; l++) {
-		for (uint32_t w = 0; w < m->layers[l].n_weights; w++) {
-			if (m->layers[l].weights[w].state)
-				continue;
-			size_t k = f->n_weights++, count = m->layers[l].weights[w].count;
-			f->w_layer[k] = l;
-			f->w_index[k] = w;
-			f->w_count[k] = count;
-			f->w[k] = ts_floats(count);
-			/* gamma around 1, everything else around 0 */
-			bool gamma = !strcmp(m->layers[l].weights[w].name, "gamma");
-			ts_fill_random(f->w[k], count, seed + 100 + (unsigned)k, gamma ? 0.5f : -0.5f, gamma ? 1.5f : 0.5f);
-			ck_assert_msg(strata_session_write_weight(f->net.s, l, w, f->w[k], count, &err) == STRATA_OK,
-			              "weight: %s", err.message);
-		}
-	}
-	f->in_count = (size_t)batch * st_shape_elems(&m->input);
-	f->out_count = (size_t)batch * st_shape_elems(&m->layers[m->outputs[0]].out);
-	f->x = ts_floats(f->in_count);
-	f->r = ts_floats(f->out_count);
-	f->y = ts_floats(f->out_count);
-	ts_fill_random(f->x, f->in_count, seed, -1.0f, 1.0f);
-	ts_fill_random(f->r, f->out_count, seed + 7, -1.0f, 1.0f);
-	ts_tensor_write(f->dev.rt, &f->net.s->input, 0, f->x, f->in_count);
-}
-
 START_TEST(test_model_gradients)
 {
 	ts_fd f;
-	fd_open(&f, models[_i], 6, 1700 + (unsigned)_i);
+	ts_fd_open(&f, models[_i], 6, 0.0f, 1700 + (unsigned)_i);
 	ts_fd_tolerance tol = {.max_checks = 60, .nontrivial = 1e-4, .to_largest = true};
 	ts_fd_check_gradients(&f, &tol);
 	ts_fd_close(&f);
