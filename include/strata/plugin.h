@@ -97,9 +97,15 @@ typedef struct strata_param {
 	const char *default_value; /* YAML text of the default; NULL makes the parameter required */
 	double min, max;           /* range for INT, FLOAT and INTS; inclusive unless `choices` says */
 	const char *choices;       /* ENUM: the choices; INT, FLOAT, INTS: bounds spec (0.3), above */
-	uint32_t count;            /* INTS only: how many values */
+	uint32_t count;            /* INTS, FLOATS: how many values (STRATA_INTS_ANY: 1 to STRATA_MAX_RANK) */
 	const char *doc;           /* one line for `strata layers` and error messages */
 } strata_param;
+
+/* Added in 0.4: the `count` of an INTS (or FLOATS) parameter that takes a list of 1 to
+ * STRATA_MAX_RANK values, as many as the model file gives (a single value is a list of one):
+ * Keras' tuples of any length (Reshape's target_shape, Permute's dims, ZeroPadding2D's padding).
+ * param_ints() returns how many were given. A host older than 0.4 refuses the declaration. */
+#define STRATA_INTS_ANY 0u
 
 /* ---- Weights ---------------------------------------------------------------------------------- */
 
