@@ -261,16 +261,19 @@ class Conv2D(nn.Module):
             raise Refused(f"layer {name}: conv2d needs filters and kernel_size")
         self.k = pair(spec["kernel_size"], "kernel_size", name)
         self.s = pair(spec.get("strides", 1), "strides", name)
+        self.d = pair(spec.get("dilation_rate", 1), "dilation_rate", name)
         self.padding = spec.get("padding", "valid")
         self.activation = spec.get("activation", "linear")
         self.conv = nn.Conv2d(in_channels, int(spec["filters"]), self.k, stride=self.s, padding=0,
+                              dilation=self.d, groups=int(spec.get("groups", 1)),
                               bias=bool(spec.get("use_bias", True)))
 
     def forward(self, x):  # x: NHWC
         if x.dim() != 4:
             raise Refused(f"layer {self.lname}: conv2d needs (height, width, channels) inputs, got {tuple(x.shape[1:])}")
         x = x.permute(0, 3, 1, 2)
-        pads = window_pads(x, self.k, self.s, self.padding)
+        extent = tuple(d * (k - 1) + 1 for k, d in zip(self.k, self.d))
+        pads = window_pads(x, extent, self.s, self.padding)
         if pads:
             x = F.pad(x, pads)
         y = self.conv(x).permute(0, 2, 3, 1)
@@ -278,7 +281,7 @@ class Conv2D(nn.Module):
 
     def load(self, w, consumed):
         kernel = take_weight(w, f"{self.lname}/kernel", consumed)
-        want = (self.k[0], self.k[1], self.conv.in_channels, self.conv.out_channels)
+        want = (self.k[0], self.k[1], self.conv.in_channels // self.conv.groups, self.conv.out_channels)
         check_shape(self.lname, "kernel", kernel, want)
         self.conv.weight.data.copy_(torch.from_numpy(HWIO_TO_OIHW(kernel)))
         if self.conv.bias is not None:
@@ -659,7 +662,8 @@ def keras_count(m):
     """Keras' parameter count of a layer, by its formula (a check on the PyTorch modules)."""
     if isinstance(m, Conv2D):
         c = m.conv
-        return c.kernel_size[0] * c.kernel_size[1] * c.in_channels * c.out_channels + (c.out_channels if c.bias is not None else 0)
+        return (c.kernel_size[0] * c.kernel_size[1] * (c.in_channels // c.groups) * c.out_channels +
+                (c.out_channels if c.bias is not None else 0))
     if isinstance(m, Dense):
         return m.fc.in_features * m.fc.out_features + (m.fc.out_features if m.fc.bias is not None else 0)
     if isinstance(m, DepthwiseConv2D):

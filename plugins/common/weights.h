@@ -95,7 +95,10 @@ static inline strata_status weights_declare(strata_layer *layer, const strata_ho
 }
 
 /* A weighted layer's forward pass is y = act(a x kernel + bias), a [rows, depth] (dense: the
- * input; conv2d: its im2col matrix), kernel [depth, units], y [rows, units]. */
+ * input; conv2d: its im2col matrix), kernel [depth, units], y [rows, units]. With `groups` > 1
+ * (a grouped convolution) the kernel is [depth / groups, units] and group k is one such product
+ * on column blocks: y[:, k-th units / groups] = a[:, k-th depth / groups] x kernel[:, k-th
+ * units / groups]. */
 typedef struct weights_grad {
 	strata_tensor *a;   /* the forward pass's a */
 	const strata_gemm_window *a_window; /* a is images read as their im2col matrix (host->gemm_window) */
@@ -104,12 +107,13 @@ typedef struct weights_grad {
 	strata_tensor *d_a; /* receives dLoss/da; NULL when nobody needs it. May be `a`. */
 	size_t rows, depth, units;
 	bool folded;        /* dy already is dLoss/dPreactivation */
+	size_t groups;      /* column groups, dividing depth and units; 0 (left out) is 1 */
 } weights_grad;
 
 /* The weighted layers' backward pass: dz = dy * act'(y) in place and the bias gradient (column
- * sums of dz) in one pass, the kernel gradient a^T dz and, when asked for, da = dz kernel^T. The
- * queue runs in order, so d_a may be a itself: its GEMM starts after the kernel gradient's has
- * read a. */
+ * sums of dz) in one pass, the kernel gradient a^T dz and, when asked for, da = dz kernel^T, each
+ * GEMM once per group on the group's column blocks. The queue runs in order, so d_a may be a
+ * itself: its GEMMs start after the kernel gradient's have read a. */
 static inline strata_status weights_backward(strata_layer *layer, const strata_host *host,
                                              const weights_layout *w, const weights_grad *g)
 {
@@ -118,12 +122,17 @@ static inline strata_status weights_backward(strata_layer *layer, const strata_h
 	if (!kernel_grad || (w->has_bias && !bias_grad))
 		return host->fail(layer, STRATA_ERR_INVALID, "no weight gradients: the session is not "
 		                  "prepared for training");
+	size_t groups = g->groups ? g->groups : 1;
+	if (g->depth % groups || g->units % groups)
+		return host->fail(layer, STRATA_ERR_PLUGIN, "%zu groups do not divide depth %zu and units %zu", groups,
+		                  g->depth, g->units);
+	size_t group_depth = g->depth / groups, group_units = g->units / groups;
 	strata_status st;
 	int code = w->act.code;
 	bool folded = g->folded;
 	if (g->rows == 0) {
 		/* An empty batch contributes nothing, but the gradients are still overwritten. */
-		st = core_fill(layer, host, kernel_grad, 0.0f, g->depth * g->units);
+		st = core_fill(layer, host, kernel_grad, 0.0f, group_depth * g->units);
 		if (st == STRATA_OK && bias_grad)
 			st = core_fill(layer, host, bias_grad, 0.0f, g->units);
 		return st;
@@ -149,25 +158,37 @@ static inline strata_status weights_backward(strata_layer *layer, const strata_h
 	strata_gemm dw = {
 		.size = sizeof(dw),
 		.trans_a = true,
-		.m = g->depth, .n = g->units, .k = g->rows,
+		.m = group_depth, .n = group_units, .k = g->rows,
 		.alpha = 1.0f, .beta = 0.0f,
 		.a = g->a, .lda = g->depth,
 		.b = g->dy, .ldb = g->units,
 		.c = kernel_grad, .ldc = g->units,
 		.a_window = g->a_window,
 	};
-	if ((st = host->gemm(layer, &dw)) != STRATA_OK || !g->d_a)
-		return st;
+	for (size_t k = 0; k < groups; k++) {
+		dw.a_offset = k * group_depth;
+		dw.b_offset = dw.c_offset = k * group_units;
+		if ((st = host->gemm(layer, &dw)) != STRATA_OK)
+			return st;
+	}
+	if (!g->d_a)
+		return STRATA_OK;
 	strata_gemm da = {
 		.size = sizeof(da),
 		.trans_b = true,
-		.m = g->rows, .n = g->depth, .k = g->units,
+		.m = g->rows, .n = group_depth, .k = group_units,
 		.alpha = 1.0f, .beta = 0.0f,
 		.a = g->dy, .lda = g->units,
 		.b = host->weight(layer, w->kernel), .ldb = g->units,
 		.c = g->d_a, .ldc = g->depth,
 	};
-	return host->gemm(layer, &da);
+	for (size_t k = 0; k < groups; k++) {
+		da.a_offset = da.b_offset = k * group_units;
+		da.c_offset = k * group_depth;
+		if ((st = host->gemm(layer, &da)) != STRATA_OK)
+			return st;
+	}
+	return STRATA_OK;
 }
 
 #endif

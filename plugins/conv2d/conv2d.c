@@ -1,8 +1,17 @@
-/* Conv2D: Keras' 2-D convolution over (H, W, C) inputs, as a GEMM on the im2col matrix, which
- * the host's GEMM reads in place from the input where it can (host->gemm_window: unpadded
- * windows, Strata's CPU GEMM), else an im2col launch builds; backward, the weighted layers'
- * GEMMs (common/weights.h) and a col2im gather. */
+/* Conv2D and Conv1D: Keras' convolutions over (H, W, C) and (steps, C) inputs, a Conv1D input
+ * being a 1 x steps image. Each is a GEMM on the im2col matrix, which the host's GEMM reads in
+ * place from the input where it can (host->gemm_window: unpadded, undilated windows, one group,
+ * Strata's CPU GEMM), else an im2col launch builds; backward, the weighted layers' GEMMs
+ * (common/weights.h) and a col2im gather.
+ *
+ * The plain convolution (dilation 1, one group) uses the im2col and col2im kernels; a dilated or
+ * grouped one the general kernels, whose im2col matrix has its columns group-major, (g, ky, kx,
+ * ci): group g's columns are then one block of them, the rows of group g's slice of the kernel
+ * (KH, KW, C / groups, F) read as a [KH*KW*C/groups, F] matrix, so a group is one GEMM on column
+ * blocks (offsets and leading dimensions) of the matrix, the kernel and the output. With one
+ * group the order is the plain kernels' (ky, kx, ci). */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,13 +26,23 @@
 /* What build() works out for forward(). */
 typedef struct conv2d_plan {
 	weights_layout weights;
-	int64_t h, w, c;         /* input */
+	int64_t h, w, c;         /* input (Conv1D: h = 1) */
 	int64_t kh, kw, sh, sw;
+	int64_t dh, dw;          /* dilation, 1 along an axis whose kernel extent is 1 */
+	int64_t groups;
 	int64_t pad_top, pad_left;
 	int64_t oh, ow, filters; /* output */
 	bool direct;             /* 1x1 kernel, stride 1: the input already is the im2col matrix */
+	bool general;            /* dilated or grouped: the general kernels, never a window */
 	uint32_t workspace;      /* the im2col matrix, unless direct */
 } conv2d_plan;
+
+#define CONV_DATA_FORMAT_PARAM                                                                       \
+	{.name = "data_format", .type = STRATA_PARAM_UNSUPPORTED, .default_value = "channels_last",      \
+	 .doc = "Strata's tensors are channels-last (NHWC) only; transpose channels-first data first"}
+#define CONV_GROUPS_PARAM                                                                            \
+	{.name = "groups", .type = STRATA_PARAM_INT, .default_value = "1", .min = 1, .max = INT_MAX,     \
+	 .doc = "channel groups: output group g convolves input group g; divides channels and filters"}
 
 static const strata_param conv2d_params[] = {
 	{.name = "filters", .type = STRATA_PARAM_INT, .min = 1, .max = INT_MAX,
@@ -34,50 +53,162 @@ static const strata_param conv2d_params[] = {
 	 .count = 2, .doc = "step of the window along height and width"},
 	{.name = "padding", .type = STRATA_PARAM_ENUM, .default_value = "valid", .choices = "valid|same",
 	 .doc = "valid: no padding; same: zero-pad so the output is ceil(input / strides)"},
+	CONV_DATA_FORMAT_PARAM,
+	{.name = "dilation_rate", .type = STRATA_PARAM_INTS, .default_value = "[1, 1]", .min = 1, .max = INT_MAX,
+	 .count = 2, .doc = "spacing of the kernel's taps along height and width (not with strides > 1)"},
+	CONV_GROUPS_PARAM,
 	WEIGHTS_COMMON_PARAMS,
 };
 
-static strata_status conv2d_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
-                                  strata_shape *out)
-{
-	char buf[96];
-	if (in->rank != 3)
-		return host->fail(layer, STRATA_ERR_INVALID, "Conv2D needs a (height, width, channels) "
-		                  "input, got %s", shape_format(in, buf, sizeof(buf)));
+static const strata_param conv1d_params[] = {
+	{.name = "filters", .type = STRATA_PARAM_INT, .min = 1, .max = INT_MAX,
+	 .doc = "number of output channels"},
+	{.name = "kernel_size", .type = STRATA_PARAM_INTS, .min = 1, .max = INT_MAX, .count = 1,
+	 .doc = "length of the convolution window"},
+	{.name = "strides", .type = STRATA_PARAM_INTS, .default_value = "1", .min = 1, .max = INT_MAX,
+	 .count = 1, .doc = "step of the window along the steps"},
+	{.name = "padding", .type = STRATA_PARAM_ENUM, .default_value = "valid", .choices = "valid|same|causal",
+	 .doc = "valid: none; same: output ceil(steps / strides); causal: left-pad dilation_rate * (kernel_size - 1)"},
+	CONV_DATA_FORMAT_PARAM,
+	{.name = "dilation_rate", .type = STRATA_PARAM_INTS, .default_value = "1", .min = 1, .max = INT_MAX,
+	 .count = 1, .doc = "spacing of the kernel's taps (not with strides > 1)"},
+	CONV_GROUPS_PARAM,
+	WEIGHTS_COMMON_PARAMS,
+};
 
-	int64_t ksize[2], strides[2];
-	if (host->param_ints(layer, "kernel_size", ksize, 2) != 2)
-		return host->fail_param(layer, "kernel_size", STRATA_ERR_INVALID, "needs 2 values");
-	if (host->param_ints(layer, "strides", strides, 2) != 2)
-		return host->fail_param(layer, "strides", STRATA_ERR_INVALID, "needs 2 values");
-	bool same = strcmp(host->param_string(layer, "padding"), "same") == 0;
+/* "[2, 3]" or "2" */
+static const char *ints_format(const int64_t *v, int n, char *buf, size_t size)
+{
+	if (n == 1)
+		snprintf(buf, size, "%lld", (long long)v[0]);
+	else
+		snprintf(buf, size, "[%lld, %lld]", (long long)v[0], (long long)v[1]);
+	return buf;
+}
+
+/* The kernel's extent along one axis, dilation * (kernel - 1) + 1, within the kernels' ints. */
+static bool conv_extent(int64_t kernel, int64_t dilation, int64_t *extent)
+{
+	if (!shape_mul(dilation, kernel - 1, INT_MAX - 1, extent))
+		return false;
+	*extent += 1;
+	return true;
+}
+
+/* Builds either layer type: Conv2D (`dims` 2) over (h, w, c), Conv1D (`dims` 1) over (w, c) as a
+ * 1 x w image, whose "causal" padding pads dilation * (kernel - 1) zeros on the left only. */
+static strata_status conv_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
+                                strata_shape *out, int dims)
+{
+	const char *what = dims == 2 ? "Conv2D" : "Conv1D";
+	char buf[96], sbuf[48], dbuf[64];
+	if (in->rank != (uint32_t)dims + 1)
+		return host->fail(layer, STRATA_ERR_INVALID, "%s needs a %s input, got %s", what,
+		                  dims == 2 ? "(height, width, channels)" : "(steps, channels)",
+		                  shape_format(in, buf, sizeof(buf)));
+
+	int64_t ksize[2], strides[2], dilation[2];
+	if (host->param_ints(layer, "kernel_size", ksize, 2) != (uint32_t)dims)
+		return host->fail_param(layer, "kernel_size", STRATA_ERR_INVALID, "needs %d value%s", dims,
+		                        dims == 1 ? "" : "s");
+	if (host->param_ints(layer, "strides", strides, 2) != (uint32_t)dims)
+		return host->fail_param(layer, "strides", STRATA_ERR_INVALID, "needs %d value%s", dims, dims == 1 ? "" : "s");
+	if (host->param_ints(layer, "dilation_rate", dilation, 2) != (uint32_t)dims)
+		return host->fail_param(layer, "dilation_rate", STRATA_ERR_INVALID, "needs %d value%s", dims,
+		                        dims == 1 ? "" : "s");
+	const char *padding = host->param_string(layer, "padding");
+	bool same = strcmp(padding, "same") == 0, causal = strcmp(padding, "causal") == 0;
+
+	/* Keras refuses these two together (its strided convolutions have no holes). */
+	int64_t max_stride = dims == 2 && strides[1] > strides[0] ? strides[1] : strides[0];
+	int64_t max_dilation = dims == 2 && dilation[1] > dilation[0] ? dilation[1] : dilation[0];
+	if (max_stride > 1 && max_dilation > 1)
+		return host->fail_param(layer, "dilation_rate", STRATA_ERR_INVALID,
+		                        "strides > 1 together with dilation_rate > 1 is not supported (as in Keras): "
+		                        "got strides %s and dilation_rate %s; use strides 1 or dilation_rate 1",
+		                        ints_format(strides, dims, sbuf, sizeof(sbuf)),
+		                        ints_format(dilation, dims, dbuf, sizeof(dbuf)));
 
 	conv2d_plan plan = {
-		.h = in->dims[0], .w = in->dims[1], .c = in->dims[2],
-		.kh = ksize[0], .kw = ksize[1], .sh = strides[0], .sw = strides[1],
+		.h = dims == 2 ? in->dims[0] : 1, .w = in->dims[dims - 1], .c = in->dims[dims],
+		.kh = dims == 2 ? ksize[0] : 1, .kw = ksize[dims - 1],
+		.sh = dims == 2 ? strides[0] : 1, .sw = strides[dims - 1],
+		.dh = dims == 2 ? dilation[0] : 1, .dw = dilation[dims - 1],
+		.groups = host->param_int(layer, "groups"),
 		.filters = host->param_int(layer, "filters"),
 	};
-	if (!shape_window(plan.h, plan.kh, plan.sh, same, &plan.oh, &plan.pad_top) ||
-	    !shape_window(plan.w, plan.kw, plan.sw, same, &plan.ow, &plan.pad_left))
+	if (plan.filters % plan.groups != 0)
+		return host->fail_param(layer, "groups", STRATA_ERR_INVALID,
+		                        "filters (%lld) must be divisible by groups (%lld)", (long long)plan.filters,
+		                        (long long)plan.groups);
+	if (plan.c % plan.groups != 0)
+		return host->fail_param(layer, "groups", STRATA_ERR_INVALID,
+		                        "the input's %lld channels (input %s) must be divisible by groups (%lld)",
+		                        (long long)plan.c, shape_format(in, buf, sizeof(buf)), (long long)plan.groups);
+	/* A tap spacing along an axis of one tap changes nothing: the plain path takes it. */
+	if (plan.kh == 1)
+		plan.dh = 1;
+	if (plan.kw == 1)
+		plan.dw = 1;
+
+	int64_t eh, ew;
+	if (!conv_extent(plan.kh, plan.dh, &eh) || !conv_extent(plan.kw, plan.dw, &ew))
+		return host->fail_param(layer, "dilation_rate", STRATA_ERR_OVERFLOW,
+		                        "the dilated kernel's extent is too large");
+	bool fits;
+	if (causal) {
+		plan.oh = 1;
+		plan.pad_top = 0;
+		plan.pad_left = ew - 1;
+		plan.ow = (plan.w - 1) / plan.sw + 1;
+		fits = true;
+	} else {
+		fits = shape_window(plan.h, eh, plan.sh, same, &plan.oh, &plan.pad_top) &&
+		       shape_window(plan.w, ew, plan.sw, same, &plan.ow, &plan.pad_left);
+	}
+	if (!fits) {
+		/* "3x3", or "3x3 dilated to 5x5" */
+		char kbuf[64];
+		if (dims == 2)
+			snprintf(kbuf, sizeof(kbuf), "%lldx%lld", (long long)plan.kh, (long long)plan.kw);
+		else
+			snprintf(kbuf, sizeof(kbuf), "%lld", (long long)plan.kw);
+		bool dilated = plan.dh > 1 || plan.dw > 1;
+		if (dilated && dims == 2)
+			snprintf(dbuf, sizeof(dbuf), " dilated to %lldx%lld", (long long)eh, (long long)ew);
+		else if (dilated)
+			snprintf(dbuf, sizeof(dbuf), " dilated to %lld", (long long)ew);
+		else
+			dbuf[0] = '\0';
+		if (dims == 2)
+			return host->fail_param(layer, "kernel_size", STRATA_ERR_INVALID,
+			                        "kernel %s%s is larger than the %lldx%lld input with padding 'valid'; use a "
+			                        "smaller kernel_size%s or padding: same",
+			                        kbuf, dbuf, (long long)plan.h, (long long)plan.w,
+			                        dilated ? " or dilation_rate" : "");
 		return host->fail_param(layer, "kernel_size", STRATA_ERR_INVALID,
-		                        "kernel %lldx%lld is larger than the %lldx%lld input with padding "
-		                        "'valid'; use a smaller kernel_size or padding: same",
-		                        (long long)plan.kh, (long long)plan.kw, (long long)plan.h,
-		                        (long long)plan.w);
+		                        "kernel %s%s is longer than the input's %lld steps with padding 'valid'; use a "
+		                        "smaller kernel_size%s or padding: same or causal",
+		                        kbuf, dbuf, (long long)plan.w, dilated ? " or dilation_rate" : "");
+	}
 	plan.direct = plan.kh == 1 && plan.kw == 1 && plan.sh == 1 && plan.sw == 1;
+	plan.general = !plan.direct && (plan.dh > 1 || plan.dw > 1 || plan.groups > 1);
 
 	/* Per-sample sizes must stay within the kernels' int indexing. */
 	int64_t inputs, pixels, patch, cols, outputs;
 	if (!shape_mul(plan.h, plan.w, INT_MAX, &inputs) || !shape_mul(inputs, plan.c, INT_MAX, &inputs) ||
-	    !shape_mul(plan.oh, plan.ow, INT_MAX, &pixels) ||
-	    !shape_mul(plan.kh * plan.kw, plan.c, INT_MAX, &patch) ||
-	    !shape_mul(pixels, patch, INT_MAX, &cols) || !shape_mul(pixels, plan.filters, INT_MAX, &outputs))
+	    !shape_mul(plan.oh, plan.ow, INT_MAX, &pixels) || !shape_mul(plan.kh, plan.kw, INT_MAX, &patch) ||
+	    !shape_mul(patch, plan.c, INT_MAX, &patch) || !shape_mul(pixels, patch, INT_MAX, &cols) ||
+	    !shape_mul(pixels, plan.filters, INT_MAX, &outputs))
 		return host->fail(layer, STRATA_ERR_OVERFLOW, "input %s with this kernel_size is too large",
 		                  shape_format(in, buf, sizeof(buf)));
 
-	strata_shape kshape = {.rank = 4, .dims = {plan.kh, plan.kw, plan.c, plan.filters}};
-	strata_status st = weights_declare(layer, host, &kshape, plan.filters, (size_t)pixels,
-	                                   &plan.weights);
+	/* Keras' kernel: (KH, KW, C / groups, F), Conv1D's (K, C / groups, F). */
+	int64_t group_channels = plan.c / plan.groups;
+	strata_shape kshape = dims == 2
+		? (strata_shape){.rank = 4, .dims = {plan.kh, plan.kw, group_channels, plan.filters}}
+		: (strata_shape){.rank = 3, .dims = {plan.kw, group_channels, plan.filters}};
+	strata_status st = weights_declare(layer, host, &kshape, plan.filters, (size_t)pixels, &plan.weights);
 	if (st != STRATA_OK)
 		return st;
 	if (!plan.direct) {
@@ -93,17 +224,54 @@ static strata_status conv2d_build(strata_layer *layer, const strata_host *host, 
 	free(host->get_private(layer));
 	host->set_private(layer, p);
 
-	*out = (strata_shape){.rank = 3, .dims = {plan.oh, plan.ow, plan.filters}};
+	if (dims == 2)
+		*out = (strata_shape){.rank = 3, .dims = {plan.oh, plan.ow, plan.filters}};
+	else
+		*out = (strata_shape){.rank = 2, .dims = {plan.ow, plan.filters}};
 	return STRATA_OK;
+}
+
+static strata_status conv2d_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
+                                  strata_shape *out)
+{
+	return conv_build(layer, host, in, out, 2);
+}
+
+static strata_status conv1d_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
+                                  strata_shape *out)
+{
+	return conv_build(layer, host, in, out, 1);
 }
 
 /* Enqueues im2col (input to cols) or, with `gather`, col2im (cols to input gradient): both take
  * the layer's geometry and run over (vectors of channels, pixels) (see conv2d.cl): im2col over
  * the vectors of a kernel row's KW*C values and the output pixels, col2im over the vectors of C
- * channels and the input pixels. */
+ * channels and the input pixels. A dilated or grouped layer launches the general kernels, whose
+ * vectors lie within a group's channels: im2col's over (group, kx, vector), col2im's over C. */
 static strata_status conv2d_launch(strata_layer *layer, const strata_host *host, const conv2d_plan *p,
                                    bool gather, uint32_t batch, strata_tensor *src, strata_tensor *dst)
 {
+	if (p->general) {
+		size_t group_channels = (size_t)(p->c / p->groups);
+		unsigned vw = tune_vector_width(group_channels, tune_vw(layer, host));
+		char options[32];
+		strata_kernel *k = host->kernel(layer, "conv2d", gather ? "col2im_general" : "im2col_general",
+		                                tune_vw_options(options, sizeof(options), vw));
+		if (!k)
+			return host->last_status(layer);
+		strata_arg args[] = {
+			strata_arg_tensor(src), strata_arg_tensor(dst), strata_arg_int((int32_t)batch),
+			strata_arg_int((int32_t)p->h), strata_arg_int((int32_t)p->w), strata_arg_int((int32_t)p->c),
+			strata_arg_int((int32_t)p->kh), strata_arg_int((int32_t)p->kw),
+			strata_arg_int((int32_t)p->sh), strata_arg_int((int32_t)p->sw),
+			strata_arg_int((int32_t)p->dh), strata_arg_int((int32_t)p->dw), strata_arg_int((int32_t)p->groups),
+			strata_arg_int((int32_t)p->pad_top), strata_arg_int((int32_t)p->pad_left),
+			strata_arg_int((int32_t)p->oh), strata_arg_int((int32_t)p->ow),
+		};
+		size_t vectors = gather ? (size_t)p->c / vw : (size_t)p->kw * (size_t)p->c / vw;
+		size_t pixels = (size_t)batch * (size_t)(gather ? p->h * p->w : p->oh * p->ow);
+		return tune_launch_2d(layer, host, k, vectors, pixels, sizeof(args) / sizeof(args[0]), args);
+	}
 	unsigned vw = tune_vector_width((size_t)p->c, tune_vw(layer, host));
 	char options[32];
 	strata_kernel *k = host->kernel(layer, "conv2d", gather ? "col2im" : "im2col",
@@ -124,11 +292,12 @@ static strata_status conv2d_launch(strata_layer *layer, const strata_host *host,
 }
 
 /* The im2col matrix as a window over the input, when the host's GEMM reads it in place for
- * `g` (a GEMM whose A is that matrix or its transpose): no padding, and a host that offers it. */
+ * `g` (a GEMM whose A is that matrix or its transpose): no padding, no dilation, one group, and
+ * a host that offers it. */
 static bool conv2d_window(strata_layer *layer, const strata_host *host, const conv2d_plan *p, strata_gemm *g,
                           strata_tensor *input, strata_gemm_window *win)
 {
-	if (p->direct || p->pad_top || p->pad_left || p->oh != (p->h - p->kh) / p->sh + 1 ||
+	if (p->direct || p->general || p->pad_top || p->pad_left || p->oh != (p->h - p->kh) / p->sh + 1 ||
 	    p->ow != (p->w - p->kw) / p->sw + 1 || !STRATA_HOST_HAS(host, gemm_window))
 		return false;
 	*win = (strata_gemm_window){
@@ -179,9 +348,12 @@ static strata_status conv2d_forward(strata_layer *layer, const strata_host *host
 	strata_status st = conv2d_check_batch(layer, host, p, args->batch);
 	if (st != STRATA_OK)
 		return st;
+	/* Group k: its block of depth / groups columns of cols, of units / groups columns of the
+	 * kernel [depth / groups, F] and of the output. One group: the whole of each. */
+	size_t groups = (size_t)p->groups, group_depth = depth / groups, group_units = (size_t)p->filters / groups;
 	strata_gemm g = {
 		.size = sizeof(g),
-		.m = rows, .n = (size_t)p->filters, .k = depth,
+		.m = rows, .n = group_units, .k = group_depth,
 		.alpha = 1.0f, .beta = 0.0f,
 		.lda = depth,
 		.b = host->weight(layer, p->weights.kernel), .ldb = (size_t)p->filters,
@@ -191,9 +363,12 @@ static strata_status conv2d_forward(strata_layer *layer, const strata_host *host
 	if (!conv2d_window(layer, host, p, &g, args->input, &win) &&
 	    (st = conv2d_cols(layer, host, p, args->batch, args->input, &g.a)))
 		return st;
-	st = host->gemm(layer, &g);
-	if (st != STRATA_OK)
-		return st;
+	for (size_t k = 0; k < groups; k++) {
+		g.a_offset = k * group_depth;
+		g.b_offset = g.c_offset = k * group_units;
+		if ((st = host->gemm(layer, &g)) != STRATA_OK)
+			return st;
+	}
 	strata_tensor *bias = p->weights.has_bias ? host->weight(layer, p->weights.bias) : NULL;
 	return activation_fused_forward(layer, host, &p->weights.act, args->output, bias, rows, (size_t)p->filters);
 }
@@ -202,7 +377,7 @@ static strata_status conv2d_forward(strata_layer *layer, const strata_host *host
  * else it is the forward pass's when the host kept the workspace, else it is built again. The
  * workspace then receives dcols = dZ kernel^T (the queue runs in order, so after the kernel
  * gradient has read it), which col2im gathers into the input gradient. On the 1x1 stride-1 path
- * dcols is the input gradient. */
+ * dcols is the input gradient. A grouped layer runs both GEMMs per group (weights_backward). */
 static strata_status conv2d_backward(strata_layer *layer, const strata_host *host,
                                      const strata_backward_args *args)
 {
@@ -238,6 +413,7 @@ static strata_status conv2d_backward(strata_layer *layer, const strata_host *hos
 		.d_a = args->grad_input ? dcols : NULL,
 		.rows = rows, .depth = depth, .units = (size_t)p->filters,
 		.folded = args->activation_folded,
+		.groups = (size_t)p->groups,
 	};
 	st = weights_backward(layer, host, &p->weights, &g);
 	if (st != STRATA_OK || !args->grad_input || p->direct)
@@ -265,20 +441,36 @@ static const strata_layer_ops conv2d_ops = {
 	.destroy = conv2d_destroy,
 };
 
+static const strata_layer_ops conv1d_ops = {
+	.size = sizeof(strata_layer_ops),
+	.type = "conv1d",
+	.class_name = "Conv1D",
+	.name_prefix = "conv1d",
+	.doc = "1-D convolution over (steps, channels) inputs, as Keras' Conv1D",
+	.params = conv1d_params,
+	.n_params = sizeof(conv1d_params) / sizeof(conv1d_params[0]),
+	.build = conv1d_build,
+	.forward = conv2d_forward,
+	.backward = conv2d_backward,
+	.destroy = conv2d_destroy,
+};
+
 static strata_status conv2d_init(const strata_host *host, strata_registry *reg)
 {
 	strata_status st = host->register_program(reg, "conv2d", conv2d_cl_source, "");
 	if (st != STRATA_OK)
 		return st;
-	return host->register_layer(reg, &conv2d_ops);
+	if ((st = host->register_layer(reg, &conv2d_ops)) != STRATA_OK)
+		return st;
+	return host->register_layer(reg, &conv1d_ops);
 }
 
 static const strata_plugin conv2d_plugin = {
 	.abi_version = STRATA_PLUGIN_ABI_VERSION,
 	.size = sizeof(strata_plugin),
 	.name = "conv2d",
-	.version = "1.0.0",
-	.description = "Conv2D layer: im2col, GEMM and col2im on the OpenCL device",
+	.version = "1.1.0",
+	.description = "Conv2D and Conv1D layers: im2col, GEMM and col2im on the OpenCL device",
 	.init = conv2d_init,
 };
 
