@@ -39,3 +39,20 @@ data:
 training: {batch_size: $4, epochs: $5, seed: $6}
 YAML
 }
+
+# said: the start of the last command's output ($tmp/out) on one line, for a check's message.
+said() { head -c 1500 "$tmp/out" | tr '\n' ' '; }
+
+# gradcheck MODEL LAYER [options]: `strata gradcheck` of one layer on $STRATA_TEST_DEVICE (the
+# default device when unset); its status returned, its output in $tmp/out.
+device_args=""
+if [ -n "${STRATA_TEST_DEVICE:-}" ]; then
+	device_args="--device $STRATA_TEST_DEVICE"
+fi
+gradcheck() {
+	model=$1
+	layer=$2
+	shift 2
+	# shellcheck disable=SC2086 # the device selector's two words
+	timeout 300 "$strata" gradcheck "$model" --layer "$layer" $device_args "$@" >"$tmp/out" 2>&1
+}

@@ -6,19 +6,6 @@
 # out included; bad parameters refused with exit status 2 and the value's FILE:LINE:COLUMN.
 set -u
 . "$(dirname "$0")/lib.sh"
-said() { head -c 1500 "$tmp/out" | tr '\n' ' '; }
-device_args=""
-if [ -n "${STRATA_TEST_DEVICE:-}" ]; then
-	device_args="--device $STRATA_TEST_DEVICE"
-fi
-
-gradcheck() {
-	model=$1
-	layer=$2
-	shift 2
-	# shellcheck disable=SC2086 # the device selector's two words
-	timeout 300 "$strata" gradcheck "$model" --layer "$layer" $device_args "$@" >"$tmp/out" 2>&1
-}
 
 # ---- every type and option against finite differences, both modes ------------------------------------
 cat >"$tmp/acts.yaml" <<'YAML'

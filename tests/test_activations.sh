@@ -9,18 +9,6 @@
 # names.
 set -u
 . "$(dirname "$0")/lib.sh"
-said() { head -c 1500 "$tmp/out" | tr '\n' ' '; }
-device_args=""
-if [ -n "${STRATA_TEST_DEVICE:-}" ]; then
-	device_args="--device $STRATA_TEST_DEVICE"
-fi
-gradcheck() {
-	model=$1
-	layer=$2
-	shift 2
-	# shellcheck disable=SC2086 # the device selector's two words
-	timeout 300 "$strata" gradcheck "$model" --layer "$layer" $device_args "$@" >"$tmp/out" 2>&1
-}
 
 acts="elu selu gelu swish silu softplus softsign hard_sigmoid exponential relu6 leaky_relu hard_silu hard_swish mish"
 {

@@ -10,7 +10,6 @@
 #  - model files with bad factors or inputs that are not images: exit status 2, FILE:LINE:COLUMN.
 set -u
 . "$(dirname "$0")/lib.sh"
-said() { head -c 1500 "$tmp/out" | tr '\n' ' '; }
 device_args=""
 if [ -n "${STRATA_TEST_DEVICE:-}" ]; then
 	device_args="--device $STRATA_TEST_DEVICE"

@@ -7,20 +7,6 @@
 # the FILE:LINE:COLUMN of the value at fault.
 set -u
 . "$(dirname "$0")/lib.sh"
-said() { head -c 1500 "$tmp/out" | tr '\n' ' '; }
-device_args=""
-if [ -n "${STRATA_TEST_DEVICE:-}" ]; then
-	device_args="--device $STRATA_TEST_DEVICE"
-fi
-
-# gradcheck MODEL LAYER [options]: the status, the output in $tmp/out.
-gradcheck() {
-	model=$1
-	layer=$2
-	shift 2
-	# shellcheck disable=SC2086 # the device selector's two words
-	timeout 300 "$strata" gradcheck "$model" --layer "$layer" $device_args "$@" >"$tmp/out" 2>&1
-}
 
 # ---- every type and path, each layer alone against finite differences --------------------------
 # Odd sizes; 3 channels give vectors of 1 float, the 16-channel branch vectors of 16.
