@@ -32,7 +32,7 @@ except ImportError:
 
 SRC = os.environ.get("STRATA_TEST_SRCDIR") or os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(SRC, "..", "bench"))
-from pytorch_reference import read_stw, write_idx  # noqa: E402
+from pytorch_reference import read_stw, write_idx, activate  # noqa: E402
 
 STRATA = os.environ.get("STRATA_EXE", "build/src/strata")
 TOLERANCE = 1e-4
@@ -150,10 +150,6 @@ def tf_padding(size, k, s, d, mode):
     out = -(-size // s)
     pad = max((out - 1) * s + extent - size, 0)
     return pad // 2, pad - pad // 2
-
-
-def activate(x, name):
-    return {"linear": lambda v: v, "relu": torch.relu, "tanh": torch.tanh}[name](x)
 
 
 def torch_conv2d(x, kernel, bias, spec):

@@ -37,7 +37,7 @@ except ImportError:
 
 SRC = os.environ.get("STRATA_TEST_SRCDIR") or os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(SRC, "..", "bench"))
-from pytorch_reference import read_stw, write_idx  # noqa: E402
+from pytorch_reference import read_stw, write_idx, activate, same_pads  # noqa: E402
 
 STRATA = os.environ.get("STRATA_EXE", "build/src/strata")
 TOLERANCE = 1e-4
@@ -121,24 +121,6 @@ def run(cmd):
 def pair(params, key, default):
     v = params.get(key, default)
     return tuple(v) if isinstance(v, list) else (v, v)
-
-
-def same_pads(size, extent, stride):
-    """TensorFlow's 'same' padding of one dimension: (before, after), the odd pixel after."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + extent - size, 0)
-    return total // 2, total - total // 2
-
-
-def activation(x, name):
-    return {
-        "linear": lambda t: t,
-        "relu": F.relu,
-        "tanh": torch.tanh,
-        "sigmoid": torch.sigmoid,
-        "gelu": F.gelu,  # exact (erf), as Keras' gelu by default
-        "swish": F.silu,
-    }[name](x)
 
 
 def depthwise(x, kernel, params):
@@ -232,7 +214,7 @@ def main():
                 if float(np.abs(bias).max()) < 1e-4:
                     print(f"{name}: the bias did not train (max |bias| {float(np.abs(bias).max()):.3g})  <- FAIL")
                     fails += 1
-            want = activation(z, params.get("activation", "linear"))
+            want = activate(z, params.get("activation", "linear"))
             got = act(name, shapes[name])
             diff = float((want - got).abs().max()) if want.shape == got.shape else float("inf")
             # Also relative to the layer's largest value, should the activations be small.
