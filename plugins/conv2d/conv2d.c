@@ -298,21 +298,14 @@ static bool conv2d_window(strata_layer *layer, const strata_host *host, const co
                           strata_tensor *input, strata_gemm_window *win)
 {
 	if (p->direct || p->general || p->pad_top || p->pad_left || p->oh != (p->h - p->kh) / p->sh + 1 ||
-	    p->ow != (p->w - p->kw) / p->sw + 1 || !STRATA_HOST_HAS(host, gemm_window))
+	    p->ow != (p->w - p->kw) / p->sw + 1)
 		return false;
 	*win = (strata_gemm_window){
 		.h = (uint32_t)p->h, .w = (uint32_t)p->w, .c = (uint32_t)p->c, .kh = (uint32_t)p->kh,
 		.kw = (uint32_t)p->kw, .sh = (uint32_t)p->sh, .sw = (uint32_t)p->sw,
 		.oh = (uint32_t)p->oh, .ow = (uint32_t)p->ow,
 	};
-	strata_tensor *a = g->a;
-	g->a = input;
-	g->a_window = win;
-	if (host->gemm_window(layer, g))
-		return true;
-	g->a = a;
-	g->a_window = NULL;
-	return false;
+	return core_gemm_window(layer, host, g, input, win);
 }
 
 /* The im2col matrix of the input: the input itself on the 1x1 stride-1 path, else the

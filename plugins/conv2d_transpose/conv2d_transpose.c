@@ -215,21 +215,14 @@ static bool ct_window(strata_layer *layer, const strata_host *host, const ct_pla
                       strata_tensor *dz, strata_gemm_window *win)
 {
 	if (p->pad_top || p->pad_left || p->dh != 1 || p->dw != 1 || p->h != (p->oh - p->kh) / p->sh + 1 ||
-	    p->w != (p->ow - p->kw) / p->sw + 1 || !STRATA_HOST_HAS(host, gemm_window))
+	    p->w != (p->ow - p->kw) / p->sw + 1)
 		return false;
 	*win = (strata_gemm_window){
 		.h = (uint32_t)p->oh, .w = (uint32_t)p->ow, .c = (uint32_t)p->filters, .kh = (uint32_t)p->kh,
 		.kw = (uint32_t)p->kw, .sh = (uint32_t)p->sh, .sw = (uint32_t)p->sw,
 		.oh = (uint32_t)p->h, .ow = (uint32_t)p->w,
 	};
-	strata_tensor *a = g->a;
-	g->a = dz;
-	g->a_window = win;
-	if (host->gemm_window(layer, g))
-		return true;
-	g->a = a;
-	g->a_window = NULL;
-	return false;
+	return core_gemm_window(layer, host, g, dz, win);
 }
 
 /* dz = dy * act'(...) in place and the bias gradient (its column sums). */
