@@ -1,7 +1,8 @@
 /* Copies, fills and windowed GEMMs on the device through the host's declared services
  * (host->copy, host->fill, host->gemm_window, plugin.h). Until 0.3 plugins launched the runtime's
- * "core" kernels by name from here; the services keep those kernels' names and arguments out of the ABI. Header-only, like the rest of
- * common/, so every plugin stays one self-contained shared object. */
+ * "core" kernels by name from here; the services keep those kernels' names and arguments out of
+ * the ABI. Header-only, like the rest of common/, so every plugin stays one self-contained shared
+ * object. */
 #ifndef PLUGINS_COMMON_CORE_H
 #define PLUGINS_COMMON_CORE_H
 
