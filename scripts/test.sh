@@ -35,6 +35,14 @@ else
 fi
 meson compile -C "$build"
 
+# One folder of PoCL's compiled kernels for every pass below (the normal build, the sanitizer build,
+# valgrind's native run) and for the shell tests that keep Strata's cache folder private: a kernel
+# compiles to the same code whatever compiled the host program, and compiling every kernel again
+# in each pass cost CI several minutes. Strata's own program cache stays per build and per test.
+case $build in /*) abs_build=$build ;; *) abs_build=$root/$build ;; esac
+export POCL_CACHE_DIR=${POCL_CACHE_DIR:-$abs_build/tests/cache/pocl/kcache}
+mkdir -p "$POCL_CACHE_DIR"
+
 status=0
 echo "test.sh: the test suites ($build)"
 meson test -C "$build" --print-errorlogs "$@" || status=$?

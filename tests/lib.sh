@@ -7,6 +7,17 @@ trap 'rm -rf "$tmp"' EXIT
 fails=0
 passes=0
 
+# private_cache: Strata's cache folder (compiled programs, tuned parameters) of this test's own, so
+# that what the test stores or counts is its own; PoCL's compiled kernels stay in the shared folder
+# (POCL_CACHE_DIR from scripts/test.sh, else the tests' XDG_CACHE_HOME): compiling them again in
+# every such test cost CI minutes and checks nothing.
+private_cache() {
+	POCL_CACHE_DIR=${POCL_CACHE_DIR:-${XDG_CACHE_HOME:-$tmp/shared}/pocl/kcache}
+	mkdir -p "$POCL_CACHE_DIR"
+	export POCL_CACHE_DIR
+	export XDG_CACHE_HOME="$tmp/cache"
+}
+
 check() { # description, then a condition already evaluated into $?
 	if [ "$2" -eq 0 ]; then passes=$((passes + 1)); else echo "FAIL: $1"; fails=$((fails + 1)); fi
 }

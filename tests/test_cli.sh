@@ -3,7 +3,7 @@
 # second forward pass that compiles no OpenCL program (the disk cache).
 set -u
 . "$(dirname "$0")/lib.sh"
-export XDG_CACHE_HOME="$tmp/cache"
+private_cache
 
 "$strata" devices >"$tmp/devices" 2>&1
 check "strata devices exits 0" $?

@@ -4,7 +4,7 @@
 # release printed, and a run resumes from the checkpoint's optimizer state.
 set -u
 . "$(dirname "$0")/lib.sh"
-export XDG_CACHE_HOME="$tmp/cache"
+private_cache
 old="$src/data/release_0.1"
 [ -d "$src/../data/mnist" ] || { echo "FAIL: $src/../data/mnist is missing: run scripts/fetch-mnist.sh"; exit 1; }
 

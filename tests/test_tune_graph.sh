@@ -7,12 +7,8 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 said() { head -c 600 "$tmp/out" | tr '\n' ' '; }
-# tune stores its winners in the cache folder: a private one, so no other test applies them. PoCL's
-# compiled kernels stay in the tests' cache, so CLBlast's kernels are compiled once, not every run.
-pocl_cache="${XDG_CACHE_HOME:-$tmp/shared}/pocl/kcache"
-mkdir -p "$pocl_cache"
-export POCL_CACHE_DIR="$pocl_cache"
-export XDG_CACHE_HOME="$tmp/cache"
+# tune stores its winners in the cache folder: a private one, so no other test applies them.
+private_cache
 
 # 64 samples: 8 x 8 images (unsigned bytes, rank 3), vectors of 5, labels 0, 1, 2, 0, ... and 0, 1, ...
 { printf '\0\0\10\3\0\0\0\100\0\0\0\10\0\0\0\10'; head -c 4096 /dev/zero | tr '\0' '\100'; } >"$tmp/images"
