@@ -1,5 +1,6 @@
 /* Optimizers: every update rule against a host reference in double precision over several steps,
- * with and without regularization; Adam also against TensorFlow's own float32 arithmetic. */
+ * with and without regularization; Adam also against TensorFlow's own float32 arithmetic; the
+ * learning-rate schedules against Keras' formulas and in the updates they drive. */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -266,6 +267,125 @@ START_TEST(test_regularizers)
 }
 END_TEST
 
+/* ---- learning-rate schedules ---------------------------------------------------------------- */
+
+/* The schedule a model file's optimizer names, as the optimizer reads it. */
+static st_lr_schedule schedule_of(const char *learning_rate)
+{
+	char yaml[512];
+	snprintf(yaml, sizeof(yaml),
+	         "input: {shape: [2]}\nlayers: [{type: dense, units: 1}]\nloss: mean_squared_error\n"
+	         "optimizer: {type: sgd, learning_rate: %s}\n",
+	         learning_rate);
+	strata_registry *reg = ts_registry();
+	strata_model *m = ts_model(reg, yaml);
+	const st_param_value *lr = st_section_param(&m->recipe.optimizer, "learning_rate");
+	st_lr_schedule s = st_lr_schedule_from(&m->recipe.lr_schedule, lr->f);
+	strata_model_free(m);
+	strata_registry_close(reg);
+	return s;
+}
+
+static void assert_rate(const st_lr_schedule *s, uint64_t step, double want)
+{
+	double got = st_lr_at(s, step);
+	ck_assert_msg(fabs(got - want) <= 1e-12 * fmax(1.0, fabs(want)), "step %llu: %.15g, expected %.15g",
+	              (unsigned long long)step, got, want);
+}
+
+/* Each schedule at the steps where Keras' formulas give round numbers by hand. */
+START_TEST(test_schedule_formulas)
+{
+	st_lr_schedule s = schedule_of("0.3");
+	assert_rate(&s, 0, 0.3);
+	assert_rate(&s, 1000000, 0.3);
+
+	s = schedule_of("{type: exponential_decay, initial_learning_rate: 0.1, decay_steps: 10, decay_rate: 0.5}");
+	assert_rate(&s, 0, 0.1);
+	assert_rate(&s, 5, 0.1 * sqrt(0.5));
+	assert_rate(&s, 10, 0.05);
+	assert_rate(&s, 20, 0.025);
+	s = schedule_of("{type: exponential_decay, initial_learning_rate: 0.1, decay_steps: 10, decay_rate: 0.5, "
+	                "staircase: true}");
+	assert_rate(&s, 9, 0.1);
+	assert_rate(&s, 19, 0.05);
+	assert_rate(&s, 20, 0.025);
+
+	s = schedule_of("{type: inverse_time_decay, initial_learning_rate: 0.1, decay_steps: 10, decay_rate: 1.0}");
+	assert_rate(&s, 10, 0.05);
+	assert_rate(&s, 15, 0.04);
+	assert_rate(&s, 30, 0.025);
+	s = schedule_of("{type: inverse_time_decay, initial_learning_rate: 0.1, decay_steps: 10, decay_rate: 1.0, "
+	                "staircase: true}");
+	assert_rate(&s, 15, 0.05);
+
+	s = schedule_of("{type: polynomial_decay, initial_learning_rate: 0.1, decay_steps: 100, end_learning_rate: 0.01}");
+	assert_rate(&s, 0, 0.1);
+	assert_rate(&s, 50, 0.055);
+	assert_rate(&s, 100, 0.01);
+	assert_rate(&s, 500, 0.01);
+	s = schedule_of("{type: polynomial_decay, initial_learning_rate: 0.1, decay_steps: 100, end_learning_rate: 0.01, "
+	                "power: 2, cycle: true}");
+	assert_rate(&s, 0, 0.1);
+	assert_rate(&s, 50, 0.09 * 0.25 + 0.01);
+	assert_rate(&s, 150, 0.09 * 0.0625 + 0.01); /* decays over 200 steps: (1 - 150/200)^2 */
+	s = schedule_of("{type: polynomial_decay, initial_learning_rate: 0.1, decay_steps: 100}");
+	assert_rate(&s, 100, 0.0001); /* Keras' end_learning_rate */
+
+	s = schedule_of("{type: cosine_decay, initial_learning_rate: 0.1, decay_steps: 100, alpha: 0.2}");
+	assert_rate(&s, 0, 0.1);
+	assert_rate(&s, 50, 0.1 * (0.8 * 0.5 + 0.2));
+	assert_rate(&s, 100, 0.02);
+	assert_rate(&s, 1000, 0.02);
+	s = schedule_of("{type: cosine_decay, initial_learning_rate: 0.0, decay_steps: 100, warmup_target: 0.1, "
+	                "warmup_steps: 10}");
+	assert_rate(&s, 0, 0.0);
+	assert_rate(&s, 5, 0.05);
+	assert_rate(&s, 10, 0.1);
+	assert_rate(&s, 60, 0.05);
+	assert_rate(&s, 110, 0.0);
+	assert_rate(&s, 5000, 0.0);
+
+	s = schedule_of("{type: piecewise_constant_decay, boundaries: [100, 200], values: [1.0, 0.5, 0.1]}");
+	assert_rate(&s, 0, 1.0);
+	assert_rate(&s, 100, 1.0);
+	assert_rate(&s, 101, 0.5);
+	assert_rate(&s, 200, 0.5);
+	assert_rate(&s, 201, 0.1);
+}
+END_TEST
+
+/* SGD whose rate halves every two updates, on the host: the k-th update (t = k) uses the rate of
+ * the k - 1 updates before it, as Keras' optimizer.iterations. */
+static void sgd_halving_ref(host_state *h, const double *g, const st_optimizer *o, int t)
+{
+	(void)o;
+	const double lr = 0.1 * pow(0.5, (t - 1) / 2.0);
+	for (int i = 0; i < NW; i++)
+		h->w[i] -= lr * g[i];
+}
+
+/* SGD at 0.1 for the first update, then 0: the weights move once and then stay. */
+static void sgd_once_ref(host_state *h, const double *g, const st_optimizer *o, int t)
+{
+	(void)o;
+	for (int i = 0; t == 1 && i < NW; i++)
+		h->w[i] -= 0.1 * g[i];
+}
+
+START_TEST(test_schedule_drives_updates)
+{
+	ck_assert_double_gt(run_case("{type: sgd, learning_rate: {type: exponential_decay, initial_learning_rate: 0.1, "
+	                             "decay_steps: 2, decay_rate: 0.5}}",
+	                             "null", 0, 0, sgd_halving_ref),
+	                    1e-3);
+	ck_assert_double_gt(run_case("{type: sgd, learning_rate: {type: piecewise_constant_decay, boundaries: [0], "
+	                             "values: [0.1, 0.0]}}",
+	                             "null", 0, 0, sgd_once_ref),
+	                    1e-3);
+}
+END_TEST
+
 static Suite *optimizer_suite(void)
 {
 	Suite *s = suite_create("optimizer");
@@ -277,6 +397,8 @@ static Suite *optimizer_suite(void)
 	tcase_add_test(tc, test_adam_tensorflow_float32);
 	tcase_add_test(tc, test_rmsprop);
 	tcase_add_test(tc, test_regularizers);
+	tcase_add_test(tc, test_schedule_formulas);
+	tcase_add_test(tc, test_schedule_drives_updates);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -71,6 +71,7 @@ strata_status st_optimizer_create(strata_session *s, st_optimizer *opt, strata_e
 	strata_status st = configure(opt, &s->model->recipe.optimizer, err);
 	if (st)
 		return st;
+	opt->schedule = st_lr_schedule_from(&s->model->recipe.lr_schedule, opt->lr);
 	strata_model *m = s->model;
 	size_t n = 0;
 	for (size_t i = 0; i < m->n_layers; i++)
@@ -267,6 +268,7 @@ strata_status st_optimizer_step(strata_runtime *rt, st_optimizer *opt, strata_er
 	static const char *const kernels[] = {"sgd", "adadelta", "adam", "rmsprop"};
 	if ((st = st_kernel_get(rt, "strata_optimizer", kernels[opt->kind], NULL, &update, err)))
 		return st;
+	opt->lr = st_lr_at(&opt->schedule, opt->iterations); /* Keras: the schedule of the updates before */
 	opt->iterations++;
 	rt->phase = "update";
 	for (size_t i = 0; i < opt->n_params; i++) {

@@ -7,6 +7,7 @@
 #include "model/model.h"
 #include "device/runtime.h"
 #include "device/tensor_pool.h"
+#include "exec/lr_schedule.h"
 
 #define ST_OPT_MAX_SLOTS 3
 
@@ -27,7 +28,8 @@ typedef struct st_opt_param {
 typedef struct st_optimizer {
 	st_opt_kind kind;
 	char name[32];
-	double lr, rho, epsilon, momentum, beta_1, beta_2;
+	double lr, rho, epsilon, momentum, beta_1, beta_2; /* lr: the current step's, from schedule */
+	st_lr_schedule schedule;
 	bool nesterov, amsgrad, centered;
 	uint32_t n_slots;
 	const char *slot_names[ST_OPT_MAX_SLOTS];

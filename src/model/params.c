@@ -162,7 +162,83 @@ static const strata_param rmsprop_params[] = {
 	 .doc = "normalize by the gradient's variance"},
 };
 
+/* Learning-rate schedules (keras.optimizers.schedules), `learning_rate: {type: NAME, ...}` in the
+ * optimizer: Keras' names, required parameters and defaults. */
+static const strata_param lr_schedule_type_params[] = {
+	{.name = "type", .type = STRATA_PARAM_ENUM,
+	 .choices = "exponential_decay|inverse_time_decay|polynomial_decay|cosine_decay|piecewise_constant_decay",
+	 .doc = "learning-rate schedule"},
+};
+
+#define LR_INITIAL {.name = "initial_learning_rate", .type = STRATA_PARAM_FLOAT, .min = 0, .max = BIG, \
+	                .doc = "the rate at step 0"}
+#define LR_DECAY_STEPS(what) {.name = "decay_steps", .type = STRATA_PARAM_INT, .min = 1, .max = I32, .doc = what}
+
+static const strata_param exponential_decay_params[] = {
+	LR_INITIAL,
+	LR_DECAY_STEPS("steps per factor of decay_rate"),
+	{.name = "decay_rate", .type = STRATA_PARAM_FLOAT, .min = 0, .max = BIG, .doc = "factor per decay_steps"},
+	{.name = "staircase", .type = STRATA_PARAM_BOOL, .default_value = "false",
+	 .doc = "decay in whole steps of decay_steps"},
+};
+
+static const strata_param inverse_time_decay_params[] = {
+	LR_INITIAL,
+	LR_DECAY_STEPS("steps per unit of decay"),
+	{.name = "decay_rate", .type = STRATA_PARAM_FLOAT, .min = 0, .max = BIG,
+	 .doc = "rate = initial / (1 + decay_rate * step / decay_steps)"},
+	{.name = "staircase", .type = STRATA_PARAM_BOOL, .default_value = "false",
+	 .doc = "decay in whole steps of decay_steps"},
+};
+
+static const strata_param polynomial_decay_params[] = {
+	LR_INITIAL,
+	LR_DECAY_STEPS("steps from the initial rate to the end rate"),
+	{.name = "end_learning_rate", .type = STRATA_PARAM_FLOAT, .default_value = "0.0001", .min = 0, .max = BIG,
+	 .doc = "the rate after decay_steps"},
+	{.name = "power", .type = STRATA_PARAM_FLOAT, .default_value = "1.0", .min = 0, .max = BIG,
+	 .doc = "exponent of the polynomial"},
+	{.name = "cycle", .type = STRATA_PARAM_BOOL, .default_value = "false",
+	 .doc = "start again after decay_steps, over a multiple of it"},
+};
+
+static const strata_param cosine_decay_params[] = {
+	LR_INITIAL,
+	LR_DECAY_STEPS("steps of the cosine, after the warmup"),
+	{.name = "alpha", .type = STRATA_PARAM_FLOAT, .default_value = "0.0", .min = 0, .max = 1,
+	 .doc = "the end rate, a fraction of the rate decayed from"},
+	{.name = "warmup_target", .type = STRATA_PARAM_FLOAT, .default_value = "null", .min = 0, .max = BIG, .choices = "(]",
+	 .doc = "the rate a linear warmup reaches; null: no warmup"},
+	{.name = "warmup_steps", .type = STRATA_PARAM_INT, .default_value = "0", .min = 0, .max = I32,
+	 .doc = "steps of the warmup"},
+};
+
+static const strata_param piecewise_constant_decay_params[] = {
+	{.name = "boundaries", .type = STRATA_PARAM_INTS, .count = STRATA_INTS_ANY, .min = 0, .max = I32,
+	 .doc = "increasing steps where the rate changes (at most 7)"},
+	{.name = "values", .type = STRATA_PARAM_FLOATS, .count = STRATA_INTS_ANY, .min = 0, .max = BIG,
+	 .doc = "the rates: up to the first boundary, between, after the last (one more than boundaries)"},
+};
+
 #define SCHEMA(n, table) {n, table, sizeof(table) / sizeof(table[0])}
+
+const st_schema st_schema_lr_schedule_type = SCHEMA("learning_rate", lr_schedule_type_params);
+
+static const st_schema lr_schedule_schemas[] = {
+	SCHEMA("exponential_decay", exponential_decay_params),
+	SCHEMA("inverse_time_decay", inverse_time_decay_params),
+	SCHEMA("polynomial_decay", polynomial_decay_params),
+	SCHEMA("cosine_decay", cosine_decay_params),
+	SCHEMA("piecewise_constant_decay", piecewise_constant_decay_params),
+};
+
+const st_schema *st_lr_schedule_schema(const char *name)
+{
+	for (size_t i = 0; i < sizeof(lr_schedule_schemas) / sizeof(lr_schedule_schemas[0]); i++)
+		if (!strcmp(lr_schedule_schemas[i].name, name))
+			return &lr_schedule_schemas[i];
+	return NULL;
+}
 
 const st_schema st_schema_model = SCHEMA("model", model_params);
 const st_schema st_schema_input = SCHEMA("input", input_params);

@@ -38,6 +38,9 @@ extern const st_schema st_schema_keep_label;    /* one element of data's `keep_l
 extern const st_schema st_schema_optimizer_type; /* `optimizer: NAME` or the `type` of its mapping */
 /* The optimizer's parameters, Keras' names and defaults; NULL for an unknown name. */
 const st_schema *st_optimizer_schema(const char *name);
+extern const st_schema st_schema_lr_schedule_type; /* the `type` of `learning_rate: {type: ...}` */
+/* A learning-rate schedule's parameters (keras.optimizers.schedules); NULL for an unknown name. */
+const st_schema *st_lr_schedule_schema(const char *name);
 
 /* Reads mapping `map` (NULL: absent, every value its default) into the groups' values. Keys in
  * `handled` (NULL-terminated, may be NULL) are the caller's: accepted, skipped, and listed first

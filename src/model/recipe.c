@@ -160,9 +160,60 @@ static strata_status read_metrics(st_loader *ld, const st_ynode *root, const cha
 
 /* ---- optimizer ------------------------------------------------------------------------------ */
 
+/* `learning_rate: {type: NAME, ...}`: a schedule of keras.optimizers.schedules in place of a
+ * constant rate. */
+static strata_status read_lr_schedule(st_loader *ld, const st_ynode *node)
+{
+	static const char *const handled[] = {"type", NULL};
+	const st_ynode *type_node = st_ynode_get(node, "type");
+	st_param_value tv = {0};
+	st_section *sec = &ld->m->recipe.lr_schedule;
+	char where[64];
+	if (!type_node)
+		return st_ld_fail(ld, node->pos, STRATA_ERR_INVALID,
+		                  "missing required key 'type' in learning_rate (a number, or a schedule: "
+		                  "exponential_decay, inverse_time_decay, polynomial_decay, cosine_decay or "
+		                  "piecewise_constant_decay)");
+	strata_status st = st_param_read_one(ld->file, &st_schema_lr_schedule_type.params[0], type_node, &tv, ld->err);
+	if (st)
+		return st;
+	/* The enum holds exactly the names st_lr_schedule_schema() knows. */
+	const st_schema *schema = st_lr_schedule_schema(tv.s);
+	sec->type = strdup(tv.s);
+	st_params_release(&tv, 1);
+	if (!sec->type)
+		return st_ld_no_memory(ld);
+	if (!schema)
+		return st_ld_fail(ld, type_node->pos, STRATA_ERR_INVALID, "learning_rate '%s' has no parameter table",
+		                  sec->type);
+	sec->pos = node->pos;
+	sec->decl = schema->params;
+	sec->n_params = schema->n_params;
+	snprintf(where, sizeof(where), "learning_rate %s", sec->type);
+	if ((st = st_ld_section(ld, schema, node, sec->pos, where, handled, &sec->values)))
+		return st;
+	if (strcmp(sec->type, "piecewise_constant_decay") != 0)
+		return STRATA_OK;
+	const st_param_value *b = st_section_param(sec, "boundaries"), *v = st_section_param(sec, "values");
+	if (b->n_ints >= STRATA_MAX_RANK)
+		return st_ld_fail(ld, b->pos, STRATA_ERR_INVALID, "'boundaries' in %s: at most %d steps, got %u", where,
+		                  STRATA_MAX_RANK - 1, b->n_ints);
+	for (uint32_t i = 1; i < b->n_ints; i++)
+		if (b->ints[i] <= b->ints[i - 1])
+			return st_ld_fail(ld, b->pos, STRATA_ERR_INVALID,
+			                  "'boundaries' in %s must increase: %lld does not come after %lld", where,
+			                  (long long)b->ints[i], (long long)b->ints[i - 1]);
+	if (v->n_floats != b->n_ints + 1)
+		return st_ld_fail(ld, v->pos, STRATA_ERR_INVALID,
+		                  "'values' in %s: one rate more than boundaries (%u), got %u", where, b->n_ints + 1,
+		                  v->n_floats);
+	return STRATA_OK;
+}
+
 static strata_status read_optimizer(st_loader *ld, const st_ynode *root)
 {
 	static const char *const handled[] = {"type", NULL};
+	static const char *const handled_scheduled[] = {"type", "learning_rate", NULL};
 	const st_ynode *node = st_ynode_get(root, "optimizer");
 	const st_ynode *type_node = node, *map = NULL;
 	st_param_value tv = {0};
@@ -201,7 +252,12 @@ static strata_status read_optimizer(st_loader *ld, const st_ynode *root)
 	sec->decl = schema->params;
 	sec->n_params = schema->n_params;
 	snprintf(where, sizeof(where), "optimizer %s", sec->type);
-	return st_ld_section(ld, schema, map, sec->pos, where, handled, &sec->values);
+	const st_ynode *lr = map ? st_ynode_get(map, "learning_rate") : NULL;
+	bool scheduled = lr && lr->kind == ST_YNODE_MAPPING;
+	if ((st = st_ld_section(ld, schema, map, sec->pos, where, scheduled ? handled_scheduled : handled,
+	                        &sec->values)))
+		return st;
+	return scheduled ? read_lr_schedule(ld, lr) : STRATA_OK;
 }
 
 /* ---- data ----------------------------------------------------------------------------------- */
@@ -595,6 +651,8 @@ void st_recipe_release(st_recipe *r)
 	free(r->keep_labels);
 	free(r->optimizer.type);
 	st_ld_free_values(r->optimizer.values, r->optimizer.n_params);
+	free(r->lr_schedule.type);
+	st_ld_free_values(r->lr_schedule.values, r->lr_schedule.n_params);
 	free(r->init_from.weights);
 	free(r->init_from.layers);
 	free(r->init_from.layer_pos);

@@ -81,6 +81,7 @@ typedef struct st_recipe {
 	uint32_t *keep_labels;     /* data.keep_labels: the only classes loaded (first output's); NULL: all */
 	uint32_t n_keep_labels;
 	st_section optimizer;
+	st_section lr_schedule;    /* the optimizer's `learning_rate: {type: ...}`; type NULL: a constant rate */
 	strata_training_config training;
 	st_init_from init_from;
 	/* The outputs with a loss (the heads that train), in the outputs' order: their label files
