@@ -25,15 +25,23 @@ layers:
   - {type: dropout, rate: 0.4, name: drop, inputs: x}
   - {type: activation, activation: sigmoid, name: act, inputs: x}
   - {type: flatten, name: flat, inputs: x}
-outputs: [conv_valid, conv_same, conv_strided, max_pool, average_pool, drop, act, flat]
+  - {type: dense, units: 4, activation: tanh, name: dense_rows, inputs: x}
+  - {type: dense, units: 3, activation: softmax, name: dense_rows_softmax, inputs: x}
+outputs: [conv_valid, conv_same, conv_strided, max_pool, average_pool, drop, act, flat, dense_rows,
+          dense_rows_softmax]
 YAML
-for layer in conv_valid conv_same conv_strided max_pool average_pool drop act flat; do
+for layer in conv_valid conv_same conv_strided max_pool average_pool drop act flat dense_rows dense_rows_softmax; do
 	gradcheck "$tmp/images.yaml" $layer --seed 3
 	status=$?
 	[ $status -eq 0 ] && grep -q "^passed: " "$tmp/out" && grep -q "^  training " "$tmp/out" &&
 		grep -q "^  inference " "$tmp/out"
 	check "gradcheck $layer passes in both modes (status $status: $(said))" $?
 done
+
+# Dense over the last axis of an image, as Keras': (7, 6, 2) to (7, 6, 4), 2 x 4 + 4 parameters.
+"$strata" summary "$tmp/images.yaml" >"$tmp/out" 2>&1
+grep -Eq " dense_rows \(Dense\) +\(None, 7, 6, 4\) +12 " "$tmp/out"
+check "summary: dense over an image's last axis, (None, 7, 6, 4) and 12 parameters ($(said))" $?
 
 cat >"$tmp/vectors.yaml" <<'YAML'
 name: vectors

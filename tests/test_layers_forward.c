@@ -338,41 +338,55 @@ typedef struct dense_case {
 	bool use_bias;
 	int act;
 	float input_scale; /* large inputs push softmax logits far past exp()'s float range */
+	int lead[2];       /* axes before the features (0: none): Dense maps every row of the last axis */
 } dense_case;
 
 static const dense_case dense_cases[] = {
-	{37, 11, true, ACT_RELU, 1.0f},
-	{20, 10, true, ACT_SOFTMAX, 1.0f},
-	{64, 5, false, ACT_LINEAR, 1.0f},
-	{33, 7, true, ACT_SIGMOID, 4.0f},
-	{15, 9, true, ACT_TANH, 2.0f},
-	{50, 150, true, ACT_SOFTMAX, 100.0f},
-	{1, 3, false, ACT_SOFTMAX, 1.0f},
-	{20, 300, true, ACT_RELU, 1.0f}, /* rows wider than a work-group */
-	{12, 32, true, ACT_TANH, 1.0f},
+	{37, 11, true, ACT_RELU, 1.0f, {0, 0}},
+	{20, 10, true, ACT_SOFTMAX, 1.0f, {0, 0}},
+	{64, 5, false, ACT_LINEAR, 1.0f, {0, 0}},
+	{33, 7, true, ACT_SIGMOID, 4.0f, {0, 0}},
+	{15, 9, true, ACT_TANH, 2.0f, {0, 0}},
+	{50, 150, true, ACT_SOFTMAX, 100.0f, {0, 0}},
+	{1, 3, false, ACT_SOFTMAX, 1.0f, {0, 0}},
+	{20, 300, true, ACT_RELU, 1.0f, {0, 0}}, /* rows wider than a work-group */
+	{12, 32, true, ACT_TANH, 1.0f, {0, 0}},
 	/* the activations of issue 14 fused: gelu and mish keep their input for the backward pass */
-	{17, 9, true, ACT_GELU, 3.0f},
-	{17, 9, false, ACT_MISH, 3.0f},
-	{17, 9, true, ACT_ELU, 3.0f},
-	{17, 9, true, ACT_HARD_SIGMOID, 3.0f},
+	{17, 9, true, ACT_GELU, 3.0f, {0, 0}},
+	{17, 9, false, ACT_MISH, 3.0f, {0, 0}},
+	{17, 9, true, ACT_ELU, 3.0f, {0, 0}},
+	{17, 9, true, ACT_HARD_SIGMOID, 3.0f, {0, 0}},
+	/* inputs of rank 2 and 3: (timesteps, features), (h, w, c) */
+	{7, 5, true, ACT_RELU, 1.0f, {6, 0}},
+	{3, 4, true, ACT_SOFTMAX, 2.0f, {4, 5}},
+	{9, 2, false, ACT_TANH, 1.0f, {1, 3}},
 };
 
 START_TEST(test_dense)
 {
 	const dense_case *dc = &dense_cases[_i];
 	const int n = 5;
-	char yaml[512];
+	char yaml[512], lead[32] = "";
+	int rank = 1, rows = 1;
+	int64_t out_dims[3];
+	for (int a = 0; a < 2 && dc->lead[a]; a++) {
+		snprintf(lead + strlen(lead), sizeof(lead) - strlen(lead), "%d, ", dc->lead[a]);
+		out_dims[rank - 1] = dc->lead[a];
+		rows *= dc->lead[a];
+		rank++;
+	}
+	out_dims[rank - 1] = dc->units;
 	snprintf(yaml, sizeof(yaml),
-	         "input: {shape: [%d]}\n"
+	         "input: {shape: [%s%d]}\n"
 	         "layers:\n"
 	         "  - type: Dense\n"
 	         "    units: %d\n"
 	         "    activation: %s\n"
 	         "    use_bias: %s\n",
-	         dc->inputs, dc->units, act_names[dc->act], dc->use_bias ? "true" : "false");
+	         lead, dc->inputs, dc->units, act_names[dc->act], dc->use_bias ? "true" : "false");
 	ts_device dev = ts_device_open();
 	ts_net r = ts_net_open(&dev, yaml, n, 1);
-	check_output_shape(&r, 0, 1, (int64_t[]){dc->units});
+	check_output_shape(&r, 0, (uint32_t)rank, out_dims);
 	strata_shape kshape = {.rank = 2, .dims = {dc->inputs, dc->units}};
 	float *kernel = run_random_weight(&r, 0, 0, "kernel", &kshape, 5 + _i, -1.0f, 1.0f);
 	float *bias = NULL;
@@ -380,17 +394,17 @@ START_TEST(test_dense)
 		strata_shape bshape = {.rank = 1, .dims = {dc->units}};
 		bias = run_random_weight(&r, 0, 1, "bias", &bshape, 7 + _i, -1.0f, 1.0f);
 	}
-	size_t in_count = (size_t)n * dc->inputs, out_count = (size_t)n * dc->units;
+	size_t in_count = (size_t)n * rows * dc->inputs, out_count = (size_t)n * rows * dc->units;
 	float *in = random_floats(in_count, 3 + _i, -dc->input_scale, dc->input_scale);
 	float *out = malloc(out_count * sizeof(*out));
 	double *want = malloc(out_count * sizeof(*want));
 	ck_assert(out && want);
 
 	run_forward(&r, in, n, out);
-	ref_dense(n, dc->inputs, dc->units, in, kernel, bias, dc->act, want);
+	ref_dense(n * rows, dc->inputs, dc->units, in, kernel, bias, dc->act, want);
 	check_close("dense", out, want, out_count);
 	if (dc->act == ACT_SOFTMAX)
-		check_rows_sum_to_one(out, (size_t)n, (size_t)dc->units);
+		check_rows_sum_to_one(out, (size_t)n * rows, (size_t)dc->units);
 
 	free(want);
 	free(out);
@@ -863,11 +877,6 @@ START_TEST(test_rank_checks)
 	              "    filters: 2\n"
 	              "    kernel_size: 3\n",
 	              "type: conv2d", "(height, width, channels)");
-	check_refused("input: {shape: [28, 28, 1]}\n"
-	              "layers:\n"
-	              "  - type: dense\n"
-	              "    units: 10\n",
-	              "type: dense", "flatten");
 	check_refused("input: {shape: [28, 28, 1]}\n"
 	              "layers:\n"
 	              "  - type: maxpool2d\n"

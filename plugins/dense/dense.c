@@ -1,5 +1,6 @@
-/* Dense: Keras' fully connected layer over rank-1 inputs, as one GEMM forward and two backward
- * (common/weights.h). */
+/* Dense: Keras' fully connected layer over the last axis of its input, as one GEMM forward and two
+ * backward (common/weights.h). An input of higher rank, (timesteps, features) or (h, w, c), is a
+ * matrix of batch x (the other axes) rows, each row mapped alike, as Keras' Dense does. */
 #include <limits.h>
 #include <stdlib.h>
 
@@ -12,6 +13,7 @@
 typedef struct dense_plan {
 	weights_layout weights;
 	int64_t inputs, units;
+	int64_t rows; /* per sample: the product of the input's axes before the last */
 } dense_plan;
 
 static const strata_param dense_params[] = {
@@ -23,18 +25,21 @@ static const strata_param dense_params[] = {
 static strata_status dense_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
                                  strata_shape *out)
 {
-	char buf[96];
-	if (in->rank != 1)
-		return host->fail(layer, STRATA_ERR_INVALID, "Dense needs a rank-1 input, got %s: put a "
-		                  "flatten layer before it", shape_format(in, buf, sizeof(buf)));
-	dense_plan plan = {.inputs = in->dims[0], .units = host->param_int(layer, "units")};
+	if (in->rank < 1)
+		return host->fail(layer, STRATA_ERR_INVALID, "Dense needs an input of at least one axis");
+	dense_plan plan = {.inputs = in->dims[in->rank - 1], .units = host->param_int(layer, "units"), .rows = 1};
 	int64_t count;
 	if (plan.inputs > INT_MAX || !shape_mul(plan.inputs, plan.units, INT32_MAX, &count))
 		return host->fail(layer, STRATA_ERR_OVERFLOW, "a %lld x %lld kernel is too large",
 		                  (long long)plan.inputs, (long long)plan.units);
+	for (uint32_t a = 0; a + 1 < in->rank; a++)
+		if (!shape_mul(plan.rows, in->dims[a], INT32_MAX, &plan.rows) ||
+		    !shape_mul(plan.rows, plan.inputs > plan.units ? plan.inputs : plan.units, INT32_MAX, &count))
+			return host->fail(layer, STRATA_ERR_OVERFLOW, "a sample of %lld rows of %lld values is too large",
+			                  (long long)plan.rows, (long long)plan.inputs);
 
 	strata_shape kshape = {.rank = 2, .dims = {plan.inputs, plan.units}};
-	strata_status st = weights_declare(layer, host, &kshape, plan.units, 1, &plan.weights);
+	strata_status st = weights_declare(layer, host, &kshape, plan.units, (size_t)plan.rows, &plan.weights);
 	if (st != STRATA_OK)
 		return st;
 
@@ -45,7 +50,8 @@ static strata_status dense_build(strata_layer *layer, const strata_host *host, c
 	free(host->get_private(layer));
 	host->set_private(layer, p);
 
-	*out = (strata_shape){.rank = 1, .dims = {plan.units}};
+	*out = *in;
+	out->dims[in->rank - 1] = plan.units;
 	return STRATA_OK;
 }
 
@@ -56,12 +62,13 @@ static strata_status dense_forward(strata_layer *layer, const strata_host *host,
 	if (args->batch == 0)
 		return STRATA_OK;
 	size_t widest = p->inputs > p->units ? (size_t)p->inputs : (size_t)p->units;
-	strata_status st = shape_check_batch(layer, host, args->batch, widest);
+	strata_status st = shape_check_batch(layer, host, args->batch, widest * (size_t)p->rows);
 	if (st != STRATA_OK)
 		return st;
+	const size_t rows = (size_t)args->batch * (size_t)p->rows;
 	strata_gemm g = {
 		.size = sizeof(g),
-		.m = args->batch, .n = (size_t)p->units, .k = (size_t)p->inputs,
+		.m = rows, .n = (size_t)p->units, .k = (size_t)p->inputs,
 		.alpha = 1.0f, .beta = 0.0f,
 		.a = args->input, .lda = (size_t)p->inputs,
 		.b = host->weight(layer, p->weights.kernel), .ldb = (size_t)p->units,
@@ -71,8 +78,7 @@ static strata_status dense_forward(strata_layer *layer, const strata_host *host,
 	if (st != STRATA_OK)
 		return st;
 	strata_tensor *bias = p->weights.has_bias ? host->weight(layer, p->weights.bias) : NULL;
-	return activation_fused_forward(layer, host, &p->weights.act, args->output, bias, args->batch,
-	                                (size_t)p->units);
+	return activation_fused_forward(layer, host, &p->weights.act, args->output, bias, rows, (size_t)p->units);
 }
 
 static strata_status dense_backward(strata_layer *layer, const strata_host *host,
@@ -80,7 +86,7 @@ static strata_status dense_backward(strata_layer *layer, const strata_host *host
 {
 	const dense_plan *p = host->get_private(layer);
 	size_t widest = p->inputs > p->units ? (size_t)p->inputs : (size_t)p->units;
-	strata_status st = shape_check_batch(layer, host, args->batch, widest);
+	strata_status st = shape_check_batch(layer, host, args->batch, widest * (size_t)p->rows);
 	if (st != STRATA_OK)
 		return st;
 	if (activation_fused_stale(&p->weights.act, args)) {
@@ -90,7 +96,7 @@ static strata_status dense_backward(strata_layer *layer, const strata_host *host
 	}
 	weights_grad g = {
 		.a = args->input, .y = args->output, .dy = args->grad_output, .d_a = args->grad_input,
-		.rows = args->batch, .depth = (size_t)p->inputs, .units = (size_t)p->units,
+		.rows = (size_t)args->batch * (size_t)p->rows, .depth = (size_t)p->inputs, .units = (size_t)p->units,
 		.folded = args->activation_folded,
 	};
 	return weights_backward(layer, host, &p->weights, &g);
@@ -107,7 +113,7 @@ static const strata_layer_ops dense_ops = {
 	.type = "dense",
 	.class_name = "Dense",
 	.name_prefix = "dense",
-	.doc = "fully connected layer over rank-1 inputs, as Keras' Dense",
+	.doc = "fully connected layer over the last axis of its input, as Keras' Dense",
 	.params = dense_params,
 	.n_params = sizeof(dense_params) / sizeof(dense_params[0]),
 	.build = dense_build,
