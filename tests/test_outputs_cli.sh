@@ -75,5 +75,21 @@ sed 's#num_classes: {digit: 10, parity: 2}#num_classes: {digit: 10, parity: 3}#'
 [ $? -eq 2 ] && grep -q "the training data has 3 classes, the model's output parity 2 values" "$tmp/out"
 check "num_classes that do not match a head: exit 2 ($(cat "$tmp/out"))" $?
 
+# A softmax over the last of two axes (dense on a (6, 4) input) makes a class vector per row; the
+# losses take one per sample: refused, not trained on a wrong gradient. The data: 16 samples.
+{ printf '\0\0\10\3\0\0\0\20\0\0\0\6\0\0\0\4'; head -c 384 /dev/zero | tr '\0' '\100'; } >"$tmp/rows"
+{ printf '\0\0\10\1\0\0\0\20'; head -c 16 /dev/zero; } >"$tmp/rows-labels"
+cat >"$tmp/rows.yaml" <<YAML
+input: {shape: [6, 4]}
+layers:
+  - {type: dense, units: 3, activation: softmax}
+loss: categorical_crossentropy
+data: {train_images: $tmp/rows, train_labels: $tmp/rows-labels, num_classes: 18}
+YAML
+"$strata" train "$tmp/rows.yaml" --epochs 1 >"$tmp/out" 2>&1
+status=$?
+[ $status -ne 0 ] && grep -q "categorical_crossentropy on output 'dense_1': its softmax makes a class vector per row" "$tmp/out"
+check "a softmax per row of a rank-2 output under crossentropy is refused (status $status: $(said))" $?
+
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

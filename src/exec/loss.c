@@ -52,6 +52,14 @@ static strata_status make_heads(strata_session *s, strata_error *err)
 			h->folded = ((act && act->s && strcmp(act->s, "softmax") == 0) ||
 			             strcmp(out->type->ops.type, "softmax") == 0) &&
 			            !has_activity(out);
+			/* One label per sample is one class vector per sample: a softmax over the last of
+			 * several axes makes a vector per row, which this loss does not take yet. */
+			if (h->folded && out->out.rank > 1 && (uint64_t)out->out.dims[out->out.rank - 1] != h->classes)
+				return st_fail(err, STRATA_ERR_UNSUPPORTED,
+				               "%s: %s on output '%s': its softmax makes a class vector per row of its "
+				               "last axis (%u axes), and the losses take one class vector per sample; "
+				               "flatten before the output layer",
+				               m->file, o->loss, out->name, out->out.rank);
 		}
 		strata_status st = st_tensor_alloc(s->rt, &h->labels, (size_t)s->max_batch * sizeof(int),
 		                                   "the batch's labels", err);
