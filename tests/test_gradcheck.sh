@@ -86,6 +86,20 @@ gradcheck "$tmp/vectors.yaml" sharer
 grep -q "^  training  kernel " "$tmp/out" && grep -q "^  training  bias " "$tmp/out"
 check "gradcheck of a layer with shares: checks the shared weights ($(said))" $?
 
+# ---- Keras' orthogonal initializer: a kernel starts orthogonal; a bias has one axis and is refused
+printf 'input: {shape: [4]}\nlayers: [{type: dense, units: 3, kernel_initializer: orthogonal, name: kernel_only}]\n' \
+	>"$tmp/orthogonal.yaml"
+printf 'input: {shape: [4]}\nlayers: [{type: dense, units: 3, bias_initializer: orthogonal, name: with_bias}]\n' \
+	>"$tmp/orthogonal_bias.yaml"
+gradcheck "$tmp/orthogonal.yaml" kernel_only
+status=$?
+[ $status -eq 0 ] && grep -q "^passed: " "$tmp/out"
+check "gradcheck of a dense layer with an orthogonal kernel passes (status $status: $(said))" $?
+gradcheck "$tmp/orthogonal_bias.yaml" with_bias
+status=$?
+[ $status -ne 0 ] && grep -q "weight with_bias/bias: 'orthogonal' needs a weight of two axes or more" "$tmp/out"
+check "an orthogonal bias is refused with the weight's name (status $status: $(said))" $?
+
 # ---- a layer name the model lacks ---------------------------------------------------------------------
 gradcheck "$tmp/vectors.yaml" no_such_layer
 status=$?

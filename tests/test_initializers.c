@@ -1,4 +1,5 @@
-/* Weight initializers: Keras' limits and spreads from Keras' fan rules, and determinism. */
+/* Weight initializers: Keras' limits and spreads from Keras' fan rules, orthogonality, and
+ * determinism. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,41 @@ START_TEST(test_uniform_limits)
 }
 END_TEST
 
+/* Keras' Orthogonal: a tall matrix has orthonormal columns, a wide one orthonormal rows, and a
+ * kernel of rank 3 is a matrix of its leading axes' product by its last. */
+START_TEST(test_orthogonal)
+{
+	static const strata_shape shapes[] = {
+		{.rank = 2, .dims = {40, 12}}, {.rank = 2, .dims = {12, 40}}, {.rank = 2, .dims = {16, 16}},
+		{.rank = 3, .dims = {3, 5, 7}},
+	};
+	for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+		const strata_shape *sh = &shapes[k];
+		int cols = (int)sh->dims[sh->rank - 1], rows = 1;
+		for (uint32_t a = 0; a + 1 < sh->rank; a++)
+			rows *= (int)sh->dims[a];
+		float *x = init("orthogonal", *sh, 7 + k);
+		/* The Gram matrix of the shorter side's vectors is the identity. */
+		int n = rows >= cols ? cols : rows, len = rows >= cols ? rows : cols;
+		double worst = 0;
+		for (int a = 0; a < n; a++)
+			for (int b = 0; b < n; b++) {
+				double dot = 0;
+				for (int i = 0; i < len; i++)
+					dot += rows >= cols ? (double)x[i * cols + a] * x[i * cols + b]
+					                    : (double)x[a * cols + i] * x[b * cols + i];
+				worst = fmax(worst, fabs(dot - (a == b ? 1.0 : 0.0)));
+			}
+		ck_assert_msg(worst < 1e-5, "shape %zu: Gram matrix off the identity by %g", k, worst);
+		/* Not a fixed matrix: another seed gives other values. */
+		float *y = init("orthogonal", *sh, 100 + k);
+		ck_assert(memcmp(x, y, (size_t)rows * cols * sizeof(float)) != 0);
+		free(y);
+		free(x);
+	}
+}
+END_TEST
+
 START_TEST(test_truncated_normal_spread)
 {
 	/* A dense kernel (784, 128). Keras draws a normal with stddev sqrt(scale)/0.8796 truncated
@@ -107,6 +143,7 @@ static Suite *initializers_suite(void)
 	TCase *tc = tcase_create("keras");
 	tcase_add_test(tc, test_uniform_limits);
 	tcase_add_test(tc, test_truncated_normal_spread);
+	tcase_add_test(tc, test_orthogonal);
 	tcase_add_test(tc, test_constants_and_determinism);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,9 +1,11 @@
 #include "base/initializers.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
-static const char *const names[] = {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "zeros", "ones"};
+static const char *const names[] = {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "zeros", "ones",
+                                    "orthogonal"};
 
 bool st_initializer_known(const char *name)
 {
@@ -15,7 +17,7 @@ bool st_initializer_known(const char *name)
 
 const char *st_initializer_names(void)
 {
-	return "glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones";
+	return "glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones, orthogonal";
 }
 
 static uint64_t splitmix64(uint64_t *x)
@@ -89,6 +91,48 @@ static void fans(const strata_shape *shape, double *fan_in, double *fan_out)
 	*fan_out = (double)shape->dims[r - 1] * receptive;
 }
 
+/* Keras' Orthogonal (gain 1): the weight as a matrix of prod(shape[:-1]) rows and shape[-1]
+ * columns, from the Q of the QR decomposition of a normal matrix of max x min of them, with R's
+ * diagonal made positive, transposed when there are fewer rows than columns. Modified
+ * Gram-Schmidt in double gives Q with that diagonal already positive. */
+static strata_status orthogonal(const strata_shape *shape, float *dst, uint64_t count, st_rng *rng)
+{
+	uint64_t cols = shape->rank ? (uint64_t)shape->dims[shape->rank - 1] : 1, rows = cols ? count / cols : 0;
+	uint64_t tall = rows > cols ? rows : cols, wide = rows > cols ? cols : rows; /* q: tall x wide */
+	if (shape->rank < 2)
+		return STRATA_ERR_UNSUPPORTED;
+	if (count == 0)
+		return STRATA_OK;
+	if (tall > (uint64_t)1 << 26 || wide > (uint64_t)1 << 14)
+		return STRATA_ERR_OVERFLOW; /* wide^2 x tall work: no weight of this size is orthogonalized */
+	double *q = malloc(tall * wide * sizeof(*q));
+	if (!q)
+		return STRATA_ERR_NO_MEMORY;
+	for (uint64_t i = 0; i < tall * wide; i++)
+		q[i] = normal(rng);
+	/* Column j of q, q[i * wide + j], made orthogonal to the ones before it and of unit length. */
+	for (uint64_t j = 0; j < wide; j++) {
+		for (uint64_t k = 0; k < j; k++) {
+			double dot = 0;
+			for (uint64_t i = 0; i < tall; i++)
+				dot += q[i * wide + k] * q[i * wide + j];
+			for (uint64_t i = 0; i < tall; i++)
+				q[i * wide + j] -= dot * q[i * wide + k];
+		}
+		double norm = 0;
+		for (uint64_t i = 0; i < tall; i++)
+			norm += q[i * wide + j] * q[i * wide + j];
+		norm = sqrt(norm);
+		for (uint64_t i = 0; i < tall; i++)
+			q[i * wide + j] = norm > 0 ? q[i * wide + j] / norm : 0.0;
+	}
+	for (uint64_t r = 0; r < rows; r++)
+		for (uint64_t c = 0; c < cols; c++)
+			dst[r * cols + c] = (float)(rows >= cols ? q[r * wide + c] : q[c * wide + r]);
+	free(q);
+	return STRATA_OK;
+}
+
 strata_status st_initialize(const char *name, const strata_shape *shape, float *dst, uint64_t count, st_rng *rng)
 {
 	double fan_in, fan_out;
@@ -110,6 +154,8 @@ strata_status st_initialize(const char *name, const strata_shape *shape, float *
 		double stddev = sqrt(scale) / truncation;
 		for (uint64_t i = 0; i < count; i++)
 			dst[i] = (float)truncated_normal(rng, stddev);
+	} else if (strcmp(name, "orthogonal") == 0) {
+		return orthogonal(shape, dst, count, rng);
 	} else {
 		return STRATA_ERR_INVALID;
 	}

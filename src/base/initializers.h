@@ -22,7 +22,9 @@ uint64_t st_rng_next(st_rng *rng);
 /* Uniform in [0, 1). */
 double st_rng_uniform(st_rng *rng);
 
-/* Fills `count` floats of a weight of Keras shape `shape`. */
+/* Fills `count` floats of a weight of Keras shape `shape`: STRATA_ERR_INVALID for an unknown name,
+ * STRATA_ERR_UNSUPPORTED for orthogonal on fewer than two axes, STRATA_ERR_OVERFLOW for one too
+ * large to orthogonalize. */
 strata_status st_initialize(const char *name, const strata_shape *shape, float *dst, uint64_t count, st_rng *rng);
 
 #endif

@@ -51,7 +51,14 @@ static strata_status init_weight(strata_session *s, strata_layer *layer, uint32_
 	st_rng rng;
 	st_rng_seed(&rng, s->seed, ((uint64_t)layer->index << 16) | w);
 	st = st_initialize(d->initializer, &d->shape, host, d->count, &rng);
-	if (st)
+	if (st == STRATA_ERR_UNSUPPORTED)
+		st = st_fail(err, st, "%s: '%s' needs a weight of two axes or more, as Keras' (its shape has %u)", what,
+		             d->initializer, d->shape.rank);
+	else if (st == STRATA_ERR_OVERFLOW)
+		st = st_fail(err, st, "%s: too large for the '%s' initializer", what, d->initializer);
+	else if (st == STRATA_ERR_NO_MEMORY)
+		st = st_fail(err, st, "out of memory initializing %s", what);
+	else if (st)
 		st = st_fail(err, st, "%s: unknown initializer '%s'", what, d->initializer);
 	else
 		st = st_tensor_write(s->rt, t, 0, host, d->count * sizeof(float), err);
