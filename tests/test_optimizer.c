@@ -355,22 +355,26 @@ START_TEST(test_schedule_formulas)
 }
 END_TEST
 
+/* Plain SGD at a rate the test computes itself, not the optimizer's. */
+static void sgd_at(host_state *h, const double *g, double lr)
+{
+	for (int i = 0; i < NW; i++)
+		h->w[i] -= lr * g[i];
+}
+
 /* SGD whose rate halves every two updates, on the host: the k-th update (t = k) uses the rate of
  * the k - 1 updates before it, as Keras' optimizer.iterations. */
 static void sgd_halving_ref(host_state *h, const double *g, const st_optimizer *o, int t)
 {
 	(void)o;
-	const double lr = 0.1 * pow(0.5, (t - 1) / 2.0);
-	for (int i = 0; i < NW; i++)
-		h->w[i] -= lr * g[i];
+	sgd_at(h, g, 0.1 * pow(0.5, (t - 1) / 2.0));
 }
 
 /* SGD at 0.1 for the first update, then 0: the weights move once and then stay. */
 static void sgd_once_ref(host_state *h, const double *g, const st_optimizer *o, int t)
 {
 	(void)o;
-	for (int i = 0; t == 1 && i < NW; i++)
-		h->w[i] -= 0.1 * g[i];
+	sgd_at(h, g, t == 1 ? 0.1 : 0.0);
 }
 
 START_TEST(test_schedule_drives_updates)

@@ -32,11 +32,12 @@ static strata_status dense_build(strata_layer *layer, const strata_host *host, c
 	if (plan.inputs > INT_MAX || !shape_mul(plan.inputs, plan.units, INT32_MAX, &count))
 		return host->fail(layer, STRATA_ERR_OVERFLOW, "a %lld x %lld kernel is too large",
 		                  (long long)plan.inputs, (long long)plan.units);
-	for (uint32_t a = 0; a + 1 < in->rank; a++)
-		if (!shape_mul(plan.rows, in->dims[a], INT32_MAX, &plan.rows) ||
-		    !shape_mul(plan.rows, plan.inputs > plan.units ? plan.inputs : plan.units, INT32_MAX, &count))
-			return host->fail(layer, STRATA_ERR_OVERFLOW, "a sample of %lld rows of %lld values is too large",
-			                  (long long)plan.rows, (long long)plan.inputs);
+	bool fits = true;
+	for (uint32_t a = 0; a + 1 < in->rank && fits; a++)
+		fits = shape_mul(plan.rows, in->dims[a], INT32_MAX, &plan.rows);
+	if (!fits || !shape_mul(plan.rows, plan.inputs > plan.units ? plan.inputs : plan.units, INT32_MAX, &count))
+		return host->fail(layer, STRATA_ERR_OVERFLOW, "a sample of %lld rows of %lld values is too large",
+		                  (long long)plan.rows, (long long)plan.inputs);
 
 	strata_shape kshape = {.rank = 2, .dims = {plan.inputs, plan.units}};
 	strata_status st = weights_declare(layer, host, &kshape, plan.units, (size_t)plan.rows, &plan.weights);

@@ -207,15 +207,15 @@ static const strata_param cosine_decay_params[] = {
 	LR_DECAY_STEPS("steps of the cosine, after the warmup"),
 	{.name = "alpha", .type = STRATA_PARAM_FLOAT, .default_value = "0.0", .min = 0, .max = 1,
 	 .doc = "the end rate, a fraction of the rate decayed from"},
-	{.name = "warmup_target", .type = STRATA_PARAM_FLOAT, .default_value = "null", .min = 0, .max = BIG, .choices = "(]",
-	 .doc = "the rate a linear warmup reaches; null: no warmup"},
+	{.name = "warmup_target", .type = STRATA_PARAM_FLOAT, .default_value = "null", .min = 0, .max = BIG,
+	 .choices = "(]", .doc = "the rate a linear warmup reaches; null: no warmup"},
 	{.name = "warmup_steps", .type = STRATA_PARAM_INT, .default_value = "0", .min = 0, .max = I32,
 	 .doc = "steps of the warmup"},
 };
 
 static const strata_param piecewise_constant_decay_params[] = {
 	{.name = "boundaries", .type = STRATA_PARAM_INTS, .count = STRATA_INTS_ANY, .min = 0, .max = I32,
-	 .doc = "increasing steps where the rate changes (at most 7)"},
+	 .doc = "increasing steps where the rate changes (at most 3)"},
 	{.name = "values", .type = STRATA_PARAM_FLOATS, .count = STRATA_INTS_ANY, .min = 0, .max = BIG,
 	 .doc = "the rates: up to the first boundary, between, after the last (one more than boundaries)"},
 };

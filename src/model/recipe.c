@@ -160,6 +160,26 @@ static strata_status read_metrics(st_loader *ld, const st_ynode *root, const cha
 
 /* ---- optimizer ------------------------------------------------------------------------------ */
 
+/* `sec` as the section of `type` (`schema`, NULL when the type has none), its values read from
+ * `map` (NULL: all defaults); `where` gets "LABEL TYPE" for messages. The optimizer and its
+ * learning-rate schedule are both such a section. */
+static strata_status read_typed_section(st_loader *ld, st_section *sec, const char *label, const char *type,
+                                        const st_schema *schema, const st_ynode *type_node, const st_ynode *map,
+                                        st_pos pos, const char *const *handled, char *where, size_t where_size)
+{
+	sec->type = strdup(type);
+	if (!sec->type)
+		return st_ld_no_memory(ld);
+	if (!schema)
+		return st_ld_fail(ld, type_node->pos, STRATA_ERR_INVALID, "%s '%s' has no parameter table", label,
+		                  sec->type);
+	sec->pos = pos;
+	sec->decl = schema->params;
+	sec->n_params = schema->n_params;
+	snprintf(where, where_size, "%s %s", label, sec->type);
+	return st_ld_section(ld, schema, map, sec->pos, where, handled, &sec->values);
+}
+
 /* `learning_rate: {type: NAME, ...}`: a schedule of keras.optimizers.schedules in place of a
  * constant rate. */
 static strata_status read_lr_schedule(st_loader *ld, const st_ynode *node)
@@ -178,19 +198,10 @@ static strata_status read_lr_schedule(st_loader *ld, const st_ynode *node)
 	if (st)
 		return st;
 	/* The enum holds exactly the names st_lr_schedule_schema() knows. */
-	const st_schema *schema = st_lr_schedule_schema(tv.s);
-	sec->type = strdup(tv.s);
+	st = read_typed_section(ld, sec, "learning_rate", tv.s, st_lr_schedule_schema(tv.s), type_node, node, node->pos,
+	                        handled, where, sizeof(where));
 	st_params_release(&tv, 1);
-	if (!sec->type)
-		return st_ld_no_memory(ld);
-	if (!schema)
-		return st_ld_fail(ld, type_node->pos, STRATA_ERR_INVALID, "learning_rate '%s' has no parameter table",
-		                  sec->type);
-	sec->pos = node->pos;
-	sec->decl = schema->params;
-	sec->n_params = schema->n_params;
-	snprintf(where, sizeof(where), "learning_rate %s", sec->type);
-	if ((st = st_ld_section(ld, schema, node, sec->pos, where, handled, &sec->values)))
+	if (st)
 		return st;
 	if (strcmp(sec->type, "piecewise_constant_decay") != 0)
 		return STRATA_OK;
@@ -238,24 +249,14 @@ static strata_status read_optimizer(st_loader *ld, const st_ynode *root)
 			return st;
 		type = tv.s;
 	}
-	/* The enum above holds exactly the names st_optimizer_schema() knows. */
-	const st_schema *schema = st_optimizer_schema(type);
-	st_section *sec = &ld->m->recipe.optimizer;
-	sec->type = strdup(type);
-	st_params_release(&tv, 1);
-	if (!sec->type)
-		return st_ld_no_memory(ld);
-	if (!schema)
-		return st_ld_fail(ld, type_node->pos, STRATA_ERR_INVALID, "optimizer '%s' has no parameter table",
-		                  sec->type);
-	sec->pos = node ? node->pos : root->pos;
-	sec->decl = schema->params;
-	sec->n_params = schema->n_params;
-	snprintf(where, sizeof(where), "optimizer %s", sec->type);
 	const st_ynode *lr = map ? st_ynode_get(map, "learning_rate") : NULL;
 	bool scheduled = lr && lr->kind == ST_YNODE_MAPPING;
-	if ((st = st_ld_section(ld, schema, map, sec->pos, where, scheduled ? handled_scheduled : handled,
-	                        &sec->values)))
+	/* The enum above holds exactly the names st_optimizer_schema() knows. */
+	st = read_typed_section(ld, &ld->m->recipe.optimizer, "optimizer", type, st_optimizer_schema(type), type_node,
+	                        map, node ? node->pos : root->pos, scheduled ? handled_scheduled : handled, where,
+	                        sizeof(where));
+	st_params_release(&tv, 1);
+	if (st)
 		return st;
 	return scheduled ? read_lr_schedule(ld, lr) : STRATA_OK;
 }
