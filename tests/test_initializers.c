@@ -137,6 +137,42 @@ START_TEST(test_constants_and_determinism)
 }
 END_TEST
 
+START_TEST(test_blocks)
+{
+	/* Keras' LSTM bias with unit_forget_bias: (4 x 3,) as zeros, ones, zeros, zeros. */
+	ck_assert(st_initializer_known("zeros,ones,zeros,zeros"));
+	ck_assert_uint_eq(st_initializer_blocks("zeros,ones,zeros,zeros"), 4);
+	ck_assert_uint_eq(st_initializer_blocks("zeros"), 1);
+	ck_assert(!st_initializer_known("zeros,lecun_uniform"));
+	ck_assert(!st_initializer_known("zeros,"));
+	float *b = init("zeros,ones,zeros,zeros", (strata_shape){.rank = 1, .dims = {12}}, 1);
+	for (int i = 0; i < 12; i++)
+		ck_assert_float_eq(b[i], i >= 3 && i < 6 ? 1.0f : 0.0f);
+	/* On (2, 6), blocks of columns: every row's first 3 columns ones, the last 3 glorot_uniform of
+	 * a (2, 3) weight: limit sqrt(6 / 5). */
+	float *m = init("ones,glorot_uniform", (strata_shape){.rank = 2, .dims = {2, 6}}, 7);
+	bool spread = false;
+	for (int r = 0; r < 2; r++)
+		for (int c = 0; c < 6; c++) {
+			float v = m[r * 6 + c];
+			if (c < 3) {
+				ck_assert_float_eq(v, 1.0f);
+			} else {
+				ck_assert(fabs(v) <= sqrt(6.0 / 5.0));
+				spread |= v != 1.0f && v != 0.0f;
+			}
+		}
+	ck_assert(spread);
+	/* A list that does not split the last axis evenly is refused. */
+	st_rng rng;
+	st_rng_seed(&rng, 1, 0);
+	float x[5];
+	ck_assert_int_ne(st_initialize("zeros,ones", &(strata_shape){.rank = 1, .dims = {5}}, x, 5, &rng), STRATA_OK);
+	free(b);
+	free(m);
+}
+END_TEST
+
 static Suite *initializers_suite(void)
 {
 	Suite *s = suite_create("initializers");
@@ -145,6 +181,7 @@ static Suite *initializers_suite(void)
 	tcase_add_test(tc, test_truncated_normal_spread);
 	tcase_add_test(tc, test_orthogonal);
 	tcase_add_test(tc, test_constants_and_determinism);
+	tcase_add_test(tc, test_blocks);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -115,7 +115,11 @@ typedef struct strata_weight_desc {
 	uint32_t size;           /* sizeof(strata_weight_desc) */
 	const char *name;        /* "kernel", "bias" */
 	strata_shape shape;
-	const char *initializer; /* glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones */
+	/* glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones, orthogonal (0.4); since
+	 * 0.4 also a comma-separated list of these, which splits the last axis into that many equal
+	 * blocks, each initialized as a weight of its own: "zeros,ones,zeros,zeros" is Keras' LSTM
+	 * bias with unit_forget_bias (the forget gate's block ones). */
+	const char *initializer;
 	double l1, l2;           /* regularization factors; 0 for none */
 	/* Added in 0.4: the layer's CONSTRAINT parameter that constrains this weight (e.g.
 	 * "kernel_constraint"), or NULL for none. The host resolves its axes against `shape` (Keras'

@@ -7,12 +7,37 @@
 static const char *const names[] = {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "zeros", "ones",
                                     "orthogonal"};
 
-bool st_initializer_known(const char *name)
+/* Whether `name`, `len` characters, is one initializer's name. */
+static bool known_one(const char *name, size_t len)
 {
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(name, names[i]) == 0)
+		if (strlen(names[i]) == len && strncmp(name, names[i], len) == 0)
 			return true;
 	return false;
+}
+
+/* The blocks of a comma-separated list ("zeros,ones,zeros,zeros"): how many, 1 for a plain name. */
+uint64_t st_initializer_blocks(const char *name)
+{
+	uint64_t n = 1;
+	for (const char *c = name; *c; c++)
+		n += *c == ',';
+	return n;
+}
+
+bool st_initializer_known(const char *name)
+{
+	if (!name)
+		return false;
+	for (;;) {
+		const char *comma = strchr(name, ',');
+		size_t len = comma ? (size_t)(comma - name) : strlen(name);
+		if (!known_one(name, len))
+			return false;
+		if (!comma)
+			return true;
+		name = comma + 1;
+	}
 }
 
 const char *st_initializer_names(void)
@@ -133,7 +158,51 @@ static strata_status orthogonal(const strata_shape *shape, float *dst, uint64_t 
 	return STRATA_OK;
 }
 
+static strata_status initialize_one(const char *name, const strata_shape *shape, float *dst, uint64_t count,
+                                    st_rng *rng);
+
+/* A list of n names: the last axis in n equal blocks, block i initialized by name i as a weight of
+ * its own (Keras' LSTM bias with unit_forget_bias: the forget gate's block ones, the others by
+ * bias_initializer). Each block is filled whole, then scattered to its columns. */
+static strata_status initialize_blocks(const char *name, uint64_t n, const strata_shape *shape, float *dst,
+                                       uint64_t count, st_rng *rng)
+{
+	if (shape->rank < 1 || shape->dims[shape->rank - 1] <= 0 || (uint64_t)shape->dims[shape->rank - 1] % n)
+		return STRATA_ERR_INVALID;
+	uint64_t last = (uint64_t)shape->dims[shape->rank - 1], width = last / n, rows = count / last;
+	strata_shape block = *shape;
+	block.dims[shape->rank - 1] = (int64_t)width;
+	float *tmp = malloc(rows * width * sizeof(float));
+	if (!tmp)
+		return STRATA_ERR_NO_MEMORY;
+	char one[32];
+	strata_status st = STRATA_OK;
+	for (uint64_t i = 0; i < n && st == STRATA_OK; i++) {
+		const char *comma = strchr(name, ',');
+		size_t len = comma ? (size_t)(comma - name) : strlen(name);
+		if (len >= sizeof(one)) {
+			st = STRATA_ERR_INVALID;
+			break;
+		}
+		memcpy(one, name, len);
+		one[len] = '\0';
+		st = initialize_one(one, &block, tmp, rows * width, rng);
+		for (uint64_t r = 0; r < rows && st == STRATA_OK; r++)
+			memcpy(dst + r * last + i * width, tmp + r * width, width * sizeof(float));
+		name = comma ? comma + 1 : name + len;
+	}
+	free(tmp);
+	return st;
+}
+
 strata_status st_initialize(const char *name, const strata_shape *shape, float *dst, uint64_t count, st_rng *rng)
+{
+	uint64_t n = st_initializer_blocks(name);
+	return n > 1 ? initialize_blocks(name, n, shape, dst, count, rng) : initialize_one(name, shape, dst, count, rng);
+}
+
+static strata_status initialize_one(const char *name, const strata_shape *shape, float *dst, uint64_t count,
+                                    st_rng *rng)
 {
 	double fan_in, fan_out;
 	fans(shape, &fan_in, &fan_out);

@@ -8,7 +8,12 @@
 
 #include <strata/types.h>
 
+/* A name, or a comma-separated list of names that splits the weight's last axis into that many
+ * equal blocks, each initialized as a weight of its own ("zeros,ones,zeros,zeros": Keras' LSTM bias
+ * with unit_forget_bias). */
 bool st_initializer_known(const char *name);
+/* How many blocks a name list makes: 1 for a plain name. */
+uint64_t st_initializer_blocks(const char *name);
 /* Comma-separated names, for messages. */
 const char *st_initializer_names(void);
 

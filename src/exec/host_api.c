@@ -178,6 +178,11 @@ static strata_status host_add_weight(strata_layer *layer, const strata_weight_de
 		                 desc->initializer, st_initializer_names());
 	if (desc->shape.rank == 0 || desc->shape.rank > STRATA_MAX_RANK)
 		return st_layer_fail(layer, STRATA_ERR_PLUGIN, "weight '%s' has rank %u", desc->name, desc->shape.rank);
+	uint64_t blocks = st_initializer_blocks(desc->initializer);
+	if (blocks > 1 && (desc->shape.dims[desc->shape.rank - 1] < 1 ||
+	                   (uint64_t)desc->shape.dims[desc->shape.rank - 1] % blocks))
+		return st_layer_fail(layer, STRATA_ERR_PLUGIN, "weight '%s': %llu initializers do not split its last axis of %lld",
+		                     desc->name, (unsigned long long)blocks, (long long)desc->shape.dims[desc->shape.rank - 1]);
 	uint64_t count = 1;
 	for (uint32_t i = 0; i < desc->shape.rank; i++) {
 		int64_t d = desc->shape.dims[i];

@@ -1,0 +1,514 @@
+/* The recurrent layers of issue 15: simple_rnn (the Elman network), lstm and gru, with Keras'
+ * names, defaults, weight layouts and gate orders (LSTM i, f, c, o; GRU z, r, h, reset_after both
+ * ways), over an input of (timesteps, features).
+ *
+ * A sequence runs in few launches: the input projection of every step is one GEMM over all
+ * batch x timesteps rows; each step is then one recurrent GEMM (h_prev . recurrent_kernel) and one
+ * kernel that adds the biases, applies the gates and writes the state (recurrent.cl; the GRU
+ * without reset_after needs a second GEMM and kernel, since its reset gate acts before the
+ * candidate's product). Backpropagation through time runs the steps backwards with one kernel and
+ * one GEMM each (dh_prev = dPreactivation . recurrent_kernel^T); the weight gradients are then one
+ * GEMM each over all steps at once, from the states and preactivation gradients kept per step. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <strata/plugin.h>
+
+#include "activation.h"
+#include "core.h"
+#include "recurrent_cl.h"
+#include "shape.h"
+
+typedef enum cell_kind { CELL_SIMPLE, CELL_LSTM, CELL_GRU } cell_kind;
+
+/* The activations a recurrent layer takes: those whose derivative is a function of their output
+ * (the backward pass reads the kept gate activations), with their codes in cl/core.cl's list, which
+ * recurrent.cl's kernels follow. */
+#define RNN_ACTIVATIONS "tanh|sigmoid|hard_sigmoid|relu|linear|elu|selu|softplus|softsign|exponential|relu6|leaky_relu"
+static const struct {
+	const char *name;
+	int code;
+} rnn_activation_codes[] = {
+	{"linear", 0}, {"relu", 1}, {"sigmoid", 2}, {"tanh", 3}, {"elu", 5}, {"selu", 6}, {"softplus", 9},
+	{"softsign", 10}, {"hard_sigmoid", 11}, {"exponential", 12}, {"relu6", 13}, {"leaky_relu", 14},
+};
+
+typedef struct rnn_plan {
+	cell_kind cell;
+	int64_t steps, features, units;
+	int64_t gates;        /* G: 1, 4 or 3 blocks of units */
+	int64_t dg_width;     /* columns of the dg matrix: G*U, or 2*G*U for the GRU with reset_after */
+	bool return_sequences, go_backwards, reset_after, has_bias;
+	char options[48];     /* -DACT=.. -DRACT=.. */
+	char bias_init[160];  /* LSTM with unit_forget_bias: "X,ones,X,X" */
+	uint32_t kernel, recurrent, bias;                  /* weights */
+	uint32_t xw, hprev, cache, extra, hu, dh, dc, sums; /* workspaces */
+} rnn_plan;
+
+#define RNN_PARAM_UNITS                                                                              \
+	{.name = "units", .type = STRATA_PARAM_INT, .min = 1, .max = 65536, .doc = "size of the state"},  \
+	{.name = "activation", .type = STRATA_PARAM_ENUM, .default_value = "tanh", .choices = RNN_ACTIVATIONS, \
+	 .doc = "activation of the state (LSTM: of the candidate and of the cell state)"}
+
+#define RNN_PARAM_RECURRENT_ACTIVATION                                                               \
+	{.name = "recurrent_activation", .type = STRATA_PARAM_ENUM, .default_value = "sigmoid",          \
+	 .choices = RNN_ACTIVATIONS, .doc = "activation of the gates"}
+
+#define RNN_INITIALIZERS "glorot_uniform|glorot_normal|he_uniform|he_normal|zeros|ones|orthogonal"
+
+#define RNN_PARAM_WEIGHTS                                                                            \
+	{.name = "use_bias", .type = STRATA_PARAM_BOOL, .default_value = "true",                        \
+	 .doc = "whether the layer adds bias vectors"},                                                 \
+	{.name = "kernel_initializer", .type = STRATA_PARAM_ENUM, .default_value = "glorot_uniform",   \
+	 .choices = RNN_INITIALIZERS, .doc = "initializer of the input kernel (features, gates x units)"}, \
+	{.name = "recurrent_initializer", .type = STRATA_PARAM_ENUM, .default_value = "orthogonal",     \
+	 .choices = RNN_INITIALIZERS, .doc = "initializer of the recurrent kernel (units, gates x units)"}, \
+	{.name = "bias_initializer", .type = STRATA_PARAM_ENUM, .default_value = "zeros",              \
+	 .choices = RNN_INITIALIZERS, .doc = "initializer of the bias"}
+
+#define RNN_PARAM_REST                                                                               \
+	{.name = "kernel_regularizer", .type = STRATA_PARAM_REGULARIZER, .default_value = "null",      \
+	 .doc = "l1/l2 penalty on the input kernel, e.g. {l2: 0.01}"},                                \
+	{.name = "recurrent_regularizer", .type = STRATA_PARAM_REGULARIZER, .default_value = "null",   \
+	 .doc = "l1/l2 penalty on the recurrent kernel"},                                              \
+	{.name = "bias_regularizer", .type = STRATA_PARAM_REGULARIZER, .default_value = "null",        \
+	 .doc = "l1/l2 penalty on the bias"},                                                          \
+	{.name = "kernel_constraint", .type = STRATA_PARAM_CONSTRAINT, .default_value = "null",        \
+	 .doc = "applied to the input kernel after every update: max_norm, non_neg"},                \
+	{.name = "recurrent_constraint", .type = STRATA_PARAM_CONSTRAINT, .default_value = "null",     \
+	 .doc = "applied to the recurrent kernel after every update"},                                 \
+	{.name = "bias_constraint", .type = STRATA_PARAM_CONSTRAINT, .default_value = "null",          \
+	 .doc = "applied to the bias after every update"},                                             \
+	{.name = "dropout", .type = STRATA_PARAM_FLOAT, .default_value = "0", .min = 0, .max = 1,      \
+	 .choices = "[)", .doc = "fraction of the inputs dropped while training (only 0 so far)"},     \
+	{.name = "recurrent_dropout", .type = STRATA_PARAM_FLOAT, .default_value = "0", .min = 0,      \
+	 .max = 1, .choices = "[)", .doc = "fraction of the state dropped while training (only 0 so far)"}, \
+	{.name = "return_sequences", .type = STRATA_PARAM_BOOL, .default_value = "false",              \
+	 .doc = "output the state of every step (timesteps, units), not the last one's (units)"},     \
+	{.name = "return_state", .type = STRATA_PARAM_UNSUPPORTED, .default_value = "false",           \
+	 .doc = "the final states as extra outputs are not supported yet"},                            \
+	{.name = "go_backwards", .type = STRATA_PARAM_BOOL, .default_value = "false",                  \
+	 .doc = "run the input backwards; the output sequence is in the order of the steps"},         \
+	{.name = "stateful", .type = STRATA_PARAM_UNSUPPORTED, .default_value = "false",               \
+	 .doc = "a state carried from one batch to the next is not supported"},                        \
+	{.name = "unroll", .type = STRATA_PARAM_BOOL, .default_value = "false",                        \
+	 .doc = "no effect (Keras' graph-building choice): every step is one GEMM and one kernel"},    \
+	{.name = "seed", .type = STRATA_PARAM_UNSUPPORTED, .default_value = "null",                    \
+	 .doc = "dropout follows the run's seed"}
+
+static const strata_param simple_params[] = {RNN_PARAM_UNITS, RNN_PARAM_WEIGHTS, RNN_PARAM_REST};
+
+static const strata_param lstm_params[] = {
+	RNN_PARAM_UNITS,
+	RNN_PARAM_RECURRENT_ACTIVATION,
+	RNN_PARAM_WEIGHTS,
+	{.name = "unit_forget_bias", .type = STRATA_PARAM_BOOL, .default_value = "true",
+	 .doc = "start the forget gate's bias at 1 (and the rest by bias_initializer), as Keras"},
+	RNN_PARAM_REST,
+};
+
+static const strata_param gru_params[] = {
+	RNN_PARAM_UNITS,
+	RNN_PARAM_RECURRENT_ACTIVATION,
+	RNN_PARAM_WEIGHTS,
+	RNN_PARAM_REST,
+	{.name = "reset_after", .type = STRATA_PARAM_BOOL, .default_value = "true",
+	 .doc = "apply the reset gate after the recurrent product (PyTorch's and cuDNN's GRU; a bias of (2, 3 x units))"},
+};
+
+static int rnn_activation(const char *name)
+{
+	for (size_t i = 0; i < sizeof(rnn_activation_codes) / sizeof(rnn_activation_codes[0]); i++)
+		if (name && strcmp(name, rnn_activation_codes[i].name) == 0)
+			return rnn_activation_codes[i].code;
+	return -1;
+}
+
+/* Declares one weight from the layer's `init`, `reg` and `constraint` parameters. */
+static strata_status rnn_weight(strata_layer *layer, const strata_host *host, const char *name,
+                                const strata_shape *shape, const char *initializer, const char *reg,
+                                const char *constraint, uint32_t *index)
+{
+	strata_weight_desc d = {
+		.size = sizeof(d),
+		.name = name,
+		.shape = *shape,
+		.initializer = initializer,
+		.constraint = constraint,
+	};
+	host->param_regularizer(layer, reg, &d.l1, &d.l2);
+	return host->add_weight(layer, &d, index);
+}
+
+static strata_status rnn_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
+                               strata_shape *out, cell_kind cell)
+{
+	if (in->rank != 2 || in->dtype != STRATA_DTYPE_FLOAT32) {
+		char buf[96];
+		return host->fail(layer, STRATA_ERR_INVALID, "needs float sequences of (timesteps, features), got %s",
+		                  shape_format(in, buf, sizeof(buf)));
+	}
+	if (host->param_float(layer, "dropout") != 0.0)
+		return host->fail_param(layer, "dropout", STRATA_ERR_INVALID,
+		                        "dropout inside a recurrent layer is not implemented yet; put a dropout layer before it");
+	if (host->param_float(layer, "recurrent_dropout") != 0.0)
+		return host->fail_param(layer, "recurrent_dropout", STRATA_ERR_INVALID,
+		                        "recurrent_dropout is not implemented yet");
+	rnn_plan *p = calloc(1, sizeof(*p));
+	if (!p)
+		return host->fail(layer, STRATA_ERR_NO_MEMORY, "out of memory");
+	free(host->get_private(layer));
+	host->set_private(layer, p);
+
+	p->cell = cell;
+	p->steps = in->dims[0];
+	p->features = in->dims[1];
+	p->units = host->param_int(layer, "units");
+	p->gates = p->cell == CELL_LSTM ? 4 : p->cell == CELL_GRU ? 3 : 1;
+	p->reset_after = p->cell == CELL_GRU && host->param_bool(layer, "reset_after");
+	p->dg_width = (p->reset_after ? 2 : 1) * p->gates * p->units;
+	p->return_sequences = host->param_bool(layer, "return_sequences");
+	p->go_backwards = host->param_bool(layer, "go_backwards");
+	p->has_bias = host->param_bool(layer, "use_bias");
+	int act = rnn_activation(host->param_string(layer, "activation"));
+	int ract = p->cell == CELL_SIMPLE ? 2 : rnn_activation(host->param_string(layer, "recurrent_activation"));
+	if (act < 0 || ract < 0)
+		return host->fail(layer, STRATA_ERR_PLUGIN, "an activation of the declared choices has no code");
+	snprintf(p->options, sizeof(p->options), "-DACT=%d -DRACT=%d", act, ract);
+
+	/* Every index of the kernels is an int: batch x steps x the widest row must fit. */
+	int64_t row, all;
+	if (p->steps < 1 || p->features < 1 || !shape_mul(p->steps, p->dg_width + p->features, INT32_MAX, &row) ||
+	    !shape_mul(p->gates * p->units, p->features > p->units ? p->features : p->units, INT32_MAX, &all))
+		return host->fail(layer, STRATA_ERR_OVERFLOW, "%lld steps of %lld features into %lld units are too many",
+		                  (long long)p->steps, (long long)p->features, (long long)p->units);
+
+	const int64_t gu = p->gates * p->units;
+	strata_shape kshape = {.rank = 2, .dims = {p->features, gu}};
+	strata_shape rshape = {.rank = 2, .dims = {p->units, gu}};
+	strata_status st = rnn_weight(layer, host, "kernel", &kshape, host->param_string(layer, "kernel_initializer"),
+	                              "kernel_regularizer", "kernel_constraint", &p->kernel);
+	if (st == STRATA_OK)
+		st = rnn_weight(layer, host, "recurrent_kernel", &rshape, host->param_string(layer, "recurrent_initializer"),
+		                "recurrent_regularizer", "recurrent_constraint", &p->recurrent);
+	if (st == STRATA_OK && p->has_bias) {
+		const char *init = host->param_string(layer, "bias_initializer");
+		if (p->cell == CELL_LSTM && host->param_bool(layer, "unit_forget_bias")) {
+			snprintf(p->bias_init, sizeof(p->bias_init), "%s,ones,%s,%s", init, init, init);
+			init = p->bias_init;
+		}
+		strata_shape bshape = p->reset_after ? (strata_shape){.rank = 2, .dims = {2, gu}}
+		                                     : (strata_shape){.rank = 1, .dims = {gu}};
+		st = rnn_weight(layer, host, "bias", &bshape, init, "bias_regularizer", "bias_constraint", &p->bias);
+	}
+	const size_t f = sizeof(float), t = (size_t)p->steps, u = (size_t)p->units;
+	if (st == STRATA_OK)
+		st = host->add_workspace(layer, t * (size_t)p->dg_width * f, &p->xw);
+	if (st == STRATA_OK)
+		st = host->add_workspace(layer, t * u * f, &p->hprev);
+	if (st == STRATA_OK)
+		st = host->add_workspace(layer, t * (size_t)gu * f, &p->cache);
+	if (st == STRATA_OK && p->cell != CELL_SIMPLE)
+		st = host->add_workspace(layer, t * u * f, &p->extra);
+	if (st == STRATA_OK)
+		st = host->add_workspace(layer, (size_t)gu * f, &p->hu);
+	if (st == STRATA_OK)
+		st = host->add_workspace(layer, u * f, &p->dh);
+	if (st == STRATA_OK && p->cell == CELL_LSTM)
+		st = host->add_workspace(layer, u * f, &p->dc);
+	if (st == STRATA_OK && p->has_bias)
+		st = host->add_workspace(layer, activation_sum_blocks(t) * (size_t)p->dg_width * f, &p->sums);
+	if (st != STRATA_OK)
+		return st;
+
+	*out = (strata_shape){.rank = p->return_sequences ? 2 : 1, .dtype = STRATA_DTYPE_FLOAT32};
+	if (p->return_sequences) {
+		out->dims[0] = p->steps;
+		out->dims[1] = p->units;
+	} else {
+		out->dims[0] = p->units;
+	}
+	return STRATA_OK;
+}
+
+/* The time position of step s. */
+static int rnn_pos(const rnn_plan *p, int64_t s)
+{
+	return (int)(p->go_backwards ? p->steps - 1 - s : s);
+}
+
+/* Where step s's state goes in the output: its row and rows per sample; -1 when it is not output. */
+static int rnn_out_row(const rnn_plan *p, int64_t s)
+{
+	if (p->return_sequences)
+		return (int)s;
+	return s == p->steps - 1 ? 0 : -1;
+}
+
+/* C[m, n] = op(A) op(B) + beta C with the offsets and leading dimensions given. */
+static strata_status rnn_gemm(strata_layer *layer, const strata_host *host, bool ta, bool tb, size_t m, size_t n,
+                              size_t k, strata_tensor *a, size_t ao, size_t lda, strata_tensor *b, size_t bo,
+                              size_t ldb, float beta, strata_tensor *c, size_t co, size_t ldc)
+{
+	strata_gemm g = {
+		.size = sizeof(g), .trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = beta,
+		.a = a, .a_offset = ao, .lda = lda, .b = b, .b_offset = bo, .ldb = ldb, .c = c, .c_offset = co, .ldc = ldc,
+	};
+	return host->gemm(layer, &g);
+}
+
+/* Launches `name` over (units, batch) with `n` arguments. */
+static strata_status rnn_launch(strata_layer *layer, const strata_host *host, const rnn_plan *p, const char *name,
+                                uint32_t batch, uint32_t n, const strata_arg *args)
+{
+	strata_kernel *k = host->kernel(layer, "recurrent", name, p->options);
+	if (!k)
+		return host->last_status(layer);
+	size_t global[2] = {(size_t)p->units, batch};
+	return host->launch(layer, k, 2, global, NULL, n, args);
+}
+
+#define ARGS(...) (sizeof((strata_arg[]){__VA_ARGS__}) / sizeof(strata_arg)), (strata_arg[]){__VA_ARGS__}
+#define T(x) strata_arg_tensor(x)
+#define I(x) strata_arg_int((int32_t)(x))
+
+static strata_status rnn_forward(strata_layer *layer, const strata_host *host, const strata_forward_args *args)
+{
+	const rnn_plan *p = host->get_private(layer);
+	const uint32_t batch = args->batch;
+	if (batch == 0)
+		return STRATA_OK;
+	strata_status st = shape_check_batch(layer, host, batch, (size_t)(p->steps * (p->dg_width + p->features)));
+	if (st != STRATA_OK)
+		return st;
+	const size_t b = batch, t = (size_t)p->steps, u = (size_t)p->units, gu = (size_t)(p->gates * p->units);
+	const size_t gw = (size_t)p->dg_width;
+	strata_tensor *xw = host->workspace(layer, p->xw), *hprev = host->workspace(layer, p->hprev);
+	strata_tensor *cache = host->workspace(layer, p->cache), *hu = host->workspace(layer, p->hu);
+	strata_tensor *extra = p->cell != CELL_SIMPLE ? host->workspace(layer, p->extra) : NULL;
+	strata_tensor *kernel = host->weight(layer, p->kernel), *rec = host->weight(layer, p->recurrent);
+	strata_tensor *bias = p->has_bias ? host->weight(layer, p->bias) : xw; /* xw: a placeholder, not read */
+	strata_tensor *in = args->input, *out = args->output;
+	const int steps = (int)t, units = (int)u, out_steps = p->return_sequences ? steps : 1;
+
+	/* The input projection of every step at once; xw's rows are gw wide (the GRU with reset_after
+	 * keeps the backward pass's recurrent half there too). */
+	st = rnn_gemm(layer, host, false, false, b * t, gu, (size_t)p->features, in, 0, (size_t)p->features, kernel, 0,
+	              gu, 0.0f, xw, 0, gw);
+	for (int64_t s = 0; s < p->steps && st == STRATA_OK; s++) {
+		const int pos = rnn_pos(p, s), first = s == 0;
+		const int next = s + 1 < p->steps ? rnn_pos(p, s + 1) : -1, prev = first ? 0 : rnn_pos(p, s - 1);
+		const int out_row = rnn_out_row(p, s);
+		const bool split = p->cell == CELL_GRU && !p->reset_after;
+		if (!first)
+			st = rnn_gemm(layer, host, false, false, b, split ? 2 * u : gu, u, hprev, (size_t)pos * u, t * u, rec, 0,
+			              gu, 0.0f, hu, 0, gu);
+		if (st != STRATA_OK)
+			break;
+		switch (p->cell) {
+		case CELL_SIMPLE:
+			st = rnn_launch(layer, host, p, "simple_forward", batch,
+			                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(out), I(units),
+			                     I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row), I(first)));
+			break;
+		case CELL_LSTM:
+			st = rnn_launch(layer, host, p, "lstm_forward", batch,
+			                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(extra), T(out),
+			                     I(units), I(batch), I(steps), I(pos), I(prev), I(next), I(out_steps), I(out_row),
+			                     I(first)));
+			break;
+		case CELL_GRU:
+			if (p->reset_after) {
+				st = rnn_launch(layer, host, p, "gru_forward", batch,
+				                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(extra), T(out),
+				                     I(units), I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row),
+				                     I(first)));
+				break;
+			}
+			st = rnn_launch(layer, host, p, "gru_gates", batch,
+			                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(extra), I(units),
+			                     I(batch), I(steps), I(pos), I(first)));
+			/* (r * h_prev) . U_h into hu's third block */
+			if (st == STRATA_OK && !first)
+				st = rnn_gemm(layer, host, false, false, b, u, u, extra, (size_t)pos * u, t * u, rec, 2 * u, gu,
+				              0.0f, hu, 2 * u, gu);
+			if (st == STRATA_OK)
+				st = rnn_launch(layer, host, p, "gru_candidate", batch,
+				                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(out), I(units),
+				                     I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row), I(first)));
+			break;
+		}
+	}
+	return st;
+}
+
+/* Overwrites every weight gradient with zeros: an empty batch contributes nothing. */
+static strata_status rnn_zero_grads(strata_layer *layer, const strata_host *host, const rnn_plan *p)
+{
+	const size_t gu = (size_t)(p->gates * p->units);
+	strata_status st = core_fill(layer, host, host->weight_grad(layer, p->kernel), 0.0f, (size_t)p->features * gu);
+	if (st == STRATA_OK)
+		st = core_fill(layer, host, host->weight_grad(layer, p->recurrent), 0.0f, (size_t)p->units * gu);
+	if (st == STRATA_OK && p->has_bias)
+		st = core_fill(layer, host, host->weight_grad(layer, p->bias), 0.0f, (size_t)p->dg_width);
+	return st;
+}
+
+static strata_status rnn_backward(strata_layer *layer, const strata_host *host, const strata_backward_args *args)
+{
+	const rnn_plan *p = host->get_private(layer);
+	const uint32_t batch = args->batch;
+	if (!host->weight_grad(layer, p->kernel))
+		return host->fail(layer, STRATA_ERR_INVALID, "no weight gradients: the session is not prepared for training");
+	if (batch == 0)
+		return rnn_zero_grads(layer, host, p);
+	strata_status st;
+	if (!strata_backward_kept(args)) {
+		/* The gates and states of this batch are gone: compute them again. */
+		strata_forward_args again = activation_forward_again(args);
+		if ((st = rnn_forward(layer, host, &again)) != STRATA_OK)
+			return st;
+	}
+	const size_t b = batch, t = (size_t)p->steps, u = (size_t)p->units, f = (size_t)p->features;
+	const size_t gu = (size_t)(p->gates * p->units), gw = (size_t)p->dg_width;
+	strata_tensor *dg = host->workspace(layer, p->xw), *hprev = host->workspace(layer, p->hprev);
+	strata_tensor *cache = host->workspace(layer, p->cache), *hu = host->workspace(layer, p->hu);
+	strata_tensor *extra = p->cell != CELL_SIMPLE ? host->workspace(layer, p->extra) : NULL;
+	strata_tensor *dh = host->workspace(layer, p->dh), *dc = p->cell == CELL_LSTM ? host->workspace(layer, p->dc) : NULL;
+	strata_tensor *rec = host->weight(layer, p->recurrent), *dy = args->grad_output;
+	const int steps = (int)t, units = (int)u, out_steps = p->return_sequences ? steps : 1;
+
+	st = core_fill(layer, host, dh, 0.0f, b * u);
+	if (st == STRATA_OK && dc)
+		st = core_fill(layer, host, dc, 0.0f, b * u);
+	for (int64_t s = p->steps - 1; s >= 0 && st == STRATA_OK; s--) {
+		const int pos = rnn_pos(p, s), first = s == 0, prev = first ? 0 : rnn_pos(p, s - 1);
+		const int out_row = rnn_out_row(p, s);
+		/* The columns of dg whose product with recurrent_kernel^T reaches h_prev, and how many. */
+		size_t rec_col = 0, rec_cols = gu;
+		switch (p->cell) {
+		case CELL_SIMPLE:
+			st = rnn_launch(layer, host, p, "simple_backward", batch,
+			                ARGS(T(dy), T(dh), T(cache), T(dg), I(units), I(batch), I(steps), I(pos), I(out_steps),
+			                     I(out_row)));
+			break;
+		case CELL_LSTM:
+			st = rnn_launch(layer, host, p, "lstm_backward", batch,
+			                ARGS(T(dy), T(dh), T(dc), T(cache), T(extra), T(dg), I(units), I(batch), I(steps),
+			                     I(pos), I(prev), I(out_steps), I(out_row), I(first)));
+			break;
+		case CELL_GRU:
+			if (p->reset_after) {
+				st = rnn_launch(layer, host, p, "gru_backward", batch,
+				                ARGS(T(dy), T(dh), T(hprev), T(cache), T(extra), T(dg), I(units), I(batch),
+				                     I(steps), I(pos), I(out_steps), I(out_row)));
+				rec_col = gu;
+				break;
+			}
+			st = rnn_launch(layer, host, p, "gru_backward_candidate", batch,
+			                ARGS(T(dy), T(dh), T(hprev), T(cache), T(dg), I(units), I(batch), I(steps), I(pos),
+			                     I(out_steps), I(out_row)));
+			/* d(r * h_prev) = dh~ . U_h^T, into hu */
+			if (st == STRATA_OK)
+				st = rnn_gemm(layer, host, false, true, b, u, u, dg, (size_t)pos * gw + 2 * u, t * gw, rec, 2 * u, gu,
+				              0.0f, hu, 0, u);
+			if (st == STRATA_OK)
+				st = rnn_launch(layer, host, p, "gru_backward_reset", batch,
+				                ARGS(T(hu), T(dh), T(hprev), T(cache), T(dg), I(units), I(batch), I(steps), I(pos)));
+			rec_cols = 2 * u;
+			break;
+		}
+		/* dh_prev += dPreactivation . recurrent_kernel^T; the first step's h0 is a constant. */
+		if (st == STRATA_OK && !first)
+			st = rnn_gemm(layer, host, false, true, b, u, rec_cols, dg, (size_t)pos * gw + rec_col, t * gw, rec, 0, gu,
+			              1.0f, dh, 0, u);
+	}
+	if (st != STRATA_OK)
+		return st;
+
+	/* The weight gradients over all steps at once: recurrent_kernel from the states each step
+	 * started from (the GRU without reset_after: r * h_prev for the candidate's block), kernel from
+	 * the inputs, the bias from the columns of dg. */
+	strata_tensor *rec_grad = host->weight_grad(layer, p->recurrent);
+	const size_t rows = b * t;
+	if (p->cell == CELL_GRU && !p->reset_after) {
+		st = rnn_gemm(layer, host, true, false, u, 2 * u, rows, hprev, 0, u, dg, 0, gw, 0.0f, rec_grad, 0, gu);
+		if (st == STRATA_OK)
+			st = rnn_gemm(layer, host, true, false, u, u, rows, extra, 0, u, dg, 2 * u, gw, 0.0f, rec_grad, 2 * u, gu);
+	} else {
+		st = rnn_gemm(layer, host, true, false, u, gu, rows, hprev, 0, u, dg, p->reset_after ? gu : 0, gw, 0.0f,
+		              rec_grad, 0, gu);
+	}
+	if (st == STRATA_OK)
+		st = rnn_gemm(layer, host, true, false, f, gu, rows, args->input, 0, f, dg, 0, gw, 0.0f,
+		              host->weight_grad(layer, p->kernel), 0, gu);
+	if (st == STRATA_OK && p->has_bias) {
+		CORE_NEED(layer, host, column_sums);
+		st = host->column_sums(layer, "linear", host->weight_grad(layer, p->bias), dg, dg, rows, gw,
+		                       host->workspace(layer, p->sums), b * activation_sum_blocks(t) * gw);
+	}
+	if (st == STRATA_OK && args->grad_input)
+		st = rnn_gemm(layer, host, false, true, rows, f, gu, dg, 0, gw, host->weight(layer, p->kernel), 0, gu, 0.0f,
+		              args->grad_input, 0, f);
+	return st;
+}
+
+static void rnn_destroy(strata_layer *layer, const strata_host *host)
+{
+	free(host->get_private(layer));
+	host->set_private(layer, NULL);
+}
+
+static strata_status simple_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
+                                  strata_shape *out)
+{
+	return rnn_build(layer, host, in, out, CELL_SIMPLE);
+}
+
+static strata_status lstm_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
+                                strata_shape *out)
+{
+	return rnn_build(layer, host, in, out, CELL_LSTM);
+}
+
+static strata_status gru_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
+                               strata_shape *out)
+{
+	return rnn_build(layer, host, in, out, CELL_GRU);
+}
+
+#define RNN_OPS(TYPE, CLASS, PARAMS, BUILD, DOC)                                                            \
+	{                                                                                                \
+		.size = sizeof(strata_layer_ops), .type = TYPE, .class_name = CLASS, .name_prefix = TYPE,   \
+		.doc = DOC, .params = PARAMS, .n_params = sizeof(PARAMS) / sizeof(PARAMS[0]),               \
+		.build = BUILD, .forward = rnn_forward, .backward = rnn_backward, .destroy = rnn_destroy, \
+		.knows_dtypes = true,                                                                       \
+	}
+
+static const strata_layer_ops rnn_ops[] = {
+	RNN_OPS("simple_rnn", "SimpleRNN", simple_params, simple_build,
+	        "the Elman network: h = activation(x kernel + h_prev recurrent_kernel + bias), as Keras' SimpleRNN"),
+	RNN_OPS("lstm", "LSTM", lstm_params, lstm_build, "long short-term memory, gates i, f, c, o, as Keras' LSTM"),
+	RNN_OPS("gru", "GRU", gru_params, gru_build, "gated recurrent unit, gates z, r, h, as Keras' GRU"),
+};
+
+static strata_status rnn_init(const strata_host *host, strata_registry *reg)
+{
+	strata_status st = host->register_program(reg, "recurrent", recurrent_cl_source, "");
+	for (size_t i = 0; i < sizeof(rnn_ops) / sizeof(rnn_ops[0]) && st == STRATA_OK; i++)
+		st = host->register_layer(reg, &rnn_ops[i]);
+	return st;
+}
+
+static const strata_plugin rnn_plugin = {
+	.abi_version = STRATA_PLUGIN_ABI_VERSION,
+	.size = sizeof(strata_plugin),
+	.name = "recurrent",
+	.version = "1.0.0",
+	.description = "SimpleRNN, LSTM and GRU: batched input GEMMs, one recurrent GEMM and kernel per step, BPTT",
+	.init = rnn_init,
+};
+
+STRATA_PLUGIN_DEFINE(rnn_plugin)

@@ -1,0 +1,94 @@
+#!/bin/sh
+# The recurrent layers through the CLI (issue 15): `strata gradcheck` of simple_rnn, lstm and gru
+# (reset_after both ways) against finite differences, each alone, with return_sequences both
+# ways, go_backwards, without bias, with other activations; `strata summary` counting Keras'
+# parameters; `strata layers` listing them; bad inputs and parameters refused with exit status 2
+# and the value's FILE:LINE:COLUMN.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+# ---- gradients of every path -------------------------------------------------------------------
+cat >"$tmp/seq.yaml" <<'YAML'
+name: seq
+inputs: [{name: x, shape: [5, 3]}]
+layers:
+  - {type: simple_rnn, units: 4, name: rnn, inputs: x}
+  - {type: simple_rnn, units: 4, return_sequences: true, go_backwards: true, activation: relu, name: rnn_seq, inputs: x}
+  - {type: simple_rnn, units: 3, use_bias: false, activation: softsign, return_sequences: true, name: rnn_bare, inputs: x}
+  - {type: lstm, units: 4, name: lstm, inputs: x}
+  - {type: lstm, units: 3, return_sequences: true, name: lstm_seq, inputs: x}
+  - {type: lstm, units: 3, go_backwards: true, recurrent_activation: hard_sigmoid, activation: elu, name: lstm_back, inputs: x}
+  - {type: lstm, units: 3, use_bias: false, return_sequences: true, go_backwards: true, name: lstm_bare, inputs: x}
+  - {type: gru, units: 4, name: gru, inputs: x}
+  - {type: gru, units: 4, return_sequences: true, go_backwards: true, name: gru_seq, inputs: x}
+  - {type: gru, units: 3, use_bias: false, recurrent_activation: hard_sigmoid, name: gru_bare, inputs: x}
+  - {type: gru, units: 4, reset_after: false, name: gru_v1, inputs: x}
+  - {type: gru, units: 3, reset_after: false, return_sequences: true, go_backwards: true, name: gru_v1_seq, inputs: x}
+  - {type: gru, units: 3, reset_after: false, use_bias: false, activation: softsign, name: gru_v1_bare, inputs: x}
+outputs: [rnn, rnn_seq, rnn_bare, lstm, lstm_seq, lstm_back, lstm_bare, gru, gru_seq, gru_bare, gru_v1, gru_v1_seq, gru_v1_bare]
+YAML
+for layer in rnn rnn_seq rnn_bare lstm lstm_seq lstm_back lstm_bare gru gru_seq gru_bare gru_v1 gru_v1_seq gru_v1_bare; do
+	gradcheck "$tmp/seq.yaml" $layer --seed 3 --inputs 3
+	status=$?
+	[ $status -eq 0 ] && grep -q "^passed: " "$tmp/out" && grep -q "^  training  recurrent_kernel " "$tmp/out" &&
+		grep -q "^  inference input 0" "$tmp/out"
+	check "gradcheck $layer passes (status $status: $(said))" $?
+done
+gradcheck "$tmp/seq.yaml" gru --seed 3 --inputs 3
+grep -q "^passed: 8 gradients" "$tmp/out" && grep -q "^  training  bias  *24 " "$tmp/out"
+check "gradcheck gru checks its (2, 12) bias ($(said))" $?
+gradcheck "$tmp/seq.yaml" lstm_bare --seed 3 --inputs 3
+grep -q "^passed: 6 gradients" "$tmp/out" && ! grep -q " bias " "$tmp/out"
+check "gradcheck lstm_bare has no bias ($(said))" $?
+
+# ---- Keras' counts -------------------------------------------------------------------------------
+"$strata" summary "$tmp/seq.yaml" >"$tmp/out" 2>&1
+status=$?
+# SimpleRNN(4) on 3 features: 3*4 + 4*4 + 4 = 32; LSTM(4): 4 * 32 = 128; GRU(4), reset_after:
+# 3 * (12 + 16 + 2*4) = 108; without: 3 * (12 + 16 + 4) = 96; LSTM(3) without bias: 4 * (9 + 9) = 72
+[ $status -eq 0 ] && grep -q "^ rnn (SimpleRNN) *(None, 4) *32 " "$tmp/out" &&
+	grep -q "^ rnn_seq (SimpleRNN) *(None, 5, 4) *32 " "$tmp/out" &&
+	grep -q "^ lstm (LSTM) *(None, 4) *128 " "$tmp/out" &&
+	grep -q "^ lstm_bare (LSTM) *(None, 5, 3) *72 " "$tmp/out" &&
+	grep -q "^ gru (GRU) *(None, 4) *108 " "$tmp/out" &&
+	grep -q "^ gru_v1 (GRU) *(None, 4) *96 " "$tmp/out" &&
+	grep -q "^ gru_v1_seq (GRU) *(None, 5, 3) *63 " "$tmp/out"
+check "summary counts as Keras does (status $status: $(said))" $?
+
+"$strata" layers >"$tmp/out" 2>&1
+grep -q "^simple_rnn (SimpleRNN)" "$tmp/out" && grep -q "^lstm (LSTM)" "$tmp/out" && grep -q "^gru (GRU)" "$tmp/out" &&
+	grep -q "^    recurrent_initializer  *.*default orthogonal" "$tmp/out" &&
+	grep -q "^    unit_forget_bias  *bool  *default true" "$tmp/out" &&
+	grep -q "^    reset_after  *bool  *default true" "$tmp/out" &&
+	grep -q "^    stateful  *not supported  *only false" "$tmp/out"
+check "strata layers lists the recurrent layers and what they leave out ($(said))" $?
+
+# ---- refusals: exit status 2, the value's FILE:LINE:COLUMN ----------------------------------------
+# refused TEXT SHAPE LAYER-LINE WANT...: the model with that layer is refused by summary.
+refused() {
+	what=$1
+	shape=$2
+	line=$3
+	shift 3
+	printf 'name: bad\ninput: {shape: %s}\nlayers:\n  - %s\n' "$shape" "$line" >"$tmp/bad.yaml"
+	"$strata" summary "$tmp/bad.yaml" >"$tmp/out" 2>&1
+	status=$?
+	ok=0
+	[ $status -eq 2 ] || ok=1
+	for want in "$@"; do
+		grep -qF -- "$want" "$tmp/out" || ok=1
+	done
+	check "summary refuses $what (status $status: $(said))" $ok
+}
+refused "an image" "[4, 4, 2]" "{type: lstm, units: 3}" "bad.yaml:4:5: lstm_1: needs float sequences of (timesteps, features), got (4, 4, 2)"
+refused "a vector" "[8]" "{type: gru, units: 3}" "bad.yaml:4:5: gru_1: needs float sequences"
+refused "units 0" "[4, 2]" "{type: simple_rnn, units: 0}" "bad.yaml:4:31: 'units' must be in [1, 65536]"
+refused "no units" "[4, 2]" "{type: lstm}" "bad.yaml:4:5" "units"
+refused "dropout" "[4, 2]" "{type: lstm, units: 3, dropout: 0.2}" "bad.yaml:4:37: lstm_1: dropout inside a recurrent layer is not implemented yet"
+refused "return_state" "[4, 2]" "{type: gru, units: 3, return_state: true}" \
+	"bad.yaml:4:41: 'return_state' is a Keras parameter Strata leaves out"
+refused "stateful" "[4, 2]" "{type: gru, units: 3, stateful: true}" "bad.yaml:4:37: 'stateful' is a Keras parameter Strata leaves out"
+refused "gelu" "[4, 2]" "{type: simple_rnn, units: 3, activation: gelu}" "bad.yaml:4:46: 'activation' must be one of tanh, sigmoid"
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,244 @@
+#!/usr/bin/python3
+"""SimpleRNN, LSTM and GRU against PyTorch's nn.RNN, nn.LSTM and nn.GRU (issue 15, point 5).
+
+A chain of every recurrent variant (GRU with reset_after both ways, LSTM, SimpleRNN with tanh and
+relu, return_sequences both ways, go_backwards) is trained three epochs by Strata on synthetic
+sequences, so every weight is a trained one; `strata embed` then gives each layer's output on test
+sequences, and PyTorch's layer loading the same weights must give the same outputs from the same
+input (the previous layer's output as Strata computed it, so an error does not spread):
+  - Keras' kernel (features, gates x units) is PyTorch's weight_ih_l0 transposed, the recurrent
+    kernel likewise; LSTM gates i, f, c, o are PyTorch's i, f, g, o; GRU gates z, r, h are
+    PyTorch's r, z, n reordered; the GRU's (2, 3 x units) bias is (b_ih, b_hh); LSTM and SimpleRNN
+    have one bias, given as b_ih with b_hh = 0;
+  - go_backwards: PyTorch runs the reversed sequence, its outputs in the order of the steps;
+  - the GRU without reset_after (the original GRU, which PyTorch has no layer for) against a NumPy
+    reference of Keras' formula.
+Largest absolute difference allowed: 1e-4 (float32 on both sides). Exit 0 pass, 1 fail.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+    import torch
+    from torch import nn
+except ImportError:
+    # meson's python3 may be another interpreter (pyenv's) than Debian's, which has python3-torch.
+    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    raise
+
+SRC = os.environ.get("STRATA_TEST_SRCDIR") or os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(SRC, "..", "bench"))
+from pytorch_reference import read_stw, write_idx  # noqa: E402
+
+STRATA = os.environ.get("STRATA_EXE", "build/src/strata")
+TOLERANCE = 1e-4
+STEPS, FEATURES, CLASSES, SAMPLES = 7, 5, 3, 384
+
+MODEL = """\
+name: rnn_torch
+input: {shape: [7, 5]}
+layers:
+  - {type: gru, units: 6, return_sequences: true, name: g1}
+  - {type: gru, units: 5, reset_after: false, return_sequences: true, go_backwards: true, name: g2}
+  - {type: lstm, units: 6, return_sequences: true, go_backwards: true, name: l1}
+  - {type: lstm, units: 4, return_sequences: true, unit_forget_bias: false, name: l2}
+  - {type: simple_rnn, units: 5, return_sequences: true, activation: relu, name: s1}
+  - {type: simple_rnn, units: 4, go_backwards: true, name: s2}
+  - {type: dense, units: 3, activation: softmax, name: out}
+loss: categorical_crossentropy
+optimizer: {type: adam, learning_rate: 0.01}
+data:
+  train_images: train-seq.idx
+  train_labels: train-labels.idx
+  test_images: test-seq.idx
+  test_labels: test-labels.idx
+  scale: 0.00392156862745098
+  num_classes: 3
+training: {batch_size: 32, epochs: 3, seed: 15}
+"""
+# name: (type, the layer it reads, its output shape, go_backwards)
+LAYERS = {
+    "g1": ("gru", None, (STEPS, 6), False),
+    "g2": ("gru_v1", "g1", (STEPS, 5), True),
+    "l1": ("lstm", "g2", (STEPS, 6), True),
+    "l2": ("lstm", "l1", (STEPS, 4), False),
+    "s1": ("relu", "l2", (STEPS, 5), False),
+    "s2": ("tanh", "s1", (4,), True),
+}
+
+
+# Keras' initial weights: sgd at rate 0 leaves them as initialized.
+INIT_MODEL = """\
+name: rnn_init
+input: {shape: [7, 5]}
+layers:
+  - {type: lstm, units: 6, return_sequences: true, name: forget}
+  - {type: lstm, units: 6, unit_forget_bias: false, bias_initializer: ones, return_sequences: true, name: plain}
+  - {type: gru, units: 6, name: gru}
+  - {type: dense, units: 3, activation: softmax, name: out}
+loss: categorical_crossentropy
+optimizer: {type: sgd, learning_rate: 0}
+data: {train_images: train-seq.idx, train_labels: train-labels.idx, scale: 0.00392156862745098, num_classes: 3}
+training: {batch_size: 32, epochs: 1, seed: 15}
+"""
+
+
+def check_initial(w):
+    """Keras' initializers: the LSTM's forget-gate bias at 1 with unit_forget_bias, the recurrent
+    kernels orthogonal (orthonormal rows: (units, gates x units)), the kernels glorot_uniform."""
+    problems = []
+    u = 6
+    want = np.concatenate([np.zeros(u), np.ones(u), np.zeros(2 * u)])
+    if not np.array_equal(w["forget/bias"], want):
+        problems.append(f"forget/bias is {w['forget/bias']}, want zeros, ones, zeros, zeros")
+    if not np.array_equal(w["plain/bias"], np.ones(4 * u)):
+        problems.append("plain/bias is not all ones")
+    if w["gru/bias"].shape != (2, 3 * u) or np.any(w["gru/bias"] != 0):
+        problems.append(f"gru/bias has shape {w['gru/bias'].shape} or is not zeros")
+    for name in ("forget", "plain", "gru"):
+        r = w[name + "/recurrent_kernel"].astype(np.float64)
+        if np.abs(r @ r.T - np.eye(u)).max() > 1e-5:
+            problems.append(f"{name}/recurrent_kernel's rows are not orthonormal")
+        k = w[name + "/kernel"]
+        limit = np.sqrt(6.0 / (k.shape[0] + k.shape[1]))
+        if np.abs(k).max() > limit or np.abs(k).max() < 0.5 * limit:
+            problems.append(f"{name}/kernel is not glorot_uniform within {limit:.3g}")
+    return problems
+
+
+def data_set(rng, n):
+    """Sequences of 7 steps of 5 values; the class is the feature with the largest sum over time."""
+    seq = rng.integers(0, 120, (n, STEPS, FEATURES)).astype(np.int32)
+    labels = rng.integers(0, CLASSES, n).astype(np.uint8)
+    for i, c in enumerate(labels):
+        seq[i, :, c] += rng.integers(40, 130, STEPS)
+    return np.clip(seq, 0, 255).astype(np.uint8), labels
+
+
+def gru_torch_weights(w, name):
+    """Keras' z, r, h blocks as PyTorch's r, z, n."""
+    units = w[name + "/recurrent_kernel"].shape[0]
+
+    def reorder(m):
+        z, r, h = m[..., :units], m[..., units:2 * units], m[..., 2 * units:]
+        return np.concatenate([r, z, h], axis=-1)
+    bias = w[name + "/bias"]
+    return (reorder(w[name + "/kernel"]).T, reorder(w[name + "/recurrent_kernel"]).T, reorder(bias[0]),
+            reorder(bias[1]))
+
+
+def torch_layer(kind, name, w, x, backwards):
+    """PyTorch's layer with the Keras weights of `name` on x (n, steps, features)."""
+    features = x.shape[2]
+    units = w[name + "/recurrent_kernel"].shape[0]
+    if kind == "gru":
+        layer = nn.GRU(features, units, batch_first=True)
+        wih, whh, bih, bhh = gru_torch_weights(w, name)
+    else:
+        layer = nn.LSTM(features, units, batch_first=True) if kind == "lstm" else \
+            nn.RNN(features, units, nonlinearity=kind, batch_first=True)
+        wih, whh = w[name + "/kernel"].T, w[name + "/recurrent_kernel"].T
+        bih, bhh = w[name + "/bias"], np.zeros_like(w[name + "/bias"])
+    with torch.no_grad():
+        for attr, value in (("weight_ih_l0", wih), ("weight_hh_l0", whh), ("bias_ih_l0", bih), ("bias_hh_l0", bhh)):
+            getattr(layer, attr).copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+        seq = torch.from_numpy(x)
+        if backwards:
+            seq = seq.flip(1)
+        out, _ = layer(seq)
+    return out.numpy()
+
+
+def gru_v1_numpy(w, name, x, backwards):
+    """Keras' GRU with reset_after=False: h~ = tanh(x W_h + b_h + (r h_prev) U_h)."""
+    kernel, rec, bias = (w[name + "/kernel"].astype(np.float64), w[name + "/recurrent_kernel"].astype(np.float64),
+                         w[name + "/bias"].astype(np.float64))
+    units = rec.shape[0]
+    sig = lambda v: 1.0 / (1.0 + np.exp(-v))  # noqa: E731
+    h = np.zeros((x.shape[0], units))
+    outs = []
+    for s in range(x.shape[1]):
+        xt = x[:, x.shape[1] - 1 - s if backwards else s].astype(np.float64)
+        xw = xt @ kernel + bias
+        z = sig(xw[:, :units] + h @ rec[:, :units])
+        r = sig(xw[:, units:2 * units] + h @ rec[:, units:2 * units])
+        hh = np.tanh(xw[:, 2 * units:] + (r * h) @ rec[:, 2 * units:])
+        h = z * h + (1 - z) * hh
+        outs.append(h)
+    return np.stack(outs, axis=1).astype(np.float32)
+
+
+def run(*args):
+    r = subprocess.run([STRATA, *args], capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        print(f"FAIL: strata {' '.join(args)} exited {r.returncode}:\n{r.stdout}{r.stderr}")
+        sys.exit(1)
+    return r.stdout
+
+
+def main():
+    rng = np.random.default_rng(15)
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix="strata-rnn-torch-") as tmp:
+        for part, n in (("train", SAMPLES), ("test", 64)):
+            seq, labels = data_set(rng, n)
+            write_idx(os.path.join(tmp, part + "-seq.idx"), seq)
+            write_idx(os.path.join(tmp, part + "-labels.idx"), labels)
+        test_seq = seq.astype(np.float32) * np.float32(1.0 / 255.0)
+        model = os.path.join(tmp, "model.yaml")
+        with open(model, "w") as f:
+            f.write(MODEL)
+        weights = os.path.join(tmp, "w.stw")
+        out = run("train", model, "--save", weights)
+        # Training learned: the test loss fell well below log(3) = 1.0986 of a uniform guess.
+        loss = [float(line.split()[-1]) for line in out.splitlines() if line.startswith("Test loss")]
+        if not loss or loss[0] >= 0.9:
+            print(f"FAIL: three epochs did not lower the test loss below 0.9: {loss}\n{out}")
+            failed += 1
+        _, w = read_stw(weights)
+
+        init_model = os.path.join(tmp, "init.yaml")
+        with open(init_model, "w") as f:
+            f.write(INIT_MODEL)
+        init_weights = os.path.join(tmp, "init.stw")
+        run("train", init_model, "--limit", "32", "--save", init_weights)
+        for problem in check_initial(read_stw(init_weights)[1]):
+            print(f"FAIL: initial weights: {problem}")
+            failed += 1
+
+        strata = {}
+        for name in LAYERS:
+            path = os.path.join(tmp, name + ".npy")
+            run("embed", model, os.path.join(tmp, "test-seq.idx"), "--weights", weights, "--layer", name, "-o", path)
+            strata[name] = np.load(path)
+        for name, (kind, src, shape, backwards) in LAYERS.items():
+            x = test_seq if src is None else strata[src].reshape((-1,) + LAYERS[src][2])
+            got = strata[name].reshape((-1,) + shape)
+            if kind == "gru_v1":
+                want = gru_v1_numpy(w, name, x, backwards)
+                ref = "NumPy"
+            else:
+                want = torch_layer(kind, name, w, x, backwards)
+                ref = "PyTorch"
+            if len(shape) == 1:
+                want = want[:, -1]
+            diff = float(np.abs(want - got).max())
+            # The states are not near zero (a layer that output zeros would agree trivially).
+            ok = diff <= TOLERANCE and float(np.abs(want).max()) > 0.1
+            failed += not ok
+            print(f"{name} ({kind}{', go_backwards' if backwards else ''}): max |strata - {ref}| = {diff:.3g}, "
+                  f"max |{ref}| = {float(np.abs(want).max()):.3g}"
+                  f"{'' if ok else '  FAIL'}")
+    if failed:
+        print(f"FAIL: {failed} checks")
+        return 1
+    print(f"passed: every recurrent layer within {TOLERANCE} of PyTorch (NumPy for reset_after=False)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
