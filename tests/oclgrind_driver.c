@@ -200,8 +200,9 @@ static int make_tmpdir(void)
 	return 0;
 }
 
-/* SAMPLES images of the given shape, pseudo-random bytes, and labels cycling through the classes. */
-static int write_data(const uint32_t shape[3])
+/* SAMPLES images of the given shape, pseudo-random bytes, and labels cycling through the classes;
+ * the IDX file has the last `rank` of the three axes (rank-1 and rank-2 inputs: sequences). */
+static int write_data(const uint32_t shape[3], uint32_t rank)
 {
 	FILE *img = fopen(images_path, "wb"), *lab = fopen(labels_path, "wb");
 	if (!img || !lab) {
@@ -212,10 +213,10 @@ static int write_data(const uint32_t shape[3])
 			fclose(lab);
 		return -1;
 	}
-	const uint8_t img_magic[4] = {0, 0, 0x08, 4}, lab_magic[4] = {0, 0, 0x08, 1};
+	const uint8_t img_magic[4] = {0, 0, 0x08, (uint8_t)(1 + rank)}, lab_magic[4] = {0, 0, 0x08, 1};
 	fwrite(img_magic, 1, 4, img);
 	put_be32(img, SAMPLES);
-	for (int d = 0; d < 3; d++)
+	for (uint32_t d = 3 - rank; d < 3; d++)
 		put_be32(img, shape[d]);
 	fwrite(lab_magic, 1, 4, lab);
 	put_be32(lab, SAMPLES);
@@ -275,7 +276,7 @@ static strata_status run_model(strata_registry *reg, strata_runtime *rt, const c
 
 	size_t per_sample = (size_t)shape[0] * shape[1] * shape[2];
 	float *input = malloc(3 * per_sample * sizeof(*input)), output[3 * CLASSES];
-	if (!input || write_data(shape)) {
+	if (!input || write_data(shape, 3)) {
 		free(input);
 		snprintf(err->message, sizeof(err->message), "out of memory or disk for the data of '%s'", what);
 		return STRATA_ERR_IO;
@@ -328,7 +329,7 @@ static strata_status run_file(strata_registry *reg, strata_runtime *rt, const ch
 		shape[3 - in.rank + d] = (uint32_t)in.dims[d];
 	size_t per_sample = (size_t)shape[0] * shape[1] * shape[2];
 	float *input = malloc(3 * per_sample * sizeof(*input)), output[3 * CLASSES * 64];
-	if (!input || write_data(shape)) {
+	if (!input || write_data(shape, in.rank)) {
 		free(input);
 		snprintf(err->message, sizeof(err->message), "out of memory or disk for the data of %s", path);
 		return STRATA_ERR_IO;
@@ -455,7 +456,7 @@ static strata_status run_inputs_outputs(strata_registry *reg, strata_runtime *rt
 	}
 	/* The data set's labels file, of the classes the other models use. */
 	const uint32_t image_shape[3] = {1, 1, 1};
-	if (write_data(image_shape)) {
+	if (write_data(image_shape, 3)) {
 		snprintf(err->message, sizeof(err->message), "could not write labels in %s", tmpdir);
 		goto out_remove;
 	}

@@ -137,6 +137,23 @@ START_TEST(test_constants_and_determinism)
 }
 END_TEST
 
+START_TEST(test_random_uniform_normal)
+{
+	/* Keras' RandomUniform and RandomNormal defaults: U(-0.05, 0.05), N(0, 0.05^2). */
+	strata_shape v = {.rank = 1, .dims = {N}};
+	double mean, var, max_abs;
+	float *u = init("uniform", v, 3);
+	stats(u, N, &mean, &var, &max_abs);
+	ck_assert(max_abs <= 0.05 && max_abs > 0.049);
+	ck_assert(fabs(mean) < 1e-3 && fabs(var - 0.05 * 0.05 / 3) < 2e-5);
+	float *n = init("random_normal", v, 3);
+	stats(n, N, &mean, &var, &max_abs);
+	ck_assert(fabs(mean) < 1e-3 && fabs(sqrt(var) - 0.05) < 1e-3 && max_abs > 0.15);
+	free(u);
+	free(n);
+}
+END_TEST
+
 START_TEST(test_blocks)
 {
 	/* Keras' LSTM bias with unit_forget_bias: (4 x 3,) as zeros, ones, zeros, zeros. */
@@ -182,6 +199,7 @@ static Suite *initializers_suite(void)
 	tcase_add_test(tc, test_orthogonal);
 	tcase_add_test(tc, test_constants_and_determinism);
 	tcase_add_test(tc, test_blocks);
+	tcase_add_test(tc, test_random_uniform_normal);
 	suite_add_tcase(s, tc);
 	return s;
 }

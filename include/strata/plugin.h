@@ -340,6 +340,24 @@ typedef struct strata_layer_ops {
 	void *reserved[5];
 } strata_layer_ops;
 
+/* ---- Masks ------------------------------------------------------------------------------------- */
+
+/* Added in 0.4: Keras' masks. A value (a layer's output) may carry a mask saying which of its
+ * steps are real and which are padding: floats, 1 for a real step and 0 for a masked one, one per
+ * element of the value's shape without its last axis (a sequence of (timesteps, features): one
+ * per timestep), batch x that many, row-major. A layer declares in build() what it does with the
+ * mask of its input 0 (host->mask_declare); one that declares nothing drops it, as a Keras layer
+ * without masking support does. */
+typedef enum strata_mask_use {
+	STRATA_MASK_NONE = 0,    /* ignores a mask; its output carries none */
+	STRATA_MASK_PASS = 1,    /* its output carries input 0's mask unchanged (it may also read it):
+	                          * layers acting per step, as Dense on the last axis, Dropout */
+	STRATA_MASK_CONSUME = 2, /* reads input 0's mask; its output carries none (a recurrent layer
+	                          * returning its last state, average pooling over the steps) */
+	STRATA_MASK_PRODUCE = 3, /* writes its output's mask in forward() (Embedding with mask_zero,
+	                          * Masking) */
+} strata_mask_use;
+
 /* ---- Host services ---------------------------------------------------------------------------- */
 
 struct strata_host {
@@ -466,7 +484,16 @@ struct strata_host {
 	 * param_ints does). */
 	uint32_t (*param_floats)(const strata_layer *layer, const char *name, double *out, uint32_t max);
 
-	void *reserved[3];
+	/* Added in 0.4, in reserved slots: check with STRATA_HOST_HAS. Masks (strata_mask_use above).
+	 * During build(): what the layer does with input 0's mask (NONE unless declared). PASS keeps
+	 * the mask only where the output's shape without its last axis has as many elements as the
+	 * mask (else the mask stops there). */
+	strata_status (*mask_declare)(strata_layer *layer, strata_mask_use use);
+	/* During forward() and backward(): `which` 0 is input 0's mask, NULL when that value carries
+	 * none; -1 is the output's, to write in forward() (PRODUCE only; NULL otherwise). */
+	strata_tensor *(*mask)(strata_layer *layer, int which);
+
+	void *reserved[1];
 };
 
 /* True when the host's table is large enough to hold `member` (for plugins that use slots

@@ -223,7 +223,8 @@ STRATA_API strata_status strata_session_create(strata_runtime *rt, strata_model 
 STRATA_API void strata_session_destroy(strata_session *s);
 
 /* Runs inference on `batch` samples: `input` holds batch x input shape floats, `output`
- * receives batch x output shape floats. Blocks until the results are on the host. */
+ * receives batch x output shape floats. Blocks until the results are on the host. For an input
+ * of int32 ids the floats are the ids' values (rounded; a value that is no int32 becomes -1). */
 STRATA_API strata_status strata_session_forward(strata_session *s, const float *input, uint32_t batch,
                                                 float *output, strata_error *err);
 
@@ -467,11 +468,14 @@ typedef struct strata_gradcheck_options {
 	uint32_t size;       /* sizeof(strata_gradcheck_options) */
 	size_t layer;        /* the layer checked, 0-based */
 	uint32_t batch;      /* samples of random inputs; 0: 2. At most the session's max_batch */
-	uint64_t seed;       /* of the inputs (uniform in [-1, 1); int32 inputs: ids 0) and of r */
+	uint64_t seed;       /* of the inputs (uniform in [-1, 1); int32 inputs: ids, see `ids`) and of r */
 	double tolerance;    /* the largest relative error that passes; 0: 1e-2 */
 	double step;         /* the base step h; value v moves by h * max(|v|, 1); 0: 1e-2 */
 	size_t max_checks;   /* elements checked per tensor, spread over it; 0: 200 */
 	strata_gradcheck_mode mode;
+	/* Added in 0.4: int32 inputs hold ids uniform in [0, ids) (an embedding's input_dim); 0 or 1:
+	 * all 0. */
+	uint32_t ids;
 } strata_gradcheck_options;
 
 /* One gradient of one mode: an input of the layer (`input` >= 0) or one of its weights. */

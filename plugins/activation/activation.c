@@ -44,6 +44,9 @@ static strata_status activation_build(strata_layer *layer, const strata_host *ho
 	free(host->get_private(layer));
 	host->set_private(layer, p);
 	*out = *in;
+	/* Per element: a mask of the steps (Keras' masking) goes through. */
+	if (STRATA_HOST_HAS(host, mask_declare))
+		return host->mask_declare(layer, STRATA_MASK_PASS);
 	return STRATA_OK;
 }
 

@@ -12,7 +12,8 @@
 #include "activation.h"
 #include "core.h"
 
-#define WEIGHTS_INITIALIZER_CHOICES "glorot_uniform|glorot_normal|he_uniform|he_normal|zeros|ones|orthogonal"
+#define WEIGHTS_INITIALIZER_CHOICES \
+	"glorot_uniform|glorot_normal|he_uniform|he_normal|zeros|ones|orthogonal|uniform|random_uniform|normal|random_normal"
 
 /* The strata_param entries every weighted layer declares after its own, with Keras' defaults. */
 #define WEIGHTS_COMMON_PARAMS                                                                        \

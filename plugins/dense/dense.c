@@ -53,6 +53,9 @@ static strata_status dense_build(strata_layer *layer, const strata_host *host, c
 
 	*out = *in;
 	out->dims[in->rank - 1] = plan.units;
+	/* Each row alike: a mask of the steps (Keras' masking) goes through. */
+	if (STRATA_HOST_HAS(host, mask_declare))
+		return host->mask_declare(layer, STRATA_MASK_PASS);
 	return STRATA_OK;
 }
 

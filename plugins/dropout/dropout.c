@@ -59,6 +59,9 @@ static strata_status dropout_build(strata_layer *layer, const strata_host *host,
 			return host->fail(layer, STRATA_ERR_OVERFLOW, "input %s is too large",
 			                  shape_format(in, buf, sizeof(buf)));
 	*out = *in;
+	/* Per element: a mask of the steps (Keras' masking) goes through. */
+	if (STRATA_HOST_HAS(host, mask_declare))
+		return host->mask_declare(layer, STRATA_MASK_PASS);
 	return STRATA_OK;
 }
 

@@ -20,6 +20,7 @@
 #include "core.h"
 #include "recurrent_cl.h"
 #include "shape.h"
+#include "weights.h"
 
 typedef enum cell_kind { CELL_SIMPLE, CELL_LSTM, CELL_GRU } cell_kind;
 
@@ -56,17 +57,15 @@ typedef struct rnn_plan {
 	{.name = "recurrent_activation", .type = STRATA_PARAM_ENUM, .default_value = "sigmoid",          \
 	 .choices = RNN_ACTIVATIONS, .doc = "activation of the gates"}
 
-#define RNN_INITIALIZERS "glorot_uniform|glorot_normal|he_uniform|he_normal|zeros|ones|orthogonal"
-
 #define RNN_PARAM_WEIGHTS                                                                            \
 	{.name = "use_bias", .type = STRATA_PARAM_BOOL, .default_value = "true",                        \
 	 .doc = "whether the layer adds bias vectors"},                                                 \
 	{.name = "kernel_initializer", .type = STRATA_PARAM_ENUM, .default_value = "glorot_uniform",   \
-	 .choices = RNN_INITIALIZERS, .doc = "initializer of the input kernel (features, gates x units)"}, \
+	 .choices = WEIGHTS_INITIALIZER_CHOICES, .doc = "initializer of the input kernel (features, gates x units)"}, \
 	{.name = "recurrent_initializer", .type = STRATA_PARAM_ENUM, .default_value = "orthogonal",     \
-	 .choices = RNN_INITIALIZERS, .doc = "initializer of the recurrent kernel (units, gates x units)"}, \
+	 .choices = WEIGHTS_INITIALIZER_CHOICES, .doc = "initializer of the recurrent kernel (units, gates x units)"}, \
 	{.name = "bias_initializer", .type = STRATA_PARAM_ENUM, .default_value = "zeros",              \
-	 .choices = RNN_INITIALIZERS, .doc = "initializer of the bias"}
+	 .choices = WEIGHTS_INITIALIZER_CHOICES, .doc = "initializer of the bias"}
 
 #define RNN_PARAM_REST                                                                               \
 	{.name = "kernel_regularizer", .type = STRATA_PARAM_REGULARIZER, .default_value = "null",      \
@@ -223,6 +222,10 @@ static strata_status rnn_build(strata_layer *layer, const strata_host *host, con
 	if (st != STRATA_OK)
 		return st;
 
+	/* A mask skips padded steps; the sequence out keeps it, the last state does not. */
+	if (STRATA_HOST_HAS(host, mask_declare) &&
+	    (st = host->mask_declare(layer, p->return_sequences ? STRATA_MASK_PASS : STRATA_MASK_CONSUME)) != STRATA_OK)
+		return st;
 	*out = (strata_shape){.rank = p->return_sequences ? 2 : 1, .dtype = STRATA_DTYPE_FLOAT32};
 	if (p->return_sequences) {
 		out->dims[0] = p->steps;
@@ -231,6 +234,12 @@ static strata_status rnn_build(strata_layer *layer, const strata_host *host, con
 		out->dims[0] = p->units;
 	}
 	return STRATA_OK;
+}
+
+/* Input 0's mask (Keras' masking: padded steps skipped), or NULL. */
+static strata_tensor *rnn_mask(strata_layer *layer, const strata_host *host)
+{
+	return STRATA_HOST_HAS(host, mask) ? host->mask(layer, 0) : NULL;
 }
 
 /* The time position of step s. */
@@ -292,6 +301,10 @@ static strata_status rnn_forward(strata_layer *layer, const strata_host *host, c
 	strata_tensor *bias = p->has_bias ? host->weight(layer, p->bias) : xw; /* xw: a placeholder, not read */
 	strata_tensor *in = args->input, *out = args->output;
 	const int steps = (int)t, units = (int)u, out_steps = p->return_sequences ? steps : 1;
+	strata_tensor *mask = rnn_mask(layer, host);
+	const int has_mask = mask != NULL;
+	if (!mask)
+		mask = xw; /* a placeholder, not read */
 
 	/* The input projection of every step at once; xw's rows are gw wide (the GRU with reset_after
 	 * keeps the backward pass's recurrent half there too). */
@@ -311,20 +324,20 @@ static strata_status rnn_forward(strata_layer *layer, const strata_host *host, c
 		case CELL_SIMPLE:
 			st = rnn_launch(layer, host, p, "simple_forward", batch,
 			                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(out), I(units),
-			                     I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row), I(first)));
+			                     I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row), I(first), T(mask), I(has_mask)));
 			break;
 		case CELL_LSTM:
 			st = rnn_launch(layer, host, p, "lstm_forward", batch,
 			                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(extra), T(out),
 			                     I(units), I(batch), I(steps), I(pos), I(prev), I(next), I(out_steps), I(out_row),
-			                     I(first)));
+			                     I(first), T(mask), I(has_mask)));
 			break;
 		case CELL_GRU:
 			if (p->reset_after) {
 				st = rnn_launch(layer, host, p, "gru_forward", batch,
 				                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(extra), T(out),
 				                     I(units), I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row),
-				                     I(first)));
+				                     I(first), T(mask), I(has_mask)));
 				break;
 			}
 			st = rnn_launch(layer, host, p, "gru_gates", batch,
@@ -337,7 +350,7 @@ static strata_status rnn_forward(strata_layer *layer, const strata_host *host, c
 			if (st == STRATA_OK)
 				st = rnn_launch(layer, host, p, "gru_candidate", batch,
 				                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(out), I(units),
-				                     I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row), I(first)));
+				                     I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row), I(first), T(mask), I(has_mask)));
 			break;
 		}
 	}
@@ -379,6 +392,10 @@ static strata_status rnn_backward(strata_layer *layer, const strata_host *host, 
 	strata_tensor *dh = host->workspace(layer, p->dh), *dc = p->cell == CELL_LSTM ? host->workspace(layer, p->dc) : NULL;
 	strata_tensor *rec = host->weight(layer, p->recurrent), *dy = args->grad_output;
 	const int steps = (int)t, units = (int)u, out_steps = p->return_sequences ? steps : 1;
+	strata_tensor *mask = rnn_mask(layer, host);
+	const int has_mask = mask != NULL;
+	if (!mask)
+		mask = dg; /* a placeholder, not read */
 
 	st = core_fill(layer, host, dh, 0.0f, b * u);
 	if (st == STRATA_OK && dc)
@@ -392,24 +409,24 @@ static strata_status rnn_backward(strata_layer *layer, const strata_host *host, 
 		case CELL_SIMPLE:
 			st = rnn_launch(layer, host, p, "simple_backward", batch,
 			                ARGS(T(dy), T(dh), T(cache), T(dg), I(units), I(batch), I(steps), I(pos), I(out_steps),
-			                     I(out_row)));
+			                     I(out_row), T(mask), I(has_mask)));
 			break;
 		case CELL_LSTM:
 			st = rnn_launch(layer, host, p, "lstm_backward", batch,
 			                ARGS(T(dy), T(dh), T(dc), T(cache), T(extra), T(dg), I(units), I(batch), I(steps),
-			                     I(pos), I(prev), I(out_steps), I(out_row), I(first)));
+			                     I(pos), I(prev), I(out_steps), I(out_row), I(first), T(mask), I(has_mask)));
 			break;
 		case CELL_GRU:
 			if (p->reset_after) {
 				st = rnn_launch(layer, host, p, "gru_backward", batch,
 				                ARGS(T(dy), T(dh), T(hprev), T(cache), T(extra), T(dg), I(units), I(batch),
-				                     I(steps), I(pos), I(out_steps), I(out_row)));
+				                     I(steps), I(pos), I(out_steps), I(out_row), T(mask), I(has_mask)));
 				rec_col = gu;
 				break;
 			}
 			st = rnn_launch(layer, host, p, "gru_backward_candidate", batch,
 			                ARGS(T(dy), T(dh), T(hprev), T(cache), T(dg), I(units), I(batch), I(steps), I(pos),
-			                     I(out_steps), I(out_row)));
+			                     I(out_steps), I(out_row), T(mask), I(has_mask)));
 			/* d(r * h_prev) = dh~ . U_h^T, into hu */
 			if (st == STRATA_OK)
 				st = rnn_gemm(layer, host, false, true, b, u, u, dg, (size_t)pos * gw + 2 * u, t * gw, rec, 2 * u, gu,

@@ -89,6 +89,13 @@ static void rnn_emit(__global float *hprev, __global float *out, const int b, co
 		out[(b * out_steps + out_row) * units + j] = h;
 }
 
+/* Whether step position p of sample b is real: no mask, or its mask is not 0. A masked step leaves
+ * the state as it was and outputs it again (Keras: the previous output; zero before the first). */
+static bool rnn_keep(__global const float *mask, const int has_mask, const int b, const int steps, const int p)
+{
+	return !has_mask || mask[b * steps + p] != 0.0f;
+}
+
 /* ---- forward ---------------------------------------------------------------------------------- */
 
 /* SimpleRNN: h = act(x W + b + h_prev U). `first`: h_prev = 0 (hu is not read; hprev's row is
@@ -96,7 +103,8 @@ static void rnn_emit(__global float *hprev, __global float *out, const int b, co
 __kernel void simple_forward(__global const float *xw, __global const float *hu, __global const float *bias,
                              const int has_bias, __global float *hprev, __global float *cache, __global float *out,
                              const int units, const int batch, const int steps, const int p, const int next,
-                             const int out_steps, const int out_row, const int first)
+                             const int out_steps, const int out_row, const int first,
+                             __global const float *mask, const int has_mask)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
@@ -109,8 +117,9 @@ __kernel void simple_forward(__global const float *xw, __global const float *hu,
 		hprev[row * units + j] = 0.0f;
 	else
 		v += hu[b * units + j];
-	const float h = rnn_act(ACT, v);
-	cache[row * units + j] = h;
+	const float h_new = rnn_act(ACT, v);
+	cache[row * units + j] = h_new;
+	const float h = rnn_keep(mask, has_mask, b, steps, p) ? h_new : first ? 0.0f : hprev[row * units + j];
 	rnn_emit(hprev, out, b, j, units, steps, next, out_steps, out_row, h);
 }
 
@@ -119,7 +128,8 @@ __kernel void simple_forward(__global const float *xw, __global const float *hu,
 __kernel void lstm_forward(__global const float *xw, __global const float *hu, __global const float *bias,
                            const int has_bias, __global float *hprev, __global float *cache, __global float *extra,
                            __global float *out, const int units, const int batch, const int steps, const int p,
-                           const int prev, const int next, const int out_steps, const int out_row, const int first)
+                           const int prev, const int next, const int out_steps, const int out_row, const int first,
+                             __global const float *mask, const int has_mask)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
@@ -137,8 +147,9 @@ __kernel void lstm_forward(__global const float *xw, __global const float *hu, _
 	const float i = rnn_act(RACT, pre[0]), f = rnn_act(RACT, pre[1]);
 	const float cc = rnn_act(ACT, pre[2]), o = rnn_act(RACT, pre[3]);
 	const float c_prev = first ? 0.0f : extra[(b * steps + prev) * units + j];
-	const float c = f * c_prev + i * cc;
-	const float h = o * rnn_act(ACT, c);
+	const bool keep = rnn_keep(mask, has_mask, b, steps, p);
+	const float c = keep ? f * c_prev + i * cc : c_prev;
+	const float h = keep ? o * rnn_act(ACT, c) : first ? 0.0f : hprev[row * units + j];
 	if (first)
 		hprev[row * units + j] = 0.0f;
 	cache[row * w + j] = i;
@@ -155,7 +166,8 @@ __kernel void lstm_forward(__global const float *xw, __global const float *hu, _
 __kernel void gru_forward(__global const float *xw, __global const float *hu, __global const float *bias,
                           const int has_bias, __global float *hprev, __global float *cache, __global float *extra,
                           __global float *out, const int units, const int batch, const int steps, const int p,
-                          const int next, const int out_steps, const int out_row, const int first)
+                          const int next, const int out_steps, const int out_row, const int first,
+                             __global const float *mask, const int has_mask)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
@@ -173,7 +185,7 @@ __kernel void gru_forward(__global const float *xw, __global const float *hu, __
 	const float z = rnn_act(RACT, x[0] + inner[0]), r = rnn_act(RACT, x[1] + inner[1]);
 	const float hh = rnn_act(ACT, x[2] + r * inner[2]);
 	const float h_prev = first ? 0.0f : hprev[row * units + j];
-	const float h = z * h_prev + (1.0f - z) * hh;
+	const float h = rnn_keep(mask, has_mask, b, steps, p) ? z * h_prev + (1.0f - z) * hh : h_prev;
 	if (first)
 		hprev[row * units + j] = 0.0f;
 	cache[row * w + j] = z;
@@ -215,7 +227,8 @@ __kernel void gru_gates(__global const float *xw, __global const float *hu, __gl
 __kernel void gru_candidate(__global const float *xw, __global const float *hu, __global const float *bias,
                             const int has_bias, __global float *hprev, __global float *cache, __global float *out,
                             const int units, const int batch, const int steps, const int p, const int next,
-                            const int out_steps, const int out_row, const int first)
+                            const int out_steps, const int out_row, const int first,
+                             __global const float *mask, const int has_mask)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
@@ -229,7 +242,7 @@ __kernel void gru_candidate(__global const float *xw, __global const float *hu, 
 	const float hh = rnn_act(ACT, v);
 	const float z = cache[row * w + j];
 	const float h_prev = hprev[row * units + j];
-	const float h = z * h_prev + (1.0f - z) * hh;
+	const float h = rnn_keep(mask, has_mask, b, steps, p) ? z * h_prev + (1.0f - z) * hh : h_prev;
 	cache[row * w + 2 * units + j] = hh;
 	rnn_emit(hprev, out, b, j, units, steps, next, out_steps, out_row, h);
 }
@@ -251,28 +264,38 @@ static float rnn_dh(__global const float *dy, __global const float *dh, const in
  * dg U^T. */
 __kernel void simple_backward(__global const float *dy, __global float *dh, __global const float *cache,
                               __global float *dg, const int units, const int batch, const int steps, const int p,
-                              const int out_steps, const int out_row)
+                              const int out_steps, const int out_row,
+                             __global const float *mask, const int has_mask)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p;
 	const float g = rnn_dh(dy, dh, b, j, units, out_steps, out_row);
-	dg[row * units + j] = g * rnn_grad(ACT, cache[row * units + j]);
-	dh[b * units + j] = 0.0f;
+	const bool keep = rnn_keep(mask, has_mask, b, steps, p);
+	dg[row * units + j] = keep ? g * rnn_grad(ACT, cache[row * units + j]) : 0.0f;
+	dh[b * units + j] = keep ? 0.0f : g; /* a masked step passed h_prev on */
 }
 
 /* LSTM: the four gates' preactivation gradients, and dc carried to the step before (dc f). */
 __kernel void lstm_backward(__global const float *dy, __global float *dh, __global float *dc,
                             __global const float *cache, __global const float *extra, __global float *dg,
                             const int units, const int batch, const int steps, const int p, const int prev,
-                            const int out_steps, const int out_row, const int first)
+                            const int out_steps, const int out_row, const int first,
+                             __global const float *mask, const int has_mask)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p, w = 4 * units;
 	const float g = rnn_dh(dy, dh, b, j, units, out_steps, out_row);
+	if (!rnn_keep(mask, has_mask, b, steps, p)) {
+		/* A masked step passed h_prev and c_prev on: dh and dc go through whole. */
+		for (int k = 0; k < 4; k++)
+			dg[row * w + k * units + j] = 0.0f;
+		dh[b * units + j] = g;
+		return;
+	}
 	const float i = cache[row * w + j], f = cache[row * w + units + j];
 	const float cc = cache[row * w + 2 * units + j], o = cache[row * w + 3 * units + j];
 	const float tc = rnn_act(ACT, extra[row * units + j]);
@@ -291,13 +314,20 @@ __kernel void lstm_backward(__global const float *dy, __global float *dh, __glob
 __kernel void gru_backward(__global const float *dy, __global float *dh, __global const float *hprev,
                            __global const float *cache, __global const float *extra, __global float *dg,
                            const int units, const int batch, const int steps, const int p, const int out_steps,
-                           const int out_row)
+                           const int out_row,
+                             __global const float *mask, const int has_mask)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p, w = 3 * units;
 	const float g = rnn_dh(dy, dh, b, j, units, out_steps, out_row);
+	if (!rnn_keep(mask, has_mask, b, steps, p)) {
+		for (int k = 0; k < 6; k++)
+			dg[row * 2 * w + k * units + j] = 0.0f;
+		dh[b * units + j] = g;
+		return;
+	}
 	const float z = cache[row * w + j], r = cache[row * w + units + j], hh = cache[row * w + 2 * units + j];
 	const float h_prev = hprev[row * units + j];
 	const float dph = g * (1.0f - z) * rnn_grad(ACT, hh);
@@ -317,13 +347,21 @@ __kernel void gru_backward(__global const float *dy, __global float *dh, __globa
 __kernel void gru_backward_candidate(__global const float *dy, __global float *dh, __global const float *hprev,
                                      __global const float *cache, __global float *dg, const int units,
                                      const int batch, const int steps, const int p, const int out_steps,
-                                     const int out_row)
+                                     const int out_row,
+                             __global const float *mask, const int has_mask)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p, w = 3 * units;
 	const float g = rnn_dh(dy, dh, b, j, units, out_steps, out_row);
+	if (!rnn_keep(mask, has_mask, b, steps, p)) {
+		/* dg's r block is gru_backward_reset's: 0 from a dh~ of 0. */
+		dg[row * w + j] = 0.0f;
+		dg[row * w + 2 * units + j] = 0.0f;
+		dh[b * units + j] = g;
+		return;
+	}
 	const float z = cache[row * w + j], hh = cache[row * w + 2 * units + j];
 	const float h_prev = hprev[row * units + j];
 	dg[row * w + j] = g * (h_prev - hh) * rnn_grad(RACT, z);

@@ -5,7 +5,7 @@
 #include <string.h>
 
 static const char *const names[] = {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "zeros", "ones",
-                                    "orthogonal"};
+                                    "orthogonal", "uniform", "random_uniform", "normal", "random_normal"};
 
 /* Whether `name`, `len` characters, is one initializer's name. */
 static bool known_one(const char *name, size_t len)
@@ -42,7 +42,8 @@ bool st_initializer_known(const char *name)
 
 const char *st_initializer_names(void)
 {
-	return "glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones, orthogonal";
+	return "glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones, orthogonal, uniform (random_uniform), "
+	       "normal (random_normal)";
 }
 
 static uint64_t splitmix64(uint64_t *x)
@@ -223,6 +224,14 @@ static strata_status initialize_one(const char *name, const strata_shape *shape,
 		double stddev = sqrt(scale) / truncation;
 		for (uint64_t i = 0; i < count; i++)
 			dst[i] = (float)truncated_normal(rng, stddev);
+	} else if (strcmp(name, "uniform") == 0 || strcmp(name, "random_uniform") == 0) {
+		/* Keras' RandomUniform defaults (Embedding's initializer): U(-0.05, 0.05). */
+		for (uint64_t i = 0; i < count; i++)
+			dst[i] = (float)((2.0 * st_rng_uniform(rng) - 1.0) * 0.05);
+	} else if (strcmp(name, "normal") == 0 || strcmp(name, "random_normal") == 0) {
+		/* Keras' RandomNormal defaults: N(0, 0.05^2). */
+		for (uint64_t i = 0; i < count; i++)
+			dst[i] = (float)(normal(rng) * 0.05);
 	} else if (strcmp(name, "orthogonal") == 0) {
 		return orthogonal(shape, dst, count, rng);
 	} else {

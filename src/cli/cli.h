@@ -26,6 +26,7 @@ typedef struct cli_options {
 	const char *model_path;
 	int64_t batch;           /* --batch, -1 unset */
 	int64_t seed;            /* --seed, -1 unset */
+	int64_t ids;             /* gradcheck --ids, 0 unset */
 	bool random_input;       /* --random */
 	int64_t epochs;          /* --epochs, -1 unset */
 	int64_t limit;           /* --limit: use only the first N training samples, -1 unset */

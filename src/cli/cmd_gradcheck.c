@@ -73,6 +73,7 @@ int cmd_gradcheck(cli_context *ctx)
 		.seed = seed,
 		.tolerance = tolerance,
 		.mode = STRATA_GRADCHECK_BOTH,
+		.ids = ctx->opt.ids > 0 ? (uint32_t)ctx->opt.ids : 0,
 	};
 	strata_status st = strata_gradcheck(s, &o, &report, &err);
 	if (st != STRATA_OK) {

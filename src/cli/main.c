@@ -175,6 +175,8 @@ static const option options[] = {
 	FLAG("--no-guard", NULL, no_guard, BIT(CHECK_PLUGIN), NULL),
 	TEXT("--layer", NULL, "NAME", layer, BIT(GRADCHECK), "the layer to check, named as `strata summary` shows; required"),
 	COUNT("--inputs", NULL, "N", batch, 1, 4096, BIT(GRADCHECK), "samples of random inputs (default 2)"),
+	COUNT("--ids", NULL, "N", ids, 1, INT32_MAX, BIT(GRADCHECK),
+	      "int32 inputs hold ids drawn from 0 to N - 1 (default 1: all 0)"),
 	COUNT("--seed", NULL, "N", seed, 0, INT64_MAX, BIT(GRADCHECK),
 	      "seed of the initial weights, the inputs and r (default: the model's)"),
 	TEXT("--tolerance", NULL, "T", tolerance, BIT(GRADCHECK),

@@ -284,6 +284,32 @@ static strata_tensor *host_workspace(strata_layer *layer, uint32_t index)
 	return b && index < layer->n_workspaces ? &b->workspaces[index] : NULL;
 }
 
+static strata_status host_mask_declare(strata_layer *layer, strata_mask_use use)
+{
+	if (layer->session)
+		return st_layer_fail(layer, STRATA_ERR_PLUGIN, "mask_declare is allowed only during build()");
+	if ((unsigned)use > STRATA_MASK_PRODUCE)
+		return st_layer_fail(layer, STRATA_ERR_PLUGIN, "mask_declare: unknown use %d", (int)use);
+	layer->mask_use = use;
+	return STRATA_OK;
+}
+
+/* Input 0's mask (which 0) or the output's to write (-1, for a layer that produces it). */
+static strata_tensor *host_mask(strata_layer *layer, int which)
+{
+	strata_session *s = layer->session;
+	if (!s)
+		return NULL;
+	if (which == -1)
+		return layer->mask_use == STRATA_MASK_PRODUCE && layer->mask_of == (int64_t)layer->index
+		               ? &s->binds[layer->index].mask
+		               : NULL;
+	if (which != 0 || layer->n_inputs == 0 || layer->mask_use == STRATA_MASK_NONE)
+		return NULL;
+	int64_t of = st_value_mask_of(layer->model, layer->inputs[0]);
+	return of >= 0 ? &s->binds[of].mask : NULL;
+}
+
 static strata_kernel *host_kernel(strata_layer *layer, const char *program, const char *kernel_name,
                                   const char *extra_options)
 {
@@ -391,6 +417,8 @@ const strata_host st_host_api = {
 	.activation_backward = st_host_activation_backward,
 	.activation_backward_input = st_host_activation_backward_input,
 	.param_floats = host_param_floats,
+	.mask_declare = host_mask_declare,
+	.mask = host_mask,
 	.column_sums = st_host_column_sums,
 	.copy = st_host_copy,
 	.fill = st_host_fill,

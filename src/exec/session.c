@@ -1,6 +1,7 @@
 /* Sessions: a model's buffers on a device, weights initialized from the seed, forward passes. */
 #include "exec/session.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,6 +99,13 @@ static strata_status bind_layer(strata_session *s, strata_layer *layer, strata_e
 			return st;
 		snprintf(what, sizeof(what), "workspace %u of %s", w, layer->name);
 		if ((st = st_tensor_alloc(s->rt, &b->workspaces[w], bytes, what, err)))
+			return st;
+	}
+	if (layer->mask_of == (int64_t)layer->index) {
+		if ((st = batch_bytes(layer->mask_elems * sizeof(float), s->max_batch, &bytes, err)))
+			return st;
+		snprintf(what, sizeof(what), "mask of %s", layer->name);
+		if ((st = st_tensor_alloc(s->rt, &b->mask, bytes, what, err)))
 			return st;
 	}
 	return STRATA_OK;
@@ -245,6 +253,7 @@ void strata_session_destroy(strata_session *s)
 		for (uint32_t w = 0; b->workspaces && w < layer->n_workspaces; w++)
 			st_tensor_release(&b->workspaces[w]);
 		st_tensor_release(&b->output);
+		st_tensor_release(&b->mask);
 		free(b->weights);
 		free(b->workspaces);
 		free(b->pool_offsets);
@@ -354,7 +363,20 @@ static strata_status forward_host(strata_session *s, const float *input, uint32_
 	uint64_t out_elems = st_shape_elems(n_layers ? &m->layers[n_layers - 1].out : &m->input);
 	if (m->n_inputs > 1)
 		return st_fail(err, STRATA_ERR_UNSUPPORTED, "%s has %zu inputs: this call feeds one", m->name, m->n_inputs);
-	if ((st = st_tensor_write_prefix(s->rt, s->pool_mode, &s->input, input, in_elems * batch, &s->staging, err)) ||
+	float *ids = NULL;
+	if (m->input.dtype == STRATA_DTYPE_INT32) {
+		/* An input of int32 ids takes the floats' values as ids (rounded), not their bits. */
+		if (!(ids = malloc(in_elems * batch * sizeof(float) + 1)))
+			return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory for %u samples of ids", batch);
+		for (uint64_t i = 0; i < in_elems * batch; i++) {
+			int32_t id = isfinite(input[i]) && fabsf(input[i]) < 2147483520.0f ? (int32_t)lrintf(input[i]) : -1;
+			memcpy(&ids[i], &id, sizeof(id));
+		}
+		input = ids;
+	}
+	st = st_tensor_write_prefix(s->rt, s->pool_mode, &s->input, input, in_elems * batch, &s->staging, err);
+	free(ids);
+	if (st ||
 	    (st = st_session_forward_layers(s, batch, false, n_layers, err)))
 		return st;
 	strata_tensor *y = st_session_layer_output(s, n_layers);

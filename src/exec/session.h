@@ -16,6 +16,7 @@ typedef struct st_layer_bind {
 	uint64_t *pool_offsets;    /* n_weights: place in the weight pool, or ST_NOT_POOLED */
 	uint32_t kept_batch;       /* the batch whose forward call last filled the workspaces; 0: none */
 	strata_tensor **in;        /* n_inputs: the tensors of the values it reads */
+	strata_tensor mask;        /* its output's mask, when it produces one (strata_mask_use) */
 	bool borrowed;             /* `shares:` another layer's weights: they are released there */
 } st_layer_bind;
 

@@ -106,6 +106,37 @@ const strata_shape *st_value_shape(const struct strata_model *m, uint32_t v)
 	return v < m->n_inputs ? &m->inputs[v].shape : &m->layers[v - m->n_inputs].out;
 }
 
+int64_t st_value_mask_of(const struct strata_model *m, uint32_t v)
+{
+	return v < m->n_inputs ? -1 : m->layers[v - m->n_inputs].mask_of;
+}
+
+/* Elements of a shape without its last axis: a mask's per sample. */
+static uint64_t leading_elems(const strata_shape *s)
+{
+	uint64_t n = 1;
+	for (uint32_t d = 0; d + 1 < s->rank; d++)
+		n *= (uint64_t)s->dims[d];
+	return n;
+}
+
+/* Where the layer's output mask comes from, after its build() declared what it does with input
+ * 0's (plugin.h, strata_mask_use). */
+static void resolve_mask(struct strata_model *model, struct strata_layer *layer)
+{
+	int64_t in = layer->n_inputs ? st_value_mask_of(model, layer->inputs[0]) : -1;
+	uint64_t elems = leading_elems(&layer->out);
+	layer->mask_of = -1;
+	layer->mask_elems = 0;
+	if (layer->mask_use == STRATA_MASK_PRODUCE) {
+		layer->mask_of = layer->index;
+		layer->mask_elems = elems;
+	} else if (layer->mask_use == STRATA_MASK_PASS && in >= 0 && model->layers[in].mask_elems == elems) {
+		layer->mask_of = in;
+		layer->mask_elems = elems;
+	}
+}
+
 static const char *const dtype_names[] = {"float32", "int32"};
 
 /* The inputs a layer type takes, before its build() sees them: their count, and float32 unless
@@ -189,6 +220,7 @@ strata_status st_model_infer_shapes(struct strata_model *model, strata_error *er
 		layer->in = in;
 		layer->err = err;
 		layer->last_status = STRATA_OK;
+		layer->mask_use = STRATA_MASK_NONE;
 		st = layer->type->ops.build(layer, model->reg->host, &in, &out);
 		layer->err = NULL;
 		if (st != STRATA_OK) {
@@ -223,6 +255,7 @@ strata_status st_model_infer_shapes(struct strata_model *model, strata_error *er
 			return layer_fail(layer, err, STRATA_ERR_INVALID,
 			                  "output shape %s has more than %d values per sample", b, INT32_MAX);
 		layer->out = out;
+		resolve_mask(model, layer);
 	}
 	for (size_t i = 0; i < model->n_layers; i++) {
 		strata_status st = model->layers[i].shares >= 0 ? check_shared(model, &model->layers[i], err) : STRATA_OK;

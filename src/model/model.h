@@ -57,6 +57,12 @@ struct strata_layer {
 	int64_t shares;          /* the layer whose weights it uses (`shares:`), or -1 */
 	st_pos shares_pos;
 	uint32_t n_states;       /* of its weights, how many are persistent state (add_state) */
+	/* Keras' mask (plugin.h, strata_mask_use): what build() declared for input 0's mask, and the
+	 * layer whose output's mask tensor this layer's output carries (itself when it produces one,
+	 * input 0's when it passes it on), or -1 for none; mask_elems: its floats per sample. */
+	strata_mask_use mask_use;
+	int64_t mask_of;
+	uint64_t mask_elems;
 	strata_shape in, out;    /* in: input 0's shape */
 	st_weight_decl *weights;
 	uint32_t n_weights;
@@ -119,5 +125,7 @@ static inline uint32_t st_layer_value(const struct strata_model *m, size_t layer
 }
 const char *st_value_name(const struct strata_model *m, uint32_t v);
 const strata_shape *st_value_shape(const struct strata_model *m, uint32_t v);
+/* The layer whose mask tensor value v carries, or -1 (model inputs carry none). */
+int64_t st_value_mask_of(const struct strata_model *m, uint32_t v);
 
 #endif

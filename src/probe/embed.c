@@ -180,10 +180,16 @@ static strata_status stage(strata_session *s, const strata_embed_options *o, uin
                            float *x, strata_error *err)
 {
 	if (o->data)
-		return st_dataset_gather(o->data, start, n, &s->input, NULL, err);
+		return st_dataset_gather_session(o->data, start, n, s, false, err);
 	uint64_t in = st_shape_elems(&s->model->input);
 	const uint8_t *px = o->pixels + (size_t)start * in;
-	if (o->reference) {
+	if (s->model->input.dtype == STRATA_DTYPE_INT32) {
+		/* Byte ids, as the data sets read them for an int32 input: no scale. */
+		for (uint64_t i = 0; i < in * n; i++) {
+			int32_t id = px[i];
+			memcpy(&x[i], &id, sizeof(id));
+		}
+	} else if (o->reference) {
 		strata_dataset_transform(o->reference, px, x, n);
 	} else {
 		float scale = o->scale > 0 ? (float)o->scale : 1.0f;

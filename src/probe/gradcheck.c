@@ -298,7 +298,21 @@ static void lc_release(layer_check *c)
 	free(c->y);
 }
 
-static strata_status lc_prepare(layer_check *c, uint64_t seed, strata_error *err)
+/* ids uniform in [0, range) into n int32 slots (range <= 1: all 0, an id every layer reading ids
+ * takes). */
+static void fill_ids(float *dst, size_t n, uint64_t seed, uint32_t range)
+{
+	uint64_t x = 0x9E3779B97F4A7C15ull ^ seed;
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		int32_t id = range > 1 ? (int32_t)((x >> 33) % range) : 0;
+		memcpy(&dst[i], &id, sizeof(id));
+	}
+}
+
+static strata_status lc_prepare(layer_check *c, uint64_t seed, uint32_t ids, strata_error *err)
 {
 	strata_layer *l = c->layer;
 	strata_runtime *rt = c->s->rt;
@@ -323,11 +337,11 @@ static strata_status lc_prepare(layer_check *c, uint64_t seed, strata_error *err
 		c->is_float[k] = l->in_shapes[k].dtype != STRATA_DTYPE_INT32;
 		if (!(c->x[k] = floats(count)))
 			return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
-		/* int32 inputs hold ids: 0 is one every layer reading ids takes. */
+		/* int32 inputs hold ids, in [0, ids) */
 		if (c->is_float[k])
 			fill_random(c->x[k], count, seed + 1000 * (uint64_t)k, -1.0f, 1.0f);
 		else
-			memset(c->x[k], 0, (count ? count : 1) * sizeof(float));
+			fill_ids(c->x[k], count, seed + 1000 * (uint64_t)k, ids);
 		if ((st = st_tensor_alloc(rt, &c->in[k], (count ? count : 1) * sizeof(float), "a gradient check's input", err)) ||
 		    (st = st_tensor_write(rt, &c->in[k], 0, c->x[k], count * sizeof(float), err)))
 			return st;
@@ -338,6 +352,24 @@ static strata_status lc_prepare(layer_check *c, uint64_t seed, strata_error *err
 		                          err)))
 			return st;
 		c->dx_ptrs[k] = &c->dx[k];
+	}
+	/* A layer reading its input's mask (Keras' masking) sees one with about a third of the steps
+	 * masked: the layer that makes it does not run in a check of this one alone. */
+	int64_t of = n && l->mask_use != STRATA_MASK_NONE && l->mask_use != STRATA_MASK_PRODUCE
+	                     ? st_value_mask_of(l->model, l->inputs[0])
+	                     : -1;
+	if (of >= 0) {
+		size_t count = (size_t)c->batch * l->model->layers[of].mask_elems;
+		float *mask = floats(count);
+		if (!mask)
+			return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+		fill_random(mask, count, seed + 11, 0.0f, 1.0f);
+		for (size_t i = 0; i < count; i++)
+			mask[i] = mask[i] < 1.0f / 3.0f ? 0.0f : 1.0f;
+		st = st_tensor_write(rt, &c->s->binds[of].mask, 0, mask, count * sizeof(float), err);
+		free(mask);
+		if (st)
+			return st;
 	}
 	fill_random(c->r, c->out_count, seed + 7, -1.0f, 1.0f);
 	size_t out_bytes = (c->out_count ? c->out_count : 1) * sizeof(float);
@@ -523,6 +555,8 @@ strata_status strata_gradcheck(strata_session *s, const strata_gradcheck_options
 		return st_fail(err, STRATA_ERR_UNSUPPORTED, "%s:%u:%u: %s: layer type '%s' has no backward pass", m->file,
 		               l->pos.line, l->pos.col, l->name, l->type->ops.type);
 	uint32_t batch = options->batch ? options->batch : GC_DEFAULT_BATCH;
+	/* `ids` came with 0.4: a caller built before has a smaller struct. */
+	uint32_t ids = options->size >= offsetof(strata_gradcheck_options, ids) + sizeof(options->ids) ? options->ids : 0;
 	if (batch > s->max_batch)
 		return st_fail(err, STRATA_ERR_INVALID, "a gradient check of %u samples, the session holds 1 to %u", batch,
 		               s->max_batch);
@@ -550,7 +584,7 @@ strata_status strata_gradcheck(strata_session *s, const strata_gradcheck_options
 	layer_check c = {.s = s, .layer = l, .b = &s->binds[options->layer], .batch = batch};
 	size_t per_mode = 0, n_modes = options->mode == STRATA_GRADCHECK_BOTH ? 2 : 1;
 	float **g = NULL, **again = NULL, **w_values = NULL, **state = NULL;
-	if ((st = lc_prepare(&c, options->seed, err)))
+	if ((st = lc_prepare(&c, options->seed, ids, err)))
 		goto done;
 	for (uint32_t k = 0; k < c.n_in; k++)
 		per_mode += c.is_float[k];

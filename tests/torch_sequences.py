@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""SimpleRNN, LSTM and GRU against PyTorch's nn.RNN, nn.LSTM and nn.GRU (issue 15, point 5).
+"""Embedding, SimpleRNN, LSTM and GRU against PyTorch's nn.Embedding, nn.RNN, nn.LSTM and nn.GRU
+(issue 15, point 5).
 
 A chain of every recurrent variant (GRU with reset_after both ways, LSTM, SimpleRNN with tanh and
 relu, return_sequences both ways, go_backwards) is trained three epochs by Strata on synthetic
@@ -12,7 +13,13 @@ input (the previous layer's output as Strata computed it, so an error does not s
     have one bias, given as b_ih with b_hh = 0;
   - go_backwards: PyTorch runs the reversed sequence, its outputs in the order of the steps;
   - the GRU without reset_after (the original GRU, which PyTorch has no layer for) against a NumPy
-    reference of Keras' formula.
+    reference of Keras' formula;
+  - a text model (int32 ids, embedding, LSTM, dense) trained the same way: the embedding's output
+    against nn.Embedding with the trained table, the LSTM's against nn.LSTM on it;
+  - masks: a text model whose ids hold padding 0s (at the end and within), embedding with
+    mask_zero, LSTM, GRU and SimpleRNN (go_backwards) returning sequences, global average pooling:
+    each against PyTorch's cells stepped by hand with Keras' rule (a masked step keeps the state
+    and outputs the previous output), the pooling against the mean over the real steps.
 Largest absolute difference allowed: 1e-4 (float32 on both sides). Exit 0 pass, 1 fail.
 """
 import os
@@ -69,6 +76,91 @@ LAYERS = {
     "s1": ("relu", "l2", (STEPS, 5), False),
     "s2": ("tanh", "s1", (4,), True),
 }
+
+
+TEXT_MODEL = """\
+name: text_torch
+inputs: [{name: ids, shape: [12], dtype: int32}]
+layers:
+  - {type: embedding, input_dim: 40, output_dim: 8, name: emb}
+  - {type: lstm, units: 6, name: lstm}
+  - {type: dense, units: 3, activation: softmax, name: out}
+loss: categorical_crossentropy
+optimizer: {type: adam, learning_rate: 0.01}
+data: {train_images: train-ids.idx, train_labels: train-ids-labels.idx, test_images: test-ids.idx,
+       test_labels: test-ids-labels.idx, num_classes: 3}
+training: {batch_size: 32, epochs: 3, seed: 15}
+"""
+
+
+def id_set(rng, n):
+    """12 ids of 40 per sample; class c's samples hold several ids from c's block of ten."""
+    ids = rng.integers(0, 40, (n, 12)).astype(np.uint8)
+    labels = rng.integers(0, CLASSES, n).astype(np.uint8)
+    for i, c in enumerate(labels):
+        at = rng.choice(12, 4, replace=False)
+        ids[i, at] = rng.integers(10 * c, 10 * c + 10, 4)
+    return ids, labels
+
+
+MASKED_MODEL = """\
+name: masked_torch
+inputs: [{name: ids, shape: [12], dtype: int32}]
+layers:
+  - {type: embedding, input_dim: 40, output_dim: 8, mask_zero: true, name: emb}
+  - {type: lstm, units: 6, return_sequences: true, name: lstm}
+  - {type: gru, units: 5, return_sequences: true, name: gru}
+  - {type: simple_rnn, units: 4, return_sequences: true, go_backwards: true, name: rnn}
+  - {type: global_average_pooling1d, name: avg}
+  - {type: dense, units: 3, activation: softmax, name: out}
+loss: categorical_crossentropy
+optimizer: {type: adam, learning_rate: 0.01}
+data: {train_images: train-pad.idx, train_labels: train-ids-labels.idx, test_images: test-pad.idx,
+       test_labels: test-ids-labels.idx, num_classes: 3}
+training: {batch_size: 32, epochs: 3, seed: 15}
+"""
+
+
+def padded(rng, ids):
+    """Padding: each sample's tail of 0 to 8 steps set to id 0, and a few 0s within."""
+    ids = ids.copy()
+    for i in range(len(ids)):
+        ids[i, ids.shape[1] - rng.integers(0, 9):] = 0
+        ids[i, rng.integers(0, ids.shape[1], 2)] = 0
+    ids[0, :] = 0  # a sample of padding only
+    return ids
+
+
+def masked_run(kind, name, w, x, mask, backwards):
+    """Keras' masked recurrence with PyTorch's cells: a masked step keeps h (and c) and outputs the
+    previous output."""
+    units = w[name + "/recurrent_kernel"].shape[0]
+    features = x.shape[2]
+    if kind == "gru":
+        cell = nn.GRUCell(features, units)
+        wih, whh, bih, bhh = gru_torch_weights(w, name)
+    else:
+        cell = nn.LSTMCell(features, units) if kind == "lstm" else nn.RNNCell(features, units)
+        wih, whh = w[name + "/kernel"].T, w[name + "/recurrent_kernel"].T
+        bih, bhh = w[name + "/bias"], np.zeros_like(w[name + "/bias"])
+    outs = []
+    with torch.no_grad():
+        for attr, value in (("weight_ih", wih), ("weight_hh", whh), ("bias_ih", bih), ("bias_hh", bhh)):
+            getattr(cell, attr).copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+        h = torch.zeros(x.shape[0], units)
+        c = torch.zeros(x.shape[0], units)
+        for s in range(x.shape[1]):
+            t = x.shape[1] - 1 - s if backwards else s
+            xt = torch.from_numpy(np.ascontiguousarray(x[:, t]))
+            m = torch.from_numpy(mask[:, t:t + 1].astype(np.float32)) > 0
+            if kind == "lstm":
+                hn, cn = cell(xt, (h, c))
+                c = torch.where(m, cn, c)
+            else:
+                hn = cell(xt, h)
+            h = torch.where(m, hn, h)
+            outs.append(h.clone())
+    return torch.stack(outs, 1).numpy()
 
 
 # Keras' initial weights: sgd at rate 0 leaves them as initialized.
@@ -200,6 +292,86 @@ def main():
             print(f"FAIL: three epochs did not lower the test loss below 0.9: {loss}\n{out}")
             failed += 1
         _, w = read_stw(weights)
+
+        # The text model: byte ids read as int32, through the embedding.
+        for part, n in (("train", SAMPLES), ("test", 64)):
+            ids, labels = id_set(rng, n)
+            write_idx(os.path.join(tmp, part + "-ids.idx"), ids)
+            write_idx(os.path.join(tmp, part + "-ids-labels.idx"), labels)
+        text = os.path.join(tmp, "text.yaml")
+        with open(text, "w") as f:
+            f.write(TEXT_MODEL)
+        text_weights = os.path.join(tmp, "text.stw")
+        out = run("train", text, "--save", text_weights)
+        acc = [float(line.split()[-1]) for line in out.splitlines() if line.startswith("Test accuracy")]
+        if not acc or acc[0] < 0.6:
+            print(f"FAIL: the text model did not learn (test accuracy {acc}):\n{out}")
+            failed += 1
+        _, tw = read_stw(text_weights)
+        emb, lstm = os.path.join(tmp, "emb.npy"), os.path.join(tmp, "lstm.npy")
+        run("embed", text, os.path.join(tmp, "test-ids.idx"), "--weights", text_weights, "--layer", "emb", "-o", emb)
+        run("embed", text, os.path.join(tmp, "test-ids.idx"), "--weights", text_weights, "--layer", "lstm", "-o", lstm)
+        got_emb = np.load(emb).reshape(-1, 12, 8)
+        with torch.no_grad():
+            table = nn.Embedding(40, 8)
+            table.weight.copy_(torch.from_numpy(tw["emb/embeddings"]))
+            want_emb = table(torch.from_numpy(ids.astype(np.int64))).numpy()
+        want_lstm = torch_layer("lstm", "lstm", tw, got_emb, False)[:, -1]
+        for name, want, got in (("emb (embedding)", want_emb, got_emb), ("lstm after it", want_lstm, np.load(lstm))):
+            diff = float(np.abs(want - got).max())
+            ok = diff <= TOLERANCE and float(np.abs(want).max()) > 0.05
+            failed += not ok
+            print(f"{name}: max |strata - PyTorch| = {diff:.3g}, max |PyTorch| = {float(np.abs(want).max()):.3g}"
+                  f"{'' if ok else '  FAIL'}")
+
+        # Masks: the same ids with padding, through masked layers.
+        for part, n in (("train", SAMPLES), ("test", 64)):
+            src = os.path.join(tmp, part + "-ids.idx")
+            raw = np.fromfile(src, dtype=np.uint8, offset=12).reshape(n, 12)
+            pad = padded(rng, raw)
+            write_idx(os.path.join(tmp, part + "-pad.idx"), pad)
+        masked = os.path.join(tmp, "masked.yaml")
+        with open(masked, "w") as f:
+            f.write(MASKED_MODEL)
+        masked_weights = os.path.join(tmp, "masked.stw")
+        out = run("train", masked, "--save", masked_weights)
+        acc = [float(line.split()[-1]) for line in out.splitlines() if line.startswith("Test accuracy")]
+        if not acc or acc[0] < 0.5:
+            print(f"FAIL: the masked model did not learn (test accuracy {acc}):\n{out}")
+            failed += 1
+        _, mw = read_stw(masked_weights)
+        got = {}
+        for name in ("emb", "lstm", "gru", "rnn", "avg"):
+            path = os.path.join(tmp, "m-" + name + ".npy")
+            run("embed", masked, os.path.join(tmp, "test-pad.idx"), "--weights", masked_weights, "--layer", name,
+                "-o", path)
+            got[name] = np.load(path)
+        mask = (pad != 0)
+        emb_out = got["emb"].reshape(-1, 12, 8)
+        lstm_out = got["lstm"].reshape(-1, 12, 6)
+        gru_out = got["gru"].reshape(-1, 12, 5)
+        rnn_out = got["rnn"].reshape(-1, 12, 4)
+        checks = [
+            ("lstm, masked", masked_run("lstm", "lstm", mw, emb_out, mask, False), lstm_out),
+            ("gru, masked", masked_run("gru", "gru", mw, lstm_out, mask, False), gru_out),
+            ("simple_rnn, masked, go_backwards", masked_run("tanh", "rnn", mw, gru_out, mask, True), rnn_out),
+        ]
+        # The mean over the real steps: Keras passes a recurrent layer's mask on as it came, also
+        # with go_backwards (whose output step s read input step 11 - s), and so does Strata.
+        real = mask.astype(np.float32)[:, :, None]
+        count = real.sum(axis=1)
+        mean = np.where(count > 0, (rnn_out * real).sum(axis=1) / np.maximum(count, 1), 0.0)
+        checks.append(("global_average_pooling1d, masked", mean, got["avg"]))
+        for name, want, have in checks:
+            diff = float(np.abs(want - have).max())
+            ok = diff <= TOLERANCE and float(np.abs(want).max()) > 0.05
+            failed += not ok
+            print(f"{name}: max |strata - PyTorch| = {diff:.3g}, max |PyTorch| = {float(np.abs(want).max()):.3g}"
+                  f"{'' if ok else '  FAIL'}")
+        # The padding-only sample: every state stays 0.
+        if np.abs(rnn_out[0]).max() != 0 or np.abs(got["avg"][0]).max() != 0:
+            print("FAIL: a sample of padding only has non-zero states")
+            failed += 1
 
         init_model = os.path.join(tmp, "init.yaml")
         with open(init_model, "w") as f:

@@ -1,9 +1,10 @@
 #!/bin/sh
-# The recurrent layers through the CLI (issue 15): `strata gradcheck` of simple_rnn, lstm and gru
+# The sequence layers through the CLI (issue 15): `strata gradcheck` of simple_rnn, lstm and gru
 # (reset_after both ways) against finite differences, each alone, with return_sequences both
-# ways, go_backwards, without bias, with other activations; `strata summary` counting Keras'
-# parameters; `strata layers` listing them; bad inputs and parameters refused with exit status 2
-# and the value's FILE:LINE:COLUMN.
+# ways, go_backwards, without bias, with other activations; of embedding's table (ids repeated,
+# out of range, batches that are no power of two); `strata summary` counting Keras' parameters;
+# `strata layers` listing them; bad inputs and parameters refused with exit status 2 and the
+# value's FILE:LINE:COLUMN.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -41,6 +42,53 @@ gradcheck "$tmp/seq.yaml" lstm_bare --seed 3 --inputs 3
 grep -q "^passed: 6 gradients" "$tmp/out" && ! grep -q " bias " "$tmp/out"
 check "gradcheck lstm_bare has no bias ($(said))" $?
 
+# ---- embedding -------------------------------------------------------------------------------------
+cat >"$tmp/ids.yaml" <<'YAML'
+name: ids
+inputs: [{name: ids, shape: [6], dtype: int32}, {name: grid, shape: [3, 4], dtype: int32}]
+layers:
+  - {type: embedding, input_dim: 5, output_dim: 3, name: emb, inputs: ids}
+  - {type: embedding, input_dim: 7, output_dim: 2, embeddings_initializer: glorot_uniform, name: emb_grid, inputs: grid}
+  - {type: gru, units: 4, name: gru, inputs: emb}
+outputs: [gru, emb_grid]
+YAML
+# ids 0..4 over 5 rows: every row repeated; ids 0..8 over 5 and 7 rows: some out of range (rows of
+# zeros, no gradient); 3 and 5 samples: 18, 30, 36 and 60 ids, padded to a power of two to sort.
+for args in "emb --ids 5 --inputs 3" "emb --ids 9 --inputs 5" "emb_grid --ids 7 --inputs 3" "emb_grid --ids 9 --inputs 5"; do
+	# shellcheck disable=SC2086 # the layer's name and options
+	gradcheck "$tmp/ids.yaml" $args --seed 4
+	status=$?
+	[ $status -eq 0 ] && grep -q "^passed: 2 gradients" "$tmp/out" && grep -q "^  training  embeddings " "$tmp/out"
+	check "gradcheck $args passes (status $status: $(said))" $?
+done
+gradcheck "$tmp/ids.yaml" gru --ids 5 --inputs 3 --seed 4
+[ $? -eq 0 ] && grep -q "^passed: " "$tmp/out"
+check "gradcheck of a gru reading an embedding passes ($(said))" $?
+
+# ---- masks: every layer that reads or makes one ------------------------------------------------
+cat >"$tmp/mask.yaml" <<'YAML'
+name: masked
+inputs: [{name: ids, shape: [6], dtype: int32}, {name: x, shape: [5, 3]}]
+layers:
+  - {type: embedding, input_dim: 5, output_dim: 3, mask_zero: true, name: emb, inputs: ids}
+  - {type: lstm, units: 4, return_sequences: true, name: lstm, inputs: emb}
+  - {type: gru, units: 3, name: gru, inputs: lstm}
+  - {type: masking, name: mask, inputs: x}
+  - {type: dense, units: 4, name: dense, inputs: mask}
+  - {type: simple_rnn, units: 3, return_sequences: true, go_backwards: true, name: rnn, inputs: dense}
+  - {type: global_average_pooling1d, name: gap, inputs: rnn}
+  - {type: gru, units: 3, reset_after: false, return_sequences: true, name: gru_v1, inputs: mask}
+  - {type: global_max_pooling1d, name: gmp, inputs: gru_v1}
+outputs: [gru, gap, gmp]
+YAML
+# A layer reading a mask is checked with about a third of its steps masked.
+for layer in emb lstm gru mask dense rnn gap gru_v1 gmp; do
+	gradcheck "$tmp/mask.yaml" $layer --seed 3 --inputs 3 --ids 5
+	status=$?
+	[ $status -eq 0 ] && grep -q "^passed: " "$tmp/out"
+	check "gradcheck $layer (masked) passes (status $status: $(said))" $?
+done
+
 # ---- Keras' counts -------------------------------------------------------------------------------
 "$strata" summary "$tmp/seq.yaml" >"$tmp/out" 2>&1
 status=$?
@@ -54,13 +102,21 @@ status=$?
 	grep -q "^ gru_v1 (GRU) *(None, 4) *96 " "$tmp/out" &&
 	grep -q "^ gru_v1_seq (GRU) *(None, 5, 3) *63 " "$tmp/out"
 check "summary counts as Keras does (status $status: $(said))" $?
+"$strata" summary "$tmp/ids.yaml" >"$tmp/out" 2>&1
+status=$?
+[ $status -eq 0 ] && grep -q "^ emb (Embedding) *(None, 6, 3) *15 " "$tmp/out" &&
+	grep -q "^ emb_grid (Embedding) *(None, 3, 4, 2) *14 " "$tmp/out"
+check "summary counts embeddings as Keras does (status $status: $(said))" $?
 
 "$strata" layers >"$tmp/out" 2>&1
 grep -q "^simple_rnn (SimpleRNN)" "$tmp/out" && grep -q "^lstm (LSTM)" "$tmp/out" && grep -q "^gru (GRU)" "$tmp/out" &&
 	grep -q "^    recurrent_initializer  *.*default orthogonal" "$tmp/out" &&
 	grep -q "^    unit_forget_bias  *bool  *default true" "$tmp/out" &&
 	grep -q "^    reset_after  *bool  *default true" "$tmp/out" &&
-	grep -q "^    stateful  *not supported  *only false" "$tmp/out"
+	grep -q "^    stateful  *not supported  *only false" "$tmp/out" && grep -q "^embedding (Embedding)" "$tmp/out" &&
+	grep -q "^    embeddings_initializer  *.*default uniform" "$tmp/out" && grep -q "^masking (Masking)" "$tmp/out" &&
+	grep -q "^global_average_pooling1d (GlobalAveragePooling1D)" "$tmp/out" &&
+	grep -q "^global_max_pooling1d (GlobalMaxPooling1D)" "$tmp/out" && grep -q "^    mask_zero  *bool  *default false" "$tmp/out"
 check "strata layers lists the recurrent layers and what they leave out ($(said))" $?
 
 # ---- refusals: exit status 2, the value's FILE:LINE:COLUMN ----------------------------------------
@@ -88,6 +144,14 @@ refused "dropout" "[4, 2]" "{type: lstm, units: 3, dropout: 0.2}" "bad.yaml:4:37
 refused "return_state" "[4, 2]" "{type: gru, units: 3, return_state: true}" \
 	"bad.yaml:4:41: 'return_state' is a Keras parameter Strata leaves out"
 refused "stateful" "[4, 2]" "{type: gru, units: 3, stateful: true}" "bad.yaml:4:37: 'stateful' is a Keras parameter Strata leaves out"
+refused "float ids" "[6]" "{type: embedding, input_dim: 5, output_dim: 2}" \
+	"bad.yaml:4:5: embedding_1: needs int32 ids of 1 to 3 axes (an input with dtype: int32), got (6) of floats"
+refused "input_dim 0" "[6]" "{type: embedding, input_dim: 0, output_dim: 2}" "bad.yaml:4:34: 'input_dim' must be in [1, "
+refused "sparse" "[6]" "{type: embedding, input_dim: 4, output_dim: 2, sparse: true}" \
+	"bad.yaml:4:60: 'sparse' is a Keras parameter Strata leaves out"
+refused "pooling an image" "[4, 4, 2]" "{type: global_average_pooling1d}" \
+	"bad.yaml:4:5: global_average_pooling1d_1: GlobalAveragePooling1D needs a (steps, channels) input, got (4, 4, 2)"
+refused "masking a vector" "[4]" "{type: masking}" "bad.yaml:4:5: masking_1: Masking needs sequences of (steps, features)"
 refused "gelu" "[4, 2]" "{type: simple_rnn, units: 3, activation: gelu}" "bad.yaml:4:46: 'activation' must be one of tanh, sigmoid"
 
 echo "$passes passed, $fails failed"
