@@ -1,7 +1,7 @@
 #!/bin/sh
 # The sequence layers through the CLI (issue 15): `strata gradcheck` of simple_rnn, lstm and gru
 # (reset_after both ways) against finite differences, each alone, with return_sequences both
-# ways, go_backwards, without bias, with other activations; of embedding's table (ids repeated,
+# ways, go_backwards, without bias, with other activations, with dropout and recurrent_dropout; of embedding's table (ids repeated,
 # out of range, batches that are no power of two); `strata summary` counting Keras' parameters;
 # `strata layers` listing them; bad inputs and parameters refused with exit status 2 and the
 # value's FILE:LINE:COLUMN.
@@ -64,6 +64,26 @@ done
 gradcheck "$tmp/ids.yaml" gru --ids 5 --inputs 3 --seed 4
 [ $? -eq 0 ] && grep -q "^passed: " "$tmp/out"
 check "gradcheck of a gru reading an embedding passes ($(said))" $?
+
+# ---- dropout and recurrent_dropout: the backward pass of a training pass with its masks ----------
+cat >"$tmp/drop.yaml" <<'YAML'
+name: drop
+inputs: [{name: x, shape: [5, 3]}, {name: ids, shape: [6], dtype: int32}]
+layers:
+  - {type: simple_rnn, units: 4, dropout: 0.3, recurrent_dropout: 0.4, return_sequences: true, name: rnn, inputs: x}
+  - {type: lstm, units: 4, dropout: 0.3, recurrent_dropout: 0.4, name: lstm, inputs: x}
+  - {type: gru, units: 4, dropout: 0.3, recurrent_dropout: 0.4, go_backwards: true, name: gru, inputs: x}
+  - {type: gru, units: 4, reset_after: false, dropout: 0.3, recurrent_dropout: 0.4, return_sequences: true, name: gru_v1, inputs: x}
+  - {type: embedding, input_dim: 5, output_dim: 3, mask_zero: true, name: emb, inputs: ids}
+  - {type: gru, units: 3, dropout: 0.2, recurrent_dropout: 0.3, name: gru_masked, inputs: emb}
+outputs: [rnn, lstm, gru, gru_v1, gru_masked]
+YAML
+for layer in rnn lstm gru gru_v1 gru_masked; do
+	gradcheck "$tmp/drop.yaml" $layer --seed 3 --inputs 3 --ids 5
+	status=$?
+	[ $status -eq 0 ] && grep -q "^passed: 8 gradients" "$tmp/out"
+	check "gradcheck $layer with dropout passes (status $status: $(said))" $?
+done
 
 # ---- masks: every layer that reads or makes one ------------------------------------------------
 cat >"$tmp/mask.yaml" <<'YAML'
@@ -140,7 +160,7 @@ refused "an image" "[4, 4, 2]" "{type: lstm, units: 3}" "bad.yaml:4:5: lstm_1: n
 refused "a vector" "[8]" "{type: gru, units: 3}" "bad.yaml:4:5: gru_1: needs float sequences"
 refused "units 0" "[4, 2]" "{type: simple_rnn, units: 0}" "bad.yaml:4:31: 'units' must be in [1, 65536]"
 refused "no units" "[4, 2]" "{type: lstm}" "bad.yaml:4:5" "units"
-refused "dropout" "[4, 2]" "{type: lstm, units: 3, dropout: 0.2}" "bad.yaml:4:37: lstm_1: dropout inside a recurrent layer is not implemented yet"
+refused "dropout 1" "[4, 2]" "{type: lstm, units: 3, dropout: 1}" "bad.yaml:4:37: 'dropout' must be in [0, 1)"
 refused "return_state" "[4, 2]" "{type: gru, units: 3, return_state: true}" \
 	"bad.yaml:4:41: 'return_state' is a Keras parameter Strata leaves out"
 refused "stateful" "[4, 2]" "{type: gru, units: 3, stateful: true}" "bad.yaml:4:37: 'stateful' is a Keras parameter Strata leaves out"

@@ -10,6 +10,7 @@
  * one GEMM each (dh_prev = dPreactivation . recurrent_kernel^T); the weight gradients are then one
  * GEMM each over all steps at once, from the states and preactivation gradients kept per step. */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 #include "activation.h"
 #include "core.h"
+#include "random.h"
 #include "recurrent_cl.h"
 #include "shape.h"
 #include "weights.h"
@@ -46,6 +48,10 @@ typedef struct rnn_plan {
 	char bias_init[160];  /* LSTM with unit_forget_bias: "X,ones,X,X" */
 	uint32_t kernel, recurrent, bias;                  /* weights */
 	uint32_t xw, hprev, cache, extra, hu, dh, dc, sums; /* workspaces */
+	uint32_t drec;                                      /* workspace: dg . recurrent_kernel^T */
+	double rate_in, rate_rec;                           /* dropout, recurrent_dropout */
+	uint32_t dmask, xdrop;                              /* with dropout: the input's mask and the dropped input */
+	uint32_t rmask, hdrop;                              /* with recurrent_dropout: the state's mask and h_prev dropped */
 } rnn_plan;
 
 #define RNN_PARAM_UNITS                                                                              \
@@ -81,9 +87,9 @@ typedef struct rnn_plan {
 	{.name = "bias_constraint", .type = STRATA_PARAM_CONSTRAINT, .default_value = "null",          \
 	 .doc = "applied to the bias after every update"},                                             \
 	{.name = "dropout", .type = STRATA_PARAM_FLOAT, .default_value = "0", .min = 0, .max = 1,      \
-	 .choices = "[)", .doc = "fraction of the inputs dropped while training (only 0 so far)"},     \
+	 .choices = "[)", .doc = "fraction of the input features dropped while training (one mask per sample for every step)"}, \
 	{.name = "recurrent_dropout", .type = STRATA_PARAM_FLOAT, .default_value = "0", .min = 0,      \
-	 .max = 1, .choices = "[)", .doc = "fraction of the state dropped while training (only 0 so far)"}, \
+	 .max = 1, .choices = "[)", .doc = "fraction of the state dropped in the recurrent product while training"}, \
 	{.name = "return_sequences", .type = STRATA_PARAM_BOOL, .default_value = "false",              \
 	 .doc = "output the state of every step (timesteps, units), not the last one's (units)"},     \
 	{.name = "return_state", .type = STRATA_PARAM_UNSUPPORTED, .default_value = "false",           \
@@ -149,12 +155,6 @@ static strata_status rnn_build(strata_layer *layer, const strata_host *host, con
 		return host->fail(layer, STRATA_ERR_INVALID, "needs float sequences of (timesteps, features), got %s",
 		                  shape_format(in, buf, sizeof(buf)));
 	}
-	if (host->param_float(layer, "dropout") != 0.0)
-		return host->fail_param(layer, "dropout", STRATA_ERR_INVALID,
-		                        "dropout inside a recurrent layer is not implemented yet; put a dropout layer before it");
-	if (host->param_float(layer, "recurrent_dropout") != 0.0)
-		return host->fail_param(layer, "recurrent_dropout", STRATA_ERR_INVALID,
-		                        "recurrent_dropout is not implemented yet");
 	rnn_plan *p = calloc(1, sizeof(*p));
 	if (!p)
 		return host->fail(layer, STRATA_ERR_NO_MEMORY, "out of memory");
@@ -171,6 +171,8 @@ static strata_status rnn_build(strata_layer *layer, const strata_host *host, con
 	p->return_sequences = host->param_bool(layer, "return_sequences");
 	p->go_backwards = host->param_bool(layer, "go_backwards");
 	p->has_bias = host->param_bool(layer, "use_bias");
+	p->rate_in = host->param_float(layer, "dropout");
+	p->rate_rec = host->param_float(layer, "recurrent_dropout");
 	int act = rnn_activation(host->param_string(layer, "activation"));
 	int ract = p->cell == CELL_SIMPLE ? 2 : rnn_activation(host->param_string(layer, "recurrent_activation"));
 	if (act < 0 || ract < 0)
@@ -219,6 +221,16 @@ static strata_status rnn_build(strata_layer *layer, const strata_host *host, con
 		st = host->add_workspace(layer, u * f, &p->dc);
 	if (st == STRATA_OK && p->has_bias)
 		st = host->add_workspace(layer, activation_sum_blocks(t) * (size_t)p->dg_width * f, &p->sums);
+	if (st == STRATA_OK)
+		st = host->add_workspace(layer, u * f, &p->drec);
+	if (st == STRATA_OK && p->rate_in > 0.0)
+		st = host->add_workspace(layer, (size_t)p->features * f, &p->dmask);
+	if (st == STRATA_OK && p->rate_in > 0.0)
+		st = host->add_workspace(layer, t * (size_t)p->features * f, &p->xdrop);
+	if (st == STRATA_OK && p->rate_rec > 0.0)
+		st = host->add_workspace(layer, u * f, &p->rmask);
+	if (st == STRATA_OK && p->rate_rec > 0.0)
+		st = host->add_workspace(layer, t * u * f, &p->hdrop);
 	if (st != STRATA_OK)
 		return st;
 
@@ -279,9 +291,69 @@ static strata_status rnn_launch(strata_layer *layer, const strata_host *host, co
 	return host->launch(layer, k, 2, global, NULL, n, args);
 }
 
+/* y = x times the input's dropout mask, per sample and feature, over batch x steps rows. */
+static strata_status rnn_apply(strata_layer *layer, const strata_host *host, const rnn_plan *p, strata_tensor *x,
+                               strata_tensor *y, strata_tensor *mask, uint32_t batch)
+{
+	strata_kernel *k = host->kernel(layer, "recurrent", "rnn_apply_mask", p->options);
+	if (!k)
+		return host->last_status(layer);
+	int64_t rows = (int64_t)batch * p->steps;
+	strata_arg a[] = {
+		strata_arg_tensor(x), strata_arg_tensor(y), strata_arg_tensor(mask), strata_arg_int((int32_t)p->features),
+		strata_arg_int((int32_t)rows), strata_arg_int((int32_t)p->steps),
+	};
+	size_t global[2] = {(size_t)p->features, (size_t)rows};
+	return host->launch(layer, k, 2, global, NULL, sizeof(a) / sizeof(a[0]), a);
+}
+
 #define ARGS(...) (sizeof((strata_arg[]){__VA_ARGS__}) / sizeof(strata_arg)), (strata_arg[]){__VA_ARGS__}
 #define T(x) strata_arg_tensor(x)
 #define I(x) strata_arg_int((int32_t)(x))
+
+/* The tensors dropout adds to a pass: the input the projection reads (dropped or as it came),
+ * h_prev as the recurrent product reads it (dropped, or hprev itself) and the state's mask. */
+typedef struct rnn_drop {
+	bool in, rec;
+	strata_tensor *x, *hdrop, *rmask, *dmask;
+} rnn_drop;
+
+/* Draws the pass's dropout masks (Keras 3: one per sample, the same for every step) and the
+ * dropped input, from the run's seed and step: the backward pass draws the same again. */
+static strata_status rnn_dropout(strata_layer *layer, const strata_host *host, const rnn_plan *p, bool training,
+                                 uint64_t seed, uint64_t step, uint32_t batch, strata_tensor *input, rnn_drop *d,
+                                 bool draw)
+{
+	d->in = training && p->rate_in > 0.0;
+	d->rec = training && p->rate_rec > 0.0;
+	d->x = d->in ? host->workspace(layer, p->xdrop) : input;
+	d->dmask = d->in ? host->workspace(layer, p->dmask) : NULL;
+	d->hdrop = d->rec ? host->workspace(layer, p->hdrop) : host->workspace(layer, p->hprev);
+	d->rmask = d->rec ? host->workspace(layer, p->rmask) : d->hdrop; /* a placeholder, not read */
+	random_stream rs = random_stream_of(layer, host, seed, step);
+	strata_status st = STRATA_OK;
+	for (int lane = 0; lane < 2 && draw && st == STRATA_OK; lane++) {
+		double rate = lane ? p->rate_rec : p->rate_in;
+		if (!(lane ? d->rec : d->in))
+			continue;
+		double th = ldexp(rate, 32);
+		int n = (int)(lane ? p->units : p->features);
+		strata_arg a[] = {
+			strata_arg_tensor(lane ? d->rmask : d->dmask), strata_arg_int(n), strata_arg_int((int32_t)batch),
+			strata_arg_uint((uint32_t)lane), strata_arg_uint(th >= 4294967295.0 ? UINT32_MAX : (uint32_t)th),
+			strata_arg_float((float)(1.0 / (1.0 - rate))), strata_arg_uint(rs.key_lo), strata_arg_uint(rs.key_hi),
+			strata_arg_uint(rs.step_lo), strata_arg_uint(rs.step_hi),
+		};
+		strata_kernel *k = host->kernel(layer, "recurrent", "rnn_dropout_mask", p->options);
+		if (!k)
+			return host->last_status(layer);
+		size_t global[2] = {(size_t)n, batch};
+		st = host->launch(layer, k, 2, global, NULL, sizeof(a) / sizeof(a[0]), a);
+	}
+	if (st == STRATA_OK && d->in && draw)
+		st = rnn_apply(layer, host, p, input, d->x, d->dmask, batch);
+	return st;
+}
 
 static strata_status rnn_forward(strata_layer *layer, const strata_host *host, const strata_forward_args *args)
 {
@@ -305,10 +377,13 @@ static strata_status rnn_forward(strata_layer *layer, const strata_host *host, c
 	const int has_mask = mask != NULL;
 	if (!mask)
 		mask = xw; /* a placeholder, not read */
+	rnn_drop d;
+	if ((st = rnn_dropout(layer, host, p, args->training, args->seed, args->step, batch, in, &d, true)) != STRATA_OK)
+		return st;
 
 	/* The input projection of every step at once; xw's rows are gw wide (the GRU with reset_after
 	 * keeps the backward pass's recurrent half there too). */
-	st = rnn_gemm(layer, host, false, false, b * t, gu, (size_t)p->features, in, 0, (size_t)p->features, kernel, 0,
+	st = rnn_gemm(layer, host, false, false, b * t, gu, (size_t)p->features, d.x, 0, (size_t)p->features, kernel, 0,
 	              gu, 0.0f, xw, 0, gw);
 	for (int64_t s = 0; s < p->steps && st == STRATA_OK; s++) {
 		const int pos = rnn_pos(p, s), first = s == 0;
@@ -316,7 +391,7 @@ static strata_status rnn_forward(strata_layer *layer, const strata_host *host, c
 		const int out_row = rnn_out_row(p, s);
 		const bool split = p->cell == CELL_GRU && !p->reset_after;
 		if (!first)
-			st = rnn_gemm(layer, host, false, false, b, split ? 2 * u : gu, u, hprev, (size_t)pos * u, t * u, rec, 0,
+			st = rnn_gemm(layer, host, false, false, b, split ? 2 * u : gu, u, d.hdrop, (size_t)pos * u, t * u, rec, 0,
 			              gu, 0.0f, hu, 0, gu);
 		if (st != STRATA_OK)
 			break;
@@ -324,25 +399,25 @@ static strata_status rnn_forward(strata_layer *layer, const strata_host *host, c
 		case CELL_SIMPLE:
 			st = rnn_launch(layer, host, p, "simple_forward", batch,
 			                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(out), I(units),
-			                     I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row), I(first), T(mask), I(has_mask)));
+			                     I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row), I(first), T(mask), I(has_mask), T(d.hdrop), T(d.rmask), I(d.rec)));
 			break;
 		case CELL_LSTM:
 			st = rnn_launch(layer, host, p, "lstm_forward", batch,
 			                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(extra), T(out),
 			                     I(units), I(batch), I(steps), I(pos), I(prev), I(next), I(out_steps), I(out_row),
-			                     I(first), T(mask), I(has_mask)));
+			                     I(first), T(mask), I(has_mask), T(d.hdrop), T(d.rmask), I(d.rec)));
 			break;
 		case CELL_GRU:
 			if (p->reset_after) {
 				st = rnn_launch(layer, host, p, "gru_forward", batch,
 				                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(extra), T(out),
 				                     I(units), I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row),
-				                     I(first), T(mask), I(has_mask)));
+				                     I(first), T(mask), I(has_mask), T(d.hdrop), T(d.rmask), I(d.rec)));
 				break;
 			}
 			st = rnn_launch(layer, host, p, "gru_gates", batch,
 			                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(extra), I(units),
-			                     I(batch), I(steps), I(pos), I(first)));
+			                     I(batch), I(steps), I(pos), I(first), T(d.hdrop), T(d.rmask), I(d.rec)));
 			/* (r * h_prev) . U_h into hu's third block */
 			if (st == STRATA_OK && !first)
 				st = rnn_gemm(layer, host, false, false, b, u, u, extra, (size_t)pos * u, t * u, rec, 2 * u, gu,
@@ -350,7 +425,7 @@ static strata_status rnn_forward(strata_layer *layer, const strata_host *host, c
 			if (st == STRATA_OK)
 				st = rnn_launch(layer, host, p, "gru_candidate", batch,
 				                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(out), I(units),
-				                     I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row), I(first), T(mask), I(has_mask)));
+				                     I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row), I(first), T(mask), I(has_mask), T(d.hdrop), T(d.rmask), I(d.rec)));
 			break;
 		}
 	}
@@ -397,7 +472,14 @@ static strata_status rnn_backward(strata_layer *layer, const strata_host *host, 
 	if (!mask)
 		mask = dg; /* a placeholder, not read */
 
+	strata_tensor *drec = host->workspace(layer, p->drec);
+	rnn_drop d;
+	if ((st = rnn_dropout(layer, host, p, strata_backward_training(args), args->seed, args->step, batch, args->input,
+	                      &d, false)) != STRATA_OK)
+		return st;
 	st = core_fill(layer, host, dh, 0.0f, b * u);
+	if (st == STRATA_OK)
+		st = core_fill(layer, host, drec, 0.0f, b * u);
 	if (st == STRATA_OK && dc)
 		st = core_fill(layer, host, dc, 0.0f, b * u);
 	for (int64_t s = p->steps - 1; s >= 0 && st == STRATA_OK; s--) {
@@ -409,57 +491,60 @@ static strata_status rnn_backward(strata_layer *layer, const strata_host *host, 
 		case CELL_SIMPLE:
 			st = rnn_launch(layer, host, p, "simple_backward", batch,
 			                ARGS(T(dy), T(dh), T(cache), T(dg), I(units), I(batch), I(steps), I(pos), I(out_steps),
-			                     I(out_row), T(mask), I(has_mask)));
+			                     I(out_row), T(mask), I(has_mask), T(drec), T(d.rmask), I(d.rec)));
 			break;
 		case CELL_LSTM:
 			st = rnn_launch(layer, host, p, "lstm_backward", batch,
 			                ARGS(T(dy), T(dh), T(dc), T(cache), T(extra), T(dg), I(units), I(batch), I(steps),
-			                     I(pos), I(prev), I(out_steps), I(out_row), I(first), T(mask), I(has_mask)));
+			                     I(pos), I(prev), I(out_steps), I(out_row), I(first), T(mask), I(has_mask), T(drec), T(d.rmask), I(d.rec)));
 			break;
 		case CELL_GRU:
 			if (p->reset_after) {
 				st = rnn_launch(layer, host, p, "gru_backward", batch,
 				                ARGS(T(dy), T(dh), T(hprev), T(cache), T(extra), T(dg), I(units), I(batch),
-				                     I(steps), I(pos), I(out_steps), I(out_row), T(mask), I(has_mask)));
+				                     I(steps), I(pos), I(out_steps), I(out_row), T(mask), I(has_mask), T(drec), T(d.rmask), I(d.rec)));
 				rec_col = gu;
 				break;
 			}
 			st = rnn_launch(layer, host, p, "gru_backward_candidate", batch,
 			                ARGS(T(dy), T(dh), T(hprev), T(cache), T(dg), I(units), I(batch), I(steps), I(pos),
-			                     I(out_steps), I(out_row), T(mask), I(has_mask)));
+			                     I(out_steps), I(out_row), T(mask), I(has_mask), T(drec), T(d.rmask), I(d.rec)));
 			/* d(r * h_prev) = dh~ . U_h^T, into hu */
 			if (st == STRATA_OK)
 				st = rnn_gemm(layer, host, false, true, b, u, u, dg, (size_t)pos * gw + 2 * u, t * gw, rec, 2 * u, gu,
 				              0.0f, hu, 0, u);
 			if (st == STRATA_OK)
 				st = rnn_launch(layer, host, p, "gru_backward_reset", batch,
-				                ARGS(T(hu), T(dh), T(hprev), T(cache), T(dg), I(units), I(batch), I(steps), I(pos)));
+				                ARGS(T(hu), T(dh), T(d.hdrop), T(cache), T(dg), I(units), I(batch), I(steps), I(pos),
+				                     T(d.rmask), I(d.rec)));
 			rec_cols = 2 * u;
 			break;
 		}
-		/* dh_prev += dPreactivation . recurrent_kernel^T; the first step's h0 is a constant. */
+		/* drec = dPreactivation . recurrent_kernel^T, for the step before to add to its dh (times the
+		 * state's dropout mask); the first step's h0 is a constant. */
 		if (st == STRATA_OK && !first)
 			st = rnn_gemm(layer, host, false, true, b, u, rec_cols, dg, (size_t)pos * gw + rec_col, t * gw, rec, 0, gu,
-			              1.0f, dh, 0, u);
+			              0.0f, drec, 0, u);
 	}
 	if (st != STRATA_OK)
 		return st;
 
 	/* The weight gradients over all steps at once: recurrent_kernel from the states each step
-	 * started from (the GRU without reset_after: r * h_prev for the candidate's block), kernel from
-	 * the inputs, the bias from the columns of dg. */
+	 * started from, as the recurrent product read them (dropped with recurrent_dropout; the GRU
+	 * without reset_after: r * h_prev for the candidate's block), kernel from the inputs (dropped
+	 * with dropout), the bias from the columns of dg. */
 	strata_tensor *rec_grad = host->weight_grad(layer, p->recurrent);
 	const size_t rows = b * t;
 	if (p->cell == CELL_GRU && !p->reset_after) {
-		st = rnn_gemm(layer, host, true, false, u, 2 * u, rows, hprev, 0, u, dg, 0, gw, 0.0f, rec_grad, 0, gu);
+		st = rnn_gemm(layer, host, true, false, u, 2 * u, rows, d.hdrop, 0, u, dg, 0, gw, 0.0f, rec_grad, 0, gu);
 		if (st == STRATA_OK)
 			st = rnn_gemm(layer, host, true, false, u, u, rows, extra, 0, u, dg, 2 * u, gw, 0.0f, rec_grad, 2 * u, gu);
 	} else {
-		st = rnn_gemm(layer, host, true, false, u, gu, rows, hprev, 0, u, dg, p->reset_after ? gu : 0, gw, 0.0f,
+		st = rnn_gemm(layer, host, true, false, u, gu, rows, d.hdrop, 0, u, dg, p->reset_after ? gu : 0, gw, 0.0f,
 		              rec_grad, 0, gu);
 	}
 	if (st == STRATA_OK)
-		st = rnn_gemm(layer, host, true, false, f, gu, rows, args->input, 0, f, dg, 0, gw, 0.0f,
+		st = rnn_gemm(layer, host, true, false, f, gu, rows, d.x, 0, f, dg, 0, gw, 0.0f,
 		              host->weight_grad(layer, p->kernel), 0, gu);
 	if (st == STRATA_OK && p->has_bias) {
 		CORE_NEED(layer, host, column_sums);
@@ -469,6 +554,8 @@ static strata_status rnn_backward(strata_layer *layer, const strata_host *host, 
 	if (st == STRATA_OK && args->grad_input)
 		st = rnn_gemm(layer, host, false, true, rows, f, gu, dg, 0, gw, host->weight(layer, p->kernel), 0, gu, 0.0f,
 		              args->grad_input, 0, f);
+	if (st == STRATA_OK && args->grad_input && d.in)
+		st = rnn_apply(layer, host, p, args->grad_input, args->grad_input, d.dmask, batch);
 	return st;
 }
 

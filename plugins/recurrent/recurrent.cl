@@ -12,7 +12,12 @@
  *   extra  [steps, U]    LSTM: the cell state c; GRU with reset_after: h_prev . U_h + b_rh; GRU
  *                        without: r * h_prev
  *   hu     [G*U]         this step's h_prev . recurrent_kernel
- *   dh, dc [U]           the gradient carried to the step before
+ *   dh, dc [U]           the gradient carried to the step before (dh: the part that reaches
+ *                        h_prev directly, as the GRU's z h_prev)
+ *   drec   [U]           the part through the recurrent product, dg . recurrent_kernel^T
+ * With recurrent_dropout the recurrent product reads hdrop = h_prev * rmask ([steps, U], a mask
+ * [U] per sample for every step, as Keras 3), so drec reaches h_prev times rmask; without it
+ * hdrop is hprev itself.
  * ACT (activation) and RACT (recurrent_activation) are fixed when the program is built, as codes
  * of cl/core.cl's list; only activations whose derivative is a function of their output are
  * taken, so the backward pass reads the kept activations. Portable OpenCL C 1.2. */
@@ -81,10 +86,14 @@ static float rnn_grad(const int code, const float y)
 /* Where step s writes its state: the next step's hprev row (next >= 0) and the layer's output (row
  * out_row of out_steps per sample, out_row >= 0). */
 static void rnn_emit(__global float *hprev, __global float *out, const int b, const int j, const int units,
-                     const int steps, const int next, const int out_steps, const int out_row, const float h)
+                     const int steps, const int next, const int out_steps, const int out_row, const float h,
+                     __global float *hdrop, __global const float *rmask, const int has_rdrop)
 {
-	if (next >= 0)
+	if (next >= 0) {
 		hprev[(b * steps + next) * units + j] = h;
+		if (has_rdrop)
+			hdrop[(b * steps + next) * units + j] = h * rmask[b * units + j];
+	}
 	if (out_row >= 0)
 		out[(b * out_steps + out_row) * units + j] = h;
 }
@@ -96,6 +105,33 @@ static bool rnn_keep(__global const float *mask, const int has_mask, const int b
 	return !has_mask || mask[b * steps + p] != 0.0f;
 }
 
+/* ---- dropout (training only) ------------------------------------------------------------------- */
+
+/* Keras 3's dropout masks of a recurrent layer: one per sample, the same for every step; an
+ * element is dropped when its 32 random bits are below `threshold`, else scaled by `scale`.
+ * `lane` keeps the input's mask (0) and the state's (1) apart. */
+__kernel void rnn_dropout_mask(__global float *mask, const int n, const int batch, const uint lane,
+                               const uint threshold, const float scale, const uint key_lo, const uint key_hi,
+                               const uint step_lo, const uint step_hi)
+{
+	const int i = get_global_id(0), b = get_global_id(1);
+	if (i >= n || b >= batch)
+		return;
+	const uint bits = random_draw((uint)(b * n + i), lane, key_lo, key_hi, step_lo, step_hi).x;
+	mask[b * n + i] = bits < threshold ? 0.0f : scale;
+}
+
+/* y[b, t, f] = x[b, t, f] * mask[b, f]: the input with its dropout mask (forward), or the input's
+ * gradient through it (backward, in place). One work-item per (feature, row). */
+__kernel void rnn_apply_mask(__global const float *x, __global float *y, __global const float *mask,
+                             const int features, const int rows, const int steps)
+{
+	const int f = get_global_id(0), r = get_global_id(1);
+	if (f >= features || r >= rows)
+		return;
+	y[r * features + f] = x[r * features + f] * mask[(r / steps) * features + f];
+}
+
 /* ---- forward ---------------------------------------------------------------------------------- */
 
 /* SimpleRNN: h = act(x W + b + h_prev U). `first`: h_prev = 0 (hu is not read; hprev's row is
@@ -104,7 +140,8 @@ __kernel void simple_forward(__global const float *xw, __global const float *hu,
                              const int has_bias, __global float *hprev, __global float *cache, __global float *out,
                              const int units, const int batch, const int steps, const int p, const int next,
                              const int out_steps, const int out_row, const int first,
-                             __global const float *mask, const int has_mask)
+                             __global const float *mask, const int has_mask,
+                             __global float *hdrop, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
@@ -113,14 +150,17 @@ __kernel void simple_forward(__global const float *xw, __global const float *hu,
 	float v = xw[row * units + j];
 	if (has_bias)
 		v += bias[j];
-	if (first)
+	if (first) {
 		hprev[row * units + j] = 0.0f;
-	else
+		if (has_rdrop)
+			hdrop[row * units + j] = 0.0f;
+	} else {
 		v += hu[b * units + j];
+	}
 	const float h_new = rnn_act(ACT, v);
 	cache[row * units + j] = h_new;
 	const float h = rnn_keep(mask, has_mask, b, steps, p) ? h_new : first ? 0.0f : hprev[row * units + j];
-	rnn_emit(hprev, out, b, j, units, steps, next, out_steps, out_row, h);
+	rnn_emit(hprev, out, b, j, units, steps, next, out_steps, out_row, h, hdrop, rmask, has_rdrop);
 }
 
 /* LSTM, gates i, f, c, o: c = f c_prev + i act(c~), h = o act(c). `prev`: the previous step's
@@ -129,7 +169,8 @@ __kernel void lstm_forward(__global const float *xw, __global const float *hu, _
                            const int has_bias, __global float *hprev, __global float *cache, __global float *extra,
                            __global float *out, const int units, const int batch, const int steps, const int p,
                            const int prev, const int next, const int out_steps, const int out_row, const int first,
-                             __global const float *mask, const int has_mask)
+                             __global const float *mask, const int has_mask,
+                             __global float *hdrop, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
@@ -150,14 +191,17 @@ __kernel void lstm_forward(__global const float *xw, __global const float *hu, _
 	const bool keep = rnn_keep(mask, has_mask, b, steps, p);
 	const float c = keep ? f * c_prev + i * cc : c_prev;
 	const float h = keep ? o * rnn_act(ACT, c) : first ? 0.0f : hprev[row * units + j];
-	if (first)
+	if (first) {
 		hprev[row * units + j] = 0.0f;
+		if (has_rdrop)
+			hdrop[row * units + j] = 0.0f;
+	}
 	cache[row * w + j] = i;
 	cache[row * w + units + j] = f;
 	cache[row * w + 2 * units + j] = cc;
 	cache[row * w + 3 * units + j] = o;
 	extra[row * units + j] = c;
-	rnn_emit(hprev, out, b, j, units, steps, next, out_steps, out_row, h);
+	rnn_emit(hprev, out, b, j, units, steps, next, out_steps, out_row, h, hdrop, rmask, has_rdrop);
 }
 
 /* GRU with reset_after (Keras' default, cuDNN's and PyTorch's form), gates z, r, h: the recurrent
@@ -167,7 +211,8 @@ __kernel void gru_forward(__global const float *xw, __global const float *hu, __
                           const int has_bias, __global float *hprev, __global float *cache, __global float *extra,
                           __global float *out, const int units, const int batch, const int steps, const int p,
                           const int next, const int out_steps, const int out_row, const int first,
-                             __global const float *mask, const int has_mask)
+                             __global const float *mask, const int has_mask,
+                             __global float *hdrop, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
@@ -186,13 +231,16 @@ __kernel void gru_forward(__global const float *xw, __global const float *hu, __
 	const float hh = rnn_act(ACT, x[2] + r * inner[2]);
 	const float h_prev = first ? 0.0f : hprev[row * units + j];
 	const float h = rnn_keep(mask, has_mask, b, steps, p) ? z * h_prev + (1.0f - z) * hh : h_prev;
-	if (first)
+	if (first) {
 		hprev[row * units + j] = 0.0f;
+		if (has_rdrop)
+			hdrop[row * units + j] = 0.0f;
+	}
 	cache[row * w + j] = z;
 	cache[row * w + units + j] = r;
 	cache[row * w + 2 * units + j] = hh;
 	extra[row * units + j] = inner[2];
-	rnn_emit(hprev, out, b, j, units, steps, next, out_steps, out_row, h);
+	rnn_emit(hprev, out, b, j, units, steps, next, out_steps, out_row, h, hdrop, rmask, has_rdrop);
 }
 
 /* GRU without reset_after (the original GRU, Keras 2.2's default), first half: z and r, then
@@ -200,7 +248,8 @@ __kernel void gru_forward(__global const float *xw, __global const float *hu, __
  * h U_r in its first two blocks. */
 __kernel void gru_gates(__global const float *xw, __global const float *hu, __global const float *bias,
                         const int has_bias, __global float *hprev, __global float *cache, __global float *extra,
-                        const int units, const int batch, const int steps, const int p, const int first)
+                        const int units, const int batch, const int steps, const int p, const int first,
+                             __global float *hdrop, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
@@ -215,9 +264,13 @@ __kernel void gru_gates(__global const float *xw, __global const float *hu, __gl
 			v[g] += hu[b * w + g * units + j];
 	}
 	const float z = rnn_act(RACT, v[0]), r = rnn_act(RACT, v[1]);
-	const float h_prev = first ? 0.0f : hprev[row * units + j];
-	if (first)
+	/* Keras: the candidate's product reads r * h_prev with h_prev dropped */
+	const float h_prev = first ? 0.0f : has_rdrop ? hdrop[row * units + j] : hprev[row * units + j];
+	if (first) {
 		hprev[row * units + j] = 0.0f;
+		if (has_rdrop)
+			hdrop[row * units + j] = 0.0f;
+	}
 	cache[row * w + j] = z;
 	cache[row * w + units + j] = r;
 	extra[row * units + j] = r * h_prev;
@@ -228,7 +281,8 @@ __kernel void gru_candidate(__global const float *xw, __global const float *hu, 
                             const int has_bias, __global float *hprev, __global float *cache, __global float *out,
                             const int units, const int batch, const int steps, const int p, const int next,
                             const int out_steps, const int out_row, const int first,
-                             __global const float *mask, const int has_mask)
+                             __global const float *mask, const int has_mask,
+                             __global float *hdrop, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
@@ -244,17 +298,20 @@ __kernel void gru_candidate(__global const float *xw, __global const float *hu, 
 	const float h_prev = hprev[row * units + j];
 	const float h = rnn_keep(mask, has_mask, b, steps, p) ? z * h_prev + (1.0f - z) * hh : h_prev;
 	cache[row * w + 2 * units + j] = hh;
-	rnn_emit(hprev, out, b, j, units, steps, next, out_steps, out_row, h);
+	rnn_emit(hprev, out, b, j, units, steps, next, out_steps, out_row, h, hdrop, rmask, has_rdrop);
 }
 
 /* ---- backward (through time, last step first) ------------------------------------------------- */
 
-/* dLoss/dh of step s: what the later steps carried back plus the layer's output gradient at s
- * (every step with return_sequences, the last one without: out_row >= 0). */
-static float rnn_dh(__global const float *dy, __global const float *dh, const int b, const int j, const int units,
+/* dLoss/dh of step s: what the later steps carried back (directly, and through the recurrent
+ * product, dropped as h_prev was) plus the layer's output gradient at s (every step with
+ * return_sequences, the last one without: out_row >= 0). */
+static float rnn_dh(__global const float *dy, __global const float *dh, __global const float *drec,
+                    __global const float *rmask, const int has_rdrop, const int b, const int j, const int units,
                     const int out_steps, const int out_row)
 {
-	float g = dh[b * units + j];
+	const float rec = drec[b * units + j];
+	float g = dh[b * units + j] + (has_rdrop ? rec * rmask[b * units + j] : rec);
 	if (out_row >= 0)
 		g += dy[(b * out_steps + out_row) * units + j];
 	return g;
@@ -265,13 +322,14 @@ static float rnn_dh(__global const float *dy, __global const float *dh, const in
 __kernel void simple_backward(__global const float *dy, __global float *dh, __global const float *cache,
                               __global float *dg, const int units, const int batch, const int steps, const int p,
                               const int out_steps, const int out_row,
-                             __global const float *mask, const int has_mask)
+                             __global const float *mask, const int has_mask,
+                             __global const float *drec, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p;
-	const float g = rnn_dh(dy, dh, b, j, units, out_steps, out_row);
+	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_steps, out_row);
 	const bool keep = rnn_keep(mask, has_mask, b, steps, p);
 	dg[row * units + j] = keep ? g * rnn_grad(ACT, cache[row * units + j]) : 0.0f;
 	dh[b * units + j] = keep ? 0.0f : g; /* a masked step passed h_prev on */
@@ -282,13 +340,14 @@ __kernel void lstm_backward(__global const float *dy, __global float *dh, __glob
                             __global const float *cache, __global const float *extra, __global float *dg,
                             const int units, const int batch, const int steps, const int p, const int prev,
                             const int out_steps, const int out_row, const int first,
-                             __global const float *mask, const int has_mask)
+                             __global const float *mask, const int has_mask,
+                             __global const float *drec, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p, w = 4 * units;
-	const float g = rnn_dh(dy, dh, b, j, units, out_steps, out_row);
+	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_steps, out_row);
 	if (!rnn_keep(mask, has_mask, b, steps, p)) {
 		/* A masked step passed h_prev and c_prev on: dh and dc go through whole. */
 		for (int k = 0; k < 4; k++)
@@ -315,13 +374,14 @@ __kernel void gru_backward(__global const float *dy, __global float *dh, __globa
                            __global const float *cache, __global const float *extra, __global float *dg,
                            const int units, const int batch, const int steps, const int p, const int out_steps,
                            const int out_row,
-                             __global const float *mask, const int has_mask)
+                             __global const float *mask, const int has_mask,
+                             __global const float *drec, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p, w = 3 * units;
-	const float g = rnn_dh(dy, dh, b, j, units, out_steps, out_row);
+	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_steps, out_row);
 	if (!rnn_keep(mask, has_mask, b, steps, p)) {
 		for (int k = 0; k < 6; k++)
 			dg[row * 2 * w + k * units + j] = 0.0f;
@@ -348,13 +408,14 @@ __kernel void gru_backward_candidate(__global const float *dy, __global float *d
                                      __global const float *cache, __global float *dg, const int units,
                                      const int batch, const int steps, const int p, const int out_steps,
                                      const int out_row,
-                             __global const float *mask, const int has_mask)
+                             __global const float *mask, const int has_mask,
+                             __global const float *drec, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p, w = 3 * units;
-	const float g = rnn_dh(dy, dh, b, j, units, out_steps, out_row);
+	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_steps, out_row);
 	if (!rnn_keep(mask, has_mask, b, steps, p)) {
 		/* dg's r block is gru_backward_reset's: 0 from a dh~ of 0. */
 		dg[row * w + j] = 0.0f;
@@ -371,9 +432,9 @@ __kernel void gru_backward_candidate(__global const float *dy, __global float *d
 
 /* Second half, from d(r h_prev) = dh~ U_h^T (drh): r's preactivation gradient, and drh r into the
  * carried dh. */
-__kernel void gru_backward_reset(__global const float *drh, __global float *dh, __global const float *hprev,
+__kernel void gru_backward_reset(__global const float *drh, __global float *dh, __global const float *hdrop,
                                  __global const float *cache, __global float *dg, const int units, const int batch,
-                                 const int steps, const int p)
+                                 const int steps, const int p, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
@@ -381,6 +442,7 @@ __kernel void gru_backward_reset(__global const float *drh, __global float *dh, 
 	const int row = b * steps + p, w = 3 * units;
 	const float r = cache[row * w + units + j];
 	const float d = drh[b * units + j];
-	dg[row * w + units + j] = d * hprev[row * units + j] * rnn_grad(RACT, r);
-	dh[b * units + j] += d * r;
+	/* hdrop: h_prev as the product read it (dropped, or hprev itself) */
+	dg[row * w + units + j] = d * hdrop[row * units + j] * rnn_grad(RACT, r);
+	dh[b * units + j] += d * r * (has_rdrop ? rmask[b * units + j] : 1.0f);
 }
