@@ -109,6 +109,52 @@ for layer in emb lstm gru mask dense rnn gap gru_v1 gmp; do
 	check "gradcheck $layer (masked) passes (status $status: $(said))" $?
 done
 
+# ---- bidirectional: both directions and the merge, masked -----------------------------------------
+cat >"$tmp/bi.yaml" <<'YAML'
+name: bi
+inputs: [{name: ids, shape: [6], dtype: int32}]
+layers:
+  - {type: embedding, input_dim: 5, output_dim: 3, mask_zero: true, name: emb}
+  - {type: bidirectional, layer: {type: lstm, units: 4, return_sequences: true}}
+  - {type: bidirectional, layer: {type: gru, units: 3}, merge_mode: sum, name: bgru}
+  - {type: dense, units: 2, activation: softmax}
+YAML
+for layer in bidirectional_1_forward bidirectional_1_backward bgru_forward bgru_backward bgru; do
+	gradcheck "$tmp/bi.yaml" $layer --seed 3 --inputs 3 --ids 5
+	status=$?
+	[ $status -eq 0 ] && grep -q "^passed: " "$tmp/out"
+	check "gradcheck $layer passes (status $status: $(said))" $?
+done
+"$strata" summary "$tmp/bi.yaml" >"$tmp/out" 2>&1
+status=$?
+# Bidirectional(LSTM(4)) on 3 features: 2 x 128; Bidirectional(GRU(3)) on 8: 2 x 3 x (24 + 9 + 6) = 234
+[ $status -eq 0 ] && grep -q "^ bidirectional_1_forward (LSTM *(None, 6, 4) *128 " "$tmp/out" &&
+	grep -q "^ bidirectional_1_backward (LST *(None, 6, 4) *128 " "$tmp/out" &&
+	grep -q "^ bidirectional_1 (Concatenate) *(None, 6, 8) *0 " "$tmp/out" &&
+	grep -q "^ bgru_backward (GRU) *(None, 3) *117 " "$tmp/out" && grep -q "^ bgru (Add) *(None, 3) *0 " "$tmp/out" &&
+	grep -q "^Total params: 513" "$tmp/out"
+check "summary shows a bidirectional layer's directions and merge with Keras' counts (status $status: $(said))" $?
+# bad wrappers: exit status 2 at the value's FILE:LINE:COLUMN
+bad_bi() {
+	printf 'name: bad
+input: {shape: [4, 2]}
+layers:
+  - %s
+' "$1" >"$tmp/bad.yaml"
+	"$strata" summary "$tmp/bad.yaml" >"$tmp/out" 2>&1
+	status=$?
+	[ $status -eq 2 ] && grep -qF -- "$2" "$tmp/out"
+	check "summary refuses $1 (status $status: $(said))" $?
+}
+bad_bi "{type: bidirectional}" "bad.yaml:4:5: a bidirectional layer needs 'layer'"
+bad_bi "{type: bidirectional, layer: {type: dense, units: 3}}" \
+	"bad.yaml:4:41: 'layer' of a bidirectional layer must be a mapping of type lstm, gru or simple_rnn"
+bad_bi "{type: bidirectional, layer: {type: gru, units: 3}, merge_mode: null}" \
+	"bad.yaml:4:69: 'merge_mode' must be one of concat, sum, mul, ave (null, two outputs, is not supported)"
+bad_bi "{type: bidirectional, layer: {type: gru, units: 3}, backward_layer: {type: gru, units: 3}}" \
+	"bad.yaml:4:57: unknown key 'backward_layer' in a bidirectional layer"
+bad_bi "{type: bidirectional, layer: {type: gru, units: 0}}" "bad.yaml:4:53: 'units' must be in [1, 65536]"
+
 # ---- Keras' counts -------------------------------------------------------------------------------
 "$strata" summary "$tmp/seq.yaml" >"$tmp/out" 2>&1
 status=$?

@@ -16,10 +16,13 @@ input (the previous layer's output as Strata computed it, so an error does not s
     reference of Keras' formula;
   - a text model (int32 ids, embedding, LSTM, dense) trained the same way: the embedding's output
     against nn.Embedding with the trained table, the LSTM's against nn.LSTM on it;
+  - Bidirectional(GRU) against nn.GRU(bidirectional=True), the backward direction's weights as the
+    reverse direction's;
   - masks: a text model whose ids hold padding 0s (at the end and within), embedding with
     mask_zero, LSTM, GRU and SimpleRNN (go_backwards) returning sequences, global average pooling:
     each against PyTorch's cells stepped by hand with Keras' rule (a masked step keeps the state
-    and outputs the previous output), the pooling against the mean over the real steps.
+    and outputs the previous output), the pooling against the mean over the real steps; and
+    bidirectional GRU (concat) and LSTM (ave) over the masked ids the same way.
 Largest absolute difference allowed: 1e-4 (float32 on both sides). Exit 0 pass, 1 fail.
 """
 import os
@@ -52,8 +55,8 @@ layers:
   - {type: gru, units: 6, return_sequences: true, name: g1}
   - {type: gru, units: 5, reset_after: false, return_sequences: true, go_backwards: true, name: g2}
   - {type: lstm, units: 6, return_sequences: true, go_backwards: true, name: l1}
-  - {type: lstm, units: 4, return_sequences: true, unit_forget_bias: false, name: l2}
   - {type: simple_rnn, units: 5, return_sequences: true, activation: relu, name: s1}
+  - {type: bidirectional, layer: {type: gru, units: 3, return_sequences: true}, name: bi}
   - {type: simple_rnn, units: 4, go_backwards: true, name: s2}
   - {type: dense, units: 3, activation: softmax, name: out}
 loss: categorical_crossentropy
@@ -72,9 +75,9 @@ LAYERS = {
     "g1": ("gru", None, (STEPS, 6), False),
     "g2": ("gru_v1", "g1", (STEPS, 5), True),
     "l1": ("lstm", "g2", (STEPS, 6), True),
-    "l2": ("lstm", "l1", (STEPS, 4), False),
-    "s1": ("relu", "l2", (STEPS, 5), False),
-    "s2": ("tanh", "s1", (4,), True),
+    "s1": ("relu", "l1", (STEPS, 5), False),
+    "bi": ("bigru", "s1", (STEPS, 6), False),
+    "s2": ("tanh", "bi", (4,), True),
 }
 
 
@@ -163,6 +166,22 @@ def masked_run(kind, name, w, x, mask, backwards):
     return torch.stack(outs, 1).numpy()
 
 
+BI_MODEL = """\
+name: bi_torch
+inputs: [{name: ids, shape: [12], dtype: int32}]
+layers:
+  - {type: embedding, input_dim: 40, output_dim: 8, mask_zero: true, name: emb}
+  - {type: bidirectional, layer: {type: gru, units: 5, return_sequences: true}, name: bi1}
+  - {type: bidirectional, layer: {type: lstm, units: 4}, merge_mode: ave, name: bi2}
+  - {type: dense, units: 3, activation: softmax, name: out}
+loss: categorical_crossentropy
+optimizer: {type: adam, learning_rate: 0.01}
+data: {train_images: train-pad.idx, train_labels: train-ids-labels.idx, test_images: test-pad.idx,
+       test_labels: test-ids-labels.idx, num_classes: 3}
+training: {batch_size: 32, epochs: 3, seed: 15}
+"""
+
+
 # Keras' initial weights: sgd at rate 0 leaves them as initialized.
 INIT_MODEL = """\
 name: rnn_init
@@ -226,6 +245,17 @@ def gru_torch_weights(w, name):
 def torch_layer(kind, name, w, x, backwards):
     """PyTorch's layer with the Keras weights of `name` on x (n, steps, features)."""
     features = x.shape[2]
+    if kind == "bigru":
+        # Bidirectional(GRU): nn.GRU(bidirectional=True), its reverse direction from name_backward.
+        units = w[name + "_forward/recurrent_kernel"].shape[0]
+        layer = nn.GRU(features, units, batch_first=True, bidirectional=True)
+        with torch.no_grad():
+            for suffix, part in (("", "_forward"), ("_reverse", "_backward")):
+                for attr, value in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"),
+                                       gru_torch_weights(w, name + part)):
+                    getattr(layer, attr + suffix).copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+            out, _ = layer(torch.from_numpy(x))
+        return out.numpy()
     units = w[name + "/recurrent_kernel"].shape[0]
     if kind == "gru":
         layer = nn.GRU(features, units, batch_first=True)
@@ -368,6 +398,33 @@ def main():
             failed += not ok
             print(f"{name}: max |strata - PyTorch| = {diff:.3g}, max |PyTorch| = {float(np.abs(want).max()):.3g}"
                   f"{'' if ok else '  FAIL'}")
+        # Bidirectional layers on masked sequences: each direction with Keras' masking rule, the
+        # backward one's sequence put back in time order, then merged (concat, ave).
+        bi = os.path.join(tmp, "bi.yaml")
+        with open(bi, "w") as f:
+            f.write(BI_MODEL)
+        bi_weights = os.path.join(tmp, "bi.stw")
+        run("train", bi, "--save", bi_weights)
+        _, bw = read_stw(bi_weights)
+        bgot = {}
+        for name in ("emb", "bi1", "bi2"):
+            path = os.path.join(tmp, "b-" + name + ".npy")
+            run("embed", bi, os.path.join(tmp, "test-pad.idx"), "--weights", bi_weights, "--layer", name, "-o", path)
+            bgot[name] = np.load(path)
+        bemb = bgot["emb"].reshape(-1, 12, 8)
+        bi1 = bgot["bi1"].reshape(-1, 12, 10)
+        want1 = np.concatenate([masked_run("gru", "bi1_forward", bw, bemb, mask, False),
+                                masked_run("gru", "bi1_backward", bw, bemb, mask, True)[:, ::-1]], axis=2)
+        want2 = 0.5 * (masked_run("lstm", "bi2_forward", bw, bi1, mask, False)[:, -1] +
+                       masked_run("lstm", "bi2_backward", bw, bi1, mask, True)[:, -1])
+        for name, want, have in (("bidirectional gru, concat, masked", want1, bi1),
+                                 ("bidirectional lstm, ave, masked", want2, bgot["bi2"])):
+            diff = float(np.abs(want - have).max())
+            ok = diff <= TOLERANCE and float(np.abs(want).max()) > 0.05
+            failed += not ok
+            print(f"{name}: max |strata - PyTorch| = {diff:.3g}, max |PyTorch| = {float(np.abs(want).max()):.3g}"
+                  f"{'' if ok else '  FAIL'}")
+
         # The padding-only sample: every state stays 0.
         if np.abs(rnn_out[0]).max() != 0 or np.abs(got["avg"][0]).max() != 0:
             print("FAIL: a sample of padding only has non-zero states")

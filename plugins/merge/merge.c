@@ -134,6 +134,10 @@ static strata_status merge_build(strata_layer *layer, const strata_host *host, s
 				return host->fail(layer, STRATA_ERR_OVERFLOW, "the concatenated axis is too long");
 		}
 	}
+	/* A mask of the steps goes through when every input carries the same one (a bidirectional
+	 * layer's two directions); the host drops it otherwise. */
+	if (STRATA_HOST_HAS(host, mask_declare))
+		return host->mask_declare(layer, STRATA_MASK_PASS);
 	return STRATA_OK;
 }
 

@@ -44,6 +44,7 @@ typedef struct rnn_plan {
 	int64_t gates;        /* G: 1, 4 or 3 blocks of units */
 	int64_t dg_width;     /* columns of the dg matrix: G*U, or 2*G*U for the GRU with reset_after */
 	bool return_sequences, go_backwards, reset_after, has_bias;
+	bool input_order;     /* output_in_input_order: step s's state at its time position */
 	char options[48];     /* -DACT=.. -DRACT=.. */
 	char bias_init[160];  /* LSTM with unit_forget_bias: "X,ones,X,X" */
 	uint32_t kernel, recurrent, bias;                  /* weights */
@@ -101,7 +102,9 @@ typedef struct rnn_plan {
 	{.name = "unroll", .type = STRATA_PARAM_BOOL, .default_value = "false",                        \
 	 .doc = "no effect (Keras' graph-building choice): every step is one GEMM and one kernel"},    \
 	{.name = "seed", .type = STRATA_PARAM_UNSUPPORTED, .default_value = "null",                    \
-	 .doc = "dropout follows the run's seed"}
+	 .doc = "dropout follows the run's seed"},                                                     \
+	{.name = "output_in_input_order", .type = STRATA_PARAM_BOOL, .default_value = "false",         \
+	 .doc = "Strata's (a bidirectional's backward layer): with go_backwards, output the sequence in the input's order"}
 
 static const strata_param simple_params[] = {RNN_PARAM_UNITS, RNN_PARAM_WEIGHTS, RNN_PARAM_REST};
 
@@ -170,6 +173,7 @@ static strata_status rnn_build(strata_layer *layer, const strata_host *host, con
 	p->dg_width = (p->reset_after ? 2 : 1) * p->gates * p->units;
 	p->return_sequences = host->param_bool(layer, "return_sequences");
 	p->go_backwards = host->param_bool(layer, "go_backwards");
+	p->input_order = host->param_bool(layer, "output_in_input_order");
 	p->has_bias = host->param_bool(layer, "use_bias");
 	p->rate_in = host->param_float(layer, "dropout");
 	p->rate_rec = host->param_float(layer, "recurrent_dropout");
@@ -264,7 +268,7 @@ static int rnn_pos(const rnn_plan *p, int64_t s)
 static int rnn_out_row(const rnn_plan *p, int64_t s)
 {
 	if (p->return_sequences)
-		return (int)s;
+		return p->input_order ? rnn_pos(p, s) : (int)s;
 	return s == p->steps - 1 ? 0 : -1;
 }
 

@@ -132,8 +132,15 @@ static void resolve_mask(struct strata_model *model, struct strata_layer *layer)
 		layer->mask_of = layer->index;
 		layer->mask_elems = elems;
 	} else if (layer->mask_use == STRATA_MASK_PASS && in >= 0 && model->layers[in].mask_elems == elems) {
-		layer->mask_of = in;
-		layer->mask_elems = elems;
+		/* Several inputs (a merge) pass a mask only when they all carry the same one; Keras would
+		 * combine different ones, which Strata does not. */
+		bool same = true;
+		for (uint32_t k = 1; k < layer->n_inputs; k++)
+			same &= st_value_mask_of(model, layer->inputs[k]) == in;
+		if (same) {
+			layer->mask_of = in;
+			layer->mask_elems = elems;
+		}
 	}
 }
 

@@ -17,11 +17,19 @@ typedef struct st_loader {
 	const st_ynode **layer_inputs;
 	char **shares;
 	st_pos *shares_pos;
+	/* wrappers.c: nodes it made (freed with the loader), its default names' count, and the
+	 * layers to wire to the layer before their wrapper once every name is known */
+	struct st_ynode **made;
+	size_t n_made;
+	size_t n_bidirectional;
+	bool *read_previous;
 } st_loader;
 
 strata_status st_ld_fail(st_loader *ld, st_pos pos, strata_status status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 strata_status st_ld_no_memory(st_loader *ld);
+/* model_loader.c: reads layer item `item` (a mapping with a `type`) into the model's layer i. */
+strata_status st_ld_read_layer(st_loader *ld, size_t i, const struct st_ynode *item);
 /* A value of one of params.c's own tables; a name missing there is a bug in the caller, which
  * then reads as the zero value instead of crashing. */
 const st_param_value *st_ld_value(const st_param_value *values, const st_schema *schema, const char *name);

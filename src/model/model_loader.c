@@ -13,6 +13,7 @@
 #include "base/fsutil.h"
 #include "model/graph.h"
 #include "model/model_file.h"
+#include "model/wrappers.h"
 #include "model/model.h"
 #include "model/params.h"
 #include "model/yaml_doc.h"
@@ -149,7 +150,7 @@ out_free:
 
 /* ---- Layers ------------------------------------------------------------------------------- */
 
-static strata_status read_layer(st_loader *ld, size_t i, const st_ynode *item)
+strata_status st_ld_read_layer(st_loader *ld, size_t i, const st_ynode *item)
 {
 	static const char *const handled[] = {"type", "inputs", NULL};
 	strata_model *m = ld->m;
@@ -336,23 +337,29 @@ static strata_status read_layers(st_loader *ld, const st_ynode *root)
 	if (node->u.seq.n == 0)
 		return st_ld_fail(ld, node->pos, STRATA_ERR_INVALID,
 		               "'layers' is empty: a model needs at least one layer");
-	size_t n = node->u.seq.n;
+	/* A wrapper (bidirectional) item stands for several layers. */
+	size_t n = 0;
+	for (size_t k = 0; k < node->u.seq.n; k++)
+		n += st_wrapper_width(node->u.seq.items[k]);
 	m->layers = calloc(n, sizeof(*m->layers));
+	ld->read_previous = calloc(n, sizeof(*ld->read_previous));
 	ld->name_pos = calloc(n, sizeof(*ld->name_pos));
 	ld->name_given = calloc(n, sizeof(*ld->name_given));
 	ld->layer_inputs = calloc(n, sizeof(*ld->layer_inputs));
 	ld->shares = calloc(n, sizeof(*ld->shares));
 	ld->shares_pos = calloc(n, sizeof(*ld->shares_pos));
-	if (!m->layers || !ld->name_pos || !ld->name_given || !ld->layer_inputs || !ld->shares || !ld->shares_pos)
+	if (!m->layers || !ld->name_pos || !ld->name_given || !ld->layer_inputs || !ld->shares || !ld->shares_pos ||
+	    !ld->read_previous)
 		return st_ld_no_memory(ld);
 	m->n_layers = n;
-	for (size_t i = 0; i < n; i++) {
-		strata_status st = read_layer(ld, i, node->u.seq.items[i]);
+	for (size_t k = 0, i = 0; k < node->u.seq.n; i += st_wrapper_width(node->u.seq.items[k]), k++) {
+		const st_ynode *item = node->u.seq.items[k];
+		strata_status st = st_wrapper_is_bidirectional(item) ? st_wrapper_read(ld, i, item) : st_ld_read_layer(ld, i, item);
 		if (st)
 			return st;
 	}
 	strata_status st = assign_names(ld);
-	if (st || (st = check_names(ld)))
+	if (st || (st = check_names(ld)) || (st = st_wrapper_finish(ld)))
 		return st;
 	/* A layer and an input of one name would make `inputs:` ambiguous. */
 	for (size_t i = 0; i < n; i++)
@@ -430,6 +437,8 @@ strata_status strata_model_load_string(strata_registry *reg, const char *text, s
 		free(ld.shares[i]);
 	free(ld.shares);
 	free(ld.shares_pos);
+	free(ld.read_previous);
+	st_wrapper_free_made(&ld);
 	if (st)
 		goto out_free_model;
 	*out = m;

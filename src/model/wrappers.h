@@ -1,0 +1,23 @@
+/* Keras' wrapper layers read as the plain layers they stand for (wrappers.c): Bidirectional. */
+#ifndef ST_WRAPPERS_H
+#define ST_WRAPPERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "model/model_file.h"
+
+/* Whether a layer item of the file is a bidirectional wrapper. */
+bool st_wrapper_is_bidirectional(const st_ynode *item);
+/* How many of the model's layers the item becomes: 3 for a bidirectional wrapper, else 1. */
+size_t st_wrapper_width(const st_ynode *item);
+/* Reads a bidirectional wrapper into layers i (forward), i + 1 (backward) and i + 2 (the merge,
+ * by the wrapper's name). */
+strata_status st_wrapper_read(st_loader *ld, size_t i, const st_ynode *item);
+/* After every layer is named: wires the directions of wrappers without `inputs:` to the layer
+ * before them. */
+strata_status st_wrapper_finish(st_loader *ld);
+/* Frees the nodes the wrappers made. */
+void st_wrapper_free_made(st_loader *ld);
+
+#endif
