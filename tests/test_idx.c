@@ -556,13 +556,19 @@ START_TEST(test_sample_shapes)
 
 	/* Labels and other element types are not samples. */
 	ck_assert_int_eq(check_samples(1, 0, 0, 0, shape_of(1, 5, 0, 0), &err), STRATA_ERR_INVALID);
-	ck_assert_str_eq(err.message, "x.idx: expected unsigned-byte samples (IDX type 0x08, rank 2 or more), "
-	                              "the file holds 5 of unsigned byte");
+	ck_assert_str_eq(err.message, "x.idx: expected unsigned-byte samples (IDX type 0x08, rank 2 or more; int32 "
+	                              "ids, type 0x0C, for an input of ids), the file holds 5 of unsigned byte");
 	strata_idx f = {.type = 0x0D, .rank = 3, .dims = {5, 28, 28}};
 	strata_shape in = shape_of(3, 28, 28, 1);
 	ck_assert_int_eq(strata_idx_check_samples(&f, "f.idx", &in, &err), STRATA_ERR_INVALID);
-	ck_assert_str_eq(err.message, "f.idx: expected unsigned-byte samples (IDX type 0x08, rank 2 or more), "
-	                              "the file holds 5 x 28 x 28 of float");
+	ck_assert_str_eq(err.message, "f.idx: expected unsigned-byte samples (IDX type 0x08, rank 2 or more; int32 "
+	                              "ids, type 0x0C, for an input of ids), the file holds 5 x 28 x 28 of float");
+	/* int32 ids fit an input of ids (issue 15), not a float one */
+	strata_idx ids = {.type = 0x0C, .rank = 2, .dims = {5, 12}};
+	strata_shape seq = shape_of(1, 12, 0, 0);
+	ck_assert_int_eq(strata_idx_check_samples(&ids, "i.idx", &seq, &err), STRATA_ERR_INVALID);
+	seq.dtype = STRATA_DTYPE_INT32;
+	ck_assert_int_eq(strata_idx_check_samples(&ids, "i.idx", &seq, &err), STRATA_OK);
 }
 END_TEST
 

@@ -155,6 +155,56 @@ bad_bi "{type: bidirectional, layer: {type: gru, units: 3}, backward_layer: {typ
 	"bad.yaml:4:57: unknown key 'backward_layer' in a bidirectional layer"
 bad_bi "{type: bidirectional, layer: {type: gru, units: 0}}" "bad.yaml:4:53: 'units' must be in [1, 65536]"
 
+# ---- text: scripts/text_to_ids.py, and predict through its vocabulary ------------------------------
+mkdir -p "$tmp/corpus"
+: >"$tmp/corpus/manifest.tsv"
+for k in 1 2 3 4 5; do
+	printf 'Subject: x\n\nCheap PILLS, cheap pills! Buy now: %s offers... caf\303\251 win $$$\n' $k >"$tmp/corpus/s$k.txt"
+	printf 'Subject: y\n\nThe meeting (room %s) moved to Tuesday; see the notes.\tThanks\n' $k >"$tmp/corpus/h$k.txt"
+	printf '1\ts%s.txt\n0\th%s.txt\n' $k $k >>"$tmp/corpus/manifest.tsv"
+done
+python3 "$src/../scripts/text_to_ids.py" "$tmp/corpus/manifest.tsv" --out "$tmp/text" --body --max-tokens 12 \
+	--length 8 >"$tmp/out" 2>&1
+status=$?
+[ $status -eq 0 ] && [ "$(sed -n 1p "$tmp/text/vocabulary.txt")" = "" ] && [ "$(sed -n 2p "$tmp/text/vocabulary.txt")" = "[UNK]" ] &&
+	[ "$(wc -l <"$tmp/text/vocabulary.txt")" -eq 12 ] && grep -q "^train: 8 documents" "$tmp/out" &&
+	grep -q "^test: 2 documents" "$tmp/out" && ! sed 1,2d "$tmp/text/vocabulary.txt" | grep -q "[[:upper:][:punct:]]" &&
+	grep -q "^cheap$" "$tmp/text/vocabulary.txt" && ! grep -q "^subject$" "$tmp/text/vocabulary.txt"
+check "text_to_ids.py writes a vocabulary of 12 ids and a fixed split (status $status: $(said))" $?
+cat >"$tmp/text.yaml" <<YAML
+name: text
+inputs: [{name: ids, shape: [8], dtype: int32}]
+layers:
+  - {type: embedding, input_dim: 12, output_dim: 4, mask_zero: true}
+  - {type: global_average_pooling1d}
+  - {type: dense, units: 2, activation: softmax}
+loss: categorical_crossentropy
+optimizer: adam
+data: {train_images: $tmp/text/train-ids.idx, train_labels: $tmp/text/train-labels.idx,
+       test_images: $tmp/text/test-ids.idx, test_labels: $tmp/text/test-labels.idx, num_classes: 2}
+training: {batch_size: 4, epochs: 2, seed: 1}
+YAML
+"$strata" train "$tmp/text.yaml" --save "$tmp/text.stw" >"$tmp/out" 2>&1
+check "a text model trains on int32 ids ($(said))" $?
+# The test set is every 5th document of each label: s5 (spam, label 1) then h5 (ham).
+"$strata" predict "$tmp/text.yaml" "$tmp/text/test-ids.idx" --weights "$tmp/text.stw" >"$tmp/idx.out" 2>&1
+sed '1,/^$/d' "$tmp/corpus/s5.txt" >"$tmp/s5.body"
+"$strata" predict "$tmp/text.yaml" "$tmp/s5.body" --weights "$tmp/text.stw" --vocabulary "$tmp/text/vocabulary.txt" \
+	>"$tmp/out" 2>&1
+status=$?
+[ $status -eq 0 ] && [ "$(sed -n 1p "$tmp/idx.out")" = "$(cat "$tmp/out")" ]
+check "predict --vocabulary on raw text gives the prepared ids' prediction (status $status: $(said) vs $(head -1 "$tmp/idx.out"))" $?
+printf 'x\n[UNK]\n' >"$tmp/bad_vocab.txt"
+"$strata" predict "$tmp/text.yaml" "$tmp/s5.body" --weights "$tmp/text.stw" --vocabulary "$tmp/bad_vocab.txt" >"$tmp/out" 2>&1
+status=$?
+[ $status -eq 2 ] && grep -q "bad_vocab.txt:1: not a vocabulary" "$tmp/out"
+check "predict refuses a file that is no vocabulary (status $status: $(said))" $?
+printf '\n[UNK]\nok\nOops\n' >"$tmp/bad_vocab.txt"
+"$strata" predict "$tmp/text.yaml" "$tmp/s5.body" --weights "$tmp/text.stw" --vocabulary "$tmp/bad_vocab.txt" >"$tmp/out" 2>&1
+status=$?
+[ $status -eq 2 ] && grep -q "bad_vocab.txt:4: not a token of the tokenizer" "$tmp/out"
+check "predict refuses a vocabulary with a token the tokenizer cannot make (status $status: $(said))" $?
+
 # ---- Keras' counts -------------------------------------------------------------------------------
 "$strata" summary "$tmp/seq.yaml" >"$tmp/out" 2>&1
 status=$?

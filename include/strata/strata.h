@@ -585,13 +585,33 @@ typedef struct strata_idx {
  * must be exactly what its header declares; a file of no samples, or of empty samples, is refused. */
 STRATA_API strata_status strata_idx_load(const char *path, strata_idx **out, strata_error *err);
 STRATA_API void strata_idx_free(strata_idx *idx);
-/* Checks that the unsigned-byte samples of an IDX file (N x sample dimensions) fit a model's input
+/* Checks that the unsigned-byte samples (or, for an input of int32 ids, int32 ones) of an IDX file
+ * (N x sample dimensions) fit a model's input
  * shape (channels last): the sample dimensions must be the input shape, or the input shape without
  * a last axis of 1 (greyscale images without a channel axis, as MNIST's for [28, 28, 1]); no
  * transposing or flattening. `path` names the file in the message. */
 STRATA_API strata_status strata_idx_check_samples(const strata_idx *idx, const char *path,
                                                   const strata_shape *input, strata_error *err);
 
+
+/* ---- Vocabularies of text models (added in 0.4) ------------------------------------------------ */
+
+/* The file scripts/text_to_ids.py writes: one token per line, line k (from 0) the token of id k,
+ * line 0 empty (id 0, padding) and line 1 [UNK] (id 1, any token outside the vocabulary). */
+typedef struct strata_vocabulary strata_vocabulary;
+
+/* Reads a vocabulary; a file that is none (first lines, empty or repeated tokens, tokens the
+ * tokenizer cannot make) is refused with its FILE:LINE. */
+STRATA_API strata_status strata_vocabulary_load(const char *path, strata_vocabulary **out, strata_error *err);
+STRATA_API void strata_vocabulary_free(strata_vocabulary *v);
+/* Its ids: 0 to size - 1. */
+STRATA_API uint32_t strata_vocabulary_size(const strata_vocabulary *v);
+/* The ids of `len` bytes of text, as text_to_ids.py makes them: ASCII letters lowercased, ASCII
+ * punctuation removed, split on whitespace, each token's id (1 when it is not in the vocabulary),
+ * the first `length` into ids[0..length) and 0 after the last. Returns the number of tokens, which
+ * may exceed `length` (the rest are cut off, as when training); SIZE_MAX when out of memory. */
+STRATA_API size_t strata_vocabulary_encode(const strata_vocabulary *v, const char *text, size_t len, int32_t *ids,
+                                           size_t length);
 
 /* ---- Guard (added in 0.3) ---- */
 

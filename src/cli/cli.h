@@ -41,6 +41,7 @@ typedef struct cli_options {
 	const char *output;      /* -o, --output: plot's picture (default: the log's name, .png) */
 	int64_t width, height;   /* --width, --height: plot's picture size in pixels, -1 unset */
 	const char *layer;       /* --layer: visualize's and embed's layer, by name */
+	const char *vocabulary;  /* predict --vocabulary: INPUT is text */
 	int64_t filters;         /* --filters: visualize tries filters 0..N-1, -1 unset (all) */
 	int64_t steps;           /* --steps: visualize's gradient-ascent steps, -1 unset (20) */
 	int64_t grid;            /* --grid: visualize's N x N images, -1 unset */

@@ -1,5 +1,5 @@
-/* `strata predict`: the class and probabilities of each image of an IDX file, or of one PNG or
- * PGM picture. */
+/* `strata predict`: the class and probabilities of each image of an IDX file (or each sequence of
+ * int32 ids), of one PNG or PGM picture, or of one text document through a vocabulary. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +9,47 @@
 
 /* Reads INPUT as IDX when its first two bytes are zero (the IDX magic) or gzip's, as an image
  * otherwise. An IDX file's samples must be shaped as the model's input (strata_idx_check_samples). */
-static int read_input(const char *path, const strata_shape *input, uint64_t per_sample, uint8_t **pixels,
-                      uint32_t *count)
+/* The samples to predict: bytes (pixels, or byte ids), or int32 ids. */
+typedef struct samples {
+	uint8_t *bytes;
+	int32_t *ids;
+	uint32_t count;
+} samples;
+
+/* Reads a text document's ids through --vocabulary: one sample. */
+static int read_text(const char *path, const char *vocab_path, uint64_t per_sample, samples *out)
+{
+	strata_error err = {0};
+	strata_vocabulary *v = NULL;
+	FILE *f = NULL;
+	uint64_t size = 0;
+	if (strata_vocabulary_load(vocab_path, &v, &err) != STRATA_OK) {
+		cli_error("--vocabulary: %s", err.message);
+		return cli_exit_status(err.status);
+	}
+	if (st_fopen_regular(path, &f, &size, &err) != STRATA_OK) {
+		strata_vocabulary_free(v);
+		cli_error("INPUT: %s", err.message);
+		return cli_exit_status(err.status);
+	}
+	char *text = malloc(size + 1);
+	out->ids = malloc(per_sample * sizeof(int32_t));
+	int rc = CLI_OK;
+	if (!text || !out->ids || fread(text, 1, size, f) != size) {
+		cli_error("%s: %s", path, text && out->ids ? "could not read it" : "out of memory");
+		rc = CLI_FAILED;
+	} else if (strata_vocabulary_encode(v, text, size, out->ids, per_sample) == SIZE_MAX) {
+		cli_error("%s: out of memory", path);
+		rc = CLI_FAILED;
+	}
+	out->count = 1;
+	fclose(f);
+	free(text);
+	strata_vocabulary_free(v);
+	return rc;
+}
+
+static int read_input(const char *path, const strata_shape *input, uint64_t per_sample, samples *out)
 {
 	strata_error err = {0};
 	FILE *f = NULL;
@@ -36,8 +75,17 @@ static int read_input(const char *path, const strata_shape *input, uint64_t per_
 			strata_idx_free(idx);
 			return CLI_USAGE;
 		}
-		*count = idx->dims[0];
-		*pixels = idx->data;
+		if ((idx->type == 0x0C) != (input->dtype == STRATA_DTYPE_INT32) && idx->type != 0x08) {
+			cli_error("%s holds %s, the model's input is %s", path, idx->type == 0x0C ? "int32 ids" : "no bytes",
+			          input->dtype == STRATA_DTYPE_INT32 ? "int32 ids" : "float32");
+			strata_idx_free(idx);
+			return CLI_USAGE;
+		}
+		out->count = idx->dims[0];
+		if (idx->type == 0x0C)
+			out->ids = idx->data;
+		else
+			out->bytes = idx->data;
 		idx->data = NULL;
 		strata_idx_free(idx);
 		return CLI_OK;
@@ -53,8 +101,8 @@ static int read_input(const char *path, const strata_shape *input, uint64_t per_
 		strata_image_free(&img);
 		return CLI_USAGE;
 	}
-	*count = 1;
-	*pixels = img.pixels;
+	out->count = 1;
+	out->bytes = img.pixels;
 	return CLI_OK;
 }
 
@@ -69,9 +117,9 @@ int cmd_predict(cli_context *ctx)
 		return cli_close(ctx, rc);
 	strata_session *s = NULL;
 	strata_dataset *train = NULL;
-	uint8_t *pixels = NULL;
+	samples in_data = {0};
 	float *x = NULL, *y = NULL;
-	uint32_t batch = 0, count = 0;
+	uint32_t batch = 0;
 	strata_error err = {0};
 	/* The model's (first) output, or any layer --layer names. */
 	size_t layer = strata_model_output_layer(ctx->model, 0);
@@ -86,9 +134,16 @@ int cmd_predict(cli_context *ctx)
 	strata_shape out = strata_model_output_shape(ctx->model, layer);
 	uint64_t per_sample = cli_shape_elems(in), classes = cli_shape_elems(out);
 
+	bool ids = in.dtype == STRATA_DTYPE_INT32;
+	if (ctx->opt.vocabulary && !ids) {
+		cli_error("--vocabulary: %s reads float32 values, not int32 ids", ctx->opt.model_path);
+		return cli_close(ctx, CLI_USAGE);
+	}
 	if ((rc = cli_open_session(ctx, &s, &batch)) ||
-	    (rc = read_input(ctx->opt.input_path, &in, per_sample, &pixels, &count)))
+	    (rc = ctx->opt.vocabulary ? read_text(ctx->opt.input_path, ctx->opt.vocabulary, per_sample, &in_data)
+	                              : read_input(ctx->opt.input_path, &in, per_sample, &in_data)))
 		goto out_free;
+	uint32_t count = in_data.count;
 	if (strata_session_load(s, ctx->opt.weights, &err) != STRATA_OK) {
 		cli_error("%s", err.message);
 		rc = cli_exit_status(err.status);
@@ -107,8 +162,15 @@ int cmd_predict(cli_context *ctx)
 		goto out_free;
 	for (uint32_t start = 0; start < count; start += batch) {
 		uint32_t n = count - start < batch ? count - start : batch;
-		const uint8_t *src = pixels + (size_t)start * per_sample;
-		if (train) {
+		const uint8_t *src = in_data.bytes ? in_data.bytes + (size_t)start * per_sample : NULL;
+		if (in_data.ids) {
+			/* ids as their values: the session makes them int32 again */
+			for (uint64_t i = 0; i < per_sample * n; i++)
+				x[i] = (float)in_data.ids[(size_t)start * per_sample + i];
+		} else if (ids) {
+			for (uint64_t i = 0; i < per_sample * n; i++)
+				x[i] = (float)src[i]; /* byte ids, unscaled as the data sets read them */
+		} else if (train) {
 			strata_dataset_transform(train, src, x, n);
 		} else {
 			for (uint64_t i = 0; i < per_sample * n; i++)
@@ -135,7 +197,8 @@ int cmd_predict(cli_context *ctx)
 out_free:
 	free(x);
 	free(y);
-	free(pixels);
+	free(in_data.bytes);
+	free(in_data.ids);
 	strata_dataset_free(train);
 	strata_session_destroy(s);
 	return cli_close(ctx, rc);

@@ -48,8 +48,9 @@ static const command commands[] = {
 	          "precision."},
 	[PREDICT] = {"predict", cmd_predict, 2, 2, "MODEL.yaml INPUT",
 	             "class and probabilities of each image of an IDX, PNG or PGM file",
-	             "Prints the class and probabilities of every image of INPUT: an IDX file of images (plain\n"
-	             "or gzip), or one PNG or PGM picture of the model's input size."},
+	             "Prints the class and probabilities of every image of INPUT: an IDX file of images or of\n"
+	             "int32 ids (plain or gzip), one PNG or PGM picture of the model's input size, or with\n"
+	             "--vocabulary one text document."},
 	[BENCH] = {"bench", cmd_bench, 1, 1, "MODEL.yaml",
 	           "training and inference images/s, GEMM GFLOP/s, memory, time to the first batch",
 	           "Measures training and inference images/s (median of timed windows after warm-up), the\n"
@@ -137,6 +138,8 @@ static const option options[] = {
 	COUNT("--seed", NULL, "N", seed, 0, INT64_MAX, SEEDED & ~BIT(TRAIN),
 	      "seed of the initial weights and random inputs (default: the model's)"),
 	TEXT("--weights", NULL, "PATH", weights, BIT(EVAL) | BIT(PREDICT), "the weights file (.stw) to use; required"),
+	TEXT("--vocabulary", NULL, "PATH", vocabulary, BIT(PREDICT),
+	     "INPUT is a text document: its ids through this vocabulary\n(scripts/text_to_ids.py's), for a model of int32 ids"),
 	TEXT("--weights", NULL, "PATH", weights, BIT(VISUALIZE) | BIT(EMBED),
 	     "the weights file (.stw) to use (default: the seed's initial weights)"),
 	FLAG("--random", NULL, random_input, BIT(FORWARD), "forward seeded random inputs instead of test images"),

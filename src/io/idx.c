@@ -429,15 +429,16 @@ strata_status strata_idx_check_samples(const strata_idx *idx, const char *path, 
 {
 	if (!idx || !path || !input)
 		return st_fail(err, STRATA_ERR_INVALID, "strata_idx_check_samples: idx, path and input are required");
-	if (idx->type != 0x08 || idx->rank < 2 || idx->rank > IDX_MAX_RANK) {
+	bool ids = idx->type == 0x0C && input->dtype == STRATA_DTYPE_INT32; /* int32 ids for an input of ids */
+	if ((idx->type != 0x08 && !ids) || idx->rank < 2 || idx->rank > IDX_MAX_RANK) {
 		size_t elem;
 		const char *tname = type_name(idx->type, &elem);
 		char dims[160];
 		dims_text(idx->dims, idx->rank < IDX_MAX_RANK ? idx->rank : IDX_MAX_RANK,
 		          tname ? tname : "an unknown type", dims, sizeof(dims));
 		return st_fail(err, STRATA_ERR_INVALID,
-		               "%s: expected unsigned-byte samples (IDX type 0x08, rank 2 or more), the file holds %s",
-		               path, dims);
+		               "%s: expected unsigned-byte samples (IDX type 0x08, rank 2 or more; int32 ids, type 0x0C, for "
+		               "an input of ids), the file holds %s", path, dims);
 	}
 	return st_idx_check_fit(path, "the file", idx->dims + 1, idx->rank - 1, input, err);
 }
