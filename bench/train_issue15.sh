@@ -4,10 +4,12 @@
 # Strata and by bench/pytorch_rnn.py (the same network, initializers, optimizer, batch and epochs)
 # one after the other, each epoch's test accuracy and images/s side by side; then `strata bench`
 # against PyTorch's timed windows, alternating for a few rounds, as bench/compare_pytorch.sh does.
-# Tens of minutes per cell on a 2-core CPU: run it on a quiet machine.
+# With --text, models/spam_bigru.yaml (scripts/fetch-spam.sh's data) against bench/pytorch_text.py
+# the same way, its epochs' test accuracy and documents/s.
+# Tens of minutes per model on a 2-core CPU: run it on a quiet machine.
 #
 # usage: bench/train_issue15.sh [--cells "lstm gru simple_rnn"] [--epochs N (the model's, 12)] [--rounds N (3)]
-#                               [--skip-training] [--out DIR (runs/issue15)]
+#                               [--skip-training] [--text] [--out DIR (runs/issue15)]
 # env:   STRATA_BUILD_DIR (default build), THREADS (default 2), PYTHON (default /usr/bin/python3)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,6 +20,7 @@ cells="lstm gru simple_rnn"
 epochs=12
 rounds=3
 train=1
+text=0
 out=$root/runs/issue15
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -25,8 +28,9 @@ while [ $# -gt 0 ]; do
 	--epochs) epochs=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
 	--skip-training) train=0; shift ;;
+	--text) text=1; shift ;;
 	--out) out=$2; shift 2 ;;
-	*) echo "usage: $0 [--cells \"lstm gru simple_rnn\"] [--epochs N] [--rounds N] [--skip-training] [--out DIR]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--cells \"lstm gru simple_rnn\"] [--epochs N] [--rounds N] [--skip-training] [--text] [--out DIR]" >&2; exit 2 ;;
 	esac
 done
 [ -x "$build/src/strata" ] || { echo "build first: meson setup $build && meson compile -C $build" >&2; exit 1; }
@@ -69,3 +73,23 @@ for cell in $cells; do
 	printf '  %-10s %10.1f %10.1f %8.2f\n' training "$pt" "$st" "$(awk -v a="$st" -v b="$pt" 'BEGIN { print a / b }')"
 	printf '  %-10s %10.1f %10.1f %8.2f\n' inference "$pi" "$si" "$(awk -v a="$si" -v b="$pi" 'BEGIN { print a / b }')"
 done
+
+if [ "$text" -eq 1 ]; then
+	"$root/scripts/fetch-spam.sh"
+	start=$(date +%s)
+	"$build/src/strata" train "$root/models/spam_bigru.yaml" --save "$out/spam.stw" >"$out/spam.strata.txt" 2>&1
+	strata_s=$(($(date +%s) - start))
+	OMP_NUM_THREADS=$threads "$python" "$root/bench/pytorch_text.py" --data "$root/data/spam" --threads "$threads" \
+		>"$out/spam.torch.txt" 2>&1
+	n=$(($(stat -c %s "$root/data/spam/train-labels.idx") - 8))
+	echo "spam_bigru (test accuracy, training documents/s):"
+	printf '  %-6s %10s %10s %12s %12s\n' epoch Strata PyTorch "Strata doc/s" "PyTorch doc/s"
+	awk -F, -v n="$n" 'NR > 1 && $6 != "" { acc[$1] = $6; t[$1] = $8 } END {
+		prev = 0; for (e = 1; e in acc; e++) { printf "%s %s %.1f\n", e, acc[e], n / (t[e] - prev); prev = t[e] } }' \
+		"$out/spam.csv" >"$out/spam.strata.epochs"
+	sed -n 's/^pytorch: epoch=\([0-9]*\) test_accuracy=\([0-9.]*\) train_docs_per_s=\([0-9.]*\).*/\1 \2 \3/p' \
+		"$out/spam.torch.txt" >"$out/spam.torch.epochs"
+	join "$out/spam.strata.epochs" "$out/spam.torch.epochs" |
+		awk '{ printf "  %-6s %10s %10s %12s %12s\n", $1, $2, $4, $3, $5 }'
+	echo "  Strata: $(sed -n 's/^Test accuracy: //p' "$out/spam.strata.txt") in $strata_s s (with its per-epoch evaluations)"
+fi

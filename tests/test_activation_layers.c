@@ -383,7 +383,7 @@ static const refusal_case refusals[] = {
 	/* max_norm's axes are the slopes' axes: (1, 1, 3) has 0 to 2 */
 	{ONE_LAYER("[4, 4, 3]", "{type: prelu, shared_axes: [1, 2], alpha_constraint: {max_norm: {axis: 3}}}"),
 	 "act.yaml:3:5: p_re_lu_1: ", {"axis 3 is outside weight 'alpha' of rank 3"}},
-	{ONE_LAYER("[4, 4, 3]", "{type: prelu, alpha_initializer: random_normal}"), "act.yaml:3:38: ",
+	{ONE_LAYER("[4, 4, 3]", "{type: prelu, alpha_initializer: lecun_normal}"), "act.yaml:3:38: ",
 	 {"'alpha_initializer' must be one of", "zeros"}},
 	{ONE_LAYER("[5]", "{type: relu, max_value: 0}"), "act.yaml:3:29: ", {"'max_value' must be > 0, got 0"}},
 	{ONE_LAYER("[5]", "{type: relu, negative_slope: -0.1}"), "act.yaml:3:34: ", {"'negative_slope' must be >= 0"}},

@@ -4,7 +4,9 @@
  *    sample and per step of training, none at inference; recurrent_dropout likewise on the state
  *    the recurrent product reads;
  *  - the embedding's gradient is exact and the same bit for bit from run to run: ids repeated
- *    many times, against a host sum in position order. */
+ *    many times, against a host sum in position order;
+ *  - time_distributed runs its layer on every step as on separate samples: a convolution over
+ *    (steps, h, w, c) equals the same convolution (same seed, same weights) on steps x samples. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +136,28 @@ START_TEST(test_embedding_gradient)
 }
 END_TEST
 
+START_TEST(test_time_distributed)
+{
+	const char *td = "name: td\ninput: {shape: [3, 6, 6, 2]}\nlayers:\n"
+	                 "  - {type: time_distributed, layer: {type: conv2d, filters: 4, kernel_size: 3, bias_initializer: ones}}\n";
+	const char *plain = "name: plain\ninput: {shape: [6, 6, 2]}\nlayers:\n"
+	                    "  - {type: conv2d, filters: 4, kernel_size: 3, bias_initializer: ones}\n";
+	enum { SAMPLES = 2, STEPS3 = 3, IN = 6 * 6 * 2, OUT = 4 * 4 * 4 };
+	ts_device dev;
+	ts_net a = open_net(&dev, td, SAMPLES);
+	ts_net b = ts_net_open(&dev, plain, SAMPLES * STEPS3, 5);
+	float x[SAMPLES * STEPS3 * IN], ya[SAMPLES * STEPS3 * OUT], yb[SAMPLES * STEPS3 * OUT];
+	ts_fill_random(x, SAMPLES * STEPS3 * IN, 3, -1.0f, 1.0f);
+	forward(&dev, &a, x, SAMPLES * STEPS3 * IN, SAMPLES, false, 1, ya, SAMPLES * STEPS3 * OUT);
+	forward(&dev, &b, x, SAMPLES * STEPS3 * IN, SAMPLES * STEPS3, false, 1, yb, SAMPLES * STEPS3 * OUT);
+	ck_assert_mem_eq(ya, yb, sizeof(ya));
+	ck_assert(ya[0] != 0.0f);
+	ts_net_close(&b);
+	ts_net_close(&a);
+	ts_device_close(&dev);
+}
+END_TEST
+
 static Suite *sequences_suite(void)
 {
 	Suite *s = suite_create("sequences");
@@ -142,6 +166,7 @@ static Suite *sequences_suite(void)
 	tcase_add_test(tc, test_input_dropout);
 	tcase_add_test(tc, test_recurrent_dropout);
 	tcase_add_test(tc, test_embedding_gradient);
+	tcase_add_test(tc, test_time_distributed);
 	suite_add_tcase(s, tc);
 	return s;
 }

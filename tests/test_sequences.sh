@@ -155,6 +155,37 @@ bad_bi "{type: bidirectional, layer: {type: gru, units: 3}, backward_layer: {typ
 	"bad.yaml:4:57: unknown key 'backward_layer' in a bidirectional layer"
 bad_bi "{type: bidirectional, layer: {type: gru, units: 0}}" "bad.yaml:4:53: 'units' must be in [1, 65536]"
 
+# ---- time_distributed: a layer on every step --------------------------------------------------------
+cat >"$tmp/td.yaml" <<'YAML'
+name: td
+input: {shape: [4, 6, 6, 1]}
+layers:
+  - {type: time_distributed, layer: {type: conv2d, filters: 3, kernel_size: 3, activation: relu}}
+  - {type: time_distributed, layer: {type: maxpool2d, pool_size: 2}, name: pool}
+  - {type: time_distributed, layer: {type: flatten}}
+  - {type: lstm, units: 5}
+  - {type: time_distributed, layer: {type: dense, units: 2}, inputs: time_distributed_2, name: per_step}
+outputs: [lstm_1, per_step]
+YAML
+for layer in time_distributed_1 pool time_distributed_2 per_step; do
+	gradcheck "$tmp/td.yaml" $layer --seed 3 --inputs 3
+	status=$?
+	[ $status -eq 0 ] && grep -q "^passed: " "$tmp/out"
+	check "gradcheck $layer (time_distributed) passes (status $status: $(said))" $?
+done
+"$strata" summary "$tmp/td.yaml" >"$tmp/out" 2>&1
+status=$?
+[ $status -eq 0 ] && grep -q "^ time_distributed_1 (TimeDistr *(None, 4, 4, 4, 3) *30 " "$tmp/out" &&
+	grep -q "^ pool (TimeDistributed) *(None, 4, 2, 2, 3) *0 " "$tmp/out" &&
+	grep -q "^ per_step (TimeDistributed) *(None, 4, 2) *26 " "$tmp/out"
+check "summary shows time_distributed layers with Keras' shapes and counts (status $status: $(said))" $?
+bad_bi "{type: time_distributed, layer: lstm}" "bad.yaml:4:37: a time_distributed layer needs 'layer'"
+printf 'name: bad\ninput: {shape: [5]}\nlayers:\n  - {type: time_distributed, layer: {type: dense, units: 2}}\n' >"$tmp/bad.yaml"
+"$strata" summary "$tmp/bad.yaml" >"$tmp/out" 2>&1
+status=$?
+[ $status -eq 2 ] && grep -q "bad.yaml:4:5: time_distributed_1: time_distributed needs inputs of (timesteps, ...)" "$tmp/out"
+check "summary refuses time_distributed on a vector (status $status: $(said))" $?
+
 # ---- text: scripts/text_to_ids.py, and predict through its vocabulary ------------------------------
 mkdir -p "$tmp/corpus"
 : >"$tmp/corpus/manifest.tsv"

@@ -392,7 +392,7 @@ static strata_status backward_graph(strata_session *s, uint32_t batch, const boo
 		}
 		strata_backward_args args = {
 			.size = sizeof(args),
-			.batch = batch,
+			.batch = st_layer_batch(layer, batch),
 			.seed = s->seed,
 			.step = s->step,
 			.input = b->in[0],

@@ -123,14 +123,15 @@ static void *host_get_private(const strata_layer *layer)
 	return layer->priv;
 }
 
+/* A distributed layer's plugin sees one step (model.h). */
 static const strata_shape *host_input_shape(const strata_layer *layer)
 {
-	return &layer->in;
+	return layer->distributed && layer->step_in_shapes ? &layer->step_in_shapes[0] : &layer->in;
 }
 
 static const strata_shape *host_output_shape(const strata_layer *layer)
 {
-	return &layer->out;
+	return layer->distributed ? &layer->step_out : &layer->out;
 }
 
 static uint32_t host_input_count(const strata_layer *layer)
@@ -140,6 +141,8 @@ static uint32_t host_input_count(const strata_layer *layer)
 
 static const strata_shape *host_input_shape_at(const strata_layer *layer, uint32_t i)
 {
+	if (layer->distributed)
+		return i < layer->n_inputs && layer->step_in_shapes ? &layer->step_in_shapes[i] : NULL;
 	return i < layer->n_inputs && layer->in_shapes ? &layer->in_shapes[i] : NULL;
 }
 

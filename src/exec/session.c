@@ -80,6 +80,9 @@ static strata_status bind_layer(strata_session *s, strata_layer *layer, strata_e
 	if ((st = batch_bytes(elems, s->max_batch, &bytes, err)))
 		return st;
 
+	if (layer->distributed && (uint64_t)s->max_batch * (uint64_t)layer->steps > INT32_MAX)
+		return st_fail(err, STRATA_ERR_OVERFLOW, "%s: %u samples of %lld steps are too many", layer->name,
+		               s->max_batch, (long long)layer->steps);
 	b->weights = calloc(layer->n_weights ? layer->n_weights : 1, sizeof(*b->weights));
 	b->workspaces = calloc(layer->n_workspaces ? layer->n_workspaces : 1, sizeof(*b->workspaces));
 	b->in = calloc(layer->n_inputs ? layer->n_inputs : 1, sizeof(*b->in));
@@ -317,7 +320,7 @@ strata_status st_session_forward_layers(strata_session *s, uint32_t batch, bool 
 		st_layer_bind *b = &s->binds[i];
 		strata_forward_args args = {
 			.size = sizeof(args),
-			.batch = batch,
+			.batch = st_layer_batch(&m->layers[i], batch),
 			.training = training,
 			.seed = s->seed,
 			.step = s->step,

@@ -47,6 +47,8 @@ void st_layer_release(struct strata_layer *layer)
 	free(layer->inputs);
 	layer->inputs = NULL;
 	free(layer->in_shapes);
+	free(layer->step_in_shapes);
+	layer->step_in_shapes = NULL;
 	layer->in_shapes = NULL;
 	layer->n_inputs = 0;
 }
@@ -210,6 +212,57 @@ static strata_status check_shared(struct strata_model *model, struct strata_laye
 	return STRATA_OK;
 }
 
+/* A distributed layer's inputs without their first axis, the steps, which they must share. */
+static strata_status step_shapes(struct strata_layer *layer, strata_error *err)
+{
+	free(layer->step_in_shapes);
+	if (!(layer->step_in_shapes = calloc(layer->n_inputs, sizeof(*layer->step_in_shapes))))
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "%s: out of memory", layer->name);
+	for (uint32_t k = 0; k < layer->n_inputs; k++) {
+		const strata_shape *in = &layer->in_shapes[k];
+		char a[128];
+		st_shape_text(in, a, sizeof(a));
+		if (in->rank < 2)
+			return layer_fail(layer, err, STRATA_ERR_INVALID,
+			                  "time_distributed needs inputs of (timesteps, ...) with at least one more axis, got %s", a);
+		if (k == 0)
+			layer->steps = in->dims[0];
+		else if (in->dims[0] != layer->steps)
+			return layer_fail(layer, err, STRATA_ERR_INVALID, "time_distributed: input %u has %lld steps, input 0 %lld",
+			                  k, (long long)in->dims[0], (long long)layer->steps);
+		strata_shape *s = &layer->step_in_shapes[k];
+		*s = *in;
+		s->rank = in->rank - 1;
+		for (uint32_t d = 0; d < s->rank; d++)
+			s->dims[d] = in->dims[d + 1];
+		s->dims[s->rank] = 0;
+	}
+	return STRATA_OK;
+}
+
+/* After a distributed layer's build(): its output is `steps` of the plugin's, and each of its
+ * samples holds that many of the plugin's, workspaces included. Its mask is its input's. */
+static strata_status distribute(struct strata_layer *layer, strata_error *err)
+{
+	layer->step_out = layer->out;
+	if (layer->out.rank >= STRATA_MAX_RANK)
+		return layer_fail(layer, err, STRATA_ERR_INVALID, "time_distributed: an output of rank %u per step is too "
+		                  "many axes with the steps", layer->out.rank);
+	for (uint32_t d = layer->out.rank; d > 0; d--)
+		layer->out.dims[d] = layer->out.dims[d - 1];
+	layer->out.dims[0] = layer->steps;
+	layer->out.rank++;
+	if (!shape_fits(&layer->out))
+		return layer_fail(layer, err, STRATA_ERR_INVALID, "time_distributed: the output has more than %d values a "
+		                  "sample", INT32_MAX);
+	for (uint32_t w = 0; w < layer->n_workspaces; w++)
+		if (__builtin_mul_overflow(layer->workspaces[w], (size_t)layer->steps, &layer->workspaces[w]))
+			return layer_fail(layer, err, STRATA_ERR_OVERFLOW, "time_distributed: workspace %u overflows", w);
+	/* Keras' TimeDistributed keeps the mask of the steps. */
+	layer->mask_use = STRATA_MASK_PASS;
+	return STRATA_OK;
+}
+
 strata_status st_model_infer_shapes(struct strata_model *model, strata_error *err)
 {
 	for (size_t o = 0; o < model->n_layers; o++) {
@@ -225,6 +278,10 @@ strata_status st_model_infer_shapes(struct strata_model *model, strata_error *er
 			return st;
 		strata_shape in = layer->in_shapes[0];
 		layer->in = in;
+		if (layer->distributed && (st = step_shapes(layer, err)))
+			return st;
+		if (layer->distributed)
+			in = layer->step_in_shapes[0];
 		layer->err = err;
 		layer->last_status = STRATA_OK;
 		layer->mask_use = STRATA_MASK_NONE;
@@ -262,6 +319,8 @@ strata_status st_model_infer_shapes(struct strata_model *model, strata_error *er
 			return layer_fail(layer, err, STRATA_ERR_INVALID,
 			                  "output shape %s has more than %d values per sample", b, INT32_MAX);
 		layer->out = out;
+		if (layer->distributed && (st = distribute(layer, err)))
+			return st;
 		resolve_mask(model, layer);
 	}
 	for (size_t i = 0; i < model->n_layers; i++) {

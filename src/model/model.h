@@ -63,6 +63,14 @@ struct strata_layer {
 	strata_mask_use mask_use;
 	int64_t mask_of;
 	uint64_t mask_elems;
+	/* Keras' TimeDistributed (model/wrappers.c): the plugin sees one step of its input, whose
+	 * first axis of `steps` the host runs as that many more samples (the forward and backward
+	 * passes' batch times steps, workspaces per sample times steps). in, in_shapes and out stay the
+	 * host's (whole) shapes; the plugin's are step_in_shapes and step_out. */
+	bool distributed;
+	int64_t steps;
+	strata_shape *step_in_shapes;
+	strata_shape step_out;
 	strata_shape in, out;    /* in: input 0's shape */
 	st_weight_decl *weights;
 	uint32_t n_weights;
@@ -125,6 +133,12 @@ static inline uint32_t st_layer_value(const struct strata_model *m, size_t layer
 }
 const char *st_value_name(const struct strata_model *m, uint32_t v);
 const strata_shape *st_value_shape(const struct strata_model *m, uint32_t v);
+/* The batch a layer's plugin is called with for `batch` samples: times its steps when it is
+ * distributed (TimeDistributed); the session checks that it fits. */
+static inline uint32_t st_layer_batch(const struct strata_layer *l, uint32_t batch)
+{
+	return l->distributed ? batch * (uint32_t)l->steps : batch;
+}
 /* The layer whose mask tensor value v carries, or -1 (model inputs carry none). */
 int64_t st_value_mask_of(const struct strata_model *m, uint32_t v);
 

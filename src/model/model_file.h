@@ -21,7 +21,7 @@ typedef struct st_loader {
 	 * layers to wire to the layer before their wrapper once every name is known */
 	struct st_ynode **made;
 	size_t n_made;
-	size_t n_bidirectional;
+	size_t n_bidirectional, n_time_distributed;
 	bool *read_previous;
 } st_loader;
 

@@ -354,7 +354,9 @@ static strata_status read_layers(st_loader *ld, const st_ynode *root)
 	m->n_layers = n;
 	for (size_t k = 0, i = 0; k < node->u.seq.n; i += st_wrapper_width(node->u.seq.items[k]), k++) {
 		const st_ynode *item = node->u.seq.items[k];
-		strata_status st = st_wrapper_is_bidirectional(item) ? st_wrapper_read(ld, i, item) : st_ld_read_layer(ld, i, item);
+		strata_status st = st_wrapper_is_bidirectional(item)        ? st_wrapper_read(ld, i, item)
+		                   : st_wrapper_is_time_distributed(item) ? st_wrapper_read_distributed(ld, i, item)
+		                                                          : st_ld_read_layer(ld, i, item);
 		if (st)
 			return st;
 	}

@@ -206,7 +206,9 @@ static void print_functional(const strata_model *model, FILE *out)
 		const struct strata_layer *layer = &model->layers[i];
 		if (layer->shares >= 0)
 			continue; /* shown with the layer whose weights it calls */
-		const char *cls = layer->type->ops.class_name ? layer->type->ops.class_name : layer->type->ops.type;
+		const char *cls = layer->distributed              ? "TimeDistributed"
+		                  : layer->type->ops.class_name ? layer->type->ops.class_name
+		                                                : layer->type->ops.type;
 		char name[512], shape[160], params[32];
 		snprintf(name, sizeof(name), "%s (%s)", layer->name, cls);
 		shape_field(&layer->out, shape, sizeof(shape));
@@ -244,8 +246,9 @@ void strata_model_print_summary(const strata_model *model, FILE *out)
 	rule(out, lay, '=');
 	for (size_t i = 0; i < model->n_layers; i++) {
 		const struct strata_layer *layer = &model->layers[i];
-		const char *cls =
-		        layer->type->ops.class_name ? layer->type->ops.class_name : layer->type->ops.type;
+		const char *cls = layer->distributed              ? "TimeDistributed"
+		                  : layer->type->ops.class_name ? layer->type->ops.class_name
+		                                                : layer->type->ops.type;
 		char name[512], shape[160], params[32];
 		uint64_t n = strata_model_param_count(model, i);
 		snprintf(name, sizeof(name), "%s (%s)", layer->name, cls);

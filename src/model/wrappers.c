@@ -1,4 +1,10 @@
-/* Keras' Bidirectional wrapper, read as the plain layers it stands for (issue 15):
+/* Keras' wrappers (issue 15). TimeDistributed,
+ *
+ *     {type: time_distributed, layer: {type: conv2d, filters: 8, kernel_size: 3}, name: td}
+ *
+ * is the wrapped layer itself, named td, marked distributed: the host runs it on every step of its
+ * (timesteps, ...) input as on that many samples (model.h). Bidirectional is read as the plain
+ * layers it stands for:
  *
  *     {type: bidirectional, layer: {type: lstm, units: 64}, merge_mode: concat, name: bi}
  *
@@ -32,6 +38,12 @@ static bool named(const st_ynode *node, const char *a, const char *b)
 bool st_wrapper_is_bidirectional(const st_ynode *item)
 {
 	return item && item->kind == ST_YNODE_MAPPING && named(st_ynode_get(item, "type"), "bidirectional", "Bidirectional");
+}
+
+bool st_wrapper_is_time_distributed(const st_ynode *item)
+{
+	return item && item->kind == ST_YNODE_MAPPING &&
+	       named(st_ynode_get(item, "type"), "time_distributed", "TimeDistributed");
 }
 
 size_t st_wrapper_width(const st_ynode *item)
@@ -208,6 +220,69 @@ strata_status st_wrapper_read(st_loader *ld, size_t i, const st_ynode *item)
 	if ((st = st_ld_read_layer(ld, i + 2, map)) || (st = set_name(ld, i + 2, name, "", at)))
 		return st;
 	ld->layer_inputs[i + 2] = names;
+	return STRATA_OK;
+}
+
+strata_status st_wrapper_read_distributed(st_loader *ld, size_t i, const st_ynode *item)
+{
+	static const char *const keys[] = {"type", "name", "inputs", "layer", "trainable", NULL};
+	char got[96];
+	for (size_t k = 0; k < item->u.map.n; k++) {
+		const st_ynode *key = item->u.map.pairs[k].key;
+		bool known = false;
+		for (size_t j = 0; keys[j] && !known; j++)
+			known = strcmp(key->u.scalar.text, keys[j]) == 0;
+		if (!known)
+			return st_ld_fail(ld, key->pos, STRATA_ERR_INVALID,
+			                  "unknown key '%s' in a time_distributed layer (known: type, name, inputs, layer, trainable)",
+			                  key->u.scalar.text);
+	}
+	const st_ynode *inner = st_ynode_get(item, "layer");
+	if (!inner || inner->kind != ST_YNODE_MAPPING) {
+		if (inner)
+			st_ynode_describe(inner, got, sizeof(got));
+		return st_ld_fail(ld, inner ? inner->pos : item->pos, STRATA_ERR_INVALID,
+		                  "a time_distributed layer needs 'layer': the layer it runs on every step, e.g. {type: dense, "
+		                  "units: 8}%s%s", inner ? ", got " : "", inner ? got : "");
+	}
+	const st_ynode *inner_type = st_ynode_get(inner, "type");
+	if (st_wrapper_is_bidirectional(inner) || st_wrapper_is_time_distributed(inner))
+		return st_ld_fail(ld, inner_type->pos, STRATA_ERR_INVALID, "a time_distributed layer cannot wrap a wrapper");
+	if (st_ynode_get(inner, "inputs"))
+		return st_ld_fail(ld, st_ynode_get(inner, "inputs")->pos, STRATA_ERR_INVALID,
+		                  "the wrapped layer reads the time_distributed layer's input: give 'inputs' to the wrapper");
+	strata_status st = st_ld_read_layer(ld, i, inner);
+	if (st)
+		return st;
+	struct strata_layer *layer = &ld->m->layers[i];
+	layer->distributed = true;
+	layer->pos = item->pos;
+	ld->layer_inputs[i] = st_ynode_get(item, "inputs");
+	const st_ynode *trainable = st_ynode_get(item, "trainable");
+	if (trainable) {
+		bool no = trainable->kind == ST_YNODE_SCALAR && (!strcmp(trainable->u.scalar.text, "false") ||
+		                                                 !strcmp(trainable->u.scalar.text, "False"));
+		bool yes = trainable->kind == ST_YNODE_SCALAR && (!strcmp(trainable->u.scalar.text, "true") ||
+		                                                  !strcmp(trainable->u.scalar.text, "True"));
+		if (!no && !yes) {
+			st_ynode_describe(trainable, got, sizeof(got));
+			return st_ld_fail(ld, trainable->pos, STRATA_ERR_INVALID, "'trainable' must be true or false, got %s", got);
+		}
+		layer->trainable = layer->trainable && yes;
+	}
+	const st_ynode *name = st_ynode_get(item, "name");
+	if (name) {
+		if (name->kind != ST_YNODE_SCALAR || st_ynode_is_null(name) || !name->u.scalar.text[0]) {
+			st_ynode_describe(name, got, sizeof(got));
+			return st_ld_fail(ld, name->pos, STRATA_ERR_INVALID, "'name' must be a layer name, got %s", got);
+		}
+		return set_name(ld, i, name->u.scalar.text, "", name->pos);
+	}
+	if (!ld->name_given[i]) {
+		char def[48];
+		snprintf(def, sizeof(def), "time_distributed_%zu", ++ld->n_time_distributed);
+		return set_name(ld, i, def, "", item->pos);
+	}
 	return STRATA_OK;
 }
 

@@ -197,7 +197,7 @@ static strata_status lc_forward(layer_check *c, strata_error *err)
 {
 	strata_forward_args args = {
 		.size = sizeof(args),
-		.batch = c->batch,
+		.batch = st_layer_batch(c->layer, c->batch),
 		.training = c->training,
 		.seed = c->s->seed,
 		.step = c->s->step,
@@ -235,7 +235,7 @@ static strata_status lc_backward(layer_check *c, strata_error *err)
 		return st;
 	strata_backward_args args = {
 		.size = sizeof(args),
-		.batch = c->batch,
+		.batch = st_layer_batch(c->layer, c->batch),
 		.seed = c->s->seed,
 		.step = c->s->step,
 		.input = c->in_ptrs[0],
