@@ -17,7 +17,7 @@ summary_counts() {
 }
 summary_counts mobilenet_mini 9,610 9,034 576
 summary_counts mnist_resnet_bn 78,426 77,754 672
-summary_counts mnist_best 468,778 468,138 640
+summary_counts mnist_best 327,242 326,410 832
 summary_counts mnist_cnn_augmented 1,199,882 1,199,882 0
 
 # Per-layer lines as Keras prints them (long names wrapped in the type column).

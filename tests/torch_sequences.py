@@ -294,6 +294,15 @@ def gru_v1_numpy(w, name, x, backwards):
     return np.stack(outs, axis=1).astype(np.float32)
 
 
+def agrees(name, want, have, ref="PyTorch", floor=0.05):
+    """Prints the largest difference; true when within TOLERANCE of a reference that is not ~0."""
+    diff = float(np.abs(want - have).max())
+    top = float(np.abs(want).max())
+    ok = diff <= TOLERANCE and top > floor
+    print(f"{name}: max |strata - {ref}| = {diff:.3g}, max |{ref}| = {top:.3g}{'' if ok else '  FAIL'}")
+    return ok
+
+
 def run(*args):
     r = subprocess.run([STRATA, *args], capture_output=True, text=True, timeout=300)
     if r.returncode != 0:
@@ -348,11 +357,7 @@ def main():
             want_emb = table(torch.from_numpy(ids.astype(np.int64))).numpy()
         want_lstm = torch_layer("lstm", "lstm", tw, got_emb, False)[:, -1]
         for name, want, got in (("emb (embedding)", want_emb, got_emb), ("lstm after it", want_lstm, np.load(lstm))):
-            diff = float(np.abs(want - got).max())
-            ok = diff <= TOLERANCE and float(np.abs(want).max()) > 0.05
-            failed += not ok
-            print(f"{name}: max |strata - PyTorch| = {diff:.3g}, max |PyTorch| = {float(np.abs(want).max()):.3g}"
-                  f"{'' if ok else '  FAIL'}")
+            failed += not agrees(name, want, got)
 
         # Masks: the same ids with padding, through masked layers.
         for part, n in (("train", SAMPLES), ("test", 64)):
@@ -393,11 +398,7 @@ def main():
         mean = np.where(count > 0, (rnn_out * real).sum(axis=1) / np.maximum(count, 1), 0.0)
         checks.append(("global_average_pooling1d, masked", mean, got["avg"]))
         for name, want, have in checks:
-            diff = float(np.abs(want - have).max())
-            ok = diff <= TOLERANCE and float(np.abs(want).max()) > 0.05
-            failed += not ok
-            print(f"{name}: max |strata - PyTorch| = {diff:.3g}, max |PyTorch| = {float(np.abs(want).max()):.3g}"
-                  f"{'' if ok else '  FAIL'}")
+            failed += not agrees(name, want, have)
         # Bidirectional layers on masked sequences: each direction with Keras' masking rule, the
         # backward one's sequence put back in time order, then merged (concat, ave).
         bi = os.path.join(tmp, "bi.yaml")
@@ -419,11 +420,7 @@ def main():
                        masked_run("lstm", "bi2_backward", bw, bi1, mask, True)[:, -1])
         for name, want, have in (("bidirectional gru, concat, masked", want1, bi1),
                                  ("bidirectional lstm, ave, masked", want2, bgot["bi2"])):
-            diff = float(np.abs(want - have).max())
-            ok = diff <= TOLERANCE and float(np.abs(want).max()) > 0.05
-            failed += not ok
-            print(f"{name}: max |strata - PyTorch| = {diff:.3g}, max |PyTorch| = {float(np.abs(want).max()):.3g}"
-                  f"{'' if ok else '  FAIL'}")
+            failed += not agrees(name, want, have)
 
         # The padding-only sample: every state stays 0.
         if np.abs(rnn_out[0]).max() != 0 or np.abs(got["avg"][0]).max() != 0:
@@ -455,13 +452,8 @@ def main():
                 ref = "PyTorch"
             if len(shape) == 1:
                 want = want[:, -1]
-            diff = float(np.abs(want - got).max())
             # The states are not near zero (a layer that output zeros would agree trivially).
-            ok = diff <= TOLERANCE and float(np.abs(want).max()) > 0.1
-            failed += not ok
-            print(f"{name} ({kind}{', go_backwards' if backwards else ''}): max |strata - {ref}| = {diff:.3g}, "
-                  f"max |{ref}| = {float(np.abs(want).max()):.3g}"
-                  f"{'' if ok else '  FAIL'}")
+            failed += not agrees(f"{name} ({kind}{', go_backwards' if backwards else ''})", want, got, ref, 0.1)
     if failed:
         print(f"FAIL: {failed} checks")
         return 1

@@ -169,8 +169,8 @@ __kernel void lstm_forward(__global const float *xw, __global const float *hu, _
                            const int has_bias, __global float *hprev, __global float *cache, __global float *extra,
                            __global float *out, const int units, const int batch, const int steps, const int p,
                            const int prev, const int next, const int out_steps, const int out_row, const int first,
-                             __global const float *mask, const int has_mask,
-                             __global float *hdrop, __global const float *rmask, const int has_rdrop)
+                           __global const float *mask, const int has_mask,
+                           __global float *hdrop, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
@@ -211,8 +211,8 @@ __kernel void gru_forward(__global const float *xw, __global const float *hu, __
                           const int has_bias, __global float *hprev, __global float *cache, __global float *extra,
                           __global float *out, const int units, const int batch, const int steps, const int p,
                           const int next, const int out_steps, const int out_row, const int first,
-                             __global const float *mask, const int has_mask,
-                             __global float *hdrop, __global const float *rmask, const int has_rdrop)
+                          __global const float *mask, const int has_mask,
+                          __global float *hdrop, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
@@ -249,7 +249,7 @@ __kernel void gru_forward(__global const float *xw, __global const float *hu, __
 __kernel void gru_gates(__global const float *xw, __global const float *hu, __global const float *bias,
                         const int has_bias, __global float *hprev, __global float *cache, __global float *extra,
                         const int units, const int batch, const int steps, const int p, const int first,
-                             __global float *hdrop, __global const float *rmask, const int has_rdrop)
+                        __global float *hdrop, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
@@ -281,8 +281,8 @@ __kernel void gru_candidate(__global const float *xw, __global const float *hu, 
                             const int has_bias, __global float *hprev, __global float *cache, __global float *out,
                             const int units, const int batch, const int steps, const int p, const int next,
                             const int out_steps, const int out_row, const int first,
-                             __global const float *mask, const int has_mask,
-                             __global float *hdrop, __global const float *rmask, const int has_rdrop)
+                            __global const float *mask, const int has_mask,
+                            __global float *hdrop, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
@@ -317,22 +317,37 @@ static float rnn_dh(__global const float *dy, __global const float *dh, __global
 	return g;
 }
 
+/* A masked step passed h_prev (and c_prev) on: its `blocks` blocks of dg are 0 and the whole of dh
+ * goes to the step before. True when step p of sample b is masked. */
+static bool rnn_skip_masked(__global const float *mask, const int has_mask, const int b, const int steps,
+                            const int p, __global float *dg_row, const int blocks, const int units, const int j,
+                            __global float *dh, const float g)
+{
+	if (rnn_keep(mask, has_mask, b, steps, p))
+		return false;
+	for (int k = 0; k < blocks; k++)
+		dg_row[k * units + j] = 0.0f;
+	dh[b * units + j] = g;
+	return true;
+}
+
 /* SimpleRNN: dLoss/dPreactivation into dg's row; dh restarts at 0 for the recurrent GEMM to add
  * dg U^T. */
 __kernel void simple_backward(__global const float *dy, __global float *dh, __global const float *cache,
                               __global float *dg, const int units, const int batch, const int steps, const int p,
                               const int out_steps, const int out_row,
-                             __global const float *mask, const int has_mask,
-                             __global const float *drec, __global const float *rmask, const int has_rdrop)
+                              __global const float *mask, const int has_mask,
+                              __global const float *drec, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p;
 	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_steps, out_row);
-	const bool keep = rnn_keep(mask, has_mask, b, steps, p);
-	dg[row * units + j] = keep ? g * rnn_grad(ACT, cache[row * units + j]) : 0.0f;
-	dh[b * units + j] = keep ? 0.0f : g; /* a masked step passed h_prev on */
+	if (rnn_skip_masked(mask, has_mask, b, steps, p, dg + row * units, 1, units, j, dh, g))
+		return;
+	dg[row * units + j] = g * rnn_grad(ACT, cache[row * units + j]);
+	dh[b * units + j] = 0.0f;
 }
 
 /* LSTM: the four gates' preactivation gradients, and dc carried to the step before (dc f). */
@@ -340,21 +355,16 @@ __kernel void lstm_backward(__global const float *dy, __global float *dh, __glob
                             __global const float *cache, __global const float *extra, __global float *dg,
                             const int units, const int batch, const int steps, const int p, const int prev,
                             const int out_steps, const int out_row, const int first,
-                             __global const float *mask, const int has_mask,
-                             __global const float *drec, __global const float *rmask, const int has_rdrop)
+                            __global const float *mask, const int has_mask,
+                            __global const float *drec, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p, w = 4 * units;
 	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_steps, out_row);
-	if (!rnn_keep(mask, has_mask, b, steps, p)) {
-		/* A masked step passed h_prev and c_prev on: dh and dc go through whole. */
-		for (int k = 0; k < 4; k++)
-			dg[row * w + k * units + j] = 0.0f;
-		dh[b * units + j] = g;
-		return;
-	}
+	if (rnn_skip_masked(mask, has_mask, b, steps, p, dg + row * w, 4, units, j, dh, g))
+		return; /* dc goes through whole too */
 	const float i = cache[row * w + j], f = cache[row * w + units + j];
 	const float cc = cache[row * w + 2 * units + j], o = cache[row * w + 3 * units + j];
 	const float tc = rnn_act(ACT, extra[row * units + j]);
@@ -374,20 +384,16 @@ __kernel void gru_backward(__global const float *dy, __global float *dh, __globa
                            __global const float *cache, __global const float *extra, __global float *dg,
                            const int units, const int batch, const int steps, const int p, const int out_steps,
                            const int out_row,
-                             __global const float *mask, const int has_mask,
-                             __global const float *drec, __global const float *rmask, const int has_rdrop)
+                           __global const float *mask, const int has_mask,
+                           __global const float *drec, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p, w = 3 * units;
 	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_steps, out_row);
-	if (!rnn_keep(mask, has_mask, b, steps, p)) {
-		for (int k = 0; k < 6; k++)
-			dg[row * 2 * w + k * units + j] = 0.0f;
-		dh[b * units + j] = g;
+	if (rnn_skip_masked(mask, has_mask, b, steps, p, dg + row * 2 * w, 6, units, j, dh, g))
 		return;
-	}
 	const float z = cache[row * w + j], r = cache[row * w + units + j], hh = cache[row * w + 2 * units + j];
 	const float h_prev = hprev[row * units + j];
 	const float dph = g * (1.0f - z) * rnn_grad(ACT, hh);
@@ -408,21 +414,17 @@ __kernel void gru_backward_candidate(__global const float *dy, __global float *d
                                      __global const float *cache, __global float *dg, const int units,
                                      const int batch, const int steps, const int p, const int out_steps,
                                      const int out_row,
-                             __global const float *mask, const int has_mask,
-                             __global const float *drec, __global const float *rmask, const int has_rdrop)
+                                     __global const float *mask, const int has_mask,
+                                     __global const float *drec, __global const float *rmask, const int has_rdrop)
 {
 	const int j = get_global_id(0), b = get_global_id(1);
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p, w = 3 * units;
 	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_steps, out_row);
-	if (!rnn_keep(mask, has_mask, b, steps, p)) {
-		/* dg's r block is gru_backward_reset's: 0 from a dh~ of 0. */
-		dg[row * w + j] = 0.0f;
-		dg[row * w + 2 * units + j] = 0.0f;
-		dh[b * units + j] = g;
+	/* All three blocks 0: gru_backward_reset's r block would be 0 from a dh~ of 0 anyway. */
+	if (rnn_skip_masked(mask, has_mask, b, steps, p, dg + row * w, 3, units, j, dh, g))
 		return;
-	}
 	const float z = cache[row * w + j], hh = cache[row * w + 2 * units + j];
 	const float h_prev = hprev[row * units + j];
 	dg[row * w + j] = g * (h_prev - hh) * rnn_grad(RACT, z);

@@ -28,7 +28,7 @@ typedef struct st_loader {
 strata_status st_ld_fail(st_loader *ld, st_pos pos, strata_status status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 strata_status st_ld_no_memory(st_loader *ld);
-/* model_loader.c: reads layer item `item` (a mapping with a `type`) into the model's layer i. */
+/* layer_item.c: reads layer item `item` (a mapping with a `type`) into the model's layer i. */
 strata_status st_ld_read_layer(st_loader *ld, size_t i, const struct st_ynode *item);
 /* A value of one of params.c's own tables; a name missing there is a bug in the caller, which
  * then reads as the zero value instead of crashing. */
