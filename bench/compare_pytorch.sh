@@ -22,13 +22,7 @@ trap 'rm -rf "$out"' EXIT
 . "$root/bench/lib.sh"
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; $threads threads each"
-# Debian's PyTorch takes its dense-layer GEMMs from whatever libblas.so.3 points at: the reference
-# BLAS (package libblas3) makes it several times slower than with OpenBLAS, which would flatter Strata.
-blas=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || true)
-echo "PyTorch's BLAS: ${blas:-unknown}"
-case $blas in
-*/blas/libblas.so*) echo "warning: libblas.so.3 is the reference BLAS; install libopenblas0-pthread for a fair comparison" >&2 ;;
-esac
+blas_note
 for r in $(seq 1 "$rounds"); do
 	OMP_NUM_THREADS=$threads "$python" "$root/bench/pytorch_mnist.py" --data "$root/data/mnist" \
 		--threads "$threads" --device "${TORCH_DEVICE:-cpu}" >"$out/torch$r" 2>&1

@@ -38,6 +38,7 @@ done
 mkdir -p "$out"
 . "$root/bench/lib.sh"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; $threads threads each"
+blas_note
 
 for cell in $cells; do
 	model=$root/models/mnist_$cell.yaml
