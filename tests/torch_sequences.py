@@ -311,6 +311,32 @@ def run(*args):
     return r.stdout
 
 
+def train(tmp, name, text, *extra):
+    """Writes model `name`, trains it; its output and weights."""
+    model = os.path.join(tmp, name + ".yaml")
+    with open(model, "w") as f:
+        f.write(text)
+    weights = os.path.join(tmp, name + ".stw")
+    out = run("train", model, *extra, "--save", weights)
+    return model, out, read_stw(weights)[1]
+
+
+def test_figure(out, key):
+    """The number of the training output's "Test KEY:" line, in a list (empty when missing)."""
+    return [float(line.split()[-1]) for line in out.splitlines() if line.startswith("Test " + key)]
+
+
+def embed(tmp, model, data, names):
+    """Each layer's output for the samples of IDX file `data` in tmp, with the model's weights."""
+    weights = model[:-len(".yaml")] + ".stw"
+    got = {}
+    for name in names:
+        path = os.path.join(tmp, os.path.basename(model)[:-len(".yaml")] + "-" + name + ".npy")
+        run("embed", model, os.path.join(tmp, data), "--weights", weights, "--layer", name, "-o", path)
+        got[name] = np.load(path)
+    return got
+
+
 def main():
     rng = np.random.default_rng(15)
     failed = 0
@@ -320,67 +346,44 @@ def main():
             write_idx(os.path.join(tmp, part + "-seq.idx"), seq)
             write_idx(os.path.join(tmp, part + "-labels.idx"), labels)
         test_seq = seq.astype(np.float32) * np.float32(1.0 / 255.0)
-        model = os.path.join(tmp, "model.yaml")
-        with open(model, "w") as f:
-            f.write(MODEL)
-        weights = os.path.join(tmp, "w.stw")
-        out = run("train", model, "--save", weights)
+        model, out, w = train(tmp, "model", MODEL)
         # Training learned: the test loss fell well below log(3) = 1.0986 of a uniform guess.
-        loss = [float(line.split()[-1]) for line in out.splitlines() if line.startswith("Test loss")]
+        loss = test_figure(out, "loss")
         if not loss or loss[0] >= 0.9:
             print(f"FAIL: three epochs did not lower the test loss below 0.9: {loss}\n{out}")
             failed += 1
-        _, w = read_stw(weights)
 
         # The text model: byte ids read as int32, through the embedding.
+        id_sets = {}
         for part, n in (("train", SAMPLES), ("test", 64)):
-            ids, labels = id_set(rng, n)
-            write_idx(os.path.join(tmp, part + "-ids.idx"), ids)
+            id_sets[part], labels = id_set(rng, n)
+            write_idx(os.path.join(tmp, part + "-ids.idx"), id_sets[part])
             write_idx(os.path.join(tmp, part + "-ids-labels.idx"), labels)
-        text = os.path.join(tmp, "text.yaml")
-        with open(text, "w") as f:
-            f.write(TEXT_MODEL)
-        text_weights = os.path.join(tmp, "text.stw")
-        out = run("train", text, "--save", text_weights)
-        acc = [float(line.split()[-1]) for line in out.splitlines() if line.startswith("Test accuracy")]
+        text, out, tw = train(tmp, "text", TEXT_MODEL)
+        acc = test_figure(out, "accuracy")
         if not acc or acc[0] < 0.6:
             print(f"FAIL: the text model did not learn (test accuracy {acc}):\n{out}")
             failed += 1
-        _, tw = read_stw(text_weights)
-        emb, lstm = os.path.join(tmp, "emb.npy"), os.path.join(tmp, "lstm.npy")
-        run("embed", text, os.path.join(tmp, "test-ids.idx"), "--weights", text_weights, "--layer", "emb", "-o", emb)
-        run("embed", text, os.path.join(tmp, "test-ids.idx"), "--weights", text_weights, "--layer", "lstm", "-o", lstm)
-        got_emb = np.load(emb).reshape(-1, 12, 8)
+        tgot = embed(tmp, text, "test-ids.idx", ("emb", "lstm"))
+        got_emb = tgot["emb"].reshape(-1, 12, 8)
         with torch.no_grad():
             table = nn.Embedding(40, 8)
             table.weight.copy_(torch.from_numpy(tw["emb/embeddings"]))
-            want_emb = table(torch.from_numpy(ids.astype(np.int64))).numpy()
+            want_emb = table(torch.from_numpy(id_sets["test"].astype(np.int64))).numpy()
         want_lstm = torch_layer("lstm", "lstm", tw, got_emb, False)[:, -1]
-        for name, want, got in (("emb (embedding)", want_emb, got_emb), ("lstm after it", want_lstm, np.load(lstm))):
+        for name, want, got in (("emb (embedding)", want_emb, got_emb), ("lstm after it", want_lstm, tgot["lstm"])):
             failed += not agrees(name, want, got)
 
         # Masks: the same ids with padding, through masked layers.
-        for part, n in (("train", SAMPLES), ("test", 64)):
-            src = os.path.join(tmp, part + "-ids.idx")
-            raw = np.fromfile(src, dtype=np.uint8, offset=12).reshape(n, 12)
-            pad = padded(rng, raw)
+        for part in ("train", "test"):
+            pad = padded(rng, id_sets[part])
             write_idx(os.path.join(tmp, part + "-pad.idx"), pad)
-        masked = os.path.join(tmp, "masked.yaml")
-        with open(masked, "w") as f:
-            f.write(MASKED_MODEL)
-        masked_weights = os.path.join(tmp, "masked.stw")
-        out = run("train", masked, "--save", masked_weights)
-        acc = [float(line.split()[-1]) for line in out.splitlines() if line.startswith("Test accuracy")]
+        masked, out, mw = train(tmp, "masked", MASKED_MODEL)
+        acc = test_figure(out, "accuracy")
         if not acc or acc[0] < 0.5:
             print(f"FAIL: the masked model did not learn (test accuracy {acc}):\n{out}")
             failed += 1
-        _, mw = read_stw(masked_weights)
-        got = {}
-        for name in ("emb", "lstm", "gru", "rnn", "avg"):
-            path = os.path.join(tmp, "m-" + name + ".npy")
-            run("embed", masked, os.path.join(tmp, "test-pad.idx"), "--weights", masked_weights, "--layer", name,
-                "-o", path)
-            got[name] = np.load(path)
+        got = embed(tmp, masked, "test-pad.idx", ("emb", "lstm", "gru", "rnn", "avg"))
         mask = (pad != 0)
         emb_out = got["emb"].reshape(-1, 12, 8)
         lstm_out = got["lstm"].reshape(-1, 12, 6)
@@ -401,17 +404,8 @@ def main():
             failed += not agrees(name, want, have)
         # Bidirectional layers on masked sequences: each direction with Keras' masking rule, the
         # backward one's sequence put back in time order, then merged (concat, ave).
-        bi = os.path.join(tmp, "bi.yaml")
-        with open(bi, "w") as f:
-            f.write(BI_MODEL)
-        bi_weights = os.path.join(tmp, "bi.stw")
-        run("train", bi, "--save", bi_weights)
-        _, bw = read_stw(bi_weights)
-        bgot = {}
-        for name in ("emb", "bi1", "bi2"):
-            path = os.path.join(tmp, "b-" + name + ".npy")
-            run("embed", bi, os.path.join(tmp, "test-pad.idx"), "--weights", bi_weights, "--layer", name, "-o", path)
-            bgot[name] = np.load(path)
+        bi, _, bw = train(tmp, "bi", BI_MODEL)
+        bgot = embed(tmp, bi, "test-pad.idx", ("emb", "bi1", "bi2"))
         bemb = bgot["emb"].reshape(-1, 12, 8)
         bi1 = bgot["bi1"].reshape(-1, 12, 10)
         want1 = np.concatenate([masked_run("gru", "bi1_forward", bw, bemb, mask, False),
@@ -427,20 +421,12 @@ def main():
             print("FAIL: a sample of padding only has non-zero states")
             failed += 1
 
-        init_model = os.path.join(tmp, "init.yaml")
-        with open(init_model, "w") as f:
-            f.write(INIT_MODEL)
-        init_weights = os.path.join(tmp, "init.stw")
-        run("train", init_model, "--limit", "32", "--save", init_weights)
-        for problem in check_initial(read_stw(init_weights)[1]):
+        _, _, init_weights = train(tmp, "init", INIT_MODEL, "--limit", "32")
+        for problem in check_initial(init_weights):
             print(f"FAIL: initial weights: {problem}")
             failed += 1
 
-        strata = {}
-        for name in LAYERS:
-            path = os.path.join(tmp, name + ".npy")
-            run("embed", model, os.path.join(tmp, "test-seq.idx"), "--weights", weights, "--layer", name, "-o", path)
-            strata[name] = np.load(path)
+        strata = embed(tmp, model, "test-seq.idx", LAYERS)
         for name, (kind, src, shape, backwards) in LAYERS.items():
             x = test_seq if src is None else strata[src].reshape((-1,) + LAYERS[src][2])
             got = strata[name].reshape((-1,) + shape)

@@ -113,22 +113,72 @@ static strata_status set_name(st_loader *ld, size_t i, const char *base, const c
 	return STRATA_OK;
 }
 
-strata_status st_wrapper_read(st_loader *ld, size_t i, const st_ynode *item)
+/* Refuses a key of a wrapper item outside `keys` (NULL-ended), naming them; `hint` is added after
+ * the list for a key that has one. */
+static strata_status check_keys(st_loader *ld, const st_ynode *item, const char *what, const char *const *keys,
+                                const char *hint_key, const char *hint)
 {
-	static const char *const keys[] = {"type", "name", "inputs", "layer", "merge_mode", "trainable", NULL};
-	strata_model *m = ld->m;
-	char got[96];
 	for (size_t k = 0; k < item->u.map.n; k++) {
 		const st_ynode *key = item->u.map.pairs[k].key;
 		bool known = false;
 		for (size_t j = 0; keys[j] && !known; j++)
 			known = strcmp(key->u.scalar.text, keys[j]) == 0;
-		if (!known)
-			return st_ld_fail(ld, key->pos, STRATA_ERR_INVALID,
-			                  "unknown key '%s' in a bidirectional layer (known: type, name, inputs, layer, merge_mode, "
-			                  "trainable%s)", key->u.scalar.text,
-			                  strcmp(key->u.scalar.text, "backward_layer") ? "" : "; a backward_layer of its own is not supported");
+		if (known)
+			continue;
+		char list[128] = "";
+		for (size_t j = 0; keys[j]; j++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", j ? ", " : "", keys[j]);
+		bool hinted = hint_key && strcmp(key->u.scalar.text, hint_key) == 0;
+		return st_ld_fail(ld, key->pos, STRATA_ERR_INVALID, "unknown key '%s' in a %s layer (known: %s%s)",
+		                  key->u.scalar.text, what, list, hinted ? hint : "");
 	}
+	return STRATA_OK;
+}
+
+/* A wrapper's `trainable`: true when absent. */
+static strata_status read_trainable(st_loader *ld, const st_ynode *item, bool *trainable)
+{
+	const st_ynode *t = st_ynode_get(item, "trainable");
+	*trainable = true;
+	if (!t)
+		return STRATA_OK;
+	const char *v = t->kind == ST_YNODE_SCALAR ? t->u.scalar.text : "";
+	if (!strcmp(v, "false") || !strcmp(v, "False"))
+		*trainable = false;
+	else if (strcmp(v, "true") && strcmp(v, "True")) {
+		char got[96];
+		st_ynode_describe(t, got, sizeof(got));
+		return st_ld_fail(ld, t->pos, STRATA_ERR_INVALID, "'trainable' must be true or false, got %s", got);
+	}
+	return STRATA_OK;
+}
+
+/* A wrapper's `name` into name[size] (empty when absent), short enough for its suffixes. */
+static strata_status read_name(st_loader *ld, const st_ynode *item, char *name, size_t size)
+{
+	const st_ynode *n = st_ynode_get(item, "name");
+	name[0] = '\0';
+	if (!n)
+		return STRATA_OK;
+	if (n->kind != ST_YNODE_SCALAR || st_ynode_is_null(n) || !n->u.scalar.text[0] || n->u.scalar.len >= size - 16) {
+		char got[96];
+		st_ynode_describe(n, got, sizeof(got));
+		return st_ld_fail(ld, n->pos, STRATA_ERR_INVALID, "'name' must be a layer name, got %s", got);
+	}
+	snprintf(name, size, "%s", n->u.scalar.text);
+	return STRATA_OK;
+}
+
+strata_status st_wrapper_read(st_loader *ld, size_t i, const st_ynode *item)
+{
+	static const char *const keys[] = {"type", "name", "inputs", "layer", "merge_mode", "trainable", NULL};
+	strata_model *m = ld->m;
+	char got[96], name[128];
+	bool trainable;
+	strata_status st = check_keys(ld, item, "bidirectional", keys, "backward_layer",
+	                              "; a backward_layer of its own is not supported");
+	if (st || (st = read_name(ld, item, name, sizeof(name))) || (st = read_trainable(ld, item, &trainable)))
+		return st;
 	const st_ynode *inner = st_ynode_get(item, "layer");
 	if (!inner)
 		return st_ld_fail(ld, item->pos, STRATA_ERR_INVALID,
@@ -158,36 +208,18 @@ strata_status st_wrapper_read(st_loader *ld, size_t i, const st_ynode *item)
 		}
 	}
 	const st_ynode *name_node = st_ynode_get(item, "name");
-	char name[128];
-	if (name_node) {
-		if (name_node->kind != ST_YNODE_SCALAR || st_ynode_is_null(name_node) || !name_node->u.scalar.text[0] ||
-		    name_node->u.scalar.len >= sizeof(name) - 16) {
-			st_ynode_describe(name_node, got, sizeof(got));
-			return st_ld_fail(ld, name_node->pos, STRATA_ERR_INVALID, "'name' must be a layer name, got %s", got);
-		}
-		snprintf(name, sizeof(name), "%s", name_node->u.scalar.text);
-	} else {
+	if (!name[0])
 		snprintf(name, sizeof(name), "bidirectional_%zu", ++ld->n_bidirectional);
-	}
-	const st_ynode *trainable = st_ynode_get(item, "trainable");
-	bool frozen = trainable && trainable->kind == ST_YNODE_SCALAR &&
-	              (strcmp(trainable->u.scalar.text, "false") == 0 || strcmp(trainable->u.scalar.text, "False") == 0);
-	if (trainable && !frozen && !(trainable->kind == ST_YNODE_SCALAR && (strcmp(trainable->u.scalar.text, "true") == 0 ||
-	                                                                     strcmp(trainable->u.scalar.text, "True") == 0))) {
-		st_ynode_describe(trainable, got, sizeof(got));
-		return st_ld_fail(ld, trainable->pos, STRATA_ERR_INVALID, "'trainable' must be true or false, got %s", got);
-	}
 	st_pos at = name_node ? name_node->pos : item->pos;
 
 	/* Both directions: the wrapped layer as written, the second backwards. */
-	strata_status st;
 	for (size_t d = 0; d < 2; d++) {
 		if ((st = st_ld_read_layer(ld, i + d, inner)) ||
 		    (st = set_name(ld, i + d, name, d ? "_backward" : "_forward", at)))
 			return st;
 		struct strata_layer *layer = &m->layers[i + d];
 		layer->pos = item->pos;
-		layer->trainable = layer->trainable && !frozen;
+		layer->trainable = layer->trainable && trainable;
 		ld->layer_inputs[i + d] = st_ynode_get(item, "inputs");
 		if (d == 1) {
 			const st_param_value *back = st_layer_param(layer, "go_backwards");
@@ -226,17 +258,11 @@ strata_status st_wrapper_read(st_loader *ld, size_t i, const st_ynode *item)
 strata_status st_wrapper_read_distributed(st_loader *ld, size_t i, const st_ynode *item)
 {
 	static const char *const keys[] = {"type", "name", "inputs", "layer", "trainable", NULL};
-	char got[96];
-	for (size_t k = 0; k < item->u.map.n; k++) {
-		const st_ynode *key = item->u.map.pairs[k].key;
-		bool known = false;
-		for (size_t j = 0; keys[j] && !known; j++)
-			known = strcmp(key->u.scalar.text, keys[j]) == 0;
-		if (!known)
-			return st_ld_fail(ld, key->pos, STRATA_ERR_INVALID,
-			                  "unknown key '%s' in a time_distributed layer (known: type, name, inputs, layer, trainable)",
-			                  key->u.scalar.text);
-	}
+	char got[96], name[128];
+	bool trainable;
+	strata_status st = check_keys(ld, item, "time_distributed", keys, NULL, NULL);
+	if (st || (st = read_name(ld, item, name, sizeof(name))) || (st = read_trainable(ld, item, &trainable)))
+		return st;
 	const st_ynode *inner = st_ynode_get(item, "layer");
 	if (!inner || inner->kind != ST_YNODE_MAPPING) {
 		if (inner)
@@ -251,33 +277,15 @@ strata_status st_wrapper_read_distributed(st_loader *ld, size_t i, const st_ynod
 	if (st_ynode_get(inner, "inputs"))
 		return st_ld_fail(ld, st_ynode_get(inner, "inputs")->pos, STRATA_ERR_INVALID,
 		                  "the wrapped layer reads the time_distributed layer's input: give 'inputs' to the wrapper");
-	strata_status st = st_ld_read_layer(ld, i, inner);
-	if (st)
+	if ((st = st_ld_read_layer(ld, i, inner)))
 		return st;
 	struct strata_layer *layer = &ld->m->layers[i];
 	layer->distributed = true;
 	layer->pos = item->pos;
+	layer->trainable = layer->trainable && trainable;
 	ld->layer_inputs[i] = st_ynode_get(item, "inputs");
-	const st_ynode *trainable = st_ynode_get(item, "trainable");
-	if (trainable) {
-		bool no = trainable->kind == ST_YNODE_SCALAR && (!strcmp(trainable->u.scalar.text, "false") ||
-		                                                 !strcmp(trainable->u.scalar.text, "False"));
-		bool yes = trainable->kind == ST_YNODE_SCALAR && (!strcmp(trainable->u.scalar.text, "true") ||
-		                                                  !strcmp(trainable->u.scalar.text, "True"));
-		if (!no && !yes) {
-			st_ynode_describe(trainable, got, sizeof(got));
-			return st_ld_fail(ld, trainable->pos, STRATA_ERR_INVALID, "'trainable' must be true or false, got %s", got);
-		}
-		layer->trainable = layer->trainable && yes;
-	}
-	const st_ynode *name = st_ynode_get(item, "name");
-	if (name) {
-		if (name->kind != ST_YNODE_SCALAR || st_ynode_is_null(name) || !name->u.scalar.text[0]) {
-			st_ynode_describe(name, got, sizeof(got));
-			return st_ld_fail(ld, name->pos, STRATA_ERR_INVALID, "'name' must be a layer name, got %s", got);
-		}
-		return set_name(ld, i, name->u.scalar.text, "", name->pos);
-	}
+	if (name[0])
+		return set_name(ld, i, name, "", st_ynode_get(item, "name")->pos);
 	if (!ld->name_given[i]) {
 		char def[48];
 		snprintf(def, sizeof(def), "time_distributed_%zu", ++ld->n_time_distributed);
