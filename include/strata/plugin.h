@@ -226,6 +226,10 @@ typedef struct strata_forward_args {
 	 * Read them through strata_forward_input(). */
 	strata_tensor *const *inputs;
 	uint32_t n_inputs;
+	/* Added in 0.4: the steps of the training run this pass belongs to (epochs x batches; `step`
+	 * counts from 0 to it), 0 when unknown (a benchmark, an inference pass). For layers whose
+	 * own schedule spans the run (a self-organizing map's decay). */
+	uint64_t total_steps;
 } strata_forward_args;
 
 /* Backward contract: write grad_input (when not NULL) and OVERWRITE every weight gradient
@@ -338,6 +342,11 @@ typedef struct strata_layer_ops {
 	 * plugin built before) means float32 only: the host refuses other inputs before build(). */
 	bool knows_dtypes;
 	void *reserved[5];
+	/* Added in 0.4: the layer learns in its own training forward pass, without gradients (a
+	 * self-organizing map's Kohonen rule; its codebook is state, host->add_state). A model whose
+	 * only learning happens so trains without a loss or labels: `strata train` runs forward passes
+	 * with training true and no backward pass. The layer may leave backward NULL. */
+	bool trains_itself;
 } strata_layer_ops;
 
 /* ---- Masks ------------------------------------------------------------------------------------- */

@@ -256,7 +256,8 @@ typedef struct strata_dataset strata_dataset;
 typedef struct strata_dataset_options {
 	uint32_t size;           /* sizeof(strata_dataset_options) */
 	const char *images;      /* IDX file of N samples: unsigned bytes, or int32 ids (0x0C) */
-	const char *labels;      /* IDX file of N unsigned-byte class labels */
+	const char *labels;      /* IDX file of N unsigned-byte class labels; since 0.4 may be NULL
+	                          * (a model that learns without labels: strata_model_trains_itself) */
 	double scale;            /* pixel multiplier (1/255); 0 means 1 */
 	uint32_t num_classes;    /* labels must be below it */
 	uint32_t offset, limit;  /* use samples [offset, offset + limit); limit 0: to the end */
@@ -296,7 +297,10 @@ typedef struct strata_progress {
 	uint32_t batch, batches;       /* batches done in this epoch, of how many */
 	double loss, accuracy;         /* running means over this epoch's batches so far */
 	bool has_validation;
-	double val_loss, val_accuracy; /* at the end of an epoch, when has_validation */
+	/* At the end of an epoch, when has_validation. A model that trains itself (no loss; loss and
+	 * accuracy are NaN): the validation data's quantization and topographic errors
+	 * (strata_map_result). */
+	double val_loss, val_accuracy;
 	double images_per_second;      /* training throughput in this epoch */
 	double epoch_seconds;          /* time spent in this epoch so far */
 	double eta_seconds;            /* estimate for the rest of this epoch */
@@ -361,6 +365,31 @@ STRATA_API strata_status strata_evaluate(strata_session *s, strata_dataset *ds, 
 STRATA_API strata_status strata_evaluate_outputs(strata_session *s, strata_dataset *ds, uint32_t batch_size,
                                                  strata_eval_result *total, strata_eval_result *outputs,
                                                  size_t n_outputs, strata_error *err);
+
+/* Added in 0.4: the figures of a self-organizing map (a model whose output layer is a `som`):
+ * the quantization error (the mean distance of a sample to its best-matching unit), the
+ * topographic error (the share of samples whose two best units are not neighbours on the map:
+ * 8 around a unit on a rectangular grid, 6 on a hexagonal one, as MiniSom counts them) and, when
+ * the data set has labels, the purity (each unit's most frequent label, the share of samples that
+ * carry their unit's). `units_used` counts the units that are some sample's best. */
+typedef struct strata_map_result {
+	uint32_t count;
+	double quantization_error;
+	double topographic_error;
+	bool has_purity;
+	double purity;
+	uint32_t units, units_used;
+} strata_map_result;
+
+/* True when the model learns without a loss: its learning layers train themselves in their
+ * forward pass (a self-organizing map), so strata_fit takes data sets without labels. */
+STRATA_API bool strata_model_trains_itself(const strata_model *m);
+/* The grid of the `som` layer `layer`: rows, columns, and whether it is hexagonal. */
+STRATA_API strata_status strata_map_grid(const strata_model *m, size_t layer, uint32_t *rows, uint32_t *columns,
+                                         bool *hexagonal, strata_error *err);
+/* The map figures of `ds` through the model (its output layer a `som`). */
+STRATA_API strata_status strata_evaluate_map(strata_session *s, strata_dataset *ds, uint32_t batch_size,
+                                             strata_map_result *result, strata_error *err);
 
 /* Checkpoints: every weight, and with the optimizer's state when the session has trained.
  * Loading checks every name and shape against the model before any value is replaced. */

@@ -53,6 +53,7 @@ typedef struct cli_options {
 	const char *tolerance;   /* gradcheck --tolerance, parsed there (a number) */
 	bool augmented;          /* visualize --augmented: training images through the augmentation layers */
 	int64_t count;           /* --count: visualize --augmented's images, -1 unset (8) */
+	bool codebook;           /* visualize --codebook: a self-organizing map's prototypes and U-matrix */
 } cli_options;
 
 typedef struct cli_context {
@@ -92,6 +93,9 @@ int cmd_tune(cli_context *ctx);
 int cmd_plot(cli_context *ctx);
 /* Filter images of a layer (--layer, -o PNG); embed: a layer's features for a data set. */
 int cmd_visualize(cli_context *ctx);
+int cli_visualize_codebook(cli_context *ctx); /* visualize_map.c */
+/* Writes `pixels` (height rows of width x channels bytes, 1: gray, 3: RGB) as a PNG, atomically. */
+int cli_write_png(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t channels);
 int cmd_embed(cli_context *ctx);
 /* Reads ctx->opt.model_path as the plugin file. */
 int cmd_check_plugin(cli_context *ctx);

@@ -170,8 +170,13 @@ int cli_open_dataset(cli_context *ctx, const char *which, uint32_t offset, uint3
 		.more_num_classes = n_heads > 1 ? files.num_classes + 1 : NULL,
 		.n_more_labels = n_heads > 1 ? (uint32_t)(n_heads - 1) : 0,
 	};
-	if (!o.images || !o.labels) {
+	/* A model that trains itself takes labels where the file gives them (a map's purity). */
+	if (!o.images || (!o.labels && !strata_model_trains_itself(ctx->model))) {
 		cli_error("%s: the model's data section names no %s images and labels", ctx->opt.model_path, which);
+		return CLI_USAGE;
+	}
+	if (o.labels && !o.num_classes && strata_model_trains_itself(ctx->model)) {
+		cli_error("%s: the model's data section gives %s labels without num_classes", ctx->opt.model_path, which);
 		return CLI_USAGE;
 	}
 	for (size_t k = 1; k < n_heads; k++)
@@ -208,9 +213,31 @@ bool cli_head_shows_accuracy(const strata_model *m, size_t head)
 	return strata_model_output_has_metric(m, head_output(m, head), "accuracy");
 }
 
+/* A self-organizing map's figures (strata_map_result), MiniSom's names. */
+static int print_map_evaluation(const strata_model *m, strata_session *s, strata_dataset *test, uint32_t batch,
+                                const char *weights)
+{
+	strata_map_result r;
+	strata_error err = {0};
+	if (strata_evaluate_map(s, test, batch, &r, &err) != STRATA_OK) {
+		cli_error("%s", err.message);
+		return cli_exit_status(err.status);
+	}
+	if (weights)
+		printf("Evaluated %s on %u test samples (%s)\n", strata_model_name(m), r.count, weights);
+	printf("Test quantization error: %.4f\nTest topographic error: %.4f\n", r.quantization_error,
+	       r.topographic_error);
+	if (r.has_purity)
+		printf("Test purity: %.4f\n", r.purity);
+	printf("Units used: %u of %u\n", r.units_used, r.units);
+	return CLI_OK;
+}
+
 int cli_print_evaluation(const strata_model *m, strata_session *s, strata_dataset *test, uint32_t batch,
                          const char *weights)
 {
+	if (strata_model_trains_itself(m))
+		return print_map_evaluation(m, s, test, batch, weights);
 	size_t n = strata_model_loss_count(m);
 	strata_eval_result total, *outputs = calloc(n ? n : 1, sizeof(*outputs));
 	strata_error err = {0};

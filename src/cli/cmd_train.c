@@ -30,6 +30,8 @@ static void request_stop(int sig)
 /* The columns every log has (cmd_plot reads them); a model of several outputs with a loss adds
  * each one's, as Keras' CSVLogger: digit_loss, digit_accuracy, ..., val_digit_loss, ... */
 static const char log_header[] = "epoch,batch,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds";
+static const char map_log_header[] =
+	"epoch,batch,loss,accuracy,val_quantization_error,val_topographic_error,images_per_s,seconds";
 #define LOG_HEADER_MAX 4096
 
 typedef struct progress_state {
@@ -54,7 +56,9 @@ static void make_header(progress_state *ps, const strata_model *m)
 {
 	ps->model = m;
 	ps->n_heads = strata_model_loss_count(m);
-	size_t o = (size_t)snprintf(ps->header, sizeof(ps->header), "%s", log_header);
+	/* A self-organizing map's validation figures are its errors, named so. */
+	size_t o = (size_t)snprintf(ps->header, sizeof(ps->header), "%s",
+	                            strata_model_trains_itself(m) ? map_log_header : log_header);
 	for (int val = 0; ps->n_heads > 1 && val < 2; val++)
 		for (size_t h = 0; h < ps->n_heads && o < sizeof(ps->header); h++)
 			o += (size_t)snprintf(ps->header + o, sizeof(ps->header) - o, ",%s%s_loss,%s%s_accuracy",
@@ -184,7 +188,10 @@ static void log_row(progress_state *ps, const strata_progress *p)
 		start_log(ps, p->epoch);
 	if (!ps->log)
 		return;
-	fprintf(ps->log, "%u,%u,%.6f,%.6f,", p->epoch, p->batch, p->loss, p->accuracy);
+	if (isnan(p->loss)) /* a model without a loss (a self-organizing map) */
+		fprintf(ps->log, "%u,%u,,,", p->epoch, p->batch);
+	else
+		fprintf(ps->log, "%u,%u,%.6f,%.6f,", p->epoch, p->batch, p->loss, p->accuracy);
 	if (p->epoch_done && p->has_validation)
 		fprintf(ps->log, "%.6f,%.6f,", p->val_loss, p->val_accuracy);
 	else
@@ -240,8 +247,11 @@ static void show(void *user, const strata_progress *p)
 	char t[32];
 	format_time(p->epoch_done ? p->epoch_seconds : p->eta_seconds, t, sizeof(t));
 	char line[2048];
-	int n = snprintf(line, sizeof(line), "%u/%u [%s] - %s %s - loss: %.4f - accuracy: %.4f - %.0f img/s", p->batch,
-	                 p->batches, bar, p->epoch_done ? "" : "ETA", t, p->loss, p->accuracy, p->images_per_second);
+	int n = isnan(p->loss) ? snprintf(line, sizeof(line), "%u/%u [%s] - %s %s - %.0f img/s", p->batch, p->batches, bar,
+	                                  p->epoch_done ? "" : "ETA", t, p->images_per_second)
+	                       : snprintf(line, sizeof(line), "%u/%u [%s] - %s %s - loss: %.4f - accuracy: %.4f - %.0f img/s",
+	                                  p->batch, p->batches, bar, p->epoch_done ? "" : "ETA", t, p->loss, p->accuracy,
+	                                  p->images_per_second);
 	for (size_t h = 0; ps->n_heads > 1 && h < p->n_outputs && (size_t)n < sizeof(line); h++) {
 		const char *name = cli_loss_output_name(ps->model, h);
 		n += snprintf(line + n, sizeof(line) - (size_t)n, " - %s_loss: %.4f", name, p->output_loss[h]);
@@ -249,8 +259,10 @@ static void show(void *user, const strata_progress *p)
 			n += snprintf(line + n, sizeof(line) - (size_t)n, " - %s_accuracy: %.4f", name, p->output_accuracy[h]);
 	}
 	if (p->epoch_done && p->has_validation && (size_t)n < sizeof(line))
-		n += snprintf(line + n, sizeof(line) - (size_t)n, " - val_loss: %.4f - val_accuracy: %.4f", p->val_loss,
-		              p->val_accuracy);
+		n += snprintf(line + n, sizeof(line) - (size_t)n,
+		              isnan(p->loss) ? " - val_quantization_error: %.4f - val_topographic_error: %.4f"
+		                             : " - val_loss: %.4f - val_accuracy: %.4f",
+		              p->val_loss, p->val_accuracy);
 	for (size_t h = 0; p->epoch_done && p->has_validation && ps->n_heads > 1 && h < p->n_outputs &&
 	                   (size_t)n < sizeof(line); h++) {
 		const char *name = cli_loss_output_name(ps->model, h);

@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cairo.h>
-
-#include "base/fsutil.h"
 #include "cli.h"
 
 #define DEFAULT_STEPS 20
@@ -167,29 +164,6 @@ static int augmented_samples(cli_context *ctx, uint32_t count, uint8_t **bytes, 
 	return CLI_OK;
 }
 
-typedef struct png_buffer {
-	unsigned char *data;
-	size_t len, cap;
-} png_buffer;
-
-static cairo_status_t png_append(void *closure, const unsigned char *data, unsigned int length)
-{
-	png_buffer *b = closure;
-	if (b->len + length > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + length)
-			cap *= 2;
-		unsigned char *p = realloc(b->data, cap);
-		if (!p)
-			return CAIRO_STATUS_NO_MEMORY;
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, data, length);
-	b->len += length;
-	return CAIRO_STATUS_SUCCESS;
-}
-
 /* The grid: rows of up to AUGMENTED_COLUMNS originals, each row of originals above the same
  * images as the layer made them; values mapped linearly from [lo, hi] to levels 0..255 and
  * clipped (gray for one channel, RGB for three), margins black. Written atomically. */
@@ -204,50 +178,27 @@ static int augmented_png(const char *path, const float *orig, const float *aug, 
 		          *height, CLI_MAX_PICTURE_SIDE);
 		return CLI_USAGE;
 	}
-	cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)*width, (int)*height);
-	if (cairo_surface_status(surface) != CAIRO_STATUS_SUCCESS) {
-		cli_error("cannot make a %u x %u picture: %s", *width, *height,
-		          cairo_status_to_string(cairo_surface_status(surface)));
-		cairo_surface_destroy(surface);
+	uint8_t *pixels = calloc((size_t)*width * *height * 3, 1);
+	if (!pixels) {
+		cli_error("out of memory for a %u x %u picture", *width, *height);
 		return CLI_FAILED;
 	}
-	cairo_surface_flush(surface);
-	unsigned char *pixels = cairo_image_surface_get_data(surface);
-	int stride = cairo_image_surface_get_stride(surface);
-	memset(pixels, 0, (size_t)stride * *height);
 	float span = hi > lo ? hi - lo : 1.0f;
 	for (uint32_t i = 0; i < n; i++)
 		for (int which = 0; which < 2; which++) {
 			const float *img = (which ? aug : orig) + (size_t)i * h * w * c;
 			uint32_t x0 = (i % cols) * (w + AUGMENTED_MARGIN);
 			uint32_t y0 = (2 * (i / cols) + (uint32_t)which) * (h + AUGMENTED_MARGIN);
-			for (uint32_t y = 0; y < h; y++) {
-				uint32_t *row = (uint32_t *)(pixels + (size_t)(y0 + y) * (size_t)stride) + x0;
-				for (uint32_t x = 0; x < w; x++) {
-					uint32_t rgb = 0;
+			for (uint32_t y = 0; y < h; y++)
+				for (uint32_t x = 0; x < w; x++)
 					for (uint32_t k = 0; k < 3; k++) {
 						float v = (img[((size_t)y * w + x) * c + (c == 3 ? k : 0)] - lo) / span * 255.0f;
-						uint32_t level = v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint32_t)(v + 0.5f);
-						rgb = rgb << 8 | level;
+						pixels[(((size_t)(y0 + y) * *width) + x0 + x) * 3 + k] =
+							v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint8_t)(v + 0.5f);
 					}
-					row[x] = rgb;
-				}
-			}
 		}
-	cairo_surface_mark_dirty(surface);
-	png_buffer png = {0};
-	cairo_status_t cs = cairo_surface_write_to_png_stream(surface, png_append, &png);
-	cairo_surface_destroy(surface);
-	int rc = CLI_OK;
-	strata_error err = {0};
-	if (cs != CAIRO_STATUS_SUCCESS) {
-		cli_error("cannot encode %s: %s", path, cairo_status_to_string(cs));
-		rc = CLI_FAILED;
-	} else if (st_write_file_atomic(path, png.data, png.len, &err) != STRATA_OK) {
-		cli_error("%s", err.message);
-		rc = CLI_FAILED;
-	}
-	free(png.data);
+	int rc = cli_write_png(path, pixels, *width, *height, 3);
+	free(pixels);
 	return rc;
 }
 
@@ -337,8 +288,14 @@ out_free:
 
 int cmd_visualize(cli_context *ctx)
 {
+	if (ctx->opt.augmented && ctx->opt.codebook) {
+		cli_error("--augmented and --codebook draw different pictures: choose one");
+		return CLI_USAGE;
+	}
 	if (ctx->opt.augmented)
 		return visualize_augmented(ctx);
+	if (ctx->opt.codebook)
+		return cli_visualize_codebook(ctx);
 	if (!ctx->opt.layer || !ctx->opt.output) {
 		cli_error("visualize needs --layer NAME and -o PATH.png");
 		return CLI_USAGE;

@@ -68,7 +68,9 @@ static const command commands[] = {
 	               "Finds the input each filter of layer --layer responds to most (gradient ascent from grey\n"
 	               "noise, as Keras' conv_filter_visualization) and writes the strongest as an N x N grid\n"
 	               "of images to the PNG -o names. With --augmented: the model's first training images, each\n"
-	               "above itself as the augmentation layers make it while training, to check them by eye."},
+	               "above itself as the augmentation layers make it while training, to check them by eye.\n"
+	               "With --codebook: a trained self-organizing map's prototypes as a grid laid out as the map,\n"
+	               "and its U-matrix (PATH_umatrix.png)."},
 	[EMBED] = {"embed", cmd_embed, 1, 2, "MODEL.yaml [DATA]", "a layer's activations for every sample, as CSV or .npy",
 	           "Writes layer --layer's activations for every sample of DATA (the test set when left out;\n"
 	           "`train`: the training set; or an IDX images file), one row per sample with its label."},
@@ -164,6 +166,10 @@ static const option options[] = {
 	     "its augmentation layers (--layer, default the last), training mode,\n"
 	     "with the seed and the weights' step, each below its original"),
 	COUNT("--count", NULL, "N", count, 1, 64, BIT(VISUALIZE), "--augmented: how many images (default 8)"),
+	FLAG("--codebook", NULL, codebook, BIT(VISUALIZE),
+	     "instead: a som layer's prototypes (--layer, default the first som;\n"
+	     "--weights required) to -o (default MODEL_codebook.png) and its\n"
+	     "U-matrix beside it (_umatrix.png)"),
 	TEXT("--output", "-o", "PATH", output, BIT(EMBED), "the CSV to write; a .npy path writes NumPy arrays too"),
 	TEXT("--format", NULL, "csv|npy", format, BIT(EMBED), "the output's form (default: from -o's extension)"),
 	FLAG("--profile", NULL, profile, COMPUTING, "time every kernel and print a per-layer table at exit"),

@@ -177,7 +177,8 @@ static strata_status alloc_training(strata_session *s, strata_error *err)
 	strata_status st;
 	for (size_t i = 0; i < m->n_layers; i++) {
 		strata_layer *layer = &m->layers[i];
-		if (!layer->type->ops.backward)
+		/* A model that trains itself runs no backward pass (trainer.c). */
+		if (!layer->type->ops.backward && !strata_model_trains_itself(m))
 			return st_fail(err, STRATA_ERR_UNSUPPORTED, "%s:%u:%u: %s: layer type '%s' has no backward pass",
 			               m->file, layer->pos.line, layer->pos.col, layer->name, layer->type->ops.type);
 	}

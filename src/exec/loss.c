@@ -25,6 +25,9 @@ static strata_status make_heads(strata_session *s, strata_error *err)
 	size_t n = 0;
 	for (size_t k = 0; k < r->n_outputs; k++)
 		n += r->outputs[k].loss != NULL;
+	/* A model that trains itself (a self-organizing map) has no loss: no heads. */
+	if (n == 0 && strata_model_trains_itself(m))
+		return STRATA_OK;
 	if (n == 0)
 		return st_fail(err, STRATA_ERR_INVALID, "%s: the model has no loss; add e.g. `loss: categorical_crossentropy`",
 		               m->file);
@@ -89,7 +92,7 @@ strata_status st_loss_prepare(strata_session *s, strata_error *err)
 	 * accumulates into them without ever reading or resetting them. */
 	if ((st = st_loss_zero_sums(s, err)))
 		return st;
-	if (!s->training_ready && !s->eval_grad.mem) {
+	if (!s->training_ready && !s->eval_grad.mem && s->n_heads > 0) {
 		/* Evaluation without training still needs somewhere for the loss gradients to go. */
 		uint64_t most = 0;
 		for (size_t h = 0; h < s->n_heads; h++)

@@ -29,6 +29,7 @@ struct strata_session {
 	uint32_t max_batch;
 	uint64_t seed;
 	uint64_t step; /* training steps taken; keys dropout masks */
+	uint64_t total_steps; /* of the training run under way (strata_fit), 0 otherwise: plugin.h's */
 	strata_tensor input;         /* model input 0 */
 	strata_tensor *more_inputs;  /* model inputs 1 and on */
 	st_layer_bind *binds; /* one per layer */

@@ -534,6 +534,16 @@ size_t strata_model_loss_count(const strata_model *m)
 	return n;
 }
 
+bool strata_model_trains_itself(const strata_model *m)
+{
+	if (!m || strata_model_loss_count(m) > 0)
+		return false;
+	for (size_t i = 0; i < m->n_layers; i++)
+		if (m->layers[i].type->ops.trains_itself)
+			return true;
+	return false;
+}
+
 strata_data_files strata_model_data_files(const strata_model *m, bool test)
 {
 	strata_data_files none = {0};

@@ -41,8 +41,8 @@ static strata_status check_labels(const strata_idx *labels, const char *path, co
 /* The file positions of the samples the options select: those whose label is kept (every kept
  * label of the file must be below num_classes), then [offset, offset + limit) of them. Labels
  * are bytes, so a table of 256 says which are kept. */
-static strata_status select_samples(const strata_idx *labels, const strata_dataset_options *o, uint32_t **out,
-                                    uint32_t *n, strata_error *err)
+static strata_status select_samples(const strata_idx *labels, uint32_t total, const strata_dataset_options *o,
+                                    uint32_t **out, uint32_t *n, strata_error *err)
 {
 	for (uint32_t i = 0; i < o->n_keep_labels; i++)
 		if (o->keep_labels[i] >= o->num_classes)
@@ -54,12 +54,15 @@ static strata_status select_samples(const strata_idx *labels, const strata_datas
 	for (uint32_t i = 0; i < o->n_keep_labels; i++)
 		if (o->keep_labels[i] < 256)
 			keep[o->keep_labels[i]] = true;
-	const uint8_t *l = labels->data;
-	uint32_t total = labels->dims[0], kept = 0;
+	/* Without labels (a model that learns without them), every sample is kept. */
+	static const uint8_t none = 0;
+	const uint8_t *l = labels ? labels->data : &none;
+	size_t step = labels ? 1 : 0;
+	uint32_t kept = 0;
 	for (uint32_t i = 0; i < total; i++) {
-		if (!keep[l[i]])
+		if (!keep[l[i * step]])
 			continue;
-		if (l[i] >= o->num_classes)
+		if (labels && l[i] >= o->num_classes)
 			return st_fail(err, STRATA_ERR_INVALID, "%s: label %u of sample %u is not below num_classes (%u)",
 			               o->labels, l[i], i, o->num_classes);
 		kept++;
@@ -76,7 +79,7 @@ static strata_status select_samples(const strata_idx *labels, const strata_datas
 	if (!*out)
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 	for (uint32_t i = 0, k = 0, taken = 0; i < total && taken < *n; i++) {
-		if (!keep[l[i]])
+		if (!keep[l[i * step]])
 			continue;
 		if (k++ >= o->offset)
 			(*out)[taken++] = i;
@@ -199,12 +202,15 @@ strata_status strata_dataset_load(strata_runtime *rt, const strata_dataset_optio
 	strata_dataset_options o = {.size = sizeof(o)};
 	memcpy(&o, options, options->size < sizeof(o) ? options->size : sizeof(o));
 	*out = NULL;
-	if (!o.images || !o.labels || o.num_classes == 0)
-		return st_fail(err, STRATA_ERR_INVALID, "a data set needs images, labels and num_classes");
+	/* Labels are optional (a model that learns without them), but then all of them. */
+	if (!o.images || (o.labels && o.num_classes == 0))
+		return st_fail(err, STRATA_ERR_INVALID, "a data set needs images, and num_classes with labels");
 	if ((o.n_keep_labels && !o.keep_labels) || (o.n_more_images && !o.more_images) ||
 	    (o.n_more_labels && (!o.more_labels || !o.more_num_classes)))
 		return st_fail(err, STRATA_ERR_INVALID, "a data set's options give a count without its list");
-	uint32_t n_feeds = 1 + o.n_more_images, n_targets = 1 + o.n_more_labels;
+	if (!o.labels && (o.n_more_labels || o.n_keep_labels))
+		return st_fail(err, STRATA_ERR_INVALID, "%s: more labels or keep_labels without labels", o.images);
+	uint32_t n_feeds = 1 + o.n_more_images, n_targets = o.labels ? 1 + o.n_more_labels : 0;
 	if (o.reference && (o.reference->n_feeds != n_feeds))
 		return st_fail(err, STRATA_ERR_INVALID, "%s: %u input files, the reference data set has %u", o.images,
 		               n_feeds, o.reference->n_feeds);
@@ -235,7 +241,7 @@ strata_status strata_dataset_load(strata_runtime *rt, const strata_dataset_optio
 			st = i < n_feeds ? check_input(files[i], path, files[0]->dims[0], err)
 			                 : check_labels(files[i], path, o.images, files[0]->dims[0], err);
 	}
-	if (st || (st = select_samples(files[n_feeds], &o, &chosen, &ds->n, err)))
+	if (st || (st = select_samples(n_targets ? files[n_feeds] : NULL, files[0]->dims[0], &o, &chosen, &ds->n, err)))
 		goto out_free;
 	for (uint32_t i = 0; i < n_feeds && !st; i++) {
 		const char *path = i == 0 ? o.images : o.more_images[i - 1];

@@ -20,6 +20,14 @@ static strata_status train_step(strata_session *s, strata_dataset *train, uint32
                                 strata_error *err)
 {
 	strata_status st;
+	/* A model that trains itself (no loss): its layers learn in the training forward pass. */
+	if (s->n_heads == 0) {
+		if ((st = st_dataset_gather_session(train, start, batch, s, false, err)) ||
+		    (st = st_session_forward_device(s, batch, true, err)) || (st = st_session_throttle(s, err)))
+			return st;
+		s->step++;
+		return STRATA_OK;
+	}
 	if ((st = st_dataset_gather_session(train, start, batch, s, true, err)) ||
 	    (st = st_session_forward_device(s, batch, true, err)) || (st = st_loss_compute(s, batch, err)) ||
 	    (st = st_session_backward(s, batch, true, NULL, err)) ||
@@ -36,10 +44,18 @@ static strata_status measure(strata_session *s, strata_progress *p, double *outp
 {
 	double reg;
 	size_t n = s->n_heads;
+	double elapsed = now_s() - t0;
+	p->epoch_seconds = elapsed;
+	p->images_per_second = elapsed > 0 ? seen / elapsed : 0.0;
+	p->eta_seconds = p->batch ? elapsed * (p->batches - p->batch) / p->batch : 0.0;
+	if (n == 0) { /* no loss: a model that trains itself */
+		p->loss = p->accuracy = NAN;
+		p->n_outputs = 0;
+		return STRATA_OK;
+	}
 	strata_status st = st_loss_read_sums(s, outputs, outputs + n, &reg, err);
 	if (st)
 		return st;
-	double elapsed = now_s() - t0;
 	p->loss = st_loss_total(s, outputs, seen, reg);
 	p->accuracy = outputs[n] / seen;
 	for (size_t h = 0; h < n; h++) {
@@ -49,9 +65,6 @@ static strata_status measure(strata_session *s, strata_progress *p, double *outp
 	p->n_outputs = n;
 	p->output_loss = outputs;
 	p->output_accuracy = outputs + n;
-	p->epoch_seconds = elapsed;
-	p->images_per_second = elapsed > 0 ? seen / elapsed : 0.0;
-	p->eta_seconds = p->batch ? elapsed * (p->batches - p->batch) / p->batch : 0.0;
 	return STRATA_OK;
 }
 
@@ -101,7 +114,15 @@ static strata_status run_epochs(strata_session *s, strata_dataset *train, strata
 		if ((st = measure(s, &p, figures, seen, t0, err)))
 			return st;
 		p.epoch_done = true;
-		if (validation) {
+		if (validation && n == 0) {
+			/* A self-organizing map: its quantization and topographic errors. */
+			strata_map_result r;
+			if ((st = strata_evaluate_map(s, validation, bs, &r, err)))
+				return st;
+			p.has_validation = true;
+			p.val_loss = r.quantization_error;
+			p.val_accuracy = r.topographic_error;
+		} else if (validation) {
 			strata_eval_result r;
 			if ((st = strata_evaluate_outputs(s, validation, bs, &r, val, n, err)))
 				return st;
@@ -138,6 +159,8 @@ strata_status strata_fit(strata_session *s, strata_dataset *train, strata_datase
 	strata_fit_options o = {.size = sizeof(o), .progress_interval = 1.0};
 	memcpy(&o, options, options->size < sizeof(o) ? options->size : sizeof(o));
 	uint32_t bs = o.batch_size ? o.batch_size : s->max_batch;
+	uint64_t batches = bs ? (train->n + (uint64_t)bs - 1) / bs : 0;
+	s->total_steps = o.epochs && batches > UINT64_MAX / o.epochs ? UINT64_MAX : o.epochs * batches;
 	if (bs > s->max_batch)
 		return st_fail(err, STRATA_ERR_INVALID, "batch size %u is larger than the session's %u", bs, s->max_batch);
 	strata_status st;
