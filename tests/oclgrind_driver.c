@@ -344,11 +344,20 @@ static strata_status run_file(strata_registry *reg, strata_runtime *rt, const ch
 	for (size_t i = 0; i < 3 * per_sample; i++)
 		input[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
 	strata_eval_result result;
+	strata_map_result map;
 	if ((st = strata_session_create(rt, k->model, MAX_BATCH, 7, &k->session, err)) ||
 	    (st = strata_dataset_load(rt, &dopts, &k->data, err)) ||
 	    (st = strata_session_forward(k->session, input, 3, output, err)) ||
-	    (st = strata_session_train_steps(k->session, k->data, MAX_BATCH, 1, err)) ||
-	    (st = strata_evaluate(k->session, k->data, 3, &result, err)))
+	    (st = strata_session_train_steps(k->session, k->data, MAX_BATCH, 1, err)))
+		goto out_free_input;
+	/* A model without a loss trains itself (a self-organizing map): its map figures instead. */
+	if (strata_model_trains_itself(k->model)) {
+		if (!(st = strata_evaluate_map(k->session, k->data, 3, &map, err)))
+			printf("   quantization error %.4f, topographic error %.3f over %u samples\n",
+			       map.quantization_error, map.topographic_error, map.count);
+		goto out_free_input;
+	}
+	if ((st = strata_evaluate(k->session, k->data, 3, &result, err)))
 		goto out_free_input;
 	printf("   loss %.4f, accuracy %.3f over %u samples\n", result.loss, result.accuracy, result.count);
 out_free_input:
