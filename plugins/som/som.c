@@ -56,7 +56,7 @@ static const strata_param som_params[] = {
 	 .choices = "rectangular|hexagonal", .doc = "the grid: 8 neighbours at distance 1 and sqrt(2), or 6 at 1"},
 	{.name = "decay", .type = STRATA_PARAM_ENUM, .default_value = "asymptotic", .choices = "asymptotic|linear|none",
 	 .doc = "sigma and learning_rate at step t of T: x / (1 + 2t/T), x (1 - t/T), or constant"},
-	{.name = "decay_steps", .type = STRATA_PARAM_INT, .default_value = "0", .min = 0, .max = INT64_MAX,
+	{.name = "decay_steps", .type = STRATA_PARAM_INT, .default_value = "0", .min = 0, .max = INT32_MAX,
 	 .doc = "T, in training steps (batches); 0: all the steps of the training run"},
 	{.name = "initializer", .type = STRATA_PARAM_ENUM, .default_value = "random", .choices = "random|pca",
 	 .doc = "from the first training batch: a sample each, or the plane of its 2 principal components"},

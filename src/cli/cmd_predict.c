@@ -181,7 +181,19 @@ int cmd_predict(cli_context *ctx)
 			rc = CLI_FAILED;
 			goto out_free;
 		}
-		for (uint32_t i = 0; i < n; i++) {
+		/* A self-organizing map's output: the best unit's row and column, then every distance. */
+		bool map = !strcmp(strata_model_layer_type(ctx->model, layer), "som");
+		for (uint32_t i = 0; map && i < n; i++) {
+			const float *row = y + (size_t)i * classes;
+			float nearest = classes > 2 ? row[2] : 0.0f;
+			for (uint64_t c = 3; c < classes; c++)
+				nearest = row[c] < nearest ? row[c] : nearest;
+			printf("%u: unit (%.0f, %.0f) at distance %.4f  [", start + i, row[0], row[1], nearest);
+			for (uint64_t c = 2; c < classes; c++)
+				printf("%s%.4f", c > 2 ? " " : "", row[c]);
+			printf("]\n");
+		}
+		for (uint32_t i = 0; !map && i < n; i++) {
 			const float *row = y + (size_t)i * classes;
 			uint64_t best = 0;
 			for (uint64_t c = 1; c < classes; c++)
