@@ -63,6 +63,8 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+import idx  # bench/idx.py
+
 
 class Refused(Exception):
     """A bad model or weights file, or bad usage: exit status 2."""
@@ -148,20 +150,16 @@ def read_stw(path):
 
 
 def read_idx(path):
+    """An unsigned-byte IDX file (bench/idx.py), refused with its reason otherwise."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        array = idx.read_idx(path)
     except OSError as e:
         raise Refused(f"{path}: cannot read: {e.strerror}")
-    if len(data) < 4:
-        raise Refused(f"{path}: not an IDX file")
-    zero, kind, rank = struct.unpack(">HBB", data[:4])
-    if zero != 0 or kind != 0x08:
+    except ValueError as e:
+        raise Refused(str(e))
+    if array.dtype != np.uint8:
         raise Refused(f"{path}: not an unsigned-byte IDX file")
-    dims = struct.unpack(">" + "I" * rank, data[4 : 4 + 4 * rank])
-    if len(data) != 4 + 4 * rank + math.prod(dims):
-        raise Refused(f"{path}: size does not match its dimensions {list(dims)}")
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
+    return array
 
 
 def write_idx(path, array):

@@ -19,21 +19,13 @@ usage: bench/pytorch_rnn.py [--cell lstm|gru|simple_rnn] [--data DIR] [--epochs 
 """
 import argparse
 import statistics
-import struct
 import time
 
 import numpy as np
 import torch
 from torch import nn
 
-
-def read_idx(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    zero, kind, rank = struct.unpack(">HBB", data[:4])
-    assert zero == 0 and kind == 0x08, f"{path}: not an unsigned-byte IDX file"
-    dims = struct.unpack(">" + "I" * rank, data[4 : 4 + 4 * rank])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
+from idx import read_idx  # bench/idx.py
 
 
 class SequenceClassifier(nn.Module):

@@ -13,7 +13,6 @@ Keras' defaults, batch 32, shuffled every epoch. Prints after each epoch
 usage: bench/pytorch_text.py [--data data/spam] [--epochs 5] [--threads 2] [--seed 1]
 """
 import argparse
-import struct
 import time
 
 import numpy as np
@@ -21,14 +20,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-
-def read_idx(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    zero, kind, rank = struct.unpack(">HBB", data[:4])
-    dims = struct.unpack(">" + "I" * rank, data[4 : 4 + 4 * rank])
-    dtype = {0x08: np.uint8, 0x0C: np.dtype(">i4")}[kind]
-    return np.frombuffer(data, dtype=dtype, offset=4 + 4 * rank).reshape(dims).astype(np.int64)
+from idx import read_idx  # bench/idx.py
 
 
 class BiGRU(nn.Module):
@@ -68,10 +60,10 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    x_train = torch.from_numpy(read_idx(f"{args.data}/train-ids.idx"))
-    y_train = torch.from_numpy(read_idx(f"{args.data}/train-labels.idx"))
-    x_test = torch.from_numpy(read_idx(f"{args.data}/test-ids.idx"))
-    y_test = torch.from_numpy(read_idx(f"{args.data}/test-labels.idx"))
+    x_train = torch.from_numpy(read_idx(f"{args.data}/train-ids.idx").astype(np.int64))
+    y_train = torch.from_numpy(read_idx(f"{args.data}/train-labels.idx").astype(np.int64))
+    x_test = torch.from_numpy(read_idx(f"{args.data}/test-ids.idx").astype(np.int64))
+    y_test = torch.from_numpy(read_idx(f"{args.data}/test-labels.idx").astype(np.int64))
     model = BiGRU()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()

@@ -19,19 +19,11 @@ usage: bench/som_reference.py [--data DIR] [--rows 10] [--columns 10] [--sigma 3
                               [--epochs N] [--batch-size N] [--save CODEBOOK.npy]
 """
 import argparse
-import struct
 import time
 
 import numpy as np
 
-
-def read_idx(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    zero, kind, rank = struct.unpack(">HBB", data[:4])
-    assert zero == 0 and kind == 0x08, f"{path}: not an unsigned-byte IDX file"
-    dims = struct.unpack(">" + "I" * rank, data[4 : 4 + 4 * rank])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
+from idx import read_idx  # bench/idx.py
 
 
 def start_vector(f):
