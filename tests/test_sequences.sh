@@ -1,7 +1,8 @@
 #!/bin/sh
 # The sequence layers through the CLI (issue 15): `strata gradcheck` of simple_rnn, lstm and gru
 # (reset_after both ways) against finite differences, each alone, with return_sequences both
-# ways, go_backwards, without bias, with other activations, with dropout and recurrent_dropout; of embedding's table (ids repeated,
+# ways, go_backwards, without bias, with other activations, with dropout and recurrent_dropout,
+# with return_state and initial states; of embedding's table (ids repeated,
 # out of range, batches that are no power of two); `strata summary` counting Keras' parameters;
 # `strata layers` listing them; bad inputs and parameters refused with exit status 2 and the
 # value's FILE:LINE:COLUMN.
@@ -108,6 +109,58 @@ for layer in emb lstm gru mask dense rnn gap gru_v1 gmp; do
 	[ $status -eq 0 ] && grep -q "^passed: " "$tmp/out"
 	check "gradcheck $layer (masked) passes (status $status: $(said))" $?
 done
+
+# ---- return_state and initial_state ----------------------------------------------------------------
+# Each layer's gradients reach every part of its [output, states] and both initial states, with a
+# mask, recurrent dropout (h0 dropped as h_prev), go_backwards and the GRU without reset_after.
+cat >"$tmp/states.yaml" <<'YAML'
+name: states
+inputs: [{name: x, shape: [5, 3]}]
+layers:
+  - {type: lstm, units: 4, return_sequences: true, return_state: true, name: enc, inputs: x}
+  - {type: lstm, units: 4, go_backwards: true, inputs: [enc_output, enc_state_h, enc_state_c], name: dec}
+  - {type: masking, name: mask, inputs: x}
+  - {type: gru, units: 4, return_state: true, recurrent_dropout: 0.3, inputs: [mask, dec], name: g}
+  - {type: gru, units: 4, reset_after: false, return_sequences: true, inputs: [mask, g_state_h], name: g1}
+  - {type: simple_rnn, units: 4, return_state: true, go_backwards: true, inputs: [x, g_output], name: s}
+  - {type: lstm, units: 4, recurrent_dropout: 0.3, inputs: [mask, s_state_h, enc_state_c], name: l}
+outputs: [g1, s_output, l]
+YAML
+for layer in enc dec g g1 s l enc_state_c s_output; do
+	gradcheck "$tmp/states.yaml" $layer --seed 3 --inputs 3
+	status=$?
+	[ $status -eq 0 ] && grep -q "^passed: " "$tmp/out"
+	check "gradcheck $layer (return_state, initial_state) passes (status $status: $(said))" $?
+done
+gradcheck "$tmp/states.yaml" dec --seed 3 --inputs 3
+grep -q "^  training  input 1 (enc_state_h) " "$tmp/out" && grep -q "^  training  input 2 (enc_state_c) " "$tmp/out"
+check "gradcheck checks the initial states' gradients ($(said))" $?
+"$strata" summary "$tmp/states.yaml" >"$tmp/out" 2>&1
+grep -q "^ enc (LSTM) *(None, 28) *128 " "$tmp/out" && grep -q "^ enc_state_c (RNNPart) *(None, 4) *0 " "$tmp/out" &&
+	grep -q "^ enc_output (RNNPart) *(None, 5, 4) *0 " "$tmp/out"
+check "summary shows the layer with return_state and its parts ($(said))" $?
+# states_refused WHAT LAYERS WANT: a model of input x (5, 3) with these layers is refused.
+states_refused() {
+	printf 'name: bad\ninputs: [{name: x, shape: [5, 3]}]\nlayers:\n%s\n' "$2" >"$tmp/bad.yaml"
+	"$strata" summary "$tmp/bad.yaml" >"$tmp/out" 2>&1
+	status=$?
+	[ $status -eq 2 ] && grep -qF -- "$3" "$tmp/out"
+	check "summary refuses $1 (status $status: $(said))" $?
+}
+states_refused "return_state without a name" "  - {type: gru, units: 3, return_state: true}" \
+	"bad.yaml:4:41: a layer with return_state needs a 'name': later layers read its parts as NAME_output, NAME_state_h"
+states_refused "reading a layer with return_state itself" \
+	"  - {type: lstm, units: 3, return_state: true, name: e}
+  - {type: dense, units: 2, inputs: e}" "bad.yaml:5:37: e returns its states (return_state): read e_output, e_state_h or e_state_c instead"
+states_refused "an initial state of the wrong size" \
+	"  - {type: gru, units: 3, return_state: true, name: e}
+  - {type: gru, units: 4, inputs: [x, e_state_h]}" "gru_1: initial state h0 (input 1) must be (4) floats, got (3)"
+states_refused "an LSTM given h0 alone" \
+	"  - {type: lstm, units: 3, return_state: true, name: e}
+  - {type: lstm, units: 3, inputs: [x, e_state_h]}" "lstm_1: takes its sequence and, as initial_state, h0 and c0 (3 inputs): 2 inputs given"
+states_refused "return_state in a bidirectional layer" \
+	"  - {type: bidirectional, layer: {type: gru, units: 3, return_state: true}}" \
+	"bad.yaml:4:70: return_state in a bidirectional layer (its four states as outputs) is not supported"
 
 # ---- bidirectional: both directions and the merge, masked -----------------------------------------
 cat >"$tmp/bi.yaml" <<'YAML'
@@ -288,8 +341,6 @@ refused "a vector" "[8]" "{type: gru, units: 3}" "bad.yaml:4:5: gru_1: needs flo
 refused "units 0" "[4, 2]" "{type: simple_rnn, units: 0}" "bad.yaml:4:31: 'units' must be in [1, 65536]"
 refused "no units" "[4, 2]" "{type: lstm}" "bad.yaml:4:5" "units"
 refused "dropout 1" "[4, 2]" "{type: lstm, units: 3, dropout: 1}" "bad.yaml:4:37: 'dropout' must be in [0, 1)"
-refused "return_state" "[4, 2]" "{type: gru, units: 3, return_state: true}" \
-	"bad.yaml:4:41: 'return_state' is a Keras parameter Strata leaves out"
 refused "stateful" "[4, 2]" "{type: gru, units: 3, stateful: true}" "bad.yaml:4:37: 'stateful' is a Keras parameter Strata leaves out"
 refused "float ids" "[6]" "{type: embedding, input_dim: 5, output_dim: 2}" \
 	"bad.yaml:4:5: embedding_1: needs int32 ids of 1 to 3 axes (an input with dtype: int32), got (6) of floats"

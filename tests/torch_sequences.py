@@ -22,7 +22,10 @@ input (the previous layer's output as Strata computed it, so an error does not s
     mask_zero, LSTM, GRU and SimpleRNN (go_backwards) returning sequences, global average pooling:
     each against PyTorch's cells stepped by hand with Keras' rule (a masked step keeps the state
     and outputs the previous output), the pooling against the mean over the real steps; and
-    bidirectional GRU (concat) and LSTM (ave) over the masked ids the same way.
+    bidirectional GRU (concat) and LSTM (ave) over the masked ids the same way;
+  - return_state and initial_state: an encoder LSTM's sequence and final (h, c) against nn.LSTM's
+    output and (h_n, c_n), a decoder LSTM and a GRU started from given states against nn.LSTM and
+    nn.GRU called with them.
 Largest absolute difference allowed: 1e-4 (float32 on both sides). Exit 0 pass, 1 fail.
 """
 import os
@@ -94,6 +97,18 @@ data: {train_images: train-ids.idx, train_labels: train-ids-labels.idx, test_ima
        test_labels: test-ids-labels.idx, num_classes: 3}
 training: {batch_size: 32, epochs: 3, seed: 15}
 """
+
+
+# Keras' return_state and initial_state: an encoder LSTM returning its sequence and both final
+# states, a decoder LSTM (go_backwards) starting from them, a GRU starting from the decoder's output
+# and returning its state, read by the classifier.
+STATES_MODEL = MODEL.split("layers:")[0] + """layers:
+  - {type: lstm, units: 6, return_sequences: true, return_state: true, name: enc}
+  - {type: lstm, units: 6, go_backwards: true, inputs: [enc_output, enc_state_h, enc_state_c], name: dec}
+  - {type: gru, units: 6, return_state: true, inputs: [enc_output, dec], name: g}
+  - {type: dense, units: 3, activation: softmax, inputs: g_state_h, name: out}
+outputs: [out]
+""" + "loss:" + MODEL.split("loss:")[1]
 
 
 def id_set(rng, n):
@@ -242,8 +257,9 @@ def gru_torch_weights(w, name):
             reorder(bias[1]))
 
 
-def torch_layer(kind, name, w, x, backwards):
-    """PyTorch's layer with the Keras weights of `name` on x (n, steps, features)."""
+def torch_layer(kind, name, w, x, backwards, initial=None, final=False):
+    """PyTorch's layer with the Keras weights of `name` on x (n, steps, features); `initial`: the
+    initial state (h0, or (h0, c0) for an LSTM), each (n, units); `final`: also the final state."""
     features = x.shape[2]
     if kind == "bigru":
         # Bidirectional(GRU): nn.GRU(bidirectional=True), its reverse direction from name_backward.
@@ -271,7 +287,13 @@ def torch_layer(kind, name, w, x, backwards):
         seq = torch.from_numpy(x)
         if backwards:
             seq = seq.flip(1)
-        out, _ = layer(seq)
+        if initial is not None:
+            state = tuple(torch.from_numpy(v)[None] for v in initial) if kind == "lstm" else torch.from_numpy(initial)[None]
+            out, last = layer(seq, state)
+        else:
+            out, last = layer(seq)
+    if final:
+        return out.numpy(), tuple(v[0].numpy() for v in last) if kind == "lstm" else last[0].numpy()
     return out.numpy()
 
 
@@ -425,6 +447,23 @@ def main():
         for problem in check_initial(init_weights):
             print(f"FAIL: initial weights: {problem}")
             failed += 1
+
+        # return_state and initial_state against nn.LSTM / nn.GRU given (h0, c0) and returning (h_n, c_n).
+        states, out, sw = train(tmp, "states", STATES_MODEL)
+        loss = test_figure(out, "loss")
+        if not loss or loss[0] >= 0.9:
+            print(f"FAIL: the return_state model did not learn (test loss {loss}):\n{out}")
+            failed += 1
+        sgot = embed(tmp, states, "test-seq.idx", ("enc_output", "enc_state_h", "enc_state_c", "dec", "g_state_h"))
+        enc_out = sgot["enc_output"].reshape(-1, STEPS, 6)
+        want_seq, (want_h, want_c) = torch_layer("lstm", "enc", sw, test_seq, False, final=True)
+        want_dec = torch_layer("lstm", "dec", sw, enc_out, True, (sgot["enc_state_h"], sgot["enc_state_c"]))[:, -1]
+        want_g = torch_layer("gru", "g", sw, enc_out, False, sgot["dec"])[:, -1]
+        for name, want, have in (("enc_output (lstm, return_state)", want_seq, enc_out),
+                                 ("enc_state_h", want_h, sgot["enc_state_h"]), ("enc_state_c", want_c, sgot["enc_state_c"]),
+                                 ("dec (lstm from enc's states, go_backwards)", want_dec, sgot["dec"]),
+                                 ("g_state_h (gru from dec, return_state)", want_g, sgot["g_state_h"])):
+            failed += not agrees(name, want, have)
 
         strata = embed(tmp, model, "test-seq.idx", LAYERS)
         for name, (kind, src, shape, backwards) in LAYERS.items():

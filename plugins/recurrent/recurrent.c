@@ -45,6 +45,10 @@ typedef struct rnn_plan {
 	int64_t dg_width;     /* columns of the dg matrix: G*U, or 2*G*U for the GRU with reset_after */
 	bool return_sequences, go_backwards, reset_after, has_bias;
 	bool input_order;     /* output_in_input_order: step s's state at its time position */
+	bool return_state;    /* the output is [sequence or last state, h_T (, c_T)] per sample */
+	bool has_init;        /* inputs 1 (and 2): the initial h (and c), Keras' initial_state */
+	int64_t states;       /* 1, the LSTM 2: h and c */
+	int64_t out_stride;   /* floats of output per sample */
 	char options[48];     /* -DACT=.. -DRACT=.. */
 	char bias_init[160];  /* LSTM with unit_forget_bias: "X,ones,X,X" */
 	uint32_t kernel, recurrent, bias;                  /* weights */
@@ -93,8 +97,8 @@ typedef struct rnn_plan {
 	 .max = 1, .choices = "[)", .doc = "fraction of the state dropped in the recurrent product while training"}, \
 	{.name = "return_sequences", .type = STRATA_PARAM_BOOL, .default_value = "false",              \
 	 .doc = "output the state of every step (timesteps, units), not the last one's (units)"},     \
-	{.name = "return_state", .type = STRATA_PARAM_UNSUPPORTED, .default_value = "false",           \
-	 .doc = "the final states as extra outputs are not supported yet"},                            \
+	{.name = "return_state", .type = STRATA_PARAM_BOOL, .default_value = "false",                  \
+	 .doc = "also output the final state (LSTM: h and c): read them as NAME_output, NAME_state_h, NAME_state_c"}, \
 	{.name = "go_backwards", .type = STRATA_PARAM_BOOL, .default_value = "false",                  \
 	 .doc = "run the input backwards; the output sequence is in the order of the steps"},         \
 	{.name = "stateful", .type = STRATA_PARAM_UNSUPPORTED, .default_value = "false",               \
@@ -174,9 +178,25 @@ static strata_status rnn_build(strata_layer *layer, const strata_host *host, con
 	p->return_sequences = host->param_bool(layer, "return_sequences");
 	p->go_backwards = host->param_bool(layer, "go_backwards");
 	p->input_order = host->param_bool(layer, "output_in_input_order");
+	p->return_state = host->param_bool(layer, "return_state");
+	p->states = p->cell == CELL_LSTM ? 2 : 1;
 	p->has_bias = host->param_bool(layer, "use_bias");
 	p->rate_in = host->param_float(layer, "dropout");
 	p->rate_rec = host->param_float(layer, "recurrent_dropout");
+	/* Keras' initial_state: the layer's inputs 1 (h0) and, for an LSTM, 2 (c0), (units) each. */
+	uint32_t n_in = STRATA_HOST_HAS(host, input_count) ? host->input_count(layer) : 1;
+	if (n_in != 1 && n_in != 1 + p->states)
+		return host->fail(layer, STRATA_ERR_INVALID, "takes its sequence and, as initial_state, %s: %u inputs given",
+		                  p->states == 2 ? "h0 and c0 (3 inputs)" : "h0 (2 inputs)", n_in);
+	p->has_init = n_in > 1;
+	for (uint32_t i = 1; i < n_in; i++) {
+		const strata_shape *s0 = host->input_shape_at(layer, i);
+		if (s0->rank != 1 || s0->dims[0] != p->units || s0->dtype != STRATA_DTYPE_FLOAT32) {
+			char buf[96];
+			return host->fail(layer, STRATA_ERR_INVALID, "initial state %s (input %u) must be (%lld) floats, got %s",
+			                  i == 1 ? "h0" : "c0", i, (long long)p->units, shape_format(s0, buf, sizeof(buf)));
+		}
+	}
 	int act = rnn_activation(host->param_string(layer, "activation"));
 	int ract = p->cell == CELL_SIMPLE ? 2 : rnn_activation(host->param_string(layer, "recurrent_activation"));
 	if (act < 0 || ract < 0)
@@ -238,16 +258,20 @@ static strata_status rnn_build(strata_layer *layer, const strata_host *host, con
 	if (st != STRATA_OK)
 		return st;
 
-	/* A mask skips padded steps; the sequence out keeps it, the last state does not. */
+	/* A mask skips padded steps; the sequence out keeps it, the last state does not (nor an output
+	 * with the states after it: its parts carry none). */
+	bool pass = p->return_sequences && !p->return_state;
 	if (STRATA_HOST_HAS(host, mask_declare) &&
-	    (st = host->mask_declare(layer, p->return_sequences ? STRATA_MASK_PASS : STRATA_MASK_CONSUME)) != STRATA_OK)
+	    (st = host->mask_declare(layer, pass ? STRATA_MASK_PASS : STRATA_MASK_CONSUME)) != STRATA_OK)
 		return st;
-	*out = (strata_shape){.rank = p->return_sequences ? 2 : 1, .dtype = STRATA_DTYPE_FLOAT32};
-	if (p->return_sequences) {
+	int64_t out_steps = p->return_sequences ? p->steps : 1;
+	p->out_stride = (out_steps + (p->return_state ? p->states : 0)) * p->units;
+	*out = (strata_shape){.rank = p->return_sequences && !p->return_state ? 2 : 1, .dtype = STRATA_DTYPE_FLOAT32};
+	if (out->rank == 2) {
 		out->dims[0] = p->steps;
 		out->dims[1] = p->units;
 	} else {
-		out->dims[0] = p->units;
+		out->dims[0] = p->out_stride;
 	}
 	return STRATA_OK;
 }
@@ -270,6 +294,13 @@ static int rnn_out_row(const rnn_plan *p, int64_t s)
 	if (p->return_sequences)
 		return p->input_order ? rnn_pos(p, s) : (int)s;
 	return s == p->steps - 1 ? 0 : -1;
+}
+
+/* With return_state, the last step also writes the final state at this row of the output (after
+ * the sequence's rows, or the one row of the last state); -1 otherwise. */
+static int rnn_state_row(const rnn_plan *p, int64_t s)
+{
+	return p->return_state && s == p->steps - 1 ? (int)(p->return_sequences ? p->steps : 1) : -1;
 }
 
 /* C[m, n] = op(A) op(B) + beta C with the offsets and leading dimensions given. */
@@ -376,7 +407,7 @@ static strata_status rnn_forward(strata_layer *layer, const strata_host *host, c
 	strata_tensor *kernel = host->weight(layer, p->kernel), *rec = host->weight(layer, p->recurrent);
 	strata_tensor *bias = p->has_bias ? host->weight(layer, p->bias) : xw; /* xw: a placeholder, not read */
 	strata_tensor *in = args->input, *out = args->output;
-	const int steps = (int)t, units = (int)u, out_steps = p->return_sequences ? steps : 1;
+	const int steps = (int)t, units = (int)u;
 	strata_tensor *mask = rnn_mask(layer, host);
 	const int has_mask = mask != NULL;
 	if (!mask)
@@ -384,15 +415,23 @@ static strata_status rnn_forward(strata_layer *layer, const strata_host *host, c
 	rnn_drop d;
 	if ((st = rnn_dropout(layer, host, p, args->training, args->seed, args->step, batch, in, &d, true)) != STRATA_OK)
 		return st;
+	/* The initial state as the first step's h_prev (c0 read by the LSTM's kernel where prev is -1). */
+	strata_tensor *c0 = p->has_init && p->states == 2 ? strata_forward_input(args, 2) : xw;
+	if (p->has_init &&
+	    (st = rnn_launch(layer, host, p, "rnn_initial", batch,
+	                     ARGS(T(strata_forward_input(args, 1)), T(hprev), T(d.hdrop), T(d.rmask), I(d.rec), I(units),
+	                          I(batch), I(steps), I(rnn_pos(p, 0))))) != STRATA_OK)
+		return st;
+	const int out_stride = (int)p->out_stride;
 
 	/* The input projection of every step at once; xw's rows are gw wide (the GRU with reset_after
 	 * keeps the backward pass's recurrent half there too). */
 	st = rnn_gemm(layer, host, false, false, b * t, gu, (size_t)p->features, d.x, 0, (size_t)p->features, kernel, 0,
 	              gu, 0.0f, xw, 0, gw);
 	for (int64_t s = 0; s < p->steps && st == STRATA_OK; s++) {
-		const int pos = rnn_pos(p, s), first = s == 0;
-		const int next = s + 1 < p->steps ? rnn_pos(p, s + 1) : -1, prev = first ? 0 : rnn_pos(p, s - 1);
-		const int out_row = rnn_out_row(p, s);
+		const int pos = rnn_pos(p, s), first = s == 0 && !p->has_init;
+		const int next = s + 1 < p->steps ? rnn_pos(p, s + 1) : -1, prev = s == 0 ? (first ? 0 : -1) : rnn_pos(p, s - 1);
+		const int out_row = rnn_out_row(p, s), state_row = rnn_state_row(p, s);
 		const bool split = p->cell == CELL_GRU && !p->reset_after;
 		if (!first)
 			st = rnn_gemm(layer, host, false, false, b, split ? 2 * u : gu, u, d.hdrop, (size_t)pos * u, t * u, rec, 0,
@@ -403,20 +442,21 @@ static strata_status rnn_forward(strata_layer *layer, const strata_host *host, c
 		case CELL_SIMPLE:
 			st = rnn_launch(layer, host, p, "simple_forward", batch,
 			                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(out), I(units),
-			                     I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row), I(first), T(mask), I(has_mask), T(d.hdrop), T(d.rmask), I(d.rec)));
+			                     I(batch), I(steps), I(pos), I(next), I(out_stride), I(out_row), I(state_row), I(first),
+			                     T(mask), I(has_mask), T(d.hdrop), T(d.rmask), I(d.rec)));
 			break;
 		case CELL_LSTM:
 			st = rnn_launch(layer, host, p, "lstm_forward", batch,
-			                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(extra), T(out),
-			                     I(units), I(batch), I(steps), I(pos), I(prev), I(next), I(out_steps), I(out_row),
-			                     I(first), T(mask), I(has_mask), T(d.hdrop), T(d.rmask), I(d.rec)));
+			                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(extra), T(c0), T(out),
+			                     I(units), I(batch), I(steps), I(pos), I(prev), I(next), I(out_stride), I(out_row),
+			                     I(state_row), I(first), T(mask), I(has_mask), T(d.hdrop), T(d.rmask), I(d.rec)));
 			break;
 		case CELL_GRU:
 			if (p->reset_after) {
 				st = rnn_launch(layer, host, p, "gru_forward", batch,
 				                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(extra), T(out),
-				                     I(units), I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row),
-				                     I(first), T(mask), I(has_mask), T(d.hdrop), T(d.rmask), I(d.rec)));
+				                     I(units), I(batch), I(steps), I(pos), I(next), I(out_stride), I(out_row),
+				                     I(state_row), I(first), T(mask), I(has_mask), T(d.hdrop), T(d.rmask), I(d.rec)));
 				break;
 			}
 			st = rnn_launch(layer, host, p, "gru_gates", batch,
@@ -429,7 +469,8 @@ static strata_status rnn_forward(strata_layer *layer, const strata_host *host, c
 			if (st == STRATA_OK)
 				st = rnn_launch(layer, host, p, "gru_candidate", batch,
 				                ARGS(T(xw), T(hu), T(bias), I(p->has_bias), T(hprev), T(cache), T(out), I(units),
-				                     I(batch), I(steps), I(pos), I(next), I(out_steps), I(out_row), I(first), T(mask), I(has_mask), T(d.hdrop), T(d.rmask), I(d.rec)));
+				                     I(batch), I(steps), I(pos), I(next), I(out_stride), I(out_row), I(state_row),
+				                     I(first), T(mask), I(has_mask), T(d.hdrop), T(d.rmask), I(d.rec)));
 			break;
 		}
 	}
@@ -470,11 +511,12 @@ static strata_status rnn_backward(strata_layer *layer, const strata_host *host, 
 	strata_tensor *extra = p->cell != CELL_SIMPLE ? host->workspace(layer, p->extra) : NULL;
 	strata_tensor *dh = host->workspace(layer, p->dh), *dc = p->cell == CELL_LSTM ? host->workspace(layer, p->dc) : NULL;
 	strata_tensor *rec = host->weight(layer, p->recurrent), *dy = args->grad_output;
-	const int steps = (int)t, units = (int)u, out_steps = p->return_sequences ? steps : 1;
+	const int steps = (int)t, units = (int)u, out_stride = (int)p->out_stride;
 	strata_tensor *mask = rnn_mask(layer, host);
 	const int has_mask = mask != NULL;
 	if (!mask)
 		mask = dg; /* a placeholder, not read */
+	strata_tensor *c0 = p->has_init && p->states == 2 ? strata_backward_input(args, 2) : dg;
 
 	strata_tensor *drec = host->workspace(layer, p->drec);
 	rnn_drop d;
@@ -487,32 +529,36 @@ static strata_status rnn_backward(strata_layer *layer, const strata_host *host, 
 	if (st == STRATA_OK && dc)
 		st = core_fill(layer, host, dc, 0.0f, b * u);
 	for (int64_t s = p->steps - 1; s >= 0 && st == STRATA_OK; s--) {
-		const int pos = rnn_pos(p, s), first = s == 0, prev = first ? 0 : rnn_pos(p, s - 1);
-		const int out_row = rnn_out_row(p, s);
+		const int pos = rnn_pos(p, s), first = s == 0 && !p->has_init;
+		const int prev = s == 0 ? (first ? 0 : -1) : rnn_pos(p, s - 1);
+		const int out_row = rnn_out_row(p, s), state_row = rnn_state_row(p, s);
 		/* The columns of dg whose product with recurrent_kernel^T reaches h_prev, and how many. */
 		size_t rec_col = 0, rec_cols = gu;
 		switch (p->cell) {
 		case CELL_SIMPLE:
 			st = rnn_launch(layer, host, p, "simple_backward", batch,
-			                ARGS(T(dy), T(dh), T(cache), T(dg), I(units), I(batch), I(steps), I(pos), I(out_steps),
-			                     I(out_row), T(mask), I(has_mask), T(drec), T(d.rmask), I(d.rec)));
+			                ARGS(T(dy), T(dh), T(cache), T(dg), I(units), I(batch), I(steps), I(pos), I(out_stride),
+			                     I(out_row), I(state_row), T(mask), I(has_mask), T(drec), T(d.rmask), I(d.rec)));
 			break;
 		case CELL_LSTM:
 			st = rnn_launch(layer, host, p, "lstm_backward", batch,
-			                ARGS(T(dy), T(dh), T(dc), T(cache), T(extra), T(dg), I(units), I(batch), I(steps),
-			                     I(pos), I(prev), I(out_steps), I(out_row), I(first), T(mask), I(has_mask), T(drec), T(d.rmask), I(d.rec)));
+			                ARGS(T(dy), T(dh), T(dc), T(cache), T(extra), T(c0), T(dg), I(units), I(batch), I(steps),
+			                     I(pos), I(prev), I(out_stride), I(out_row), I(state_row), I(first), T(mask), I(has_mask),
+			                     T(drec), T(d.rmask), I(d.rec)));
 			break;
 		case CELL_GRU:
 			if (p->reset_after) {
 				st = rnn_launch(layer, host, p, "gru_backward", batch,
 				                ARGS(T(dy), T(dh), T(hprev), T(cache), T(extra), T(dg), I(units), I(batch),
-				                     I(steps), I(pos), I(out_steps), I(out_row), T(mask), I(has_mask), T(drec), T(d.rmask), I(d.rec)));
+				                     I(steps), I(pos), I(out_stride), I(out_row), I(state_row), T(mask), I(has_mask),
+				                     T(drec), T(d.rmask), I(d.rec)));
 				rec_col = gu;
 				break;
 			}
 			st = rnn_launch(layer, host, p, "gru_backward_candidate", batch,
 			                ARGS(T(dy), T(dh), T(hprev), T(cache), T(dg), I(units), I(batch), I(steps), I(pos),
-			                     I(out_steps), I(out_row), T(mask), I(has_mask), T(drec), T(d.rmask), I(d.rec)));
+			                     I(out_stride), I(out_row), I(state_row), T(mask), I(has_mask), T(drec), T(d.rmask),
+			                     I(d.rec)));
 			/* d(r * h_prev) = dh~ . U_h^T, into hu */
 			if (st == STRATA_OK)
 				st = rnn_gemm(layer, host, false, true, b, u, u, dg, (size_t)pos * gw + 2 * u, t * gw, rec, 2 * u, gu,
@@ -525,11 +571,19 @@ static strata_status rnn_backward(strata_layer *layer, const strata_host *host, 
 			break;
 		}
 		/* drec = dPreactivation . recurrent_kernel^T, for the step before to add to its dh (times the
-		 * state's dropout mask); the first step's h0 is a constant. */
+		 * state's dropout mask); the first step's h0 is a constant, unless it is an input. */
 		if (st == STRATA_OK && !first)
 			st = rnn_gemm(layer, host, false, true, b, u, rec_cols, dg, (size_t)pos * gw + rec_col, t * gw, rec, 0, gu,
 			              0.0f, drec, 0, u);
 	}
+	/* The initial states' gradients: h0's what the first step carried back, c0's the LSTM's dc. */
+	strata_tensor *gh0 = p->has_init ? strata_backward_grad_input(args, 1) : NULL;
+	strata_tensor *gc0 = p->has_init && p->states == 2 ? strata_backward_grad_input(args, 2) : NULL;
+	if (st == STRATA_OK && gh0)
+		st = rnn_launch(layer, host, p, "rnn_initial_grad", batch,
+		                ARGS(T(dh), T(drec), T(d.rmask), I(d.rec), T(gh0), I(units), I(batch)));
+	if (st == STRATA_OK && gc0)
+		st = core_copy(layer, host, gc0, dc, b * u);
 	if (st != STRATA_OK)
 		return st;
 
@@ -587,19 +641,109 @@ static strata_status gru_build(strata_layer *layer, const strata_host *host, con
 	return rnn_build(layer, host, in, out, CELL_GRU);
 }
 
-#define RNN_OPS(TYPE, CLASS, PARAMS, BUILD, DOC)                                                            \
+/* ---- rnn_part: one part of a recurrent layer's output with return_state ----------------------
+ * The loader puts these after such a layer (model/wrappers.c): NAME_output (the sequence or the
+ * last state), NAME_state_h and, for an LSTM, NAME_state_c, each a copy of its stretch of the
+ * layer's [output, h_T (, c_T)] per sample; later layers read them, not the layer. */
+
+static const strata_param part_params[] = {
+	{.name = "part", .type = STRATA_PARAM_ENUM, .choices = "output|state_h|state_c",
+	 .doc = "which part of the recurrent layer's output"},
+	{.name = "units", .type = STRATA_PARAM_INT, .min = 1, .max = 65536, .doc = "the recurrent layer's units"},
+	{.name = "return_sequences", .type = STRATA_PARAM_BOOL, .default_value = "false",
+	 .doc = "whether the recurrent layer returns its sequence: the output part is (timesteps, units)"},
+	{.name = "states", .type = STRATA_PARAM_INT, .default_value = "1", .min = 1, .max = 2,
+	 .doc = "the states the layer returns: 1 (h), an LSTM's 2 (h and c)"},
+};
+
+typedef struct part_plan {
+	int64_t len, offset, n; /* floats per sample in and out, and where the part starts */
+} part_plan;
+
+static strata_status part_build(strata_layer *layer, const strata_host *host, const strata_shape *in,
+                                strata_shape *out)
+{
+	const char *part = host->param_string(layer, "part");
+	int64_t u = host->param_int(layer, "units"), states = host->param_int(layer, "states");
+	bool seq = host->param_bool(layer, "return_sequences");
+	char buf[96];
+	int64_t len = in->rank == 1 ? in->dims[0] : 0, out_len = len - states * u;
+	if (in->rank != 1 || in->dtype != STRATA_DTYPE_FLOAT32 || out_len < u || out_len % u != 0 || (!seq && out_len != u))
+		return host->fail(layer, STRATA_ERR_INVALID, "reads a recurrent layer's output with return_state (%lld units, "
+		                  "%lld states), got %s", (long long)u, (long long)states, shape_format(in, buf, sizeof(buf)));
+	part_plan *p = malloc(sizeof(*p));
+	if (!p)
+		return host->fail(layer, STRATA_ERR_NO_MEMORY, "out of memory");
+	free(host->get_private(layer));
+	host->set_private(layer, p);
+	p->len = len;
+	*out = (strata_shape){.rank = 1, .dtype = STRATA_DTYPE_FLOAT32, .dims = {u}};
+	if (!strcmp(part, "output")) {
+		p->offset = 0;
+		p->n = out_len;
+		if (seq)
+			*out = (strata_shape){.rank = 2, .dtype = STRATA_DTYPE_FLOAT32, .dims = {out_len / u, u}};
+	} else if (!strcmp(part, "state_h") || states == 2) {
+		p->offset = out_len + (strcmp(part, "state_h") ? u : 0);
+		p->n = u;
+	} else {
+		return host->fail_param(layer, "part", STRATA_ERR_INVALID, "state_c: the layer returns one state (h)");
+	}
+	return STRATA_OK;
+}
+
+static strata_status part_launch(strata_layer *layer, const strata_host *host, const char *name, strata_tensor *a,
+                                 strata_tensor *b, size_t width, uint32_t batch)
+{
+	const part_plan *p = host->get_private(layer);
+	strata_kernel *k = host->kernel(layer, "recurrent", name, "-DACT=0 -DRACT=0");
+	if (!k)
+		return host->last_status(layer);
+	strata_arg args[] = {T(a), T(b), I(p->len), I(p->offset), I(p->n), I(batch)};
+	size_t global[2] = {width, batch};
+	return host->launch(layer, k, 2, global, NULL, 6, args);
+}
+
+static strata_status part_forward(strata_layer *layer, const strata_host *host, const strata_forward_args *args)
+{
+	const part_plan *p = host->get_private(layer);
+	strata_status st = shape_check_batch(layer, host, args->batch, (size_t)p->len);
+	if (st != STRATA_OK || args->batch == 0)
+		return st;
+	return part_launch(layer, host, "rnn_part_forward", args->input, args->output, (size_t)p->n, args->batch);
+}
+
+static strata_status part_backward(strata_layer *layer, const strata_host *host, const strata_backward_args *args)
+{
+	const part_plan *p = host->get_private(layer);
+	if (!args->grad_input || args->batch == 0)
+		return STRATA_OK;
+	return part_launch(layer, host, "rnn_part_backward", args->grad_output, args->grad_input, (size_t)p->len,
+	                   args->batch);
+}
+
+#define RNN_OPS(TYPE, CLASS, PARAMS, BUILD, DOC, INPUTS)                                                    \
 	{                                                                                                \
 		.size = sizeof(strata_layer_ops), .type = TYPE, .class_name = CLASS, .name_prefix = TYPE,   \
 		.doc = DOC, .params = PARAMS, .n_params = sizeof(PARAMS) / sizeof(PARAMS[0]),               \
 		.build = BUILD, .forward = rnn_forward, .backward = rnn_backward, .destroy = rnn_destroy, \
-		.knows_dtypes = true,                                                                       \
+		.min_inputs = 1, .max_inputs = INPUTS, .knows_dtypes = true,                                \
 	}
 
 static const strata_layer_ops rnn_ops[] = {
 	RNN_OPS("simple_rnn", "SimpleRNN", simple_params, simple_build,
-	        "the Elman network: h = activation(x kernel + h_prev recurrent_kernel + bias), as Keras' SimpleRNN"),
-	RNN_OPS("lstm", "LSTM", lstm_params, lstm_build, "long short-term memory, gates i, f, c, o, as Keras' LSTM"),
-	RNN_OPS("gru", "GRU", gru_params, gru_build, "gated recurrent unit, gates z, r, h, as Keras' GRU"),
+	        "the Elman network: h = activation(x kernel + h_prev recurrent_kernel + bias), as Keras' SimpleRNN; "
+	        "inputs: the sequence, and h0 as initial_state", 2),
+	RNN_OPS("lstm", "LSTM", lstm_params, lstm_build,
+	        "long short-term memory, gates i, f, c, o, as Keras' LSTM; inputs: the sequence, and h0, c0 as initial_state", 3),
+	RNN_OPS("gru", "GRU", gru_params, gru_build,
+	        "gated recurrent unit, gates z, r, h, as Keras' GRU; inputs: the sequence, and h0 as initial_state", 2),
+	{
+		.size = sizeof(strata_layer_ops), .type = "rnn_part", .class_name = "RNNPart", .name_prefix = "rnn_part",
+		.doc = "Strata's: a part of a recurrent layer's output with return_state (the loader adds them)",
+		.params = part_params, .n_params = sizeof(part_params) / sizeof(part_params[0]), .build = part_build,
+		.forward = part_forward, .backward = part_backward, .destroy = rnn_destroy, .knows_dtypes = true,
+	},
 };
 
 static strata_status rnn_init(const strata_host *host, strata_registry *reg)

@@ -83,11 +83,12 @@ static float rnn_grad(const int code, const float y)
 	}
 }
 
-/* Where step s writes its state: the next step's hprev row (next >= 0) and the layer's output (row
- * out_row of out_steps per sample, out_row >= 0). */
+/* Where step s writes its state: the next step's hprev row (next >= 0) and the layer's output,
+ * whose samples are out_stride floats apart: row out_row of the sequence (out_row >= 0) and, the
+ * last step of a layer with return_state, the final state at row state_row (>= 0). */
 static void rnn_emit(__global float *hprev, __global float *out, const int b, const int j, const int units,
-                     const int steps, const int next, const int out_steps, const int out_row, const float h,
-                     __global float *hdrop, __global const float *rmask, const int has_rdrop)
+                     const int steps, const int next, const int out_stride, const int out_row, const int state_row,
+                     const float h, __global float *hdrop, __global const float *rmask, const int has_rdrop)
 {
 	if (next >= 0) {
 		hprev[(b * steps + next) * units + j] = h;
@@ -95,7 +96,9 @@ static void rnn_emit(__global float *hprev, __global float *out, const int b, co
 			hdrop[(b * steps + next) * units + j] = h * rmask[b * units + j];
 	}
 	if (out_row >= 0)
-		out[(b * out_steps + out_row) * units + j] = h;
+		out[b * out_stride + out_row * units + j] = h;
+	if (state_row >= 0)
+		out[b * out_stride + state_row * units + j] = h;
 }
 
 /* Whether step position p of sample b is real: no mask, or its mask is not 0. A masked step leaves
@@ -139,7 +142,7 @@ __kernel void rnn_apply_mask(__global const float *x, __global float *y, __globa
 __kernel void simple_forward(__global const float *xw, __global const float *hu, __global const float *bias,
                              const int has_bias, __global float *hprev, __global float *cache, __global float *out,
                              const int units, const int batch, const int steps, const int p, const int next,
-                             const int out_steps, const int out_row, const int first,
+                             const int out_stride, const int out_row, const int state_row, const int first,
                              __global const float *mask, const int has_mask,
                              __global float *hdrop, __global const float *rmask, const int has_rdrop)
 {
@@ -160,15 +163,15 @@ __kernel void simple_forward(__global const float *xw, __global const float *hu,
 	const float h_new = rnn_act(ACT, v);
 	cache[row * units + j] = h_new;
 	const float h = rnn_keep(mask, has_mask, b, steps, p) ? h_new : first ? 0.0f : hprev[row * units + j];
-	rnn_emit(hprev, out, b, j, units, steps, next, out_steps, out_row, h, hdrop, rmask, has_rdrop);
+	rnn_emit(hprev, out, b, j, units, steps, next, out_stride, out_row, state_row, h, hdrop, rmask, has_rdrop);
 }
 
 /* LSTM, gates i, f, c, o: c = f c_prev + i act(c~), h = o act(c). `prev`: the previous step's
- * position (c_prev in extra), unused at the first step. */
+ * position (c_prev in extra), unused at the first step; -1: c_prev is the initial state c0. */
 __kernel void lstm_forward(__global const float *xw, __global const float *hu, __global const float *bias,
                            const int has_bias, __global float *hprev, __global float *cache, __global float *extra,
-                           __global float *out, const int units, const int batch, const int steps, const int p,
-                           const int prev, const int next, const int out_steps, const int out_row, const int first,
+                           __global const float *c0, __global float *out, const int units, const int batch, const int steps, const int p,
+                           const int prev, const int next, const int out_stride, const int out_row, const int state_row, const int first,
                            __global const float *mask, const int has_mask,
                            __global float *hdrop, __global const float *rmask, const int has_rdrop)
 {
@@ -187,7 +190,7 @@ __kernel void lstm_forward(__global const float *xw, __global const float *hu, _
 	}
 	const float i = rnn_act(RACT, pre[0]), f = rnn_act(RACT, pre[1]);
 	const float cc = rnn_act(ACT, pre[2]), o = rnn_act(RACT, pre[3]);
-	const float c_prev = first ? 0.0f : extra[(b * steps + prev) * units + j];
+	const float c_prev = first ? 0.0f : prev < 0 ? c0[b * units + j] : extra[(b * steps + prev) * units + j];
 	const bool keep = rnn_keep(mask, has_mask, b, steps, p);
 	const float c = keep ? f * c_prev + i * cc : c_prev;
 	const float h = keep ? o * rnn_act(ACT, c) : first ? 0.0f : hprev[row * units + j];
@@ -201,7 +204,9 @@ __kernel void lstm_forward(__global const float *xw, __global const float *hu, _
 	cache[row * w + 2 * units + j] = cc;
 	cache[row * w + 3 * units + j] = o;
 	extra[row * units + j] = c;
-	rnn_emit(hprev, out, b, j, units, steps, next, out_steps, out_row, h, hdrop, rmask, has_rdrop);
+	rnn_emit(hprev, out, b, j, units, steps, next, out_stride, out_row, state_row, h, hdrop, rmask, has_rdrop);
+	if (state_row >= 0) /* return_state: the final cell state after the final h */
+		out[b * out_stride + (state_row + 1) * units + j] = c;
 }
 
 /* GRU with reset_after (Keras' default, cuDNN's and PyTorch's form), gates z, r, h: the recurrent
@@ -210,7 +215,7 @@ __kernel void lstm_forward(__global const float *xw, __global const float *hu, _
 __kernel void gru_forward(__global const float *xw, __global const float *hu, __global const float *bias,
                           const int has_bias, __global float *hprev, __global float *cache, __global float *extra,
                           __global float *out, const int units, const int batch, const int steps, const int p,
-                          const int next, const int out_steps, const int out_row, const int first,
+                          const int next, const int out_stride, const int out_row, const int state_row, const int first,
                           __global const float *mask, const int has_mask,
                           __global float *hdrop, __global const float *rmask, const int has_rdrop)
 {
@@ -240,7 +245,7 @@ __kernel void gru_forward(__global const float *xw, __global const float *hu, __
 	cache[row * w + units + j] = r;
 	cache[row * w + 2 * units + j] = hh;
 	extra[row * units + j] = inner[2];
-	rnn_emit(hprev, out, b, j, units, steps, next, out_steps, out_row, h, hdrop, rmask, has_rdrop);
+	rnn_emit(hprev, out, b, j, units, steps, next, out_stride, out_row, state_row, h, hdrop, rmask, has_rdrop);
 }
 
 /* GRU without reset_after (the original GRU, Keras 2.2's default), first half: z and r, then
@@ -280,7 +285,7 @@ __kernel void gru_gates(__global const float *xw, __global const float *hu, __gl
 __kernel void gru_candidate(__global const float *xw, __global const float *hu, __global const float *bias,
                             const int has_bias, __global float *hprev, __global float *cache, __global float *out,
                             const int units, const int batch, const int steps, const int p, const int next,
-                            const int out_steps, const int out_row, const int first,
+                            const int out_stride, const int out_row, const int state_row, const int first,
                             __global const float *mask, const int has_mask,
                             __global float *hdrop, __global const float *rmask, const int has_rdrop)
 {
@@ -298,7 +303,7 @@ __kernel void gru_candidate(__global const float *xw, __global const float *hu, 
 	const float h_prev = hprev[row * units + j];
 	const float h = rnn_keep(mask, has_mask, b, steps, p) ? z * h_prev + (1.0f - z) * hh : h_prev;
 	cache[row * w + 2 * units + j] = hh;
-	rnn_emit(hprev, out, b, j, units, steps, next, out_steps, out_row, h, hdrop, rmask, has_rdrop);
+	rnn_emit(hprev, out, b, j, units, steps, next, out_stride, out_row, state_row, h, hdrop, rmask, has_rdrop);
 }
 
 /* ---- backward (through time, last step first) ------------------------------------------------- */
@@ -308,12 +313,14 @@ __kernel void gru_candidate(__global const float *xw, __global const float *hu, 
  * return_sequences, the last one without: out_row >= 0). */
 static float rnn_dh(__global const float *dy, __global const float *dh, __global const float *drec,
                     __global const float *rmask, const int has_rdrop, const int b, const int j, const int units,
-                    const int out_steps, const int out_row)
+                    const int out_stride, const int out_row, const int state_row)
 {
 	const float rec = drec[b * units + j];
 	float g = dh[b * units + j] + (has_rdrop ? rec * rmask[b * units + j] : rec);
 	if (out_row >= 0)
-		g += dy[(b * out_steps + out_row) * units + j];
+		g += dy[b * out_stride + out_row * units + j];
+	if (state_row >= 0) /* return_state: the final state's own gradient */
+		g += dy[b * out_stride + state_row * units + j];
 	return g;
 }
 
@@ -335,7 +342,7 @@ static bool rnn_skip_masked(__global const float *mask, const int has_mask, cons
  * dg U^T. */
 __kernel void simple_backward(__global const float *dy, __global float *dh, __global const float *cache,
                               __global float *dg, const int units, const int batch, const int steps, const int p,
-                              const int out_steps, const int out_row,
+                              const int out_stride, const int out_row, const int state_row,
                               __global const float *mask, const int has_mask,
                               __global const float *drec, __global const float *rmask, const int has_rdrop)
 {
@@ -343,7 +350,7 @@ __kernel void simple_backward(__global const float *dy, __global float *dh, __gl
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p;
-	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_steps, out_row);
+	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_stride, out_row, state_row);
 	if (rnn_skip_masked(mask, has_mask, b, steps, p, dg + row * units, 1, units, j, dh, g))
 		return;
 	dg[row * units + j] = g * rnn_grad(ACT, cache[row * units + j]);
@@ -352,9 +359,10 @@ __kernel void simple_backward(__global const float *dy, __global float *dh, __gl
 
 /* LSTM: the four gates' preactivation gradients, and dc carried to the step before (dc f). */
 __kernel void lstm_backward(__global const float *dy, __global float *dh, __global float *dc,
-                            __global const float *cache, __global const float *extra, __global float *dg,
+                            __global const float *cache, __global const float *extra, __global const float *c0,
+                            __global float *dg,
                             const int units, const int batch, const int steps, const int p, const int prev,
-                            const int out_steps, const int out_row, const int first,
+                            const int out_stride, const int out_row, const int state_row, const int first,
                             __global const float *mask, const int has_mask,
                             __global const float *drec, __global const float *rmask, const int has_rdrop)
 {
@@ -362,13 +370,15 @@ __kernel void lstm_backward(__global const float *dy, __global float *dh, __glob
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p, w = 4 * units;
-	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_steps, out_row);
+	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_stride, out_row, state_row);
+	if (state_row >= 0) /* return_state: the final cell state's gradient */
+		dc[b * units + j] += dy[b * out_stride + (state_row + 1) * units + j];
 	if (rnn_skip_masked(mask, has_mask, b, steps, p, dg + row * w, 4, units, j, dh, g))
 		return; /* dc goes through whole too */
 	const float i = cache[row * w + j], f = cache[row * w + units + j];
 	const float cc = cache[row * w + 2 * units + j], o = cache[row * w + 3 * units + j];
 	const float tc = rnn_act(ACT, extra[row * units + j]);
-	const float c_prev = first ? 0.0f : extra[(b * steps + prev) * units + j];
+	const float c_prev = first ? 0.0f : prev < 0 ? c0[b * units + j] : extra[(b * steps + prev) * units + j];
 	const float dct = dc[b * units + j] + g * o * rnn_grad(ACT, tc);
 	dg[row * w + j] = dct * cc * rnn_grad(RACT, i);
 	dg[row * w + units + j] = dct * c_prev * rnn_grad(RACT, f);
@@ -382,8 +392,8 @@ __kernel void lstm_backward(__global const float *dy, __global float *dh, __glob
  * the recurrent side's (3 more: the same for z and r, times r for h~'s); dh carries dh z. */
 __kernel void gru_backward(__global const float *dy, __global float *dh, __global const float *hprev,
                            __global const float *cache, __global const float *extra, __global float *dg,
-                           const int units, const int batch, const int steps, const int p, const int out_steps,
-                           const int out_row,
+                           const int units, const int batch, const int steps, const int p, const int out_stride,
+                           const int out_row, const int state_row,
                            __global const float *mask, const int has_mask,
                            __global const float *drec, __global const float *rmask, const int has_rdrop)
 {
@@ -391,7 +401,7 @@ __kernel void gru_backward(__global const float *dy, __global float *dh, __globa
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p, w = 3 * units;
-	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_steps, out_row);
+	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_stride, out_row, state_row);
 	if (rnn_skip_masked(mask, has_mask, b, steps, p, dg + row * 2 * w, 6, units, j, dh, g))
 		return;
 	const float z = cache[row * w + j], r = cache[row * w + units + j], hh = cache[row * w + 2 * units + j];
@@ -412,8 +422,8 @@ __kernel void gru_backward(__global const float *dy, __global float *dh, __globa
 /* GRU without reset_after, first half: z's and h~'s preactivation gradients; dh carries dh z. */
 __kernel void gru_backward_candidate(__global const float *dy, __global float *dh, __global const float *hprev,
                                      __global const float *cache, __global float *dg, const int units,
-                                     const int batch, const int steps, const int p, const int out_steps,
-                                     const int out_row,
+                                     const int batch, const int steps, const int p, const int out_stride,
+                                     const int out_row, const int state_row,
                                      __global const float *mask, const int has_mask,
                                      __global const float *drec, __global const float *rmask, const int has_rdrop)
 {
@@ -421,7 +431,7 @@ __kernel void gru_backward_candidate(__global const float *dy, __global float *d
 	if (j >= units || b >= batch)
 		return;
 	const int row = b * steps + p, w = 3 * units;
-	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_steps, out_row);
+	const float g = rnn_dh(dy, dh, drec, rmask, has_rdrop, b, j, units, out_stride, out_row, state_row);
 	/* All three blocks 0: gru_backward_reset's r block would be 0 from a dh~ of 0 anyway. */
 	if (rnn_skip_masked(mask, has_mask, b, steps, p, dg + row * w, 3, units, j, dh, g))
 		return;
@@ -447,4 +457,54 @@ __kernel void gru_backward_reset(__global const float *drh, __global float *dh, 
 	/* hdrop: h_prev as the product read it (dropped, or hprev itself) */
 	dg[row * w + units + j] = d * hdrop[row * units + j] * rnn_grad(RACT, r);
 	dh[b * units + j] += d * r * (has_rdrop ? rmask[b * units + j] : 1.0f);
+}
+
+/* ---- initial states and return_state ------------------------------------------------------------ */
+
+/* An initial state h0 (batch x units, the layer's input 1) as step p's h_prev: its hprev row, and
+ * dropped as the recurrent product reads it. */
+__kernel void rnn_initial(__global const float *h0, __global float *hprev, __global float *hdrop,
+                          __global const float *rmask, const int has_rdrop, const int units, const int batch,
+                          const int steps, const int p)
+{
+	const int j = get_global_id(0), b = get_global_id(1);
+	if (j >= units || b >= batch)
+		return;
+	const float h = h0[b * units + j];
+	hprev[(b * steps + p) * units + j] = h;
+	if (has_rdrop)
+		hdrop[(b * steps + p) * units + j] = h * rmask[b * units + j];
+}
+
+/* dLoss/dh0 after the first step's backward pass: what it carried back directly (dh) and through
+ * the recurrent product (drec, dropped as h0 was). */
+__kernel void rnn_initial_grad(__global const float *dh, __global const float *drec, __global const float *rmask,
+                               const int has_rdrop, __global float *dh0, const int units, const int batch)
+{
+	const int j = get_global_id(0), b = get_global_id(1);
+	if (j >= units || b >= batch)
+		return;
+	const float rec = drec[b * units + j];
+	dh0[b * units + j] = dh[b * units + j] + (has_rdrop ? rec * rmask[b * units + j] : rec);
+}
+
+/* A part of a recurrent layer's output with return_state (rnn_part): y[b, k] = x[b, offset + k]
+ * for k < n, the layer's output being `len` floats a sample. */
+__kernel void rnn_part_forward(__global const float *x, __global float *y, const int len, const int offset,
+                               const int n, const int batch)
+{
+	const int k = get_global_id(0), b = get_global_id(1);
+	if (k < n && b < batch)
+		y[b * n + k] = x[b * len + offset + k];
+}
+
+/* Its gradient: dy in the part's place, zeros elsewhere (the other parts add theirs). */
+__kernel void rnn_part_backward(__global const float *dy, __global float *dx, const int len, const int offset,
+                                const int n, const int batch)
+{
+	const int i = get_global_id(0), b = get_global_id(1);
+	if (i >= len || b >= batch)
+		return;
+	const int k = i - offset;
+	dx[b * len + i] = k >= 0 && k < n ? dy[b * n + k] : 0.0f;
 }

@@ -59,3 +59,43 @@ char *st_ld_resolve(const char *base, const char *path)
 		snprintf(p, n, "%s%s%s", base, base[bl - 1] == '/' ? "" : "/", path);
 	return p;
 }
+
+st_ynode *st_ld_made(st_loader *ld, st_ynode_kind kind, st_pos pos, const char *text)
+{
+	st_ynode **grown = realloc(ld->made, (ld->n_made + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	ld->made = grown;
+	st_ynode *n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->kind = kind;
+	n->pos = pos;
+	if (kind == ST_YNODE_SCALAR) {
+		n->u.scalar.text = strdup(text ? text : "");
+		if (!n->u.scalar.text) {
+			free(n);
+			return NULL;
+		}
+		n->u.scalar.len = strlen(n->u.scalar.text);
+	}
+	ld->made[ld->n_made++] = n;
+	return n;
+}
+
+void st_ld_free_made(st_loader *ld)
+{
+	for (size_t i = 0; i < ld->n_made; i++) {
+		st_ynode *n = ld->made[i];
+		if (n->kind == ST_YNODE_SCALAR)
+			free(n->u.scalar.text);
+		else if (n->kind == ST_YNODE_SEQUENCE)
+			free(n->u.seq.items);
+		else
+			free(n->u.map.pairs);
+		free(n);
+	}
+	free(ld->made);
+	ld->made = NULL;
+	ld->n_made = 0;
+}

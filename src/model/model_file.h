@@ -30,6 +30,11 @@ strata_status st_ld_fail(st_loader *ld, st_pos pos, strata_status status, const 
 strata_status st_ld_no_memory(st_loader *ld);
 /* layer_item.c: reads layer item `item` (a mapping with a `type`) into the model's layer i. */
 strata_status st_ld_read_layer(st_loader *ld, size_t i, const struct st_ynode *item);
+/* A node the loader made (a scalar of `text`, or an empty mapping or sequence: the wrappers'
+ * layers and return_state's parts), kept in ld->made until st_ld_free_made; NULL when out of
+ * memory. */
+struct st_ynode *st_ld_made(st_loader *ld, st_ynode_kind kind, st_pos pos, const char *text);
+void st_ld_free_made(st_loader *ld);
 /* A value of one of params.c's own tables; a name missing there is a bug in the caller, which
  * then reads as the zero value instead of crashing. */
 const st_param_value *st_ld_value(const st_param_value *values, const st_schema *schema, const char *name);

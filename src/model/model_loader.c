@@ -14,6 +14,7 @@
 #include "model/graph.h"
 #include "model/model_file.h"
 #include "model/wrappers.h"
+#include "model/recurrent_states.h"
 #include "model/model.h"
 #include "model/params.h"
 #include "model/yaml_doc.h"
@@ -271,12 +272,13 @@ static strata_status read_layers(st_loader *ld, const st_ynode *root)
 		const st_ynode *item = node->u.seq.items[k];
 		strata_status st = st_wrapper_is_bidirectional(item)        ? st_wrapper_read(ld, i, item)
 		                   : st_wrapper_is_time_distributed(item) ? st_wrapper_read_distributed(ld, i, item)
+		                   : st_states_width(item)               ? st_states_read(ld, i, item)
 		                                                          : st_ld_read_layer(ld, i, item);
 		if (st)
 			return st;
 	}
 	strata_status st = assign_names(ld);
-	if (st || (st = check_names(ld)) || (st = st_wrapper_finish(ld)))
+	if (st || (st = check_names(ld)) || (st = st_wrapper_finish(ld)) || (st = st_states_check(ld)))
 		return st;
 	/* A layer and an input of one name would make `inputs:` ambiguous. */
 	for (size_t i = 0; i < n; i++)
@@ -355,7 +357,7 @@ strata_status strata_model_load_string(strata_registry *reg, const char *text, s
 	free(ld.shares);
 	free(ld.shares_pos);
 	free(ld.read_previous);
-	st_wrapper_free_made(&ld);
+	st_ld_free_made(&ld);
 	if (st)
 		goto out_free_model;
 	*out = m;

@@ -17,6 +17,7 @@
  * parameter counts add up to Keras' one row. The loader calls this before naming and wiring the
  * layers, so everything downstream sees ordinary layers. */
 #include "model/wrappers.h"
+#include "model/recurrent_states.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,48 +49,7 @@ bool st_wrapper_is_time_distributed(const st_ynode *item)
 
 size_t st_wrapper_width(const st_ynode *item)
 {
-	return st_wrapper_is_bidirectional(item) ? 3 : 1;
-}
-
-/* A node the loader made, kept in ld->made until the load ends. */
-static st_ynode *made(st_loader *ld, st_ynode_kind kind, st_pos pos, const char *text)
-{
-	st_ynode **grown = realloc(ld->made, (ld->n_made + 1) * sizeof(*grown));
-	if (!grown)
-		return NULL;
-	ld->made = grown;
-	st_ynode *n = calloc(1, sizeof(*n));
-	if (!n)
-		return NULL;
-	n->kind = kind;
-	n->pos = pos;
-	if (kind == ST_YNODE_SCALAR) {
-		n->u.scalar.text = strdup(text ? text : "");
-		if (!n->u.scalar.text) {
-			free(n);
-			return NULL;
-		}
-		n->u.scalar.len = strlen(n->u.scalar.text);
-	}
-	ld->made[ld->n_made++] = n;
-	return n;
-}
-
-void st_wrapper_free_made(st_loader *ld)
-{
-	for (size_t i = 0; i < ld->n_made; i++) {
-		st_ynode *n = ld->made[i];
-		if (n->kind == ST_YNODE_SCALAR)
-			free(n->u.scalar.text);
-		else if (n->kind == ST_YNODE_SEQUENCE)
-			free(n->u.seq.items);
-		else
-			free(n->u.map.pairs);
-		free(n);
-	}
-	free(ld->made);
-	ld->made = NULL;
-	ld->n_made = 0;
+	return st_wrapper_is_bidirectional(item) ? 3 : 1 + st_states_width(item);
 }
 
 /* Sets a bool parameter the plugin declares (the loader already filled it from the file). */
@@ -193,6 +153,9 @@ strata_status st_wrapper_read(st_loader *ld, size_t i, const st_ynode *item)
 	if (st_ynode_get(inner, "inputs"))
 		return st_ld_fail(ld, st_ynode_get(inner, "inputs")->pos, STRATA_ERR_INVALID,
 		                  "the wrapped layer reads the bidirectional layer's input: give 'inputs' to the bidirectional layer");
+	if (st_states_width(inner))
+		return st_ld_fail(ld, st_ynode_get(inner, "return_state")->pos, STRATA_ERR_INVALID,
+		                  "return_state in a bidirectional layer (its four states as outputs) is not supported");
 	const st_ynode *mode = st_ynode_get(item, "merge_mode");
 	const char *merge = "concatenate";
 	if (mode) {
@@ -235,12 +198,12 @@ strata_status st_wrapper_read(st_loader *ld, size_t i, const st_ynode *item)
 		}
 	}
 	/* The merge, by the wrapper's name, of [forward, backward]. */
-	st_ynode *merge_type = made(ld, ST_YNODE_SCALAR, item->pos, merge);
-	st_ynode *key = made(ld, ST_YNODE_SCALAR, item->pos, "type");
-	st_ynode *map = made(ld, ST_YNODE_MAPPING, item->pos, NULL);
-	st_ynode *names = made(ld, ST_YNODE_SEQUENCE, item->pos, NULL);
-	st_ynode *fwd = made(ld, ST_YNODE_SCALAR, item->pos, m->layers[i].name);
-	st_ynode *bwd = made(ld, ST_YNODE_SCALAR, item->pos, m->layers[i + 1].name);
+	st_ynode *merge_type = st_ld_made(ld, ST_YNODE_SCALAR, item->pos, merge);
+	st_ynode *key = st_ld_made(ld, ST_YNODE_SCALAR, item->pos, "type");
+	st_ynode *map = st_ld_made(ld, ST_YNODE_MAPPING, item->pos, NULL);
+	st_ynode *names = st_ld_made(ld, ST_YNODE_SEQUENCE, item->pos, NULL);
+	st_ynode *fwd = st_ld_made(ld, ST_YNODE_SCALAR, item->pos, m->layers[i].name);
+	st_ynode *bwd = st_ld_made(ld, ST_YNODE_SCALAR, item->pos, m->layers[i + 1].name);
 	if (!merge_type || !key || !map || !names || !fwd || !bwd || !(map->u.map.pairs = calloc(1, sizeof(st_ypair))) ||
 	    !(names->u.seq.items = calloc(2, sizeof(st_ynode *))))
 		return st_ld_no_memory(ld);
@@ -311,7 +274,7 @@ strata_status st_wrapper_finish(st_loader *ld)
 			                  "%s: the model has %zu inputs: say which the bidirectional layer reads with 'inputs:'",
 			                  m->layers[i].name, m->n_inputs);
 		}
-		st_ynode *n = made(ld, ST_YNODE_SCALAR, m->layers[i].pos, source);
+		st_ynode *n = st_ld_made(ld, ST_YNODE_SCALAR, m->layers[i].pos, source);
 		if (!n)
 			return st_ld_no_memory(ld);
 		ld->layer_inputs[i] = n;

@@ -22,7 +22,5 @@ strata_status st_wrapper_read(st_loader *ld, size_t i, const st_ynode *item);
 /* After every layer is named: wires the directions of wrappers without `inputs:` to the layer
  * before them. */
 strata_status st_wrapper_finish(st_loader *ld);
-/* Frees the nodes the wrappers made. */
-void st_wrapper_free_made(st_loader *ld);
 
 #endif
