@@ -396,3 +396,12 @@ __kernel void accumulate(__global float *dst, __global const float *src, const i
 	if (i < n)
 		dst[i] += src[i];
 }
+
+/* dst[0..n) *= src[0..n): the masks of a merge's inputs combined, as Keras ANDs them (1 where every
+ * input's step is real). */
+__kernel void multiply(__global float *dst, __global const float *src, const int n)
+{
+	const int i = get_global_id(0);
+	if (i < n)
+		dst[i] *= src[i];
+}

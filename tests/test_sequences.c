@@ -6,7 +6,8 @@
  *  - the embedding's gradient is exact and the same bit for bit from run to run: ids repeated
  *    many times, against a host sum in position order;
  *  - time_distributed runs its layer on every step as on separate samples: a convolution over
- *    (steps, h, w, c) equals the same convolution (same seed, same weights) on steps x samples. */
+ *    (steps, h, w, c) equals the same convolution (same seed, same weights) on steps x samples;
+ *  - a merge of values with different masks carries their AND. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,32 @@ START_TEST(test_time_distributed)
 }
 END_TEST
 
+/* A merge of values with different masks carries their AND (Keras' Merge.compute_mask): two
+ * Masking layers of one sequence mask different steps, their sum is pooled over the steps both
+ * keep. Steps [0,0] [1,1] [2,3] [4,5]: mask_value 0 masks step 0, mask_value 1 step 1; Masking
+ * zeroes its masked steps, so the sum is 0, [1,1], [4,6], [8,10] and the mean over steps 2 and 3 is
+ * [6, 8] (over all steps it would be [3.25, 4.25], over m1's steps [13/3, 17/3]). */
+START_TEST(test_merged_masks)
+{
+	const char *yaml = "name: mm\ninputs: [{name: x, shape: [4, 2]}]\nlayers:\n"
+	                   "  - {type: masking, mask_value: 0.0, name: m1, inputs: x}\n"
+	                   "  - {type: masking, mask_value: 1.0, name: m2, inputs: x}\n"
+	                   "  - {type: add, name: both, inputs: [m1, m2]}\n"
+	                   "  - {type: global_average_pooling1d, name: gap, inputs: both}\n";
+	ts_device dev;
+	ts_net net = open_net(&dev, yaml, 2);
+	const float x[2 * 8] = {0, 0, 1, 1, 2, 3, 4, 5, /* a second sample, nothing masked: */ 2, 2, 3, 3, 4, 4, 5, 5};
+	float y[4];
+	forward(&dev, &net, x, 16, 2, false, 0, y, 4);
+	ck_assert_float_eq_tol(y[0], 6.0f, 1e-5f);
+	ck_assert_float_eq_tol(y[1], 8.0f, 1e-5f);
+	ck_assert_float_eq_tol(y[2], 7.0f, 1e-5f); /* (4 + 6 + 8 + 10) / 4 */
+	ck_assert_float_eq_tol(y[3], 7.0f, 1e-5f);
+	ts_net_close(&net);
+	ts_device_close(&dev);
+}
+END_TEST
+
 static Suite *sequences_suite(void)
 {
 	Suite *s = suite_create("sequences");
@@ -167,6 +194,7 @@ static Suite *sequences_suite(void)
 	tcase_add_test(tc, test_recurrent_dropout);
 	tcase_add_test(tc, test_embedding_gradient);
 	tcase_add_test(tc, test_time_distributed);
+	tcase_add_test(tc, test_merged_masks);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -361,7 +361,8 @@ typedef enum strata_mask_use {
 	STRATA_MASK_NONE = 0,    /* ignores a mask; its output carries none */
 	STRATA_MASK_PASS = 1,    /* its output carries input 0's mask unchanged (it may also read it):
 	                          * layers acting per step, as Dense on the last axis, Dropout; a layer
-	                          * of several inputs passes it when they all carry the same mask */
+	                          * of several inputs passes their masks' AND (since 0.4: Keras'; an
+	                          * input without a mask counts as all real) */
 	STRATA_MASK_CONSUME = 2, /* reads input 0's mask; its output carries none (a recurrent layer
 	                          * returning its last state, average pooling over the steps) */
 	STRATA_MASK_PRODUCE = 3, /* writes its output's mask in forward() (Embedding with mask_zero,

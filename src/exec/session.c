@@ -299,6 +299,34 @@ strata_tensor *st_session_value(strata_session *s, uint32_t v)
 	return v < m->n_inputs ? &s->more_inputs[v - 1] : &s->binds[v - m->n_inputs].output;
 }
 
+/* The mask of a merge whose inputs carry different masks: their product (Keras' AND), inputs
+ * without a mask counting as all ones. */
+static strata_status combine_masks(strata_session *s, const strata_layer *layer, uint32_t batch, strata_error *err)
+{
+	strata_model *m = s->model;
+	uint64_t n = (uint64_t)batch * layer->mask_elems;
+	if (n > INT32_MAX)
+		return st_fail(err, STRATA_ERR_OVERFLOW, "%s: a mask of %llu values exceeds int indexing", layer->name,
+		               (unsigned long long)n);
+	bool first = true;
+	for (uint32_t k = 0; k < layer->n_inputs && n > 0; k++) {
+		int64_t of = st_value_mask_of(m, layer->inputs[k]);
+		if (of < 0)
+			continue;
+		strata_kernel *kernel = NULL;
+		strata_status st = st_kernel_get(s->rt, "core", first ? "copy" : "multiply", NULL, &kernel, err);
+		if (st)
+			return st;
+		size_t global = (size_t)n;
+		strata_arg args[] = {strata_arg_tensor(&s->binds[layer->index].mask), strata_arg_tensor(&s->binds[of].mask),
+		                     strata_arg_int((int32_t)n)};
+		if ((st = st_launch(s->rt, layer->name, kernel, 1, &global, NULL, 3, args, err)))
+			return st;
+		first = false;
+	}
+	return STRATA_OK;
+}
+
 strata_status st_session_forward_layers(strata_session *s, uint32_t batch, bool training, size_t n_layers,
                                         strata_error *err)
 {
@@ -331,7 +359,8 @@ strata_status st_session_forward_layers(strata_session *s, uint32_t batch, bool 
 			.n_inputs = m->layers[i].n_inputs,
 		};
 		b->kept_batch = 0;
-		if ((st = st_host_forward(&m->layers[i], &args, err)))
+		if ((m->layers[i].mask_combine && (st = combine_masks(s, &m->layers[i], batch, err))) ||
+		    (st = st_host_forward(&m->layers[i], &args, err)))
 			return st;
 		b->kept_batch = batch;
 		if (i == stop)

@@ -126,24 +126,36 @@ static uint64_t leading_elems(const strata_shape *s)
  * 0's (plugin.h, strata_mask_use). */
 static void resolve_mask(struct strata_model *model, struct strata_layer *layer)
 {
-	int64_t in = layer->n_inputs ? st_value_mask_of(model, layer->inputs[0]) : -1;
 	uint64_t elems = leading_elems(&layer->out);
 	layer->mask_of = -1;
 	layer->mask_elems = 0;
+	layer->mask_combine = false;
 	if (layer->mask_use == STRATA_MASK_PRODUCE) {
 		layer->mask_of = layer->index;
 		layer->mask_elems = elems;
-	} else if (layer->mask_use == STRATA_MASK_PASS && in >= 0 && model->layers[in].mask_elems == elems) {
-		/* Several inputs (a merge) pass a mask only when they all carry the same one; Keras would
-		 * combine different ones, which Strata does not. */
-		bool same = true;
-		for (uint32_t k = 1; k < layer->n_inputs; k++)
-			same &= st_value_mask_of(model, layer->inputs[k]) == in;
-		if (same) {
-			layer->mask_of = in;
-			layer->mask_elems = elems;
-		}
+		return;
 	}
+	if (layer->mask_use != STRATA_MASK_PASS)
+		return;
+	/* Several inputs (a merge): Keras ANDs their masks, an input without one counting as all
+	 * real. One mask among them passes as it is; different ones are combined (mask_combine). */
+	int64_t first = -1;
+	bool differ = false;
+	for (uint32_t k = 0; k < layer->n_inputs; k++) {
+		int64_t of = st_value_mask_of(model, layer->inputs[k]);
+		if (of < 0)
+			continue;
+		if (model->layers[of].mask_elems != elems)
+			return; /* a mask of another shape stops here */
+		differ |= first >= 0 && of != first;
+		first = first < 0 ? of : first;
+	}
+	/* (A time-distributed layer's batch is its samples times steps: its masks are not combined.) */
+	if (first < 0 || (layer->distributed && differ))
+		return;
+	layer->mask_of = differ ? (int64_t)layer->index : first;
+	layer->mask_elems = elems;
+	layer->mask_combine = differ;
 }
 
 static const char *const dtype_names[] = {"float32", "int32"};

@@ -63,6 +63,9 @@ struct strata_layer {
 	strata_mask_use mask_use;
 	int64_t mask_of;
 	uint64_t mask_elems;
+	/* A layer of several inputs passing masks that differ (a merge): its output carries their
+	 * product (Keras' AND), which the session computes into its own mask before the layer runs. */
+	bool mask_combine;
 	/* Keras' TimeDistributed (model/wrappers.c): the plugin sees one step of its input, whose
 	 * first axis of `steps` the host runs as that many more samples (the forward and backward
 	 * passes' batch times steps, workspaces per sample times steps). in, in_shapes and out stay the
