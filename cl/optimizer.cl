@@ -145,3 +145,49 @@ __kernel void non_neg(__global float *w, const int n)
 	if (i < n && !(w[i] >= 0.0f))
 		w[i] = 0.0f;
 }
+
+/* ---- Keras' gradient clipping (before the update) ---------------------------------------------- */
+
+/* partial[out + b] = the sum of squares of g's block b of `per` values (n values in all): the
+ * squared norm in parts, in a fixed order. */
+__kernel void clip_partials(__global const float *g, const int n, const int per, __global float *partial,
+                            const int out)
+{
+	const int b = get_global_id(0), start = b * per;
+	if (start >= n)
+		return;
+	const int end = start + per < n ? start + per : n;
+	float s = 0.0f;
+	for (int i = start; i < end; i++)
+		s += g[i] * g[i];
+	partial[out + b] = s;
+}
+
+/* One work-item: factor[at] = min(1, clip / the norm of partial[from, from + blocks)). */
+__kernel void clip_factor(__global const float *partial, const int from, const int blocks, const float clip,
+                          __global float *factor, const int at)
+{
+	if (get_global_id(0) != 0)
+		return;
+	float s = 0.0f;
+	for (int b = 0; b < blocks; b++)
+		s += partial[from + b];
+	const float norm = sqrt(s);
+	factor[at] = norm > clip ? clip / norm : 1.0f;
+}
+
+/* g *= factor[at]. */
+__kernel void clip_scale(__global float *g, const int n, __global const float *factor, const int at)
+{
+	const int i = get_global_id(0);
+	if (i < n)
+		g[i] *= factor[at];
+}
+
+/* g = clamp(g, -v, v). */
+__kernel void clip_value(__global float *g, const int n, const float v)
+{
+	const int i = get_global_id(0);
+	if (i < n)
+		g[i] = clamp(g[i], -v, v);
+}

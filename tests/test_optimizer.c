@@ -1,6 +1,7 @@
 /* Optimizers: every update rule against a host reference in double precision over several steps,
  * with and without regularization; Adam also against TensorFlow's own float32 arithmetic; the
- * learning-rate schedules against Keras' formulas and in the updates they drive. */
+ * learning-rate schedules against Keras' formulas and in the updates they drive; Keras' gradient
+ * clipping (clipnorm, global_clipnorm, clipvalue). */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -390,6 +391,90 @@ START_TEST(test_schedule_drives_updates)
 }
 END_TEST
 
+/* Keras' gradient clipping, against a host reference of one SGD step (lr 0.1) on a dense layer with
+ * a bias (two weights): clipnorm scales each weight's gradient to its norm at most, global_clipnorm
+ * all of them by one factor, clipvalue clamps each value; a norm under the limit leaves the
+ * gradient as it is. */
+static void clip_case(const char *clip, double clipnorm, double global, double value)
+{
+	char yaml[512];
+	snprintf(yaml, sizeof(yaml),
+	         "input: {shape: [%d]}\nlayers:\n  - {type: dense, units: %d}\nloss: mean_squared_error\n"
+	         "optimizer: {type: sgd, learning_rate: 0.1, %s}\n", IN, UNITS, clip);
+	fixture f;
+	f.reg = ts_registry();
+	f.rt = ts_runtime(f.reg);
+	f.m = ts_model(f.reg, yaml);
+	strata_error err = {0};
+	ck_assert_msg(strata_session_create(f.rt, f.m, 4, 3, &f.s, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(st_session_enable_training(f.s, &err) == STRATA_OK, "%s", err.message);
+	float w[NW + UNITS], g[NW + UNITS], got[NW + UNITS];
+	double want[NW + UNITS], gd[NW + UNITS];
+	ck_assert_int_eq(strata_session_read_weight(f.s, 0, 0, w, NW, &err), STRATA_OK);
+	ck_assert_int_eq(strata_session_read_weight(f.s, 0, 1, w + NW, UNITS, &err), STRATA_OK);
+	ts_fill_random(g, NW + UNITS, 77, -1, 1);
+	g[NW] = 3.0f; /* the bias's gradient the larger one */
+	ck_assert_int_eq(st_tensor_write(f.rt, &f.s->binds[0].grads[0], 0, g, NW * sizeof(float), &err), STRATA_OK);
+	ck_assert_int_eq(st_tensor_write(f.rt, &f.s->binds[0].grads[1], 0, g + NW, UNITS * sizeof(float), &err),
+	                 STRATA_OK);
+	double nk = 0, nb = 0;
+	for (int i = 0; i < NW + UNITS; i++)
+		*(i < NW ? &nk : &nb) += (double)g[i] * g[i];
+	nk = sqrt(nk);
+	nb = sqrt(nb);
+	double all = sqrt(nk * nk + nb * nb);
+	for (int i = 0; i < NW + UNITS; i++) {
+		double v = g[i], n = i < NW ? nk : nb;
+		if (clipnorm > 0 && n > clipnorm)
+			v *= clipnorm / n;
+		if (global > 0 && all > global)
+			v *= global / all;
+		if (value > 0)
+			v = fmax(-value, fmin(value, v));
+		gd[i] = v;
+		want[i] = w[i] - 0.1 * v;
+	}
+	ck_assert_msg(st_optimizer_step(f.rt, &f.s->opt, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_int_eq(strata_session_read_weight(f.s, 0, 0, got, NW, &err), STRATA_OK);
+	ck_assert_int_eq(strata_session_read_weight(f.s, 0, 1, got + NW, UNITS, &err), STRATA_OK);
+	double changed = 0;
+	for (int i = 0; i < NW + UNITS; i++) {
+		ck_assert_msg(fabs(got[i] - want[i]) <= 1e-6, "%s: w[%d] %.8f, the reference's %.8f", clip, i, got[i], want[i]);
+		changed += fabs(gd[i] - g[i]);
+	}
+	/* The cases clip something, except the one whose limit is above every norm. */
+	ck_assert_msg((changed > 1e-3) == (clipnorm != 100), "%s: the gradients changed by %g", clip, changed);
+	close_fixture(&f);
+}
+
+START_TEST(test_gradient_clipping)
+{
+	clip_case("clipnorm: 1.0", 1.0, 0, 0);
+	clip_case("global_clipnorm: 1.5", 0, 1.5, 0);
+	clip_case("clipvalue: 0.4", 0, 0, 0.4);
+	clip_case("clipnorm: 2.0, clipvalue: 0.5", 2.0, 0, 0.5);
+	clip_case("clipnorm: 100", 100, 0, 0);
+}
+END_TEST
+
+START_TEST(test_clipping_exclusive)
+{
+	strata_registry *reg = ts_registry();
+	strata_runtime *rt = ts_runtime(reg);
+	strata_model *m = ts_model(reg, "input: {shape: [2]}\nlayers:\n  - {type: dense, units: 1}\n"
+	                                "loss: mean_squared_error\noptimizer: {type: adam, clipnorm: 1, global_clipnorm: 1}\n");
+	strata_session *s = NULL;
+	strata_error err = {0};
+	ck_assert_int_eq(strata_session_create(rt, m, 4, 3, &s, &err), STRATA_OK);
+	ck_assert_int_eq(st_session_enable_training(s, &err), STRATA_ERR_INVALID);
+	ck_assert_msg(strstr(err.message, "only one of clipnorm and global_clipnorm"), "%s", err.message);
+	strata_session_destroy(s);
+	strata_runtime_destroy(rt);
+	strata_model_free(m);
+	strata_registry_close(reg);
+}
+END_TEST
+
 static Suite *optimizer_suite(void)
 {
 	Suite *s = suite_create("optimizer");
@@ -403,6 +488,8 @@ static Suite *optimizer_suite(void)
 	tcase_add_test(tc, test_regularizers);
 	tcase_add_test(tc, test_schedule_formulas);
 	tcase_add_test(tc, test_schedule_drives_updates);
+	tcase_add_test(tc, test_gradient_clipping);
+	tcase_add_test(tc, test_clipping_exclusive);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -62,6 +62,90 @@ static strata_status configure(st_optimizer *opt, const st_section *sec, strata_
 	} else {
 		return st_fail(err, STRATA_ERR_INVALID, "unknown optimizer '%s'", type);
 	}
+	opt->clipnorm = section_float(sec, "clipnorm", 0.0);
+	opt->clipvalue = section_float(sec, "clipvalue", 0.0);
+	opt->global_clipnorm = section_float(sec, "global_clipnorm", 0.0);
+	if (opt->clipnorm > 0.0 && opt->global_clipnorm > 0.0)
+		return st_fail(err, STRATA_ERR_INVALID, "optimizer %s: only one of clipnorm and global_clipnorm can be set, "
+		               "as in Keras", type);
+	return STRATA_OK;
+}
+
+/* Values of a gradient per block of the clipping's partial sums. */
+#define CLIP_BLOCK 1024u
+
+/* The clipping's buffers, once every weight is known. */
+static strata_status clip_prepare(strata_session *s, st_optimizer *opt, strata_error *err)
+{
+	if (opt->clipnorm <= 0.0 && opt->global_clipnorm <= 0.0)
+		return STRATA_OK;
+	opt->clip_first = calloc(opt->n_params ? opt->n_params : 1, sizeof(*opt->clip_first));
+	if (!opt->clip_first)
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
+	uint64_t blocks = 0;
+	for (size_t i = 0; i < opt->n_params; i++) {
+		opt->clip_first[i] = (uint32_t)blocks;
+		blocks += (opt->params[i].count + CLIP_BLOCK - 1) / CLIP_BLOCK;
+		if (blocks > INT32_MAX)
+			return st_fail(err, STRATA_ERR_OVERFLOW, "too many gradients to clip");
+	}
+	opt->clip_blocks = (uint32_t)blocks;
+	strata_status st = st_tensor_alloc(s->rt, &opt->clip_partials, (blocks ? blocks : 1) * sizeof(float),
+	                                   "the gradient clipping's partial sums", err);
+	if (!st)
+		st = st_tensor_alloc(s->rt, &opt->clip_factors, (opt->n_params + 1) * sizeof(float),
+		                     "the gradient clipping's factors", err);
+	return st;
+}
+
+/* Keras' clipping of the gradients, regularization included, before the update: clipnorm (each
+ * weight's) or global_clipnorm (all of them jointly), then clipvalue. */
+static strata_status clip_gradients(strata_runtime *rt, st_optimizer *opt, strata_error *err)
+{
+	strata_kernel *partials = NULL, *factor = NULL, *scale = NULL, *value = NULL;
+	strata_status st;
+	double norm = opt->clipnorm > 0.0 ? opt->clipnorm : opt->global_clipnorm;
+	if (norm > 0.0 && ((st = st_kernel_get(rt, "strata_optimizer", "clip_partials", NULL, &partials, err)) ||
+	                   (st = st_kernel_get(rt, "strata_optimizer", "clip_factor", NULL, &factor, err)) ||
+	                   (st = st_kernel_get(rt, "strata_optimizer", "clip_scale", NULL, &scale, err))))
+		return st;
+	if (opt->clipvalue > 0.0 && (st = st_kernel_get(rt, "strata_optimizer", "clip_value", NULL, &value, err)))
+		return st;
+	bool global = opt->global_clipnorm > 0.0;
+	size_t one = 1;
+	/* Sums of squares per block; with clipnorm each weight's factor at once. */
+	for (size_t i = 0; norm > 0.0 && i < opt->n_params; i++) {
+		st_opt_param *p = &opt->params[i];
+		int n = (int)p->count, blocks = (int)((p->count + CLIP_BLOCK - 1) / CLIP_BLOCK), first = (int)opt->clip_first[i];
+		size_t global_size = (size_t)blocks;
+		strata_arg a[] = {strata_arg_tensor(p->g), strata_arg_int(n), strata_arg_int((int)CLIP_BLOCK),
+		                  strata_arg_tensor(&opt->clip_partials), strata_arg_int(first)};
+		strata_arg f[] = {strata_arg_tensor(&opt->clip_partials), strata_arg_int(first), strata_arg_int(blocks),
+		                  strata_arg_float((float)norm), strata_arg_tensor(&opt->clip_factors), strata_arg_int((int)i)};
+		if (blocks && (st = st_launch(rt, p->layer->name, partials, 1, &global_size, NULL, 5, a, err)))
+			return st;
+		if (!global && (st = st_launch(rt, p->layer->name, factor, 1, &one, NULL, 6, f, err)))
+			return st;
+	}
+	if (global) {
+		strata_arg f[] = {strata_arg_tensor(&opt->clip_partials), strata_arg_int(0), strata_arg_int((int)opt->clip_blocks),
+		                  strata_arg_float((float)norm), strata_arg_tensor(&opt->clip_factors),
+		                  strata_arg_int((int)opt->n_params)};
+		if ((st = st_launch(rt, "optimizer", factor, 1, &one, NULL, 6, f, err)))
+			return st;
+	}
+	for (size_t i = 0; i < opt->n_params; i++) {
+		st_opt_param *p = &opt->params[i];
+		size_t count = p->count;
+		if (!count)
+			continue;
+		strata_arg a[] = {strata_arg_tensor(p->g), strata_arg_int((int)count), strata_arg_tensor(&opt->clip_factors),
+		                  strata_arg_int(global ? (int)opt->n_params : (int)i)};
+		strata_arg v[] = {strata_arg_tensor(p->g), strata_arg_int((int)count), strata_arg_float((float)opt->clipvalue)};
+		if ((norm > 0.0 && (st = st_launch(rt, p->layer->name, scale, 1, &count, NULL, 4, a, err))) ||
+		    (value && (st = st_launch(rt, p->layer->name, value, 1, &count, NULL, 3, v, err))))
+			return st;
+	}
 	return STRATA_OK;
 }
 
@@ -114,7 +198,7 @@ strata_status st_optimizer_create(strata_session *s, st_optimizer *opt, strata_e
 					return st;
 		}
 	}
-	return STRATA_OK;
+	return clip_prepare(s, opt, err);
 }
 
 void st_optimizer_release(st_optimizer *opt)
@@ -124,6 +208,9 @@ void st_optimizer_release(st_optimizer *opt)
 			st_tensor_release(&opt->params[i].slots[k]);
 	for (uint32_t k = 0; k < ST_OPT_MAX_SLOTS; k++)
 		st_pool_release(&opt->slot_pools[k]);
+	st_tensor_release(&opt->clip_partials);
+	st_tensor_release(&opt->clip_factors);
+	free(opt->clip_first);
 	free(opt->params);
 	memset(opt, 0, sizeof(*opt));
 }
@@ -285,6 +372,9 @@ strata_status st_optimizer_step(strata_runtime *rt, st_optimizer *opt, strata_er
 	}
 	if (opt->elems == 0)
 		return STRATA_OK;
+	if ((opt->clipnorm > 0.0 || opt->global_clipnorm > 0.0 || opt->clipvalue > 0.0) &&
+	    (st = clip_gradients(rt, opt, err)))
+		return st;
 	/* TensorFlow's Adam folds both bias corrections into the step size, in float32 as it does:
 	 * the kernel's v holds 1 - beta_2 rounded to float32, and only the same rounding here lets
 	 * the two cancel (in double the first step came out 7e-6 larger than TensorFlow's). */

@@ -43,6 +43,14 @@ typedef struct st_optimizer {
 	st_pool slot_pools[ST_OPT_MAX_SLOTS];
 	uint64_t elems;
 	st_pool_mode pool_mode;
+	/* Keras' gradient clipping, 0 when off: each weight's gradient to a norm, all of them to a
+	 * joint norm, every value to a range. The norms come from partial sums of squares of blocks
+	 * of each gradient (clip_partials: clip_first[i] is weight i's first, clip_blocks in all) and
+	 * a factor per weight and one for all (clip_factors). */
+	double clipnorm, clipvalue, global_clipnorm;
+	strata_tensor clip_partials, clip_factors;
+	uint32_t *clip_first;
+	uint32_t clip_blocks;
 } st_optimizer;
 
 /* Reads the model's optimizer section (Keras defaults for what it leaves out; Keras' when the

@@ -119,13 +119,23 @@ static const strata_param regularizer_params[] = {
 	 .doc = "L2 factor"},
 };
 
-/* Keras' optimizer names and defaults (keras.optimizers, TF 2.x). */
+/* Keras' optimizer names and defaults (keras.optimizers, TF 2.x). Every optimizer takes Keras'
+ * gradient clipping; 0 stands for Keras' None (off). */
+#define CLIP_PARAMS                                                                                    \
+	{.name = "clipnorm", .type = STRATA_PARAM_FLOAT, .default_value = "0", .min = 0, .max = BIG,     \
+	 .doc = "clip each weight's gradient to this norm (0: off)"},                                  \
+	{.name = "clipvalue", .type = STRATA_PARAM_FLOAT, .default_value = "0", .min = 0, .max = BIG,    \
+	 .doc = "clip every gradient value to [-clipvalue, clipvalue] (0: off)"},                       \
+	{.name = "global_clipnorm", .type = STRATA_PARAM_FLOAT, .default_value = "0", .min = 0, .max = BIG, \
+	 .doc = "scale all gradients so that their joint norm is at most this (0: off)"}
+
 static const strata_param sgd_params[] = {
 	{.name = "learning_rate", .type = STRATA_PARAM_FLOAT, .default_value = "0.01", .min = 0, .max = BIG,
 	 .doc = "step size"},
 	{.name = "momentum", .type = STRATA_PARAM_FLOAT, .default_value = "0.0", .min = 0, .max = 1,
 	 .doc = "velocity decay"},
 	{.name = "nesterov", .type = STRATA_PARAM_BOOL, .default_value = "false", .doc = "Nesterov momentum"},
+	CLIP_PARAMS,
 };
 
 static const strata_param adadelta_params[] = {
@@ -135,6 +145,7 @@ static const strata_param adadelta_params[] = {
 	 .doc = "decay of the running averages"},
 	{.name = "epsilon", .type = STRATA_PARAM_FLOAT, .default_value = "1.0e-7", .min = 0, .max = BIG,
 	 .doc = "numerical stability term"},
+	CLIP_PARAMS,
 };
 
 static const strata_param adam_params[] = {
@@ -147,6 +158,7 @@ static const strata_param adam_params[] = {
 	{.name = "epsilon", .type = STRATA_PARAM_FLOAT, .default_value = "1.0e-7", .min = 0, .max = BIG,
 	 .doc = "numerical stability term"},
 	{.name = "amsgrad", .type = STRATA_PARAM_BOOL, .default_value = "false", .doc = "AMSGrad variant"},
+	CLIP_PARAMS,
 };
 
 static const strata_param rmsprop_params[] = {
@@ -160,6 +172,7 @@ static const strata_param rmsprop_params[] = {
 	 .doc = "numerical stability term"},
 	{.name = "centered", .type = STRATA_PARAM_BOOL, .default_value = "false",
 	 .doc = "normalize by the gradient's variance"},
+	CLIP_PARAMS,
 };
 
 /* Learning-rate schedules (keras.optimizers.schedules), `learning_rate: {type: NAME, ...}` in the
