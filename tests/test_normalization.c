@@ -548,6 +548,40 @@ START_TEST(test_bn_training_gradient_vanishes)
 }
 END_TEST
 
+/* A frozen BatchNormalization (trainable: false) runs in inference mode while the model trains, as
+ * Keras 3's: the moving statistics normalize, stay as they were, and the input's gradient is
+ * the inference map's, dy gamma / sqrt(var + eps). */
+START_TEST(test_bn_frozen)
+{
+	ts_device dev = ts_device_open();
+	ts_net net = ts_net_open(&dev, "input: {shape: [4]}\nlayers:\n  - {type: batch_normalization, trainable: false}\n",
+	                         6, 1);
+	strata_error err = {0};
+	ck_assert_int_eq(st_session_enable_training(net.s, &err), STRATA_OK);
+	float mean[4], var[4], gamma[4], x[24], y[24], dy[24], dx[24], after[4];
+	set_weight(net.s, 0, "moving_mean", mean, 4, 3, -1.0f, 1.0f);
+	set_weight(net.s, 0, "moving_variance", var, 4, 4, 0.5f, 2.0f);
+	set_weight(net.s, 0, "gamma", gamma, 4, 5, 0.5f, 1.5f);
+	ts_fill_random(x, 24, 6, -3.0f, 3.0f);
+	ts_tensor_write(dev.rt, st_session_value(net.s, 0), 0, x, 24);
+	forward(&net, 6, true);
+	ts_tensor_read(dev.rt, st_session_output(net.s), y, 24);
+	for (size_t i = 0; i < 24; i++)
+		close_enough("frozen y", i, y[i], gamma[i % 4] * (x[i] - mean[i % 4]) / sqrt(var[i % 4] + 1e-3), 1e-5);
+	read_weight(net.s, 0, "moving_mean", after, 4);
+	ck_assert_mem_eq(after, mean, sizeof(after));
+	ts_fill_random(dy, 24, 7, -1.0f, 1.0f);
+	ts_tensor_write(dev.rt, st_session_output_grad(net.s), 0, dy, 24);
+	strata_tensor *g = NULL;
+	ck_assert_msg(st_session_backward(net.s, 6, false, &g, &err) == STRATA_OK, "%s", err.message);
+	ts_tensor_read(dev.rt, g, dx, 24);
+	for (size_t i = 0; i < 24; i++)
+		close_enough("frozen dx", i, dx[i], dy[i] * gamma[i % 4] / sqrt(var[i % 4] + 1e-3), 1e-5);
+	ts_net_close(&net);
+	ts_device_close(&dev);
+}
+END_TEST
+
 /* ---- Keras' weights and counts ------------------------------------------------------------------- */
 
 typedef struct count_case {
@@ -703,6 +737,7 @@ static Suite *normalization_suite(void)
 	tcase_add_loop_test(bw, test_layer_gradients, 0, (int)(sizeof(cases) / sizeof(cases[0])));
 	tcase_add_loop_test(bw, test_model_gradients, 0, (int)(sizeof(models) / sizeof(models[0])));
 	tcase_add_test(bw, test_bn_training_gradient_vanishes);
+	tcase_add_test(bw, test_bn_frozen);
 	suite_add_tcase(s, bw);
 
 	TCase *model = tcase_create("model");

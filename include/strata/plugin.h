@@ -230,6 +230,10 @@ typedef struct strata_forward_args {
 	 * counts from 0 to it), 0 when unknown (a benchmark, an inference pass). For layers whose
 	 * own schedule spans the run (a self-organizing map's decay). */
 	uint64_t total_steps;
+	/* Added in 0.4: the layer is frozen (`trainable: false`): its weights do not change. Keras runs
+	 * a frozen BatchNormalization in inference mode; other layers ignore it. Read it through
+	 * strata_forward_frozen(). */
+	bool frozen;
 } strata_forward_args;
 
 /* Backward contract: write grad_input (when not NULL) and OVERWRITE every weight gradient
@@ -267,6 +271,8 @@ typedef struct strata_backward_args {
 	strata_tensor *const *inputs;
 	strata_tensor *const *grad_inputs;
 	uint32_t n_inputs;
+	/* Added in 0.4: as strata_forward_args.frozen, for the forward pass being differentiated. */
+	bool frozen;
 } strata_backward_args;
 
 /* True when a struct the host handed over (one with a leading `size` field) is large enough to
@@ -278,6 +284,17 @@ typedef struct strata_backward_args {
 static inline bool strata_backward_training(const strata_backward_args *args)
 {
 	return !STRATA_ARGS_HAS(args, strata_backward_args, training) || args->training;
+}
+
+/* A host older than the field froze no layer's behaviour. */
+static inline bool strata_forward_frozen(const strata_forward_args *args)
+{
+	return STRATA_ARGS_HAS(args, strata_forward_args, frozen) && args->frozen;
+}
+
+static inline bool strata_backward_frozen(const strata_backward_args *args)
+{
+	return STRATA_ARGS_HAS(args, strata_backward_args, frozen) && args->frozen;
 }
 
 /* A host older than the field promised nothing about workspaces. */

@@ -17,10 +17,10 @@
  * pass reads the input twice from memory (statistics, then the normalization) and writes the
  * output once; the variance is a per-block two-pass variance combined by Chan et al.'s update.
  *
- * Not done here: folding an inference-mode BatchNormalization into a preceding convolution (the
- * issue makes it optional); Keras' frozen-layer rule (a BatchNormalization with trainable: false
- * runs in inference mode) needs the host to pass training = false for such a layer, which the
- * plugin ABI gives no way to see. */
+ * A frozen layer (`trainable: false`, strata_forward_frozen) runs in inference mode, training or
+ * not, as Keras 3's: its moving statistics stay as they are (fine-tuning a model around a frozen
+ * one). Not done here: folding an inference-mode BatchNormalization into a preceding convolution
+ * (the issue makes it optional). */
 #include <float.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -296,10 +296,11 @@ static strata_status bn_forward(strata_layer *layer, const strata_host *host, co
 	strata_status st = bn_rows(layer, host, p, args->batch, &rows, &per_block, &blocks);
 	if (st != STRATA_OK || rows == 0)
 		return st;
-	if (args->training && (st = bn_statistics(layer, host, p, args->input, rows, per_block, blocks, true)) != STRATA_OK)
+	bool training = args->training && !strata_forward_frozen(args);
+	if (training && (st = bn_statistics(layer, host, p, args->input, rows, per_block, blocks, true)) != STRATA_OK)
 		return st;
 	strata_tensor *mean, *var;
-	bn_stats_of(layer, host, p, args->training, &mean, &var);
+	bn_stats_of(layer, host, p, training, &mean, &var);
 	unsigned vw;
 	strata_kernel *k = bn_kernel(layer, host, p, "bn_apply", &vw);
 	if (!k)
@@ -326,7 +327,7 @@ static strata_status bn_forward(strata_layer *layer, const strata_host *host, co
 static strata_status bn_backward(strata_layer *layer, const strata_host *host, const strata_backward_args *args)
 {
 	const bn_plan *p = host->get_private(layer);
-	bool training = strata_backward_training(args);
+	bool training = strata_backward_training(args) && !strata_backward_frozen(args);
 	strata_tensor *dgamma = p->has_gamma ? host->weight_grad(layer, p->gamma) : NULL;
 	strata_tensor *dbeta = p->has_beta ? host->weight_grad(layer, p->beta) : NULL;
 	if ((p->has_gamma && !dgamma) || (p->has_beta && !dbeta))

@@ -212,6 +212,7 @@ static inline strata_forward_args activation_forward_again(const strata_backward
 		.output = args->output,
 		.inputs = has_inputs ? args->inputs : NULL,
 		.n_inputs = has_inputs ? args->n_inputs : (input ? 1u : 0u),
+		.frozen = strata_backward_frozen(args),
 	};
 }
 

@@ -406,6 +406,7 @@ static strata_status backward_graph(strata_session *s, uint32_t batch, const boo
 			.inputs = b->in,
 			.grad_inputs = targets,
 			.n_inputs = layer->n_inputs,
+			.frozen = !layer->trainable,
 		};
 		if (whole && (layer->activity_l1 != 0.0 || layer->activity_l2 != 0.0) &&
 		    (st = add_activity_gradient(s, layer, &b->output, args.grad_output, batch, err)))

@@ -353,6 +353,7 @@ strata_status st_session_forward_layers(strata_session *s, uint32_t batch, bool 
 			.seed = s->seed,
 			.step = s->step,
 			.total_steps = training ? s->total_steps : 0,
+			.frozen = !m->layers[i].trainable,
 			.input = b->in[0],
 			.output = &b->output,
 			.inputs = b->in,
