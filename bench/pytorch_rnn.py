@@ -16,8 +16,10 @@ Two modes:
 
 usage: bench/pytorch_rnn.py [--cell lstm|gru|simple_rnn] [--data DIR] [--epochs N] [--threads N]
                             [--batch-size N] [--seed N] [--device cpu|cuda]
+                            [--dropout R] [--global-clipnorm C] [--cosine]   (a model file's recipe)
 """
 import argparse
+import math
 import statistics
 import time
 
@@ -29,11 +31,14 @@ from idx import read_idx  # bench/idx.py
 
 
 class SequenceClassifier(nn.Module):
-    def __init__(self, cell, features=28, units=128, classes=10):
+    def __init__(self, cell, features=28, units=128, classes=10, activation="tanh"):
         super().__init__()
-        kinds = {"lstm": nn.LSTM, "gru": nn.GRU, "simple_rnn": nn.RNN}
-        self.rnn = kinds[cell](features, units, batch_first=True)
+        if cell == "simple_rnn":
+            self.rnn = nn.RNN(features, units, nonlinearity=activation, batch_first=True)
+        else:
+            self.rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[cell](features, units, batch_first=True)
         self.out = nn.Linear(units, classes)
+        self.dropout = 0.0
         gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}[cell]
         with torch.no_grad():
             # Keras' initializers on Keras' shapes: kernel (features, gates x units) glorot_uniform,
@@ -52,6 +57,10 @@ class SequenceClassifier(nn.Module):
             self.out.bias.zero_()
 
     def forward(self, x):
+        if self.training and self.dropout > 0:
+            # Keras 3's recurrent input dropout: one mask per sample over the features, every step.
+            keep = torch.empty(x.shape[0], 1, x.shape[2], device=x.device).bernoulli_(1 - self.dropout)
+            x = x * keep / (1 - self.dropout)
         seq, _ = self.rnn(x)
         return self.out(seq[:, -1])
 
@@ -66,6 +75,10 @@ def main():
     ap.add_argument("--windows", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dropout", type=float, default=0.0, help="the recurrent layer's input dropout (Keras')")
+    ap.add_argument("--global-clipnorm", type=float, default=0.0, help="clip all gradients to this joint norm")
+    ap.add_argument("--cosine", action="store_true", help="Keras' cosine_decay of the rate to 0 over the epochs")
+    ap.add_argument("--activation", default="tanh", choices=["tanh", "relu"], help="simple_rnn's activation")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -78,16 +91,25 @@ def main():
     y_test = torch.from_numpy(read_idx(f"{args.data}/t10k-labels-idx1-ubyte").astype(np.int64))
     x_train, y_train, x_test, y_test = (t.to(dev) for t in (x_train, y_train, x_test, y_test))
 
-    model = SequenceClassifier(args.cell).to(dev)
+    model = SequenceClassifier(args.cell, activation=args.activation).to(dev)
+    model.dropout = args.dropout
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
     b = args.batch_size
+    sched = None
+    if args.cosine and args.epochs:
+        total = args.epochs * ((len(x_train) + b - 1) // b)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total) / total)))
 
     def step(xb, yb):
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(xb), yb)
         loss.backward()
+        if args.global_clipnorm > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), args.global_clipnorm)
         opt.step()
+        if sched:
+            sched.step()
         return loss
 
     def sync():

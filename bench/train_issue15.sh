@@ -40,14 +40,28 @@ mkdir -p "$out"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; $threads threads each"
 blas_note
 
+# The model file's recipe for PyTorch's twin: its recurrent layer's input dropout and (simple_rnn)
+# relu activation, global_clipnorm, and a cosine decay of Adam's rate to 0 over the run.
+torch_recipe() {
+	local d c
+	d=$(sed -n 's/.*type: \(simple_rnn\|lstm\|gru\),.* dropout: \([0-9.]*\).*/\2/p' "$1" | head -1)
+	c=$(sed -n 's/.*global_clipnorm: \([0-9.]*\).*/\1/p' "$1" | head -1)
+	[ -n "$d" ] && printf -- '--dropout %s ' "$d"
+	[ -n "$c" ] && printf -- '--global-clipnorm %s ' "$c"
+	grep -q 'type: simple_rnn,.* activation: relu' "$1" && printf -- '--activation relu '
+	grep -q 'cosine_decay' "$1" && printf -- '--cosine'
+	return 0
+}
+
 for cell in $cells; do
 	model=$root/models/mnist_$cell.yaml
 	if [ "$train" -eq 1 ]; then
 		start=$(date +%s)
 		"$build/src/strata" train "$model" --epochs "$epochs" --save "$out/$cell.stw" >"$out/$cell.strata.txt" 2>&1
 		strata_s=$(($(date +%s) - start))
+		# shellcheck disable=SC2046 # the recipe's options, word by word
 		OMP_NUM_THREADS=$threads "$python" "$root/bench/pytorch_rnn.py" --cell "$cell" --data "$root/data/mnist" \
-			--epochs "$epochs" --threads "$threads" >"$out/$cell.torch.txt" 2>&1
+			--epochs "$epochs" --threads "$threads" $(torch_recipe "$model") >"$out/$cell.torch.txt" 2>&1
 		echo "mnist_$cell, $epochs epochs (test accuracy, training images/s):"
 		printf '  %-6s %10s %10s %12s %12s\n' epoch Strata PyTorch "Strata img/s" "PyTorch img/s"
 		# Strata's log: the last row of each epoch holds its validation figures and elapsed seconds.
