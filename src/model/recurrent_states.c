@@ -21,8 +21,10 @@ static const char *const parts[] = {"state_h", "state_c", "output"};
 /* A recurrent layer item (by Keras' type or class name) with return_state true; its states. */
 static size_t states_of(const st_ynode *item)
 {
-	static const char *const types[][3] = {
-		{"simple_rnn", "SimpleRNN", "1"}, {"gru", "GRU", "1"}, {"lstm", "LSTM", "2"}};
+	static const struct {
+		const char *type, *class_name;
+		size_t states;
+	} types[] = {{"simple_rnn", "SimpleRNN", 1}, {"gru", "GRU", 1}, {"lstm", "LSTM", 2}};
 	if (!item || item->kind != ST_YNODE_MAPPING)
 		return 0;
 	const st_ynode *type = st_ynode_get(item, "type"), *rs = st_ynode_get(item, "return_state");
@@ -30,8 +32,8 @@ static size_t states_of(const st_ynode *item)
 	    (strcmp(rs->u.scalar.text, "true") && strcmp(rs->u.scalar.text, "True")))
 		return 0;
 	for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++)
-		if (!strcmp(type->u.scalar.text, types[k][0]) || !strcmp(type->u.scalar.text, types[k][1]))
-			return (size_t)(types[k][2][0] - '0');
+		if (!strcmp(type->u.scalar.text, types[k].type) || !strcmp(type->u.scalar.text, types[k].class_name))
+			return types[k].states;
 	return 0;
 }
 

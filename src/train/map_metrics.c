@@ -110,11 +110,10 @@ strata_status strata_evaluate_map(strata_session *s, strata_dataset *ds, uint32_
 	if (labels_of) {
 		uint64_t agree = 0;
 		for (uint32_t j = 0; j < g.units; j++) {
+			const uint32_t *counts = labels_of + (size_t)j * ds->targets[0].classes;
 			uint32_t most = 0;
 			for (uint32_t c = 0; c < ds->targets[0].classes; c++)
-				most = labels_of[(size_t)j * ds->targets[0].classes + c] > most
-				           ? labels_of[(size_t)j * ds->targets[0].classes + c]
-				           : most;
+				most = counts[c] > most ? counts[c] : most;
 			agree += most;
 		}
 		result->has_purity = true;
