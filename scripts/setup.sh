@@ -8,6 +8,9 @@ packages=(
 	ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo
 	libclblast-dev libyaml-dev zlib1g-dev libpng-dev check
 	libcairo2-dev fonts-dejavu-core
+	# ONNX import and export (issue 16): protobuf-c and the onnx.proto it is generated from, ONNX's
+	# backend test data, and Debian's onnx for the checker in tests and bench
+	protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata python3-onnx
 	python3 npm
 	# the layer suites' agreement with PyTorch (tests/torch_*.py): Debian's PyTorch on OpenBLAS
 	python3-torch python3-numpy python3-yaml

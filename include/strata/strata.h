@@ -684,6 +684,44 @@ STRATA_API strata_status strata_session_check_pass(strata_session *s, uint32_t b
 STRATA_API strata_status strata_session_forward_training_to(strata_session *s, const float *input, uint32_t batch,
                                                             size_t layer, float *output, strata_error *err);
 
+/* ---- ONNX (issue 16) ---- */
+
+typedef struct strata_onnx_import_options {
+	uint32_t size;            /* sizeof(strata_onnx_import_options) */
+	const char *model_path;   /* the model file to write, NAME.yaml */
+	const char *weights_path; /* the weights file to write; NULL: model_path with .stw for its extension */
+	const char *name;         /* the model's name; NULL: the model file's base name */
+} strata_onnx_import_options;
+
+/* What an import made: the layouts of the graph's inputs and outputs (for feeding data in ONNX's
+ * layout) and, when it refused, every node it could not map. */
+typedef struct strata_onnx_import_result strata_onnx_import_result;
+
+/* Reads an ONNX model (opsets 6 to 17), maps its graph to Strata's layers (channels-last) and
+ * writes a model file and its weights, loaded back and checked by the loader before either is
+ * written. A graph with nodes Strata cannot map writes nothing and returns
+ * STRATA_ERR_UNSUPPORTED with every such node (name, op type, opset, why) listed in `err` and,
+ * whole, in the result's refusals; `result` may be NULL. The registry must hold the layer types
+ * the model uses (strata_registry_open loads them). No device is used. */
+STRATA_API strata_status strata_onnx_import(strata_registry *reg, const char *onnx_path,
+                                            const strata_onnx_import_options *options,
+                                            strata_onnx_import_result **result, strata_error *err);
+/* The refusals, one line per node ("" when none). */
+STRATA_API const char *strata_onnx_import_refusals(const strata_onnx_import_result *r);
+STRATA_API size_t strata_onnx_import_io_count(const strata_onnx_import_result *r, bool outputs);
+/* Input or output i: its ONNX name, the Strata value holding it, its ONNX rank and dims (batch
+ * first, -1 where symbolic) and its layout: Strata's axis k holds ONNX's axis perm[k]. */
+STRATA_API strata_status strata_onnx_import_io(const strata_onnx_import_result *r, bool outputs, size_t i,
+                                               const char **onnx_name, const char **strata_name, uint32_t *rank,
+                                               const int64_t **dims, const uint32_t **perm);
+STRATA_API void strata_onnx_import_result_free(strata_onnx_import_result *r);
+
+/* Runs inference on `batch` samples of a model with any number of inputs and outputs: inputs[i]
+ * holds batch x input i's shape floats (ids as floats for int32 inputs), outputs[k] receives
+ * batch x output k's shape floats. */
+STRATA_API strata_status strata_session_run(strata_session *s, const float *const *inputs, uint32_t batch,
+                                            float *const *outputs, strata_error *err);
+
 #ifdef __cplusplus
 }
 #endif

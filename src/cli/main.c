@@ -16,7 +16,7 @@
 
 enum command_id { DEVICES, LAYERS, SUMMARY, FORWARD, TRAIN, EVAL, PREDICT, BENCH, TUNE, PLOT, VISUALIZE, EMBED,
 	CHECK_PLUGIN,
-	GRADCHECK };
+	GRADCHECK, IMPORT };
 
 typedef struct command {
 	const char *name;
@@ -88,6 +88,12 @@ static const command commands[] = {
 	               "samples of its input shapes and the seed's (or --weights') weights, the layer run alone,\n"
 	               "in training and in inference mode. Prints each gradient's worst relative error and where;\n"
 	               "exit 0 when all are within --tolerance, 1 when one is not (or a value is never written)."},
+	[IMPORT] = {"import", cmd_import, 1, 1, "MODEL.onnx", "turn an ONNX model into a model file and its weights",
+	            "Reads an ONNX model (opsets 6 to 17) and writes a Strata model file (-o NAME.yaml: its\n"
+	            "graph as Strata's layers, channels-last, each layer's ONNX node as its `source`) and its\n"
+	            "weights (NAME.stw beside it, or --weights), which predict, eval, summary and train take\n"
+	            "as they are. A graph with operators Strata has no layer for writes nothing and exits 2,\n"
+	            "listing every such node (name, op type, opset, why). No device is used."},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -195,6 +201,10 @@ static const option options[] = {
 	     "auto, cpu, gpu, gpu:N, or part of a device or platform name\n"
 	     "(default: STRATA_DEVICE, then the model's `device:`, then auto)"),
 	TEXT("--plugin-path", NULL, "DIRS", plugin_path, BIT(GRADCHECK),
+	     "extra ':'-separated plugin folders (after STRATA_PLUGIN_PATH)"),
+	TEXT("--output", "-o", "NAME.yaml", output, BIT(IMPORT), "the model file to write; required"),
+	TEXT("--weights", NULL, "PATH", weights, BIT(IMPORT), "the weights file to write (default: -o's name with .stw)"),
+	TEXT("--plugin-path", NULL, "DIRS", plugin_path, BIT(IMPORT),
 	     "extra ':'-separated plugin folders (after STRATA_PLUGIN_PATH)"),
 	FLAG("--verbose", "-v", verbose, ALL_COMMANDS, "say what is compiled, loaded and cached"),
 };

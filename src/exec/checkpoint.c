@@ -131,7 +131,7 @@ static strata_status check_request(const char *path, const st_named_tensor *t, s
 	if (count != t->count || count > SIZE_MAX / sizeof(float))
 		return st_fail(err, STRATA_ERR_INVALID, "%s: %s has count %llu but its shape holds %llu",
 		               path, t->name, (unsigned long long)t->count, (unsigned long long)count);
-	if (!t->tensor || t->tensor->bytes < count * sizeof(float))
+	if (!t->host && (!t->tensor || t->tensor->bytes < count * sizeof(float)))
 		return st_fail(err, STRATA_ERR_INVALID, "%s: %s has no device buffer of %llu bytes", path,
 		               t->name, (unsigned long long)(count * sizeof(float)));
 	return STRATA_OK;
@@ -212,7 +212,9 @@ strata_status st_checkpoint_save(strata_runtime *rt, const char *path, const st_
 		for (uint32_t d = 0; d < t->shape.rank; d++)
 			put_u64(&p, (uint64_t)t->shape.dims[d]);
 		size_t bytes = (size_t)t->count * sizeof(float);
-		if ((st = st_tensor_read(rt, t->tensor, 0, p, bytes, err))) {
+		if (t->host)
+			memcpy(p, t->host, bytes);
+		else if ((st = st_tensor_read(rt, t->tensor, 0, p, bytes, err))) {
 			/* Say that the file on disk was not touched: the earlier checkpoint is still good. */
 			if (err) {
 				char why[sizeof(err->message)];

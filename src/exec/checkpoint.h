@@ -47,6 +47,9 @@ typedef struct st_named_tensor {
 	strata_shape shape;
 	uint64_t count;
 	strata_tensor *tensor;
+	/* Saving only: host values to write instead of reading `tensor` (NULL: read it). Weights made
+	 * without a device, as `strata import` makes them, are saved this way (rt may be NULL then). */
+	const float *host;
 } st_named_tensor;
 
 typedef struct st_checkpoint_info {
@@ -58,7 +61,7 @@ typedef struct st_checkpoint_info {
 	char optimizer[32];
 } st_checkpoint_info;
 
-/* Reads every tensor from the device and writes the file atomically. */
+/* Reads every tensor from the device (or its host values) and writes the file atomically. */
 strata_status st_checkpoint_save(strata_runtime *rt, const char *path, const st_checkpoint_info *info,
                                  const st_named_tensor *tensors, size_t n, strata_error *err);
 

@@ -385,6 +385,29 @@ strata_tensor *st_session_layer_output(strata_session *s, size_t n_layers)
 	return n_layers ? &s->binds[n_layers - 1].output : &s->input;
 }
 
+/* Writes host floats into the device buffer of model input v (ids converted for int32 inputs). */
+static strata_status write_input(strata_session *s, uint32_t v, const float *input, uint32_t batch,
+                                 strata_error *err)
+{
+	const strata_model *m = s->model;
+	const strata_shape *shape = &m->inputs[v].shape;
+	uint64_t elems = st_shape_elems(shape) * batch;
+	float *ids = NULL;
+	if (shape->dtype == STRATA_DTYPE_INT32) {
+		if (!(ids = malloc(elems * sizeof(float) + 1)))
+			return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory for %u samples of ids", batch);
+		for (uint64_t i = 0; i < elems; i++) {
+			int32_t id = isfinite(input[i]) && fabsf(input[i]) < 2147483520.0f ? (int32_t)lrintf(input[i]) : -1;
+			memcpy(&ids[i], &id, sizeof(id));
+		}
+		input = ids;
+	}
+	strata_status st = st_tensor_write_prefix(s->rt, s->pool_mode, st_session_value(s, v), input, elems,
+	                                          &s->staging, err);
+	free(ids);
+	return st;
+}
+
 /* Inference through the first n_layers layers, their last output read back. */
 static strata_status forward_host(strata_session *s, const float *input, uint32_t batch, size_t n_layers,
                                   float *output, strata_error *err)
@@ -393,29 +416,33 @@ static strata_status forward_host(strata_session *s, const float *input, uint32_
 	strata_status st = check_batch(s, batch, err);
 	if (st)
 		return st;
-	uint64_t in_elems = st_shape_elems(&m->input);
 	uint64_t out_elems = st_shape_elems(n_layers ? &m->layers[n_layers - 1].out : &m->input);
 	if (m->n_inputs > 1)
 		return st_fail(err, STRATA_ERR_UNSUPPORTED, "%s has %zu inputs: this call feeds one", m->name, m->n_inputs);
-	float *ids = NULL;
-	if (m->input.dtype == STRATA_DTYPE_INT32) {
-		/* An input of int32 ids takes the floats' values as ids (rounded), not their bits. */
-		if (!(ids = malloc(in_elems * batch * sizeof(float) + 1)))
-			return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory for %u samples of ids", batch);
-		for (uint64_t i = 0; i < in_elems * batch; i++) {
-			int32_t id = isfinite(input[i]) && fabsf(input[i]) < 2147483520.0f ? (int32_t)lrintf(input[i]) : -1;
-			memcpy(&ids[i], &id, sizeof(id));
-		}
-		input = ids;
-	}
-	st = st_tensor_write_prefix(s->rt, s->pool_mode, &s->input, input, in_elems * batch, &s->staging, err);
-	free(ids);
-	if (st ||
+	if ((st = write_input(s, 0, input, batch, err)) ||
 	    (st = st_session_forward_layers(s, batch, false, n_layers, err)))
 		return st;
 	strata_tensor *y = st_session_layer_output(s, n_layers);
 	if ((st = st_tensor_read(s->rt, y, 0, output, out_elems * batch * sizeof(float), err)))
 		return st;
+	return s->rt->profile ? st_finish(s->rt, err) : STRATA_OK;
+}
+
+strata_status strata_session_run(strata_session *s, const float *const *inputs, uint32_t batch,
+                                 float *const *outputs, strata_error *err)
+{
+	strata_model *m = s->model;
+	strata_status st = check_batch(s, batch, err);
+	for (uint32_t v = 0; !st && v < m->n_inputs; v++)
+		st = write_input(s, v, inputs[v], batch, err);
+	if (st || (st = st_session_forward_layers(s, batch, false, m->n_layers, err)))
+		return st;
+	for (size_t k = 0; k < m->n_outputs; k++) {
+		const strata_layer *l = &m->layers[m->outputs[k]];
+		if ((st = st_tensor_read(s->rt, &s->binds[m->outputs[k]].output, 0, outputs[k],
+		                         st_shape_elems(&l->out) * batch * sizeof(float), err)))
+			return st;
+	}
 	return s->rt->profile ? st_finish(s->rt, err) : STRATA_OK;
 }
 

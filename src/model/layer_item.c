@@ -83,6 +83,11 @@ strata_status st_ld_read_layer(st_loader *ld, size_t i, const st_ynode *item)
 	layer->activity_l1 = st_ld_value(cv, common, "activity_regularizer")->l1;
 	layer->activity_l2 = st_ld_value(cv, common, "activity_regularizer")->l2;
 	ld->layer_inputs[i] = st_ynode_get(item, "inputs");
+	const st_param_value *source = st_ld_value(cv, common, "source");
+	if (source->s && !(layer->source = strdup(source->s))) {
+		st = st_ld_no_memory(ld);
+		goto out_free;
+	}
 	const st_param_value *shares = st_ld_value(cv, common, "shares");
 	if (shares->s) {
 		ld->shares[i] = strdup(shares->s);

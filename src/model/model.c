@@ -44,6 +44,8 @@ void st_layer_release(struct strata_layer *layer)
 	layer->n_workspaces = 0;
 	free(layer->name);
 	layer->name = NULL;
+	free(layer->source);
+	layer->source = NULL;
 	free(layer->inputs);
 	layer->inputs = NULL;
 	free(layer->in_shapes);

@@ -41,6 +41,7 @@ struct strata_layer {
 	uint32_t index;
 	const st_layer_type *type;
 	char *name;
+	char *source;            /* `source:`, where it came from (an imported model's ONNX node), or NULL */
 	st_pos pos;              /* of the layer's mapping in the file */
 	st_param_value *params;  /* one per type->ops.n_params, same order */
 	bool trainable;

@@ -89,6 +89,8 @@ static const strata_param layer_params[] = {
 	 .doc = "the layer whose weights this one uses (a Keras layer called on two tensors)"},
 	{.name = "activity_regularizer", .type = STRATA_PARAM_REGULARIZER, .default_value = "null",
 	 .doc = "l1/l2 penalty on the layer's output, divided by the batch size, as Keras 2: {l1: 0.01}"},
+	{.name = "source", .type = STRATA_PARAM_STRING, .default_value = "null",
+	 .doc = "where the layer came from (strata import writes the ONNX node); shown by summary"},
 };
 
 /* `layers`, a list of names, is read by the loader itself. */

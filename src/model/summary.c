@@ -229,6 +229,22 @@ static void print_functional(const strata_model *model, FILE *out)
 	print_params(out, lay, trainable, frozen);
 }
 
+/* After Keras' table (kept as Keras prints it), where each layer came from, when any says
+ * (`source:`, written by strata import): "conv1  <-  Conv 'conv1'". */
+static void print_sources(const strata_model *model, FILE *out)
+{
+	size_t width = 0;
+	for (size_t i = 0; i < model->n_layers; i++)
+		if (model->layers[i].source && strlen(model->layers[i].name) > width)
+			width = strlen(model->layers[i].name);
+	if (!width)
+		return;
+	fprintf(out, "Layer sources:\n");
+	for (size_t i = 0; i < model->n_layers; i++)
+		if (model->layers[i].source)
+			fprintf(out, "  %-*s  <-  %s\n", (int)width, model->layers[i].name, model->layers[i].source);
+}
+
 void strata_model_print_summary(const strata_model *model, FILE *out)
 {
 	static const char *const header[] = {"Layer (type)", "Output Shape", "Param #"};
@@ -240,6 +256,7 @@ void strata_model_print_summary(const strata_model *model, FILE *out)
 	rule(out, lay, '_');
 	if (model->functional) {
 		print_functional(model, out);
+		print_sources(model, out);
 		return;
 	}
 	print_row(out, lay, header);
@@ -260,4 +277,5 @@ void strata_model_print_summary(const strata_model *model, FILE *out)
 		count(model, i, &trainable, &frozen);
 	}
 	print_params(out, lay, trainable, frozen);
+	print_sources(model, out);
 }

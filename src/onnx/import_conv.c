@@ -1,0 +1,448 @@
+/* Convolutions, pooling, batch normalization and padding: the operators with a channel axis,
+ * run by Strata channels-last. ONNX's explicit pads become Keras' padding where they are the
+ * same ('valid': none; 'same': the total a window needs, the extra one at the end), and a
+ * zero_padding2d layer in front otherwise (exact for a convolution, for an average that counts
+ * the padding, and for a max over values that are never negative). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx/import.h"
+#include "onnx/import_ops.h"
+
+#define MAX_SPATIAL 2
+
+/* A window's geometry over the spatial axes of the input. */
+typedef struct window {
+	uint32_t n;                 /* spatial axes: 1 or 2 */
+	int64_t in[MAX_SPATIAL];    /* input sizes */
+	int64_t k[MAX_SPATIAL];     /* kernel */
+	int64_t s[MAX_SPATIAL];     /* strides */
+	int64_t d[MAX_SPATIAL];     /* dilations */
+	int64_t pb[MAX_SPATIAL];    /* pads at the beginning */
+	int64_t pe[MAX_SPATIAL];    /* pads at the end */
+	int64_t out[MAX_SPATIAL];
+	bool valid, same;           /* Keras' padding that gives these pads, if any */
+} window;
+
+static bool ints_attr(st_onnx_import *imp, const char *name, uint32_t n, int64_t fallback, int64_t *out)
+{
+	const int64_t *v;
+	size_t count = st_onnx_attr_ints(imp->node, name, &v);
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = count ? (i < count ? v[i] : -1) : fallback;
+	return !count || count == n;
+}
+
+/* Reads kernel_shape (or `kernel` when given), strides, dilations, pads and auto_pad, and works
+ * out the output and the Keras padding that matches. */
+static strata_status read_window(st_onnx_import *imp, const imp_value *x, const int64_t *kernel, bool ceil_ok,
+                                 window *w, strata_error *err)
+{
+	memset(w, 0, sizeof(*w));
+	if (x->rank < 3 || x->rank > 2 + MAX_SPATIAL)
+		return imp_refuse(imp, "a %u-D input: Strata has 1-D and 2-D windows", x->rank - 2);
+	w->n = x->rank - 2;
+	for (uint32_t i = 0; i < w->n; i++)
+		w->in[i] = x->dims[2 + i];
+	int64_t pads[2 * MAX_SPATIAL];
+	if (kernel)
+		memcpy(w->k, kernel, w->n * sizeof(*kernel));
+	if ((!kernel && (!ints_attr(imp, "kernel_shape", w->n, -1, w->k) || w->k[0] < 0)) ||
+	    !ints_attr(imp, "strides", w->n, 1, w->s) || !ints_attr(imp, "dilations", w->n, 1, w->d) ||
+	    !ints_attr(imp, "pads", 2 * w->n, 0, pads))
+		return imp_fail(imp, err, STRATA_ERR_PARSE, "kernel_shape, strides, dilations or pads has the wrong length "
+		                "for a %u-D window", w->n);
+	if (kernel) {
+		int64_t given[MAX_SPATIAL];
+		if (ints_attr(imp, "kernel_shape", w->n, -1, given) && given[0] >= 0 &&
+		    memcmp(given, w->k, w->n * sizeof(*given)))
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "kernel_shape differs from the weights' shape");
+	}
+	for (uint32_t i = 0; i < w->n; i++) {
+		if (w->k[i] < 1 || w->s[i] < 1 || w->d[i] < 1 || pads[i] < 0 || pads[w->n + i] < 0 || w->k[i] > INT32_MAX ||
+		    w->s[i] > INT32_MAX || w->d[i] > INT32_MAX)
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "a kernel, stride, dilation or pad out of range");
+		w->pb[i] = pads[i];
+		w->pe[i] = pads[w->n + i];
+	}
+	char autopad[32];
+	const char *ap = st_onnx_attr_string(imp->node, "auto_pad", "NOTSET", autopad, sizeof(autopad));
+	bool upper = !strcmp(ap, "SAME_UPPER"), lower = !strcmp(ap, "SAME_LOWER");
+	if (!upper && !lower && strcmp(ap, "NOTSET") && strcmp(ap, "VALID"))
+		return imp_fail(imp, err, STRATA_ERR_INVALID, "auto_pad '%s' is not an ONNX value", ap);
+	bool valid_all = true, same_all = true;
+	int64_t ceil_mode = st_onnx_attr_int(imp->node, "ceil_mode", 0);
+	for (uint32_t i = 0; i < w->n; i++) {
+		int64_t span = (w->k[i] - 1) * w->d[i] + 1;
+		int64_t same_out = (w->in[i] + w->s[i] - 1) / w->s[i];
+		int64_t total = (same_out - 1) * w->s[i] + span - w->in[i];
+		if (total < 0)
+			total = 0;
+		if (upper || lower) {
+			w->pb[i] = upper ? total / 2 : total - total / 2;
+			w->pe[i] = total - w->pb[i];
+		} else if (!strcmp(ap, "VALID")) {
+			w->pb[i] = w->pe[i] = 0;
+		}
+		int64_t padded = w->in[i] + w->pb[i] + w->pe[i];
+		if (padded < span)
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "the window (%lld) is larger than the padded input (%lld)",
+			                (long long)span, (long long)padded);
+		w->out[i] = (padded - span) / w->s[i] + 1;
+		if (ceil_mode && (padded - span) % w->s[i]) {
+			if (!ceil_ok)
+				return imp_refuse(imp, "ceil_mode 1 with a window that overhangs the input");
+			w->out[i]++;
+		}
+		valid_all &= w->pb[i] == 0 && w->pe[i] == 0 && !(ceil_mode && (padded - span) % w->s[i]);
+		same_all &= w->pb[i] == total / 2 && w->pe[i] == total - total / 2 && w->out[i] == same_out;
+	}
+	w->valid = valid_all;
+	w->same = same_all && !valid_all;
+	return STRATA_OK;
+}
+
+static void window_fields(const window *w, const char *size_key, char *buf, size_t size)
+{
+	if (w->n == 2)
+		snprintf(buf, size, "%s: [%lld, %lld], strides: [%lld, %lld]", size_key, (long long)w->k[0],
+		         (long long)w->k[1], (long long)w->s[0], (long long)w->s[1]);
+	else
+		snprintf(buf, size, "%s: %lld, strides: %lld", size_key, (long long)w->k[0], (long long)w->s[0]);
+}
+
+/* The input stored channels-last, with a zero_padding2d in front when the pads are neither
+ * 'valid' nor 'same' (`ref` gets the value to read; *padded tells which). */
+static strata_status channels_last_input(st_onnx_import *imp, imp_value *x, const window *w, bool pad, char *ref,
+                                         strata_error *err)
+{
+	uint32_t perm[ST_ONNX_MAX_RANK];
+	imp_perm_channels_last(perm, x->rank);
+	strata_status st = imp_as(imp, x, perm, ref, err);
+	if (st || !pad)
+		return st;
+	if (w->n != 2)
+		return imp_refuse(imp, "1-D pads other than Keras' 'valid' and 'same'");
+	char hint[IMP_NAME + 8];
+	snprintf(hint, sizeof(hint), "%s_pad", imp->node->output[0]);
+	const char *in = ref;
+	imp_layer *l;
+	if ((st = imp_add_layer(imp, hint, "zero_padding2d", &in, 1, &l, err, "padding: [%lld, %lld, %lld, %lld]",
+	                    (long long)w->pb[0], (long long)w->pe[0], (long long)w->pb[1], (long long)w->pe[1])))
+		return st;
+	snprintf(ref, IMP_NAME, "%s", l->name);
+	return STRATA_OK;
+}
+
+static strata_status out_channels_last(st_onnx_import *imp, const imp_layer *l, const imp_value *x, int64_t channels,
+                                       const window *w, bool nonneg, strata_error *err)
+{
+	int64_t dims[ST_ONNX_MAX_RANK] = {x->dims[0], channels};
+	for (uint32_t i = 0; i < w->n; i++)
+		dims[2 + i] = w->out[i];
+	uint32_t perm[ST_ONNX_MAX_RANK];
+	imp_perm_channels_last(perm, x->rank);
+	imp_value *y;
+	strata_status st = imp_set_layer(imp, 0, l, x->rank, dims, perm, &y, err);
+	if (!st)
+		y->nonneg = nonneg;
+	return st;
+}
+
+static float *floats_of(const st_onnx_const *c)
+{
+	float *f = malloc(c->count * sizeof(float) + 1);
+	if (f)
+		for (uint64_t i = 0; i < c->count; i++)
+			f[i] = (float)c->v[i];
+	return f;
+}
+
+strata_status imp_map_conv(st_onnx_import *imp, strata_error *err)
+{
+	imp_value *xp = imp_tensor_in(imp, 0);
+	imp_value *wv = imp_in(imp, 1), *bv = imp_in(imp, 2);
+	if (!xp)
+		return STRATA_ERR_UNSUPPORTED;
+	imp_value x = *xp;
+	if (!wv || wv->state != IMP_CONST || (bv && bv->state != IMP_CONST))
+		return imp_refuse(imp, "weights that are not constants");
+	const st_onnx_const *W = &wv->c;
+	if (W->rank != x.rank)
+		return imp_fail(imp, err, STRATA_ERR_INVALID, "weights of rank %u for an input of rank %u", W->rank, x.rank);
+	int64_t M = W->dims[0], C = x.dims[1], g = st_onnx_attr_int(imp->node, "group", 1);
+	if (g < 1 || C % g || M % g || W->dims[1] * g != C)
+		return imp_fail(imp, err, STRATA_ERR_INVALID, "group %lld does not divide the %lld input channels and %lld "
+		                "filters as the weights (%lld per group) say", (long long)g, (long long)C, (long long)M,
+		                (long long)W->dims[1]);
+	if (bv && (int64_t)bv->c.count != M)
+		return imp_fail(imp, err, STRATA_ERR_INVALID, "a bias of %llu values for %lld filters",
+		                (unsigned long long)bv->c.count, (long long)M);
+	window w;
+	strata_status st = read_window(imp, &x, W->dims + 2, false, &w, err);
+	if (st)
+		return st;
+	bool dilated = false, strided = false;
+	for (uint32_t i = 0; i < w.n; i++) {
+		dilated |= w.d[i] > 1;
+		strided |= w.s[i] > 1;
+	}
+	if (dilated && strided)
+		return imp_refuse(imp, "dilations with strides above 1 (Keras' convolutions take one or the other)");
+	bool depthwise = w.n == 2 && g == C && g > 1;
+	char ref[IMP_NAME];
+	if ((st = channels_last_input(imp, &x, &w, !w.valid && !w.same, ref, err)))
+		return st;
+	char geometry[128], fields[512];
+	window_fields(&w, "kernel_size", geometry, sizeof(geometry));
+	const char *padding = w.same ? "same" : "valid";
+	char dil[64];
+	if (w.n == 2)
+		snprintf(dil, sizeof(dil), "[%lld, %lld]", (long long)w.d[0], (long long)w.d[1]);
+	else
+		snprintf(dil, sizeof(dil), "%lld", (long long)w.d[0]);
+	const char *type;
+	if (depthwise) {
+		type = "depthwise_conv2d";
+		snprintf(fields, sizeof(fields), "%s, padding: %s, dilation_rate: %s, depth_multiplier: %lld, use_bias: %s",
+		         geometry, padding, dil, (long long)(M / C), bv ? "true" : "false");
+	} else {
+		type = w.n == 2 ? "conv2d" : "conv1d";
+		snprintf(fields, sizeof(fields), "filters: %lld, %s, padding: %s, dilation_rate: %s, groups: %lld, use_bias: %s",
+		         (long long)M, geometry, padding, dil, (long long)g, bv ? "true" : "false");
+	}
+	const char *in = ref;
+	imp_layer *l;
+	if ((st = imp_add_layer(imp, imp->node->output[0], type, &in, 1, &l, err, "%s", fields)))
+		return st;
+	/* ONNX's W[o][i][y][x] to Keras' HWIO K[y][x][i][o]; depthwise (kh, kw, C, multiplier). */
+	int64_t kh = W->dims[2], kw = w.n == 2 ? W->dims[3] : 1, cin = W->dims[1];
+	float *k = malloc(W->count * sizeof(float) + 1);
+	if (!k)
+		return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
+	for (int64_t o = 0; o < M; o++)
+		for (int64_t i = 0; i < cin; i++)
+			for (int64_t y = 0; y < kh; y++)
+				for (int64_t xx = 0; xx < kw; xx++) {
+					double v = W->v[((o * cin + i) * kh + y) * kw + xx];
+					size_t at = depthwise ? (size_t)(((y * kw + xx) * C + o / (M / C)) * (M / C) + o % (M / C))
+					                      : (size_t)(((y * kw + xx) * cin + i) * M + o);
+					k[at] = (float)v;
+				}
+	strata_shape ks = depthwise ? (strata_shape){.rank = 4, .dims = {kh, kw, C, M / C}}
+	                  : w.n == 2 ? (strata_shape){.rank = 4, .dims = {kh, kw, cin, M}}
+	                             : (strata_shape){.rank = 3, .dims = {kh, cin, M}};
+	if ((st = imp_weight_add(l, &ks, k, err)))
+		return st;
+	if (bv) {
+		float *b = floats_of(&bv->c);
+		strata_shape bs = {.rank = 1, .dims = {M}};
+		if (!b)
+			return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
+		if ((st = imp_weight_add(l, &bs, b, err)))
+			return st;
+	}
+	return out_channels_last(imp, l, &x, M, &w, false, err);
+}
+
+static strata_status pool(st_onnx_import *imp, strata_error *err, bool max)
+{
+	imp_value *xp = imp_tensor_in(imp, 0);
+	if (!xp)
+		return STRATA_ERR_UNSUPPORTED;
+	imp_value x = *xp;
+	if (max && imp->node->n_output > 1 && imp->node->output[1] && imp->node->output[1][0] &&
+	    imp_readers(imp, imp->node->output[1]))
+		return imp_refuse(imp, "its Indices output is read");
+	window w;
+	strata_status st = read_window(imp, &x, NULL, false, &w, err);
+	if (st)
+		return st;
+	if (w.n != 2)
+		return imp_refuse(imp, "1-D pooling (Strata pools 2-D windows)");
+	for (uint32_t i = 0; i < w.n; i++)
+		if (w.d[i] != 1)
+			return imp_refuse(imp, "dilations in pooling");
+	bool count_pad = !max && st_onnx_attr_int(imp->node, "count_include_pad", 0);
+	bool pad = !w.valid && (!w.same || count_pad);
+	if (pad && max && !x.nonneg)
+		return imp_refuse(imp, "pads other than Keras' 'valid' and 'same' on values that may be negative");
+	if (pad && !max && !count_pad)
+		return imp_refuse(imp, "pads other than Keras' 'valid' and 'same' without count_include_pad");
+	char ref[IMP_NAME];
+	if ((st = channels_last_input(imp, &x, &w, pad, ref, err)))
+		return st;
+	char geometry[128];
+	window_fields(&w, "pool_size", geometry, sizeof(geometry));
+	const char *in = ref;
+	imp_layer *l;
+	if ((st = imp_add_layer(imp, imp->node->output[0], max ? "maxpool2d" : "averagepool2d", &in, 1, &l, err,
+	                    "%s, padding: %s", geometry, w.same && !pad ? "same" : "valid")))
+		return st;
+	return out_channels_last(imp, l, &x, x.dims[1], &w, x.nonneg, err);
+}
+
+strata_status imp_map_max_pool(st_onnx_import *imp, strata_error *err)
+{
+	if (st_onnx_attr_int(imp->node, "storage_order", 0))
+		return imp_refuse(imp, "storage_order 1");
+	return pool(imp, err, true);
+}
+
+strata_status imp_map_average_pool(st_onnx_import *imp, strata_error *err)
+{
+	return pool(imp, err, false);
+}
+
+static strata_status global_pool(st_onnx_import *imp, strata_error *err, bool max)
+{
+	imp_value *xp = imp_tensor_in(imp, 0);
+	if (!xp)
+		return STRATA_ERR_UNSUPPORTED;
+	imp_value x = *xp;
+	if (x.rank != 4)
+		return imp_refuse(imp, "a %u-D input: Strata pools 2-D maps globally", x.rank - 2);
+	uint32_t perm[ST_ONNX_MAX_RANK];
+	imp_perm_channels_last(perm, x.rank);
+	char ref[IMP_NAME];
+	strata_status st = imp_as(imp, &x, perm, ref, err);
+	if (st)
+		return st;
+	const char *in = ref;
+	imp_layer *l;
+	if ((st = imp_add_layer(imp, imp->node->output[0], max ? "global_max_pooling2d" : "global_average_pooling2d", &in, 1,
+	                    &l, err, "keepdims: true")))
+		return st;
+	int64_t dims[4] = {x.dims[0], x.dims[1], 1, 1};
+	imp_value *y;
+	if ((st = imp_set_layer(imp, 0, l, 4, dims, perm, &y, err)))
+		return st;
+	y->nonneg = x.nonneg;
+	return STRATA_OK;
+}
+
+strata_status imp_map_global_average_pool(st_onnx_import *imp, strata_error *err)
+{
+	return global_pool(imp, err, false);
+}
+
+strata_status imp_map_global_max_pool(st_onnx_import *imp, strata_error *err)
+{
+	return global_pool(imp, err, true);
+}
+
+strata_status imp_map_batch_norm(st_onnx_import *imp, strata_error *err)
+{
+	imp_value *xp = imp_tensor_in(imp, 0);
+	if (!xp)
+		return STRATA_ERR_UNSUPPORTED;
+	imp_value x = *xp;
+	if (st_onnx_attr_int(imp->node, "training_mode", 0))
+		return imp_refuse(imp, "training_mode 1");
+	/* Opsets 6 to 8: is_test 0 is a training node, spatial 0 statistics per element. */
+	if (imp->file->opset < 7 && !st_onnx_attr_int(imp->node, "is_test", 0) && imp->node->n_output > 1)
+		return imp_refuse(imp, "is_test 0 with its statistics outputs");
+	if (imp->file->opset < 9 && !st_onnx_attr_int(imp->node, "spatial", 1))
+		return imp_refuse(imp, "spatial 0 (statistics per element, not per channel)");
+	if (imp->node->n_output > 1)
+		for (size_t i = 1; i < imp->node->n_output; i++)
+			if (imp->node->output[i] && imp->node->output[i][0] && imp_readers(imp, imp->node->output[i]))
+				return imp_refuse(imp, "its running statistics outputs are read");
+	const imp_value *p[4];
+	for (size_t i = 0; i < 4; i++) {
+		p[i] = imp_in(imp, 1 + i);
+		if (!p[i] || p[i]->state != IMP_CONST)
+			return imp_refuse(imp, "scale, bias, mean and variance that are not constants");
+		if ((int64_t)p[i]->c.count != x.dims[1])
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "%llu values in input %zu for %lld channels",
+			                (unsigned long long)p[i]->c.count, i + 1, (long long)x.dims[1]);
+	}
+	if (x.rank < 2)
+		return imp_fail(imp, err, STRATA_ERR_INVALID, "an input of rank %u", x.rank);
+	uint32_t perm[ST_ONNX_MAX_RANK];
+	imp_perm_channels_last(perm, x.rank);
+	char ref[IMP_NAME];
+	strata_status st = imp_as(imp, &x, perm, ref, err);
+	if (st)
+		return st;
+	float eps = st_onnx_attr_float(imp->node, "epsilon", 1e-5f);
+	float momentum = st_onnx_attr_float(imp->node, "momentum", 0.9f);
+	if (!(eps > 0.0f) || !(momentum >= 0.0f && momentum <= 1.0f))
+		return imp_fail(imp, err, STRATA_ERR_INVALID, "epsilon %g or momentum %g out of range", eps, momentum);
+	const char *in = ref;
+	imp_layer *l;
+	if ((st = imp_add_layer(imp, imp->node->output[0], "batch_normalization", &in, 1, &l, err,
+	                    "epsilon: %.9g, momentum: %.9g", eps, momentum)))
+		return st;
+	/* Keras' order: gamma (ONNX's scale), beta (bias), moving_mean, moving_variance. */
+	for (size_t i = 0; i < 4; i++) {
+		float *f = floats_of(&p[i]->c);
+		strata_shape s = {.rank = 1, .dims = {x.dims[1]}};
+		if (!f)
+			return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
+		if ((st = imp_weight_add(l, &s, f, err)))
+			return st;
+	}
+	return imp_set_layer(imp, 0, l, x.rank, x.dims, perm, NULL, err);
+}
+
+/* Pad (constant mode, value 0) over the spatial axes of a 4-D input: zero_padding2d. */
+strata_status imp_map_pad(st_onnx_import *imp, strata_error *err)
+{
+	imp_value *xp = imp_tensor_in(imp, 0);
+	if (!xp)
+		return STRATA_ERR_UNSUPPORTED;
+	imp_value x = *xp;
+	char mode_buf[32];
+	const char *mode = st_onnx_attr_string(imp->node, "mode", "constant", mode_buf, sizeof(mode_buf));
+	if (strcmp(mode, "constant"))
+		return imp_refuse(imp, "mode '%s' (Strata pads with zeros)", mode);
+	int64_t pads[2 * ST_ONNX_MAX_RANK];
+	double value = 0;
+	size_t n;
+	if (imp->file->opset < 11) {
+		const int64_t *p;
+		n = st_onnx_attr_ints(imp->node, "pads", &p);
+		if (n != 2 * x.rank)
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "%zu pads for rank %u", n, x.rank);
+		memcpy(pads, p, n * sizeof(*p));
+		value = st_onnx_attr_float(imp->node, "value", 0.0f);
+	} else {
+		imp_value *pv = imp_in(imp, 1), *cv = imp_in(imp, 2);
+		if (!pv || pv->state != IMP_CONST || (cv && cv->state != IMP_CONST) || imp_in(imp, 3))
+			return imp_refuse(imp, "pads or value that are not constants, or axes");
+		if (pv->c.count != 2 * x.rank)
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "%llu pads for rank %u", (unsigned long long)pv->c.count,
+			                x.rank);
+		for (size_t i = 0; i < 2 * x.rank; i++)
+			pads[i] = (int64_t)pv->c.v[i];
+		value = cv && cv->c.count ? cv->c.v[0] : 0;
+	}
+	if (value != 0)
+		return imp_refuse(imp, "a pad value of %g (Strata pads with zeros)", value);
+	if (x.rank != 4 || pads[0] || pads[1] || pads[4] || pads[5])
+		return imp_refuse(imp, "padding other than the height and width of a 4-D input");
+	for (int i = 0; i < 8; i++)
+		if (pads[i] < 0)
+			return imp_refuse(imp, "negative pads (cropping)");
+	uint32_t perm[ST_ONNX_MAX_RANK];
+	imp_perm_channels_last(perm, 4);
+	char ref[IMP_NAME];
+	strata_status st = imp_as(imp, &x, perm, ref, err);
+	if (st)
+		return st;
+	const char *in = ref;
+	imp_layer *l;
+	if ((st = imp_add_layer(imp, imp->node->output[0], "zero_padding2d", &in, 1, &l, err,
+	                    "padding: [%lld, %lld, %lld, %lld]", (long long)pads[2], (long long)pads[6], (long long)pads[3],
+	                    (long long)pads[7])))
+		return st;
+	int64_t dims[4] = {x.dims[0], x.dims[1], x.dims[2] + pads[2] + pads[6], x.dims[3] + pads[3] + pads[7]};
+	imp_value *y;
+	if ((st = imp_set_layer(imp, 0, l, 4, dims, perm, &y, err)))
+		return st;
+	y->nonneg = x.nonneg;
+	return STRATA_OK;
+}

@@ -1,0 +1,347 @@
+/* The operators that act element by element: activations, the element-wise merges, Identity and
+ * Dropout, Softmax. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx/import.h"
+#include "onnx/import_ops.h"
+
+static strata_status activation(st_onnx_import *imp, strata_error *err, const char *name, bool nonneg)
+{
+	char fields[64];
+	snprintf(fields, sizeof(fields), "activation: %s", name);
+	return imp_unary(imp, err, "activation", fields, nonneg);
+}
+
+strata_status imp_map_relu(st_onnx_import *imp, strata_error *err)
+{
+	return activation(imp, err, "relu", true);
+}
+
+strata_status imp_map_sigmoid(st_onnx_import *imp, strata_error *err)
+{
+	return activation(imp, err, "sigmoid", true);
+}
+
+strata_status imp_map_tanh(st_onnx_import *imp, strata_error *err)
+{
+	return activation(imp, err, "tanh", false);
+}
+
+strata_status imp_map_softplus(st_onnx_import *imp, strata_error *err)
+{
+	return activation(imp, err, "softplus", true);
+}
+
+strata_status imp_map_softsign(st_onnx_import *imp, strata_error *err)
+{
+	return activation(imp, err, "softsign", false);
+}
+
+strata_status imp_map_exp(st_onnx_import *imp, strata_error *err)
+{
+	return activation(imp, err, "exponential", true);
+}
+
+strata_status imp_map_hard_swish(st_onnx_import *imp, strata_error *err)
+{
+	return activation(imp, err, "hard_swish", false);
+}
+
+strata_status imp_map_leaky_relu(st_onnx_import *imp, strata_error *err)
+{
+	char fields[64];
+	snprintf(fields, sizeof(fields), "negative_slope: %.9g", st_onnx_attr_float(imp->node, "alpha", 0.01f));
+	return imp_unary(imp, err, "leaky_relu", fields, false);
+}
+
+strata_status imp_map_elu(st_onnx_import *imp, strata_error *err)
+{
+	char fields[64];
+	snprintf(fields, sizeof(fields), "alpha: %.9g", st_onnx_attr_float(imp->node, "alpha", 1.0f));
+	return imp_unary(imp, err, "elu", fields, false);
+}
+
+strata_status imp_map_selu(st_onnx_import *imp, strata_error *err)
+{
+	float alpha = st_onnx_attr_float(imp->node, "alpha", 1.67326319217681884765625f);
+	float gamma = st_onnx_attr_float(imp->node, "gamma", 1.05070102214813232421875f);
+	if (fabsf(alpha - 1.67326319217681884765625f) > 1e-6f || fabsf(gamma - 1.05070102214813232421875f) > 1e-6f)
+		return imp_refuse(imp, "alpha %g and gamma %g: Strata's selu has the standard constants only", alpha, gamma);
+	return activation(imp, err, "selu", false);
+}
+
+strata_status imp_map_hard_sigmoid(st_onnx_import *imp, strata_error *err)
+{
+	float alpha = st_onnx_attr_float(imp->node, "alpha", 0.2f);
+	float beta = st_onnx_attr_float(imp->node, "beta", 0.5f);
+	/* Strata's hard_sigmoid is Keras 3's: relu6(x + 3) / 6, alpha 1/6. */
+	if (fabsf(alpha - 1.0f / 6.0f) > 1e-6f || fabsf(beta - 0.5f) > 1e-6f)
+		return imp_refuse(imp, "alpha %g, beta %g: Strata's hard_sigmoid is max(0, min(1, x / 6 + 0.5))", alpha, beta);
+	return activation(imp, err, "hard_sigmoid", true);
+}
+
+/* The bound of Clip (an attribute before opset 11, an optional constant input since). */
+static bool clip_bound(st_onnx_import *imp, size_t input, const char *attr, float fallback, float *out)
+{
+	if (imp->file->opset < 11) {
+		*out = st_onnx_attr_float(imp->node, attr, fallback);
+		return true;
+	}
+	imp_value *v = imp_in(imp, input);
+	if (!v) {
+		*out = fallback;
+		return true;
+	}
+	if (v->state != IMP_CONST || v->c.count != 1)
+		return false;
+	*out = (float)v->c.v[0];
+	return true;
+}
+
+strata_status imp_map_clip(st_onnx_import *imp, strata_error *err)
+{
+	float lo, hi;
+	if (!clip_bound(imp, 1, "min", -INFINITY, &lo) || !clip_bound(imp, 2, "max", INFINITY, &hi))
+		return imp_refuse(imp, "its bounds are not constants");
+	if (lo != 0.0f)
+		return imp_refuse(imp, "a lower bound of %g: Strata maps Clip(0, max), a ReLU with max_value", lo);
+	if (hi == 6.0f)
+		return activation(imp, err, "relu6", true);
+	if (isinf(hi))
+		return activation(imp, err, "relu", true);
+	char fields[64];
+	snprintf(fields, sizeof(fields), "max_value: %.9g", hi);
+	return imp_unary(imp, err, "relu", fields, true);
+}
+
+strata_status imp_map_softmax(st_onnx_import *imp, strata_error *err)
+{
+	imp_value *x = imp_tensor_in(imp, 0);
+	if (!x)
+		return STRATA_ERR_UNSUPPORTED;
+	int64_t r = x->rank;
+	int64_t axis = st_onnx_attr_int(imp->node, "axis", imp->file->opset >= 13 ? -1 : 1);
+	if (axis < -r || axis >= r)
+		return imp_fail(imp, err, STRATA_ERR_INVALID, "axis %lld is outside the input's %lld axes", (long long)axis,
+		                (long long)r);
+	if (axis < 0)
+		axis += r;
+	/* Before opset 13 the axes from `axis` on are one: only the last may be larger than 1. */
+	if (imp->file->opset < 13)
+		for (int64_t a = axis; a < r - 1; a++)
+			if (x->dims[a] != 1)
+				return imp_refuse(imp, "softmax over axes %lld to %lld at once (opset %lld's coercion to 2-D)",
+				                  (long long)axis, (long long)(r - 1), (long long)imp->file->opset);
+	if (imp->file->opset < 13)
+		axis = r - 1;
+	if (axis == 0 || x->perm[0] == (uint32_t)axis)
+		return imp_refuse(imp, "softmax over the batch axis");
+	if (x->flat_rank || x->perm[r - 1] != (uint32_t)axis) {
+		/* Another layout: ONNX's own has the axis last when it is ONNX's last. */
+		if (axis != r - 1)
+			return imp_refuse(imp, "softmax over axis %lld, which is not the last in Strata's layout",
+			                  (long long)axis);
+		char ref[IMP_NAME];
+		imp_value copy = *x;
+		strata_status st = imp_as_onnx(imp, &copy, ref, err);
+		if (st)
+			return st;
+		const char *in = ref;
+		imp_layer *l;
+		if ((st = imp_add_layer(imp, imp->node->output[0], "activation", &in, 1, &l, err, "activation: softmax")))
+			return st;
+		uint32_t id[ST_ONNX_MAX_RANK];
+		imp_perm_identity(id, copy.rank);
+		imp_value *y;
+		if ((st = imp_set_layer(imp, 0, l, copy.rank, copy.dims, id, &y, err)))
+			return st;
+		y->nonneg = true;
+		return STRATA_OK;
+	}
+	return activation(imp, err, "softmax", true);
+}
+
+strata_status imp_map_identity(st_onnx_import *imp, strata_error *err)
+{
+	imp_value *x = imp_in(imp, 0);
+	if (!x)
+		return imp_fail(imp, err, STRATA_ERR_PARSE, "it has no input");
+	if (x->state == IMP_CONST) {
+		st_onnx_const c = x->c;
+		size_t bytes = c.count * sizeof(double) + 1;
+		if (!(c.v = malloc(bytes)))
+			return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
+		memcpy(c.v, x->c.v, c.count * sizeof(double));
+		return imp_set_const(imp, 0, &c, err);
+	}
+	return imp_alias(imp, 0, x, NULL, err);
+}
+
+/* Dropout at inference is the identity (the import is of a model to run; its mask output, when
+ * read, is not supported). */
+strata_status imp_map_dropout(st_onnx_import *imp, strata_error *err)
+{
+	if (imp->node->n_output > 1 && imp->node->output[1] && imp->node->output[1][0] &&
+	    imp_readers(imp, imp->node->output[1]))
+		return imp_refuse(imp, "its mask output is read");
+	imp_value *mode = imp_in(imp, 2);
+	if (mode && (mode->state != IMP_CONST || (mode->c.count && mode->c.v[0] != 0)))
+		return imp_refuse(imp, "training_mode is on");
+	return imp_map_identity(imp, err);
+}
+
+/* ---- Element-wise merges ------------------------------------------------------------------- */
+
+static bool same_dims(const imp_value *a, const imp_value *b)
+{
+	if (a->rank != b->rank)
+		return false;
+	for (uint32_t k = 0; k < a->rank; k++)
+		if (a->dims[k] != b->dims[k])
+			return false;
+	return true;
+}
+
+static bool same_flat(const imp_value *a, const imp_value *b)
+{
+	return a->flat_rank == b->flat_rank &&
+	       (!a->flat_rank || (!memcmp(a->flat_dims, b->flat_dims, a->flat_rank * sizeof(a->flat_dims[0])) &&
+	                          imp_perm_equal(a->flat_perm, b->flat_perm, a->flat_rank)));
+}
+
+/* A constant added to the output of a layer that has no bias yet, read by nothing else: the
+ * constant becomes that layer's bias (MatMul + Add, Conv without bias + Add). */
+static strata_status fold_bias(st_onnx_import *imp, imp_value *x, const imp_value *c, bool negate,
+                               strata_error *err, bool *done)
+{
+	*done = false;
+	if (x->layer < 0 || imp_readers(imp, x->name) != 1)
+		return STRATA_OK;
+	imp_layer *l = &imp->layers[x->layer];
+	char *flag = strstr(l->yaml, "use_bias: false");
+	if (!flag || x->flat_rank || l->n_weights != 1)
+		return STRATA_OK;
+	/* The bias runs along Strata's last axis: ONNX's axis perm[rank-1]. */
+	uint32_t axis = x->perm[x->rank - 1];
+	int64_t units = x->dims[axis];
+	if ((int64_t)c->c.count != units && c->c.count != 1)
+		return STRATA_OK;
+	/* Its dims must broadcast along that axis only. */
+	/* Before opset 7 a broadcast operand lines up at `axis` (from the left), since at the right. */
+	const Onnx__AttributeProto *legacy = imp->file->opset < 7 ? st_onnx_attr(imp->node, "axis") : NULL;
+	int64_t offset = legacy && legacy->has_i ? (legacy->i < 0 ? legacy->i + x->rank : legacy->i)
+	                                         : (int64_t)x->rank - (int64_t)c->c.rank;
+	if (offset < 0 || offset + c->c.rank > x->rank)
+		return STRATA_OK;
+	for (uint32_t d = 0; d < c->c.rank; d++) {
+		uint32_t onnx_axis = (uint32_t)offset + d;
+		if (c->c.dims[d] != 1 && onnx_axis != axis)
+			return STRATA_OK;
+	}
+	float *bias = malloc((size_t)units * sizeof(float));
+	if (!bias)
+		return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
+	for (int64_t u = 0; u < units; u++)
+		bias[u] = (float)(negate ? -c->c.v[c->c.count == 1 ? 0 : u] : c->c.v[c->c.count == 1 ? 0 : u]);
+	strata_shape shape = {.rank = 1, .dims = {units}};
+	strata_status st = imp_weight_add(l, &shape, bias, err);
+	if (st)
+		return st;
+	memcpy(flag, "use_bias: true ", 15);
+	imp_value copy = *x;
+	*done = true;
+	return imp_alias(imp, 0, &copy, NULL, err);
+}
+
+/* Add, Sub, Mul, Max, Min, Sum, Mean over tensors of one shape: Strata's merge layers. */
+static strata_status merge(st_onnx_import *imp, strata_error *err, const char *type)
+{
+	const Onnx__NodeProto *n = imp->node;
+	if (n->n_input < 1)
+		return imp_fail(imp, err, STRATA_ERR_PARSE, "it has no inputs");
+	if (n->n_input == 1)
+		return imp_map_identity(imp, err);
+	imp_value *first = imp_in(imp, 0), *second = imp_in(imp, 1);
+	if (!first || !second)
+		return imp_fail(imp, err, STRATA_ERR_PARSE, "an input is missing");
+	if (n->n_input == 2 && (first->state == IMP_CONST) != (second->state == IMP_CONST)) {
+		imp_value *x = first->state == IMP_CONST ? second : first;
+		imp_value *c = first->state == IMP_CONST ? first : second;
+		bool is_add = !strcmp(type, "add"), is_sub = !strcmp(type, "subtract") && c == second;
+		if (is_add || is_sub) {
+			bool done;
+			strata_status st = fold_bias(imp, x, c, is_sub, err, &done);
+			if (st || done)
+				return st;
+		}
+		return imp_refuse(imp, "a constant operand (only a bias after a layer without one is taken)");
+	}
+	const char *refs[16];
+	char bufs[16][IMP_NAME];
+	if (n->n_input > 16)
+		return imp_refuse(imp, "%zu inputs, more than 16", n->n_input);
+	imp_value lead = *first;
+	if (lead.state != IMP_TENSOR)
+		return imp_refuse(imp, "constant operands");
+	for (size_t i = 0; i < n->n_input; i++) {
+		imp_value *v = imp_in(imp, i);
+		if (!v || v->state != IMP_TENSOR)
+			return imp_refuse(imp, "constant operands");
+		if (!same_dims(v, &lead))
+			return imp_refuse(imp, "operands of different shapes (broadcasting between tensors is not supported)");
+		imp_value copy = *v;
+		strata_status st;
+		if (same_flat(&copy, &lead) && imp_perm_equal(copy.perm, lead.perm, lead.rank)) {
+			snprintf(bufs[i], IMP_NAME, "%s", copy.ref);
+		} else if (lead.flat_rank) {
+			return imp_refuse(imp, "operands flattened in different orders");
+		} else if ((st = imp_as(imp, &copy, lead.perm, bufs[i], err))) {
+			return st;
+		}
+		refs[i] = bufs[i];
+	}
+	imp_layer *l;
+	strata_status st = imp_add_layer(imp, n->output[0], type, refs, n->n_input, &l, err, NULL);
+	if (st)
+		return st;
+	imp_value *y;
+	if ((st = imp_set_layer(imp, 0, l, lead.rank, lead.dims, lead.perm, &y, err)))
+		return st;
+	y->flat_rank = lead.flat_rank;
+	memcpy(y->flat_dims, lead.flat_dims, sizeof(y->flat_dims));
+	memcpy(y->flat_perm, lead.flat_perm, sizeof(y->flat_perm));
+	return STRATA_OK;
+}
+
+strata_status imp_map_add(st_onnx_import *imp, strata_error *err)
+{
+	return merge(imp, err, "add");
+}
+
+strata_status imp_map_sub(st_onnx_import *imp, strata_error *err)
+{
+	return merge(imp, err, "subtract");
+}
+
+strata_status imp_map_mul(st_onnx_import *imp, strata_error *err)
+{
+	return merge(imp, err, "multiply");
+}
+
+strata_status imp_map_max(st_onnx_import *imp, strata_error *err)
+{
+	return merge(imp, err, "maximum");
+}
+
+strata_status imp_map_min(st_onnx_import *imp, strata_error *err)
+{
+	return merge(imp, err, "minimum");
+}
+
+strata_status imp_map_mean(st_onnx_import *imp, strata_error *err)
+{
+	return merge(imp, err, "average");
+}
