@@ -51,6 +51,9 @@ static const op_entry table[] = {
 	{"Squeeze", imp_map_squeeze},
 	{"Unsqueeze", imp_map_unsqueeze},
 	{"Shape", imp_map_shape},
+	{"LSTM", imp_map_lstm},
+	{"GRU", imp_map_gru},
+	{"RNN", imp_map_rnn},
 };
 
 imp_mapper imp_mapper_for(const char *op)

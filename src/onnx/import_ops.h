@@ -48,6 +48,11 @@ strata_status imp_map_pad(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_gemm(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_matmul(st_onnx_import *imp, strata_error *err);
 
+/* import_recurrent.c */
+strata_status imp_map_lstm(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_gru(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_rnn(st_onnx_import *imp, strata_error *err);
+
 /* import_shape.c */
 strata_status imp_map_flatten(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_reshape(st_onnx_import *imp, strata_error *err);

@@ -120,8 +120,15 @@ strata_status imp_map_reshape(st_onnx_import *imp, strata_error *err)
 		if (d == 0 && !allowzero)
 			d = i < x->rank ? x->dims[i] : 0;
 		if (i == 0) {
-			/* The batch stays: 0 (copy), -1 with the rest known, or its own size. */
-			if (!(d == x->dims[0] || (d == -1) || x->dims[0] == -1))
+			/* The batch stays: 0 (copy), its own size, or -1 when the rest holds a sample. */
+			int64_t rest = 1;
+			for (uint32_t j = 1; j < rank; j++) {
+				int64_t e = (int64_t)s->c.v[j];
+				rest *= e == 0 && !allowzero && j < x->rank ? x->dims[j] : e;
+			}
+			if (d == -1 && rest != per_sample)
+				return imp_refuse(imp, "a reshape that changes the batch (its -1 takes more than a sample)");
+			if (!(d == x->dims[0] || d == -1 || x->dims[0] == -1))
 				return imp_refuse(imp, "a reshape that changes the batch (%lld to %lld)", (long long)x->dims[0],
 				                  (long long)d);
 			dims[0] = x->dims[0];

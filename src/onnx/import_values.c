@@ -206,8 +206,13 @@ void imp_make_name(st_onnx_import *imp, const char *hint, char *out, size_t size
 	snprintf(out, size, "%s", base);
 	for (unsigned suffix = 1;; suffix++) {
 		bool taken = false;
-		for (size_t i = 0; i < imp->n_layers && !taken; i++)
-			taken = !strcmp(imp->layers[i].name, out);
+		for (size_t i = 0; i < imp->n_layers && !taken; i++) {
+			/* Nor the parts the loader names after a recurrent layer with return_state. */
+			size_t len = strlen(imp->layers[i].name);
+			taken = !strcmp(imp->layers[i].name, out) ||
+			        (!strncmp(out, imp->layers[i].name, len) &&
+			         (!strcmp(out + len, "_output") || !strcmp(out + len, "_state_h") || !strcmp(out + len, "_state_c")));
+		}
 		for (size_t i = 0; i < imp->n_inputs && !taken; i++)
 			taken = !strcmp(imp->inputs[i].ref, out);
 		if (!taken)

@@ -33,6 +33,18 @@ static bool read_by_spatial_op(const Onnx__GraphProto *g, const char *name)
 	return false;
 }
 
+static bool read_as_time_first(const Onnx__GraphProto *g, const char *name)
+{
+	for (size_t i = 0; i < g->n_node; i++) {
+		const Onnx__NodeProto *n = g->node[i];
+		if (n->n_input && n->input[0] && !strcmp(n->input[0], name) && n->op_type &&
+		    (!strcmp(n->op_type, "LSTM") || !strcmp(n->op_type, "GRU") || !strcmp(n->op_type, "RNN")) &&
+		    !st_onnx_attr_int(n, "layout", 0))
+			return true;
+	}
+	return false;
+}
+
 static strata_status add_input(st_onnx_import *imp, const Onnx__ValueInfoProto *vi, strata_error *err)
 {
 	const char *path = imp->file->path;
@@ -66,8 +78,14 @@ static strata_status add_input(st_onnx_import *imp, const Onnx__ValueInfoProto *
 			               "2^31 - 1: Strata's models have fixed sample shapes", path, name, d);
 		v->dims[d] = known ? dim->dim_value : -1;
 	}
-	if (v->rank >= 3 && read_by_spatial_op(imp->file->model->graph, name))
+	if (v->rank >= 3 && read_by_spatial_op(imp->file->model->graph, name)) {
 		imp_perm_channels_last(v->perm, v->rank);
+	} else if (v->rank == 3 && read_as_time_first(imp->file->model->graph, name)) {
+		/* A recurrent node's X, time first: Strata's batch is its axis 1. */
+		v->perm[0] = 1;
+		v->perm[1] = 0;
+		v->perm[2] = 2;
+	}
 	else
 		imp_perm_identity(v->perm, v->rank);
 	imp_io *io = &imp->inputs[imp->n_inputs];

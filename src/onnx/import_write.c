@@ -144,6 +144,8 @@ static strata_status gather_weights(const st_onnx_import *imp, const strata_mode
 		for (size_t j = 0; j < imp->n_layers && !il; j++)
 			if (!strcmp(imp->layers[j].name, l->name))
 				il = &imp->layers[j];
+		if (!il && !l->n_weights)
+			continue; /* a part the loader adds (a recurrent layer's NAME_state_h) */
 		if (!il || il->n_weights != l->n_weights) {
 			free(t);
 			return st_fail(err, STRATA_ERR_INVALID, "import of %s: layer %s declares %u weights, the importer made %u "
