@@ -151,14 +151,6 @@ static strata_status out_channels_last(st_onnx_import *imp, const imp_layer *l, 
 	return st;
 }
 
-static float *floats_of(const st_onnx_const *c)
-{
-	float *f = malloc(c->count * sizeof(float) + 1);
-	if (f)
-		for (uint64_t i = 0; i < c->count; i++)
-			f[i] = (float)c->v[i];
-	return f;
-}
 
 strata_status imp_map_conv(st_onnx_import *imp, strata_error *err)
 {
@@ -237,7 +229,7 @@ strata_status imp_map_conv(st_onnx_import *imp, strata_error *err)
 	if ((st = imp_weight_add(l, &ks, k, err)))
 		return st;
 	if (bv) {
-		float *b = floats_of(&bv->c);
+		float *b = floats_of_const(&bv->c);
 		strata_shape bs = {.rank = 1, .dims = {M}};
 		if (!b)
 			return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
@@ -378,7 +370,7 @@ strata_status imp_map_batch_norm(st_onnx_import *imp, strata_error *err)
 		return st;
 	/* Keras' order: gamma (ONNX's scale), beta (bias), moving_mean, moving_variance. */
 	for (size_t i = 0; i < 4; i++) {
-		float *f = floats_of(&p[i]->c);
+		float *f = floats_of_const(&p[i]->c);
 		strata_shape s = {.rank = 1, .dims = {x.dims[1]}};
 		if (!f)
 			return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
@@ -440,6 +432,202 @@ strata_status imp_map_pad(st_onnx_import *imp, strata_error *err)
 	                    (long long)pads[7])))
 		return st;
 	int64_t dims[4] = {x.dims[0], x.dims[1], x.dims[2] + pads[2] + pads[6], x.dims[3] + pads[3] + pads[7]};
+	imp_value *y;
+	if ((st = imp_set_layer(imp, 0, l, 4, dims, perm, &y, err)))
+		return st;
+	y->nonneg = x.nonneg;
+	return STRATA_OK;
+}
+
+/* ConvTranspose (one group): conv2d_transpose, whose kernel is Keras' (kh, kw, filters, channels)
+ * and whose padding is Keras': 'valid' (no pads, output_padding at the end) or 'same' (the
+ * output in x strides, (E - strides) // 2 cropped before, the rest after). */
+strata_status imp_map_conv_transpose(st_onnx_import *imp, strata_error *err)
+{
+	imp_value *xp = imp_tensor_in(imp, 0);
+	if (!xp)
+		return STRATA_ERR_UNSUPPORTED;
+	imp_value x = *xp;
+	imp_value *wv = imp_in(imp, 1), *bv = imp_in(imp, 2);
+	if (!wv || wv->state != IMP_CONST || (bv && bv->state != IMP_CONST))
+		return imp_refuse(imp, "weights that are not constants");
+	const st_onnx_const *W = &wv->c;
+	if (x.rank != 4 || W->rank != 4)
+		return imp_refuse(imp, "a %u-D input: Strata's transposed convolution is 2-D", x.rank - 2);
+	if (st_onnx_attr_int(imp->node, "group", 1) != 1)
+		return imp_refuse(imp, "groups");
+	if (st_onnx_attr(imp->node, "output_shape"))
+		return imp_refuse(imp, "output_shape (give pads and output_padding instead)");
+	int64_t C = x.dims[1], M = W->dims[1], k[2] = {W->dims[2], W->dims[3]};
+	if (W->dims[0] != C || (bv && (int64_t)bv->c.count != M))
+		return imp_fail(imp, err, STRATA_ERR_INVALID, "weights for %lld channels, the input has %lld",
+		                (long long)W->dims[0], (long long)C);
+	int64_t s[2], d[2], pads[4], op[2];
+	const int64_t *given;
+	for (int i = 0; i < 2; i++) {
+		size_t n = st_onnx_attr_ints(imp->node, "strides", &given);
+		s[i] = n == 2 ? given[i] : 1;
+		n = st_onnx_attr_ints(imp->node, "dilations", &given);
+		d[i] = n == 2 ? given[i] : 1;
+		n = st_onnx_attr_ints(imp->node, "output_padding", &given);
+		op[i] = n == 2 ? given[i] : 0;
+	}
+	size_t np = st_onnx_attr_ints(imp->node, "pads", &given);
+	for (int i = 0; i < 4; i++)
+		pads[i] = np == 4 ? given[i] : 0;
+	char autopad[32];
+	const char *ap = st_onnx_attr_string(imp->node, "auto_pad", "NOTSET", autopad, sizeof(autopad));
+	bool same = true, valid = true;
+	int64_t out[2];
+	for (int i = 0; i < 2; i++) {
+		if (s[i] < 1 || d[i] < 1 || op[i] < 0 || op[i] >= s[i] || pads[i] < 0 || pads[i + 2] < 0)
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "strides, dilations, pads or output_padding out of range");
+		int64_t e = (k[i] - 1) * d[i] + 1, total = e - s[i];
+		if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
+			pads[i] = !strcmp(ap, "SAME_UPPER") ? total / 2 : total - total / 2;
+			pads[i + 2] = total - pads[i];
+		} else if (!strcmp(ap, "VALID")) {
+			pads[i] = pads[i + 2] = 0;
+		}
+		out[i] = s[i] * (x.dims[2 + i] - 1) + op[i] + e - pads[i] - pads[i + 2];
+		valid &= pads[i] == 0 && pads[i + 2] == 0 && e >= s[i];
+		same &= total >= 0 && op[i] == 0 && pads[i] == total / 2 && pads[i + 2] == total - total / 2;
+	}
+	/* Other pads: the full ('valid') output, then a cropping2d of the pads (and of the rows a
+	 * window shorter than its stride leaves at the end). */
+	int64_t crop[4] = {0};
+	bool cropped = false;
+	if (!same) {
+		for (int i = 0; i < 2; i++) {
+			int64_t e = (k[i] - 1) * d[i] + 1;
+			crop[2 * i] = pads[i];
+			crop[2 * i + 1] = pads[i + 2] + (e < s[i] && !op[i] ? s[i] - e : 0);
+			cropped |= crop[2 * i] || crop[2 * i + 1];
+			if (out[i] < 1)
+				return imp_fail(imp, err, STRATA_ERR_INVALID, "pads leave no output");
+		}
+		valid = true;
+	}
+	uint32_t perm[4];
+	imp_perm_channels_last(perm, 4);
+	char ref[IMP_NAME];
+	strata_status st = imp_as(imp, &x, perm, ref, err);
+	if (st)
+		return st;
+	char extra[64] = "";
+	if (valid && (op[0] || op[1]))
+		snprintf(extra, sizeof(extra), ", output_padding: [%lld, %lld]", (long long)op[0], (long long)op[1]);
+	const char *in = ref;
+	imp_layer *l;
+	if ((st = imp_add_layer(imp, imp->node->output[0], "conv2d_transpose", &in, 1, &l, err,
+	                        "filters: %lld, kernel_size: [%lld, %lld], strides: [%lld, %lld], padding: %s, "
+	                        "dilation_rate: [%lld, %lld], use_bias: %s%s", (long long)M, (long long)k[0],
+	                        (long long)k[1], (long long)s[0], (long long)s[1], valid ? "valid" : "same",
+	                        (long long)d[0], (long long)d[1], bv ? "true" : "false", extra)))
+		return st;
+	float *kernel = malloc(W->count * sizeof(float) + 1);
+	if (!kernel)
+		return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
+	for (int64_t c = 0; c < C; c++)
+		for (int64_t o = 0; o < M; o++)
+			for (int64_t y = 0; y < k[0]; y++)
+				for (int64_t xx = 0; xx < k[1]; xx++)
+					kernel[((y * k[1] + xx) * M + o) * C + c] = (float)W->v[((c * M + o) * k[0] + y) * k[1] + xx];
+	strata_shape ks = {.rank = 4, .dims = {k[0], k[1], M, C}};
+	if ((st = imp_weight_add(l, &ks, kernel, err)))
+		return st;
+	if (bv) {
+		float *b = floats_of_const(&bv->c);
+		strata_shape bs = {.rank = 1, .dims = {M}};
+		if (!b)
+			return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
+		if ((st = imp_weight_add(l, &bs, b, err)))
+			return st;
+	}
+	int64_t dims[4] = {x.dims[0], M, out[0], out[1]};
+	if (!cropped)
+		return imp_set_layer(imp, 0, l, 4, dims, perm, NULL, err);
+	char hint[IMP_NAME + 8];
+	snprintf(hint, sizeof(hint), "%s_crop", imp->node->output[0]);
+	in = l->name;
+	if ((st = imp_add_layer(imp, hint, "cropping2d", &in, 1, &l, err, "cropping: [%lld, %lld, %lld, %lld]",
+	                        (long long)crop[0], (long long)crop[1], (long long)crop[2], (long long)crop[3])))
+		return st;
+	return imp_set_layer(imp, 0, l, 4, dims, perm, NULL, err);
+}
+
+/* Resize and Upsample by whole factors over height and width: up_sampling2d, nearest (ONNX's
+ * asymmetric floor, or half-pixel rounding, the same for whole factors) or bilinear (ONNX's
+ * linear with half-pixel coordinates, Keras 3's and PyTorch's align_corners=False). */
+strata_status imp_map_resize(st_onnx_import *imp, strata_error *err)
+{
+	imp_value *xp = imp_tensor_in(imp, 0);
+	if (!xp)
+		return STRATA_ERR_UNSUPPORTED;
+	imp_value x = *xp;
+	if (x.rank != 4)
+		return imp_refuse(imp, "a %u-D input: Strata upsamples images", x.rank - 2);
+	bool upsample = !strcmp(imp->node->op_type, "Upsample");
+	double scale[4] = {0};
+	const imp_value *sv = NULL, *zv = NULL;
+	if (upsample && imp->file->opset < 9) {
+		const float *f;
+		if (st_onnx_attr_floats(imp->node, "scales", &f) != 4)
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "scales needs 4 values");
+		for (int i = 0; i < 4; i++)
+			scale[i] = f[i];
+	} else {
+		sv = imp_in(imp, upsample || imp->file->opset < 11 ? 1 : 2);
+		zv = upsample || imp->file->opset < 11 ? NULL : imp_in(imp, 3);
+		if ((sv && sv->state != IMP_CONST) || (zv && zv->state != IMP_CONST))
+			return imp_refuse(imp, "scales or sizes that are not constants");
+		if (sv && sv->c.count == 4) {
+			for (int i = 0; i < 4; i++)
+				scale[i] = sv->c.v[i];
+		} else if (zv && zv->c.count == 4) {
+			for (int i = 0; i < 4; i++)
+				scale[i] = x.dims[i] > 0 ? zv->c.v[i] / (double)x.dims[i] : 1;
+			scale[0] = 1;
+		} else {
+			return imp_refuse(imp, "neither 4 scales nor 4 sizes");
+		}
+	}
+	if (scale[0] != 1 || scale[1] != 1 || scale[2] < 1 || scale[3] < 1 || scale[2] != floor(scale[2]) ||
+	    scale[3] != floor(scale[3]))
+		return imp_refuse(imp, "scales [%g, %g, %g, %g]: Strata upsamples height and width by whole factors",
+		                  scale[0], scale[1], scale[2], scale[3]);
+	char buf[3][40];
+	const char *mode = st_onnx_attr_string(imp->node, "mode", "nearest", buf[0], sizeof(buf[0]));
+	const char *coord = st_onnx_attr_string(imp->node, "coordinate_transformation_mode",
+	                                        upsample || imp->file->opset < 11 ? "asymmetric" : "half_pixel", buf[1],
+	                                        sizeof(buf[1]));
+	const char *nearest = st_onnx_attr_string(imp->node, "nearest_mode", upsample || imp->file->opset < 11 ? "floor"
+	                                                                                            : "round_prefer_floor",
+	                                          buf[2], sizeof(buf[2]));
+	bool half = !strcmp(coord, "half_pixel") || !strcmp(coord, "pytorch_half_pixel");
+	const char *interpolation;
+	if (!strcmp(mode, "nearest") &&
+	    ((!strcmp(coord, "asymmetric") && !strcmp(nearest, "floor")) ||
+	     (half && (!strcmp(nearest, "round_prefer_floor") || !strcmp(nearest, "round_prefer_ceil")))))
+		interpolation = "nearest";
+	else if ((!strcmp(mode, "linear") || !strcmp(mode, "bilinear")) && half)
+		interpolation = "bilinear";
+	else
+		return imp_refuse(imp, "mode '%s' with coordinate_transformation_mode '%s' (nearest_mode '%s'): Strata has "
+		                  "nearest (floor) and half-pixel bilinear", mode, coord, nearest);
+	uint32_t perm[4];
+	imp_perm_channels_last(perm, 4);
+	char ref[IMP_NAME];
+	strata_status st = imp_as(imp, &x, perm, ref, err);
+	if (st)
+		return st;
+	const char *in = ref;
+	imp_layer *l;
+	if ((st = imp_add_layer(imp, imp->node->output[0], "up_sampling2d", &in, 1, &l, err,
+	                        "size: [%lld, %lld], interpolation: %s", (long long)scale[2], (long long)scale[3],
+	                        interpolation)))
+		return st;
+	int64_t dims[4] = {x.dims[0], x.dims[1], x.dims[2] * (int64_t)scale[2], x.dims[3] * (int64_t)scale[3]};
 	imp_value *y;
 	if ((st = imp_set_layer(imp, 0, l, 4, dims, perm, &y, err)))
 		return st;

@@ -106,3 +106,47 @@ strata_status imp_map_matmul(st_onnx_import *imp, strata_error *err)
 		return imp_refuse(imp, "a 1-D left-hand side");
 	return dense(imp, x, &b->c, false, 1.0, NULL, 0, err);
 }
+
+/* Gather of rows of a constant table by int ids: Keras' Embedding, its table (input_dim,
+ * output_dim) as ONNX stores it. */
+strata_status imp_map_gather(st_onnx_import *imp, strata_error *err)
+{
+	imp_value *table = imp_in(imp, 0);
+	imp_value *ids = imp_in(imp, 1);
+	if (!table || !ids)
+		return imp_fail(imp, err, STRATA_ERR_PARSE, "an input is missing");
+	if (table->state != IMP_CONST || ids->state != IMP_TENSOR)
+		return imp_refuse(imp, "a Gather that is not rows of a constant table picked by a tensor of ids (an embedding)");
+	if (!ids->ids)
+		return imp_refuse(imp, "indices that are not an integer model input");
+	if (st_onnx_attr_int(imp->node, "axis", 0) != 0 || table->c.rank != 2)
+		return imp_refuse(imp, "a table of rank %u or an axis other than 0", table->c.rank);
+	imp_value x = *ids;
+	if (x.rank + 1 > ST_ONNX_MAX_RANK || x.rank > STRATA_MAX_RANK)
+		return imp_refuse(imp, "ids of rank %u", x.rank);
+	int64_t V = table->c.dims[0], E = table->c.dims[1];
+	if (V < 1 || E < 1 || E > 65536)
+		return imp_refuse(imp, "a table of %lld x %lld (Strata's vectors hold 1 to 65536 values)", (long long)V,
+		                  (long long)E);
+	float *t = floats_of_const(&table->c);
+	if (!t)
+		return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
+	const char *in = x.ref;
+	imp_layer *l;
+	strata_status st = imp_add_layer(imp, imp->node->output[0], "embedding", &in, 1, &l, err,
+	                                 "input_dim: %lld, output_dim: %lld", (long long)V, (long long)E);
+	if (st) {
+		free(t);
+		return st;
+	}
+	strata_shape ts = {.rank = 2, .dims = {V, E}};
+	if ((st = imp_weight_add(l, &ts, t, err)))
+		return st;
+	int64_t dims[ST_ONNX_MAX_RANK];
+	uint32_t perm[ST_ONNX_MAX_RANK];
+	memcpy(dims, x.dims, x.rank * sizeof(*dims));
+	memcpy(perm, x.perm, x.rank * sizeof(*perm));
+	dims[x.rank] = E;
+	perm[x.rank] = x.rank;
+	return imp_set_layer(imp, 0, l, x.rank + 1, dims, perm, NULL, err);
+}

@@ -345,3 +345,86 @@ strata_status imp_map_mean(st_onnx_import *imp, strata_error *err)
 {
 	return merge(imp, err, "average");
 }
+
+/* PRelu: Keras' PReLU, its alpha the slope broadcast to the sample's shape in Strata's layout,
+ * with shared_axes where the slope does not vary. */
+strata_status imp_map_prelu(st_onnx_import *imp, strata_error *err)
+{
+	imp_value *xp = imp_tensor_in(imp, 0);
+	if (!xp)
+		return STRATA_ERR_UNSUPPORTED;
+	imp_value x = *xp;
+	imp_value *sv = imp_in(imp, 1);
+	if (!sv || sv->state != IMP_CONST)
+		return imp_refuse(imp, "a slope that is not a constant");
+	const st_onnx_const *slope = &sv->c;
+	if (slope->rank > x.rank)
+		return imp_fail(imp, err, STRATA_ERR_INVALID, "a slope of rank %u for an input of rank %u", slope->rank, x.rank);
+	if (x.flat_rank) {
+		char ref[IMP_NAME];
+		strata_status st = imp_as_onnx(imp, &x, ref, err);
+		if (st)
+			return st;
+		snprintf(x.ref, sizeof(x.ref), "%s", ref);
+		x.flat_rank = 0;
+		imp_perm_identity(x.perm, x.rank);
+	}
+	/* The slope's size along each ONNX axis (right-aligned), 1 where it broadcasts. */
+	int64_t sd[ST_ONNX_MAX_RANK] = {0};
+	/* Before opset 7 a 1-D slope runs along the channels (axis 1), since it is right-aligned. */
+	bool legacy = imp->file->opset < 7 && slope->rank == 1 && x.rank > 1;
+	for (uint32_t a = 0; a < x.rank; a++) {
+		sd[a] = legacy ? (a == 1 ? slope->dims[0] : 1)
+		        : a + slope->rank >= x.rank ? slope->dims[a + slope->rank - x.rank] : 1;
+		if (sd[a] != 1 && sd[a] != x.dims[a])
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "the slope does not broadcast along axis %u", a);
+	}
+	if (sd[x.perm[0]] != 1)
+		return imp_refuse(imp, "a slope that varies along the batch");
+	uint64_t stride[ST_ONNX_MAX_RANK], s = 1;
+	for (uint32_t a = x.rank; a-- > 0;) {
+		stride[a] = sd[a] == 1 ? 0 : s;
+		s *= (uint64_t)sd[a];
+	}
+	/* Keras' alpha: the sample's shape, 1 on the shared axes (where the slope broadcasts). */
+	strata_shape alpha_shape = {.rank = x.rank - 1};
+	char shared[64] = "";
+	size_t len = 0;
+	uint64_t count = 1;
+	for (uint32_t k = 1; k < x.rank; k++) {
+		uint32_t a = x.perm[k];
+		alpha_shape.dims[k - 1] = sd[a];
+		count *= (uint64_t)sd[a];
+		if (sd[a] == 1 && x.dims[a] != 1)
+			len += (size_t)snprintf(shared + len, sizeof(shared) - len, "%s%u", len ? ", " : "", k);
+	}
+	float *alpha = malloc(count * sizeof(float) + 1);
+	if (!alpha)
+		return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
+	uint64_t idx[ST_ONNX_MAX_RANK] = {0};
+	for (uint64_t j = 0; j < count; j++) {
+		uint64_t o = 0;
+		for (uint32_t k = 1; k < x.rank; k++)
+			o += idx[k] * stride[x.perm[k]];
+		alpha[j] = (float)slope->v[o];
+		for (uint32_t k = x.rank; k-- > 1;) {
+			if (++idx[k] < (uint64_t)alpha_shape.dims[k - 1])
+				break;
+			idx[k] = 0;
+		}
+	}
+	const char *in = x.ref;
+	imp_layer *l;
+	strata_status st;
+	if (len)
+		st = imp_add_layer(imp, imp->node->output[0], "prelu", &in, 1, &l, err, "shared_axes: [%s]", shared);
+	else
+		st = imp_add_layer(imp, imp->node->output[0], "prelu", &in, 1, &l, err, NULL);
+	if (st) {
+		free(alpha);
+		return st;
+	}
+	if ((st = imp_weight_add(l, &alpha_shape, alpha, err)))
+		return st;
+	return imp_set_layer(imp, 0, l, x.rank, x.dims, x.perm, NULL, err);
+}

@@ -31,11 +31,17 @@ strata_status imp_map_mul(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_max(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_min(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_mean(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_prelu(st_onnx_import *imp, strata_error *err);
 
 /* fold.c: Shape of a tensor or a constant, a constant */
 strata_status imp_map_shape(st_onnx_import *imp, strata_error *err);
 
+/* import_values.c: a constant's values as floats (malloc'd), for weights */
+float *floats_of_const(const st_onnx_const *c);
+
 /* import_conv.c */
+strata_status imp_map_conv_transpose(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_resize(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_conv(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_max_pool(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_average_pool(st_onnx_import *imp, strata_error *err);
@@ -47,6 +53,7 @@ strata_status imp_map_pad(st_onnx_import *imp, strata_error *err);
 /* import_dense.c */
 strata_status imp_map_gemm(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_matmul(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_gather(st_onnx_import *imp, strata_error *err);
 
 /* import_recurrent.c */
 strata_status imp_map_lstm(st_onnx_import *imp, strata_error *err);

@@ -432,3 +432,12 @@ strata_status imp_unary(st_onnx_import *imp, strata_error *err, const char *type
 	memcpy(y->flat_perm, copy.flat_perm, sizeof(y->flat_perm));
 	return STRATA_OK;
 }
+
+float *floats_of_const(const st_onnx_const *c)
+{
+	float *f = malloc(c->count * sizeof(float) + 1);
+	if (f)
+		for (uint64_t i = 0; i < c->count; i++)
+			f[i] = (float)c->v[i];
+	return f;
+}
