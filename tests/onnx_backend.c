@@ -4,7 +4,7 @@
  * strata_session_run and compared with its stored outputs within ONNX's tolerances
  * (|got - want| <= atol + rtol * |want|; rtol 1e-3, atol 1e-7 unless --rtol/--atol say).
  *
- *   onnx_backend [--rtol R] [--atol A] [--table] [--list FILE] [--quiet] PATH...
+ *   onnx_backend [--rtol R] [--atol A] [--table] [--list FILE] [--quiet] [--report] PATH...
  *
  * A PATH holding model.onnx is a case; any other folder is a suite of cases (its sub-folders).
  * Each case ends PASS, FAIL (imported but wrong, or an import error that is not a refusal) or
@@ -13,7 +13,8 @@
  * LSTM's W, R and B): a case the import refuses is imported again per data set with its inputs
  * after the first made initializers of that data set's values ("frozen" in the report). --list keeps only the
  * cases named in FILE (one folder name a line, '#' comments). --table prints a Markdown row per
- * suite. Exit status 1 when any case fails, 0 otherwise. */
+ * suite; --report gives each passing case's largest absolute error. Exit status 1 when any case
+ * fails, 0 otherwise. */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -31,7 +32,7 @@
 
 typedef struct options {
 	double rtol, atol;
-	bool table, quiet;
+	bool table, quiet, report;
 	char **only;
 	size_t n_only;
 } options;
@@ -234,7 +235,7 @@ static bool freeze_inputs(const char *onnx, const char *set, const char *out, ch
 
 /* Runs one data set; *why gets the first mismatch. */
 static verdict run_set(strata_runtime *rt, strata_model *m, const char *weights, const strata_onnx_import_result *r,
-                       const char *set, const options *o, char *why, size_t why_size)
+                       const char *set, const options *o, char *why, size_t why_size, double *worst)
 {
 	size_t n_in = strata_onnx_import_io_count(r, false), n_out = strata_onnx_import_io_count(r, true);
 	float **ins = calloc(n_in + 1, sizeof(float *)), **outs = calloc(n_out + 1, sizeof(float *));
@@ -308,6 +309,8 @@ static verdict run_set(strata_runtime *rt, strata_model *m, const char *weights,
 	for (size_t k = 0; k < n_out && v == PASS; k++)
 		for (uint64_t j = 0; j < want[k].count; j++) {
 			double w = want[k].v[want_index[k][j]], g = outs[k][j];
+			if (fabs(g - w) > *worst)
+				*worst = fabs(g - w);
 			if (!(fabs(g - w) <= o->atol + o->rtol * fabs(w)) && !(isnan(w) && isnan(g))) {
 				snprintf(why, why_size, "output %zu element %llu: %.9g, expected %.9g", k,
 				         (unsigned long long)want_index[k][j], g, w);
@@ -358,9 +361,10 @@ static verdict import_case(strata_registry *reg, const char *onnx, const char *y
 }
 
 static verdict run_case(strata_registry *reg, strata_runtime *rt, const char *dir, const options *o, char *why,
-                        size_t why_size, bool *frozen)
+                        size_t why_size, bool *frozen, double *worst)
 {
 	*frozen = false;
+	*worst = 0;
 	char tmp[] = "/tmp/strata-onnx-XXXXXX";
 	if (!mkdtemp(tmp)) {
 		snprintf(why, why_size, "mkdtemp: %s", strerror(errno));
@@ -410,7 +414,7 @@ static verdict run_case(strata_registry *reg, strata_runtime *rt, const char *di
 				v = FAIL;
 		}
 		if (v == PASS)
-			v = run_set(rt, m, weights, r, set, o, why, why_size);
+			v = run_set(rt, m, weights, r, set, o, why, why_size, worst);
 		free(set);
 	}
 	free_list(sets, n);
@@ -442,7 +446,10 @@ static void one(strata_registry *reg, strata_runtime *rt, const char *dir, const
 		return;
 	char why[STRATA_ERROR_MAX + 64] = "";
 	bool frozen;
-	verdict v = run_case(reg, rt, dir, o, why, sizeof(why), &frozen);
+	double worst;
+	verdict v = run_case(reg, rt, dir, o, why, sizeof(why), &frozen, &worst);
+	if (v == PASS && o->report)
+		snprintf(why, sizeof(why), "largest |error| %.3g", worst);
 	*(v == PASS ? &c->pass : v == FAIL ? &c->fail : &c->refused) += 1;
 	if (!o->quiet || v == FAIL)
 		printf("%-8s %s%s%s%s\n", v == PASS ? "PASS" : v == FAIL ? "FAIL" : "REFUSED", name,
@@ -486,13 +493,15 @@ int main(int argc, char **argv)
 			o.table = true;
 		else if (!strcmp(argv[first], "--quiet"))
 			o.quiet = true;
+		else if (!strcmp(argv[first], "--report"))
+			o.report = true;
 		else {
-			fprintf(stderr, "usage: onnx_backend [--rtol R] [--atol A] [--list FILE] [--table] [--quiet] PATH...\n");
+			fprintf(stderr, "usage: onnx_backend [--rtol R] [--atol A] [--list FILE] [--table] [--quiet] [--report] PATH...\n");
 			return 2;
 		}
 	}
 	if (first == argc) {
-		fprintf(stderr, "usage: onnx_backend [--rtol R] [--atol A] [--list FILE] [--table] [--quiet] PATH...\n");
+		fprintf(stderr, "usage: onnx_backend [--rtol R] [--atol A] [--list FILE] [--table] [--quiet] [--report] PATH...\n");
 		return 2;
 	}
 	strata_registry *reg = NULL;

@@ -104,6 +104,9 @@ imp_value *imp_in(st_onnx_import *imp, size_t i);
 /* Output i's value, made if new; a name given twice is an error of the file. */
 strata_status imp_out(st_onnx_import *imp, size_t i, imp_value **out, strata_error *err);
 
+/* The name to make a layer's from: the node's, else its first output's. */
+const char *imp_hint(const st_onnx_import *imp);
+
 /* Defines output i as a constant (taking c's values) or as a tensor held by `ref`. */
 strata_status imp_set_const(st_onnx_import *imp, size_t i, st_onnx_const *c, strata_error *err);
 strata_status imp_set_tensor(st_onnx_import *imp, size_t i, const char *ref, uint32_t rank, const int64_t *dims,

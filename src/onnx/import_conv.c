@@ -207,7 +207,7 @@ strata_status imp_map_conv(st_onnx_import *imp, strata_error *err)
 	}
 	const char *in = ref;
 	imp_layer *l;
-	if ((st = imp_add_layer(imp, imp->node->output[0], type, &in, 1, &l, err, "%s", fields)))
+	if ((st = imp_add_layer(imp, imp_hint(imp), type, &in, 1, &l, err, "%s", fields)))
 		return st;
 	/* ONNX's W[o][i][y][x] to Keras' HWIO K[y][x][i][o]; depthwise (kh, kw, C, multiplier). */
 	int64_t kh = W->dims[2], kw = w.n == 2 ? W->dims[3] : 1, cin = W->dims[1];
@@ -270,7 +270,7 @@ static strata_status pool(st_onnx_import *imp, strata_error *err, bool max)
 	window_fields(&w, "pool_size", geometry, sizeof(geometry));
 	const char *in = ref;
 	imp_layer *l;
-	if ((st = imp_add_layer(imp, imp->node->output[0], max ? "maxpool2d" : "averagepool2d", &in, 1, &l, err,
+	if ((st = imp_add_layer(imp, imp_hint(imp), max ? "maxpool2d" : "averagepool2d", &in, 1, &l, err,
 	                    "%s, padding: %s", geometry, w.same && !pad ? "same" : "valid")))
 		return st;
 	return out_channels_last(imp, l, &x, x.dims[1], &w, x.nonneg, err);
@@ -304,7 +304,7 @@ static strata_status global_pool(st_onnx_import *imp, strata_error *err, bool ma
 		return st;
 	const char *in = ref;
 	imp_layer *l;
-	if ((st = imp_add_layer(imp, imp->node->output[0], max ? "global_max_pooling2d" : "global_average_pooling2d", &in, 1,
+	if ((st = imp_add_layer(imp, imp_hint(imp), max ? "global_max_pooling2d" : "global_average_pooling2d", &in, 1,
 	                    &l, err, "keepdims: true")))
 		return st;
 	int64_t dims[4] = {x.dims[0], x.dims[1], 1, 1};
@@ -365,7 +365,7 @@ strata_status imp_map_batch_norm(st_onnx_import *imp, strata_error *err)
 		return imp_fail(imp, err, STRATA_ERR_INVALID, "epsilon %g or momentum %g out of range", eps, momentum);
 	const char *in = ref;
 	imp_layer *l;
-	if ((st = imp_add_layer(imp, imp->node->output[0], "batch_normalization", &in, 1, &l, err,
+	if ((st = imp_add_layer(imp, imp_hint(imp), "batch_normalization", &in, 1, &l, err,
 	                    "epsilon: %.9g, momentum: %.9g", eps, momentum)))
 		return st;
 	/* Keras' order: gamma (ONNX's scale), beta (bias), moving_mean, moving_variance. */
@@ -427,7 +427,7 @@ strata_status imp_map_pad(st_onnx_import *imp, strata_error *err)
 		return st;
 	const char *in = ref;
 	imp_layer *l;
-	if ((st = imp_add_layer(imp, imp->node->output[0], "zero_padding2d", &in, 1, &l, err,
+	if ((st = imp_add_layer(imp, imp_hint(imp), "zero_padding2d", &in, 1, &l, err,
 	                    "padding: [%lld, %lld, %lld, %lld]", (long long)pads[2], (long long)pads[6], (long long)pads[3],
 	                    (long long)pads[7])))
 		return st;
@@ -519,7 +519,7 @@ strata_status imp_map_conv_transpose(st_onnx_import *imp, strata_error *err)
 		snprintf(extra, sizeof(extra), ", output_padding: [%lld, %lld]", (long long)op[0], (long long)op[1]);
 	const char *in = ref;
 	imp_layer *l;
-	if ((st = imp_add_layer(imp, imp->node->output[0], "conv2d_transpose", &in, 1, &l, err,
+	if ((st = imp_add_layer(imp, imp_hint(imp), "conv2d_transpose", &in, 1, &l, err,
 	                        "filters: %lld, kernel_size: [%lld, %lld], strides: [%lld, %lld], padding: %s, "
 	                        "dilation_rate: [%lld, %lld], use_bias: %s%s", (long long)M, (long long)k[0],
 	                        (long long)k[1], (long long)s[0], (long long)s[1], valid ? "valid" : "same",
@@ -623,7 +623,7 @@ strata_status imp_map_resize(st_onnx_import *imp, strata_error *err)
 		return st;
 	const char *in = ref;
 	imp_layer *l;
-	if ((st = imp_add_layer(imp, imp->node->output[0], "up_sampling2d", &in, 1, &l, err,
+	if ((st = imp_add_layer(imp, imp_hint(imp), "up_sampling2d", &in, 1, &l, err,
 	                        "size: [%lld, %lld], interpolation: %s", (long long)scale[2], (long long)scale[3],
 	                        interpolation)))
 		return st;

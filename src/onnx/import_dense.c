@@ -35,7 +35,7 @@ static strata_status dense(st_onnx_import *imp, imp_value *xp, const st_onnx_con
 	}
 	const char *in = ref;
 	imp_layer *l;
-	if ((st = imp_add_layer(imp, imp->node->output[0], "dense", &in, 1, &l, err, "units: %lld, use_bias: %s",
+	if ((st = imp_add_layer(imp, imp_hint(imp), "dense", &in, 1, &l, err, "units: %lld, use_bias: %s",
 	                    (long long)units, C ? "true" : "false"))) {
 		free(order);
 		return st;
@@ -133,7 +133,7 @@ strata_status imp_map_gather(st_onnx_import *imp, strata_error *err)
 		return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
 	const char *in = x.ref;
 	imp_layer *l;
-	strata_status st = imp_add_layer(imp, imp->node->output[0], "embedding", &in, 1, &l, err,
+	strata_status st = imp_add_layer(imp, imp_hint(imp), "embedding", &in, 1, &l, err,
 	                                 "input_dim: %lld, output_dim: %lld", (long long)V, (long long)E);
 	if (st) {
 		free(t);

@@ -8,8 +8,48 @@
 #include "onnx/import.h"
 #include "onnx/import_ops.h"
 
+/* An activation right after a convolution or dense layer that nothing else reads becomes that
+ * layer's `activation:` (one kernel less, as Keras writes such a layer). *fused says whether. */
+static strata_status fuse(st_onnx_import *imp, const char *name, bool nonneg, bool *fused, strata_error *err)
+{
+	static const char *const types[] = {", type: conv2d,", ", type: conv1d,", ", type: dense,",
+	                                    ", type: depthwise_conv2d,", ", type: conv2d_transpose,"};
+	*fused = false;
+	imp_value *x = imp_in(imp, 0);
+	if (!x || x->state != IMP_TENSOR || x->layer < 0 || x->flat_rank || imp_readers(imp, x->name) != 1)
+		return STRATA_OK;
+	imp_layer *l = &imp->layers[x->layer];
+	bool fusable = false;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		fusable |= strstr(l->yaml, types[i]) != NULL;
+	if (!fusable || strstr(l->yaml, "activation:"))
+		return STRATA_OK;
+	size_t ylen = strlen(l->yaml), slen = strlen(l->source);
+	char *yaml = realloc(l->yaml, ylen + strlen(name) + 16);
+	if (!yaml)
+		return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
+	l->yaml = yaml;
+	snprintf(yaml + ylen, strlen(name) + 16, ", activation: %s", name);
+	char *source = realloc(l->source, slen + strlen(imp->label) + 4);
+	if (!source)
+		return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
+	l->source = source;
+	snprintf(source + slen, strlen(imp->label) + 4, " + %s", imp->label);
+	imp_value copy = *x, *y;
+	strata_status st = imp_alias(imp, 0, &copy, &y, err);
+	if (!st) {
+		y->nonneg = nonneg;
+		*fused = true;
+	}
+	return st;
+}
+
 static strata_status activation(st_onnx_import *imp, strata_error *err, const char *name, bool nonneg)
 {
+	bool fused;
+	strata_status st = fuse(imp, name, nonneg, &fused, err);
+	if (st || fused)
+		return st;
 	char fields[64];
 	snprintf(fields, sizeof(fields), "activation: %s", name);
 	return imp_unary(imp, err, "activation", fields, nonneg);
@@ -151,7 +191,7 @@ strata_status imp_map_softmax(st_onnx_import *imp, strata_error *err)
 			return st;
 		const char *in = ref;
 		imp_layer *l;
-		if ((st = imp_add_layer(imp, imp->node->output[0], "activation", &in, 1, &l, err, "activation: softmax")))
+		if ((st = imp_add_layer(imp, imp_hint(imp), "activation", &in, 1, &l, err, "activation: softmax")))
 			return st;
 		uint32_t id[ST_ONNX_MAX_RANK];
 		imp_perm_identity(id, copy.rank);
@@ -222,7 +262,7 @@ static strata_status fold_bias(st_onnx_import *imp, imp_value *x, const imp_valu
 		return STRATA_OK;
 	imp_layer *l = &imp->layers[x->layer];
 	char *flag = strstr(l->yaml, "use_bias: false");
-	if (!flag || x->flat_rank || l->n_weights != 1)
+	if (!flag || x->flat_rank || l->n_weights != 1 || strstr(l->yaml, "activation:"))
 		return STRATA_OK;
 	/* The bias runs along Strata's last axis: ONNX's axis perm[rank-1]. */
 	uint32_t axis = x->perm[x->rank - 1];
@@ -304,7 +344,7 @@ static strata_status merge(st_onnx_import *imp, strata_error *err, const char *t
 		refs[i] = bufs[i];
 	}
 	imp_layer *l;
-	strata_status st = imp_add_layer(imp, n->output[0], type, refs, n->n_input, &l, err, NULL);
+	strata_status st = imp_add_layer(imp, imp_hint(imp), type, refs, n->n_input, &l, err, NULL);
 	if (st)
 		return st;
 	imp_value *y;
@@ -417,9 +457,9 @@ strata_status imp_map_prelu(st_onnx_import *imp, strata_error *err)
 	imp_layer *l;
 	strata_status st;
 	if (len)
-		st = imp_add_layer(imp, imp->node->output[0], "prelu", &in, 1, &l, err, "shared_axes: [%s]", shared);
+		st = imp_add_layer(imp, imp_hint(imp), "prelu", &in, 1, &l, err, "shared_axes: [%s]", shared);
 	else
-		st = imp_add_layer(imp, imp->node->output[0], "prelu", &in, 1, &l, err, NULL);
+		st = imp_add_layer(imp, imp_hint(imp), "prelu", &in, 1, &l, err, NULL);
 	if (st) {
 		free(alpha);
 		return st;

@@ -24,7 +24,7 @@ static strata_status flatten_to_2d(st_onnx_import *imp, imp_value *xp, strata_er
 		return imp_refuse(imp, "flattening a value whose batch axis is not first");
 	const char *in = x.ref;
 	imp_layer *l;
-	strata_status st = imp_add_layer(imp, imp->node->output[0], "flatten", &in, 1, &l, err, NULL);
+	strata_status st = imp_add_layer(imp, imp_hint(imp), "flatten", &in, 1, &l, err, NULL);
 	if (st)
 		return st;
 	int64_t f = 1;
@@ -90,7 +90,7 @@ static strata_status reshape_to(st_onnx_import *imp, imp_value *xp, uint32_t ran
 	imp_dims_text(dims + 1, rank - 1, text, sizeof(text));
 	const char *in = ref;
 	imp_layer *l;
-	if ((st = imp_add_layer(imp, imp->node->output[0], "reshape", &in, 1, &l, err, "target_shape: %s", text)))
+	if ((st = imp_add_layer(imp, imp_hint(imp), "reshape", &in, 1, &l, err, "target_shape: %s", text)))
 		return st;
 	if ((st = imp_set_layer(imp, 0, l, rank, dims, id, &y, err)))
 		return st;
@@ -250,7 +250,7 @@ strata_status imp_map_concat(st_onnx_import *imp, strata_error *err)
 		refs[i] = bufs[i];
 	}
 	imp_layer *l;
-	strata_status st = imp_add_layer(imp, n->output[0], "concatenate", refs, n->n_input, &l, err, "axis: %u", k);
+	strata_status st = imp_add_layer(imp, imp_hint(imp), "concatenate", refs, n->n_input, &l, err, "axis: %u", k);
 	if (st)
 		return st;
 	int64_t dims[ST_ONNX_MAX_RANK] = {0};
@@ -328,8 +328,8 @@ strata_status imp_map_squeeze(st_onnx_import *imp, strata_error *err)
 	imp_dims_text(stored, rank - 1, text, sizeof(text));
 	const char *in = x.ref;
 	imp_layer *l;
-	strata_status st = rank == 2 ? imp_add_layer(imp, imp->node->output[0], "flatten", &in, 1, &l, err, NULL)
-	                             : imp_add_layer(imp, imp->node->output[0], "reshape", &in, 1, &l, err, "target_shape: %s",
+	strata_status st = rank == 2 ? imp_add_layer(imp, imp_hint(imp), "flatten", &in, 1, &l, err, NULL)
+	                             : imp_add_layer(imp, imp_hint(imp), "reshape", &in, 1, &l, err, "target_shape: %s",
 	                                         text);
 	if (st)
 		return st;

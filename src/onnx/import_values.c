@@ -187,6 +187,12 @@ void imp_flat_order(const imp_value *v, uint64_t *order)
 	}
 }
 
+const char *imp_hint(const st_onnx_import *imp)
+{
+	const Onnx__NodeProto *n = imp->node;
+	return n->name && n->name[0] ? n->name : n->n_output && n->output[0] ? n->output[0] : "layer";
+}
+
 /* ---- Layers -------------------------------------------------------------------------------- */
 
 /* Strata layer names: letters, digits and '_' (weights are named LAYER/WEIGHT), not starting
@@ -195,6 +201,8 @@ void imp_make_name(st_onnx_import *imp, const char *hint, char *out, size_t size
 {
 	char base[IMP_NAME - 16];
 	size_t k = 0;
+	while (*hint && !isalnum((unsigned char)*hint))
+		hint++; /* PyTorch's "/conv1/Conv" is conv1_Conv */
 	for (const char *p = hint; *p && k + 1 < sizeof(base); p++)
 		base[k++] = isalnum((unsigned char)*p) ? *p : '_';
 	base[k] = '\0';
@@ -419,7 +427,7 @@ strata_status imp_unary(st_onnx_import *imp, strata_error *err, const char *type
 	imp_value copy = *x;
 	const char *in = copy.ref;
 	imp_layer *l;
-	const char *hint = imp->node->output[0];
+	const char *hint = imp_hint(imp);
 	strata_status st = imp_add_layer(imp, hint, type, &in, 1, &l, err, "%s", fields ? fields : "");
 	if (st)
 		return st;
