@@ -716,6 +716,14 @@ STRATA_API strata_status strata_onnx_import_io(const strata_onnx_import_result *
                                                const int64_t **dims, const uint32_t **perm);
 STRATA_API void strata_onnx_import_result_free(strata_onnx_import_result *r);
 
+/* Writes the model with the weights of `weights_path` as an ONNX file (opset 17), atomically.
+ * Images (height, width, channels) enter and leave it channels-first (N, C, H, W), as ONNX
+ * models do; every other input and output keeps Strata's axis order. A model with layers ONNX
+ * cannot express (or this export does not) writes nothing and returns STRATA_ERR_UNSUPPORTED,
+ * every such layer listed in `err`. No device is used. */
+STRATA_API strata_status strata_onnx_export(const strata_model *model, const char *weights_path,
+                                            const char *onnx_path, strata_error *err);
+
 /* Runs inference on `batch` samples of a model with any number of inputs and outputs: inputs[i]
  * holds batch x input i's shape floats (ids as floats for int32 inputs), outputs[k] receives
  * batch x output k's shape floats. */

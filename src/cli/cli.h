@@ -102,6 +102,7 @@ int cmd_check_plugin(cli_context *ctx);
 /* A layer's backward pass against finite differences (--layer; strata_gradcheck). */
 int cmd_gradcheck(cli_context *ctx);
 int cmd_import(cli_context *ctx);
+int cmd_export(cli_context *ctx);
 
 /* The session of a command: batch from --batch-size or the model, seed from --seed or the model. */
 int cli_open_session(cli_context *ctx, strata_session **out, uint32_t *batch);

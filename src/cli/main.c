@@ -16,7 +16,7 @@
 
 enum command_id { DEVICES, LAYERS, SUMMARY, FORWARD, TRAIN, EVAL, PREDICT, BENCH, TUNE, PLOT, VISUALIZE, EMBED,
 	CHECK_PLUGIN,
-	GRADCHECK, IMPORT };
+	GRADCHECK, IMPORT, EXPORT };
 
 typedef struct command {
 	const char *name;
@@ -94,6 +94,11 @@ static const command commands[] = {
 	            "weights (NAME.stw beside it, or --weights), which predict, eval, summary and train take\n"
 	            "as they are. A graph with operators Strata has no layer for writes nothing and exits 2,\n"
 	            "listing every such node (name, op type, opset, why). No device is used."},
+	[EXPORT] = {"export", cmd_export, 1, 1, "MODEL.yaml", "write a model and its weights as an ONNX file",
+	            "Writes the model with --weights (default: the seed's initial weights) as ONNX (opset 17,\n"
+	            "-o MODEL.onnx): images channels-first (N, C, H, W) as ONNX models take them, every other\n"
+	            "input and output in Strata's order. A model with layers ONNX cannot express writes\n"
+	            "nothing and exits 2, listing every such layer."},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -203,8 +208,12 @@ static const option options[] = {
 	TEXT("--plugin-path", NULL, "DIRS", plugin_path, BIT(GRADCHECK),
 	     "extra ':'-separated plugin folders (after STRATA_PLUGIN_PATH)"),
 	TEXT("--output", "-o", "NAME.yaml", output, BIT(IMPORT), "the model file to write; required"),
+	TEXT("--output", "-o", "MODEL.onnx", output, BIT(EXPORT), "the ONNX file to write; required"),
+	TEXT("--weights", NULL, "PATH", weights, BIT(EXPORT), "the weights file (.stw) (default: the seed's initial weights)"),
+	COUNT("--seed", NULL, "N", seed, 0, INT64_MAX, BIT(EXPORT), "seed of the initial weights without --weights (default: the model's)"),
+	TEXT("--device", NULL, "SEL", device, BIT(EXPORT), "the device that makes the initial weights without --weights"),
 	TEXT("--weights", NULL, "PATH", weights, BIT(IMPORT), "the weights file to write (default: -o's name with .stw)"),
-	TEXT("--plugin-path", NULL, "DIRS", plugin_path, BIT(IMPORT),
+	TEXT("--plugin-path", NULL, "DIRS", plugin_path, BIT(IMPORT) | BIT(EXPORT),
 	     "extra ':'-separated plugin folders (after STRATA_PLUGIN_PATH)"),
 	FLAG("--verbose", "-v", verbose, ALL_COMMANDS, "say what is compiled, loaded and cached"),
 };

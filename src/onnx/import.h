@@ -82,6 +82,8 @@ typedef struct st_onnx_import {
 	/* The nodes refused, one line each, all of them before giving up. */
 	char *refused;
 	size_t refused_len, n_refused;
+	/* Nodes a pattern already took (gelu's Div, Erf, Add, Mul, Mul): the walk skips them. */
+	bool *done;
 	/* The node being mapped, for messages and for the `source` of the layers it makes. */
 	const Onnx__NodeProto *node;
 	size_t node_index;
@@ -118,6 +120,10 @@ strata_status imp_set_layer(st_onnx_import *imp, size_t i, const imp_layer *laye
 strata_status imp_alias(st_onnx_import *imp, size_t i, const imp_value *v, imp_value **out, strata_error *err);
 /* How many nodes (and graph outputs) read the value named `name`. */
 size_t imp_readers(const st_onnx_import *imp, const char *name);
+/* The node that is the only reader of `name` (and no graph output is), or NULL. */
+const Onnx__NodeProto *imp_sole_reader(const st_onnx_import *imp, const char *name, size_t *index);
+/* A new value named `name`, the same tensor as `v`. */
+strata_status imp_alias_named(st_onnx_import *imp, const char *name, const imp_value *v, strata_error *err);
 /* The order of a flattened value's features: Strata's feature j is ONNX's feature order[j]. */
 void imp_flat_order(const imp_value *v, uint64_t *order);
 

@@ -634,3 +634,189 @@ strata_status imp_map_resize(st_onnx_import *imp, strata_error *err)
 	y->nonneg = x.nonneg;
 	return STRATA_OK;
 }
+
+/* Slice of a tensor over height and width with step 1: cropping2d. */
+strata_status imp_map_slice(st_onnx_import *imp, strata_error *err)
+{
+	imp_value *xp = imp_tensor_in(imp, 0);
+	if (!xp)
+		return STRATA_ERR_UNSUPPORTED;
+	imp_value x = *xp;
+	int64_t starts[ST_ONNX_MAX_RANK], ends[ST_ONNX_MAX_RANK], axes[ST_ONNX_MAX_RANK], steps[ST_ONNX_MAX_RANK];
+	size_t n;
+	if (imp->file->opset < 10) {
+		const int64_t *s, *e, *a;
+		n = st_onnx_attr_ints(imp->node, "starts", &s);
+		size_t ne = st_onnx_attr_ints(imp->node, "ends", &e), na = st_onnx_attr_ints(imp->node, "axes", &a);
+		if (n != ne || (na && na != n) || n > x.rank)
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "starts, ends and axes differ in length");
+		for (size_t i = 0; i < n; i++) {
+			starts[i] = s[i];
+			ends[i] = e[i];
+			axes[i] = na ? a[i] : (int64_t)i;
+			steps[i] = 1;
+		}
+	} else {
+		const imp_value *v[4] = {imp_in(imp, 1), imp_in(imp, 2), imp_in(imp, 3), imp_in(imp, 4)};
+		for (int i = 0; i < 4; i++)
+			if ((i < 2 && !v[i]) || (v[i] && v[i]->state != IMP_CONST))
+				return imp_refuse(imp, "starts, ends, axes or steps that are not constants");
+		n = v[0]->c.count;
+		if (v[1]->c.count != n || (v[2] && v[2]->c.count != n) || (v[3] && v[3]->c.count != n) || n > x.rank)
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "starts, ends, axes and steps differ in length");
+		for (size_t i = 0; i < n; i++) {
+			starts[i] = (int64_t)fmax(fmin(v[0]->c.v[i], 9e18), -9e18);
+			ends[i] = (int64_t)fmax(fmin(v[1]->c.v[i], 9e18), -9e18);
+			axes[i] = v[2] ? (int64_t)v[2]->c.v[i] : (int64_t)i;
+			steps[i] = v[3] ? (int64_t)v[3]->c.v[i] : 1;
+		}
+	}
+	if (x.rank != 4)
+		return imp_refuse(imp, "a slice of a %u-D value: Strata crops the height and width of images", x.rank);
+	int64_t crop[4] = {0, 0, 0, 0}, dims[4] = {x.dims[0], x.dims[1], x.dims[2], x.dims[3]};
+	for (size_t i = 0; i < n; i++) {
+		int64_t a = axes[i] < 0 ? axes[i] + 4 : axes[i];
+		if (a != 2 && a != 3)
+			return imp_refuse(imp, "a slice along axis %lld: Strata crops height and width", (long long)axes[i]);
+		if (steps[i] != 1)
+			return imp_refuse(imp, "a step of %lld (Strata crops with step 1)", (long long)steps[i]);
+		int64_t len = x.dims[a], s = starts[i] < 0 ? starts[i] + len : starts[i], e = ends[i] < 0 ? ends[i] + len : ends[i];
+		s = s < 0 ? 0 : s > len ? len : s;
+		e = e < 0 ? 0 : e > len ? len : e;
+		if (e <= s)
+			return imp_refuse(imp, "an empty slice");
+		crop[2 * (a - 2)] = s;
+		crop[2 * (a - 2) + 1] = len - e;
+		dims[a] = e - s;
+	}
+	uint32_t perm[4];
+	imp_perm_channels_last(perm, 4);
+	char ref[IMP_NAME];
+	strata_status st = imp_as(imp, &x, perm, ref, err);
+	if (st)
+		return st;
+	const char *in = ref;
+	imp_layer *l;
+	if ((st = imp_add_layer(imp, imp_hint(imp), "cropping2d", &in, 1, &l, err, "cropping: [%lld, %lld, %lld, %lld]",
+	                        (long long)crop[0], (long long)crop[1], (long long)crop[2], (long long)crop[3])))
+		return st;
+	imp_value *y;
+	if ((st = imp_set_layer(imp, 0, l, 4, dims, perm, &y, err)))
+		return st;
+	y->nonneg = x.nonneg;
+	return STRATA_OK;
+}
+
+/* LayerNormalization over the last axis (opset 17): layer_normalization. */
+strata_status imp_map_layer_norm(st_onnx_import *imp, strata_error *err)
+{
+	imp_value *xp = imp_tensor_in(imp, 0);
+	if (!xp)
+		return STRATA_ERR_UNSUPPORTED;
+	imp_value x = *xp;
+	int64_t axis = st_onnx_attr_int(imp->node, "axis", -1);
+	if (axis < 0)
+		axis += x.rank;
+	if (axis != (int64_t)x.rank - 1)
+		return imp_refuse(imp, "normalization over axes %lld to %u (Strata normalizes the last axis)", (long long)axis,
+		                  x.rank - 1);
+	for (size_t i = 1; i < imp->node->n_output; i++)
+		if (imp->node->output[i] && imp->node->output[i][0] && imp_readers(imp, imp->node->output[i]))
+			return imp_refuse(imp, "its Mean or InvStdDev output is read");
+	imp_value *sv = imp_in(imp, 1), *bv = imp_in(imp, 2);
+	int64_t C = x.dims[axis];
+	if (!sv || sv->state != IMP_CONST || (bv && bv->state != IMP_CONST) || (int64_t)sv->c.count != C ||
+	    (bv && (int64_t)bv->c.count != C))
+		return imp_refuse(imp, "a scale or bias that is not a constant of the axis' size");
+	char ref[IMP_NAME];
+	strata_status st = imp_as_onnx(imp, &x, ref, err);
+	if (st)
+		return st;
+	const char *in = ref;
+	imp_layer *l;
+	if ((st = imp_add_layer(imp, imp_hint(imp), "layer_normalization", &in, 1, &l, err, "epsilon: %.9g, center: %s",
+	                        st_onnx_attr_float(imp->node, "epsilon", 1e-5f), bv ? "true" : "false")))
+		return st;
+	float *g = floats_of_const(&sv->c), *b = bv ? floats_of_const(&bv->c) : NULL;
+	strata_shape s = {.rank = 1, .dims = {C}};
+	if (!g || (bv && !b)) {
+		free(g);
+		free(b);
+		return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
+	}
+	if ((st = imp_weight_add(l, &s, g, err)) || (b && (st = imp_weight_add(l, &s, b, err))))
+		return st;
+	uint32_t id[ST_ONNX_MAX_RANK];
+	imp_perm_identity(id, x.rank);
+	return imp_set_layer(imp, 0, l, x.rank, x.dims, id, NULL, err);
+}
+
+/* ReduceMean and ReduceMax over the spatial axes of an image (global pooling) or the steps of a
+ * sequence (global 1-D pooling). */
+static strata_status reduce(st_onnx_import *imp, strata_error *err, bool max)
+{
+	imp_value *xp = imp_tensor_in(imp, 0);
+	if (!xp)
+		return STRATA_ERR_UNSUPPORTED;
+	imp_value x = *xp;
+	const int64_t *axes;
+	size_t n = st_onnx_attr_ints(imp->node, "axes", &axes);
+	bool keep = st_onnx_attr_int(imp->node, "keepdims", 1) != 0;
+	bool on[ST_ONNX_MAX_RANK] = {false};
+	for (size_t i = 0; i < n; i++) {
+		int64_t a = axes[i] < 0 ? axes[i] + x.rank : axes[i];
+		if (a < 0 || a >= x.rank)
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "axis %lld is outside rank %u", (long long)axes[i], x.rank);
+		on[a] = true;
+	}
+	const char *type;
+	uint32_t perm[ST_ONNX_MAX_RANK];
+	int64_t dims[ST_ONNX_MAX_RANK];
+	uint32_t rank;
+	if (x.rank == 4 && n == 2 && on[2] && on[3]) {
+		type = max ? "global_max_pooling2d" : "global_average_pooling2d";
+		imp_perm_channels_last(perm, 4);
+		rank = keep ? 4 : 2;
+		int64_t d[4] = {x.dims[0], x.dims[1], 1, 1};
+		memcpy(dims, d, sizeof(d));
+	} else if (x.rank == 3 && n == 1 && !keep && !x.flat_rank && x.perm[0] == 0 && on[x.perm[1]]) {
+		/* The steps are Strata's axis 1, whatever ONNX calls them. */
+		type = max ? "global_max_pooling1d" : "global_average_pooling1d";
+		memcpy(perm, x.perm, sizeof(perm));
+		rank = 2;
+		dims[0] = x.dims[0];
+		dims[1] = x.dims[x.perm[2]];
+	} else {
+		return imp_refuse(imp, "a reduction that is not a global pooling (height and width of an image, or the "
+		                  "steps of a sequence)");
+	}
+	char ref[IMP_NAME];
+	strata_status st = x.rank == 4 ? imp_as(imp, &x, perm, ref, err) : (snprintf(ref, sizeof(ref), "%s", x.ref), 0);
+	if (st)
+		return st;
+	const char *in = ref;
+	imp_layer *l;
+	if ((st = imp_add_layer(imp, imp_hint(imp), type, &in, 1, &l, err, x.rank == 4 ? "keepdims: %s" : "%s",
+	                        x.rank == 4 ? (keep ? "true" : "false") : "")))
+		return st;
+	uint32_t out_perm[ST_ONNX_MAX_RANK];
+	if (rank == 4)
+		memcpy(out_perm, perm, sizeof(out_perm));
+	else
+		imp_perm_identity(out_perm, 2);
+	imp_value *y;
+	if ((st = imp_set_layer(imp, 0, l, rank, dims, out_perm, &y, err)))
+		return st;
+	y->nonneg = x.nonneg;
+	return STRATA_OK;
+}
+
+strata_status imp_map_reduce_mean(st_onnx_import *imp, strata_error *err)
+{
+	return reduce(imp, err, false);
+}
+
+strata_status imp_map_reduce_max(st_onnx_import *imp, strata_error *err)
+{
+	return reduce(imp, err, true);
+}

@@ -468,3 +468,84 @@ strata_status imp_map_prelu(st_onnx_import *imp, strata_error *err)
 		return st;
 	return imp_set_layer(imp, 0, l, x.rank, x.dims, x.perm, NULL, err);
 }
+
+/* The constant of a node's input i when it is a single value. */
+static bool scalar_in(st_onnx_import *imp, const Onnx__NodeProto *n, size_t i, double *v)
+{
+	imp_value *c = i < n->n_input && n->input[i] ? imp_find(imp, n->input[i]) : NULL;
+	if (!c || c->state != IMP_CONST || c->c.count != 1)
+		return false;
+	*v = c->c.v[0];
+	return true;
+}
+
+/* The other input of a two-input node, given one. */
+static const char *other_input(const Onnx__NodeProto *n, const char *one)
+{
+	if (n->n_input != 2)
+		return NULL;
+	return !strcmp(n->input[0], one) ? n->input[1] : !strcmp(n->input[1], one) ? n->input[0] : NULL;
+}
+
+static bool is_op(const Onnx__NodeProto *n, const char *op)
+{
+	return n && n->op_type && !strcmp(n->op_type, op) && n->n_output >= 1;
+}
+
+/* Div by sqrt(2) as the start of the exact GELU exporters write before opset 20:
+ * x / sqrt(2) -> Erf -> + 1 -> times x -> times 0.5 (or x times 0.5 first): one gelu activation. */
+strata_status imp_map_div(st_onnx_import *imp, strata_error *err)
+{
+	const Onnx__NodeProto *div = imp->node;
+	double c, one, half;
+	size_t i_erf, i_add, i_m1, i_m2;
+	imp_value *x = imp_in(imp, 0);
+	if (!x || x->state != IMP_TENSOR || !scalar_in(imp, div, 1, &c) || fabs(c - 1.41421356) > 1e-3)
+		return imp_refuse(imp, "a division (Strata maps x / sqrt(2) as the start of a GELU only)");
+	const Onnx__NodeProto *erf = imp_sole_reader(imp, div->output[0], &i_erf);
+	const Onnx__NodeProto *add = is_op(erf, "Erf") ? imp_sole_reader(imp, erf->output[0], &i_add) : NULL;
+	const char *add_other = is_op(add, "Add") ? other_input(add, erf->output[0]) : NULL;
+	const Onnx__NodeProto *m1 = add_other && scalar_in(imp, add, !strcmp(add->input[0], add_other) ? 0 : 1, &one) &&
+	                                    one == 1.0
+	                                ? imp_sole_reader(imp, add->output[0], &i_m1)
+	                                : NULL;
+	const char *m1_other = is_op(m1, "Mul") ? other_input(m1, add->output[0]) : NULL;
+	if (!m1_other)
+		return imp_refuse(imp, "a division (Strata maps x / sqrt(2) as the start of a GELU only)");
+	const char *result = NULL;
+	size_t i_half = SIZE_MAX;
+	if (!strcmp(m1_other, x->name)) {
+		/* (x * (1 + erf)) * 0.5 */
+		const Onnx__NodeProto *m2 = imp_sole_reader(imp, m1->output[0], &i_m2);
+		const char *m2_other = is_op(m2, "Mul") ? other_input(m2, m1->output[0]) : NULL;
+		imp_value *h = m2_other ? imp_find(imp, m2_other) : NULL;
+		if (h && h->state == IMP_CONST && h->c.count == 1 && h->c.v[0] == 0.5) {
+			result = m2->output[0];
+			i_half = i_m2;
+		}
+	} else {
+		/* (x * 0.5) * (1 + erf): m1_other is the output of Mul(x, 0.5). */
+		const Onnx__GraphProto *g = imp->file->model->graph;
+		for (size_t k = 0; k < g->n_node && !result; k++) {
+			const Onnx__NodeProto *n = g->node[k];
+			if (is_op(n, "Mul") && !strcmp(n->output[0], m1_other) && other_input(n, x->name) &&
+			    scalar_in(imp, n, !strcmp(n->input[0], x->name) ? 1 : 0, &half) && half == 0.5 &&
+			    imp_readers(imp, m1_other) == 1) {
+				result = m1->output[0];
+				i_half = k;
+			}
+		}
+		i_m2 = i_m1;
+	}
+	if (!result)
+		return imp_refuse(imp, "a division (Strata maps x / sqrt(2) as the start of a GELU only)");
+	strata_status st = activation(imp, err, "gelu", false);
+	if (st)
+		return st;
+	imp_value *y = imp_find(imp, div->output[0]);
+	imp_value copy = *y;
+	if ((st = imp_alias_named(imp, result, &copy, err)))
+		return st;
+	imp->done[i_erf] = imp->done[i_add] = imp->done[i_m1] = imp->done[i_m2] = imp->done[i_half] = true;
+	return STRATA_OK;
+}

@@ -32,6 +32,7 @@ strata_status imp_map_max(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_min(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_mean(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_prelu(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_div(st_onnx_import *imp, strata_error *err);
 
 /* fold.c: Shape of a tensor or a constant, a constant */
 strata_status imp_map_shape(st_onnx_import *imp, strata_error *err);
@@ -42,6 +43,10 @@ float *floats_of_const(const st_onnx_const *c);
 /* import_conv.c */
 strata_status imp_map_conv_transpose(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_resize(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_slice(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_layer_norm(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_reduce_mean(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_reduce_max(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_conv(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_max_pool(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_average_pool(st_onnx_import *imp, strata_error *err);
@@ -67,5 +72,6 @@ strata_status imp_map_transpose(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_concat(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_squeeze(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_unsqueeze(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_tile(st_onnx_import *imp, strata_error *err);
 
 #endif

@@ -367,3 +367,33 @@ strata_status imp_map_unsqueeze(st_onnx_import *imp, strata_error *err)
 		dims[a] = added[a] ? 1 : x.dims[j++];
 	return reshape_to(imp, &x, rank, dims, err);
 }
+
+/* Tile of a (batch, 1, features) value n times along axis 1: Keras' RepeatVector (what an
+ * Unsqueeze and a Tile of a vector write). */
+strata_status imp_map_tile(st_onnx_import *imp, strata_error *err)
+{
+	imp_value *xp = imp_tensor_in(imp, 0);
+	if (!xp)
+		return STRATA_ERR_UNSUPPORTED;
+	imp_value x = *xp;
+	imp_value *rv = imp_in(imp, 1);
+	if (!rv || rv->state != IMP_CONST || rv->c.count != x.rank)
+		return imp_refuse(imp, "repeats that are not a constant of the input's rank");
+	if (x.rank != 3 || x.dims[1] != 1 || rv->c.v[0] != 1 || rv->c.v[2] != 1 || rv->c.v[1] < 1 || !batch_first(&x))
+		return imp_refuse(imp, "a Tile other than a vector repeated along a new axis 1 (Keras' RepeatVector)");
+	int64_t n = (int64_t)rv->c.v[1];
+	/* (batch, 1, features) stored in any order of its two non-batch axes is the vector. */
+	const char *in = x.ref;
+	imp_layer *l;
+	char hint[IMP_NAME + 8];
+	snprintf(hint, sizeof(hint), "%s_vector", imp_hint(imp));
+	strata_status st = imp_add_layer(imp, hint, "flatten", &in, 1, &l, err, NULL);
+	if (st)
+		return st;
+	in = l->name;
+	if ((st = imp_add_layer(imp, imp_hint(imp), "repeat_vector", &in, 1, &l, err, "n: %lld", (long long)n)))
+		return st;
+	int64_t dims[3] = {x.dims[0], n, x.dims[2]};
+	uint32_t id[3] = {0, 1, 2};
+	return imp_set_layer(imp, 0, l, 3, dims, id, NULL, err);
+}

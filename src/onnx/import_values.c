@@ -164,6 +164,33 @@ size_t imp_readers(const st_onnx_import *imp, const char *name)
 	return n;
 }
 
+const Onnx__NodeProto *imp_sole_reader(const st_onnx_import *imp, const char *name, size_t *index)
+{
+	if (imp_readers(imp, name) != 1)
+		return NULL;
+	const Onnx__GraphProto *g = imp->file->model->graph;
+	for (size_t i = 0; i < g->n_node; i++)
+		for (size_t j = 0; j < g->node[i]->n_input; j++)
+			if (g->node[i]->input[j] && !strcmp(g->node[i]->input[j], name)) {
+				*index = i;
+				return g->node[i];
+			}
+	return NULL; /* a graph output */
+}
+
+strata_status imp_alias_named(st_onnx_import *imp, const char *name, const imp_value *v, strata_error *err)
+{
+	imp_value copy = *v, *o;
+	strata_status st = imp_new_value(imp, name, &o, err);
+	if (st)
+		return st;
+	char *own = o->name;
+	*o = copy;
+	o->name = own;
+	o->c.v = NULL;
+	return STRATA_OK;
+}
+
 void imp_flat_order(const imp_value *v, uint64_t *order)
 {
 	uint32_t r = v->flat_rank;

@@ -78,7 +78,9 @@ static strata_status add_input(st_onnx_import *imp, const Onnx__ValueInfoProto *
 			               "2^31 - 1: Strata's models have fixed sample shapes", path, name, d);
 		v->dims[d] = known ? dim->dim_value : -1;
 	}
-	if (v->rank >= 3 && read_by_spatial_op(imp->file->model->graph, name)) {
+	/* Images (N, C, H, W) are stored channels-last; a 3-D input only when an operator with a
+	 * channel axis reads it (else it is a sequence). */
+	if (v->rank == 4 || (v->rank >= 3 && read_by_spatial_op(imp->file->model->graph, name))) {
 		imp_perm_channels_last(v->perm, v->rank);
 	} else if (v->rank == 3 && read_as_time_first(imp->file->model->graph, name)) {
 		/* A recurrent node's X, time first: Strata's batch is its axis 1. */
@@ -242,6 +244,7 @@ void st_onnx_import_free(st_onnx_import *imp)
 	free(imp->inputs);
 	free(imp->outputs);
 	free(imp->refused);
+	free(imp->done);
 	st_onnx_close(imp->file);
 	free(imp);
 }
@@ -256,8 +259,11 @@ strata_status st_onnx_import_graph(const char *onnx_path, st_onnx_import **out, 
 	if (!st)
 		st = read_graph_inputs(imp, err);
 	const Onnx__GraphProto *g = st ? NULL : imp->file->model->graph;
+	if (!st && !(imp->done = calloc(g->n_node + 1, sizeof(bool))))
+		st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 	for (size_t i = 0; !st && i < g->n_node; i++)
-		st = map_node(imp, i, err);
+		if (!imp->done[i])
+			st = map_node(imp, i, err);
 	if (!st)
 		st = read_graph_outputs(imp, err);
 	if (!st && imp->n_refused)
