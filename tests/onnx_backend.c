@@ -4,7 +4,7 @@
  * strata_session_run and compared with its stored outputs within ONNX's tolerances
  * (|got - want| <= atol + rtol * |want|; rtol 1e-3, atol 1e-7 unless --rtol/--atol say).
  *
- *   onnx_backend [--rtol R] [--atol A] [--table] [--list FILE] [--quiet] [--report] PATH...
+ *   onnx_backend [--rtol R] [--atol A] [--table] [--list FILE] [--expect FILE] [--quiet] [--report] PATH...
  *
  * A PATH holding model.onnx is a case; any other folder is a suite of cases (its sub-folders).
  * Each case ends PASS, FAIL (imported but wrong, or an import error that is not a refusal) or
@@ -12,7 +12,8 @@
  * their weights as constants, and many node tests feed them as graph inputs (a Conv's W, an
  * LSTM's W, R and B): a case the import refuses is imported again per data set with its inputs
  * after the first made initializers of that data set's values ("frozen" in the report). --list keeps only the
- * cases named in FILE (one folder name a line, '#' comments). --table prints a Markdown row per
+ * cases named in FILE (one folder name a line, '#' comments); --expect FILE makes a refusal of a
+ * case named there a failure (the cases known to pass stay passing). --table prints a Markdown row per
  * suite; --report gives each passing case's largest absolute error. Exit status 1 when any case
  * fails, 0 otherwise. */
 #include <dirent.h>
@@ -35,6 +36,8 @@ typedef struct options {
 	bool table, quiet, report;
 	char **only;
 	size_t n_only;
+	char **expect; /* --expect: cases that must pass (a refusal of one fails) */
+	size_t n_expect;
 } options;
 
 typedef struct counts {
@@ -428,14 +431,17 @@ static verdict run_case(strata_registry *reg, strata_runtime *rt, const char *di
 	return v;
 }
 
-static bool wanted(const options *o, const char *name)
+static bool listed(char *const *list, size_t n, const char *name)
 {
-	if (!o->n_only)
-		return true;
-	for (size_t i = 0; i < o->n_only; i++)
-		if (!strcmp(o->only[i], name))
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(list[i], name))
 			return true;
 	return false;
+}
+
+static bool wanted(const options *o, const char *name)
+{
+	return !o->n_only || listed(o->only, o->n_only, name);
 }
 
 static void one(strata_registry *reg, strata_runtime *rt, const char *dir, const options *o, counts *c)
@@ -448,6 +454,12 @@ static void one(strata_registry *reg, strata_runtime *rt, const char *dir, const
 	bool frozen;
 	double worst;
 	verdict v = run_case(reg, rt, dir, o, why, sizeof(why), &frozen, &worst);
+	if (v == REFUSED && listed(o->expect, o->n_expect, name)) {
+		char again[sizeof(why)];
+		snprintf(again, sizeof(again), "expected to pass (--expect), refused: %.500s", why);
+		snprintf(why, sizeof(why), "%s", again);
+		v = FAIL;
+	}
 	if (v == PASS && o->report)
 		snprintf(why, sizeof(why), "largest |error| %.3g", worst);
 	*(v == PASS ? &c->pass : v == FAIL ? &c->fail : &c->refused) += 1;
@@ -457,7 +469,7 @@ static void one(strata_registry *reg, strata_runtime *rt, const char *dir, const
 	fflush(stdout);
 }
 
-static void read_list(const char *path, options *o)
+static void read_list(const char *path, char ***list, size_t *n)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
@@ -472,8 +484,8 @@ static void read_list(const char *path, options *o)
 			line[--len] = '\0';
 		if (!len)
 			continue;
-		o->only = realloc(o->only, (o->n_only + 1) * sizeof(*o->only));
-		o->only[o->n_only++] = strdup(line);
+		*list = realloc(*list, (*n + 1) * sizeof(**list));
+		(*list)[(*n)++] = strdup(line);
 	}
 	fclose(f);
 }
@@ -488,7 +500,9 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[first], "--atol") && first + 1 < argc)
 			o.atol = atof(argv[++first]);
 		else if (!strcmp(argv[first], "--list") && first + 1 < argc)
-			read_list(argv[++first], &o);
+			read_list(argv[++first], &o.only, &o.n_only);
+		else if (!strcmp(argv[first], "--expect") && first + 1 < argc)
+			read_list(argv[++first], &o.expect, &o.n_expect);
 		else if (!strcmp(argv[first], "--table"))
 			o.table = true;
 		else if (!strcmp(argv[first], "--quiet"))
@@ -496,12 +510,12 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[first], "--report"))
 			o.report = true;
 		else {
-			fprintf(stderr, "usage: onnx_backend [--rtol R] [--atol A] [--list FILE] [--table] [--quiet] [--report] PATH...\n");
+			fprintf(stderr, "usage: onnx_backend [--rtol R] [--atol A] [--list FILE] [--expect FILE] [--table] [--quiet] [--report] PATH...\n");
 			return 2;
 		}
 	}
 	if (first == argc) {
-		fprintf(stderr, "usage: onnx_backend [--rtol R] [--atol A] [--list FILE] [--table] [--quiet] [--report] PATH...\n");
+		fprintf(stderr, "usage: onnx_backend [--rtol R] [--atol A] [--list FILE] [--expect FILE] [--table] [--quiet] [--report] PATH...\n");
 		return 2;
 	}
 	strata_registry *reg = NULL;
@@ -549,5 +563,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < o.n_only; i++)
 		free(o.only[i]);
 	free(o.only);
+	for (size_t i = 0; i < o.n_expect; i++)
+		free(o.expect[i]);
+	free(o.expect);
 	return total.fail ? 1 : 0;
 }
