@@ -117,6 +117,7 @@ strata_status imp_map_reshape(st_onnx_import *imp, strata_error *err)
 		per_sample *= x->dims[k];
 	for (uint32_t i = 0; i < rank; i++) {
 		int64_t d = (int64_t)s->c.v[i];
+		bool inferred = d == -1;
 		if (d == 0 && !allowzero)
 			d = i < x->rank ? x->dims[i] : 0;
 		if (i == 0) {
@@ -126,7 +127,7 @@ strata_status imp_map_reshape(st_onnx_import *imp, strata_error *err)
 				int64_t e = (int64_t)s->c.v[j];
 				rest *= e == 0 && !allowzero && j < x->rank ? x->dims[j] : e;
 			}
-			if (d == -1 && rest != per_sample)
+			if (inferred && rest != per_sample)
 				return imp_refuse(imp, "a reshape that changes the batch (its -1 takes more than a sample)");
 			if (!(d == x->dims[0] || d == -1 || x->dims[0] == -1))
 				return imp_refuse(imp, "a reshape that changes the batch (%lld to %lld)", (long long)x->dims[0],

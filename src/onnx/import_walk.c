@@ -70,14 +70,6 @@ static strata_status add_input(st_onnx_import *imp, const Onnx__ValueInfoProto *
 	v->layer = -1;
 	v->rank = (uint32_t)sh->n_dim;
 	v->ids = ids;
-	for (size_t d = 0; d < sh->n_dim; d++) {
-		const Onnx__TensorShapeProto__Dimension *dim = sh->dim[d];
-		bool known = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-		if (d > 0 && (!known || dim->dim_value < 1 || dim->dim_value > INT32_MAX))
-			return st_fail(err, STRATA_ERR_UNSUPPORTED, "%s: graph input '%s': axis %zu has no fixed size in 1 to "
-			               "2^31 - 1: Strata's models have fixed sample shapes", path, name, d);
-		v->dims[d] = known ? dim->dim_value : -1;
-	}
 	/* Images (N, C, H, W) are stored channels-last; a 3-D input only when an operator with a
 	 * channel axis reads it (else it is a sequence). */
 	if (v->rank == 4 || (v->rank >= 3 && read_by_spatial_op(imp->file->model->graph, name))) {
@@ -87,9 +79,18 @@ static strata_status add_input(st_onnx_import *imp, const Onnx__ValueInfoProto *
 		v->perm[0] = 1;
 		v->perm[1] = 0;
 		v->perm[2] = 2;
-	}
-	else
+	} else {
 		imp_perm_identity(v->perm, v->rank);
+	}
+	/* Every axis but the batch (Strata's first) has a fixed size. */
+	for (size_t d = 0; d < sh->n_dim; d++) {
+		const Onnx__TensorShapeProto__Dimension *dim = sh->dim[d];
+		bool known = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+		if (d != v->perm[0] && (!known || dim->dim_value < 1 || dim->dim_value > INT32_MAX))
+			return st_fail(err, STRATA_ERR_UNSUPPORTED, "%s: graph input '%s': axis %zu has no fixed size in 1 to "
+			               "2^31 - 1: Strata's models have fixed sample shapes", path, name, d);
+		v->dims[d] = known ? dim->dim_value : -1;
+	}
 	imp_io *io = &imp->inputs[imp->n_inputs];
 	memset(io, 0, sizeof(*io));
 	snprintf(io->name, sizeof(io->name), "%s", name);
