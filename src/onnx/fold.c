@@ -10,14 +10,18 @@
 #include "onnx/import.h"
 #include "onnx/import_ops.h"
 
+/* The largest constant folding makes (ConstantOfShape, a broadcast): 128 MiB of doubles. The
+ * file's own tensors are bounded by its size instead (onnx_file.c). */
+#define MAX_FOLDED (UINT64_C(1) << 24)
+
 static strata_status make(st_onnx_import *imp, st_onnx_const *c, uint32_t rank, const int64_t *dims, int32_t type,
                           strata_error *err)
 {
 	memset(c, 0, sizeof(*c));
 	uint64_t count = 1;
 	for (uint32_t d = 0; d < rank; d++) {
-		if (dims[d] < 0 || (dims[d] && count > ST_ONNX_MAX_ELEMS / (uint64_t)dims[d]))
-			return imp_fail(imp, err, STRATA_ERR_INVALID, "a constant of more than 2^30 values or a negative size");
+		if (dims[d] < 0 || (dims[d] && count > MAX_FOLDED / (uint64_t)dims[d]))
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "a constant of more than 2^24 values or a negative size");
 		count *= (uint64_t)dims[d];
 		c->dims[d] = dims[d];
 	}
@@ -95,7 +99,7 @@ static strata_status fold_constant_of_shape(st_onnx_import *imp, strata_error *e
 		return imp_refuse(imp, "a shape of more than %d axes", ST_ONNX_MAX_RANK);
 	int64_t dims[ST_ONNX_MAX_RANK] = {0};
 	for (uint64_t k = 0; k < s->count; k++)
-		dims[k] = (int64_t)s->v[k];
+		dims[k] = imp_int(s->v[k]);
 	double value = 0;
 	int32_t type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
 	const Onnx__AttributeProto *a = st_onnx_attr(imp->node, "value");
@@ -157,7 +161,7 @@ static strata_status fold_gather(st_onnx_import *imp, strata_error *err)
 	uint64_t k = 0;
 	for (uint64_t o = 0; o < outer; o++)
 		for (uint64_t j = 0; j < idx->count; j++) {
-			int64_t i = (int64_t)idx->v[j];
+			int64_t i = imp_int(idx->v[j]);
 			if (i < 0)
 				i += len;
 			if (i < 0 || i >= len) {
@@ -236,13 +240,15 @@ static strata_status fold_reshape(st_onnx_import *imp, strata_error *err)
 	int64_t dims[ST_ONNX_MAX_RANK] = {0}, known = 1;
 	int infer = -1;
 	for (uint64_t i = 0; i < s->count; i++) {
-		dims[i] = (int64_t)s->v[i];
+		dims[i] = imp_int(s->v[i]);
 		if (dims[i] == 0 && !st_onnx_attr_int(imp->node, "allowzero", 0))
 			dims[i] = i < x->rank ? x->dims[i] : 0;
+		if (dims[i] < -1 || dims[i] > (int64_t)MAX_FOLDED)
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "size %lld in the shape", (long long)dims[i]);
 		if (dims[i] == -1)
 			infer = (int)i;
 		else
-			known *= dims[i];
+			known = dims[i] && known > (int64_t)MAX_FOLDED / dims[i] ? (int64_t)MAX_FOLDED + 1 : known * dims[i];
 	}
 	if (infer >= 0)
 		dims[infer] = known ? (int64_t)x->count / known : 0;
@@ -264,7 +270,7 @@ static bool fold_axes(st_onnx_import *imp, int64_t *axes, size_t *n)
 		return false;
 	*n = c->count;
 	for (size_t i = 0; i < *n; i++)
-		axes[i] = (int64_t)c->v[i];
+		axes[i] = imp_int(c->v[i]);
 	return true;
 }
 
@@ -371,8 +377,8 @@ static strata_status fold_slice(st_onnx_import *imp, strata_error *err)
 		for (size_t i = 0; i < n; i++) {
 			starts[i] = (int64_t)fmax(fmin(s->v[i], 9e18), -9e18);
 			ends[i] = (int64_t)fmax(fmin(e->v[i], 9e18), -9e18);
-			axes[i] = a ? (int64_t)a->v[i] : (int64_t)i;
-			steps[i] = st ? (int64_t)st->v[i] : 1;
+			axes[i] = a ? imp_int(a->v[i]) : (int64_t)i;
+			steps[i] = st ? imp_int(st->v[i]) : 1;
 		}
 	}
 	int64_t lo[ST_ONNX_MAX_RANK], step[ST_ONNX_MAX_RANK], dims[ST_ONNX_MAX_RANK];

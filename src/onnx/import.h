@@ -106,6 +106,10 @@ imp_value *imp_in(st_onnx_import *imp, size_t i);
 /* Output i's value, made if new; a name given twice is an error of the file. */
 strata_status imp_out(st_onnx_import *imp, size_t i, imp_value **out, strata_error *err);
 
+/* A constant's value as an integer (axes, sizes, pads): clamped to +-2^62, NaN as 0, so that
+ * a hostile value never overflows the conversion; the callers' range checks then refuse it. */
+int64_t imp_int(double v);
+
 /* The name to make a layer's from: the node's, else its first output's. */
 const char *imp_hint(const st_onnx_import *imp);
 

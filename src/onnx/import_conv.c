@@ -62,7 +62,7 @@ static strata_status read_window(st_onnx_import *imp, const imp_value *x, const 
 	}
 	for (uint32_t i = 0; i < w->n; i++) {
 		if (w->k[i] < 1 || w->s[i] < 1 || w->d[i] < 1 || pads[i] < 0 || pads[w->n + i] < 0 || w->k[i] > INT32_MAX ||
-		    w->s[i] > INT32_MAX || w->d[i] > INT32_MAX)
+		    w->s[i] > INT32_MAX || w->d[i] > INT32_MAX || pads[i] > INT32_MAX || pads[w->n + i] > INT32_MAX)
 			return imp_fail(imp, err, STRATA_ERR_INVALID, "a kernel, stride, dilation or pad out of range");
 		w->pb[i] = pads[i];
 		w->pe[i] = pads[w->n + i];
@@ -409,7 +409,7 @@ strata_status imp_map_pad(st_onnx_import *imp, strata_error *err)
 			return imp_fail(imp, err, STRATA_ERR_INVALID, "%llu pads for rank %u", (unsigned long long)pv->c.count,
 			                x.rank);
 		for (size_t i = 0; i < 2 * x.rank; i++)
-			pads[i] = (int64_t)pv->c.v[i];
+			pads[i] = imp_int(pv->c.v[i]);
 		value = cv && cv->c.count ? cv->c.v[0] : 0;
 	}
 	if (value != 0)
@@ -480,7 +480,8 @@ strata_status imp_map_conv_transpose(st_onnx_import *imp, strata_error *err)
 	bool same = true, valid = true;
 	int64_t out[2];
 	for (int i = 0; i < 2; i++) {
-		if (s[i] < 1 || d[i] < 1 || op[i] < 0 || op[i] >= s[i] || pads[i] < 0 || pads[i + 2] < 0)
+		if (s[i] < 1 || d[i] < 1 || op[i] < 0 || op[i] >= s[i] || pads[i] < 0 || pads[i + 2] < 0 ||
+		    s[i] > INT32_MAX || d[i] > INT32_MAX || k[i] > INT32_MAX || pads[i] > INT32_MAX || pads[i + 2] > INT32_MAX)
 			return imp_fail(imp, err, STRATA_ERR_INVALID, "strides, dilations, pads or output_padding out of range");
 		int64_t e = (k[i] - 1) * d[i] + 1, total = e - s[i];
 		if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
@@ -592,8 +593,8 @@ strata_status imp_map_resize(st_onnx_import *imp, strata_error *err)
 			return imp_refuse(imp, "neither 4 scales nor 4 sizes");
 		}
 	}
-	if (scale[0] != 1 || scale[1] != 1 || scale[2] < 1 || scale[3] < 1 || scale[2] != floor(scale[2]) ||
-	    scale[3] != floor(scale[3]))
+	if (scale[0] != 1 || scale[1] != 1 || !(scale[2] >= 1 && scale[2] <= 65536) || !(scale[3] >= 1 && scale[3] <= 65536) ||
+	    scale[2] != floor(scale[2]) || scale[3] != floor(scale[3]))
 		return imp_refuse(imp, "scales [%g, %g, %g, %g]: Strata upsamples height and width by whole factors",
 		                  scale[0], scale[1], scale[2], scale[3]);
 	char buf[3][40];
@@ -667,8 +668,8 @@ strata_status imp_map_slice(st_onnx_import *imp, strata_error *err)
 		for (size_t i = 0; i < n; i++) {
 			starts[i] = (int64_t)fmax(fmin(v[0]->c.v[i], 9e18), -9e18);
 			ends[i] = (int64_t)fmax(fmin(v[1]->c.v[i], 9e18), -9e18);
-			axes[i] = v[2] ? (int64_t)v[2]->c.v[i] : (int64_t)i;
-			steps[i] = v[3] ? (int64_t)v[3]->c.v[i] : 1;
+			axes[i] = v[2] ? imp_int(v[2]->c.v[i]) : (int64_t)i;
+			steps[i] = v[3] ? imp_int(v[3]->c.v[i]) : 1;
 		}
 	}
 	if (x.rank != 4)

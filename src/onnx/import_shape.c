@@ -116,16 +116,17 @@ strata_status imp_map_reshape(st_onnx_import *imp, strata_error *err)
 	for (uint32_t k = 1; k < x->rank; k++)
 		per_sample *= x->dims[k];
 	for (uint32_t i = 0; i < rank; i++) {
-		int64_t d = (int64_t)s->c.v[i];
+		int64_t d = imp_int(s->c.v[i]);
 		bool inferred = d == -1;
 		if (d == 0 && !allowzero)
 			d = i < x->rank ? x->dims[i] : 0;
 		if (i == 0) {
 			/* The batch stays: 0 (copy), its own size, or -1 when the rest holds a sample. */
 			int64_t rest = 1;
-			for (uint32_t j = 1; j < rank; j++) {
-				int64_t e = (int64_t)s->c.v[j];
-				rest *= e == 0 && !allowzero && j < x->rank ? x->dims[j] : e;
+			for (uint32_t j = 1; j < rank && rest > 0; j++) {
+				int64_t e = imp_int(s->c.v[j]);
+				e = e == 0 && !allowzero && j < x->rank ? x->dims[j] : e;
+				rest = e < 1 || e > INT32_MAX || rest > INT32_MAX / e ? -1 : rest * e;
 			}
 			if (inferred && rest != per_sample)
 				return imp_refuse(imp, "a reshape that changes the batch (its -1 takes more than a sample)");
@@ -141,7 +142,7 @@ strata_status imp_map_reshape(st_onnx_import *imp, strata_error *err)
 			infer = (int)i;
 			continue;
 		}
-		if (d < 1)
+		if (d < 1 || d > INT32_MAX || known > INT32_MAX / d)
 			return imp_fail(imp, err, STRATA_ERR_INVALID, "size %lld at axis %u of the shape", (long long)d, i);
 		dims[i] = d;
 		known *= d;
@@ -280,7 +281,7 @@ static bool axes_of(st_onnx_import *imp, int64_t *axes, size_t *n)
 		return false;
 	*n = v->c.count;
 	for (size_t i = 0; i < *n; i++)
-		axes[i] = (int64_t)v->c.v[i];
+		axes[i] = imp_int(v->c.v[i]);
 	return true;
 }
 
@@ -380,9 +381,10 @@ strata_status imp_map_tile(st_onnx_import *imp, strata_error *err)
 	imp_value *rv = imp_in(imp, 1);
 	if (!rv || rv->state != IMP_CONST || rv->c.count != x.rank)
 		return imp_refuse(imp, "repeats that are not a constant of the input's rank");
-	if (x.rank != 3 || x.dims[1] != 1 || rv->c.v[0] != 1 || rv->c.v[2] != 1 || rv->c.v[1] < 1 || !batch_first(&x))
+	if (x.rank != 3 || x.dims[1] != 1 || rv->c.v[0] != 1 || rv->c.v[2] != 1 || !(rv->c.v[1] >= 1 && rv->c.v[1] <= INT32_MAX) ||
+	    !batch_first(&x))
 		return imp_refuse(imp, "a Tile other than a vector repeated along a new axis 1 (Keras' RepeatVector)");
-	int64_t n = (int64_t)rv->c.v[1];
+	int64_t n = imp_int(rv->c.v[1]);
 	/* (batch, 1, features) stored in any order of its two non-batch axes is the vector. */
 	const char *in = x.ref;
 	imp_layer *l;

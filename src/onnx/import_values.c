@@ -110,6 +110,17 @@ strata_status imp_set_const(st_onnx_import *imp, size_t i, st_onnx_const *c, str
 strata_status imp_set_tensor(st_onnx_import *imp, size_t i, const char *ref, uint32_t rank, const int64_t *dims,
                              const uint32_t *perm, strata_error *err)
 {
+	/* Every tensor's sizes stay those Strata can hold (a sample of at most 2^31 - 1 values), so
+	 * that the arithmetic on them never overflows, whatever a hostile file says. */
+	int64_t per_sample = 1;
+	for (uint32_t k = 0; k < rank; k++) {
+		if (k == perm[0])
+			continue;
+		if (dims[k] < 1 || dims[k] > INT32_MAX || per_sample > INT32_MAX / dims[k])
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "its output would have %s (axis %u: %lld)",
+			                dims[k] < 1 ? "an empty axis" : "more than 2^31 - 1 values a sample", k, (long long)dims[k]);
+		per_sample *= dims[k];
+	}
 	imp_value *v;
 	strata_status st = imp_out(imp, i, &v, err);
 	if (st)
@@ -212,6 +223,12 @@ void imp_flat_order(const imp_value *v, uint64_t *order)
 			idx[k] = 0;
 		}
 	}
+}
+
+int64_t imp_int(double v)
+{
+	const double limit = 4611686018427387904.0; /* 2^62 */
+	return v != v ? 0 : v > limit ? INT64_C(1) << 62 : v < -limit ? -(INT64_C(1) << 62) : (int64_t)v;
 }
 
 const char *imp_hint(const st_onnx_import *imp)

@@ -83,6 +83,7 @@ static strata_status add_input(st_onnx_import *imp, const Onnx__ValueInfoProto *
 		imp_perm_identity(v->perm, v->rank);
 	}
 	/* Every axis but the batch (Strata's first) has a fixed size. */
+	int64_t per_sample = 1;
 	for (size_t d = 0; d < sh->n_dim; d++) {
 		const Onnx__TensorShapeProto__Dimension *dim = sh->dim[d];
 		bool known = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
@@ -90,6 +91,9 @@ static strata_status add_input(st_onnx_import *imp, const Onnx__ValueInfoProto *
 			return st_fail(err, STRATA_ERR_UNSUPPORTED, "%s: graph input '%s': axis %zu has no fixed size in 1 to "
 			               "2^31 - 1: Strata's models have fixed sample shapes", path, name, d);
 		v->dims[d] = known ? dim->dim_value : -1;
+		if (d != v->perm[0] && (per_sample *= v->dims[d]) > INT32_MAX)
+			return st_fail(err, STRATA_ERR_UNSUPPORTED, "%s: graph input '%s' has more than 2^31 - 1 values a "
+			               "sample", path, name);
 	}
 	imp_io *io = &imp->inputs[imp->n_inputs];
 	memset(io, 0, sizeof(*io));

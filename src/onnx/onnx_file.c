@@ -37,20 +37,21 @@ strata_status st_onnx_open(const char *path, st_onnx_file **out, strata_error *e
 	if (!m)
 		return decode_failed(path, "model", err);
 	st_onnx_file *f = calloc(1, sizeof(*f));
-	char *real = f ? realpath(path, NULL) : NULL;
-	if (!f || !real || !(f->path = strdup(path))) {
-		free(real);
+	if (!f || !(f->path = strdup(path))) {
 		onnx__model_proto__free_unpacked(m, NULL);
-		if (f)
-			free(f->path);
 		free(f);
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "%s: out of memory", path);
 	}
 	f->model = m;
-	char *slash = strrchr(real, '/');
+	/* The folder external data must lie in; none (external data refused) for a file without a
+	 * real path, such as a memory file. */
+	char *real = realpath(path, NULL);
+	char *slash = real ? strrchr(real, '/') : NULL;
 	if (slash)
 		*(slash == real ? slash + 1 : slash) = '\0';
-	f->folder = real;
+	f->folder = slash ? real : NULL;
+	if (!slash)
+		free(real);
 	if (!m->graph) {
 		st_onnx_close(f);
 		return st_fail(err, STRATA_ERR_PARSE, "%s: the ONNX model has no graph", path);
@@ -63,6 +64,12 @@ strata_status st_onnx_open(const char *path, st_onnx_file **out, strata_error *e
 	}
 	if (f->opset < 0 && m->n_opset_import == 0)
 		f->opset = 1; /* IR version 2 files, before opset_import: opset 1 */
+	if (f->opset < 0) {
+		st = st_fail(err, STRATA_ERR_UNSUPPORTED, "%s: the model imports no opset of ONNX's default domain (only "
+		             "other domains' operators)", path);
+		st_onnx_close(f);
+		return st;
+	}
 	if (f->opset < MIN_OPSET || f->opset > MAX_OPSET) {
 		st = st_fail(err, STRATA_ERR_UNSUPPORTED, "%s: the model imports ONNX opset %lld: Strata reads opsets %d to %d",
 		             path, (long long)f->opset, MIN_OPSET, MAX_OPSET);
@@ -258,58 +265,58 @@ strata_status st_onnx_tensor(const Onnx__TensorProto *t, const char *folder, con
 	out->rank = (uint32_t)t->n_dims;
 	out->count = count;
 	out->data_type = type;
-	double *v = malloc(count * sizeof(double) + 1);
-	if (!v)
-		return st_fail(err, STRATA_ERR_NO_MEMORY, "%s: out of memory for %llu values", what, (unsigned long long)count);
+	/* What the file holds is checked against the dims before anything is allocated for them:
+	 * a tensor's memory is bounded by the file's size, whatever its dims claim. */
 	uint8_t *external = NULL;
 	const uint8_t *raw = NULL;
 	uint64_t have = 0;
 	bool is_external = t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
 	strata_status st = STRATA_OK;
+	size_t n_typed = 0;
+	switch (type) {
+	case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
+		n_typed = t->n_float_data;
+		break;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:
+		n_typed = t->n_double_data;
+		break;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
+		n_typed = t->n_int64_data;
+		break;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32:
+	case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
+		n_typed = t->n_uint64_data;
+		break;
+	default:
+		n_typed = t->n_int32_data;
+		break;
+	}
 	if (is_external) {
 		if ((st = read_external(t, folder, what, count * (uint64_t)eb, &external, err)))
-			goto fail;
+			return st;
 		raw = external;
 		have = count;
 	} else if (t->has_raw_data && t->raw_data.len) {
 		raw = t->raw_data.data;
-		have = t->raw_data.len / (uint64_t)eb;
-		if (t->raw_data.len % (uint64_t)eb)
-			have = UINT64_MAX;
+		if (t->raw_data.len % (uint64_t)eb || t->raw_data.len / (uint64_t)eb != count)
+			return st_fail(err, STRATA_ERR_PARSE, "%s: %llu bytes of data for %llu %s values", what,
+			               (unsigned long long)t->raw_data.len, (unsigned long long)count, type_name(type));
+		have = count;
+	} else {
+		have = n_typed;
+		if (have != count)
+			return st_fail(err, STRATA_ERR_PARSE, "%s: %llu values for dims holding %llu", what,
+			               (unsigned long long)have, (unsigned long long)count);
+	}
+	double *v = malloc(count * sizeof(double) + 1);
+	if (!v) {
+		free(external);
+		return st_fail(err, STRATA_ERR_NO_MEMORY, "%s: out of memory for %llu values", what, (unsigned long long)count);
 	}
 	if (raw) {
-		if (have != count) {
-			st = st_fail(err, STRATA_ERR_PARSE, "%s: %llu bytes of data for %llu %s values", what,
-			             (unsigned long long)t->raw_data.len, (unsigned long long)count, type_name(type));
-			goto fail;
-		}
 		for (uint64_t i = 0; i < count; i++)
 			v[i] = raw_element(raw + i * (uint64_t)eb, type);
 	} else {
-		size_t n;
-		switch (type) {
-		case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
-			n = t->n_float_data;
-			break;
-		case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:
-			n = t->n_double_data;
-			break;
-		case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
-			n = t->n_int64_data;
-			break;
-		case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32:
-		case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64:
-			n = t->n_uint64_data;
-			break;
-		default:
-			n = t->n_int32_data;
-			break;
-		}
-		if (n != count) {
-			st = st_fail(err, STRATA_ERR_PARSE, "%s: %zu values for dims holding %llu", what, n,
-			             (unsigned long long)count);
-			goto fail;
-		}
 		for (uint64_t i = 0; i < count; i++) {
 			switch (type) {
 			case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
@@ -334,10 +341,6 @@ strata_status st_onnx_tensor(const Onnx__TensorProto *t, const char *folder, con
 	free(external);
 	out->v = v;
 	return STRATA_OK;
-fail:
-	free(external);
-	free(v);
-	return st;
 }
 
 strata_status st_onnx_read_tensor_file(const char *path, st_onnx_const *out, strata_error *err)
