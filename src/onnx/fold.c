@@ -262,7 +262,8 @@ static bool fold_axes(st_onnx_import *imp, int64_t *axes, size_t *n)
 		*n = st_onnx_attr_ints(imp->node, "axes", &a);
 		if (*n > ST_ONNX_MAX_RANK)
 			return false;
-		memcpy(axes, a, *n * sizeof(*a));
+		if (*n)
+			memcpy(axes, a, *n * sizeof(*a));
 		return true;
 	}
 	const st_onnx_const *c = cin(imp, 1);

@@ -269,7 +269,8 @@ static bool axes_of(st_onnx_import *imp, int64_t *axes, size_t *n)
 		*n = st_onnx_attr_ints(imp->node, "axes", &a);
 		if (*n > ST_ONNX_MAX_RANK)
 			return false;
-		memcpy(axes, a, *n * sizeof(*a));
+		if (*n)
+			memcpy(axes, a, *n * sizeof(*a));
 		return true;
 	}
 	imp_value *v = imp_in(imp, 1);
