@@ -146,6 +146,8 @@ static strata_status map_node(st_onnx_import *imp, size_t index, strata_error *e
 	imp->node_index = index;
 	st_onnx_node_label(n, index, imp->label, sizeof(imp->label));
 	const char *op = n->op_type ? n->op_type : "";
+	if (!n->n_output || !n->output[0] || !n->output[0][0])
+		return imp_fail(imp, err, STRATA_ERR_PARSE, "it has no output");
 	bool refused_input = false, all_const = true;
 	for (size_t i = 0; i < n->n_input; i++) {
 		if (!n->input[i] || !n->input[i][0])
