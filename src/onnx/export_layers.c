@@ -338,14 +338,13 @@ static strata_status pool_1d(st_onnx_export *ex, strata_error *err, bool max)
 	return finish(ex, y, false, err);
 }
 
-static strata_status batch_norm(st_onnx_export *ex, strata_error *err)
+/* A normalization's vectors as initializers: gamma and beta (ones and zeros when the layer has
+ * no scale or no center, as ONNX's operators always take them), then any others it names. */
+static strata_status norm_vectors(st_onnx_export *ex, const char *const *names, int n, int64_t C, const char **out,
+                                  strata_error *err)
 {
-	const strata_shape *is = in_shape(ex, 0);
-	int64_t C = is->dims[is->rank - 1];
-	const char *names[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
 	bool present[4] = {param_i(ex, "scale", 1) != 0, param_i(ex, "center", 1) != 0, true, true};
-	const char *inputs[5] = {ex_cf(ex, in0(ex))};
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < n; i++) {
 		strata_shape ws;
 		float *v = present[i] ? ex_weight(ex, names[i], &ws) : calloc((size_t)C + 1, sizeof(float));
 		if (!v)
@@ -353,9 +352,21 @@ static strata_status batch_norm(st_onnx_export *ex, strata_error *err)
 		if (!present[i] && i == 0)
 			for (int64_t c = 0; c < C; c++)
 				v[c] = 1.0f;
-		inputs[1 + i] = ex_init_float(ex, names[i], &C, 1, v);
+		out[i] = ex_init_float(ex, names[i], &C, 1, v);
 		free(v);
 	}
+	return STRATA_OK;
+}
+
+static strata_status batch_norm(st_onnx_export *ex, strata_error *err)
+{
+	const strata_shape *is = in_shape(ex, 0);
+	int64_t C = is->dims[is->rank - 1];
+	const char *names[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
+	const char *inputs[5] = {ex_cf(ex, in0(ex))};
+	strata_status st = norm_vectors(ex, names, 4, C, inputs + 1, err);
+	if (st)
+		return st;
 	char *y = ex_name(ex, "BatchNormalization");
 	Onnx__NodeProto *n = inputs[0] && y ? ex_node(ex, "BatchNormalization", inputs, 5, &y, 1) : NULL;
 	if (!n) {
@@ -374,18 +385,9 @@ static strata_status layer_norm(st_onnx_export *ex, strata_error *err)
 	int64_t C = is->dims[is->rank - 1];
 	const char *inputs[3] = {ex_cl(ex, in0(ex))};
 	const char *names[2] = {"gamma", "beta"};
-	bool present[2] = {param_i(ex, "scale", 1) != 0, param_i(ex, "center", 1) != 0};
-	for (int i = 0; i < 2; i++) {
-		strata_shape ws;
-		float *v = present[i] ? ex_weight(ex, names[i], &ws) : calloc((size_t)C + 1, sizeof(float));
-		if (!v)
-			return ex->n_refused ? STRATA_ERR_UNSUPPORTED : NO_MEMORY(ex, err);
-		if (!present[i] && i == 0)
-			for (int64_t c = 0; c < C; c++)
-				v[c] = 1.0f;
-		inputs[1 + i] = ex_init_float(ex, names[i], &C, 1, v);
-		free(v);
-	}
+	strata_status st = norm_vectors(ex, names, 2, C, inputs + 1, err);
+	if (st)
+		return st;
 	char *y = ex_name(ex, "LayerNormalization");
 	Onnx__NodeProto *n = inputs[0] && y ? ex_node(ex, "LayerNormalization", inputs, 3, &y, 1) : NULL;
 	if (!n) {

@@ -358,30 +358,9 @@ static strata_status fold_slice(st_onnx_import *imp, strata_error *err)
 	const st_onnx_const *x = cin(imp, 0);
 	int64_t starts[ST_ONNX_MAX_RANK], ends[ST_ONNX_MAX_RANK], axes[ST_ONNX_MAX_RANK], steps[ST_ONNX_MAX_RANK];
 	size_t n;
-	if (imp->file->opset < 10) {
-		const int64_t *s, *e, *a;
-		n = st_onnx_attr_ints(imp->node, "starts", &s);
-		size_t ne = st_onnx_attr_ints(imp->node, "ends", &e), na = st_onnx_attr_ints(imp->node, "axes", &a);
-		if (n != ne || (na && na != n) || n > x->rank)
-			return imp_fail(imp, err, STRATA_ERR_INVALID, "starts, ends and axes differ in length");
-		for (size_t i = 0; i < n; i++) {
-			starts[i] = s[i];
-			ends[i] = e[i];
-			axes[i] = na ? a[i] : (int64_t)i;
-			steps[i] = 1;
-		}
-	} else {
-		const st_onnx_const *s = cin(imp, 1), *e = cin(imp, 2), *a = cin(imp, 3), *st = cin(imp, 4);
-		n = s->count;
-		if (e->count != n || (a && a->count != n) || (st && st->count != n) || n > x->rank)
-			return imp_fail(imp, err, STRATA_ERR_INVALID, "starts, ends, axes and steps differ in length");
-		for (size_t i = 0; i < n; i++) {
-			starts[i] = (int64_t)fmax(fmin(s->v[i], 9e18), -9e18);
-			ends[i] = (int64_t)fmax(fmin(e->v[i], 9e18), -9e18);
-			axes[i] = a ? imp_int(a->v[i]) : (int64_t)i;
-			steps[i] = st ? imp_int(st->v[i]) : 1;
-		}
-	}
+	strata_status args = imp_slice_args(imp, x->rank, starts, ends, axes, steps, &n, err);
+	if (args)
+		return args;
 	int64_t lo[ST_ONNX_MAX_RANK], step[ST_ONNX_MAX_RANK], dims[ST_ONNX_MAX_RANK];
 	for (uint32_t d = 0; d < x->rank; d++) {
 		lo[d] = 0;

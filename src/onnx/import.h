@@ -137,8 +137,18 @@ void imp_flat_order(const imp_value *v, uint64_t *order);
 strata_status imp_add_layer(st_onnx_import *imp, const char *hint, const char *type, const char *const *inputs,
                         size_t n_inputs, imp_layer **out, strata_error *err, const char *fields_fmt, ...)
 	__attribute__((format(printf, 8, 9)));
+/* The usual case: one layer of `type` reading `ref`, named from the node, its output the node's
+ * output 0 with the given ONNX dims and layout. */
+strata_status imp_single(st_onnx_import *imp, const char *ref, const char *type, uint32_t rank, const int64_t *dims,
+                         const uint32_t *perm, bool nonneg, strata_error *err, const char *fields_fmt, ...)
+	__attribute__((format(printf, 9, 10)));
 /* Adds a weight (taking `data`, allocated with malloc) to the layer, in the plugin's order. */
 strata_status imp_weight_add(imp_layer *layer, const strata_shape *shape, float *data, strata_error *err);
+
+/* Slice's starts, ends, axes and steps (attributes before opset 10, constant inputs since), at
+ * most `rank` of each, in *n. */
+strata_status imp_slice_args(st_onnx_import *imp, uint32_t rank, int64_t *starts, int64_t *ends, int64_t *axes,
+                             int64_t *steps, size_t *n, strata_error *err);
 
 /* Layouts. */
 void imp_perm_identity(uint32_t *perm, uint32_t rank);

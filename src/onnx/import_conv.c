@@ -302,17 +302,9 @@ static strata_status global_pool(st_onnx_import *imp, strata_error *err, bool ma
 	strata_status st = imp_as(imp, &x, perm, ref, err);
 	if (st)
 		return st;
-	const char *in = ref;
-	imp_layer *l;
-	if ((st = imp_add_layer(imp, imp_hint(imp), max ? "global_max_pooling2d" : "global_average_pooling2d", &in, 1,
-	                    &l, err, "keepdims: true")))
-		return st;
 	int64_t dims[4] = {x.dims[0], x.dims[1], 1, 1};
-	imp_value *y;
-	if ((st = imp_set_layer(imp, 0, l, 4, dims, perm, &y, err)))
-		return st;
-	y->nonneg = x.nonneg;
-	return STRATA_OK;
+	return imp_single(imp, ref, max ? "global_max_pooling2d" : "global_average_pooling2d", 4, dims, perm, x.nonneg, err,
+	                  "keepdims: true");
 }
 
 strata_status imp_map_global_average_pool(st_onnx_import *imp, strata_error *err)
@@ -425,18 +417,9 @@ strata_status imp_map_pad(st_onnx_import *imp, strata_error *err)
 	strata_status st = imp_as(imp, &x, perm, ref, err);
 	if (st)
 		return st;
-	const char *in = ref;
-	imp_layer *l;
-	if ((st = imp_add_layer(imp, imp_hint(imp), "zero_padding2d", &in, 1, &l, err,
-	                    "padding: [%lld, %lld, %lld, %lld]", (long long)pads[2], (long long)pads[6], (long long)pads[3],
-	                    (long long)pads[7])))
-		return st;
 	int64_t dims[4] = {x.dims[0], x.dims[1], x.dims[2] + pads[2] + pads[6], x.dims[3] + pads[3] + pads[7]};
-	imp_value *y;
-	if ((st = imp_set_layer(imp, 0, l, 4, dims, perm, &y, err)))
-		return st;
-	y->nonneg = x.nonneg;
-	return STRATA_OK;
+	return imp_single(imp, ref, "zero_padding2d", 4, dims, perm, x.nonneg, err, "padding: [%lld, %lld, %lld, %lld]",
+	                  (long long)pads[2], (long long)pads[6], (long long)pads[3], (long long)pads[7]);
 }
 
 /* ConvTranspose (one group): conv2d_transpose, whose kernel is Keras' (kh, kw, filters, channels)
@@ -622,18 +605,9 @@ strata_status imp_map_resize(st_onnx_import *imp, strata_error *err)
 	strata_status st = imp_as(imp, &x, perm, ref, err);
 	if (st)
 		return st;
-	const char *in = ref;
-	imp_layer *l;
-	if ((st = imp_add_layer(imp, imp_hint(imp), "up_sampling2d", &in, 1, &l, err,
-	                        "size: [%lld, %lld], interpolation: %s", (long long)scale[2], (long long)scale[3],
-	                        interpolation)))
-		return st;
 	int64_t dims[4] = {x.dims[0], x.dims[1], x.dims[2] * (int64_t)scale[2], x.dims[3] * (int64_t)scale[3]};
-	imp_value *y;
-	if ((st = imp_set_layer(imp, 0, l, 4, dims, perm, &y, err)))
-		return st;
-	y->nonneg = x.nonneg;
-	return STRATA_OK;
+	return imp_single(imp, ref, "up_sampling2d", 4, dims, perm, x.nonneg, err, "size: [%lld, %lld], interpolation: %s",
+	                  (long long)scale[2], (long long)scale[3], interpolation);
 }
 
 /* Slice of a tensor over height and width with step 1: cropping2d. */
@@ -645,33 +619,9 @@ strata_status imp_map_slice(st_onnx_import *imp, strata_error *err)
 	imp_value x = *xp;
 	int64_t starts[ST_ONNX_MAX_RANK], ends[ST_ONNX_MAX_RANK], axes[ST_ONNX_MAX_RANK], steps[ST_ONNX_MAX_RANK];
 	size_t n;
-	if (imp->file->opset < 10) {
-		const int64_t *s, *e, *a;
-		n = st_onnx_attr_ints(imp->node, "starts", &s);
-		size_t ne = st_onnx_attr_ints(imp->node, "ends", &e), na = st_onnx_attr_ints(imp->node, "axes", &a);
-		if (n != ne || (na && na != n) || n > x.rank)
-			return imp_fail(imp, err, STRATA_ERR_INVALID, "starts, ends and axes differ in length");
-		for (size_t i = 0; i < n; i++) {
-			starts[i] = s[i];
-			ends[i] = e[i];
-			axes[i] = na ? a[i] : (int64_t)i;
-			steps[i] = 1;
-		}
-	} else {
-		const imp_value *v[4] = {imp_in(imp, 1), imp_in(imp, 2), imp_in(imp, 3), imp_in(imp, 4)};
-		for (int i = 0; i < 4; i++)
-			if ((i < 2 && !v[i]) || (v[i] && v[i]->state != IMP_CONST))
-				return imp_refuse(imp, "starts, ends, axes or steps that are not constants");
-		n = v[0]->c.count;
-		if (v[1]->c.count != n || (v[2] && v[2]->c.count != n) || (v[3] && v[3]->c.count != n) || n > x.rank)
-			return imp_fail(imp, err, STRATA_ERR_INVALID, "starts, ends, axes and steps differ in length");
-		for (size_t i = 0; i < n; i++) {
-			starts[i] = (int64_t)fmax(fmin(v[0]->c.v[i], 9e18), -9e18);
-			ends[i] = (int64_t)fmax(fmin(v[1]->c.v[i], 9e18), -9e18);
-			axes[i] = v[2] ? imp_int(v[2]->c.v[i]) : (int64_t)i;
-			steps[i] = v[3] ? imp_int(v[3]->c.v[i]) : 1;
-		}
-	}
+	strata_status args = imp_slice_args(imp, x.rank, starts, ends, axes, steps, &n, err);
+	if (args)
+		return args;
 	if (x.rank != 4)
 		return imp_refuse(imp, "a slice of a %u-D value: Strata crops the height and width of images", x.rank);
 	int64_t crop[4] = {0, 0, 0, 0}, dims[4] = {x.dims[0], x.dims[1], x.dims[2], x.dims[3]};
@@ -696,16 +646,8 @@ strata_status imp_map_slice(st_onnx_import *imp, strata_error *err)
 	strata_status st = imp_as(imp, &x, perm, ref, err);
 	if (st)
 		return st;
-	const char *in = ref;
-	imp_layer *l;
-	if ((st = imp_add_layer(imp, imp_hint(imp), "cropping2d", &in, 1, &l, err, "cropping: [%lld, %lld, %lld, %lld]",
-	                        (long long)crop[0], (long long)crop[1], (long long)crop[2], (long long)crop[3])))
-		return st;
-	imp_value *y;
-	if ((st = imp_set_layer(imp, 0, l, 4, dims, perm, &y, err)))
-		return st;
-	y->nonneg = x.nonneg;
-	return STRATA_OK;
+	return imp_single(imp, ref, "cropping2d", 4, dims, perm, x.nonneg, err, "cropping: [%lld, %lld, %lld, %lld]",
+	                  (long long)crop[0], (long long)crop[1], (long long)crop[2], (long long)crop[3]);
 }
 
 /* LayerNormalization over the last axis (opset 17): layer_normalization. */
@@ -795,21 +737,13 @@ static strata_status reduce(st_onnx_import *imp, strata_error *err, bool max)
 	strata_status st = x.rank == 4 ? imp_as(imp, &x, perm, ref, err) : (snprintf(ref, sizeof(ref), "%s", x.ref), 0);
 	if (st)
 		return st;
-	const char *in = ref;
-	imp_layer *l;
-	if ((st = imp_add_layer(imp, imp_hint(imp), type, &in, 1, &l, err, x.rank == 4 ? "keepdims: %s" : "%s",
-	                        x.rank == 4 ? (keep ? "true" : "false") : "")))
-		return st;
 	uint32_t out_perm[ST_ONNX_MAX_RANK];
 	if (rank == 4)
 		memcpy(out_perm, perm, sizeof(out_perm));
 	else
 		imp_perm_identity(out_perm, 2);
-	imp_value *y;
-	if ((st = imp_set_layer(imp, 0, l, rank, dims, out_perm, &y, err)))
-		return st;
-	y->nonneg = x.nonneg;
-	return STRATA_OK;
+	return imp_single(imp, ref, type, rank, dims, out_perm, x.nonneg, err, x.rank == 4 ? "keepdims: %s" : "%s",
+	                  x.rank == 4 ? (keep ? "true" : "false") : "");
 }
 
 strata_status imp_map_reduce_mean(st_onnx_import *imp, strata_error *err)

@@ -78,7 +78,6 @@ static strata_status reshape_to(st_onnx_import *imp, imp_value *xp, uint32_t ran
 	uint32_t id[ST_ONNX_MAX_RANK];
 	imp_perm_identity(id, rank);
 	bool same = rank == x.rank && !memcmp(dims + 1, x.dims + 1, (rank - 1) * sizeof(*dims));
-	imp_value *y;
 	if (same) {
 		imp_value copy = x;
 		snprintf(copy.ref, sizeof(copy.ref), "%s", ref);
@@ -88,14 +87,7 @@ static strata_status reshape_to(st_onnx_import *imp, imp_value *xp, uint32_t ran
 	}
 	char text[96];
 	imp_dims_text(dims + 1, rank - 1, text, sizeof(text));
-	const char *in = ref;
-	imp_layer *l;
-	if ((st = imp_add_layer(imp, imp_hint(imp), "reshape", &in, 1, &l, err, "target_shape: %s", text)))
-		return st;
-	if ((st = imp_set_layer(imp, 0, l, rank, dims, id, &y, err)))
-		return st;
-	y->nonneg = x.nonneg;
-	return STRATA_OK;
+	return imp_single(imp, ref, "reshape", rank, dims, id, x.nonneg, err, "target_shape: %s", text);
 }
 
 strata_status imp_map_reshape(st_onnx_import *imp, strata_error *err)
@@ -329,18 +321,8 @@ strata_status imp_map_squeeze(st_onnx_import *imp, strata_error *err)
 		stored[k - 1] = dims[perm[k]];
 	char text[96];
 	imp_dims_text(stored, rank - 1, text, sizeof(text));
-	const char *in = x.ref;
-	imp_layer *l;
-	strata_status st = rank == 2 ? imp_add_layer(imp, imp_hint(imp), "flatten", &in, 1, &l, err, NULL)
-	                             : imp_add_layer(imp, imp_hint(imp), "reshape", &in, 1, &l, err, "target_shape: %s",
-	                                         text);
-	if (st)
-		return st;
-	imp_value *y;
-	if ((st = imp_set_layer(imp, 0, l, rank, dims, perm, &y, err)))
-		return st;
-	y->nonneg = x.nonneg;
-	return STRATA_OK;
+	return rank == 2 ? imp_single(imp, x.ref, "flatten", rank, dims, perm, x.nonneg, err, NULL)
+	                 : imp_single(imp, x.ref, "reshape", rank, dims, perm, x.nonneg, err, "target_shape: %s", text);
 }
 
 strata_status imp_map_unsqueeze(st_onnx_import *imp, strata_error *err)

@@ -273,8 +273,9 @@ void imp_make_name(st_onnx_import *imp, const char *hint, char *out, size_t size
 	}
 }
 
-strata_status imp_add_layer(st_onnx_import *imp, const char *hint, const char *type, const char *const *inputs,
-                        size_t n_inputs, imp_layer **out, strata_error *err, const char *fields_fmt, ...)
+static strata_status add_layer_v(st_onnx_import *imp, const char *hint, const char *type, const char *const *inputs,
+                                 size_t n_inputs, imp_layer **out, strata_error *err, const char *fields_fmt,
+                                 va_list ap)
 {
 	if (imp->n_layers == imp->cap_layers) {
 		size_t cap = imp->cap_layers ? imp->cap_layers * 2 : 32;
@@ -288,12 +289,8 @@ strata_status imp_add_layer(st_onnx_import *imp, const char *hint, const char *t
 	memset(l, 0, sizeof(*l));
 	imp_make_name(imp, hint, l->name, sizeof(l->name));
 	char fields[1024] = "";
-	if (fields_fmt) {
-		va_list ap;
-		va_start(ap, fields_fmt);
+	if (fields_fmt)
 		vsnprintf(fields, sizeof(fields), fields_fmt, ap);
-		va_end(ap);
-	}
 	size_t cap = strlen(l->name) + strlen(type) + strlen(fields) + 64;
 	for (size_t i = 0; i < n_inputs; i++)
 		cap += strlen(inputs[i]) + 2;
@@ -312,6 +309,31 @@ strata_status imp_add_layer(st_onnx_import *imp, const char *hint, const char *t
 	l->source = source;
 	imp->n_layers++;
 	*out = l;
+	return STRATA_OK;
+}
+
+strata_status imp_add_layer(st_onnx_import *imp, const char *hint, const char *type, const char *const *inputs,
+                            size_t n_inputs, imp_layer **out, strata_error *err, const char *fields_fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fields_fmt);
+	strata_status st = add_layer_v(imp, hint, type, inputs, n_inputs, out, err, fields_fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+strata_status imp_single(st_onnx_import *imp, const char *ref, const char *type, uint32_t rank, const int64_t *dims,
+                         const uint32_t *perm, bool nonneg, strata_error *err, const char *fields_fmt, ...)
+{
+	imp_layer *l;
+	va_list ap;
+	va_start(ap, fields_fmt);
+	strata_status st = add_layer_v(imp, imp_hint(imp), type, &ref, 1, &l, err, fields_fmt, ap);
+	va_end(ap);
+	imp_value *y;
+	if (st || (st = imp_set_layer(imp, 0, l, rank, dims, perm, &y, err)))
+		return st;
+	y->nonneg = nonneg;
 	return STRATA_OK;
 }
 
@@ -492,4 +514,37 @@ float *floats_of_const(const st_onnx_const *c)
 		for (uint64_t i = 0; i < c->count; i++)
 			f[i] = (float)c->v[i];
 	return f;
+}
+
+strata_status imp_slice_args(st_onnx_import *imp, uint32_t rank, int64_t *starts, int64_t *ends, int64_t *axes,
+                             int64_t *steps, size_t *n, strata_error *err)
+{
+	if (imp->file->opset < 10) {
+		const int64_t *s, *e, *a;
+		*n = st_onnx_attr_ints(imp->node, "starts", &s);
+		size_t ne = st_onnx_attr_ints(imp->node, "ends", &e), na = st_onnx_attr_ints(imp->node, "axes", &a);
+		if (*n != ne || (na && na != *n) || *n > rank)
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "starts, ends and axes differ in length");
+		for (size_t i = 0; i < *n; i++) {
+			starts[i] = s[i];
+			ends[i] = e[i];
+			axes[i] = na ? a[i] : (int64_t)i;
+			steps[i] = 1;
+		}
+		return STRATA_OK;
+	}
+	const imp_value *v[4] = {imp_in(imp, 1), imp_in(imp, 2), imp_in(imp, 3), imp_in(imp, 4)};
+	for (int i = 0; i < 4; i++)
+		if ((i < 2 && !v[i]) || (v[i] && v[i]->state != IMP_CONST))
+			return imp_refuse(imp, "starts, ends, axes or steps that are not constants");
+	*n = v[0]->c.count;
+	if (v[1]->c.count != *n || (v[2] && v[2]->c.count != *n) || (v[3] && v[3]->c.count != *n) || *n > rank)
+		return imp_fail(imp, err, STRATA_ERR_INVALID, "starts, ends, axes and steps differ in length");
+	for (size_t i = 0; i < *n; i++) {
+		starts[i] = imp_int(v[0]->c.v[i]);
+		ends[i] = imp_int(v[1]->c.v[i]);
+		axes[i] = v[2] ? imp_int(v[2]->c.v[i]) : (int64_t)i;
+		steps[i] = v[3] ? imp_int(v[3]->c.v[i]) : 1;
+	}
+	return STRATA_OK;
 }

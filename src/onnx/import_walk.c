@@ -146,7 +146,11 @@ static strata_status map_node(st_onnx_import *imp, size_t index, strata_error *e
 	imp->node_index = index;
 	st_onnx_node_label(n, index, imp->label, sizeof(imp->label));
 	const char *op = n->op_type ? n->op_type : "";
-	if (!n->n_output || !n->output[0] || !n->output[0][0])
+	/* Outputs may be left empty (an LSTM's Y), but not all of them. */
+	bool any_output = false;
+	for (size_t i = 0; i < n->n_output; i++)
+		any_output |= n->output[i] && n->output[i][0];
+	if (!any_output)
 		return imp_fail(imp, err, STRATA_ERR_PARSE, "it has no output");
 	bool refused_input = false, all_const = true;
 	for (size_t i = 0; i < n->n_input; i++) {
