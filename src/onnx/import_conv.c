@@ -181,15 +181,23 @@ strata_status imp_map_conv(st_onnx_import *imp, strata_error *err)
 		dilated |= w.d[i] > 1;
 		strided |= w.s[i] > 1;
 	}
-	if (dilated && strided)
-		return imp_refuse(imp, "dilations with strides above 1 (Keras' convolutions take one or the other)");
+	/* Keras' convolutions take dilations or strides: both are a dilated convolution at stride 1
+	 * whose output a 1x1 average pooling with the strides then samples. */
+	bool subsample = dilated && strided;
+	if (subsample && w.n != 2)
+		return imp_refuse(imp, "dilations with strides above 1 in 1-D (Strata has no 1-D subsampling layer)");
+	int64_t strides[MAX_SPATIAL] = {w.s[0], w.s[1]};
+	if (subsample)
+		for (uint32_t i = 0; i < w.n; i++)
+			w.s[i] = 1;
 	bool depthwise = w.n == 2 && g == C && g > 1;
 	char ref[IMP_NAME];
-	if ((st = channels_last_input(imp, &x, &w, !w.valid && !w.same, ref, err)))
+	bool same = w.same && !subsample; /* at stride 1, 'same' would pad otherwise */
+	if ((st = channels_last_input(imp, &x, &w, !w.valid && !same, ref, err)))
 		return st;
 	char geometry[128], fields[512];
 	window_fields(&w, "kernel_size", geometry, sizeof(geometry));
-	const char *padding = w.same ? "same" : "valid";
+	const char *padding = same ? "same" : "valid";
 	char dil[64];
 	if (w.n == 2)
 		snprintf(dil, sizeof(dil), "[%lld, %lld]", (long long)w.d[0], (long long)w.d[1]);
@@ -236,7 +244,50 @@ strata_status imp_map_conv(st_onnx_import *imp, strata_error *err)
 		if ((st = imp_weight_add(l, &bs, b, err)))
 			return st;
 	}
+	if (subsample) {
+		char hint[IMP_NAME + 16];
+		snprintf(hint, sizeof(hint), "%s_strides", imp_hint(imp));
+		const char *conv_out = l->name;
+		if ((st = imp_add_layer(imp, hint, "averagepool2d", &conv_out, 1, &l, err,
+		                        "pool_size: [1, 1], strides: [%lld, %lld]", (long long)strides[0], (long long)strides[1])))
+			return st;
+	}
 	return out_channels_last(imp, l, &x, M, &w, false, err);
+}
+
+/* A 1-D pooling as Strata's 2-D one over (steps, 1, channels): a reshape either side. */
+static strata_status pool_1d(st_onnx_import *imp, imp_value *x, const window *w, bool max, bool pad,
+                             strata_error *err)
+{
+	uint32_t perm[3];
+	imp_perm_channels_last(perm, 3);
+	char ref[IMP_NAME], hint[IMP_NAME + 8];
+	strata_status st = imp_as(imp, x, perm, ref, err);
+	if (st)
+		return st;
+	int64_t L = x->dims[2], C = x->dims[1];
+	const char *in = ref;
+	imp_layer *l;
+	snprintf(hint, sizeof(hint), "%s_2d", imp_hint(imp));
+	if ((st = imp_add_layer(imp, hint, "reshape", &in, 1, &l, err, "target_shape: [%lld, 1, %lld]", (long long)L,
+	                        (long long)C)))
+		return st;
+	if (pad) {
+		in = l->name;
+		snprintf(hint, sizeof(hint), "%s_pad", imp_hint(imp));
+		if ((st = imp_add_layer(imp, hint, "zero_padding2d", &in, 1, &l, err, "padding: [%lld, %lld, 0, 0]",
+		                        (long long)w->pb[0], (long long)w->pe[0])))
+			return st;
+	}
+	in = l->name;
+	snprintf(hint, sizeof(hint), "%s_pool", imp_hint(imp));
+	if ((st = imp_add_layer(imp, hint, max ? "maxpool2d" : "averagepool2d", &in, 1, &l, err,
+	                        "pool_size: [%lld, 1], strides: [%lld, 1], padding: %s", (long long)w->k[0],
+	                        (long long)w->s[0], w->same && !pad ? "same" : "valid")))
+		return st;
+	int64_t dims[3] = {x->dims[0], C, w->out[0]};
+	return imp_single(imp, l->name, "reshape", 3, dims, perm, x->nonneg, err, "target_shape: [%lld, %lld]",
+	                  (long long)w->out[0], (long long)C);
 }
 
 static strata_status pool(st_onnx_import *imp, strata_error *err, bool max)
@@ -252,8 +303,6 @@ static strata_status pool(st_onnx_import *imp, strata_error *err, bool max)
 	strata_status st = read_window(imp, &x, NULL, false, &w, err);
 	if (st)
 		return st;
-	if (w.n != 2)
-		return imp_refuse(imp, "1-D pooling (Strata pools 2-D windows)");
 	for (uint32_t i = 0; i < w.n; i++)
 		if (w.d[i] != 1)
 			return imp_refuse(imp, "dilations in pooling");
@@ -264,6 +313,8 @@ static strata_status pool(st_onnx_import *imp, strata_error *err, bool max)
 	if (pad && !max && !count_pad)
 		return imp_refuse(imp, "pads other than Keras' 'valid' and 'same' without count_include_pad");
 	char ref[IMP_NAME];
+	if (w.n == 1)
+		return pool_1d(imp, &x, &w, max, pad, err);
 	if ((st = channels_last_input(imp, &x, &w, pad, ref, err)))
 		return st;
 	char geometry[128];
