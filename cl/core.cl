@@ -9,7 +9,8 @@
  *   0 linear, 1 relu, 2 sigmoid, 3 tanh, 4 softmax (row-wise; see softmax_rows), then, added with
  *   issue 14 in Keras 3's definitions: 5 elu, 6 selu, 7 gelu (exact, with erf), 8 swish (silu),
  *   9 softplus, 10 softsign, 11 hard_sigmoid (relu6(x + 3) / 6), 12 exponential, 13 relu6,
- *   14 leaky_relu (slope 0.2, Keras' activation default), 15 hard_silu (hard_swish), 16 mish.
+ *   14 leaky_relu (slope 0.2, Keras' activation default), 15 hard_silu (hard_swish), 16 mish, then,
+ *   with issue 16: 17 log_softmax (row-wise; see log_softmax_rows).
  * The derivative of most of them is a function of their output y, which the forward pass keeps
  * (act_grad_y); gelu, swish, hard_silu and mish are not invertible, so their derivative needs the
  * input (act_grad_x, kernel activation_backward_input). */
@@ -31,6 +32,7 @@
 #define ACT_LEAKY_RELU 14
 #define ACT_HARD_SILU 15
 #define ACT_MISH 16
+#define ACT_LOG_SOFTMAX 17
 
 #define SELU_ALPHA 1.6732632423543772f
 #define SELU_SCALE 1.0507009873554805f
@@ -66,7 +68,7 @@ static float act_softplus(const float v)
 	return fmax(v, 0.0f) + log1p(exp(-fabs(v)));
 }
 
-/* The elementwise activation ACT of v (softmax and linear: v). */
+/* The elementwise activation ACT of v (softmax, log_softmax and linear: v). */
 static float act_forward(float v)
 {
 #if ACT == ACT_RELU
@@ -311,6 +313,59 @@ void softmax_backward_rows(__global float *dz, __global const float *dy, __globa
 
 	for (int j = lid; j < n; j += SOFTMAX_WG)
 		dz[base + j] = y[base + j] * (dy[base + j] - dot);
+}
+
+/* Row-wise log-softmax of src[rows, cols] into dst (which may be src): x - max - log(sum exp(x -
+ * max)), stable for any x. Launched like softmax_rows; each work-item reads and writes only its
+ * own columns. */
+__kernel __attribute__((reqd_work_group_size(SOFTMAX_WG, 1, 1)))
+void log_softmax_rows(__global float *dst, __global const float *src, const int rows, const int cols)
+{
+	__local float scratch[SOFTMAX_WG];
+	const int row = get_group_id(0);
+	const int lid = get_local_id(0);
+	const int n = row < rows ? cols : 0; /* no early return: see softmax_rows */
+	__global const float *s_row = src + (size_t)row * cols;
+	__global float *d_row = dst + (size_t)row * cols;
+
+	float m = -INFINITY;
+	for (int j = lid; j < n; j += SOFTMAX_WG)
+		m = fmax(m, s_row[j]);
+	scratch[lid] = m;
+	m = group_reduce(scratch, lid, SOFTMAX_WG, 1);
+
+	float s = 0.0f;
+	for (int j = lid; j < n; j += SOFTMAX_WG)
+		s += exp(s_row[j] - m);
+	scratch[lid] = s;
+	s = group_reduce(scratch, lid, SOFTMAX_WG, 0);
+
+	const float shift = m + log(s);
+	for (int j = lid; j < n; j += SOFTMAX_WG)
+		d_row[j] = s_row[j] - shift;
+}
+
+/* Row-wise log-softmax Jacobian-vector product from its output y (exp(y) is the softmax):
+ * dz[r, j] = dy[r, j] - exp(y[r, j]) * sum_k dy[r, k]. Launched like softmax_rows; dz may be dy
+ * (every dy a work-item reads for the sum is read before the reduction's barriers). */
+__kernel __attribute__((reqd_work_group_size(SOFTMAX_WG, 1, 1)))
+void log_softmax_backward_rows(__global float *dz, __global const float *dy, __global const float *y,
+                               const int rows, const int cols)
+{
+	__local float scratch[SOFTMAX_WG];
+	const int row = get_group_id(0);
+	const int lid = get_local_id(0);
+	const int n = row < rows ? cols : 0; /* no early return: see softmax_rows */
+	const size_t base = (size_t)row * cols;
+
+	float sum = 0.0f;
+	for (int j = lid; j < n; j += SOFTMAX_WG)
+		sum += dy[base + j];
+	scratch[lid] = sum;
+	sum = group_reduce(scratch, lid, SOFTMAX_WG, 0);
+
+	for (int j = lid; j < n; j += SOFTMAX_WG)
+		dz[base + j] = dy[base + j] - exp(y[base + j]) * sum;
 }
 
 /* The bias gradient, stage 1: dz = dy * act'(y) in place over dz[rows, cols] (the derivative of

@@ -10,7 +10,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-acts="elu selu gelu swish silu softplus softsign hard_sigmoid exponential relu6 leaky_relu hard_silu hard_swish mish"
+acts="elu selu gelu swish silu softplus softsign hard_sigmoid exponential relu6 leaky_relu hard_silu hard_swish mish log_softmax"
 {
 	echo "name: activations"
 	echo "inputs: [{name: x, shape: [6, 5, 2]}, {name: v, shape: [7]}]"

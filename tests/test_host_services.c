@@ -26,11 +26,12 @@
 
 enum {
 	ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX, ACT_ELU, ACT_SELU, ACT_GELU, ACT_SWISH, ACT_SOFTPLUS,
-	ACT_SOFTSIGN, ACT_HARD_SIGMOID, ACT_EXPONENTIAL, ACT_RELU6, ACT_LEAKY_RELU, ACT_HARD_SILU, ACT_MISH, ACT_COUNT
+	ACT_SOFTSIGN, ACT_HARD_SIGMOID, ACT_EXPONENTIAL, ACT_RELU6, ACT_LEAKY_RELU, ACT_HARD_SILU, ACT_MISH,
+	ACT_LOG_SOFTMAX, ACT_COUNT
 };
 static const char *const act_names[ACT_COUNT] = {
 	"linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "swish", "softplus", "softsign",
-	"hard_sigmoid", "exponential", "relu6", "leaky_relu", "hard_silu", "mish",
+	"hard_sigmoid", "exponential", "relu6", "leaky_relu", "hard_silu", "mish", "log_softmax",
 };
 
 /* Whose derivative is no function of their output (plugin.h): activation_backward refuses them. */
@@ -191,14 +192,14 @@ static void ref_forward(const float *x, const float *bias, size_t rows, size_t c
 		double *row = y + r * cols;
 		for (size_t j = 0; j < cols; j++)
 			row[j] = (double)x[r * cols + j] + (bias ? (double)bias[j] : 0.0);
-		if (act == ACT_SOFTMAX) {
+		if (act == ACT_SOFTMAX || act == ACT_LOG_SOFTMAX) {
 			double m = row[0], s = 0.0;
 			for (size_t j = 1; j < cols; j++)
 				m = fmax(m, row[j]);
 			for (size_t j = 0; j < cols; j++)
-				s += row[j] = exp(row[j] - m);
+				s += exp(row[j] - m);
 			for (size_t j = 0; j < cols; j++)
-				row[j] /= s;
+				row[j] = act == ACT_SOFTMAX ? exp(row[j] - m) / s : row[j] - m - log(s);
 			continue;
 		}
 		for (size_t j = 0; j < cols; j++)
@@ -213,12 +214,16 @@ static void ref_backward(const float *dy, const float *x, const float *bias, con
 {
 	for (size_t r = 0; r < rows; r++) {
 		const float *g = dy + r * cols, *v = y + r * cols;
-		double dot = 0.0;
+		double dot = 0.0, sum = 0.0;
 		for (size_t j = 0; act == ACT_SOFTMAX && j < cols; j++)
 			dot += (double)g[j] * v[j];
+		for (size_t j = 0; act == ACT_LOG_SOFTMAX && j < cols; j++)
+			sum += g[j];
 		for (size_t j = 0; j < cols; j++) {
 			double in = (double)x[r * cols + j] + (bias ? bias[j] : 0.0);
-			dz[r * cols + j] = act == ACT_SOFTMAX ? v[j] * (g[j] - dot) : g[j] * ref_grad(in, act);
+			dz[r * cols + j] = act == ACT_SOFTMAX       ? v[j] * (g[j] - dot)
+			                   : act == ACT_LOG_SOFTMAX ? g[j] - exp((double)v[j]) * sum
+			                                            : g[j] * ref_grad(in, act);
 		}
 	}
 }
@@ -401,12 +406,12 @@ START_TEST(test_backward)
 }
 END_TEST
 
-/* _i: the activation (every one but softmax): the derivative from the input, with and without a
+/* _i: the activation (every one but softmax and log_softmax): the derivative from the input, with and without a
  * bias, in place and not; the input and bias are only read. */
 START_TEST(test_backward_input)
 {
 	const int act = _i;
-	if (act == ACT_SOFTMAX)
+	if (act == ACT_SOFTMAX || act == ACT_LOG_SOFTMAX)
 		return;
 	fixture f;
 	fx_open(&f);
@@ -640,7 +645,8 @@ START_TEST(test_unknown_activation)
 	/* refused before anything else, even with nothing to compute */
 	check_error(&f, f.host->activation_forward(f.layer, "gelu_tanh", &t, &t, NULL, 4, 4), STRATA_ERR_INVALID,
 	            "activation_forward(): unknown activation 'gelu_tanh' (known: linear, relu, sigmoid, tanh, softmax, elu, "
-	            "selu, gelu, swish, softplus, softsign, hard_sigmoid, exponential, relu6, leaky_relu, hard_silu, mish)");
+	            "selu, gelu, swish, softplus, softsign, hard_sigmoid, exponential, relu6, leaky_relu, hard_silu, mish, "
+	            "log_softmax)");
 	check_error(&f, f.host->activation_forward(f.layer, "Relu", &t, &t, NULL, 0, 4), STRATA_ERR_INVALID,
 	            "unknown activation 'Relu'");
 	check_error(&f, f.host->activation_backward(f.layer, "Swish", &t, &t, &t, 4, 4), STRATA_ERR_INVALID,

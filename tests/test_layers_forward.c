@@ -23,11 +23,11 @@
 enum {
 	ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX, ACT_ELU, ACT_SELU, ACT_GELU, ACT_SWISH, ACT_SILU,
 	ACT_SOFTPLUS, ACT_SOFTSIGN, ACT_HARD_SIGMOID, ACT_EXPONENTIAL, ACT_RELU6, ACT_LEAKY_RELU, ACT_HARD_SILU,
-	ACT_HARD_SWISH, ACT_MISH, ACT_COUNT
+	ACT_HARD_SWISH, ACT_MISH, ACT_LOG_SOFTMAX, ACT_COUNT
 };
 static const char *const act_names[ACT_COUNT] = {
 	"linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "swish", "silu", "softplus", "softsign",
-	"hard_sigmoid", "exponential", "relu6", "leaky_relu", "hard_silu", "hard_swish", "mish",
+	"hard_sigmoid", "exponential", "relu6", "leaky_relu", "hard_silu", "hard_swish", "mish", "log_softmax",
 };
 
 /* ---- Running one model ------------------------------------------------------------------------ */
@@ -137,14 +137,14 @@ static void ref_activation(double *x, size_t rows, size_t cols, int act)
 {
 	for (size_t r = 0; r < rows; r++) {
 		double *row = x + r * cols;
-		if (act == ACT_SOFTMAX) {
+		if (act == ACT_SOFTMAX || act == ACT_LOG_SOFTMAX) {
 			double m = row[0], s = 0.0;
 			for (size_t j = 1; j < cols; j++)
 				m = fmax(m, row[j]);
 			for (size_t j = 0; j < cols; j++)
-				s += row[j] = exp(row[j] - m);
+				s += exp(row[j] - m);
 			for (size_t j = 0; j < cols; j++)
-				row[j] /= s;
+				row[j] = act == ACT_SOFTMAX ? exp(row[j] - m) / s : row[j] - m - log(s);
 			continue;
 		}
 		for (size_t j = 0; j < cols; j++)

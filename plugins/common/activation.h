@@ -36,18 +36,20 @@ enum activation_code {
 	ACTIVATION_HARD_SILU,
 	ACTIVATION_HARD_SWISH, /* hard_silu's other name */
 	ACTIVATION_MISH,
+	ACTIVATION_LOG_SOFTMAX, /* issue 16: row-wise, as softmax */
 	ACTIVATION_COUNT
 };
 
 static const char *const activation_names[ACTIVATION_COUNT] = {
 	"linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "swish", "silu", "softplus",
 	"softsign", "hard_sigmoid", "exponential", "relu6", "leaky_relu", "hard_silu", "hard_swish", "mish",
+	"log_softmax",
 };
 
 /* The ENUM choices for an `activation` parameter, in code order. */
 #define ACTIVATION_CHOICES                                                                               \
 	"linear|relu|sigmoid|tanh|softmax|elu|selu|gelu|swish|silu|softplus|softsign|hard_sigmoid|exponential|" \
-	"relu6|leaky_relu|hard_silu|hard_swish|mish"
+	"relu6|leaky_relu|hard_silu|hard_swish|mish|log_softmax"
 
 /* The code of `name`, or -1 when it names no activation (the loader has already checked the
  * value against ACTIVATION_CHOICES, so -1 means the two lists disagree). */

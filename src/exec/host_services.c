@@ -19,11 +19,12 @@
 /* The activations by Keras' name; the index is cl/core.cl's code (ACT_LINEAR ... ACT_MISH). */
 enum {
 	ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTMAX, ACT_ELU, ACT_SELU, ACT_GELU, ACT_SWISH, ACT_SOFTPLUS,
-	ACT_SOFTSIGN, ACT_HARD_SIGMOID, ACT_EXPONENTIAL, ACT_RELU6, ACT_LEAKY_RELU, ACT_HARD_SILU, ACT_MISH, ACT_COUNT
+	ACT_SOFTSIGN, ACT_HARD_SIGMOID, ACT_EXPONENTIAL, ACT_RELU6, ACT_LEAKY_RELU, ACT_HARD_SILU, ACT_MISH,
+	ACT_LOG_SOFTMAX, ACT_COUNT
 };
 static const char *const act_names[ACT_COUNT] = {
 	"linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "swish", "softplus", "softsign",
-	"hard_sigmoid", "exponential", "relu6", "leaky_relu", "hard_silu", "mish",
+	"hard_sigmoid", "exponential", "relu6", "leaky_relu", "hard_silu", "mish", "log_softmax",
 };
 
 /* Keras' other names of the same functions. */
@@ -213,7 +214,7 @@ strata_status st_host_activation_forward(strata_layer *layer, const char *activa
 	    (st = check_tensor(layer, service, "x", x, rows * cols)) ||
 	    (bias && (st = check_tensor(layer, service, "bias", bias, cols))))
 		return st;
-	bool elementwise = code != ACT_LINEAR && code != ACT_SOFTMAX;
+	bool elementwise = code != ACT_LINEAR && code != ACT_SOFTMAX && code != ACT_LOG_SOFTMAX;
 	if (bias || elementwise) {
 		/* The activation is built into the kernel; softmax's bias pass is linear. */
 		char options[32];
@@ -228,13 +229,13 @@ strata_status st_host_activation_forward(strata_layer *layer, const char *activa
 		};
 		if ((st = launch_2d(layer, k, cols, rows, 6, args)))
 			return st;
-		x = y; /* what remains (softmax) works on the biased values */
+		x = y; /* what remains (softmax, log_softmax) works on the biased values */
 	}
-	if (code == ACT_SOFTMAX) {
+	if (code == ACT_SOFTMAX || code == ACT_LOG_SOFTMAX) {
 		strata_arg args[] = {
 			strata_arg_tensor(y), strata_arg_tensor(x), strata_arg_int((int32_t)rows), strata_arg_int((int32_t)cols),
 		};
-		return launch_rows(layer, "softmax_rows", rows, 4, args);
+		return launch_rows(layer, code == ACT_SOFTMAX ? "softmax_rows" : "log_softmax_rows", rows, 4, args);
 	}
 	return x != y ? st_host_copy(layer, y, x, rows * cols) : STRATA_OK;
 }
@@ -258,12 +259,13 @@ strata_status st_host_activation_backward(strata_layer *layer, const char *activ
 		                     "use activation_backward_input() with the activation's input", service, activation);
 	if ((st = check_tensor(layer, service, "y", y, n)))
 		return st;
-	if (code == ACT_SOFTMAX) {
+	if (code == ACT_SOFTMAX || code == ACT_LOG_SOFTMAX) {
 		strata_arg args[] = {
 			strata_arg_tensor(dz), strata_arg_tensor(dy), strata_arg_tensor(y), strata_arg_int((int32_t)rows),
 			strata_arg_int((int32_t)cols),
 		};
-		return launch_rows(layer, "softmax_backward_rows", rows, 5, args);
+		return launch_rows(layer, code == ACT_SOFTMAX ? "softmax_backward_rows" : "log_softmax_backward_rows", rows,
+		                   5, args);
 	}
 	char options[32];
 	strata_kernel *k = NULL;
@@ -285,9 +287,9 @@ strata_status st_host_activation_backward_input(strata_layer *layer, const char 
 	if (st || (st = act_code(layer, service, activation, &code)) || (st = check_matrix(layer, rows, cols)) ||
 	    rows == 0 || cols == 0)
 		return st;
-	if (code == ACT_SOFTMAX)
-		return st_layer_fail(layer, STRATA_ERR_INVALID, "%s(): softmax's derivative is taken from its output: use "
-		                     "activation_backward()", service);
+	if (code == ACT_SOFTMAX || code == ACT_LOG_SOFTMAX)
+		return st_layer_fail(layer, STRATA_ERR_INVALID, "%s(): %s's derivative is taken from its output: use "
+		                     "activation_backward()", service, act_names[code]);
 	size_t n = rows * cols;
 	if ((st = check_tensor(layer, service, "dz", dz, n)) || (st = check_tensor(layer, service, "dy", dy, n)) ||
 	    (st = check_tensor(layer, service, "x", x, n)) ||

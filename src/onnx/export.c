@@ -340,8 +340,8 @@ const char *ex_activation(st_onnx_export *ex, const char *x, const char *act, in
 	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
 		if (!strcmp(act, plain[i].strata))
 			return ex_unary(ex, plain[i].onnx, x);
-	if (!strcmp(act, "softmax")) {
-		const char *out = ex_unary(ex, "Softmax", x);
+	if (!strcmp(act, "softmax") || !strcmp(act, "log_softmax")) {
+		const char *out = ex_unary(ex, act[0] == 's' ? "Softmax" : "LogSoftmax", x);
 		Onnx__NodeProto *n = out ? ex->g->node[ex->g->n_node - 1] : NULL;
 		return n && ex_attr_int(n, "axis", channel_axis) ? out : NULL;
 	}

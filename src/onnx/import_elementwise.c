@@ -157,7 +157,8 @@ strata_status imp_map_clip(st_onnx_import *imp, strata_error *err)
 	return imp_unary(imp, err, "relu", fields, true);
 }
 
-strata_status imp_map_softmax(st_onnx_import *imp, strata_error *err)
+/* Softmax and LogSoftmax: Strata's row-wise activations along the last axis of its layout. */
+static strata_status row_wise(st_onnx_import *imp, strata_error *err, const char *name)
 {
 	imp_value *x = imp_tensor_in(imp, 0);
 	if (!x)
@@ -173,16 +174,16 @@ strata_status imp_map_softmax(st_onnx_import *imp, strata_error *err)
 	if (imp->file->opset < 13)
 		for (int64_t a = axis; a < r - 1; a++)
 			if (x->dims[a] != 1)
-				return imp_refuse(imp, "softmax over axes %lld to %lld at once (opset %lld's coercion to 2-D)",
+				return imp_refuse(imp, "%s over axes %lld to %lld at once (opset %lld's coercion to 2-D)", name,
 				                  (long long)axis, (long long)(r - 1), (long long)imp->file->opset);
 	if (imp->file->opset < 13)
 		axis = r - 1;
 	if (axis == 0 || x->perm[0] == (uint32_t)axis)
-		return imp_refuse(imp, "softmax over the batch axis");
+		return imp_refuse(imp, "%s over the batch axis", name);
 	if (x->flat_rank || x->perm[r - 1] != (uint32_t)axis) {
 		/* Another layout: ONNX's own has the axis last when it is ONNX's last. */
 		if (axis != r - 1)
-			return imp_refuse(imp, "softmax over axis %lld, which is not the last in Strata's layout",
+			return imp_refuse(imp, "%s over axis %lld, which is not the last in Strata's layout", name,
 			                  (long long)axis);
 		char ref[IMP_NAME];
 		imp_value copy = *x;
@@ -191,17 +192,27 @@ strata_status imp_map_softmax(st_onnx_import *imp, strata_error *err)
 			return st;
 		const char *in = ref;
 		imp_layer *l;
-		if ((st = imp_add_layer(imp, imp_hint(imp), "activation", &in, 1, &l, err, "activation: softmax")))
+		if ((st = imp_add_layer(imp, imp_hint(imp), "activation", &in, 1, &l, err, "activation: %s", name)))
 			return st;
 		uint32_t id[ST_ONNX_MAX_RANK];
 		imp_perm_identity(id, copy.rank);
 		imp_value *y;
 		if ((st = imp_set_layer(imp, 0, l, copy.rank, copy.dims, id, &y, err)))
 			return st;
-		y->nonneg = true;
+		y->nonneg = !strcmp(name, "softmax");
 		return STRATA_OK;
 	}
-	return activation(imp, err, "softmax", true);
+	return activation(imp, err, name, !strcmp(name, "softmax"));
+}
+
+strata_status imp_map_softmax(st_onnx_import *imp, strata_error *err)
+{
+	return row_wise(imp, err, "softmax");
+}
+
+strata_status imp_map_log_softmax(st_onnx_import *imp, strata_error *err)
+{
+	return row_wise(imp, err, "log_softmax");
 }
 
 strata_status imp_map_identity(st_onnx_import *imp, strata_error *err)
@@ -469,14 +480,36 @@ strata_status imp_map_prelu(st_onnx_import *imp, strata_error *err)
 	return imp_set_layer(imp, 0, l, x.rank, x.dims, x.perm, NULL, err);
 }
 
-/* The constant of a node's input i when it is a single value. */
+/* The constant of a node's input i when it is a single value: one made already, or (a pattern
+ * looks ahead of the walk) the value of a Constant node that makes it later. */
 static bool scalar_in(st_onnx_import *imp, const Onnx__NodeProto *n, size_t i, double *v)
 {
-	imp_value *c = i < n->n_input && n->input[i] ? imp_find(imp, n->input[i]) : NULL;
-	if (!c || c->state != IMP_CONST || c->c.count != 1)
+	if (i >= n->n_input || !n->input[i])
 		return false;
-	*v = c->c.v[0];
-	return true;
+	imp_value *c = imp_find(imp, n->input[i]);
+	if (c) {
+		if (c->state != IMP_CONST || c->c.count != 1)
+			return false;
+		*v = c->c.v[0];
+		return true;
+	}
+	const Onnx__GraphProto *g = imp->file->model->graph;
+	for (size_t k = 0; k < g->n_node; k++) {
+		const Onnx__NodeProto *m = g->node[k];
+		if (!m->op_type || strcmp(m->op_type, "Constant") || m->n_output != 1 || strcmp(m->output[0], n->input[i]))
+			continue;
+		const Onnx__AttributeProto *a = st_onnx_attr(m, "value");
+		st_onnx_const t;
+		strata_error ignored = {0};
+		if (!a || !a->t || st_onnx_tensor(a->t, NULL, "constant", &t, &ignored))
+			return false;
+		bool one = t.count == 1;
+		if (one)
+			*v = t.v[0];
+		st_onnx_const_free(&t);
+		return one;
+	}
+	return false;
 }
 
 /* The other input of a two-input node, given one. */
@@ -547,5 +580,30 @@ strata_status imp_map_div(st_onnx_import *imp, strata_error *err)
 	if ((st = imp_alias_named(imp, result, &copy, err)))
 		return st;
 	imp->done[i_erf] = imp->done[i_add] = imp->done[i_m1] = imp->done[i_m2] = imp->done[i_half] = true;
+	return STRATA_OK;
+}
+
+/* Abs as the start of softsign, x / (1 + |x|), which exporters write as Abs, Add 1, Div. */
+strata_status imp_map_abs(st_onnx_import *imp, strata_error *err)
+{
+	const Onnx__NodeProto *abs = imp->node;
+	imp_value *x = imp_in(imp, 0);
+	size_t i_add, i_div;
+	double one;
+	const Onnx__NodeProto *add = x && x->state == IMP_TENSOR ? imp_sole_reader(imp, abs->output[0], &i_add) : NULL;
+	const char *add_other = is_op(add, "Add") ? other_input(add, abs->output[0]) : NULL;
+	const Onnx__NodeProto *div = add_other && scalar_in(imp, add, !strcmp(add->input[0], add_other) ? 0 : 1, &one) &&
+	                                     one == 1.0
+	                                 ? imp_sole_reader(imp, add->output[0], &i_div)
+	                                 : NULL;
+	if (!is_op(div, "Div") || div->n_input != 2 || strcmp(div->input[0], x->name) || strcmp(div->input[1], add->output[0]))
+		return imp_refuse(imp, "an absolute value (Strata maps x / (1 + |x|), softsign, only)");
+	strata_status st = activation(imp, err, "softsign", false);
+	if (st)
+		return st;
+	imp_value copy = *imp_find(imp, abs->output[0]);
+	if ((st = imp_alias_named(imp, div->output[0], &copy, err)))
+		return st;
+	imp->done[i_add] = imp->done[i_div] = true;
 	return STRATA_OK;
 }

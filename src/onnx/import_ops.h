@@ -23,6 +23,7 @@ strata_status imp_map_selu(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_hard_sigmoid(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_clip(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_softmax(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_log_softmax(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_identity(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_dropout(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_add(st_onnx_import *imp, strata_error *err);
@@ -33,6 +34,7 @@ strata_status imp_map_min(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_mean(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_prelu(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_div(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_abs(st_onnx_import *imp, strata_error *err);
 
 /* fold.c: Shape of a tensor or a constant, a constant */
 strata_status imp_map_shape(st_onnx_import *imp, strata_error *err);
