@@ -175,7 +175,8 @@ static Onnx__TensorProto *new_init(st_onnx_export *ex, const char *what, const i
 		onnx__tensor_proto__free_unpacked(t, NULL);
 		return NULL;
 	}
-	memcpy(t->dims, dims, rank * sizeof(int64_t));
+	if (rank)
+		memcpy(t->dims, dims, rank * sizeof(int64_t));
 	t->n_dims = rank;
 	t->has_data_type = true;
 	t->data_type = type;

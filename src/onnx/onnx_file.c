@@ -388,7 +388,8 @@ const char *st_onnx_attr_string(const Onnx__NodeProto *n, const char *name, cons
 	if (!a || !a->has_s)
 		return fallback;
 	size_t len = a->s.len < size - 1 ? a->s.len : size - 1;
-	memcpy(buf, a->s.data, len);
+	if (len)
+		memcpy(buf, a->s.data, len);
 	buf[len] = '\0';
 	return buf;
 }
