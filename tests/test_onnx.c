@@ -292,9 +292,12 @@ static void write_model(const char *path, const node_spec *nodes, size_t n, int6
 	free(buf);
 }
 
+/* Imports into DIR/out.yaml; *r (freed first) gets the result, which a refusal has too. */
 static strata_status try_import(strata_registry *reg, const char *dir, const char *onnx, strata_error *err,
                                 strata_onnx_import_result **r)
 {
+	strata_onnx_import_result_free(*r);
+	*r = NULL;
 	char *yaml = ts_join(dir, "out.yaml");
 	strata_onnx_import_options io = {.size = sizeof(io), .model_path = yaml};
 	strata_status st = strata_onnx_import(reg, onnx, &io, r, err);
@@ -384,7 +387,7 @@ START_TEST(test_hostile_files)
 	write_model(path, ok, 1, 5, 4, NULL);
 	ck_assert_int_eq(try_import(reg, dir, path, &err, &r), STRATA_ERR_UNSUPPORTED);
 	ck_assert_msg(strstr(err.message, "opset 5"), "%s", err.message);
-	ck_assert(!exists(dir, "out.yaml") || true);
+	strata_onnx_import_result_free(r);
 	free(link);
 	ts_tmpdir_remove(dir);
 	free(path);
