@@ -504,7 +504,8 @@ struct strata_host {
 	 * activation_backward() and column_sums() refuse them (STRATA_ERR_INVALID): a layer that
 	 * fuses one keeps its input x (before the activation) and calls this instead:
 	 * dz = dy * act'(x + bias) elementwise, bias[cols] added to every row of x (NULL: none), for
-	 * every activation but softmax. dz may be dy (in place). */
+	 * every activation but softmax (and log_softmax). dz may be dy (in place). Since issue 16 the
+	 * services also take "log_softmax", row-wise as softmax (its derivative from its output). */
 	strata_status (*activation_backward_input)(strata_layer *layer, const char *activation, strata_tensor *dz,
 	                                           strata_tensor *dy, strata_tensor *x, strata_tensor *bias,
 	                                           size_t rows, size_t cols);
