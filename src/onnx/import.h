@@ -159,6 +159,8 @@ bool imp_perm_equal(const uint32_t *a, const uint32_t *b, uint32_t rank);
 strata_status imp_as(st_onnx_import *imp, imp_value *v, const uint32_t *perm, char *ref, strata_error *err);
 /* As imp_as with ONNX's own order. */
 strata_status imp_as_onnx(st_onnx_import *imp, imp_value *v, char *ref, strata_error *err);
+/* A flattened value (a copy the caller owns) put in ONNX's feature order, its ref updated. */
+strata_status imp_unflatten(st_onnx_import *imp, imp_value *v, strata_error *err);
 /* Strata's per-sample shape of v: its ONNX dims in stored order without the batch. */
 void imp_strata_dims(const imp_value *v, int64_t *dims);
 /* "[28, 28, 1]" */

@@ -411,15 +411,9 @@ strata_status imp_map_prelu(st_onnx_import *imp, strata_error *err)
 	const st_onnx_const *slope = &sv->c;
 	if (slope->rank > x.rank)
 		return imp_fail(imp, err, STRATA_ERR_INVALID, "a slope of rank %u for an input of rank %u", slope->rank, x.rank);
-	if (x.flat_rank) {
-		char ref[IMP_NAME];
-		strata_status st = imp_as_onnx(imp, &x, ref, err);
-		if (st)
-			return st;
-		snprintf(x.ref, sizeof(x.ref), "%s", ref);
-		x.flat_rank = 0;
-		imp_perm_identity(x.perm, x.rank);
-	}
+	strata_status unflat = imp_unflatten(imp, &x, err);
+	if (unflat)
+		return unflat;
 	/* The slope's size along each ONNX axis (right-aligned), 1 where it broadcasts. */
 	int64_t sd[ST_ONNX_MAX_RANK] = {0};
 	/* Before opset 7 a 1-D slope runs along the channels (axis 1), since it is right-aligned. */

@@ -175,15 +175,9 @@ strata_status imp_map_transpose(st_onnx_import *imp, strata_error *err)
 		seen[p[i]] = true;
 		inverse[p[i]] = i;
 	}
-	if (x.flat_rank) {
-		char ref[IMP_NAME];
-		strata_status st = imp_as_onnx(imp, &x, ref, err);
-		if (st)
-			return st;
-		snprintf(x.ref, sizeof(x.ref), "%s", ref);
-		x.flat_rank = 0;
-		imp_perm_identity(x.perm, r);
-	}
+	strata_status st = imp_unflatten(imp, &x, err);
+	if (st)
+		return st;
 	/* No layer: the same storage, ONNX's axes renamed. */
 	imp_value y = x;
 	for (uint32_t i = 0; i < r; i++)
@@ -209,15 +203,9 @@ strata_status imp_map_concat(st_onnx_import *imp, strata_error *err)
 		return imp_fail(imp, err, STRATA_ERR_INVALID, "axis %lld is outside rank %u", (long long)axis, lead.rank);
 	if (n->n_input > 16)
 		return imp_refuse(imp, "more than 16 inputs");
-	if (lead.flat_rank) {
-		char ref[IMP_NAME];
-		strata_status st = imp_as_onnx(imp, &lead, ref, err);
-		if (st)
-			return st;
-		snprintf(lead.ref, sizeof(lead.ref), "%s", ref);
-		lead.flat_rank = 0;
-		imp_perm_identity(lead.perm, lead.rank);
-	}
+	strata_status unflat = imp_unflatten(imp, &lead, err);
+	if (unflat)
+		return unflat;
 	uint32_t k = 0;
 	while (k < lead.rank && lead.perm[k] != axis)
 		k++;

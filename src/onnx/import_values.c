@@ -462,6 +462,20 @@ strata_status imp_as(st_onnx_import *imp, imp_value *v, const uint32_t *perm, ch
 	return permute(imp, v, perm, ref, err);
 }
 
+strata_status imp_unflatten(st_onnx_import *imp, imp_value *v, strata_error *err)
+{
+	if (!v->flat_rank)
+		return STRATA_OK;
+	char ref[IMP_NAME];
+	strata_status st = imp_as_onnx(imp, v, ref, err);
+	if (st)
+		return st;
+	snprintf(v->ref, sizeof(v->ref), "%s", ref);
+	v->flat_rank = 0;
+	imp_perm_identity(v->perm, v->rank);
+	return STRATA_OK;
+}
+
 strata_status imp_as_onnx(st_onnx_import *imp, imp_value *v, char *ref, strata_error *err)
 {
 	uint32_t id[ST_ONNX_MAX_RANK];
