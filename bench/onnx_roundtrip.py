@@ -9,6 +9,7 @@ on the same inputs; the outputs must agree to 1e-4 absolute:
   mobilenet        a MobileNet-style CNN: strided stem, depthwise separable blocks (depthwise
                    3x3 with groups = channels, pointwise 1x1), batch normalization, ReLU6
   lstm_text        Embedding -> LSTM (batch first) -> the last state -> dense, on int64 ids
+  bilstm_text      Embedding -> bidirectional LSTM -> out[:, -1] and h[-1] -> dense
 
 Each becomes a folder in ONNX's backend-test form (model.onnx, test_data_set_0/input_0.pb and
 output_0.pb, PyTorch's outputs on --samples inputs: MNIST test images, random ids for the text
@@ -122,6 +123,21 @@ class LstmText(nn.Module):
         return finish(self, self.fc(h.squeeze(0)))
 
 
+class BiLstmText(nn.Module):
+    """A bidirectional LSTM read the two ways PyTorch code reads one: the last step of its output
+    (out[:, -1]) and the backward direction's final state (h[-1]), both Gather in the export."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(1000, 16)
+        self.lstm = nn.LSTM(16, 24, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(48 + 24, 2)
+
+    def forward(self, ids):
+        out, (h, _) = self.lstm(self.embed(ids))
+        return finish(self, self.fc(torch.cat([out[:, -1], h[-1]], 1)))
+
+
 def randomize_batch_norm(model, gen):
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
@@ -233,7 +249,8 @@ def main():
     accuracy = pytorch_epoch(cnn) if args.finetune else None
     cnn.probs = False
     cases = [("keras_mnist_cnn", cnn, images, "image"), ("resnet", ResNet(), images, "image"),
-             ("mobilenet", MobileNet(), images, "image"), ("lstm_text", LstmText(), ids, "ids")]
+             ("mobilenet", MobileNet(), images, "image"), ("lstm_text", LstmText(), ids, "ids"),
+             ("bilstm_text", BiLstmText(), ids, "ids")]
     folders = []
     for name, model, x, input_name in cases:
         randomize_batch_norm(model, gen)

@@ -90,6 +90,64 @@ static strata_status reshape_to(st_onnx_import *imp, imp_value *xp, uint32_t ran
 	return imp_single(imp, ref, "reshape", rank, dims, id, x.nonneg, err, "target_shape: %s", text);
 }
 
+/* A Reshape of a value whose batch is ONNX's axis b > 0 (an LSTM's output, time first), stored
+ * batch first with its other axes in ONNX's order: exact as a reshape of each sample when the
+ * axes up to b stay as they are and only those after b change. */
+static strata_status reshape_after_batch(st_onnx_import *imp, imp_value *xp, const st_onnx_const *shape,
+                                         bool allowzero, strata_error *err)
+{
+	imp_value x = *xp;
+	uint32_t b = x.perm[0], rank = (uint32_t)shape->count;
+	bool moved = x.flat_rank == 0 && b < rank;
+	for (uint32_t k = 1; moved && k < x.rank; k++)
+		moved = x.perm[k] == (k - 1 < b ? k - 1 : k);
+	int64_t dims[ST_ONNX_MAX_RANK] = {0}, known = 1, per_sample = 1;
+	int infer = -1;
+	for (uint32_t a = 0; a < x.rank; a++)
+		if (a != b)
+			per_sample *= x.dims[a];
+	for (uint32_t i = 0; moved && i < rank; i++) {
+		int64_t d = imp_int(shape->v[i]);
+		if (d == 0 && !allowzero && i < x.rank)
+			d = x.dims[i];
+		if (i <= b) {
+			moved = d == x.dims[i] || (i == b && d == -1 && x.dims[b] == -1);
+			dims[i] = x.dims[i];
+			if (i < b)
+				known *= x.dims[i];
+		} else if (d == -1 && infer < 0) {
+			infer = (int)i;
+		} else if (d < 1 || d > INT32_MAX || known > INT32_MAX / d) {
+			moved = false;
+		} else {
+			dims[i] = d;
+			known *= d;
+		}
+	}
+	if (!moved)
+		return imp_refuse(imp, "a reshape of a value whose batch is not its first axis, other than of the axes after "
+		                  "the batch");
+	if (infer >= 0) {
+		if (per_sample % known)
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "the shape does not divide the %lld values of a sample",
+			                (long long)per_sample);
+		dims[infer] = per_sample / known;
+		known = per_sample;
+	}
+	if (known != per_sample || rank < 2 || rank - 1 > STRATA_MAX_RANK)
+		return imp_fail(imp, err, STRATA_ERR_INVALID, "the shape holds %lld values a sample, the input %lld",
+		                (long long)known, (long long)per_sample);
+	uint32_t perm[ST_ONNX_MAX_RANK] = {b};
+	int64_t stored[ST_ONNX_MAX_RANK];
+	for (uint32_t k = 1; k < rank; k++) {
+		perm[k] = k - 1 < b ? k - 1 : k;
+		stored[k - 1] = dims[perm[k]];
+	}
+	char text[96];
+	imp_dims_text(stored, rank - 1, text, sizeof(text));
+	return imp_single(imp, x.ref, "reshape", rank, dims, perm, x.nonneg, err, "target_shape: %s", text);
+}
+
 strata_status imp_map_reshape(st_onnx_import *imp, strata_error *err)
 {
 	imp_value *x = imp_tensor_in(imp, 0);
@@ -102,6 +160,8 @@ strata_status imp_map_reshape(st_onnx_import *imp, strata_error *err)
 	uint32_t rank = (uint32_t)s->c.count;
 	if (rank < 1 || rank > ST_ONNX_MAX_RANK)
 		return imp_refuse(imp, "a result of rank %u", rank);
+	if (x->perm[0] != 0)
+		return reshape_after_batch(imp, x, &s->c, allowzero, err);
 	int64_t dims[ST_ONNX_MAX_RANK] = {0};
 	int64_t per_sample = 1, known = 1;
 	int infer = -1;
