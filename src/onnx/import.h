@@ -159,6 +159,11 @@ bool imp_perm_equal(const uint32_t *a, const uint32_t *b, uint32_t rank);
 strata_status imp_as(st_onnx_import *imp, imp_value *v, const uint32_t *perm, char *ref, strata_error *err);
 /* As imp_as with ONNX's own order. */
 strata_status imp_as_onnx(st_onnx_import *imp, imp_value *v, char *ref, strata_error *err);
+/* Output `out` of the node: x's values start..end-1 along ONNX axis `axis` (not the batch), the
+ * axis kept (of end - start) or dropped (for one index): a reshape to (before, axis, after), a
+ * cropping2d, a reshape to the result (import_shape.c). */
+strata_status imp_crop_axis(st_onnx_import *imp, imp_value *x, uint32_t axis, int64_t start, int64_t end, bool keep,
+                            size_t out, strata_error *err);
 /* A flattened value (a copy the caller owns) put in ONNX's feature order, its ref updated. */
 strata_status imp_unflatten(st_onnx_import *imp, imp_value *v, strata_error *err);
 /* Strata's per-sample shape of v: its ONNX dims in stored order without the batch. */

@@ -673,8 +673,21 @@ strata_status imp_map_slice(st_onnx_import *imp, strata_error *err)
 	strata_status args = imp_slice_args(imp, x.rank, starts, ends, axes, steps, &n, err);
 	if (args)
 		return args;
+	if (n == 1 && steps[0] == 1 && (x.rank != 4 || (axes[0] != 2 && axes[0] != 3 && axes[0] != -1 && axes[0] != -2))) {
+		/* One axis that is no image's height or width: a crop of that axis. */
+		int64_t a = axes[0] < 0 ? axes[0] + x.rank : axes[0];
+		if (a < 0 || a >= x.rank)
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "axis %lld is outside rank %u", (long long)axes[0], x.rank);
+		int64_t len = x.dims[a], s0 = starts[0] < 0 ? starts[0] + len : starts[0], e0 = ends[0] < 0 ? ends[0] + len : ends[0];
+		s0 = s0 < 0 ? 0 : s0 > len ? len : s0;
+		e0 = e0 < 0 ? 0 : e0 > len ? len : e0;
+		if (e0 <= s0)
+			return imp_refuse(imp, "an empty slice");
+		return imp_crop_axis(imp, &x, (uint32_t)a, s0, e0, true, 0, err);
+	}
 	if (x.rank != 4)
-		return imp_refuse(imp, "a slice of a %u-D value: Strata crops the height and width of images", x.rank);
+		return imp_refuse(imp, "a slice of a %u-D value along several axes: Strata crops the height and width of "
+		                  "images, or one axis", x.rank);
 	int64_t crop[4] = {0, 0, 0, 0}, dims[4] = {x.dims[0], x.dims[1], x.dims[2], x.dims[3]};
 	for (size_t i = 0; i < n; i++) {
 		int64_t a = axes[i] < 0 ? axes[i] + 4 : axes[i];

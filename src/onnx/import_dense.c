@@ -107,72 +107,26 @@ strata_status imp_map_matmul(st_onnx_import *imp, strata_error *err)
 	return dense(imp, x, &b->c, false, 1.0, NULL, 0, err);
 }
 
-/* Gather of one index along a non-batch axis of a tensor (an LSTM's h[-1], out[:, -1]): the
- * sample viewed as (before, axis, after), a cropping2d that keeps the one row, a reshape to the
- * result (which keeps the axis, of size 1, when the index is a list of one). */
+/* Gather of one index along a non-batch axis of a tensor (an LSTM's h[-1], out[:, -1]): that
+ * row cropped (import_shape.c), the axis dropped, or kept of size 1 when the index is a list of
+ * one. */
 static strata_status gather_slice(st_onnx_import *imp, imp_value *xp, const st_onnx_const *idx, strata_error *err)
 {
 	imp_value x = *xp;
 	if (idx->count != 1 || idx->rank > 1)
 		return imp_refuse(imp, "a Gather of a tensor by more than one index");
-	strata_status st = imp_unflatten(imp, &x, err);
-	if (st)
-		return st;
 	int64_t axis = st_onnx_attr_int(imp->node, "axis", 0);
 	if (axis < 0)
 		axis += x.rank;
 	if (axis < 0 || axis >= x.rank)
 		return imp_fail(imp, err, STRATA_ERR_INVALID, "axis %lld is outside rank %u", (long long)axis, x.rank);
-	uint32_t k = 1;
-	while (k < x.rank && x.perm[k] != (uint32_t)axis)
-		k++;
-	if (k == x.rank)
-		return imp_refuse(imp, "a Gather along the batch axis");
 	int64_t len = x.dims[axis], i = imp_int(idx->v[0]);
 	if (i < 0)
 		i += len;
 	if (i < 0 || i >= len)
 		return imp_fail(imp, err, STRATA_ERR_INVALID, "index %lld is outside an axis of %lld", (long long)idx->v[0],
 		                (long long)len);
-	bool keep = idx->rank == 1;
-	if (!keep && x.rank < 3)
-		return imp_refuse(imp, "a Gather that leaves no sample axis");
-	int64_t before = 1, after = 1;
-	for (uint32_t j = 1; j < x.rank; j++)
-		if (j < k)
-			before *= x.dims[x.perm[j]];
-		else if (j > k)
-			after *= x.dims[x.perm[j]];
-	char hint[IMP_NAME + 8];
-	snprintf(hint, sizeof(hint), "%s_rows", imp_hint(imp));
-	const char *in = x.ref;
-	imp_layer *l;
-	if ((st = imp_add_layer(imp, hint, "reshape", &in, 1, &l, err, "target_shape: [%lld, %lld, %lld]",
-	                        (long long)before, (long long)len, (long long)after)))
-		return st;
-	in = l->name;
-	snprintf(hint, sizeof(hint), "%s_row", imp_hint(imp));
-	if ((st = imp_add_layer(imp, hint, "cropping2d", &in, 1, &l, err, "cropping: [0, 0, %lld, %lld]", (long long)i,
-	                        (long long)(len - 1 - i))))
-		return st;
-	/* The result: x's axes without `axis` (or with it of size 1), in x's stored order. */
-	int64_t dims[ST_ONNX_MAX_RANK], stored[ST_ONNX_MAX_RANK];
-	uint32_t perm[ST_ONNX_MAX_RANK], rank = 0, sk = 0;
-	for (uint32_t a = 0; a < x.rank; a++)
-		if (a != (uint32_t)axis || keep)
-			dims[rank++] = a == (uint32_t)axis ? 1 : x.dims[a];
-	for (uint32_t j = 0; j < x.rank; j++) {
-		uint32_t a = x.perm[j];
-		if (a == (uint32_t)axis && !keep)
-			continue;
-		perm[sk] = keep || a < (uint32_t)axis ? a : a - 1;
-		if (sk > 0)
-			stored[sk - 1] = dims[perm[sk]];
-		sk++;
-	}
-	char text[96];
-	imp_dims_text(stored, rank - 1, text, sizeof(text));
-	return imp_single(imp, l->name, "reshape", rank, dims, perm, x.nonneg, err, "target_shape: %s", text);
+	return imp_crop_axis(imp, &x, (uint32_t)axis, i, i + 1, idx->rank == 1, 0, err);
 }
 
 /* Gather of rows of a constant table by int ids: Keras' Embedding, its table (input_dim,

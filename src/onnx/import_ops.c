@@ -52,6 +52,7 @@ static const op_entry table[] = {
 	{"Squeeze", imp_map_squeeze},
 	{"Unsqueeze", imp_map_unsqueeze},
 	{"Tile", imp_map_tile},
+	{"Split", imp_map_split},
 	{"Shape", imp_map_shape},
 	{"ConvTranspose", imp_map_conv_transpose},
 	{"Resize", imp_map_resize},

@@ -75,5 +75,6 @@ strata_status imp_map_concat(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_squeeze(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_unsqueeze(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_tile(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_split(st_onnx_import *imp, strata_error *err);
 
 #endif

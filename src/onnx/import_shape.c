@@ -431,3 +431,113 @@ strata_status imp_map_tile(st_onnx_import *imp, strata_error *err)
 	uint32_t id[3] = {0, 1, 2};
 	return imp_set_layer(imp, 0, l, 3, dims, id, NULL, err);
 }
+
+strata_status imp_crop_axis(st_onnx_import *imp, imp_value *xp, uint32_t axis, int64_t start, int64_t end, bool keep,
+                            size_t out, strata_error *err)
+{
+	imp_value x = *xp;
+	strata_status st = imp_unflatten(imp, &x, err);
+	if (st)
+		return st;
+	uint32_t k = 1;
+	while (k < x.rank && x.perm[k] != axis)
+		k++;
+	if (k == x.rank)
+		return imp_refuse(imp, "a slice along the batch axis");
+	if (!keep && x.rank < 3)
+		return imp_refuse(imp, "a result with no sample axis left");
+	int64_t len = x.dims[axis], before = 1, after = 1;
+	for (uint32_t j = 1; j < x.rank; j++)
+		if (j < k)
+			before *= x.dims[x.perm[j]];
+		else if (j > k)
+			after *= x.dims[x.perm[j]];
+	/* The sample as (before, axis, after): the axis is cropping2d's width. */
+	char hint[IMP_NAME + 16];
+	const char *name = out < imp->node->n_output && imp->node->output[out][0] ? imp->node->output[out] : imp_hint(imp);
+	snprintf(hint, sizeof(hint), "%s_view", name);
+	const char *in = x.ref;
+	imp_layer *l;
+	if ((st = imp_add_layer(imp, hint, "reshape", &in, 1, &l, err, "target_shape: [%lld, %lld, %lld]",
+	                        (long long)before, (long long)len, (long long)after)))
+		return st;
+	in = l->name;
+	snprintf(hint, sizeof(hint), "%s_crop", name);
+	if ((st = imp_add_layer(imp, hint, "cropping2d", &in, 1, &l, err, "cropping: [0, 0, %lld, %lld]", (long long)start,
+	                        (long long)(len - end))))
+		return st;
+	/* The result: x's axes, `axis` of end - start (or dropped), in x's stored order. */
+	int64_t dims[ST_ONNX_MAX_RANK], stored[ST_ONNX_MAX_RANK];
+	uint32_t perm[ST_ONNX_MAX_RANK], rank = 0, sk = 0;
+	for (uint32_t a = 0; a < x.rank; a++)
+		if (a != axis || keep)
+			dims[rank++] = a == axis ? end - start : x.dims[a];
+	for (uint32_t j = 0; j < x.rank; j++) {
+		uint32_t a = x.perm[j];
+		if (a == axis && !keep)
+			continue;
+		perm[sk] = keep || a < axis ? a : a - 1;
+		if (sk > 0)
+			stored[sk - 1] = dims[perm[sk]];
+		sk++;
+	}
+	char text[96];
+	imp_dims_text(stored, rank - 1, text, sizeof(text));
+	in = l->name;
+	if ((st = imp_add_layer(imp, name, "reshape", &in, 1, &l, err, "target_shape: %s", text)))
+		return st;
+	imp_value *y;
+	if ((st = imp_set_layer(imp, out, l, rank, dims, perm, &y, err)))
+		return st;
+	y->nonneg = x.nonneg;
+	return STRATA_OK;
+}
+
+/* Split along a non-batch axis: each part cropped (imp_crop_axis). Sizes from `split` (an
+ * attribute before opset 13, an input since) or equal parts. */
+strata_status imp_map_split(st_onnx_import *imp, strata_error *err)
+{
+	imp_value *xp = imp_tensor_in(imp, 0);
+	if (!xp)
+		return STRATA_ERR_UNSUPPORTED;
+	imp_value x = *xp;
+	int64_t axis = st_onnx_attr_int(imp->node, "axis", 0);
+	if (axis < 0)
+		axis += x.rank;
+	if (axis < 0 || axis >= x.rank)
+		return imp_fail(imp, err, STRATA_ERR_INVALID, "axis out of range");
+	size_t n = imp->node->n_output;
+	int64_t sizes[64];
+	if (n < 1 || n > 64)
+		return imp_refuse(imp, "%zu parts", n);
+	const int64_t *given = NULL;
+	size_t n_given = imp->file->opset < 13 ? st_onnx_attr_ints(imp->node, "split", &given) : 0;
+	imp_value *sv = imp->file->opset >= 13 ? imp_in(imp, 1) : NULL;
+	if (sv && sv->state != IMP_CONST)
+		return imp_refuse(imp, "split sizes that are not a constant");
+	if (sv)
+		n_given = sv->c.count;
+	int64_t len = x.dims[axis], total = 0;
+	for (size_t i = 0; i < n; i++) {
+		sizes[i] = n_given ? (sv ? imp_int(sv->c.v[i < n_given ? i : 0]) : given[i < n_given ? i : 0])
+		                   : (len + (int64_t)n - 1) / (int64_t)n;
+		if (!n_given && i == n - 1)
+			sizes[i] = len - total;
+		if ((n_given && n_given != n) || sizes[i] < 1 || sizes[i] > len)
+			return imp_fail(imp, err, STRATA_ERR_INVALID, "split sizes do not divide the axis of %lld", (long long)len);
+		total += sizes[i];
+	}
+	if (total != len)
+		return imp_fail(imp, err, STRATA_ERR_INVALID, "split sizes add up to %lld, the axis has %lld", (long long)total,
+		                (long long)len);
+	int64_t start = 0;
+	for (size_t i = 0; i < n; i++) {
+		strata_status st = STRATA_OK;
+		if (imp->node->output[i][0])
+			st = imp_crop_axis(imp, &x, (uint32_t)axis, start, start + sizes[i], true, i, err);
+		if (st)
+			return st;
+		start += sizes[i];
+	}
+	return STRATA_OK;
+}
