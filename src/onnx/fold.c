@@ -166,8 +166,8 @@ static strata_status fold_gather(st_onnx_import *imp, strata_error *err)
 				i += len;
 			if (i < 0 || i >= len) {
 				st_onnx_const_free(&c);
-				return imp_fail(imp, err, STRATA_ERR_INVALID, "index %lld is outside an axis of %lld",
-				                (long long)idx->v[j], (long long)len);
+				return imp_fail(imp, err, STRATA_ERR_INVALID, "index %g is outside an axis of %lld", idx->v[j],
+				                (long long)len);
 			}
 			memcpy(c.v + k, data->v + (o * (uint64_t)len + (uint64_t)i) * inner, inner * sizeof(double));
 			k += inner;

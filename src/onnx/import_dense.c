@@ -124,7 +124,7 @@ static strata_status gather_slice(st_onnx_import *imp, imp_value *xp, const st_o
 	if (i < 0)
 		i += len;
 	if (i < 0 || i >= len)
-		return imp_fail(imp, err, STRATA_ERR_INVALID, "index %lld is outside an axis of %lld", (long long)idx->v[0],
+		return imp_fail(imp, err, STRATA_ERR_INVALID, "index %g is outside an axis of %lld", idx->v[0],
 		                (long long)len);
 	return imp_crop_axis(imp, &x, (uint32_t)axis, i, i + 1, idx->rank == 1, 0, err);
 }
