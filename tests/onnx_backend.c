@@ -236,6 +236,34 @@ static bool freeze_inputs(const char *onnx, const char *set, const char *out, ch
 	return ok;
 }
 
+/* Input or output i of a data set (input_i.pb, output_i.pb) into *c, with the ONNX element each
+ * of Strata's elements holds (*index, malloc'd) and the layout; false with *why on failure. */
+static bool read_io(const char *set, const strata_onnx_import_result *r, bool output, size_t i, st_onnx_const *c,
+                    uint64_t **index, const uint32_t **perm, char *why, size_t why_size)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "%s_%zu.pb", output ? "output" : "input", i);
+	char *path = join(set, name);
+	strata_error err = {0};
+	strata_status st = st_onnx_read_tensor_file(path, c, &err);
+	free(path);
+	if (st) {
+		snprintf(why, why_size, "%.500s", err.message);
+		return false;
+	}
+	uint32_t rank;
+	const int64_t *dims;
+	strata_onnx_import_io(r, output, i, NULL, NULL, &rank, &dims, perm);
+	if (c->rank != rank) {
+		snprintf(why, why_size, "%s %zu has rank %u, the model %u", output ? "output" : "input", i, c->rank, rank);
+		st_onnx_const_free(c);
+		return false;
+	}
+	*index = malloc(c->count * sizeof(uint64_t) + 1);
+	layout_index(rank, c->dims, *perm, *index, c->count);
+	return true;
+}
+
 /* Runs one data set; *why gets the first mismatch. */
 static verdict run_set(strata_runtime *rt, strata_model *m, const char *weights, const strata_onnx_import_result *r,
                        const char *set, const options *o, char *why, size_t why_size, double *worst)
@@ -249,54 +277,22 @@ static verdict run_set(strata_runtime *rt, strata_model *m, const char *weights,
 	strata_error err = {0};
 	uint32_t batch = 0;
 	for (size_t i = 0; i < n_in; i++) {
-		char name[32];
-		snprintf(name, sizeof(name), "input_%zu.pb", i);
-		char *path = join(set, name);
 		st_onnx_const c;
-		strata_status st = st_onnx_read_tensor_file(path, &c, &err);
-		free(path);
-		if (st) {
-			snprintf(why, why_size, "%.500s", err.message);
-			goto out;
-		}
-		uint32_t rank;
-		const int64_t *dims;
+		uint64_t *index;
 		const uint32_t *perm;
-		strata_onnx_import_io(r, false, i, NULL, NULL, &rank, &dims, &perm);
-		if (c.rank != rank) {
-			snprintf(why, why_size, "input %zu has rank %u, the model %u", i, c.rank, rank);
-			st_onnx_const_free(&c);
+		if (!read_io(set, r, false, i, &c, &index, &perm, why, why_size))
 			goto out;
-		}
 		batch = (uint32_t)c.dims[perm[0]];
 		ins[i] = malloc(c.count * sizeof(float) + 1);
-		uint64_t *index = malloc(c.count * sizeof(uint64_t) + 1);
-		layout_index(rank, c.dims, perm, index, c.count);
 		for (uint64_t j = 0; j < c.count; j++)
 			ins[i][j] = (float)c.v[index[j]];
 		free(index);
 		st_onnx_const_free(&c);
 	}
 	for (size_t k = 0; k < n_out; k++) {
-		char name[32];
-		snprintf(name, sizeof(name), "output_%zu.pb", k);
-		char *path = join(set, name);
-		strata_status st = st_onnx_read_tensor_file(path, &want[k], &err);
-		free(path);
-		if (st) {
-			snprintf(why, why_size, "%.500s", err.message);
-			goto out;
-		}
-		uint32_t rank;
-		const int64_t *dims;
 		const uint32_t *perm;
-		strata_onnx_import_io(r, true, k, NULL, NULL, &rank, &dims, &perm);
-		if (want[k].rank != rank) {
-			snprintf(why, why_size, "output %zu has rank %u, the model %u", k, want[k].rank, rank);
+		if (!read_io(set, r, true, k, &want[k], &want_index[k], &perm, why, why_size))
 			goto out;
-		}
-		want_index[k] = malloc(want[k].count * sizeof(uint64_t) + 1);
-		layout_index(rank, want[k].dims, perm, want_index[k], want[k].count);
 		outs[k] = malloc(want[k].count * sizeof(float) + 1);
 	}
 	if (!batch) {

@@ -255,32 +255,12 @@ static strata_status fold_reshape(st_onnx_import *imp, strata_error *err)
 	return refold(imp, x, (uint32_t)s->count, dims, err);
 }
 
-static bool fold_axes(st_onnx_import *imp, int64_t *axes, size_t *n)
-{
-	if (imp->file->opset < 13 || !cin(imp, 1)) {
-		const int64_t *a;
-		*n = st_onnx_attr_ints(imp->node, "axes", &a);
-		if (*n > ST_ONNX_MAX_RANK)
-			return false;
-		if (*n)
-			memcpy(axes, a, *n * sizeof(*a));
-		return true;
-	}
-	const st_onnx_const *c = cin(imp, 1);
-	if (c->count > ST_ONNX_MAX_RANK)
-		return false;
-	*n = c->count;
-	for (size_t i = 0; i < *n; i++)
-		axes[i] = imp_int(c->v[i]);
-	return true;
-}
-
 static strata_status fold_unsqueeze(st_onnx_import *imp, strata_error *err)
 {
 	const st_onnx_const *x = cin(imp, 0);
 	int64_t axes[ST_ONNX_MAX_RANK];
 	size_t n;
-	if (!fold_axes(imp, axes, &n) || x->rank + n > ST_ONNX_MAX_RANK)
+	if (!imp_axes(imp, axes, &n) || x->rank + n > ST_ONNX_MAX_RANK)
 		return imp_refuse(imp, "a result of more than %d axes", ST_ONNX_MAX_RANK);
 	uint32_t rank = x->rank + (uint32_t)n;
 	bool added[ST_ONNX_MAX_RANK] = {false};
@@ -301,7 +281,7 @@ static strata_status fold_squeeze(st_onnx_import *imp, strata_error *err)
 	const st_onnx_const *x = cin(imp, 0);
 	int64_t axes[ST_ONNX_MAX_RANK];
 	size_t n;
-	if (!fold_axes(imp, axes, &n))
+	if (!imp_axes(imp, axes, &n))
 		return imp_refuse(imp, "too many axes");
 	bool drop[ST_ONNX_MAX_RANK] = {false};
 	for (size_t i = 0; i < n; i++) {

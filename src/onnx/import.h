@@ -150,6 +150,10 @@ strata_status imp_weight_add(imp_layer *layer, const strata_shape *shape, float 
 strata_status imp_slice_args(st_onnx_import *imp, uint32_t rank, int64_t *starts, int64_t *ends, int64_t *axes,
                              int64_t *steps, size_t *n, strata_error *err);
 
+/* The axes of Squeeze or Unsqueeze: an attribute before opset 13, a constant input since; false
+ * when they are not a constant of at most ST_ONNX_MAX_RANK values. */
+bool imp_axes(st_onnx_import *imp, int64_t *axes, size_t *n);
+
 /* Layouts. */
 void imp_perm_identity(uint32_t *perm, uint32_t rank);
 void imp_perm_channels_last(uint32_t *perm, uint32_t rank);

@@ -301,31 +301,6 @@ strata_status imp_map_concat(st_onnx_import *imp, strata_error *err)
 	return imp_set_layer(imp, 0, l, lead.rank, dims, lead.perm, NULL, err);
 }
 
-/* The axes of Squeeze or Unsqueeze: an attribute before opset 13, a constant input since. */
-static bool axes_of(st_onnx_import *imp, int64_t *axes, size_t *n)
-{
-	if (imp->file->opset < 13) {
-		const int64_t *a;
-		*n = st_onnx_attr_ints(imp->node, "axes", &a);
-		if (*n > ST_ONNX_MAX_RANK)
-			return false;
-		if (*n)
-			memcpy(axes, a, *n * sizeof(*a));
-		return true;
-	}
-	imp_value *v = imp_in(imp, 1);
-	if (!v) {
-		*n = 0;
-		return true;
-	}
-	if (v->state != IMP_CONST || v->c.count > ST_ONNX_MAX_RANK)
-		return false;
-	*n = v->c.count;
-	for (size_t i = 0; i < *n; i++)
-		axes[i] = imp_int(v->c.v[i]);
-	return true;
-}
-
 strata_status imp_map_squeeze(st_onnx_import *imp, strata_error *err)
 {
 	imp_value *xp = imp_tensor_in(imp, 0);
@@ -334,7 +309,7 @@ strata_status imp_map_squeeze(st_onnx_import *imp, strata_error *err)
 	imp_value x = *xp;
 	int64_t axes[ST_ONNX_MAX_RANK];
 	size_t n;
-	if (!axes_of(imp, axes, &n))
+	if (!imp_axes(imp, axes, &n))
 		return imp_refuse(imp, "axes that are not a constant");
 	bool drop[ST_ONNX_MAX_RANK] = {false};
 	for (size_t i = 0; i < n; i++) {
@@ -381,7 +356,7 @@ strata_status imp_map_unsqueeze(st_onnx_import *imp, strata_error *err)
 	imp_value x = *xp;
 	int64_t axes[ST_ONNX_MAX_RANK];
 	size_t n;
-	if (!axes_of(imp, axes, &n) || !n)
+	if (!imp_axes(imp, axes, &n) || !n)
 		return imp_refuse(imp, "axes that are not a constant");
 	uint32_t rank = x.rank + (uint32_t)n;
 	if (rank > ST_ONNX_MAX_RANK)

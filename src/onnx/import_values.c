@@ -562,3 +562,28 @@ strata_status imp_slice_args(st_onnx_import *imp, uint32_t rank, int64_t *starts
 	}
 	return STRATA_OK;
 }
+
+/* The axes of Squeeze or Unsqueeze: an attribute before opset 13, a constant input since. */
+bool imp_axes(st_onnx_import *imp, int64_t *axes, size_t *n)
+{
+	if (imp->file->opset < 13) {
+		const int64_t *a;
+		*n = st_onnx_attr_ints(imp->node, "axes", &a);
+		if (*n > ST_ONNX_MAX_RANK)
+			return false;
+		if (*n)
+			memcpy(axes, a, *n * sizeof(*a));
+		return true;
+	}
+	imp_value *v = imp_in(imp, 1);
+	if (!v) {
+		*n = 0;
+		return true;
+	}
+	if (v->state != IMP_CONST || v->c.count > ST_ONNX_MAX_RANK)
+		return false;
+	*n = v->c.count;
+	for (size_t i = 0; i < *n; i++)
+		axes[i] = imp_int(v->c.v[i]);
+	return true;
+}
