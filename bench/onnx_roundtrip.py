@@ -1,6 +1,6 @@
 """ONNX round trips with PyTorch (issue 16, point 4).
 
-Four PyTorch models are exported with torch.onnx.export (opset 13), imported into Strata and run
+Six PyTorch models are exported with torch.onnx.export (opset 13), imported into Strata and run
 on the same inputs; the outputs must agree to 1e-4 absolute:
 
   keras_mnist_cnn  the Keras MNIST example (two convolutions, max pooling, dropout, two dense)
@@ -10,6 +10,10 @@ on the same inputs; the outputs must agree to 1e-4 absolute:
                    3x3 with groups = channels, pointwise 1x1), batch normalization, ReLU6
   lstm_text        Embedding -> LSTM (batch first) -> the last state -> dense, on int64 ids
   bilstm_text      Embedding -> bidirectional LSTM -> out[:, -1] and h[-1] -> dense
+  se_arith         arithmetic with broadcasting: the input normalized by constants, a per-channel
+                   affine by constants, hard swish written out (x * clamp(x + 3, 0, 6) / 6), a
+                   squeeze-and-excitation gate (x * s.view(N, C, 1, 1)), a per-channel scale and
+                   shift of 16 channels, a negation
 
 Each becomes a folder in ONNX's backend-test form (model.onnx, test_data_set_0/input_0.pb and
 output_0.pb, PyTorch's outputs on --samples inputs: MNIST test images, random ids for the text
@@ -138,6 +142,33 @@ class BiLstmText(nn.Module):
         return finish(self, self.fc(torch.cat([out[:, -1], h[-1]], 1)))
 
 
+class SeArith(nn.Module):
+    """ONNX's element-wise arithmetic as PyTorch writes it: Sub and Div by constants (one number,
+    one per channel of 3 and of 16), Add, Clip, Mul and Div of hard swish, Mul by a broadcast
+    gate, Neg."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 3, 3, padding=1)
+        self.register_buffer("mean", torch.tensor([0.1, -0.2, 0.3]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.5, 2.0, 1.5]).view(1, 3, 1, 1))
+        self.conv2 = nn.Conv2d(3, 16, 3, stride=2)
+        self.fc1 = nn.Linear(16, 4)
+        self.fc2 = nn.Linear(4, 16)
+        self.fc = nn.Linear(16, 10)
+        self.register_buffer("gamma", torch.linspace(0.5, 2.0, 16).view(1, 16, 1, 1))
+        self.register_buffer("beta", torch.linspace(-0.3, 0.3, 16).view(1, 16, 1, 1))
+
+    def forward(self, x):
+        x = (x - 0.1307) / 0.3081
+        x = (self.conv1(x) - self.mean) / self.std
+        x = self.conv2(x)
+        x = x * torch.clamp(x + 3, 0, 6) / 6
+        s = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean((2, 3))))))
+        x = x * s.view(-1, 16, 1, 1) * self.gamma - self.beta
+        return finish(self, self.fc(-torch.amax(x, (2, 3))))
+
+
 def randomize_batch_norm(model, gen):
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
@@ -250,7 +281,7 @@ def main():
     cnn.probs = False
     cases = [("keras_mnist_cnn", cnn, images, "image"), ("resnet", ResNet(), images, "image"),
              ("mobilenet", MobileNet(), images, "image"), ("lstm_text", LstmText(), ids, "ids"),
-             ("bilstm_text", BiLstmText(), ids, "ids")]
+             ("bilstm_text", BiLstmText(), ids, "ids"), ("se_arith", SeArith(), images, "image")]
     folders = []
     for name, model, x, input_name in cases:
         randomize_batch_norm(model, gen)

@@ -8,7 +8,11 @@
  *    two branches that compute bit-identical values;
  *  - a value read by two layers (fan-out) and a layer that shares another's weights, by finite
  *    differences of every weight;
- *  - the refusals: shapes that do not match, input counts, Concatenate's axis. */
+ *  - broadcasting (Keras 3's rule, NumPy's on the samples' shapes): the forward pass against a host
+ *    reference that indexes each input by the broadcast rule, and the gradients of stretched
+ *    inputs (sums over the stretched axes) by finite differences, a squeeze-and-excitation gate
+ *    among them; Divide, same-shape and broadcast;
+ *  - the refusals: shapes that do not broadcast, input counts, Concatenate's axis. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -408,6 +412,195 @@ START_TEST(test_graph)
 }
 END_TEST
 
+/* ---- broadcasting -------------------------------------------------------------------------------- */
+
+typedef struct broadcast_case {
+	const char *type;
+	uint32_t n_inputs;
+	uint32_t rank[3];
+	int64_t dims[3][4];
+	uint32_t rank_out;
+	int64_t out[4]; /* the broadcast shape Keras 3 gives */
+	uint32_t batch;
+} broadcast_case;
+
+static const broadcast_case broadcast_cases[] = {
+	{"add", 2, {3, 3}, {{3, 4, 5}, {1, 4, 1}}, 3, {3, 4, 5}, 3},
+	{"add", 2, {3, 1}, {{3, 4, 5}, {5}}, 3, {3, 4, 5}, 2},
+	{"add", 3, {1, 2, 3}, {{1}, {4, 1}, {2, 1, 3}}, 3, {2, 4, 3}, 2},
+	{"subtract", 2, {2, 3}, {{1, 5}, {3, 4, 1}}, 3, {3, 4, 5}, 2},
+	{"multiply", 2, {3, 3}, {{4, 4, 6}, {1, 1, 6}}, 3, {4, 4, 6}, 3},
+	{"multiply", 3, {1, 1, 1}, {{7}, {1}, {7}}, 1, {7}, 2},
+	{"average", 2, {2, 2}, {{3, 1}, {1, 5}}, 2, {3, 5}, 2},
+	{"maximum", 2, {4, 1}, {{2, 3, 4, 5}, {1}}, 4, {2, 3, 4, 5}, 2},
+	{"minimum", 3, {3, 3, 3}, {{1, 4, 5}, {3, 1, 5}, {3, 4, 1}}, 3, {3, 4, 5}, 2},
+	{"divide", 2, {3, 3}, {{3, 4, 5}, {3, 4, 5}}, 3, {3, 4, 5}, 2},
+	{"divide", 2, {1, 3}, {{5}, {3, 1, 5}}, 3, {3, 1, 5}, 2},
+	{"divide", 2, {3, 1}, {{3, 4, 5}, {1}}, 3, {3, 4, 5}, 2},
+};
+
+/* The flat index into a sample of `rank` dims `d` of the output position `pos` (rank_out axes),
+ * NumPy's rule: aligned on the last axis, coordinate 0 along a dimension of 1. */
+static size_t broadcast_index(const int64_t *d, uint32_t rank, const int64_t *pos, uint32_t rank_out)
+{
+	size_t index = 0;
+	for (uint32_t a = 0; a < rank; a++) {
+		int64_t c = pos[rank_out - rank + a];
+		index = index * (size_t)d[a] + (size_t)(d[a] == 1 ? 0 : c);
+	}
+	return index;
+}
+
+START_TEST(test_forward_broadcast)
+{
+	const broadcast_case *bc = &broadcast_cases[_i];
+	char yaml[1024];
+	size_t used = (size_t)snprintf(yaml, sizeof(yaml), "inputs:\n");
+	for (uint32_t k = 0; k < bc->n_inputs; k++) {
+		used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "  - {name: in%u, shape: [", k);
+		for (uint32_t r = 0; r < bc->rank[k]; r++)
+			used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "%s%lld", r ? ", " : "",
+			                         (long long)bc->dims[k][r]);
+		used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "]}\n");
+	}
+	used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "layers:\n  - {type: %s, inputs: [in0, in1%s]}\n",
+	                         bc->type, bc->n_inputs == 3 ? ", in2" : "");
+	ck_assert_uint_lt(used, sizeof(yaml));
+
+	ts_device dev = ts_device_open();
+	ts_net net = ts_net_open(&dev, yaml, bc->batch + 1, 1);
+	const strata_shape *out = &net.m->layers[0].out;
+	ck_assert_uint_eq(out->rank, bc->rank_out);
+	for (uint32_t d = 0; d < bc->rank_out; d++)
+		ck_assert_int_eq(out->dims[d], bc->out[d]);
+	float *x[3];
+	size_t per[3];
+	for (uint32_t k = 0; k < bc->n_inputs; k++) {
+		per[k] = dims_elems(bc->dims[k], bc->rank[k]);
+		x[k] = ts_floats(bc->batch * per[k]);
+		/* a divisor away from 0 */
+		if (!strcmp(bc->type, "divide") && k == 1)
+			ts_fill_random(x[k], bc->batch * per[k], 900 + k, 0.5f, 2.0f);
+		else
+			ts_fill_random(x[k], bc->batch * per[k], 900 + k, -2.0f, 2.0f);
+		ts_tensor_write(dev.rt, st_session_value(net.s, k), 0, x[k], bc->batch * per[k]);
+	}
+	strata_error err = {0};
+	ck_assert_msg(st_session_forward_device(net.s, bc->batch, false, &err) == STRATA_OK, "forward: %s", err.message);
+	size_t per_out = dims_elems(bc->out, bc->rank_out), n = bc->batch * per_out;
+	float *y = ts_floats(n);
+	ts_tensor_read(dev.rt, st_session_output(net.s), y, n);
+	for (size_t i = 0; i < n; i++) {
+		int64_t pos[4];
+		size_t r = i % per_out;
+		for (uint32_t a = bc->rank_out; a-- > 0;) {
+			pos[a] = (int64_t)(r % (size_t)bc->out[a]);
+			r /= (size_t)bc->out[a];
+		}
+		float v[3];
+		for (uint32_t k = 0; k < bc->n_inputs; k++)
+			v[k] = x[k][(i / per_out) * per[k] + broadcast_index(bc->dims[k], bc->rank[k], pos, bc->rank_out)];
+		float want;
+		if (!strcmp(bc->type, "divide")) {
+			want = v[0] / v[1];
+		} else {
+			float *vp[3] = {&v[0], &v[1], &v[2]};
+			want = reference_elementwise(bc->type, vp, bc->n_inputs, 0);
+		}
+		ck_assert_msg(fabsf(y[i] - want) <= 1e-6f * fmaxf(1.0f, fabsf(want)), "%s y[%zu] = %.9g, want %.9g",
+		              bc->type, i, (double)y[i], (double)want);
+	}
+	free(y);
+	for (uint32_t k = 0; k < bc->n_inputs; k++)
+		free(x[k]);
+	ts_net_close(&net);
+	ts_device_close(&dev);
+}
+END_TEST
+
+/* Stretched inputs' gradients, observed through the layers that feed the merge. */
+static const char *const broadcast_models[] = {
+	/* squeeze and excitation: a (1, 1, 3) gate times the (4, 4, 3) map it was pooled from */
+	"inputs: [{name: x, shape: [4, 4, 2]}]\n"
+	"layers:\n"
+	"  - {type: conv2d, filters: 3, kernel_size: 1, activation: tanh, name: a, inputs: x}\n"
+	"  - {type: global_average_pooling2d, keepdims: true, name: g, inputs: a}\n"
+	"  - {type: dense, units: 3, activation: sigmoid, name: s, inputs: g}\n"
+	"  - {type: multiply, inputs: [a, s]}\n"
+	"  - {type: flatten}\n"
+	"  - {type: dense, units: 3}\n",
+	/* a rank-1 input stretched over a rank-3 one, and a scalar per sample over a vector */
+	"inputs: [{name: x, shape: [4, 4, 2]}]\n"
+	"layers:\n"
+	"  - {type: conv2d, filters: 3, kernel_size: 2, name: a, inputs: x}\n"
+	"  - {type: global_max_pooling2d, name: g, inputs: a}\n"
+	"  - {type: dense, units: 3, name: d, inputs: g}\n"
+	"  - {type: add, name: s, inputs: [a, d]}\n"
+	"  - {type: flatten}\n"
+	"  - {type: dense, units: 3}\n",
+	"inputs: [{name: x, shape: [6]}]\n"
+	"layers:\n"
+	"  - {type: dense, units: 1, name: one, inputs: x}\n"
+	"  - {type: dense, units: 5, name: five, inputs: x}\n"
+	"  - {type: subtract, inputs: [one, five]}\n",
+	"inputs: [{name: x, shape: [6]}]\n"
+	"layers:\n"
+	"  - {type: dense, units: 1, name: b, inputs: x}\n"
+	"  - {type: dense, units: 5, name: a, inputs: x}\n"
+	"  - {type: dense, units: 1, name: c, inputs: x}\n"
+	"  - {type: multiply, inputs: [b, a, c]}\n",
+	"inputs: [{name: x, shape: [6]}]\n"
+	"layers:\n"
+	"  - {type: dense, units: 5, name: a, inputs: x}\n"
+	"  - {type: dense, units: 1, name: b, inputs: x}\n"
+	"  - {type: dense, units: 1, name: c, inputs: x}\n"
+	"  - {type: average, inputs: [a, b, c]}\n",
+	/* Divide: same shape, a stretched divisor, a stretched dividend (divisors exp(.) > 0) */
+	"inputs: [{name: x, shape: [6]}]\n"
+	"layers:\n"
+	"  - {type: dense, units: 5, name: a, inputs: x}\n"
+	"  - {type: dense, units: 5, activation: exponential, name: b, inputs: x}\n"
+	"  - {type: divide, inputs: [a, b]}\n",
+	"inputs: [{name: x, shape: [6]}]\n"
+	"layers:\n"
+	"  - {type: dense, units: 5, name: a, inputs: x}\n"
+	"  - {type: dense, units: 1, activation: exponential, name: b, inputs: x}\n"
+	"  - {type: divide, inputs: [a, b]}\n",
+	"inputs: [{name: x, shape: [6]}]\n"
+	"layers:\n"
+	"  - {type: dense, units: 1, name: a, inputs: x}\n"
+	"  - {type: dense, units: 5, activation: exponential, name: b, inputs: x}\n"
+	"  - {type: divide, inputs: [a, b]}\n",
+};
+
+/* Maximum and Minimum with a stretched input: kinks, so the finite differences skip elements near
+ * a tie. */
+static const char *const broadcast_kink_models[] = {
+	"inputs: [{name: x, shape: [6]}]\n"
+	"layers:\n"
+	"  - {type: dense, units: 5, name: a, inputs: x}\n"
+	"  - {type: dense, units: 1, name: b, inputs: x}\n"
+	"  - {type: maximum, inputs: [a, b]}\n",
+	"inputs: [{name: x, shape: [6]}]\n"
+	"layers:\n"
+	"  - {type: dense, units: 1, name: b, inputs: x}\n"
+	"  - {type: dense, units: 5, name: a, inputs: x}\n"
+	"  - {type: dense, units: 5, name: c, inputs: x}\n"
+	"  - {type: minimum, inputs: [b, a, c]}\n",
+};
+
+START_TEST(test_backward_broadcast)
+{
+	check_gradients(broadcast_models[_i], 4, false, 0.0f, 950 + (unsigned)_i);
+}
+END_TEST
+
+START_TEST(test_backward_broadcast_kinks)
+{
+	check_gradients(broadcast_kink_models[_i], 6, true, 0.0f, 970 + (unsigned)_i);
+}
+END_TEST
+
 /* ---- refusals ----------------------------------------------------------------------------------- */
 
 typedef struct refusal_case {
@@ -422,14 +615,14 @@ static const refusal_case refusals[] = {
 	 "  - {type: dense, units: 4, name: a, inputs: x}\n"
 	 "  - {type: dense, units: 5, name: b, inputs: x}\n"
 	 "  - {type: add, inputs: [a, b]}\n",
-	 "merge.yaml:5:5: add_1: ", {"input 1 has shape (5), input 0 has (4)", "Add needs the same shape"}},
+	 "merge.yaml:5:5: add_1: ", {"input 1 has shape (5), which does not broadcast with (4)", "equal or one of them 1"}},
 	{"inputs: [{name: x, shape: [4, 4, 2]}]\n"
 	 "layers:\n"
 	 "  - {type: conv2d, filters: 3, kernel_size: 1, name: a, inputs: x}\n"
 	 "  - {type: conv2d, filters: 3, kernel_size: 1, name: b, inputs: x}\n"
 	 "  - {type: conv2d, filters: 3, kernel_size: 2, name: c, inputs: x}\n"
 	 "  - {type: maximum, name: m, inputs: [a, b, c]}\n",
-	 "merge.yaml:6:5: m: ", {"input 2 has shape (3, 3, 3), input 0 has (4, 4, 3)", "Maximum needs the same shape"}},
+	 "merge.yaml:6:5: m: ", {"input 2 has shape (3, 3, 3), which does not broadcast with (4, 4, 3)"}},
 	{"inputs: [{name: x, shape: [4, 4, 2]}]\n"
 	 "layers:\n"
 	 "  - {type: conv2d, filters: 3, kernel_size: 1, name: a, inputs: x}\n"
@@ -437,10 +630,20 @@ static const refusal_case refusals[] = {
 	 "  - {type: concatenate, inputs: [a, b]}\n",
 	 "merge.yaml:5:5: concatenate_1: ",
 	 {"input 1 has shape (3, 3, 2), input 0 has (4, 4, 3)", "same shape but on axis -1"}},
-	{"inputs: [{name: x, shape: [6]}, {name: y, shape: [6, 1]}]\n"
+	{"inputs: [{name: x, shape: [6]}, {name: y, shape: [4, 5]}]\n"
 	 "layers:\n"
 	 "  - {type: multiply, inputs: [x, y]}\n",
-	 "merge.yaml:3:5: multiply_1: ", {"input 1 has shape (6, 1), input 0 has (6)"}},
+	 "merge.yaml:3:5: multiply_1: ", {"input 1 has shape (4, 5), which does not broadcast with (6)"}},
+	/* the broadcast of the first two, (2, 3), against the third */
+	{"inputs: [{name: x, shape: [1, 3]}, {name: y, shape: [2, 1]}, {name: z, shape: [3, 3]}]\n"
+	 "layers:\n"
+	 "  - {type: divide, inputs: [x, y]}\n"
+	 "  - {type: add, inputs: [x, y, z]}\n",
+	 "merge.yaml:4:5: add_1: ", {"input 2 has shape (3, 3), which does not broadcast with (2, 3)"}},
+	{"inputs: [{name: x, shape: [6]}]\n"
+	 "layers:\n"
+	 "  - {type: divide, inputs: [x, x, x]}\n",
+	 "merge.yaml:3:28: divide_1: ", {"takes 2 inputs, 3 given"}},
 	{"inputs: [{name: x, shape: [6]}]\n"
 	 "layers:\n"
 	 "  - {type: dense, units: 4, name: a, inputs: x}\n"
@@ -486,15 +689,15 @@ START_TEST(test_refusals)
 }
 END_TEST
 
-/* The seven types are registered with Keras' class names and name prefixes. */
+/* The eight types are registered with Keras' class names and name prefixes (Divide: Strata's). */
 START_TEST(test_names)
 {
 	static const char *const types[] = {"add", "subtract", "multiply", "average", "maximum", "minimum",
-	                                    "concatenate"};
+	                                    "concatenate", "divide"};
 	static const char *const classes[] = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
-	                                      "Concatenate"};
+	                                      "Concatenate", "Divide"};
 	strata_registry *reg = ts_registry();
-	for (size_t t = 0; t < 7; t++) {
+	for (size_t t = 0; t < 8; t++) {
 		char yaml[256];
 		/* The class name is accepted as `type:` too; two layers of a type are numbered 1 and 2. */
 		snprintf(yaml, sizeof(yaml),
@@ -523,6 +726,7 @@ static Suite *merge_suite(void)
 	Suite *s = suite_create("merge");
 	TCase *fw = tcase_create("forward");
 	tcase_add_loop_test(fw, test_forward, 0, (int)(sizeof(forward_cases) / sizeof(forward_cases[0])));
+	tcase_add_loop_test(fw, test_forward_broadcast, 0, (int)(sizeof(broadcast_cases) / sizeof(broadcast_cases[0])));
 	suite_add_tcase(s, fw);
 
 	TCase *bw = tcase_create("backward");
@@ -530,6 +734,9 @@ static Suite *merge_suite(void)
 	tcase_add_loop_test(bw, test_backward_concatenate, 0, (int)(sizeof(concat_models) / sizeof(concat_models[0])));
 	tcase_add_loop_test(bw, test_ties, 0, 2);
 	tcase_add_loop_test(bw, test_graph, 0, (int)(sizeof(graph_models) / sizeof(graph_models[0])));
+	tcase_add_loop_test(bw, test_backward_broadcast, 0, (int)(sizeof(broadcast_models) / sizeof(broadcast_models[0])));
+	tcase_add_loop_test(bw, test_backward_broadcast_kinks, 0,
+	                    (int)(sizeof(broadcast_kink_models) / sizeof(broadcast_kink_models[0])));
 	suite_add_tcase(s, bw);
 
 	TCase *model = tcase_create("model");

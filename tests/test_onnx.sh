@@ -6,8 +6,9 @@
 #  - `strata export` of the repository's models: ONNX's checker (full_check) and strict shape
 #    inference accept every file (tests/onnx_check.py, python3-onnx);
 #  - round trips with PyTorch at a small size (bench/onnx_roundtrip.py, python3-torch): a ResNet,
-#    a MobileNet, an LSTM text model and the Keras MNIST CNN exported by torch.onnx.export agree
-#    with PyTorch within 1e-4 on 32 inputs;
+#    a MobileNet, LSTM and bidirectional-LSTM text models, the Keras MNIST CNN and a CNN of
+#    broadcast arithmetic exported by torch.onnx.export agree with PyTorch within 1e-4 on 32
+#    inputs;
 #  - the CLI: an import that refuses exits 2 listing every node and writes nothing; summary names
 #    the ONNX node of each imported layer; export of a layer with no ONNX form exits 2.
 set -u

@@ -1,5 +1,5 @@
 /* The pooling and shape layers of issue 14 (plugins global_pooling2d, padding2d, up_sampling2d,
- * reshape), on the OpenCL device:
+ * reshape) and Rescaling (plugins/rescaling, issue 16), on the OpenCL device:
  *  - forward AND backward of every type and option against host references written here: each
  *    layer alone, random inputs of odd sizes (channel counts that give every vector width the
  *    kernels are built for: 1, 2, 4, 8, 16), a partial batch; the backward pass from
@@ -41,6 +41,7 @@ typedef enum kind {
 	K_RESHAPE, /* reshape; out the expected shape */
 	K_PERMUTE, /* permute; a[0..rank) the 0-based permutation */
 	K_REPEAT,  /* repeat_vector; a[0] n */
+	K_RESCALE, /* rescaling; scale[c], offset[c] per channel c of the last axis */
 } kind;
 
 typedef struct layer_case {
@@ -52,62 +53,74 @@ typedef struct layer_case {
 	uint32_t out_rank; /* Keras' output shape */
 	int64_t out[4];
 	bool ties; /* inputs drawn from a few values, so maxima tie */
+	float scale[4], offset[4]; /* K_RESCALE */
 } layer_case;
 
 /* ---- every type and option: forward and backward against host references ---------------------- */
 
 static const layer_case cases[] = {
 	/* channel counts 3, 16, 20, 6, 8: vector widths 1, 16, 4, 2, 8 */
-	{K_GAP, "{type: global_average_pooling2d}", 3, {5, 7, 3}, {0}, 1, {3}, false},
-	{K_GAP, "{type: global_average_pooling2d, keepdims: true}", 3, {3, 5, 16}, {1}, 3, {1, 1, 16}, false},
+	{K_GAP, "{type: global_average_pooling2d}", 3, {5, 7, 3}, {0}, 1, {3}, false, {0}, {0}},
+	{K_GAP, "{type: global_average_pooling2d, keepdims: true}", 3, {3, 5, 16}, {1}, 3, {1, 1, 16}, false, {0}, {0}},
 	{K_GAP, "{type: global_average_pooling2d, keepdims: false, data_format: channels_last}", 3, {1, 1, 20}, {0}, 1,
-	 {20}, false},
-	{K_GAP, "{type: GlobalAveragePooling2D}", 3, {9, 1, 6}, {0}, 1, {6}, false},
-	{K_GMP, "{type: global_max_pooling2d}", 3, {5, 7, 3}, {0}, 1, {3}, false},
-	{K_GMP, "{type: global_max_pooling2d, keepdims: true}", 3, {3, 5, 16}, {1}, 3, {1, 1, 16}, false},
-	{K_GMP, "{type: global_max_pooling2d}", 3, {4, 3, 8}, {0}, 1, {8}, true},
-	{K_GMP, "{type: global_max_pooling2d, keepdims: true}", 3, {3, 3, 3}, {1}, 3, {1, 1, 3}, true},
-	{K_GMP, "{type: global_max_pooling2d}", 3, {1, 1, 6}, {0}, 1, {6}, false},
-	{K_PAD, "{type: zero_padding2d}", 3, {3, 5, 3}, {1, 1, 1, 1}, 3, {5, 7, 3}, false},
-	{K_PAD, "{type: zero_padding2d, padding: 2}", 3, {1, 2, 16}, {2, 2, 2, 2}, 3, {5, 6, 16}, false},
-	{K_PAD, "{type: zero_padding2d, padding: [1, 2, 0, 3]}", 3, {3, 5, 6}, {1, 2, 0, 3}, 3, {6, 8, 6}, false},
-	{K_PAD, "{type: zero_padding2d, padding: [0, 0, 0, 0]}", 3, {3, 2, 20}, {0, 0, 0, 0}, 3, {3, 2, 20}, false},
-	{K_CROP, "{type: cropping2d}", 3, {3, 5, 3}, {0, 0, 0, 0}, 3, {3, 5, 3}, false},
-	{K_CROP, "{type: cropping2d, cropping: 1}", 3, {5, 3, 16}, {1, 1, 1, 1}, 3, {3, 1, 16}, false},
-	{K_CROP, "{type: cropping2d, cropping: [2, 0, 1, 3]}", 3, {5, 7, 6}, {2, 0, 1, 3}, 3, {3, 3, 6}, false},
-	{K_CROP, "{type: Cropping2D, cropping: [0, 4, 0, 0]}", 3, {5, 2, 8}, {0, 4, 0, 0}, 3, {1, 2, 8}, false},
-	{K_UP, "{type: up_sampling2d}", 3, {3, 5, 3}, {2, 2, 0}, 3, {6, 10, 3}, false},
-	{K_UP, "{type: up_sampling2d, size: [3, 1]}", 3, {2, 3, 16}, {3, 1, 0}, 3, {6, 3, 16}, false},
+	 {20}, false, {0}, {0}},
+	{K_GAP, "{type: GlobalAveragePooling2D}", 3, {9, 1, 6}, {0}, 1, {6}, false, {0}, {0}},
+	{K_GMP, "{type: global_max_pooling2d}", 3, {5, 7, 3}, {0}, 1, {3}, false, {0}, {0}},
+	{K_GMP, "{type: global_max_pooling2d, keepdims: true}", 3, {3, 5, 16}, {1}, 3, {1, 1, 16}, false, {0}, {0}},
+	{K_GMP, "{type: global_max_pooling2d}", 3, {4, 3, 8}, {0}, 1, {8}, true, {0}, {0}},
+	{K_GMP, "{type: global_max_pooling2d, keepdims: true}", 3, {3, 3, 3}, {1}, 3, {1, 1, 3}, true, {0}, {0}},
+	{K_GMP, "{type: global_max_pooling2d}", 3, {1, 1, 6}, {0}, 1, {6}, false, {0}, {0}},
+	{K_PAD, "{type: zero_padding2d}", 3, {3, 5, 3}, {1, 1, 1, 1}, 3, {5, 7, 3}, false, {0}, {0}},
+	{K_PAD, "{type: zero_padding2d, padding: 2}", 3, {1, 2, 16}, {2, 2, 2, 2}, 3, {5, 6, 16}, false, {0}, {0}},
+	{K_PAD, "{type: zero_padding2d, padding: [1, 2, 0, 3]}", 3, {3, 5, 6}, {1, 2, 0, 3}, 3, {6, 8, 6}, false, {0}, {0}},
+	{K_PAD, "{type: zero_padding2d, padding: [0, 0, 0, 0]}", 3, {3, 2, 20}, {0, 0, 0, 0}, 3, {3, 2, 20}, false, {0}, {0}},
+	{K_CROP, "{type: cropping2d}", 3, {3, 5, 3}, {0, 0, 0, 0}, 3, {3, 5, 3}, false, {0}, {0}},
+	{K_CROP, "{type: cropping2d, cropping: 1}", 3, {5, 3, 16}, {1, 1, 1, 1}, 3, {3, 1, 16}, false, {0}, {0}},
+	{K_CROP, "{type: cropping2d, cropping: [2, 0, 1, 3]}", 3, {5, 7, 6}, {2, 0, 1, 3}, 3, {3, 3, 6}, false, {0}, {0}},
+	{K_CROP, "{type: Cropping2D, cropping: [0, 4, 0, 0]}", 3, {5, 2, 8}, {0, 4, 0, 0}, 3, {1, 2, 8}, false, {0}, {0}},
+	{K_UP, "{type: up_sampling2d}", 3, {3, 5, 3}, {2, 2, 0}, 3, {6, 10, 3}, false, {0}, {0}},
+	{K_UP, "{type: up_sampling2d, size: [3, 1]}", 3, {2, 3, 16}, {3, 1, 0}, 3, {6, 3, 16}, false, {0}, {0}},
 	{K_UP, "{type: up_sampling2d, size: [1, 4], interpolation: nearest}", 3, {3, 2, 20}, {1, 4, 0}, 3,
-	 {3, 8, 20}, false},
-	{K_UP, "{type: up_sampling2d, interpolation: bilinear}", 3, {3, 5, 3}, {2, 2, 1}, 3, {6, 10, 3}, false},
+	 {3, 8, 20}, false, {0}, {0}},
+	{K_UP, "{type: up_sampling2d, interpolation: bilinear}", 3, {3, 5, 3}, {2, 2, 1}, 3, {6, 10, 3}, false, {0}, {0}},
 	{K_UP, "{type: up_sampling2d, size: [3, 2], interpolation: bilinear}", 3, {4, 3, 16}, {3, 2, 1}, 3,
-	 {12, 6, 16}, false},
+	 {12, 6, 16}, false, {0}, {0}},
 	{K_UP, "{type: up_sampling2d, size: [1, 5], interpolation: bilinear}", 3, {2, 3, 6}, {1, 5, 1}, 3,
-	 {2, 15, 6}, false},
-	{K_UP, "{type: up_sampling2d, size: 4, interpolation: bilinear}", 3, {1, 2, 8}, {4, 4, 1}, 3, {4, 8, 8}, false},
-	{K_RESHAPE, "{type: reshape, target_shape: [5, 3, 4]}", 3, {3, 4, 5}, {0}, 3, {5, 3, 4}, false},
-	{K_RESHAPE, "{type: reshape, target_shape: [2, -1, 5]}", 3, {3, 4, 5}, {0}, 3, {2, 6, 5}, false},
-	{K_RESHAPE, "{type: reshape, target_shape: [-1, 1, 3]}", 1, {21}, {0}, 3, {7, 1, 3}, false},
-	{K_PERMUTE, "{type: permute, dims: [2, 1, 3]}", 3, {3, 5, 4}, {1, 0, 2}, 3, {5, 3, 4}, false},
-	{K_PERMUTE, "{type: permute, dims: [3, 1, 2]}", 3, {3, 5, 7}, {2, 0, 1}, 3, {7, 3, 5}, false},
-	{K_PERMUTE, "{type: permute, dims: [1, 3, 2]}", 3, {2, 3, 5}, {0, 2, 1}, 3, {2, 5, 3}, false},
-	{K_PERMUTE, "{type: permute, dims: [2, 3, 1]}", 3, {3, 5, 7}, {1, 2, 0}, 3, {5, 7, 3}, false},
-	{K_PERMUTE, "{type: permute, dims: [3, 2, 1]}", 3, {3, 1, 7}, {2, 1, 0}, 3, {7, 1, 3}, false},
-	{K_PERMUTE, "{type: permute, dims: [1, 2, 3]}", 3, {3, 4, 5}, {0, 1, 2}, 3, {3, 4, 5}, false},
-	{K_REPEAT, "{type: repeat_vector, n: 4}", 1, {7}, {4}, 2, {4, 7}, false},
-	{K_REPEAT, "{type: RepeatVector, n: 1}", 1, {5}, {1}, 2, {1, 5}, false},
-	{K_REPEAT, "{type: repeat_vector, n: 9}", 1, {1}, {9}, 2, {9, 1}, false},
+	 {2, 15, 6}, false, {0}, {0}},
+	{K_UP, "{type: up_sampling2d, size: 4, interpolation: bilinear}", 3, {1, 2, 8}, {4, 4, 1}, 3, {4, 8, 8}, false, {0}, {0}},
+	{K_RESHAPE, "{type: reshape, target_shape: [5, 3, 4]}", 3, {3, 4, 5}, {0}, 3, {5, 3, 4}, false, {0}, {0}},
+	{K_RESHAPE, "{type: reshape, target_shape: [2, -1, 5]}", 3, {3, 4, 5}, {0}, 3, {2, 6, 5}, false, {0}, {0}},
+	{K_RESHAPE, "{type: reshape, target_shape: [-1, 1, 3]}", 1, {21}, {0}, 3, {7, 1, 3}, false, {0}, {0}},
+	{K_PERMUTE, "{type: permute, dims: [2, 1, 3]}", 3, {3, 5, 4}, {1, 0, 2}, 3, {5, 3, 4}, false, {0}, {0}},
+	{K_PERMUTE, "{type: permute, dims: [3, 1, 2]}", 3, {3, 5, 7}, {2, 0, 1}, 3, {7, 3, 5}, false, {0}, {0}},
+	{K_PERMUTE, "{type: permute, dims: [1, 3, 2]}", 3, {2, 3, 5}, {0, 2, 1}, 3, {2, 5, 3}, false, {0}, {0}},
+	{K_PERMUTE, "{type: permute, dims: [2, 3, 1]}", 3, {3, 5, 7}, {1, 2, 0}, 3, {5, 7, 3}, false, {0}, {0}},
+	{K_PERMUTE, "{type: permute, dims: [3, 2, 1]}", 3, {3, 1, 7}, {2, 1, 0}, 3, {7, 1, 3}, false, {0}, {0}},
+	{K_PERMUTE, "{type: permute, dims: [1, 2, 3]}", 3, {3, 4, 5}, {0, 1, 2}, 3, {3, 4, 5}, false, {0}, {0}},
+	{K_REPEAT, "{type: repeat_vector, n: 4}", 1, {7}, {4}, 2, {4, 7}, false, {0}, {0}},
+	{K_REPEAT, "{type: RepeatVector, n: 1}", 1, {5}, {1}, 2, {1, 5}, false, {0}, {0}},
+	{K_REPEAT, "{type: repeat_vector, n: 9}", 1, {1}, {9}, 2, {9, 1}, false, {0}, {0}},
 #if ANY_COUNT
 	/* the forms a fixed count cannot take */
-	{K_PAD, "{type: zero_padding2d, padding: [2, 1]}", 3, {3, 5, 3}, {2, 2, 1, 1}, 3, {7, 7, 3}, false},
-	{K_CROP, "{type: cropping2d, cropping: [1, 2]}", 3, {5, 7, 3}, {1, 1, 2, 2}, 3, {3, 3, 3}, false},
-	{K_RESHAPE, "{type: reshape, target_shape: [60]}", 3, {3, 4, 5}, {0}, 1, {60}, false},
-	{K_RESHAPE, "{type: reshape, target_shape: [-1, 10]}", 3, {3, 4, 5}, {0}, 2, {6, 10}, false},
-	{K_RESHAPE, "{type: reshape, target_shape: [2, 3, -1, 5]}", 2, {6, 5}, {0}, 4, {2, 3, 1, 5}, false},
-	{K_PERMUTE, "{type: permute, dims: [1]}", 1, {7}, {0}, 1, {7}, false},
-	{K_PERMUTE, "{type: permute, dims: [2, 1]}", 2, {3, 7}, {1, 0}, 2, {7, 3}, false},
-	{K_PERMUTE, "{type: permute, dims: [4, 2, 1, 3]}", 4, {2, 3, 4, 5}, {3, 1, 0, 2}, 4, {5, 3, 2, 4}, false},
+	{K_PAD, "{type: zero_padding2d, padding: [2, 1]}", 3, {3, 5, 3}, {2, 2, 1, 1}, 3, {7, 7, 3}, false, {0}, {0}},
+	{K_CROP, "{type: cropping2d, cropping: [1, 2]}", 3, {5, 7, 3}, {1, 1, 2, 2}, 3, {3, 3, 3}, false, {0}, {0}},
+	{K_RESHAPE, "{type: reshape, target_shape: [60]}", 3, {3, 4, 5}, {0}, 1, {60}, false, {0}, {0}},
+	{K_RESHAPE, "{type: reshape, target_shape: [-1, 10]}", 3, {3, 4, 5}, {0}, 2, {6, 10}, false, {0}, {0}},
+	{K_RESHAPE, "{type: reshape, target_shape: [2, 3, -1, 5]}", 2, {6, 5}, {0}, 4, {2, 3, 1, 5}, false, {0}, {0}},
+	{K_PERMUTE, "{type: permute, dims: [1]}", 1, {7}, {0}, 1, {7}, false, {0}, {0}},
+	{K_PERMUTE, "{type: permute, dims: [2, 1]}", 2, {3, 7}, {1, 0}, 2, {7, 3}, false, {0}, {0}},
+	{K_PERMUTE, "{type: permute, dims: [4, 2, 1, 3]}", 4, {2, 3, 4, 5}, {3, 1, 0, 2}, 4, {5, 3, 2, 4}, false, {0}, {0}},
+	/* Keras' Rescaling: one number, or one per channel */
+	{K_RESCALE, "{type: rescaling, scale: 0.00392156862745098}", 3, {5, 7, 3}, {0}, 3, {5, 7, 3}, false,
+	 {0.00392156862745098f, 0.00392156862745098f, 0.00392156862745098f}, {0}},
+	{K_RESCALE, "{type: rescaling, scale: [0.5, -2, 4], offset: [1, 0, -3]}", 3, {3, 5, 3}, {0}, 3, {3, 5, 3}, false,
+	 {0.5f, -2.0f, 4.0f}, {1.0f, 0.0f, -3.0f}},
+	{K_RESCALE, "{type: Rescaling, scale: 2, offset: -1}", 1, {7}, {0}, 1, {7}, false, {2, 2, 2, 2},
+	 {-1, -1, -1, -1}},
+	{K_RESCALE, "{type: rescaling, scale: [1.5, -0.5], offset: 0.25}", 2, {3, 2}, {0}, 2, {3, 2}, false,
+	 {1.5f, -0.5f}, {0.25f, 0.25f}},
+	{K_RESCALE, "{type: rescaling, scale: 3, offset: [0.1, 0.2, 0.3, 0.4]}", 3, {2, 3, 4}, {0}, 3, {2, 3, 4}, false,
+	 {3, 3, 3, 3}, {0.1f, 0.2f, 0.3f, 0.4f}},
 #endif
 };
 
@@ -231,6 +244,17 @@ static void reference(const layer_case *lc, const float *x, const float *r, doub
 		}
 		break;
 	}
+	case K_RESCALE:
+		/* The product rounded to float before the sum, as the kernel and Keras compute it. A
+		 * per-channel list has at most 4 numbers; a case of one number repeats it 4 times, so
+		 * channel c reads entry c % 4 either way. */
+		for (size_t i = 0; i < n_in; i++) {
+			size_t c = i % (size_t)d[lc->rank - 1] % 4;
+			volatile float product = x[i] * lc->scale[c];
+			y[i] = (float)(product + lc->offset[c]);
+			dx[i] += (double)(r[i] * lc->scale[c]);
+		}
+		break;
 	case K_REPEAT:
 		for (int64_t i = 0; i < lc->a[0]; i++)
 			for (int64_t f = 0; f < d[0]; f++) {
@@ -362,6 +386,8 @@ static const char *const fd_layers[] = {
 	"{type: zero_padding2d, padding: [1, 2]}",
 	"{type: cropping2d, cropping: [1, 1]}",
 	"{type: reshape, target_shape: [-1, 6]}",
+	"{type: rescaling, scale: [0.5, -2, 3], offset: [1, 0, -1]}",
+	"{type: rescaling, scale: -1.5}",
 #endif
 };
 
@@ -504,6 +530,7 @@ START_TEST(test_names)
 		{"reshape", "Reshape", ", target_shape: [2, 2, -1]", "[4, 4, 2]"},
 		{"permute", "Permute", ", dims: [1, 3, 2]", "[4, 4, 2]"},
 		{"repeat_vector", "RepeatVector", ", n: 2", "[5]"},
+		{"rescaling", "Rescaling", ", scale: 0.5", "[4, 4, 2]"},
 	};
 	strata_registry *reg = ts_registry();
 	for (size_t t = 0; t < sizeof(names) / sizeof(names[0]); t++) {
@@ -583,6 +610,12 @@ static const refusal_case refusals[] = {
 	                                                                    "got 3 integers"}},
 	{"[5, 4, 3]", "{type: cropping2d, cropping: [3, 1]}", "[3",
 	 {"cropping 3 + 3 rows and 1 + 1 columns leaves nothing"}},
+	{"[5, 4, 3]", "{type: rescaling, scale: [1, 2]}", "[1",
+	 {"scale has 2 numbers; it takes one, or one per channel (the input's last axis has 3)"}},
+	{"[5, 4, 3]", "{type: rescaling, scale: 1, offset: [1, 2, 3, 4]}", "[1", {"offset has 4 numbers"}},
+	{"[5, 4, 3]", "{type: rescaling, scale: [1, 2, 3, 4, 5]}", "[1", {"'scale' must be a number or a list of 1 to 4"}},
+	{"[5, 4, 3]", "{type: rescaling, scale: 1e39}", "1e39", {"not a finite float"}},
+	{"[5, 4, 3]", "{type: rescaling}", "{", {"missing required parameter 'scale'"}},
 #endif
 };
 

@@ -1,4 +1,5 @@
-/* The merge layers' kernels (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate).
+/* The merge layers' kernels (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate,
+ * Divide), and the expansion and gradient sums of an input that broadcasts (merge.c).
  * OpenCL kernels take a fixed number of arguments, so the number of tensors a launch reads is a
  * build option (-DN_IN=1 to 8): one program per count actually used, each cached apart; the host
  * chains launches for a layer with more inputs than that (merge.c). */
@@ -8,6 +9,7 @@
 #define MERGE_MULTIPLY 2
 #define MERGE_MAXIMUM 3
 #define MERGE_MINIMUM 4
+#define MERGE_DIVIDE 5
 
 /* The operation of merge_fold, fixed when the program is built (-DOP=code): a branch on a kernel
  * argument would keep PoCL from vectorizing over the work-items. */
@@ -36,6 +38,8 @@
 #define COMBINE(a, b) select((a), (b), (b) > (a))
 #elif OP == MERGE_MINIMUM
 #define COMBINE(a, b) select((a), (b), (b) < (a))
+#elif OP == MERGE_DIVIDE
+#define COMBINE(a, b) ((a) / (b))
 #else
 #error "unknown OP"
 #endif
@@ -287,4 +291,57 @@ __kernel void merge_slice(__global float *grad, __global const float *dy, const 
 	if (col >= len || row >= rows)
 		return;
 	grad[(size_t)row * len + col] = dy[(size_t)row * out_len + col0 + col];
+}
+
+/* Broadcasting. Samples of up to 4 axes: o0..o3 are the output's dimensions, i0..i3 an input's,
+ * both aligned on the last axis and padded with leading 1s; where i_d is 1 and o_d is not, the
+ * input stretches along axis d. */
+
+/* out (n floats: samples of the output's shape) = the input stretched, sample by sample. */
+__kernel void merge_expand(__global float *out, __global const float *in, const int n, const int o0,
+                           const int o1, const int o2, const int o3, const int i0, const int i1, const int i2,
+                           const int i3)
+{
+	const int g = get_global_id(0);
+	if (g >= n)
+		return;
+	const int out_elems = o0 * o1 * o2 * o3, b = g / out_elems;
+	int r = g - b * out_elems;
+	const int c3 = r % o3;
+	r /= o3;
+	const int c2 = r % o2;
+	r /= o2;
+	const int c1 = r % o1, c0 = r / o1;
+	/* the input's coordinates: 0 along its stretched axes */
+	const int k0 = i0 == 1 ? 0 : c0, k1 = i1 == 1 ? 0 : c1, k2 = i2 == 1 ? 0 : c2, k3 = i3 == 1 ? 0 : c3;
+	out[g] = in[(size_t)b * (i0 * i1 * i2 * i3) + ((k0 * i1 + k1) * i2 + k2) * i3 + k3];
+}
+
+/* grad (n floats: samples of the input's shape) = the sums of g (samples of the output's shape)
+ * over the axes the input stretched along: the gradient of merge_expand. One work-item per input
+ * element adds its elements of g in a fixed order, so the sums are the same every run. */
+__kernel void merge_reduce(__global float *grad, __global const float *g, const int n, const int o0,
+                           const int o1, const int o2, const int o3, const int i0, const int i1, const int i2,
+                           const int i3)
+{
+	const int e = get_global_id(0);
+	if (e >= n)
+		return;
+	const int in_elems = i0 * i1 * i2 * i3, b = e / in_elems;
+	int r = e - b * in_elems;
+	const int c3 = r % i3;
+	r /= i3;
+	const int c2 = r % i2;
+	r /= i2;
+	const int c1 = r % i1, c0 = r / i1;
+	const int s2 = o3, s1 = o2 * o3, s0 = o1 * o2 * o3;
+	const int n0 = i0 == 1 ? o0 : 1, n1 = i1 == 1 ? o1 : 1, n2 = i2 == 1 ? o2 : 1, n3 = i3 == 1 ? o3 : 1;
+	__global const float *base = g + (size_t)b * (o0 * s0) + c0 * s0 + c1 * s1 + c2 * s2 + c3;
+	float sum = 0.0f;
+	for (int a0 = 0; a0 < n0; a0++)
+		for (int a1 = 0; a1 < n1; a1++)
+			for (int a2 = 0; a2 < n2; a2++)
+				for (int a3 = 0; a3 < n3; a3++)
+					sum += base[a0 * s0 + a1 * s1 + a2 * s2 + a3];
+	grad[e] = sum;
 }

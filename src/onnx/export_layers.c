@@ -525,15 +525,46 @@ static strata_status softmax_layer(st_onnx_export *ex, strata_error *err)
 	return finish(ex, y, false, err);
 }
 
+/* Whether every input of the layer has its output's shape (no broadcasting). */
+static bool same_shapes(const st_onnx_export *ex)
+{
+	const strata_layer *l = ex->layer;
+	for (uint32_t i = 0; i < l->n_inputs; i++) {
+		const strata_shape *s = &ex->values[ex_input(ex, i)].shape;
+		if (s->rank != l->out.rank || memcmp(s->dims, l->out.dims, s->rank * sizeof(s->dims[0])))
+			return false;
+	}
+	return true;
+}
+
+/* Input i in Strata's layout at the output's rank: a Reshape puts the leading 1s of Strata's
+ * broadcast (aligned on the last axis of a sample) after the batch, where ONNX's broadcast (over
+ * the whole tensor) would otherwise line a lower rank up against the batch. */
+static const char *broadcast_input(st_onnx_export *ex, uint32_t i)
+{
+	const strata_shape *s = &ex->values[ex_input(ex, i)].shape, *out = &ex->layer->out;
+	const char *x = ex_cl(ex, ex_input(ex, i));
+	if (!x || s->rank == out->rank)
+		return x;
+	int64_t shape[STRATA_MAX_RANK + 1] = {0}; /* 0: the batch, copied */
+	for (uint32_t k = 0; k < out->rank; k++)
+		shape[k + 1] = k + s->rank < out->rank ? 1 : s->dims[k + s->rank - out->rank];
+	const char *sname = ex_init_int64(ex, "shape", shape, out->rank + 1);
+	return sname ? ex_binary(ex, "Reshape", x, sname) : NULL;
+}
+
+/* The element-wise merges: ONNX's operators broadcast as Strata's merge layers do once every
+ * input has the output's rank (in Strata's layout when shapes differ; the first input's layout
+ * when they agree). */
 static strata_status merge(st_onnx_export *ex, strata_error *err, const char *op, bool pairwise)
 {
 	const strata_layer *l = ex->layer;
-	bool cf = prefer_cf(ex);
+	bool same = same_shapes(ex), cf = same && prefer_cf(ex);
 	const char *inputs[16];
 	if (l->n_inputs > 16)
 		return ex_refuse(ex, "more than 16 inputs");
 	for (uint32_t i = 0; i < l->n_inputs; i++)
-		if (!(inputs[i] = cf ? ex_cf(ex, ex_input(ex, i)) : ex_cl(ex, ex_input(ex, i))))
+		if (!(inputs[i] = !same ? broadcast_input(ex, i) : cf ? ex_cf(ex, ex_input(ex, i)) : ex_cl(ex, ex_input(ex, i))))
 			return NO_MEMORY(ex, err);
 	const char *y;
 	if (pairwise) {
@@ -549,6 +580,32 @@ static strata_status merge(st_onnx_export *ex, strata_error *err, const char *op
 		y = out;
 	}
 	return finish(ex, y, cf, err);
+}
+
+/* Rescaling: Mul by the scale, then Add the offset (each one number, or one per channel: Strata's
+ * last axis, the last of ONNX's tensor in Strata's layout); a scale of 1 or an offset of 0 alone
+ * is left out, which changes no value. */
+static strata_status rescaling(st_onnx_export *ex, strata_error *err)
+{
+	const st_param_value *sv = param(ex, "scale"), *ov = param(ex, "offset");
+	const char *y = ex_cl(ex, in0(ex));
+	const st_param_value *pv[2] = {sv, ov};
+	const char *ops[2] = {"Mul", "Add"};
+	for (int k = 0; k < 2 && y; k++) {
+		const st_param_value *v = pv[k];
+		uint32_t n = v ? v->n_floats : 0;
+		if (n == 0 || (n == 1 && v->floats[0] == (k == 0 ? 1.0 : 0.0)))
+			continue;
+		float f[STRATA_MAX_RANK];
+		for (uint32_t i = 0; i < n; i++)
+			f[i] = (float)v->floats[i];
+		int64_t dims[1] = {n};
+		const char *c = ex_init_float(ex, k == 0 ? "scale" : "offset", dims, n == 1 ? 0 : 1, f);
+		y = c ? ex_binary(ex, ops[k], y, c) : NULL;
+	}
+	if (y && !strcmp(y, ex_cl(ex, in0(ex))))
+		y = ex_unary(ex, "Identity", y);
+	return finish(ex, y, false, err);
 }
 
 static strata_status concatenate(st_onnx_export *ex, strata_error *err)
@@ -844,6 +901,10 @@ strata_status ex_emit_layer(st_onnx_export *ex, strata_error *err)
 		return merge(ex, err, "Max", false);
 	if (!strcmp(t, "minimum"))
 		return merge(ex, err, "Min", false);
+	if (!strcmp(t, "divide"))
+		return merge(ex, err, "Div", true);
+	if (!strcmp(t, "rescaling"))
+		return rescaling(ex, err);
 	if (!strcmp(t, "concatenate"))
 		return concatenate(ex, err);
 	if (!strcmp(t, "zero_padding2d") || !strcmp(t, "cropping2d"))

@@ -120,6 +120,9 @@ strata_status imp_set_tensor(st_onnx_import *imp, size_t i, const char *ref, uin
 /* Output i as the output of `layer` (the last one made), with that layout; *out the value. */
 strata_status imp_set_layer(st_onnx_import *imp, size_t i, const imp_layer *layer, uint32_t rank, const int64_t *dims,
                             const uint32_t *perm, imp_value **out, strata_error *err);
+/* dst keeps src's flattening (flat_rank, flat_dims, flat_perm): an element-wise layer's output
+ * holds its input's features in the same order. */
+void imp_copy_flat(imp_value *dst, const imp_value *src);
 /* Output i as the same tensor as `v` (Identity, an inference Dropout, a Transpose's new layout). */
 strata_status imp_alias(st_onnx_import *imp, size_t i, const imp_value *v, imp_value **out, strata_error *err);
 /* How many nodes (and graph outputs) read the value named `name`. */

@@ -1,5 +1,6 @@
-/* The operators that act element by element: activations, the element-wise merges, Identity and
- * Dropout, Softmax. */
+/* The operators that act element by element on one tensor: activations (and the patterns
+ * exporters write for GELU and softsign), Identity and Dropout, Softmax, PRelu. The arithmetic of
+ * several operands is import_arith.c's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,9 +119,32 @@ strata_status imp_map_hard_sigmoid(st_onnx_import *imp, strata_error *err)
 	float alpha = st_onnx_attr_float(imp->node, "alpha", 0.2f);
 	float beta = st_onnx_attr_float(imp->node, "beta", 0.5f);
 	/* Strata's hard_sigmoid is Keras 3's: relu6(x + 3) / 6, alpha 1/6. */
-	if (fabsf(alpha - 1.0f / 6.0f) > 1e-6f || fabsf(beta - 0.5f) > 1e-6f)
-		return imp_refuse(imp, "alpha %g, beta %g: Strata's hard_sigmoid is max(0, min(1, x / 6 + 0.5))", alpha, beta);
-	return activation(imp, err, "hard_sigmoid", true);
+	if (fabsf(alpha - 1.0f / 6.0f) <= 1e-6f && fabsf(beta - 0.5f) <= 1e-6f)
+		return activation(imp, err, "hard_sigmoid", true);
+	/* Any other (ONNX's default 0.2 is Keras 2's): max(0, min(1, alpha x + beta)) as ONNX writes
+	 * it, a rescaling and a ReLU with max_value 1. */
+	imp_value *x = imp_tensor_in(imp, 0);
+	if (!x)
+		return STRATA_ERR_UNSUPPORTED;
+	if (x->ids)
+		return imp_refuse(imp, "its input holds integer ids");
+	imp_value copy = *x;
+	char ref[IMP_NAME];
+	const char *in = copy.ref;
+	imp_layer *l;
+	imp_value *y;
+	strata_status st = imp_add_layer(imp, imp_hint(imp), "rescaling", &in, 1, &l, err, "scale: %.9g, offset: %.9g",
+	                                 (double)alpha, (double)beta);
+	if (st)
+		return st;
+	snprintf(ref, sizeof(ref), "%s", l->name);
+	in = ref;
+	if ((st = imp_add_layer(imp, imp_hint(imp), "relu", &in, 1, &l, err, "max_value: 1")) ||
+	    (st = imp_set_layer(imp, 0, l, copy.rank, copy.dims, copy.perm, &y, err)))
+		return st;
+	y->nonneg = true;
+	imp_copy_flat(y, &copy);
+	return STRATA_OK;
 }
 
 /* The bound of Clip (an attribute before opset 11, an optional constant input since). */
@@ -242,159 +266,6 @@ strata_status imp_map_dropout(st_onnx_import *imp, strata_error *err)
 	if (mode && (mode->state != IMP_CONST || (mode->c.count && mode->c.v[0] != 0)))
 		return imp_refuse(imp, "training_mode is on");
 	return imp_map_identity(imp, err);
-}
-
-/* ---- Element-wise merges ------------------------------------------------------------------- */
-
-static bool same_dims(const imp_value *a, const imp_value *b)
-{
-	if (a->rank != b->rank)
-		return false;
-	for (uint32_t k = 0; k < a->rank; k++)
-		if (a->dims[k] != b->dims[k])
-			return false;
-	return true;
-}
-
-static bool same_flat(const imp_value *a, const imp_value *b)
-{
-	return a->flat_rank == b->flat_rank &&
-	       (!a->flat_rank || (!memcmp(a->flat_dims, b->flat_dims, a->flat_rank * sizeof(a->flat_dims[0])) &&
-	                          imp_perm_equal(a->flat_perm, b->flat_perm, a->flat_rank)));
-}
-
-/* A constant added to the output of a layer that has no bias yet, read by nothing else: the
- * constant becomes that layer's bias (MatMul + Add, Conv without bias + Add). */
-static strata_status fold_bias(st_onnx_import *imp, imp_value *x, const imp_value *c, bool negate,
-                               strata_error *err, bool *done)
-{
-	*done = false;
-	if (x->layer < 0 || imp_readers(imp, x->name) != 1)
-		return STRATA_OK;
-	imp_layer *l = &imp->layers[x->layer];
-	char *flag = strstr(l->yaml, "use_bias: false");
-	if (!flag || x->flat_rank || l->n_weights != 1 || strstr(l->yaml, "activation:"))
-		return STRATA_OK;
-	/* The bias runs along Strata's last axis: ONNX's axis perm[rank-1]. */
-	uint32_t axis = x->perm[x->rank - 1];
-	int64_t units = x->dims[axis];
-	if ((int64_t)c->c.count != units && c->c.count != 1)
-		return STRATA_OK;
-	/* Its dims must broadcast along that axis only. */
-	/* Before opset 7 a broadcast operand lines up at `axis` (from the left), since at the right. */
-	const Onnx__AttributeProto *legacy = imp->file->opset < 7 ? st_onnx_attr(imp->node, "axis") : NULL;
-	int64_t offset = legacy && legacy->has_i ? (legacy->i < 0 ? legacy->i + x->rank : legacy->i)
-	                                         : (int64_t)x->rank - (int64_t)c->c.rank;
-	if (offset < 0 || offset + c->c.rank > x->rank)
-		return STRATA_OK;
-	for (uint32_t d = 0; d < c->c.rank; d++) {
-		uint32_t onnx_axis = (uint32_t)offset + d;
-		if (c->c.dims[d] != 1 && onnx_axis != axis)
-			return STRATA_OK;
-	}
-	float *bias = malloc((size_t)units * sizeof(float));
-	if (!bias)
-		return imp_fail(imp, err, STRATA_ERR_NO_MEMORY, "out of memory");
-	for (int64_t u = 0; u < units; u++)
-		bias[u] = (float)(negate ? -c->c.v[c->c.count == 1 ? 0 : u] : c->c.v[c->c.count == 1 ? 0 : u]);
-	strata_shape shape = {.rank = 1, .dims = {units}};
-	strata_status st = imp_weight_add(l, &shape, bias, err);
-	if (st)
-		return st;
-	memcpy(flag, "use_bias: true ", 15);
-	imp_value copy = *x;
-	*done = true;
-	return imp_alias(imp, 0, &copy, NULL, err);
-}
-
-/* Add, Sub, Mul, Max, Min, Sum, Mean over tensors of one shape: Strata's merge layers. */
-static strata_status merge(st_onnx_import *imp, strata_error *err, const char *type)
-{
-	const Onnx__NodeProto *n = imp->node;
-	if (n->n_input < 1)
-		return imp_fail(imp, err, STRATA_ERR_PARSE, "it has no inputs");
-	if (n->n_input == 1)
-		return imp_map_identity(imp, err);
-	imp_value *first = imp_in(imp, 0), *second = imp_in(imp, 1);
-	if (!first || !second)
-		return imp_fail(imp, err, STRATA_ERR_PARSE, "an input is missing");
-	if (n->n_input == 2 && (first->state == IMP_CONST) != (second->state == IMP_CONST)) {
-		imp_value *x = first->state == IMP_CONST ? second : first;
-		imp_value *c = first->state == IMP_CONST ? first : second;
-		bool is_add = !strcmp(type, "add"), is_sub = !strcmp(type, "subtract") && c == second;
-		if (is_add || is_sub) {
-			bool done;
-			strata_status st = fold_bias(imp, x, c, is_sub, err, &done);
-			if (st || done)
-				return st;
-		}
-		return imp_refuse(imp, "a constant operand (only a bias after a layer without one is taken)");
-	}
-	const char *refs[16];
-	char bufs[16][IMP_NAME];
-	if (n->n_input > 16)
-		return imp_refuse(imp, "%zu inputs, more than 16", n->n_input);
-	imp_value lead = *first;
-	if (lead.state != IMP_TENSOR)
-		return imp_refuse(imp, "constant operands");
-	for (size_t i = 0; i < n->n_input; i++) {
-		imp_value *v = imp_in(imp, i);
-		if (!v || v->state != IMP_TENSOR)
-			return imp_refuse(imp, "constant operands");
-		if (!same_dims(v, &lead))
-			return imp_refuse(imp, "operands of different shapes (broadcasting between tensors is not supported)");
-		imp_value copy = *v;
-		strata_status st;
-		if (same_flat(&copy, &lead) && imp_perm_equal(copy.perm, lead.perm, lead.rank)) {
-			snprintf(bufs[i], IMP_NAME, "%s", copy.ref);
-		} else if (lead.flat_rank) {
-			return imp_refuse(imp, "operands flattened in different orders");
-		} else if ((st = imp_as(imp, &copy, lead.perm, bufs[i], err))) {
-			return st;
-		}
-		refs[i] = bufs[i];
-	}
-	imp_layer *l;
-	strata_status st = imp_add_layer(imp, imp_hint(imp), type, refs, n->n_input, &l, err, NULL);
-	if (st)
-		return st;
-	imp_value *y;
-	if ((st = imp_set_layer(imp, 0, l, lead.rank, lead.dims, lead.perm, &y, err)))
-		return st;
-	y->flat_rank = lead.flat_rank;
-	memcpy(y->flat_dims, lead.flat_dims, sizeof(y->flat_dims));
-	memcpy(y->flat_perm, lead.flat_perm, sizeof(y->flat_perm));
-	return STRATA_OK;
-}
-
-strata_status imp_map_add(st_onnx_import *imp, strata_error *err)
-{
-	return merge(imp, err, "add");
-}
-
-strata_status imp_map_sub(st_onnx_import *imp, strata_error *err)
-{
-	return merge(imp, err, "subtract");
-}
-
-strata_status imp_map_mul(st_onnx_import *imp, strata_error *err)
-{
-	return merge(imp, err, "multiply");
-}
-
-strata_status imp_map_max(st_onnx_import *imp, strata_error *err)
-{
-	return merge(imp, err, "maximum");
-}
-
-strata_status imp_map_min(st_onnx_import *imp, strata_error *err)
-{
-	return merge(imp, err, "minimum");
-}
-
-strata_status imp_map_mean(st_onnx_import *imp, strata_error *err)
-{
-	return merge(imp, err, "average");
 }
 
 /* PRelu: Keras' PReLU, its alpha the slope broadcast to the sample's shape in Strata's layout,
@@ -520,15 +391,17 @@ static bool is_op(const Onnx__NodeProto *n, const char *op)
 }
 
 /* Div by sqrt(2) as the start of the exact GELU exporters write before opset 20:
- * x / sqrt(2) -> Erf -> + 1 -> times x -> times 0.5 (or x times 0.5 first): one gelu activation. */
-strata_status imp_map_div(st_onnx_import *imp, strata_error *err)
+ * x / sqrt(2) -> Erf -> + 1 -> times x -> times 0.5 (or x times 0.5 first): one gelu activation.
+ * *taken false (and nothing made or refused) when the node does not start that pattern. */
+strata_status imp_gelu_from_div(st_onnx_import *imp, strata_error *err, bool *taken)
 {
 	const Onnx__NodeProto *div = imp->node;
 	double c, one, half;
 	size_t i_erf, i_add, i_m1, i_m2;
+	*taken = false;
 	imp_value *x = imp_in(imp, 0);
 	if (!x || x->state != IMP_TENSOR || !scalar_in(imp, div, 1, &c) || fabs(c - 1.41421356) > 1e-3)
-		return imp_refuse(imp, "a division (Strata maps x / sqrt(2) as the start of a GELU only)");
+		return STRATA_OK;
 	const Onnx__NodeProto *erf = imp_sole_reader(imp, div->output[0], &i_erf);
 	const Onnx__NodeProto *add = is_op(erf, "Erf") ? imp_sole_reader(imp, erf->output[0], &i_add) : NULL;
 	const char *add_other = is_op(add, "Add") ? other_input(add, erf->output[0]) : NULL;
@@ -538,7 +411,7 @@ strata_status imp_map_div(st_onnx_import *imp, strata_error *err)
 	                                : NULL;
 	const char *m1_other = is_op(m1, "Mul") ? other_input(m1, add->output[0]) : NULL;
 	if (!m1_other)
-		return imp_refuse(imp, "a division (Strata maps x / sqrt(2) as the start of a GELU only)");
+		return STRATA_OK;
 	const char *result = NULL;
 	size_t i_half = SIZE_MAX;
 	if (!strcmp(m1_other, x->name)) {
@@ -565,7 +438,7 @@ strata_status imp_map_div(st_onnx_import *imp, strata_error *err)
 		i_m2 = i_m1;
 	}
 	if (!result)
-		return imp_refuse(imp, "a division (Strata maps x / sqrt(2) as the start of a GELU only)");
+		return STRATA_OK;
 	strata_status st = activation(imp, err, "gelu", false);
 	if (st)
 		return st;
@@ -574,6 +447,7 @@ strata_status imp_map_div(st_onnx_import *imp, strata_error *err)
 	if ((st = imp_alias_named(imp, result, &copy, err)))
 		return st;
 	imp->done[i_erf] = imp->done[i_add] = imp->done[i_m1] = imp->done[i_m2] = imp->done[i_half] = true;
+	*taken = true;
 	return STRATA_OK;
 }
 

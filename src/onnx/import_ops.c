@@ -1,5 +1,5 @@
 /* The operator table: which mapper takes each ONNX operator (the mappers are in
- * import_elementwise.c, import_conv.c, import_dense.c, import_shape.c and fold.c). */
+ * import_elementwise.c, import_arith.c, import_conv.c, import_dense.c, import_shape.c and fold.c). */
 #include <string.h>
 
 #include "onnx/import.h"
@@ -59,6 +59,7 @@ static const op_entry table[] = {
 	{"Upsample", imp_map_resize},
 	{"PRelu", imp_map_prelu},
 	{"Div", imp_map_div},
+	{"Neg", imp_map_neg},
 	{"Abs", imp_map_abs},
 	{"Slice", imp_map_slice},
 	{"ReduceMean", imp_map_reduce_mean},

@@ -26,15 +26,20 @@ strata_status imp_map_softmax(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_log_softmax(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_identity(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_dropout(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_prelu(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_abs(st_onnx_import *imp, strata_error *err);
+/* Div by sqrt(2) starting PyTorch's exact GELU: one gelu activation (*taken), else nothing. */
+strata_status imp_gelu_from_div(st_onnx_import *imp, strata_error *err, bool *taken);
+
+/* import_arith.c: Add, Sub, Mul, Div, Max, Min, Sum, Mean (broadcasting), Neg */
 strata_status imp_map_add(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_sub(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_mul(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_div(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_max(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_min(st_onnx_import *imp, strata_error *err);
 strata_status imp_map_mean(st_onnx_import *imp, strata_error *err);
-strata_status imp_map_prelu(st_onnx_import *imp, strata_error *err);
-strata_status imp_map_div(st_onnx_import *imp, strata_error *err);
-strata_status imp_map_abs(st_onnx_import *imp, strata_error *err);
+strata_status imp_map_neg(st_onnx_import *imp, strata_error *err);
 
 /* fold.c: Shape of a tensor or a constant, a constant */
 strata_status imp_map_shape(st_onnx_import *imp, strata_error *err);

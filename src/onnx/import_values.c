@@ -515,10 +515,15 @@ strata_status imp_unary(st_onnx_import *imp, strata_error *err, const char *type
 	if ((st = imp_set_layer(imp, 0, l, copy.rank, copy.dims, copy.perm, &y, err)))
 		return st;
 	y->nonneg = nonneg;
-	y->flat_rank = copy.flat_rank;
-	memcpy(y->flat_dims, copy.flat_dims, sizeof(y->flat_dims));
-	memcpy(y->flat_perm, copy.flat_perm, sizeof(y->flat_perm));
+	imp_copy_flat(y, &copy);
 	return STRATA_OK;
+}
+
+void imp_copy_flat(imp_value *dst, const imp_value *src)
+{
+	dst->flat_rank = src->flat_rank;
+	memcpy(dst->flat_dims, src->flat_dims, sizeof(dst->flat_dims));
+	memcpy(dst->flat_perm, src->flat_perm, sizeof(dst->flat_perm));
 }
 
 float *floats_of_const(const st_onnx_const *c)
