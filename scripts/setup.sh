@@ -11,6 +11,8 @@ packages=(
 	# ONNX import and export (issue 16): protobuf-c and the onnx.proto it is generated from, ONNX's
 	# backend test data, and Debian's onnx for the checker in tests and bench
 	protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata python3-onnx
+	# `strata serve` (issue 17): HTTP, JSON, and promtool (Debian's prometheus) for the metrics test
+	libmicrohttpd-dev libjansson-dev prometheus curl
 	python3 npm
 	# the layer suites' agreement with PyTorch (tests/torch_*.py): Debian's PyTorch on OpenBLAS
 	python3-torch python3-numpy python3-yaml

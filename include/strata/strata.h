@@ -598,6 +598,8 @@ typedef struct strata_image {
 
 /* PNG (any depth and colour type, turned gray) or PGM (P2/P5), told apart by content. */
 STRATA_API strata_status strata_image_load(const char *path, strata_image *out, strata_error *err);
+/* The same from `len` bytes in memory (an HTTP body: `strata serve`). */
+STRATA_API strata_status strata_image_decode(const uint8_t *data, size_t len, strata_image *out, strata_error *err);
 STRATA_API void strata_image_free(strata_image *img);
 
 /* ---- IDX data files (MNIST's format), plain or gzip ------------------------------------------- */

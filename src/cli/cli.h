@@ -54,6 +54,11 @@ typedef struct cli_options {
 	bool augmented;          /* visualize --augmented: training images through the augmentation layers */
 	int64_t count;           /* --count: visualize --augmented's images, -1 unset (8) */
 	bool codebook;           /* visualize --codebook: a self-organizing map's prototypes and U-matrix */
+	/* serve */
+	const char *host;
+	int64_t port, max_batch_size, max_queue_delay_us, max_queue_size, timeout_us;
+	const char *preferred_batch_sizes;
+	int64_t max_body_bytes, max_header_bytes, max_connections, client_timeout;
 } cli_options;
 
 typedef struct cli_context {
@@ -103,6 +108,7 @@ int cmd_check_plugin(cli_context *ctx);
 int cmd_gradcheck(cli_context *ctx);
 int cmd_import(cli_context *ctx);
 int cmd_export(cli_context *ctx);
+int cmd_serve(cli_context *ctx);
 
 /* The session of a command: batch from --batch-size or the model, seed from --seed or the model. */
 int cli_open_session(cli_context *ctx, strata_session **out, uint32_t *batch);

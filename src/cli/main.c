@@ -16,7 +16,7 @@
 
 enum command_id { DEVICES, LAYERS, SUMMARY, FORWARD, TRAIN, EVAL, PREDICT, BENCH, TUNE, PLOT, VISUALIZE, EMBED,
 	CHECK_PLUGIN,
-	GRADCHECK, IMPORT, EXPORT };
+	GRADCHECK, IMPORT, EXPORT, SERVE };
 
 typedef struct command {
 	const char *name;
@@ -99,6 +99,11 @@ static const command commands[] = {
 	            "-o MODEL.onnx): images channels-first (N, C, H, W) as ONNX models take them, every other\n"
 	            "input and output in Strata's order. A model with layers ONNX cannot express writes\n"
 	            "nothing and exits 2, listing every such layer."},
+	[SERVE] = {"serve", cmd_serve, 1, 1, "MODEL.yaml", "serve the model over HTTP (KServe v2 / Triton's protocol)",
+	           "Serves the model with --weights on the device over HTTP with the Open Inference Protocol\n"
+	           "(KServe v2, Triton's): health, metadata, inference in JSON or binary tensors, weight\n"
+	           "reloads, Prometheus metrics at /metrics. Requests are batched dynamically. SIGTERM or\n"
+	           "Ctrl-C stops accepting, answers what is queued and exits 0; SIGHUP reloads the weights."},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -215,6 +220,31 @@ static const option options[] = {
 	TEXT("--weights", NULL, "PATH", weights, BIT(IMPORT), "the weights file to write (default: -o's name with .stw)"),
 	TEXT("--plugin-path", NULL, "DIRS", plugin_path, BIT(IMPORT) | BIT(EXPORT),
 	     "extra ':'-separated plugin folders (after STRATA_PLUGIN_PATH)"),
+	TEXT("--weights", NULL, "PATH", weights, BIT(SERVE), "the weights file (.stw) to serve (default: the seed's initial weights)"),
+	TEXT("--device", NULL, "SEL", device, BIT(SERVE),
+	     "auto, cpu, gpu, gpu:N, or part of a device or platform name\n"
+	     "(default: STRATA_DEVICE, then the model's `device:`, then auto)"),
+	TEXT("--plugin-path", NULL, "DIRS", plugin_path, BIT(SERVE), "extra ':'-separated plugin folders (after STRATA_PLUGIN_PATH)"),
+	TEXT("--host", NULL, "ADDR", host, BIT(SERVE), "the address to listen on (default 127.0.0.1)"),
+	COUNT("--port", NULL, "N", port, 0, 65535, BIT(SERVE), "the port (default 8000; 0: any free one, printed)"),
+	COUNT("--max-batch-size", NULL, "N", max_batch_size, 1, 65536, BIT(SERVE),
+	      "samples per batch the device computes (default 64; 1: no batching)"),
+	COUNT("--max-queue-delay-us", NULL, "N", max_queue_delay_us, 0, 60000000, BIT(SERVE),
+	      "the longest a request waits for others to batch with (default 1000)"),
+	TEXT("--preferred-batch-sizes", NULL, "N,N,...", preferred_batch_sizes, BIT(SERVE),
+	     "batch sizes formed at once when that many samples wait"),
+	COUNT("--max-queue-size", NULL, "N", max_queue_size, 1, 1000000, BIT(SERVE),
+	      "queued requests past which new ones get 503 (default 1024)"),
+	COUNT("--timeout-us", NULL, "N", timeout_us, 1, INT64_MAX, BIT(SERVE),
+	      "a request still queued after this gets 504 (default: none)"),
+	COUNT("--max-body-bytes", NULL, "N", max_body_bytes, 1024, INT64_MAX, BIT(SERVE),
+	      "larger request bodies get 413 (default 67108864)"),
+	COUNT("--max-header-bytes", NULL, "N", max_header_bytes, 1024, 1 << 24, BIT(SERVE),
+	      "room for a request's line and headers (default 16384)"),
+	COUNT("--max-connections", NULL, "N", max_connections, 1, 65536, BIT(SERVE),
+	      "connections past this are closed at once (default 256)"),
+	COUNT("--client-timeout", NULL, "SECONDS", client_timeout, 1, 3600, BIT(SERVE),
+	      "a connection idle this long is closed (default 30)"),
 	FLAG("--verbose", "-v", verbose, ALL_COMMANDS, "say what is compiled, loaded and cached"),
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -368,7 +398,9 @@ int main(int argc, char **argv)
 {
 	cli_context ctx = {
 		.opt = {.batch = -1, .seed = -1, .epochs = -1, .limit = -1, .budget = -1, .width = -1, .height = -1,
-		        .filters = -1, .steps = -1, .grid = -1, .count = -1}};
+		        .filters = -1, .steps = -1, .grid = -1, .count = -1, .port = -1, .max_batch_size = -1,
+		        .max_queue_delay_us = -1, .max_queue_size = -1, .timeout_us = -1, .max_body_bytes = -1,
+		        .max_header_bytes = -1, .max_connections = -1, .client_timeout = -1}};
 	int at, help_at;
 	int c = locate_command(argc, argv, &at, &help_at);
 	if (at >= 0 && c < 0)
