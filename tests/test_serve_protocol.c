@@ -180,6 +180,8 @@ static const refusal refusals[] = {
 	{"{\"inputs\": [" IMG ", " IDS "], \"outputs\": [{\"name\": \"probs\", \"parameters\": {\"binary_data\": 1}}]}",
 	 "outputs[0].parameters.binary_data: not a boolean"},
 	{"{\"inputs\": [" IMG ", " IDS "], \"id\": 5}", "id: not a string"},
+	{"{\"inputs\": [{\"name\": \"image\", \"shape\": [100000, 2, 2, 1], \"datatype\": \"FP32\", \"data\": [1]}, " IDS "]}",
+	 "inputs[0].shape: 400000 values, more than the body's"},
 	{"{\"inputs\": [" IMG ", {\"name\": \"ids\", \"shape\": [1, 3], \"datatype\": \"INT32\", \"parameters\": {\"binary_data_size\": 12}}]}",
 	 "inputs[1].parameters.binary_data_size: 12 bytes, but 0 are left"},
 	{"{\"inputs\": [" IMG ", {\"name\": \"ids\", \"shape\": [1, 3], \"datatype\": \"INT32\", \"parameters\": {\"binary_data_size\": 11}}]}",

@@ -152,6 +152,7 @@ typedef struct parse {
 	sv_request *r;
 	const unsigned char *binary; /* the data after the JSON, consumed in order */
 	size_t binary_left;
+	size_t body_len;
 	bool seen[SV_MAX_IO];
 	char *msg;
 	size_t msg_size;
@@ -220,6 +221,11 @@ static int read_input(parse *p, const json_t *in, size_t i)
 	if (count > SV_MAX_ELEMENTS)
 		return bad(p->msg, p->msg_size, "%s.shape: %" PRIu64 " values, more than the %" PRIu64 " a request may hold",
 		           where, count, SV_MAX_ELEMENTS);
+	/* Every value takes a byte of the body at least: a shape the body cannot fill is refused
+	 * before its floats are allocated. */
+	if (count > p->body_len)
+		return bad(p->msg, p->msg_size, "%s.shape: %" PRIu64 " values, more than the body's %zu bytes can hold",
+		           where, count, p->body_len);
 	float *out = malloc((count ? count : 1) * sizeof(float));
 	if (!out)
 		return bad(p->msg, p->msg_size, "%s: %" PRIu64 " values do not fit in memory", where, count);
@@ -305,7 +311,7 @@ int sv_request_parse(const sv_model_info *m, const char *body, size_t len, size_
 	if (!root)
 		return bad(msg, msg_size, "malformed JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
 	parse p = {.m = m, .r = out, .binary = (const unsigned char *)body + json_len, .binary_left = len - json_len,
-	           .msg = msg, .msg_size = msg_size};
+	           .body_len = len, .msg = msg, .msg_size = msg_size};
 	int rc = 0;
 	const json_t *id = json_is_object(root) ? json_object_get(root, "id") : NULL;
 	const json_t *inputs = json_is_object(root) ? json_object_get(root, "inputs") : NULL;
