@@ -14,27 +14,12 @@
 #include <string.h>
 
 #include "serve/protocol.h"
+#include "serve_toy.h"
 
-/* A model of two inputs: an image (2, 2, 1) and 3 ids; one output of 4 classes. */
+/* serve_toy.h's model, pixels scaled by 0.5. */
 static sv_model_info model(void)
 {
-	sv_model_info m = {.name = "toy", .version = "1", .n_inputs = 2, .n_outputs = 2, .uint8_scale = 0.5f};
-	snprintf(m.inputs[0].name, sizeof(m.inputs[0].name), "image");
-	m.inputs[0].rank = 3;
-	m.inputs[0].dims[0] = 2;
-	m.inputs[0].dims[1] = 2;
-	m.inputs[0].dims[2] = 1;
-	snprintf(m.inputs[1].name, sizeof(m.inputs[1].name), "ids");
-	m.inputs[1].rank = 1;
-	m.inputs[1].dims[0] = 3;
-	m.inputs[1].ids = true;
-	snprintf(m.outputs[0].name, sizeof(m.outputs[0].name), "probs");
-	m.outputs[0].rank = 1;
-	m.outputs[0].dims[0] = 4;
-	snprintf(m.outputs[1].name, sizeof(m.outputs[1].name), "code");
-	m.outputs[1].rank = 1;
-	m.outputs[1].dims[0] = 1;
-	return m;
+	return serve_toy_model(0.5f);
 }
 
 static int parse_json(const char *json, sv_request *r, char *msg)

@@ -10,27 +10,7 @@
 #include <string.h>
 
 #include "serve/protocol.h"
-
-static sv_model_info model(void)
-{
-	sv_model_info m = {.name = "toy", .version = "1", .n_inputs = 2, .n_outputs = 2, .uint8_scale = 1.0f / 255};
-	snprintf(m.inputs[0].name, sizeof(m.inputs[0].name), "image");
-	m.inputs[0].rank = 3;
-	m.inputs[0].dims[0] = 2;
-	m.inputs[0].dims[1] = 2;
-	m.inputs[0].dims[2] = 1;
-	snprintf(m.inputs[1].name, sizeof(m.inputs[1].name), "ids");
-	m.inputs[1].rank = 1;
-	m.inputs[1].dims[0] = 3;
-	m.inputs[1].ids = true;
-	snprintf(m.outputs[0].name, sizeof(m.outputs[0].name), "probs");
-	m.outputs[0].rank = 1;
-	m.outputs[0].dims[0] = 4;
-	snprintf(m.outputs[1].name, sizeof(m.outputs[1].name), "code");
-	m.outputs[1].rank = 1;
-	m.outputs[1].dims[0] = 1;
-	return m;
-}
+#include "../serve_toy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -38,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	static sv_model_info m;
 	if (!m.name)
-		m = model();
+		m = serve_toy_model(1.0f / 255);
 	const char *body = (const char *)data + 1;
 	size_t len = size - 1, json_len = data[0] == 255 ? len : len * data[0] / 255;
 	sv_request r;
