@@ -146,6 +146,17 @@ check("a failed reload is 400 and says why", status == 400 and "keeps its weight
 still = infer_json(URL, MODEL, [(inp, "FP32", [1, 28, 28, 1], x[:784])])[out][1]
 check("the old weights keep serving", still == after)
 
+# Unload: not ready, requests refused with 503; load: serving the same weights again.
+check("unload", post(f"/v2/repository/models/{MODEL}/unload", b"")[0] == 200)
+status, msg = error_of(request, f"{URL}/v2/models/{MODEL}/ready")
+check("an unloaded model is not ready (503)", status == 503, f"{status} {msg}")
+status, msg = error_of(infer_json, URL, MODEL, [(inp, "FP32", [1, 28, 28, 1], x[:784])])
+check("an unloaded model refuses requests (503)", status == 503 and "unloaded" in msg, f"{status} {msg}")
+status, msg = error_of(post, f"/v2/repository/models/{MODEL}/load", b"")
+check("load after unload", status == 200, f"{status} {msg}")
+again = infer_json(URL, MODEL, [(inp, "FP32", [1, 28, 28, 1], x[:784])])[out][1]
+check("loaded again, the same weights answer", again == after, f"{again[:3]} {after[:3]}")
+
 metrics = request(URL + "/metrics")[2].decode()
 with open(METRICS_OUT, "w") as f:
     f.write(metrics)
@@ -164,7 +175,7 @@ if inferences and executions:
     check("batching formed batches above 1 sample on average", inferences / executions > 1.0,
           f"{inferences} / {executions}")
 check("metrics count refusals", value("strata_refused_total") is not None and 'reason="body_size"} 1' in metrics)
-check("metrics count the reloads", value("strata_reloads_total") == 1 and value("strata_reload_failures_total") == 1)
+check("metrics count the reloads", value("strata_reloads_total") == 2 and value("strata_reload_failures_total") == 1)
 for line in failures:
     print(line)
 print(f"serve_check: {done[0]} requests under load; mean batch {inferences / executions if executions else 0:.2f}")

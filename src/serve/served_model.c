@@ -258,6 +258,10 @@ static void reload(sv_model *m)
 		path = NULL;
 	}
 	free(path);
+	if (!rc) {
+		m->unloaded = false;
+		m->unload_pending = false;
+	}
 	m->metrics.reloads += !rc;
 	m->metrics.reload_failures += rc != 0;
 	m->reload_status = rc;
@@ -278,6 +282,16 @@ static void *worker(void *arg)
 			continue;
 		}
 		if (!m->head) {
+			if (m->unload_pending) {
+				/* Unloaded and nothing queued: the device memory goes. */
+				strata_session_destroy(m->session);
+				strata_model_free(m->model);
+				m->session = NULL;
+				m->model = NULL;
+				m->unload_pending = false;
+				pthread_cond_broadcast(&m->done);
+				continue;
+			}
 			if (m->stopping)
 				break;
 			pthread_cond_wait(&m->wake, &m->lock);
@@ -380,6 +394,17 @@ int sv_model_open(sv_model *m, const char *name, const char *yaml_path, const ch
 	return 0;
 }
 
+void sv_model_unload(sv_model *m)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!m->unloaded) {
+		m->unloaded = true;
+		m->unload_pending = true;
+		pthread_cond_signal(&m->wake);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 void sv_model_drain(sv_model *m)
 {
 	if (!m->worker_started)
@@ -435,6 +460,10 @@ void sv_model_infer(sv_model *m, sv_job *job)
 	} else if (m->stopping) {
 		job->status = 503;
 		snprintf(job->message, sizeof(job->message), "model '%s' is shutting down", m->name);
+	} else if (m->unloaded) {
+		job->status = 503;
+		snprintf(job->message, sizeof(job->message),
+		         "model '%s' is unloaded; POST /v2/repository/models/%s/load to serve it again", m->name, m->name);
 	} else if (m->queued >= m->batching.max_queue_size) {
 		job->status = 503;
 		snprintf(job->message, sizeof(job->message), "model '%s''s queue is full (%u requests); retry later", m->name,

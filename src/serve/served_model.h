@@ -67,6 +67,9 @@ typedef struct sv_model {
 	sv_job *head, *tail;
 	uint32_t queued;
 	bool stopping;
+	/* Unloaded: new requests get 503; the worker frees the session once the queue is empty
+	 * (unload_pending), and a reload (the load endpoint) makes a new one and serves again. */
+	bool unloaded, unload_pending;
 	/* Reloads: asked (generation past served) with the weights to load (NULL: the same file). */
 	uint64_t reload_asked, reload_done;
 	char *reload_path;
@@ -89,6 +92,10 @@ void sv_model_close(sv_model *m);
  * allocated here (freed by sv_job_free). */
 void sv_model_infer(sv_model *m, sv_job *job);
 void sv_job_free(sv_job *job);
+
+/* Stops serving the model (Triton's unload): requests queued are answered, later ones get 503,
+ * and its session's device memory is freed. sv_model_reload loads it again. */
+void sv_model_unload(sv_model *m);
 
 /* Reloads the weights from `path` (NULL: the file the model was opened with) between batches and
  * waits: 0, or non-zero with `message` (the old weights still serve). */

@@ -263,12 +263,19 @@ static enum MHD_Result model_route(sv_server *s, struct MHD_Connection *c, const
 	if (repository) {
 		if (is(method, "POST") && is(rest, "/load"))
 			return load_model(s, c, m, ctx);
-		if (is(method, "POST") && is(rest, "/unload"))
-			return reply_error(s, c, MHD_HTTP_NOT_IMPLEMENTED, "unload is not supported yet");
+		if (is(method, "POST") && is(rest, "/unload")) {
+			sv_model_unload(m);
+			fprintf(stderr, "strata serve: model '%s' unloaded\n", m->name);
+			return reply_json(s, c, MHD_HTTP_OK, strdup("{}"));
+		}
 	} else if (is(rest, "") && is(method, "GET")) {
 		return reply_json(s, c, MHD_HTTP_OK, sv_metadata_json(&m->info));
 	} else if (is(rest, "/ready") && is(method, "GET")) {
-		return reply(s, c, MHD_HTTP_OK, strdup(""), 0, NULL, SIZE_MAX);
+		pthread_mutex_lock(&m->lock);
+		bool unloaded = m->unloaded;
+		pthread_mutex_unlock(&m->lock);
+		return unloaded ? reply_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "model '%s' is unloaded", m->name)
+		                : reply(s, c, MHD_HTTP_OK, strdup(""), 0, NULL, SIZE_MAX);
 	} else if (is(rest, "/infer") && is(method, "POST")) {
 		return infer(s, c, m, ctx);
 	}
