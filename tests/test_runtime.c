@@ -1,5 +1,5 @@
 /* Runtime: device selection, error names, the program cache (hit on the second build, recovery
- * from a corrupt entry), kernel launches, GEMM and the profile. */
+ * from a corrupt entry), kernel launches, GEMM, the profile and the device memory count. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,6 +365,40 @@ START_TEST(test_profile_table)
 }
 END_TEST
 
+/* strata_runtime_memory_bytes counts what st_tensor_alloc made, views and empty tensors not, and
+ * a session's buffers come back when it goes. */
+START_TEST(test_memory_bytes)
+{
+	strata_registry *reg = ts_registry();
+	strata_runtime *rt = ts_runtime(reg);
+	strata_error err = {0};
+	ck_assert_uint_eq(strata_runtime_memory_bytes(rt), 0);
+	strata_tensor a, b, none;
+	ck_assert_int_eq(st_tensor_alloc(rt, &a, 4000, "a", &err), STRATA_OK);
+	ck_assert_int_eq(st_tensor_alloc(rt, &b, 96, "b", &err), STRATA_OK);
+	ck_assert_int_eq(st_tensor_alloc(rt, &none, 0, "none", &err), STRATA_OK);
+	ck_assert_uint_eq(strata_runtime_memory_bytes(rt), 4096);
+	st_tensor_release(&a);
+	st_tensor_release(&a); /* a second release takes nothing back twice */
+	st_tensor_release(&none);
+	ck_assert_uint_eq(strata_runtime_memory_bytes(rt), 96);
+	st_tensor_release(&b);
+	ck_assert_uint_eq(strata_runtime_memory_bytes(rt), 0);
+
+	/* 784 x 10 weights and 10 biases, at least, for a batch of 32 */
+	strata_model *m = ts_model(reg, "input: {shape: [784]}\nlayers:\n  - {type: dense, units: 10}\n");
+	strata_session *s = NULL;
+	ck_assert_msg(strata_session_create(rt, m, 32, 1, &s, &err) == STRATA_OK, "%s", err.message);
+	uint64_t held = strata_runtime_memory_bytes(rt);
+	ck_assert_msg(held >= (784 * 10 + 10 + 32 * 784 + 32 * 10) * sizeof(float), "%llu bytes", (unsigned long long)held);
+	strata_session_destroy(s);
+	ck_assert_uint_eq(strata_runtime_memory_bytes(rt), 0);
+	strata_model_free(m);
+	strata_runtime_destroy(rt);
+	strata_registry_close(reg);
+}
+END_TEST
+
 static Suite *runtime_suite(void)
 {
 	Suite *s = suite_create("runtime");
@@ -385,6 +419,7 @@ static Suite *runtime_suite(void)
 	tcase_set_timeout(sched, 300);
 	tcase_add_test(sched, test_gemm_matches_host);
 	tcase_add_test(sched, test_profile_table);
+	tcase_add_test(sched, test_memory_bytes);
 	suite_add_tcase(s, sched);
 	return s;
 }

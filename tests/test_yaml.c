@@ -477,6 +477,10 @@ START_TEST(test_section_defaults)
 		{"training", "validation_split", 0},
 		{"training", "shuffle", 1},
 		{"data", "scale", 1.0},
+		{"serving", "max_batch_size", 64},
+		{"serving", "max_queue_delay_us", 1000},
+		{"serving", "max_queue_size", 1024},
+		{"serving", "timeout_us", 0},
 	};
 	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
 		const st_schema *s = st_optimizer_schema(expect[i].schema);
@@ -484,6 +488,8 @@ START_TEST(test_section_defaults)
 			s = &st_schema_training;
 		else if (!strcmp(expect[i].schema, "data"))
 			s = &st_schema_data;
+		else if (!strcmp(expect[i].schema, "serving"))
+			s = &st_schema_serving;
 		ck_assert_ptr_nonnull(s);
 		st_param_value *v = calloc(s->n_params, sizeof(*v));
 		st_param_group g = {s->params, s->n_params, v};
@@ -639,6 +645,16 @@ START_TEST(test_sections_read)
 	ck_assert_double_eq(t.validation_split, 0.25);
 	ck_assert(!t.shuffle);
 
+	strata_serving_config sv = strata_model_serving(m);
+	ck_assert_uint_eq(sv.max_batch_size, 32);
+	ck_assert_uint_eq(sv.max_queue_delay_us, 250);
+	ck_assert_uint_eq(sv.max_queue_size, 7);
+	ck_assert_uint_eq(sv.timeout_us, 900000);
+	static const uint32_t preferred[] = {4, 8, 16, 24, 28, 30, 31, 32};
+	ck_assert_uint_eq(sv.n_preferred_batch_sizes, 8);
+	for (int i = 0; i < 8; i++)
+		ck_assert_uint_eq(sv.preferred_batch_sizes[i], preferred[i]);
+
 	/* Relative data paths resolve from the model file's folder, absolute ones stay. */
 	char *expect = ts_src_path("yaml/good/a.idx");
 	strata_data_config d = strata_model_data(m);
@@ -668,6 +684,12 @@ START_TEST(test_defaults_and_file_name)
 	ck_assert_uint_eq(t.batch_size, 32);
 	ck_assert_uint_eq(t.epochs, 1);
 	ck_assert(t.shuffle);
+	strata_serving_config sv = strata_model_serving(m); /* Triton's defaults without a serving: section */
+	ck_assert_uint_eq(sv.max_batch_size, 64);
+	ck_assert_uint_eq(sv.max_queue_delay_us, 1000);
+	ck_assert_uint_eq(sv.n_preferred_batch_sizes, 0);
+	ck_assert_uint_eq(sv.max_queue_size, 1024);
+	ck_assert_uint_eq(sv.timeout_us, 0);
 	strata_data_config d = strata_model_data(m);
 	ck_assert_ptr_null(d.train_images);
 	ck_assert_double_eq(d.scale, 1.0);

@@ -137,6 +137,10 @@ STRATA_API strata_cache_stats strata_runtime_cache_stats(const strata_runtime *r
 /* Floating-point operations of every GEMM enqueued so far (2 m n k each): nearly all of a
  * network's arithmetic, for GFLOP/s figures. */
 STRATA_API uint64_t strata_runtime_gemm_flops(const strata_runtime *rt);
+/* Added in 0.4: the bytes of the device buffers Strata holds on the runtime now (the sessions'
+ * weights, activations, gradients and workspaces, the GEMM scratch); the driver's own memory
+ * and the GEMM library's temporary buffers are not counted. Safe from any thread. */
+STRATA_API uint64_t strata_runtime_memory_bytes(const strata_runtime *rt);
 /* Waits for the queue and forgets the kernel times gathered so far. */
 STRATA_API strata_status strata_runtime_reset_profile(strata_runtime *rt, strata_error *err);
 
@@ -190,6 +194,20 @@ typedef struct strata_training_config {
 	bool shuffle;
 } strata_training_config;
 STRATA_API strata_training_config strata_model_training(const strata_model *model);
+
+/* Added in 0.4: the model file's `serving:` section, the dynamic batching `strata serve` gives
+ * the model (Triton's names and defaults: max_batch_size 64, max_queue_delay_us 1000, no
+ * preferred sizes, max_queue_size 1024, timeout_us 0 for none). The command line overrides it. */
+#define STRATA_MAX_PREFERRED_BATCH_SIZES 8
+typedef struct strata_serving_config {
+	uint32_t max_batch_size;      /* samples per batch; 1 turns batching off */
+	uint64_t max_queue_delay_us;  /* the longest the oldest request waits for others */
+	uint32_t preferred_batch_sizes[STRATA_MAX_PREFERRED_BATCH_SIZES]; /* increasing */
+	uint32_t n_preferred_batch_sizes;
+	uint32_t max_queue_size;      /* queued requests past which new ones are refused */
+	uint64_t timeout_us;          /* a request still queued after this is refused; 0: never */
+} strata_serving_config;
+STRATA_API strata_serving_config strata_model_serving(const strata_model *model);
 
 typedef struct strata_data_config {
 	const char *train_images; /* absolute or relative to the current folder; NULL if absent */

@@ -257,15 +257,9 @@ strata_status st_guard_check(strata_runtime *rt, const char *label, const strata
 	return STRATA_OK;
 }
 
-strata_status st_tensor_alloc(strata_runtime *rt, strata_tensor *t, size_t bytes, const char *what,
-                              strata_error *err)
+static strata_status plain_alloc(strata_runtime *rt, strata_tensor *t, size_t bytes, const char *what,
+                                 strata_error *err)
 {
-	t->mem = NULL;
-	t->bytes = bytes;
-	if (bytes == 0)
-		return STRATA_OK;
-	if (rt->guard)
-		return guard_alloc(rt, t, bytes, what, err);
 	if (bytes > rt->info.max_alloc_bytes)
 		return st_fail(err, STRATA_ERR_DEVICE_MEMORY,
 		               "%s needs %zu bytes in one buffer, more than %s allows (%llu); try a smaller --batch-size",
@@ -279,13 +273,39 @@ strata_status st_tensor_alloc(strata_runtime *rt, strata_tensor *t, size_t bytes
 	return STRATA_OK;
 }
 
+strata_status st_tensor_alloc(strata_runtime *rt, strata_tensor *t, size_t bytes, const char *what,
+                              strata_error *err)
+{
+	t->mem = NULL;
+	t->bytes = bytes;
+	t->held = NULL;
+	if (bytes == 0)
+		return STRATA_OK;
+	strata_status st = rt->guard ? guard_alloc(rt, t, bytes, what, err) : plain_alloc(rt, t, bytes, what, err);
+	if (st == STRATA_OK) {
+		t->held = &rt->memory_held;
+		atomic_fetch_add(t->held, bytes);
+	}
+	return st;
+}
+
 void st_tensor_release(strata_tensor *t)
 {
-	if (t->mem)
+	if (t->mem) {
 		clReleaseMemObject(t->mem);
+		if (t->held)
+			atomic_fetch_sub(t->held, t->bytes);
+	}
 	t->mem = NULL;
 	t->bytes = 0;
+	t->held = NULL;
 }
+
+uint64_t strata_runtime_memory_bytes(const strata_runtime *rt)
+{
+	return rt ? atomic_load(&((strata_runtime *)rt)->memory_held) : 0;
+}
+
 
 strata_status st_tensor_write(strata_runtime *rt, strata_tensor *t, size_t offset, const void *src, size_t bytes,
                               strata_error *err)

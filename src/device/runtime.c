@@ -81,6 +81,7 @@ strata_status st_runtime_create(strata_registry *reg, const strata_runtime_optio
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 	}
 	rt->reg = reg;
+	atomic_init(&rt->memory_held, 0);
 	rt->info = devices[index];
 	free(devices);
 	rt->profile = opts.profile;

@@ -2,6 +2,7 @@
 #ifndef ST_RUNTIME_H
 #define ST_RUNTIME_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "base/error.h"
@@ -11,6 +12,9 @@
 struct strata_tensor {
 	cl_mem mem;
 	size_t bytes;
+	/* The counter of the runtime that allocated the buffer (st_tensor_alloc), which
+	 * st_tensor_release takes the bytes back from; NULL for views and shared references. */
+	atomic_ullong *held;
 };
 
 /* One (program, options) pair built for the runtime's device, with its kernels created lazily. */
@@ -92,6 +96,7 @@ struct strata_runtime {
 	/* Guard mode (buffers.c): every tensor a sub-buffer between canary zones of a buffer of its
 	 * own, the canaries of each launch's tensor arguments checked after it (launch.c). */
 	bool guard;
+	atomic_ullong memory_held; /* bytes of the buffers st_tensor_alloc made and not yet released */
 	struct st_guard_entry **guards; /* the guarded buffers, live and released */
 	size_t n_guards, cap_guards;
 };

@@ -110,6 +110,7 @@ struct strata_model {
 	char *device;
 	/* How it is trained and on what: losses, optimizer, data, training settings (recipe.h). */
 	st_recipe recipe;
+	strata_serving_config serving; /* the `serving:` section (serving.c) */
 	struct strata_session *session; /* the session the model is bound to, if any */
 };
 

@@ -50,6 +50,8 @@ char *st_ld_resolve(const char *base, const char *path);
 /* recipe.c: the loss, loss_weights, metrics, optimizer, data, training and init_from sections,
  * after the layers and the graph (output and layer names resolve against them). */
 strata_status st_recipe_read(st_loader *ld, const st_ynode *root);
+/* serving.c: the `serving:` section (strata serve's batching; its defaults when absent). */
+strata_status st_serving_read(st_loader *ld, const st_ynode *root);
 /* After shape inference: what needs the layers' weights and output shapes. */
 strata_status st_recipe_check(st_loader *ld);
 

@@ -121,7 +121,7 @@ static strata_status read_inputs(st_loader *ld, const st_ynode *root)
 static strata_status read_top(st_loader *ld, const st_ynode *root, const char *display_name)
 {
 	static const char *const handled[] = {"input", "inputs",   "outputs",   "layers", "optimizer",
-	                                      "metrics", "data", "training", "init_from", "loss", "loss_weights", NULL};
+	                                      "metrics", "data", "training", "init_from", "loss", "loss_weights", "serving", NULL};
 	const st_schema *s = &st_schema_model;
 	strata_model *m = ld->m;
 	st_param_value *v;
@@ -312,7 +312,7 @@ static strata_status load_tree(st_loader *ld, const st_ydoc *doc, const char *di
 		               "the top level must be a mapping with 'input' and 'layers', got %s", got);
 	}
 	if ((st = read_top(ld, root, display_name)) || (st = read_inputs(ld, root)) ||
-	    (st = read_layers(ld, root)) || (st = st_recipe_read(ld, root)) ||
+	    (st = read_layers(ld, root)) || (st = st_recipe_read(ld, root)) || (st = st_serving_read(ld, root)) ||
 	    (st = st_model_infer_shapes(ld->m, ld->err)))
 		return st;
 	return st_recipe_check(ld);

@@ -80,6 +80,19 @@ static const strata_param training_params[] = {
 	 .doc = "shuffle the training data before each epoch"},
 };
 
+/* strata serve's dynamic batching (Triton's names and defaults); preferred_batch_sizes, a list
+ * longer than the INTS type holds, is read by serving.c. */
+static const strata_param serving_params[] = {
+	{.name = "max_batch_size", .type = STRATA_PARAM_INT, .default_value = "64", .min = 1, .max = 65536,
+	 .doc = "samples per batch the server forms; 1 turns batching off"},
+	{.name = "max_queue_delay_us", .type = STRATA_PARAM_INT, .default_value = "1000", .min = 0, .max = 60e6,
+	 .doc = "the longest the oldest queued request waits for others, in microseconds"},
+	{.name = "max_queue_size", .type = STRATA_PARAM_INT, .default_value = "1024", .min = 1, .max = I32,
+	 .doc = "queued requests past which new ones get 503"},
+	{.name = "timeout_us", .type = STRATA_PARAM_INT, .default_value = "0", .min = 0, .max = I64,
+	 .doc = "a request still queued after this gets 504; 0: never"},
+};
+
 static const strata_param layer_params[] = {
 	{.name = "name", .type = STRATA_PARAM_STRING, .default_value = "null",
 	 .doc = "layer name; default: the type's prefix and a counter, conv2d_1"},
@@ -261,6 +274,7 @@ const st_schema st_schema_data = SCHEMA("data", data_params);
 const st_schema st_schema_data_file = SCHEMA("data", data_file_params);
 const st_schema st_schema_loss = SCHEMA("loss", loss_params);
 const st_schema st_schema_training = SCHEMA("training", training_params);
+const st_schema st_schema_serving = SCHEMA("serving", serving_params);
 const st_schema st_schema_layer = SCHEMA("layer", layer_params);
 const st_schema st_schema_metric = SCHEMA("metrics", metric_params);
 const st_schema st_schema_init_from = SCHEMA("init_from", init_from_params);

@@ -31,6 +31,7 @@ extern const st_schema st_schema_data;          /* scale, standardize (keep_labe
 extern const st_schema st_schema_data_file;     /* one value of train/test images/labels, num_classes */
 extern const st_schema st_schema_loss;          /* one value of loss, loss_weights */
 extern const st_schema st_schema_training;      /* batch_size, epochs, seed, validation_split, shuffle */
+extern const st_schema st_schema_serving;       /* strata serve's batching (serving.c) */
 extern const st_schema st_schema_layer;         /* keys every layer takes besides `type` and `inputs`: name, trainable, shares, activity_regularizer */
 extern const st_schema st_schema_metric;        /* one element of `metrics` */
 extern const st_schema st_schema_init_from;     /* init_from's weights (its layers are the loader's) */
