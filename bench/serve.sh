@@ -33,13 +33,13 @@ serve() {
 		>"$tmp/serve.out" 2>"$tmp/serve.err" &
 	pid=$!
 	for _ in $(seq 1 300); do
-		line=$(grep "listening on" "$tmp/serve.out" || true)
-		[ -n "$line" ] && break
+		grep -q "^strata serve: ready" "$tmp/serve.out" && break
 		sleep 0.2
 	done
-	[ -n "$line" ] || { cat "$tmp/serve.err" >&2; exit 1; }
+	grep -q "^strata serve: ready" "$tmp/serve.out" || { cat "$tmp/serve.err" >&2; exit 1; }
+	line=$(grep "listening on" "$tmp/serve.out")
 	url=${line##* }
-	name=$(echo "$line" | sed -n "s/^strata serve: model '\([^']*\)'.*/\1/p")
+	name=$(sed -n "s/^strata serve: model '\([^']*\)'.*/\1/p" "$tmp/serve.out")
 }
 
 # counter NAME: a counter's value in /metrics.

@@ -91,8 +91,10 @@ def main():
     parser.add_argument("model")
     parser.add_argument("image", nargs="?")
     parser.add_argument("--random", type=int, default=0, metavar="N")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the --random inputs")
     parser.add_argument("--binary", action="store_true")
     args = parser.parse_args()
+    rnd = random.Random(args.seed)
     try:
         if args.image:
             result = infer_image(args.server, args.model, args.image)
@@ -104,7 +106,7 @@ def main():
                 count = 1
                 for d in shape:
                     count *= d
-                values = [random.random() for _ in range(count)] if i["datatype"] == "FP32" else [0] * count
+                values = [rnd.random() for _ in range(count)] if i["datatype"] == "FP32" else [0] * count
                 inputs.append((i["name"], i["datatype"], shape, values))
             result = (infer_binary if args.binary else infer_json)(args.server, args.model, inputs)
     except ServerError as e:

@@ -7,6 +7,7 @@
 #  - promtool (Debian's prometheus) accepts /metrics;
 #  - a full queue answers 503 with Retry-After, a request queued past --timeout-us 504;
 #  - SIGTERM with requests queued: they are answered, new connections are refused, exit 0;
+#  - two models on one command line, each with its weights and serving: section; --repository;
 #  - bad command lines exit 2.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -21,22 +22,32 @@ check "train w1: $(said)" $?
 check "train w2: $(said)" $?
 $python -c "import sys; sys.stdout.buffer.write(b'P5 28 28 255\n' + bytes(range(256))[:196] * 4)" >"$tmp/digit.pgm"
 
-# serve NAME [options]: starts the server in the background ($pid, $port), waiting for its line.
-serve() {
+# serve_models NAME ARGS...: starts `strata serve ARGS --port 0` in the background ($pid, $port),
+# waiting until it says it is ready.
+serve_models() {
 	name=$1
 	shift
-	"$strata" serve "$tmp/m.yaml" --weights "$tmp/w1.stw" --port 0 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+	"$strata" serve "$@" --port 0 >"$tmp/$name.out" 2>"$tmp/$name.err" &
 	pid=$!
 	port=""
 	for _ in $(seq 1 300); do
-		port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/$name.out")
-		[ -n "$port" ] && return 0
+		if grep -q "^strata serve: ready" "$tmp/$name.out"; then
+			port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/$name.out")
+			return 0
+		fi
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.2
 	done
 	echo "FAIL: strata serve $name did not start: $(cat "$tmp/$name.err")"
 	fails=$((fails + 1))
 	return 1
+}
+
+# serve NAME [options]: the MNIST model with w1.stw.
+serve() {
+	name=$1
+	shift
+	serve_models "$name" "$tmp/m.yaml" --weights "$tmp/w1.stw" "$@"
 }
 
 # ---- the protocol, batching, reloads, metrics ----------------------------------------------------
@@ -100,6 +111,49 @@ if serve drain --max-queue-delay-us 3000000; then
 	check "after SIGTERM no connection is accepted" $?
 fi
 
+# ---- several models: on the command line, and a repository ------------------------------------
+# The second model file is the first under another name, with a serving: section of its own.
+sed 's/^name: mnist_serve$/name: mnist_other/' "$tmp/m.yaml" >"$tmp/m2.yaml"
+echo "serving: {max_batch_size: 8, preferred_batch_sizes: [4]}" >>"$tmp/m2.yaml"
+if serve_models two "$tmp/m.yaml" --weights "$tmp/w1.stw" "$tmp/m2.yaml" --weights "$tmp/w2.stw"; then
+	url=http://127.0.0.1:$port
+	grep -q "model 'mnist_serve' on .*, batches of up to 64" "$tmp/two.out" &&
+		grep -q "model 'mnist_other' on .*, batches of up to 8" "$tmp/two.out"
+	check "two models, each with its serving: section's batch size: $(cat "$tmp/two.out")" $?
+	$client "$url" mnist_serve --random 1 --seed 5 >"$tmp/one" 2>&1 &&
+		$client "$url" mnist_other --random 1 --seed 5 >"$tmp/other" 2>&1 &&
+		grep -q class "$tmp/one" && grep -q class "$tmp/other" && ! cmp -s "$tmp/one" "$tmp/other"
+	check "each model answers with its own weights: $(cat "$tmp/one" "$tmp/other")" $?
+	kill -TERM "$pid"
+	wait "$pid"
+	check "SIGTERM exits 0 (two models)" $?
+fi
+mkdir -p "$tmp/repo/digits" "$tmp/repo/fresh" "$tmp/repo/.hidden"
+cp "$tmp/m.yaml" "$tmp/repo/digits/model.yaml"
+cp "$tmp/w2.stw" "$tmp/repo/digits/model.stw"
+cp "$tmp/m.yaml" "$tmp/repo/fresh/model.yaml"
+if serve_models repo --repository "$tmp/repo"; then
+	url=http://127.0.0.1:$port
+	curl -s -X POST "$url/v2/repository/index" >"$tmp/out" 2>&1
+	grep -q '"name":"digits","version":"1","state":"READY"' "$tmp/out" &&
+		grep -q '"name":"fresh","version":"1","state":"READY"' "$tmp/out" && ! grep -q hidden "$tmp/out"
+	check "--repository serves each folder under its name: $(said)" $?
+	$client "$url" digits --random 1 --seed 5 >"$tmp/digits" 2>&1
+	$client "$url" mnist_other --random 1 >"$tmp/out" 2>&1
+	[ $? -ne 0 ] && grep -q "404" "$tmp/out" && grep -q class "$tmp/digits"
+	check "a repository model answers by its folder's name, no other: $(said)" $?
+	kill -TERM "$pid"
+	wait "$pid"
+fi
+# The same seed's inputs through w2.stw on the command line: the answer digits gave.
+if serve_models w2 "$tmp/m.yaml" --weights "$tmp/w2.stw"; then
+	$client "http://127.0.0.1:$port" mnist_serve --random 1 --seed 5 >"$tmp/out" 2>&1
+	cmp -s "$tmp/out" "$tmp/digits"
+	check "the repository's model.stw is the weights served: $(said) / $(cat "$tmp/digits")" $?
+	kill -TERM "$pid"
+	wait "$pid"
+fi
+
 # ---- bad command lines --------------------------------------------------------------------------
 "$strata" serve "$tmp/m.yaml" --preferred-batch-sizes 8,4 >"$tmp/out" 2>&1
 [ $? -eq 2 ] && grep -q "increasing sizes" "$tmp/out"
@@ -110,6 +164,26 @@ check "a port past 65535 exits 2: $(said)" $?
 "$strata" serve "$tmp/m.yaml" --weights "$tmp/missing.stw" --port 0 >"$tmp/out" 2>&1
 [ $? -ne 0 ] && grep -q "missing.stw" "$tmp/out"
 check "a missing weights file fails, naming it: $(said)" $?
+"$strata" serve "$tmp/m.yaml" --weights "$tmp/w1.stw" "$tmp/m.yaml" --port 0 >"$tmp/out" 2>&1
+[ $? -eq 2 ] && grep -q "two models are named 'mnist_serve'" "$tmp/out"
+check "two models of one name exit 2: $(said)" $?
+"$strata" serve --weights "$tmp/w1.stw" "$tmp/m.yaml" >"$tmp/out" 2>&1
+[ $? -eq 2 ] && grep -q "belongs after the model file" "$tmp/out"
+check "--weights before any model file exits 2: $(said)" $?
+"$strata" serve "$tmp/m.yaml" --weights "$tmp/w1.stw" --weights "$tmp/w2.stw" >"$tmp/out" 2>&1
+[ $? -eq 2 ] && grep -q "given twice" "$tmp/out"
+check "two --weights for one model exit 2: $(said)" $?
+"$strata" serve >"$tmp/out" 2>&1
+[ $? -eq 2 ] && grep -q "needs a model file or --repository" "$tmp/out"
+check "no model exits 2: $(said)" $?
+mkdir -p "$tmp/badrepo/empty"
+"$strata" serve --repository "$tmp/badrepo" >"$tmp/out" 2>&1
+[ $? -ne 0 ] && grep -q "the folder 'empty' has no model.yaml" "$tmp/out"
+check "a repository folder without model.yaml fails, naming it: $(said)" $?
+printf 'serving: {max_batch_size: 4, preferred_batch_sizes: [8]}\n' >>"$tmp/badrepo/empty/model.yaml"
+"$strata" serve "$tmp/badrepo/empty/model.yaml" >"$tmp/out" 2>&1
+[ $? -eq 2 ] && grep -q "model.yaml:1:" "$tmp/out"
+check "a bad serving: section exits 2 with its line: $(said)" $?
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

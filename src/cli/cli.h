@@ -13,6 +13,7 @@ enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
 /* visualize's bounds: Keras' example takes 20 steps; a grid has to leave no empty row for the
  * layer's filters and its picture no side over CLI_MAX_PICTURE_SIDE (cmd_visualize.c). */
 #define CLI_MAX_STEPS 10000
+#define CLI_MAX_MODELS 64 /* model files on one command line (strata serve) */
 #define CLI_MAX_PICTURE_SIDE 16384
 
 /* What the command line gave; -1 or NULL for an option left out (each option's bounds are in
@@ -54,7 +55,11 @@ typedef struct cli_options {
 	bool augmented;          /* visualize --augmented: training images through the augmentation layers */
 	int64_t count;           /* --count: visualize --augmented's images, -1 unset (8) */
 	bool codebook;           /* visualize --codebook: a self-organizing map's prototypes and U-matrix */
-	/* serve */
+	/* serve: its model files (every positional argument, in order) with the --weights of each */
+	const char *models[CLI_MAX_MODELS];
+	const char *model_weights[CLI_MAX_MODELS];
+	int n_models;
+	const char *repository;
 	const char *host;
 	int64_t port, max_batch_size, max_queue_delay_us, max_queue_size, timeout_us;
 	const char *preferred_batch_sizes;

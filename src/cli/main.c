@@ -99,11 +99,15 @@ static const command commands[] = {
 	            "-o MODEL.onnx): images channels-first (N, C, H, W) as ONNX models take them, every other\n"
 	            "input and output in Strata's order. A model with layers ONNX cannot express writes\n"
 	            "nothing and exits 2, listing every such layer."},
-	[SERVE] = {"serve", cmd_serve, 1, 1, "MODEL.yaml", "serve the model over HTTP (KServe v2 / Triton's protocol)",
-	           "Serves the model with --weights on the device over HTTP with the Open Inference Protocol\n"
-	           "(KServe v2, Triton's): health, metadata, inference in JSON or binary tensors, weight\n"
-	           "reloads, Prometheus metrics at /metrics. Requests are batched dynamically. SIGTERM or\n"
-	           "Ctrl-C stops accepting, answers what is queued and exits 0; SIGHUP reloads the weights."},
+	[SERVE] = {"serve", cmd_serve, 0, CLI_MAX_MODELS, "[MODEL.yaml [--weights W.stw]]...",
+	           "serve models over HTTP (KServe v2 / Triton's protocol)",
+	           "Serves each model file (with the --weights after it), and each folder NAME of --repository\n"
+	           "(NAME/model.yaml, with NAME/model.stw when present), on the device over HTTP with the Open\n"
+	           "Inference Protocol (KServe v2, Triton's): health, metadata, inference in JSON or binary\n"
+	           "tensors, weight reloads, Prometheus metrics at /metrics. Requests are batched dynamically\n"
+	           "as each model file's serving: section says, the options below overriding it for every\n"
+	           "model. SIGTERM or Ctrl-C stops accepting, answers what is queued and exits 0; SIGHUP\n"
+	           "reloads the weights."},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -113,7 +117,9 @@ static const command commands[] = {
 	(BIT(FORWARD) | BIT(TRAIN) | BIT(EVAL) | BIT(PREDICT) | BIT(BENCH) | BIT(TUNE) | BIT(VISUALIZE) | BIT(EMBED))
 #define SEEDED (BIT(FORWARD) | BIT(TRAIN) | BIT(BENCH) | BIT(TUNE) | BIT(VISUALIZE) | BIT(EMBED))
 
-typedef enum { OPT_FLAG, OPT_TEXT, OPT_COUNT } option_kind;
+/* OPT_ARG_TEXT: a value of the positional argument before it (serve's MODEL.yaml --weights W),
+ * stored in a const char *[CLI_MAX_MODELS] at `offset`, indexed by that argument. */
+typedef enum { OPT_FLAG, OPT_TEXT, OPT_COUNT, OPT_ARG_TEXT } option_kind;
 
 /* One row per option and meaning: an option whose help differs between commands (-o) has a row
  * per meaning. A row with no help is internal (bench's cold-cache child) and not listed. */
@@ -130,6 +136,7 @@ typedef struct option {
 #define FLAG(n, a, field, cmds, h) {n, a, NULL, OPT_FLAG, offsetof(cli_options, field), 0, 0, cmds, h}
 #define TEXT(n, a, v, field, cmds, h) {n, a, v, OPT_TEXT, offsetof(cli_options, field), 0, 0, cmds, h}
 #define COUNT(n, a, v, field, lo, hi, cmds, h) {n, a, v, OPT_COUNT, offsetof(cli_options, field), lo, hi, cmds, h}
+#define ARG_TEXT(n, v, field, cmds, h) {n, NULL, v, OPT_ARG_TEXT, offsetof(cli_options, field), 0, 0, cmds, h}
 
 #define MAX_BATCH UINT32_MAX /* the session refuses what the device cannot hold, naming the batch that fits */
 #define MAX_EPOCHS 1000000
@@ -220,7 +227,10 @@ static const option options[] = {
 	TEXT("--weights", NULL, "PATH", weights, BIT(IMPORT), "the weights file to write (default: -o's name with .stw)"),
 	TEXT("--plugin-path", NULL, "DIRS", plugin_path, BIT(IMPORT) | BIT(EXPORT),
 	     "extra ':'-separated plugin folders (after STRATA_PLUGIN_PATH)"),
-	TEXT("--weights", NULL, "PATH", weights, BIT(SERVE), "the weights file (.stw) to serve (default: the seed's initial weights)"),
+	ARG_TEXT("--weights", "PATH", model_weights, BIT(SERVE),
+	         "the weights file (.stw) of the model file before it\n(default: the seed's initial weights)"),
+	TEXT("--repository", NULL, "DIR", repository, BIT(SERVE),
+	     "serve every model folder in DIR: NAME/model.yaml, NAME/model.stw"),
 	TEXT("--device", NULL, "SEL", device, BIT(SERVE),
 	     "auto, cpu, gpu, gpu:N, or part of a device or platform name\n"
 	     "(default: STRATA_DEVICE, then the model's `device:`, then auto)"),
@@ -320,10 +330,28 @@ static int parse_count(const option *o, const char *value, int64_t *out)
 	return CLI_OK;
 }
 
-static int store(cli_options *opt, const option *o, const char *value)
+/* `arg`: the positional arguments before the option. */
+static int store(cli_options *opt, const option *o, const char *value, int arg)
 {
 	char *slot = (char *)opt + o->offset;
 	switch (o->kind) {
+	case OPT_ARG_TEXT: {
+		const char **values = (const char **)(void *)slot;
+		if (arg == 0) {
+			cli_error("%s belongs after the model file it is for: MODEL.yaml %s %s", o->name, o->name, o->arg);
+			return CLI_USAGE;
+		}
+		if (values[arg - 1]) {
+			cli_error("%s is given twice for the model file '%s'", o->name, opt->models[arg - 1]);
+			return CLI_USAGE;
+		}
+		if (!*value) {
+			cli_error("%s: the value is empty", o->name);
+			return CLI_USAGE;
+		}
+		values[arg - 1] = value;
+		return CLI_OK;
+	}
 	case OPT_FLAG:
 		*(bool *)slot = true;
 		return CLI_OK;
@@ -407,7 +435,7 @@ int main(int argc, char **argv)
 		return CLI_USAGE;
 	bool help = help_at >= 0, end_of_options = false;
 
-	const char *positional[2];
+	const char *positional[CLI_MAX_MODELS];
 	int n_positional = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *value;
@@ -423,7 +451,8 @@ int main(int argc, char **argv)
 					          *commands[c].args ? commands[c].args : "no arguments", a, commands[c].name);
 				return CLI_USAGE;
 			}
-			positional[n_positional++] = a;
+			positional[n_positional] = a;
+			ctx.opt.models[n_positional++] = a;
 			continue;
 		}
 		if (strcmp(a, "--") == 0) {
@@ -463,7 +492,7 @@ int main(int argc, char **argv)
 			}
 			value = argv[++i];
 		}
-		int rc = store(&ctx.opt, o, value);
+		int rc = store(&ctx.opt, o, value, n_positional);
 		if (rc)
 			return rc;
 	}
@@ -479,7 +508,12 @@ int main(int argc, char **argv)
 		print_overview(stderr);
 		return CLI_USAGE;
 	}
-	if (n_positional < commands[c].min_args) {
+	ctx.opt.n_models = n_positional;
+	if (n_positional < commands[c].min_args || (c == SERVE && n_positional == 0 && !ctx.opt.repository)) {
+		if (c == SERVE) {
+			cli_error("'serve' needs a model file or --repository DIR (see strata serve --help)");
+			return CLI_USAGE;
+		}
 		cli_error("'%s' needs %s (see strata %s --help)", commands[c].name, commands[c].args, commands[c].name);
 		return CLI_USAGE;
 	}
@@ -487,7 +521,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n_positional; i++) {
 		if (!*positional[i]) {
 			cli_error("%s: %s path is empty", commands[c].name,
-			          c == PLOT ? "the log's" : c == EMBED && i == 1 ? "DATA's" : what[i]);
+			          c == PLOT ? "the log's" : c == EMBED && i == 1 ? "DATA's" : what[i > 0 && c != SERVE]);
 			return CLI_USAGE;
 		}
 	}

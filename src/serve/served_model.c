@@ -7,14 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-void sv_batching_defaults(sv_batching *b)
-{
-	memset(b, 0, sizeof(*b));
-	b->max_batch_size = 64;
-	b->max_queue_delay_us = 1000;
-	b->max_queue_size = 1024;
-}
-
 static double now(void)
 {
 	struct timespec t;
@@ -156,13 +148,13 @@ static bool expire(sv_model *m, double t)
 /* The batch to form now from `p` pending samples, or 0 to wait for more (until *until). */
 static uint32_t batch_now(const sv_model *m, uint32_t p, double *until)
 {
-	const sv_batching *b = &m->batching;
+	const strata_serving_config *b = &m->batching;
 	if (p >= b->max_batch_size || m->stopping)
 		return p < b->max_batch_size ? p : b->max_batch_size;
 	uint32_t best = 0;
-	for (uint32_t i = 0; i < b->n_preferred; i++)
-		if (b->preferred[i] <= p && b->preferred[i] > best)
-			best = b->preferred[i];
+	for (uint32_t i = 0; i < b->n_preferred_batch_sizes; i++)
+		if (b->preferred_batch_sizes[i] <= p && b->preferred_batch_sizes[i] > best)
+			best = b->preferred_batch_sizes[i];
 	if (best)
 		return best;
 	*until = m->head->queued_at + (double)b->max_queue_delay_us * 1e-6;
@@ -259,7 +251,7 @@ static void reload(sv_model *m)
 	}
 	free(path);
 	if (!rc) {
-		m->unloaded = false;
+		m->state = SV_READY;
 		m->unload_pending = false;
 	}
 	m->metrics.reloads += !rc;
@@ -350,9 +342,9 @@ static void *worker(void *arg)
 
 /* ---- Opening, serving, closing ------------------------------------------------------------- */
 
-int sv_model_open(sv_model *m, const char *name, const char *yaml_path, const char *weights_path,
-                  const sv_batching *batching, const char *device, strata_registry *reg, pthread_mutex_t *load_lock,
-                  char *message, size_t size)
+int sv_model_init(sv_model *m, const char *name, const char *yaml_path, const char *weights_path,
+                  const strata_serving_config *batching, const char *device, strata_registry *reg,
+                  pthread_mutex_t *load_lock, char *message, size_t size)
 {
 	memset(m, 0, sizeof(*m));
 	snprintf(m->name, sizeof(m->name), "%s", name);
@@ -361,22 +353,35 @@ int sv_model_open(sv_model *m, const char *name, const char *yaml_path, const ch
 		m->batching.max_batch_size = 1;
 	m->reg = reg;
 	m->load_lock = load_lock;
+	m->state = SV_LOADING;
 	m->yaml_path = strdup(yaml_path);
 	m->weights_path = weights_path ? strdup(weights_path) : NULL;
+	m->device = device ? strdup(device) : NULL;
 	sv_model_metrics_init(&m->metrics);
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->wake, NULL);
 	pthread_cond_init(&m->done, NULL);
-	if (!m->yaml_path || (weights_path && !m->weights_path))
+	if (!m->yaml_path || (weights_path && !m->weights_path) || (device && !m->device))
 		return fail(message, size, "model '%s': out of memory%s", name, "");
-	strata_runtime_options ro = {.size = sizeof(ro), .device = device};
+	return 0;
+}
+
+int sv_model_start(sv_model *m, char *message, size_t size)
+{
+	const char *name = m->name;
+	strata_runtime_options ro = {.size = sizeof(ro), .device = m->device};
 	strata_error err = {0};
-	pthread_mutex_lock(load_lock);
-	strata_status st = strata_runtime_create(reg, &ro, &m->rt, &err);
-	pthread_mutex_unlock(load_lock);
-	char why[512] = "";
+	strata_runtime *rt = NULL;
+	pthread_mutex_lock(m->load_lock);
+	strata_status st = strata_runtime_create(m->reg, &ro, &rt, &err);
+	pthread_mutex_unlock(m->load_lock);
 	if (st != STRATA_OK)
 		return fail(message, size, "model '%.100s': %.400s", name, err.message);
+	/* Request threads read rt (for the metrics) under the lock once the model is ready. */
+	pthread_mutex_lock(&m->lock);
+	m->rt = rt;
+	pthread_mutex_unlock(&m->lock);
+	char why[512] = "";
 	if (load(m, m->weights_path, &m->model, &m->session, why, sizeof(why)) ||
 	    describe(m->model, name, &m->info, why, sizeof(why)))
 		return fail(message, size, "model '%.100s': %.400s", name, why);
@@ -391,14 +396,34 @@ int sv_model_open(sv_model *m, const char *name, const char *yaml_path, const ch
 	if (rc)
 		return fail(message, size, "model '%s': no worker thread: %s", name, strerror(rc));
 	m->worker_started = true;
+	/* Everything request threads read of the model (info) is written before they may see it. */
+	pthread_mutex_lock(&m->lock);
+	m->state = SV_READY;
+	pthread_mutex_unlock(&m->lock);
 	return 0;
+}
+
+sv_state sv_model_state(sv_model *m)
+{
+	pthread_mutex_lock(&m->lock);
+	sv_state s = m->state;
+	pthread_mutex_unlock(&m->lock);
+	return s;
+}
+
+uint64_t sv_model_memory_bytes(sv_model *m)
+{
+	pthread_mutex_lock(&m->lock);
+	uint64_t bytes = m->rt ? strata_runtime_memory_bytes(m->rt) : 0;
+	pthread_mutex_unlock(&m->lock);
+	return bytes;
 }
 
 void sv_model_unload(sv_model *m)
 {
 	pthread_mutex_lock(&m->lock);
-	if (!m->unloaded) {
-		m->unloaded = true;
+	if (m->state == SV_READY) {
+		m->state = SV_UNLOADED;
 		m->unload_pending = true;
 		pthread_cond_signal(&m->wake);
 	}
@@ -429,6 +454,7 @@ void sv_model_close(sv_model *m)
 	}
 	free(m->yaml_path);
 	free(m->weights_path);
+	free(m->device);
 	free(m->reload_path);
 	pthread_cond_destroy(&m->done);
 	pthread_cond_destroy(&m->wake);
@@ -460,7 +486,10 @@ void sv_model_infer(sv_model *m, sv_job *job)
 	} else if (m->stopping) {
 		job->status = 503;
 		snprintf(job->message, sizeof(job->message), "model '%s' is shutting down", m->name);
-	} else if (m->unloaded) {
+	} else if (m->state == SV_LOADING) {
+		job->status = 503;
+		snprintf(job->message, sizeof(job->message), "model '%s' is loading; retry later", m->name);
+	} else if (m->state == SV_UNLOADED) {
 		job->status = 503;
 		snprintf(job->message, sizeof(job->message),
 		         "model '%s' is unloaded; POST /v2/repository/models/%s/load to serve it again", m->name, m->name);
@@ -490,10 +519,10 @@ int sv_model_reload(sv_model *m, const char *path, char *message, size_t size)
 	if (path && !copy)
 		return fail(message, size, "out of memory%s%s", "", "");
 	pthread_mutex_lock(&m->lock);
-	if (m->stopping) {
+	if (m->stopping || m->state == SV_LOADING) {
 		pthread_mutex_unlock(&m->lock);
 		free(copy);
-		return fail(message, size, "model '%s' is shutting down%s", m->name, "");
+		return fail(message, size, "model '%s' is %s", m->name, m->stopping ? "shutting down" : "loading");
 	}
 	free(m->reload_path);
 	m->reload_path = copy;

@@ -21,19 +21,10 @@
 #include "serve/metrics.h"
 #include "serve/protocol.h"
 
-#define SV_MAX_PREFERRED 8
-
-/* Triton's dynamic batching settings (the model file's `serving:` section or the command line). */
-typedef struct sv_batching {
-	uint32_t max_batch_size;     /* samples per batch, 1 turns batching off (default 64) */
-	uint64_t max_queue_delay_us; /* the longest the oldest request waits for others (default 1000) */
-	uint32_t preferred[SV_MAX_PREFERRED];
-	uint32_t n_preferred;
-	uint32_t max_queue_size;     /* queued requests past which new ones get 503 (default 1024) */
-	uint64_t timeout_us;         /* a request still queued after this ends with 504 (0: never) */
-} sv_batching;
-
-void sv_batching_defaults(sv_batching *b);
+/* Where a model stands. Loading: its session is being made (requests get 503, the server is not
+ * ready). Unloaded: new requests get 503; the worker frees the session once the queue is empty
+ * (unload_pending), and a reload (the load endpoint) makes a new one and serves again. */
+typedef enum sv_state { SV_LOADING = 0, SV_READY, SV_UNLOADED } sv_state;
 
 /* One request's passage through the queue. Owned by the submitting thread. */
 typedef struct sv_job {
@@ -51,7 +42,8 @@ typedef struct sv_model {
 	char name[128];
 	char *yaml_path, *weights_path;
 	sv_model_info info;
-	sv_batching batching;
+	strata_serving_config batching; /* the model file's serving: section, the command line's over it */
+	char *device;                   /* the device selector */
 	strata_registry *reg;
 	pthread_mutex_t *load_lock; /* the registry's: models are loaded one at a time */
 	strata_runtime *rt;
@@ -67,9 +59,8 @@ typedef struct sv_model {
 	sv_job *head, *tail;
 	uint32_t queued;
 	bool stopping;
-	/* Unloaded: new requests get 503; the worker frees the session once the queue is empty
-	 * (unload_pending), and a reload (the load endpoint) makes a new one and serves again. */
-	bool unloaded, unload_pending;
+	sv_state state;
+	bool unload_pending;
 	/* Reloads: asked (generation past served) with the weights to load (NULL: the same file). */
 	uint64_t reload_asked, reload_done;
 	char *reload_path;
@@ -78,11 +69,18 @@ typedef struct sv_model {
 	sv_model_metrics metrics;
 } sv_model;
 
-/* Loads the model file and its weights (NULL: the seed's initial weights) on the device `device`
- * selects, and starts its worker. 0, or non-zero with `message` saying why. */
-int sv_model_open(sv_model *m, const char *name, const char *yaml_path, const char *weights_path,
-                  const sv_batching *batching, const char *device, strata_registry *reg, pthread_mutex_t *load_lock,
-                  char *message, size_t size);
+/* A model to serve as `name`, loading: nothing is read yet, and the server may already answer
+ * for it (503 until sv_model_start). 0, or non-zero with `message` (out of memory). */
+int sv_model_init(sv_model *m, const char *name, const char *yaml_path, const char *weights_path,
+                  const strata_serving_config *batching, const char *device, strata_registry *reg,
+                  pthread_mutex_t *load_lock, char *message, size_t size);
+/* Loads the model file and its weights (NULL: the seed's initial weights) on the device its
+ * selector picks, starts its worker and makes it ready. 0, or non-zero with `message` saying why
+ * (the model stays loading; sv_model_close frees it). */
+int sv_model_start(sv_model *m, char *message, size_t size);
+sv_state sv_model_state(sv_model *m);
+/* The bytes of device memory its runtime holds (0 before it starts). */
+uint64_t sv_model_memory_bytes(sv_model *m);
 /* Finishes what is queued and stops the worker; requests after it get 503. */
 void sv_model_drain(sv_model *m);
 /* Drains, then frees everything: no request thread may still use the model. */

@@ -1,6 +1,7 @@
 /* The HTTP server (server.h) on libmicrohttpd. */
 #include "serve/server.h"
 
+#include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -216,14 +217,20 @@ static enum MHD_Result metrics(sv_server *s, struct MHD_Connection *c)
 	FILE *out = open_memstream(&text, &len);
 	if (!out)
 		return reply_error(s, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-	const char *names[64];
-	const sv_model_metrics *snap[64];
-	sv_model_metrics *copies = calloc(s->n_models ? s->n_models : 1, sizeof(*copies));
-	size_t n = s->n_models < 64 ? s->n_models : 64;
+	size_t n = s->n_models, room = n ? n : 1;
+	const char **names = calloc(room, sizeof(*names));
+	const sv_model_metrics **snap = calloc(room, sizeof(*snap));
+	uint64_t *memory = calloc(room, sizeof(*memory));
+	sv_model_metrics *copies = calloc(room, sizeof(*copies));
+	if (!names || !snap || !memory) {
+		free(copies);
+		copies = NULL;
+	}
 	for (size_t i = 0; copies && i < n; i++) {
 		pthread_mutex_lock(&s->models[i].lock);
 		copies[i] = s->models[i].metrics;
 		pthread_mutex_unlock(&s->models[i].lock);
+		memory[i] = sv_model_memory_bytes(&s->models[i]);
 		names[i] = s->models[i].name;
 		snap[i] = &copies[i];
 	}
@@ -231,11 +238,33 @@ static enum MHD_Result metrics(sv_server *s, struct MHD_Connection *c)
 	sv_server_metrics server = s->metrics;
 	pthread_mutex_unlock(&s->lock);
 	if (copies)
-		sv_metrics_write(out, &server, names, snap, NULL, n);
+		sv_metrics_write(out, &server, names, snap, memory, n);
 	fclose(out);
 	free(copies);
+	free(names);
+	free(snap);
+	free(memory);
 	return reply(s, c, copies ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR, text, len,
 	             "text/plain; version=0.0.4; charset=utf-8", SIZE_MAX);
+}
+
+/* POST /v2/repository/index (Triton's model repository extension): every model with its state. */
+static enum MHD_Result repository_index(sv_server *s, struct MHD_Connection *c)
+{
+	static const char *const states[] = {[SV_LOADING] = "LOADING", [SV_READY] = "READY", [SV_UNLOADED] = "UNAVAILABLE"};
+	json_t *list = json_array();
+	for (size_t i = 0; list && i < s->n_models; i++) {
+		sv_state state = sv_model_state(&s->models[i]);
+		json_t *entry = json_pack("{s:s, s:s, s:s, s:s}", "name", s->models[i].name, "version", "1", "state",
+		                          states[state], "reason", state == SV_UNLOADED ? "unloaded" : "");
+		if (!entry || json_array_append_new(list, entry)) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	char *body = list ? json_dumps(list, JSON_COMPACT) : NULL;
+	json_decref(list);
+	return reply_json(s, c, MHD_HTTP_OK, body);
 }
 
 static bool is(const char *a, const char *b)
@@ -260,6 +289,9 @@ static enum MHD_Result model_route(sv_server *s, struct MHD_Connection *c, const
 	}
 	if (!m)
 		return reply_error(s, c, MHD_HTTP_NOT_FOUND, "no model '%.*s' is served", (int)len, path);
+	sv_state state = sv_model_state(m);
+	if (state == SV_LOADING)
+		return reply_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "model '%s' is loading", m->name);
 	if (repository) {
 		if (is(method, "POST") && is(rest, "/load"))
 			return load_model(s, c, m, ctx);
@@ -271,10 +303,7 @@ static enum MHD_Result model_route(sv_server *s, struct MHD_Connection *c, const
 	} else if (is(rest, "") && is(method, "GET")) {
 		return reply_json(s, c, MHD_HTTP_OK, sv_metadata_json(&m->info));
 	} else if (is(rest, "/ready") && is(method, "GET")) {
-		pthread_mutex_lock(&m->lock);
-		bool unloaded = m->unloaded;
-		pthread_mutex_unlock(&m->lock);
-		return unloaded ? reply_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "model '%s' is unloaded", m->name)
+		return state == SV_UNLOADED ? reply_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "model '%s' is unloaded", m->name)
 		                : reply(s, c, MHD_HTTP_OK, strdup(""), 0, NULL, SIZE_MAX);
 	} else if (is(rest, "/infer") && is(method, "POST")) {
 		return infer(s, c, m, ctx);
@@ -287,9 +316,15 @@ static enum MHD_Result route(sv_server *s, struct MHD_Connection *c, const char 
 {
 	if (is(url, "/v2/health/live") && is(method, "GET"))
 		return reply(s, c, MHD_HTTP_OK, strdup(""), 0, NULL, SIZE_MAX);
-	if (is(url, "/v2/health/ready") && is(method, "GET"))
-		return s->ready ? reply(s, c, MHD_HTTP_OK, strdup(""), 0, NULL, SIZE_MAX)
-		                : reply_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "models are loading");
+	if (is(url, "/v2/health/ready") && is(method, "GET")) {
+		pthread_mutex_lock(&s->lock);
+		bool ready = s->ready;
+		pthread_mutex_unlock(&s->lock);
+		return ready ? reply(s, c, MHD_HTTP_OK, strdup(""), 0, NULL, SIZE_MAX)
+		             : reply_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, "models are loading, or the server is stopping");
+	}
+	if (is(url, "/v2/repository/index") && is(method, "POST"))
+		return repository_index(s, c);
 	if (is(url, "/v2") && is(method, "GET"))
 		return reply_json(s, c, MHD_HTTP_OK,
 		                  strdup("{\"name\":\"strata\",\"version\":\"" STRATA_VERSION "\",\"extensions\":"
@@ -437,8 +472,14 @@ int sv_server_start(sv_server *s, const sv_server_options *o, sv_model *models, 
 		         (unsigned)o->port);
 		return 1;
 	}
-	s->ready = true;
 	return 0;
+}
+
+void sv_server_set_ready(sv_server *s, bool ready)
+{
+	pthread_mutex_lock(&s->lock);
+	s->ready = ready;
+	pthread_mutex_unlock(&s->lock);
 }
 
 uint16_t sv_server_port(const sv_server *s)
@@ -451,6 +492,7 @@ void sv_server_quiesce(sv_server *s)
 {
 	/* The listening socket comes back to the caller, to close once the daemon's threads have
 	 * stopped using it (sv_server_stop). */
+	sv_server_set_ready(s, false);
 	if (s->daemon && s->listen_fd < 0)
 		s->listen_fd = MHD_quiesce_daemon(s->daemon);
 }

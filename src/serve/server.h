@@ -31,7 +31,7 @@ typedef struct sv_server {
 	pthread_mutex_t lock; /* metrics, connections */
 	sv_server_metrics metrics;
 	unsigned connections;
-	bool ready;
+	bool ready; /* under lock */
 	int listen_fd; /* after sv_server_quiesce: the listening socket, closed by sv_server_stop */
 } sv_server;
 
@@ -39,6 +39,9 @@ typedef struct sv_server {
 int sv_server_start(sv_server *s, const sv_server_options *o, sv_model *models, size_t n_models, char *message,
                     size_t size);
 uint16_t sv_server_port(const sv_server *s);
+/* GET /v2/health/ready answers 200 once the server is made ready (every model loaded); 503
+ * before, and after sv_server_quiesce. */
+void sv_server_set_ready(sv_server *s, bool ready);
 /* Stops accepting connections; requests on open ones still get answers. */
 void sv_server_quiesce(sv_server *s);
 /* Closes every connection (waiting for requests in progress) and frees the server. */
