@@ -123,28 +123,10 @@ strata_status imp_map_hard_sigmoid(st_onnx_import *imp, strata_error *err)
 		return activation(imp, err, "hard_sigmoid", true);
 	/* Any other (ONNX's default 0.2 is Keras 2's): max(0, min(1, alpha x + beta)) as ONNX writes
 	 * it, a rescaling and a ReLU with max_value 1. */
-	imp_value *x = imp_tensor_in(imp, 0);
-	if (!x)
-		return STRATA_ERR_UNSUPPORTED;
-	if (x->ids)
-		return imp_refuse(imp, "its input holds integer ids");
-	imp_value copy = *x;
-	char ref[IMP_NAME];
-	const char *in = copy.ref;
-	imp_layer *l;
-	imp_value *y;
-	strata_status st = imp_add_layer(imp, imp_hint(imp), "rescaling", &in, 1, &l, err, "scale: %.9g, offset: %.9g",
-	                                 (double)alpha, (double)beta);
-	if (st)
-		return st;
-	snprintf(ref, sizeof(ref), "%s", l->name);
-	in = ref;
-	if ((st = imp_add_layer(imp, imp_hint(imp), "relu", &in, 1, &l, err, "max_value: 1")) ||
-	    (st = imp_set_layer(imp, 0, l, copy.rank, copy.dims, copy.perm, &y, err)))
-		return st;
-	y->nonneg = true;
-	imp_copy_flat(y, &copy);
-	return STRATA_OK;
+	char rescale[96];
+	snprintf(rescale, sizeof(rescale), "scale: %.9g, offset: %.9g", (double)alpha, (double)beta);
+	const char *const types[] = {"rescaling", "relu"}, *const fields[] = {rescale, "max_value: 1"};
+	return imp_unary_chain(imp, err, 2, types, fields, true);
 }
 
 /* The bound of Clip (an attribute before opset 11, an optional constant input since). */

@@ -8,6 +8,10 @@
 imp_value *imp_tensor_in(st_onnx_import *imp, size_t i);
 /* A layer of `type` (with `fields`) applied to input 0, the output in the input's layout. */
 strata_status imp_unary(st_onnx_import *imp, strata_error *err, const char *type, const char *fields, bool nonneg);
+/* Layers `types` (with `fields`) one after the other on input 0, in its layout; the last is the
+ * node's output (non-negative when `nonneg`). */
+strata_status imp_unary_chain(st_onnx_import *imp, strata_error *err, size_t n, const char *const *types,
+                              const char *const *fields, bool nonneg);
 
 /* import_elementwise.c */
 strata_status imp_map_relu(st_onnx_import *imp, strata_error *err);

@@ -496,8 +496,8 @@ imp_value *imp_tensor_in(st_onnx_import *imp, size_t i)
 	return v;
 }
 
-/* A layer applying `type` (with `fields`) to input 0 in its own layout. */
-strata_status imp_unary(st_onnx_import *imp, strata_error *err, const char *type, const char *fields, bool nonneg)
+strata_status imp_unary_chain(st_onnx_import *imp, strata_error *err, size_t n, const char *const *types,
+                              const char *const *fields, bool nonneg)
 {
 	imp_value *x = imp_tensor_in(imp, 0);
 	if (!x)
@@ -505,18 +505,28 @@ strata_status imp_unary(st_onnx_import *imp, strata_error *err, const char *type
 	if (x->ids)
 		return imp_refuse(imp, "its input holds integer ids");
 	imp_value copy = *x;
+	char ref[IMP_NAME];
 	const char *in = copy.ref;
-	imp_layer *l;
-	const char *hint = imp_hint(imp);
-	strata_status st = imp_add_layer(imp, hint, type, &in, 1, &l, err, "%s", fields ? fields : "");
-	if (st)
-		return st;
+	imp_layer *l = NULL;
+	for (size_t i = 0; i < n; i++) {
+		strata_status st = imp_add_layer(imp, imp_hint(imp), types[i], &in, 1, &l, err, "%s", fields[i] ? fields[i] : "");
+		if (st)
+			return st;
+		snprintf(ref, sizeof(ref), "%s", l->name);
+		in = ref;
+	}
 	imp_value *y;
-	if ((st = imp_set_layer(imp, 0, l, copy.rank, copy.dims, copy.perm, &y, err)))
+	strata_status st = imp_set_layer(imp, 0, l, copy.rank, copy.dims, copy.perm, &y, err);
+	if (st)
 		return st;
 	y->nonneg = nonneg;
 	imp_copy_flat(y, &copy);
 	return STRATA_OK;
+}
+
+strata_status imp_unary(st_onnx_import *imp, strata_error *err, const char *type, const char *fields, bool nonneg)
+{
+	return imp_unary_chain(imp, err, 1, &type, &fields, nonneg);
 }
 
 void imp_copy_flat(imp_value *dst, const imp_value *src)

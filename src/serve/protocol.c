@@ -44,7 +44,7 @@ static size_t dtype_size(sv_dtype t)
 	return t == SV_UINT8 ? 1 : 4;
 }
 
-static uint64_t sample_elements(const sv_io *io)
+uint64_t sv_io_elements(const sv_io *io)
 {
 	uint64_t n = 1;
 	for (uint32_t d = 0; d < io->rank; d++)
@@ -217,7 +217,7 @@ static int read_input(parse *p, const json_t *in, size_t i)
 		return bad(p->msg, p->msg_size, "%s.shape[0]: a batch of %u, the inputs before it have %u", where, batch,
 		           p->r->batch);
 	p->r->batch = batch;
-	uint64_t count = (uint64_t)batch * sample_elements(io);
+	uint64_t count = (uint64_t)batch * sv_io_elements(io);
 	if (count > SV_MAX_ELEMENTS)
 		return bad(p->msg, p->msg_size, "%s.shape: %" PRIu64 " values, more than the %" PRIu64 " a request may hold",
 		           where, count, SV_MAX_ELEMENTS);
@@ -362,7 +362,7 @@ static json_t *shape_json(uint32_t batch_or_minus, bool unknown_batch, const sv_
 static json_t *output_json(const sv_io *io, uint32_t batch, const float *v, bool binary)
 {
 	json_t *o = json_object(), *data = NULL, *params = NULL;
-	uint64_t count = batch * sample_elements(io);
+	uint64_t count = batch * sv_io_elements(io);
 	if (!o || json_object_set_new(o, "name", json_string(io->name)) ||
 	    json_object_set_new(o, "datatype", json_string("FP32")) ||
 	    json_object_set_new(o, "shape", shape_json(batch, false, io)))
@@ -415,7 +415,7 @@ int sv_response_write(const sv_model_info *m, const sv_request *r, float *const 
 			return SERVER_ERROR;
 		}
 		if (r->binary[k])
-			binary += r->batch * sample_elements(&m->outputs[k]) * sizeof(float);
+			binary += r->batch * sv_io_elements(&m->outputs[k]) * sizeof(float);
 	}
 	/* Nine significant digits: every float32 reads back as itself. */
 	char *text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(9));
@@ -432,7 +432,7 @@ int sv_response_write(const sv_model_info *m, const sv_request *r, float *const 
 	for (uint32_t k = 0; k < m->n_outputs; k++) {
 		if (!r->want[k] || !r->binary[k])
 			continue;
-		uint64_t count = r->batch * sample_elements(&m->outputs[k]);
+		uint64_t count = r->batch * sv_io_elements(&m->outputs[k]);
 		for (uint64_t i = 0; i < count; i++, at += 4) {
 			uint32_t w;
 			memcpy(&w, &outputs[k][i], sizeof(w));

@@ -33,6 +33,9 @@ typedef struct sv_io {
 	bool ids; /* an input of int32 ids: INT32 (or UINT8) data, taken as they are */
 } sv_io;
 
+/* Values in one sample of `io`. */
+uint64_t sv_io_elements(const sv_io *io);
+
 typedef struct sv_model_info {
 	const char *name;
 	const char *version; /* "1" */

@@ -14,14 +14,6 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static uint64_t elements(const sv_io *io)
-{
-	uint64_t n = 1;
-	for (uint32_t d = 0; d < io->rank; d++)
-		n *= (uint64_t)io->dims[d];
-	return n;
-}
-
 static int fail(char *message, size_t size, const char *fmt, const char *a, const char *b)
 {
 	snprintf(message, size, fmt, a, b);
@@ -200,7 +192,7 @@ static uint32_t form(sv_model *m, uint32_t size, segment *segs, uint32_t *n_segs
 static strata_status compute(sv_model *m, const segment *segs, uint32_t n_segs, uint32_t n, strata_error *err)
 {
 	for (uint32_t i = 0; i < m->info.n_inputs; i++) {
-		uint64_t e = elements(&m->info.inputs[i]);
+		uint64_t e = sv_io_elements(&m->info.inputs[i]);
 		for (uint32_t s = 0; s < n_segs; s++)
 			memcpy(m->in[i] + segs[s].row * e, segs[s].job->req->inputs[i] + segs[s].start * e,
 			       segs[s].count * e * sizeof(float));
@@ -209,7 +201,7 @@ static strata_status compute(sv_model *m, const segment *segs, uint32_t n_segs, 
 	if (st != STRATA_OK)
 		return st;
 	for (uint32_t k = 0; k < m->info.n_outputs; k++) {
-		uint64_t e = elements(&m->info.outputs[k]);
+		uint64_t e = sv_io_elements(&m->info.outputs[k]);
 		for (uint32_t s = 0; s < n_segs; s++)
 			if (segs[s].job->outputs[k])
 				memcpy(segs[s].job->outputs[k] + segs[s].start * e, m->out[k] + segs[s].row * e,
@@ -387,10 +379,10 @@ int sv_model_start(sv_model *m, char *message, size_t size)
 		return fail(message, size, "model '%.100s': %.400s", name, why);
 	m->info.name = m->name;
 	for (uint32_t i = 0; i < m->info.n_inputs; i++)
-		if (!(m->in[i] = malloc(m->batching.max_batch_size * elements(&m->info.inputs[i]) * sizeof(float))))
+		if (!(m->in[i] = malloc(m->batching.max_batch_size * sv_io_elements(&m->info.inputs[i]) * sizeof(float))))
 			return fail(message, size, "model '%s': out of memory%s", name, "");
 	for (uint32_t k = 0; k < m->info.n_outputs; k++)
-		if (!(m->out[k] = malloc(m->batching.max_batch_size * elements(&m->info.outputs[k]) * sizeof(float))))
+		if (!(m->out[k] = malloc(m->batching.max_batch_size * sv_io_elements(&m->info.outputs[k]) * sizeof(float))))
 			return fail(message, size, "model '%s': out of memory%s", name, "");
 	int rc = pthread_create(&m->worker, NULL, worker, m);
 	if (rc)
@@ -476,7 +468,7 @@ void sv_model_infer(sv_model *m, sv_job *job)
 	job->next = NULL;
 	for (uint32_t k = 0; k < m->info.n_outputs; k++)
 		if (job->req->want[k] &&
-		    !(job->outputs[k] = malloc((size_t)job->req->batch * elements(&m->info.outputs[k]) * sizeof(float)))) {
+		    !(job->outputs[k] = malloc((size_t)job->req->batch * sv_io_elements(&m->info.outputs[k]) * sizeof(float)))) {
 			job->status = 500;
 			snprintf(job->message, sizeof(job->message), "out of memory for the outputs");
 		}
