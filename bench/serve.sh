@@ -1,9 +1,9 @@
 #!/bin/sh
 # Load test of `strata serve` (issue 17) with wrk (Debian's `wrk`) on loopback: the model (default
 # models/mnist_cnn.yaml, its seed's weights: speed does not depend on them) served with dynamic
-# batching on (--max-batch-size 64, the default 1 ms queue delay), on without a queue delay (a
-# batch holds what queued while the device was busy) and off (1), one image per request as
-# Triton's binary tensors,
+# batching on (--max-batch-size 64, the default: no queue delay, a batch holds what queued while
+# the device was busy), on with a 1 ms queue delay, and off (1), one image per request as
+# Triton's binary tensors, each server warmed up (a batch of every size) before its rows,
 # at concurrency 1, 8, 64 and 256, DURATION seconds each. Prints requests/s, p50/p90/p99 latency
 # and the mean batch the server formed (from /metrics), then `strata bench`'s inference images/s
 # at batch 64 for comparison. wrk shares the machine's cores with the server.
@@ -48,9 +48,9 @@ counter() {
 }
 
 printf '%-13s %6s %10s %9s %9s %9s %10s\n' batching conc req/s p50_ms p90_ms p99_ms mean_batch
-for config in 64:1000 64:0 1:0; do
+for config in 64:0 64:1000 1:0; do
 	batch=${config%:*} delay=${config#*:}
-	label=$([ "$batch" -eq 1 ] && echo off || { [ "$delay" -eq 0 ] && echo on,delay0 || echo on; })
+	label=$([ "$batch" -eq 1 ] && echo off || { [ "$delay" -eq 0 ] && echo on || echo on,delay1ms; })
 	serve "$batch" "$delay"
 	# One random image as binary tensor data, its JSON header's length in a header.
 	/usr/bin/python3 - "$url" "$name" "$tmp" <<'PY'

@@ -6,7 +6,7 @@
  *  - unloaded: 503 on ready and infer, UNAVAILABLE in the index, the session's device memory
  *    given back; loaded again: READY and serving;
  *  - two models on one server, each answering under its own name, and the serving: section's
- *    batching as each model's. */
+ *    batching and warm-up as each model's. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
@@ -88,7 +88,7 @@ START_TEST(test_loading_ready_unloaded)
 	char dir[256], body[8192];
 	ts_tmpdir_make(dir, sizeof(dir), "serve_lifecycle");
 	char *a_path = write_model(dir, "alpha", "{max_batch_size: 8, preferred_batch_sizes: [2, 4]}");
-	char *b_path = write_model(dir, "beta", NULL);
+	char *b_path = write_model(dir, "beta", "{warmup: false}");
 	strata_registry *reg = ts_registry();
 	pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 	static sv_model models[2];
@@ -124,6 +124,10 @@ START_TEST(test_loading_ready_unloaded)
 	ck_assert_uint_eq(models[0].batching.max_batch_size, 8);
 	ck_assert_uint_eq(models[0].batching.n_preferred_batch_sizes, 2);
 	ck_assert_uint_eq(models[1].batching.max_batch_size, 64);
+	/* alpha computed a batch of each size 1 to 8 before serving, beta none; neither counts. */
+	ck_assert(models[0].warmup_seconds > 0);
+	ck_assert(models[1].warmup_seconds == 0);
+	ck_assert_double_eq(metric(port, "strata_batch_executions_total{model=\"alpha\"} "), 0);
 	ck_assert_int_eq(http(port, "GET", "/v2/health/ready", NULL, body, sizeof(body)), 503);
 	sv_server_set_ready(&server, true);
 	ck_assert_int_eq(http(port, "GET", "/v2/health/ready", NULL, body, sizeof(body)), 200);

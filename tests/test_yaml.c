@@ -478,9 +478,10 @@ START_TEST(test_section_defaults)
 		{"training", "shuffle", 1},
 		{"data", "scale", 1.0},
 		{"serving", "max_batch_size", 64},
-		{"serving", "max_queue_delay_us", 1000},
+		{"serving", "max_queue_delay_us", 0},
 		{"serving", "max_queue_size", 1024},
 		{"serving", "timeout_us", 0},
+		{"serving", "warmup", 1},
 	};
 	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
 		const st_schema *s = st_optimizer_schema(expect[i].schema);
@@ -650,6 +651,7 @@ START_TEST(test_sections_read)
 	ck_assert_uint_eq(sv.max_queue_delay_us, 250);
 	ck_assert_uint_eq(sv.max_queue_size, 7);
 	ck_assert_uint_eq(sv.timeout_us, 900000);
+	ck_assert(!sv.warmup);
 	static const uint32_t preferred[] = {4, 8, 16, 24, 28, 30, 31, 32};
 	ck_assert_uint_eq(sv.n_preferred_batch_sizes, 8);
 	for (int i = 0; i < 8; i++)
@@ -686,10 +688,11 @@ START_TEST(test_defaults_and_file_name)
 	ck_assert(t.shuffle);
 	strata_serving_config sv = strata_model_serving(m); /* Triton's defaults without a serving: section */
 	ck_assert_uint_eq(sv.max_batch_size, 64);
-	ck_assert_uint_eq(sv.max_queue_delay_us, 1000);
+	ck_assert_uint_eq(sv.max_queue_delay_us, 0);
 	ck_assert_uint_eq(sv.n_preferred_batch_sizes, 0);
 	ck_assert_uint_eq(sv.max_queue_size, 1024);
 	ck_assert_uint_eq(sv.timeout_us, 0);
+	ck_assert(sv.warmup);
 	strata_data_config d = strata_model_data(m);
 	ck_assert_ptr_null(d.train_images);
 	ck_assert_double_eq(d.scale, 1.0);

@@ -196,8 +196,9 @@ typedef struct strata_training_config {
 STRATA_API strata_training_config strata_model_training(const strata_model *model);
 
 /* Added in 0.4: the model file's `serving:` section, the dynamic batching `strata serve` gives
- * the model (Triton's names and defaults: max_batch_size 64, max_queue_delay_us 1000, no
- * preferred sizes, max_queue_size 1024, timeout_us 0 for none). The command line overrides it. */
+ * the model (Triton's names and defaults: max_batch_size 64, max_queue_delay_us 0, no
+ * preferred sizes, max_queue_size 1024, timeout_us 0 for none; warmup true). The command line
+ * overrides it. */
 #define STRATA_MAX_PREFERRED_BATCH_SIZES 8
 typedef struct strata_serving_config {
 	uint32_t max_batch_size;      /* samples per batch; 1 turns batching off */
@@ -206,6 +207,7 @@ typedef struct strata_serving_config {
 	uint32_t n_preferred_batch_sizes;
 	uint32_t max_queue_size;      /* queued requests past which new ones are refused */
 	uint64_t timeout_us;          /* a request still queued after this is refused; 0: never */
+	bool warmup;                  /* run every batch size once before serving (see strata serve) */
 } strata_serving_config;
 STRATA_API strata_serving_config strata_model_serving(const strata_model *model);
 

@@ -63,6 +63,7 @@ typedef struct cli_options {
 	const char *host;
 	int64_t port, max_batch_size, max_queue_delay_us, max_queue_size, timeout_us;
 	const char *preferred_batch_sizes;
+	bool no_warmup;
 	int64_t max_body_bytes, max_header_bytes, max_connections, client_timeout;
 } cli_options;
 

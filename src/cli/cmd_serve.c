@@ -83,6 +83,8 @@ static int batching_of(const cli_options *o, const strata_model *model, strata_s
 		b->max_queue_size = (uint32_t)o->max_queue_size;
 	if (o->timeout_us > 0)
 		b->timeout_us = (uint64_t)o->timeout_us;
+	if (o->no_warmup)
+		b->warmup = false;
 	return o->preferred_batch_sizes ? parse_preferred(o->preferred_batch_sizes, b) : CLI_OK;
 }
 
@@ -274,8 +276,8 @@ static int serve(cli_context *ctx, const served_list *l)
 			break;
 		}
 		const strata_device_info *dev = strata_runtime_device(m->rt);
-		printf("strata serve: model '%s' on %s, batches of up to %u, %.1f MiB of device memory\n", m->name,
-		       dev ? dev->name : "the device", m->batching.max_batch_size,
+		printf("strata serve: model '%s' on %s, batches of up to %u (warmed up in %.1f s), %.1f MiB of device "
+		       "memory\n", m->name, dev ? dev->name : "the device", m->batching.max_batch_size, m->warmup_seconds,
 		       (double)sv_model_memory_bytes(m) / (1 << 20));
 		fflush(stdout);
 	}

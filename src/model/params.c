@@ -85,12 +85,14 @@ static const strata_param training_params[] = {
 static const strata_param serving_params[] = {
 	{.name = "max_batch_size", .type = STRATA_PARAM_INT, .default_value = "64", .min = 1, .max = 65536,
 	 .doc = "samples per batch the server forms; 1 turns batching off"},
-	{.name = "max_queue_delay_us", .type = STRATA_PARAM_INT, .default_value = "1000", .min = 0, .max = 60e6,
+	{.name = "max_queue_delay_us", .type = STRATA_PARAM_INT, .default_value = "0", .min = 0, .max = 60e6,
 	 .doc = "the longest the oldest queued request waits for others, in microseconds"},
 	{.name = "max_queue_size", .type = STRATA_PARAM_INT, .default_value = "1024", .min = 1, .max = I32,
 	 .doc = "queued requests past which new ones get 503"},
 	{.name = "timeout_us", .type = STRATA_PARAM_INT, .default_value = "0", .min = 0, .max = I64,
 	 .doc = "a request still queued after this gets 504; 0: never"},
+	{.name = "warmup", .type = STRATA_PARAM_BOOL, .default_value = "true",
+	 .doc = "compute a batch of every size up to max_batch_size before serving"},
 };
 
 static const strata_param layer_params[] = {

@@ -58,6 +58,7 @@ strata_status st_serving_read(st_loader *ld, const st_ynode *root)
 		.max_queue_delay_us = (uint64_t)st_ld_value(v, s, "max_queue_delay_us")->i,
 		.max_queue_size = (uint32_t)st_ld_value(v, s, "max_queue_size")->i,
 		.timeout_us = (uint64_t)st_ld_value(v, s, "timeout_us")->i,
+		.warmup = st_ld_value(v, s, "warmup")->i != 0,
 	};
 	if (node && node->kind == ST_YNODE_MAPPING)
 		st = read_preferred(ld, st_ynode_get(node, "preferred_batch_sizes"), c);

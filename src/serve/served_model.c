@@ -334,6 +334,26 @@ static void *worker(void *arg)
 
 /* ---- Opening, serving, closing ------------------------------------------------------------- */
 
+/* A batch of every size from 1 to max_batch_size, of zeros (valid ids too), before the first
+ * request: an OpenCL implementation may compile a kernel again for each new launch size (PoCL
+ * does, some 100 to 250 ms on a CPU, then caches it on disk), which would otherwise stall the
+ * first request batched at each size. Triton's model_warmup, done for every size. */
+static int warm_up(sv_model *m, char *message, size_t size)
+{
+	double t0 = now();
+	for (uint32_t i = 0; i < m->info.n_inputs; i++)
+		memset(m->in[i], 0, m->batching.max_batch_size * sv_io_elements(&m->info.inputs[i]) * sizeof(float));
+	for (uint32_t b = 1; b <= m->batching.max_batch_size; b++) {
+		strata_error err = {0};
+		if (strata_session_run(m->session, (const float *const *)m->in, b, m->out, &err) != STRATA_OK) {
+			snprintf(message, size, "a batch of %u: %.400s", b, err.message);
+			return 1;
+		}
+	}
+	m->warmup_seconds = now() - t0;
+	return 0;
+}
+
 int sv_model_init(sv_model *m, const char *name, const char *yaml_path, const char *weights_path,
                   const strata_serving_config *batching, const char *device, strata_registry *reg,
                   pthread_mutex_t *load_lock, char *message, size_t size)
@@ -384,6 +404,8 @@ int sv_model_start(sv_model *m, char *message, size_t size)
 	for (uint32_t k = 0; k < m->info.n_outputs; k++)
 		if (!(m->out[k] = malloc(m->batching.max_batch_size * sv_io_elements(&m->info.outputs[k]) * sizeof(float))))
 			return fail(message, size, "model '%s': out of memory%s", name, "");
+	if (m->batching.warmup && warm_up(m, why, sizeof(why)))
+		return fail(message, size, "model '%.100s': warming up: %.400s", name, why);
 	int rc = pthread_create(&m->worker, NULL, worker, m);
 	if (rc)
 		return fail(message, size, "model '%s': no worker thread: %s", name, strerror(rc));

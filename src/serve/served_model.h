@@ -43,6 +43,7 @@ typedef struct sv_model {
 	char *yaml_path, *weights_path;
 	sv_model_info info;
 	strata_serving_config batching; /* the model file's serving: section, the command line's over it */
+	double warmup_seconds;          /* what the warm-up took (batching.warmup) */
 	char *device;                   /* the device selector */
 	strata_registry *reg;
 	pthread_mutex_t *load_lock; /* the registry's: models are loaded one at a time */
