@@ -117,24 +117,28 @@ static void unqueue(sv_model *m, sv_job *job)
 	m->queued--;
 }
 
-/* Ends the queued jobs that waited past the timeout before any of their samples was computed;
- * whether any did. */
-static bool expire(sv_model *m, double t)
+/* Ends `j` with `status` (its message written): wakes its request thread alone, not every
+ * thread waiting on the model. The lock is held. */
+static void end_job(sv_job *j, int status)
 {
-	bool any = false;
+	j->status = status;
+	pthread_cond_signal(&j->done);
+}
+
+/* Ends the queued jobs that waited past the timeout before any of their samples was computed. */
+static void expire(sv_model *m, double t)
+{
 	if (!m->batching.timeout_us)
-		return false;
+		return;
 	for (sv_job *j = m->head, *next; j; j = next) {
 		next = j->next;
 		if (j->handed == 0 && t - j->queued_at > (double)m->batching.timeout_us * 1e-6) {
 			unqueue(m, j);
-			j->status = 504;
 			snprintf(j->message, sizeof(j->message), "the request waited more than %llu us in model '%s''s queue",
 			         (unsigned long long)m->batching.timeout_us, m->name);
-			any = true;
+			end_job(j, 504);
 		}
 	}
-	return any;
 }
 
 /* The batch to form now from `p` pending samples, or 0 to wait for more (until *until). */
@@ -281,8 +285,7 @@ static void *worker(void *arg)
 			pthread_cond_wait(&m->wake, &m->lock);
 			continue;
 		}
-		if (expire(m, now()))
-			pthread_cond_broadcast(&m->done);
+		expire(m, now());
 		if (!m->head)
 			continue;
 		double until = 0;
@@ -296,10 +299,9 @@ static void *worker(void *arg)
 			/* No room to note a batch: every queued request fails rather than waits forever. */
 			for (sv_job *j = m->head; j; j = m->head) {
 				unqueue(m, j);
-				j->status = 500;
 				snprintf(j->message, sizeof(j->message), "out of memory");
+				end_job(j, 500);
 			}
-			pthread_cond_broadcast(&m->done);
 			continue;
 		}
 		uint32_t n = form(m, size, segs, &n_segs);
@@ -319,13 +321,12 @@ static void *worker(void *arg)
 			if (st != STRATA_OK && j->status == 0) {
 				if (j->handed < j->req->batch)
 					unqueue(m, j);
-				j->status = 500;
 				snprintf(j->message, sizeof(j->message), "inference failed: %.440s", err.message);
+				end_job(j, 500);
 			} else if (j->status == 0 && j->computed == j->req->batch) {
-				j->status = 200;
+				end_job(j, 200);
 			}
 		}
-		pthread_cond_broadcast(&m->done);
 	}
 	pthread_mutex_unlock(&m->lock);
 	free(segs);
@@ -488,6 +489,14 @@ void sv_model_infer(sv_model *m, sv_job *job)
 	job->status = 0;
 	job->handed = job->computed = 0;
 	job->next = NULL;
+	if (pthread_cond_init(&job->done, NULL)) {
+		job->status = 500;
+		snprintf(job->message, sizeof(job->message), "out of memory for the request's condition variable");
+		pthread_mutex_lock(&m->lock);
+		sv_model_metrics_request(&m->metrics, job->status);
+		pthread_mutex_unlock(&m->lock);
+		return;
+	}
 	for (uint32_t k = 0; k < m->info.n_outputs; k++)
 		if (job->req->want[k] &&
 		    !(job->outputs[k] = malloc((size_t)job->req->batch * sv_io_elements(&m->info.outputs[k]) * sizeof(float)))) {
@@ -521,10 +530,11 @@ void sv_model_infer(sv_model *m, sv_job *job)
 		m->queued++;
 		pthread_cond_signal(&m->wake);
 		while (job->status == 0)
-			pthread_cond_wait(&m->done, &m->lock);
+			pthread_cond_wait(&job->done, &m->lock);
 	}
 	sv_model_metrics_request(&m->metrics, job->status);
 	pthread_mutex_unlock(&m->lock);
+	pthread_cond_destroy(&job->done);
 }
 
 int sv_model_reload(sv_model *m, const char *path, char *message, size_t size)

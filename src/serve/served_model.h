@@ -1,7 +1,8 @@
 /* A model being served: its session on the device, owned by one worker thread, and the queue of
  * requests that thread forms batches from (dynamic batching with Triton's knobs).
  *
- * Request threads (one per HTTP connection) submit a job and wait for it; the worker takes the
+ * Request threads (one per HTTP connection) submit a job and wait for it (on its own condition
+ * variable, so a finished batch wakes only the threads it finished); the worker takes the
  * queued samples in arrival order, up to max_batch_size of them, as soon as that many wait, a
  * preferred batch size is reached, or the oldest has waited max_queue_delay_us, and computes them
  * in one strata_session_run. A request larger than a batch is split over several; a batch may
@@ -35,6 +36,7 @@ typedef struct sv_job {
 	int status;                /* 0 while pending, then 200 or the error */
 	char message[512];
 	double queued_at;
+	pthread_cond_t done; /* signalled when status is set (sv_model_infer makes it) */
 	struct sv_job *next;
 } sv_job;
 
@@ -56,7 +58,7 @@ typedef struct sv_model {
 	bool worker_started;
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* the worker: a job queued, a reload asked, stopping */
-	pthread_cond_t done; /* the submitters: a job finished, a reload done */
+	pthread_cond_t done; /* reloads and unloads done */
 	sv_job *head, *tail;
 	uint32_t queued;
 	bool stopping;
