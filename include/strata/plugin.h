@@ -234,6 +234,12 @@ typedef struct strata_forward_args {
 	 * a frozen BatchNormalization in inference mode; other layers ignore it. Read it through
 	 * strata_forward_frozen(). */
 	bool frozen;
+	/* Added in 0.4: where this pass's first sample stands in the global batch it is a part of
+	 * (data-parallel training: each rank computes a slice of every global batch); 0 otherwise.
+	 * A layer drawing random numbers per sample or element keys them on the global position
+	 * (offset + its own index), so that the slices together draw what one process computing the
+	 * whole batch draws. Read it through strata_forward_sample_offset(). */
+	uint64_t sample_offset;
 } strata_forward_args;
 
 /* Backward contract: write grad_input (when not NULL) and OVERWRITE every weight gradient
@@ -273,6 +279,9 @@ typedef struct strata_backward_args {
 	uint32_t n_inputs;
 	/* Added in 0.4: as strata_forward_args.frozen, for the forward pass being differentiated. */
 	bool frozen;
+	/* Added in 0.4: as strata_forward_args.sample_offset, of the pass being differentiated. Read
+	 * it through strata_backward_sample_offset(). */
+	uint64_t sample_offset;
 } strata_backward_args;
 
 /* True when a struct the host handed over (one with a leading `size` field) is large enough to
@@ -295,6 +304,17 @@ static inline bool strata_forward_frozen(const strata_forward_args *args)
 static inline bool strata_backward_frozen(const strata_backward_args *args)
 {
 	return STRATA_ARGS_HAS(args, strata_backward_args, frozen) && args->frozen;
+}
+
+/* A host older than the field computed whole batches. */
+static inline uint64_t strata_forward_sample_offset(const strata_forward_args *args)
+{
+	return STRATA_ARGS_HAS(args, strata_forward_args, sample_offset) ? args->sample_offset : 0;
+}
+
+static inline uint64_t strata_backward_sample_offset(const strata_backward_args *args)
+{
+	return STRATA_ARGS_HAS(args, strata_backward_args, sample_offset) ? args->sample_offset : 0;
 }
 
 /* A host older than the field promised nothing about workspaces. */

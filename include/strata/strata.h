@@ -336,6 +336,34 @@ typedef struct strata_progress {
 } strata_progress;
 typedef void (*strata_progress_fn)(void *user, const strata_progress *p);
 
+/* Added in 0.4: data-parallel training over several processes (ranks): strata_fit_options.parallel.
+ * Every rank runs strata_fit with the same model, seed, data and batch size. Of each global batch
+ * (the epoch's order, batch_size samples) rank r computes a slice, with the loss taken as the
+ * mean over the whole global batch and random draws (dropout) keyed on each sample's place in
+ * it; the ranks' gradients are summed by the caller's transport (strata train's is MPI: src/dist/)
+ * and every rank applies the same update to the same weights. The training figures are summed
+ * over the ranks too. A stop asked on any rank stops every rank after the same step. */
+typedef struct strata_parallel {
+	uint32_t rank, ranks;
+	void *user;
+	/* Sums `count` floats elementwise over the ranks, in place: every rank gets the sums. */
+	strata_status (*sum)(void *user, float *values, size_t count, strata_error *err);
+	/* Optional: the samples each rank computes of a global batch of `n` (counts[r], summing to
+	 * n), asked at every step and the same on every rank; NULL: slices as even as can be.
+	 * `seconds` is how long this rank computed its slice of the last step (0 at the first), for
+	 * a caller balancing ranks of different speeds (it must agree with the others on the counts,
+	 * through its transport). */
+	void (*split)(void *user, uint32_t n, double seconds, uint32_t *counts);
+	/* 0: gradients summed by `sum` (fast; its order may change the last bits). K > 0: each
+	 * global batch is cut into K shards of equal size (a multiple of ranks; what a short last
+	 * batch does not fill goes to the first shards), every shard's gradient is computed alone,
+	 * and they are added on the host in shard order: the weights are the same bit for bit
+	 * whatever number of ranks, one included, computed the shards. Needs `gather` past 1 rank. */
+	uint32_t shards;
+	/* Every rank's `count` floats, concatenated in rank order, to every rank. */
+	strata_status (*gather)(void *user, const float *mine, size_t count, float *all, strata_error *err);
+} strata_parallel;
+
 typedef struct strata_fit_options {
 	uint32_t size;               /* sizeof(strata_fit_options) */
 	uint32_t epochs;             /* train until this many epochs are complete */
@@ -354,6 +382,8 @@ typedef struct strata_fit_options {
 	 * its checkpoint is saved (progress is called after the save): a log written from it holds
 	 * every epoch that the checkpoint does, whenever the process is killed. */
 	strata_progress_fn epoch_end;
+	/* Added in 0.4: data-parallel training with other ranks (see strata_parallel); NULL: alone. */
+	const strata_parallel *parallel;
 } strata_fit_options;
 
 /* Trains the session's model with its loss and optimizer. The order of samples and the dropout

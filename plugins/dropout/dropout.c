@@ -65,12 +65,16 @@ static strata_status dropout_build(strata_layer *layer, const strata_host *host,
 	return STRATA_OK;
 }
 
-/* dst = src * mask * scale over n elements, the mask drawn from (seed, step, element index):
- * the forward pass on the input, and, since the map is linear, the backward pass on the
- * gradient with the very same mask. */
+/* dst = src * mask * scale over n elements, the mask drawn from (seed, step, element index in
+ * the global batch: `first` elements come before this slice of it): the forward pass on the
+ * input, and, since the map is linear, the backward pass on the gradient with the very same
+ * mask. */
 static strata_status dropout_apply(strata_layer *layer, const strata_host *host, uint64_t seed, uint64_t step,
-                                   strata_tensor *src, strata_tensor *dst, size_t n)
+                                   strata_tensor *src, strata_tensor *dst, size_t n, uint64_t first)
 {
+	if (first / 4 + (n + 3) / 4 + 1 > UINT32_MAX)
+		return host->fail(layer, STRATA_ERR_OVERFLOW, "a batch of %zu elements past %llu: past the mask's counter",
+		                  n, (unsigned long long)first);
 	char options[32];
 	unsigned vw = (unsigned)tune_value(layer, host, "dropout_vw", TUNE_DROPOUT_VW);
 	strata_kernel *k = host->kernel(layer, "dropout", "dropout_forward",
@@ -82,32 +86,35 @@ static strata_status dropout_apply(strata_layer *layer, const strata_host *host,
 		strata_arg_tensor(src), strata_arg_tensor(dst), strata_arg_int((int32_t)n),
 		strata_arg_uint(m.threshold), strata_arg_float(m.scale), strata_arg_uint(m.key_lo),
 		strata_arg_uint(m.key_hi), strata_arg_uint(m.step_lo), strata_arg_uint(m.step_hi),
+		strata_arg_uint((uint32_t)(first / 4)), strata_arg_int((int32_t)(first % 4)),
 	};
-	size_t blocks = (n + 3) / 4, global = (blocks + vw - 1) / vw;
+	size_t blocks = (n + first % 4 + 3) / 4, global = (blocks + vw - 1) / vw;
 	return host->launch(layer, k, 1, &global, NULL, sizeof(a) / sizeof(a[0]), a);
 }
 
-/* Elements of `batch` samples, refused past the kernels' int indexing. */
-static strata_status dropout_count(strata_layer *layer, const strata_host *host, uint32_t batch, size_t *n)
+/* Elements of `batch` samples, refused past the kernels' int indexing; and of one. */
+static strata_status dropout_count(strata_layer *layer, const strata_host *host, uint32_t batch, size_t *n,
+                                   size_t *per_sample)
 {
 	const strata_shape *shape = host->input_shape(layer);
-	size_t per_sample = 1;
+	*per_sample = 1;
 	for (uint32_t i = 0; i < shape->rank; i++)
-		per_sample *= (size_t)shape->dims[i];
-	*n = (size_t)batch * per_sample;
-	return shape_check_batch(layer, host, batch, per_sample);
+		*per_sample *= (size_t)shape->dims[i];
+	*n = (size_t)batch * *per_sample;
+	return shape_check_batch(layer, host, batch, *per_sample);
 }
 
 static strata_status dropout_forward(strata_layer *layer, const strata_host *host,
                                      const strata_forward_args *args)
 {
-	size_t n = 0;
-	strata_status st = dropout_count(layer, host, args->batch, &n);
+	size_t n = 0, per_sample;
+	strata_status st = dropout_count(layer, host, args->batch, &n, &per_sample);
 	if (st != STRATA_OK || n == 0)
 		return st;
 	if (!args->training || host->param_float(layer, "rate") == 0.0)
 		return core_copy(layer, host, args->output, args->input, n);
-	return dropout_apply(layer, host, args->seed, args->step, args->input, args->output, n);
+	return dropout_apply(layer, host, args->seed, args->step, args->input, args->output, n,
+	                     strata_forward_sample_offset(args) * per_sample);
 }
 
 /* The mask of a training pass again; an inference pass (input gradients for filter
@@ -115,13 +122,14 @@ static strata_status dropout_forward(strata_layer *layer, const strata_host *hos
 static strata_status dropout_backward(strata_layer *layer, const strata_host *host,
                                       const strata_backward_args *args)
 {
-	size_t n = 0;
-	strata_status st = dropout_count(layer, host, args->batch, &n);
+	size_t n = 0, per_sample;
+	strata_status st = dropout_count(layer, host, args->batch, &n, &per_sample);
 	if (st != STRATA_OK || n == 0 || !args->grad_input)
 		return st;
 	if (!strata_backward_training(args) || host->param_float(layer, "rate") == 0.0)
 		return core_copy(layer, host, args->grad_input, args->grad_output, n);
-	return dropout_apply(layer, host, args->seed, args->step, args->grad_output, args->grad_input, n);
+	return dropout_apply(layer, host, args->seed, args->step, args->grad_output, args->grad_input, n,
+	                     strata_backward_sample_offset(args) * per_sample);
 }
 
 static const strata_layer_ops dropout_ops = {

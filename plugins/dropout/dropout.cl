@@ -81,17 +81,20 @@ static void philox_blocks(const uint block0, const uint key_lo, const uint key_h
 /* Inverted dropout: out[i] = in[i] * scale where element i's bits are >= threshold (kept with
  * probability 1 - threshold / 2^32), else 0. One work-item per VW blocks of 4 elements, all four
  * words of every Philox block used. Linear in `in`, so the backward pass runs it on the gradient
- * with the same (key, step) to apply the same mask. */
+ * with the same (key, step) to apply the same mask. Element i is element 4 * first_block + shift
+ * + i of the global batch (data-parallel training computes a slice of it; shift < 4): its bits
+ * are those one process computing the whole batch draws for it. */
 __kernel void dropout_forward(__global const float *in, __global float *out, const int n,
                               const uint threshold, const float scale, const uint key_lo,
-                              const uint key_hi, const uint step_lo, const uint step_hi)
+                              const uint key_hi, const uint step_lo, const uint step_hi,
+                              const uint first_block, const int shift)
 {
-	const int block0 = get_global_id(0) * VW;
-	if (block0 > (n - 1) / 4)
+	const int block0 = get_global_id(0) * VW, blocks = (n + shift + 3) / 4;
+	if (block0 >= blocks)
 		return;
 	uint bits[4][VW];
-	philox_blocks((uint)block0, key_lo, key_hi, step_lo, step_hi, bits);
-	if (n / 4 - block0 >= VW) {
+	philox_blocks(first_block + (uint)block0, key_lo, key_hi, step_lo, step_hi, bits);
+	if (shift == 0 && n / 4 - block0 >= VW) {
 		for (int l = 0; l < VW; l++) {
 			const uint4 r = (uint4)(bits[0][l], bits[1][l], bits[2][l], bits[3][l]);
 			const float4 x = vload4(block0 + l, in) * scale;
@@ -99,11 +102,12 @@ __kernel void dropout_forward(__global const float *in, __global float *out, con
 		}
 		return;
 	}
-	/* The last work-item: blocks past the end, and a last block of fewer than 4 elements. */
-	for (int l = 0; l < VW && block0 + l <= (n - 1) / 4; l++)
+	/* The last work-item (blocks past the end, a last block of fewer than 4 elements), or a slice
+	 * that starts within a block. */
+	for (int l = 0; l < VW && block0 + l < blocks; l++)
 		for (int k = 0; k < 4; k++) {
-			const int i = (block0 + l) * 4 + k;
-			if (i < n)
+			const int i = (block0 + l) * 4 + k - shift;
+			if (i >= 0 && i < n)
 				out[i] = bits[k][l] >= threshold ? in[i] * scale : 0.0f;
 		}
 }

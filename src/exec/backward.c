@@ -343,7 +343,7 @@ static strata_status add_activity_gradient(strata_session *s, const strata_layer
 	size_t n = st_shape_elems(&layer->out) * batch;
 	strata_arg a[] = {strata_arg_tensor(g), strata_arg_tensor(y), strata_arg_int((int)n),
 	                  strata_arg_float((float)layer->activity_l1), strata_arg_float((float)layer->activity_l2),
-	                  strata_arg_float(1.0f / (float)batch)};
+	                  strata_arg_float(1.0f / (float)(s->loss_batch ? s->loss_batch : batch))};
 	return st_launch(s->rt, layer->name, k, 1, &n, NULL, 6, a, err);
 }
 
@@ -407,6 +407,7 @@ static strata_status backward_graph(strata_session *s, uint32_t batch, const boo
 			.grad_inputs = targets,
 			.n_inputs = layer->n_inputs,
 			.frozen = !layer->trainable,
+			.sample_offset = training ? st_layer_batch(layer, s->sample_offset) : 0,
 		};
 		if (whole && (layer->activity_l1 != 0.0 || layer->activity_l2 != 0.0) &&
 		    (st = add_activity_gradient(s, layer, &b->output, args.grad_output, batch, err)))

@@ -134,7 +134,7 @@ strata_status st_loss_compute(strata_session *s, uint32_t batch, strata_error *e
 		                  strata_arg_int((int)batch),
 		                  strata_arg_int((int)head->classes),
 		                  strata_arg_int(head->folded),
-		                  strata_arg_float(head->weight / (float)batch)};
+		                  strata_arg_float(head->weight / (float)(s->loss_batch ? s->loss_batch : batch))};
 		size_t global = batch;
 		if ((st = st_launch(s->rt, "loss", lk, 1, &global, NULL, 11, a, err)))
 			return st;

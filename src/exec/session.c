@@ -354,6 +354,7 @@ strata_status st_session_forward_layers(strata_session *s, uint32_t batch, bool 
 			.step = s->step,
 			.total_steps = training ? s->total_steps : 0,
 			.frozen = !m->layers[i].trainable,
+			.sample_offset = training ? st_layer_batch(&m->layers[i], s->sample_offset) : 0,
 			.input = b->in[0],
 			.output = &b->output,
 			.inputs = b->in,

@@ -30,6 +30,10 @@ struct strata_session {
 	uint64_t seed;
 	uint64_t step; /* training steps taken; keys dropout masks */
 	uint64_t total_steps; /* of the training run under way (strata_fit), 0 otherwise: plugin.h's */
+	/* Data-parallel training (trainer.c): where the samples of the pass under way stand in their
+	 * global batch (plugin.h's sample_offset), and the global batch the loss is a mean over
+	 * (0: the pass's own batch), so that the ranks' gradients sum to the global batch's. */
+	uint32_t sample_offset, loss_batch;
 	strata_tensor input;         /* model input 0 */
 	strata_tensor *more_inputs;  /* model inputs 1 and on */
 	st_layer_bind *binds; /* one per layer */

@@ -1,11 +1,13 @@
 /* Training: epochs of shuffled batches through forward, loss, backward and the optimizer, all on
  * the device; the host reads only the running loss sums, when it shows them. */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "train/dataset.h"
+#include "train/parallel.h"
 #include "exec/session.h"
 
 static double now_s(void)
@@ -37,23 +39,32 @@ static strata_status train_step(strata_session *s, strata_dataset *train, uint32
 	return STRATA_OK;
 }
 
-/* Fills the running figures of `p` from the device's sums (a wait for the queue): the total loss,
- * the first head's accuracy, and each head's loss and accuracy. */
-static strata_status measure(strata_session *s, strata_progress *p, double *outputs, uint32_t seen, double t0,
-                             strata_error *err)
+/* Fills the running figures of `p` from the device's sums of `seen` samples (a wait for the
+ * queue): the total loss, the first head's accuracy, and each head's loss and accuracy; the speed
+ * from `images` (every rank's samples). With other ranks and `par` (a collective call: every rank
+ * makes it, at an epoch's end), the sums and samples of every rank. */
+static strata_status measure(strata_session *s, strata_progress *p, double *outputs, uint32_t seen, uint32_t images,
+                             double t0, st_parallel *par, strata_error *err)
 {
 	double reg;
 	size_t n = s->n_heads;
 	double elapsed = now_s() - t0;
+	if (par && n > 0) {
+		strata_status st = st_loss_read_sums(s, outputs, outputs + n, &reg, err);
+		outputs[2 * n] = seen;
+		if (st || (st = st_parallel_sum_figures(par, outputs, 2 * n + 1, err)))
+			return st;
+		seen = (uint32_t)outputs[2 * n];
+	}
 	p->epoch_seconds = elapsed;
-	p->images_per_second = elapsed > 0 ? seen / elapsed : 0.0;
+	p->images_per_second = elapsed > 0 ? images / elapsed : 0.0;
 	p->eta_seconds = p->batch ? elapsed * (p->batches - p->batch) / p->batch : 0.0;
 	if (n == 0) { /* no loss: a model that trains itself */
 		p->loss = p->accuracy = NAN;
 		p->n_outputs = 0;
 		return STRATA_OK;
 	}
-	strata_status st = st_loss_read_sums(s, outputs, outputs + n, &reg, err);
+	strata_status st = par ? STRATA_OK : st_loss_read_sums(s, outputs, outputs + n, &reg, err);
 	if (st)
 		return st;
 	p->loss = st_loss_total(s, outputs, seen, reg);
@@ -71,7 +82,7 @@ static strata_status measure(strata_session *s, strata_progress *p, double *outp
 /* The epochs of strata_fit(), from where the session stands. */
 static strata_status run_epochs(strata_session *s, strata_dataset *train, strata_dataset *validation,
                                 const strata_fit_options *options, uint32_t bs, double *figures,
-                                strata_eval_result *val, strata_error *err)
+                                strata_eval_result *val, st_parallel *par, strata_error *err)
 {
 	strata_fit_options o = *options;
 	strata_status st;
@@ -89,14 +100,17 @@ static strata_status run_epochs(strata_session *s, strata_dataset *train, strata
 		    (st = st_loss_zero_sums(s, err)))
 			return st;
 		double t0 = now_s(), last = t0;
-		uint32_t seen = 0;
+		uint32_t seen = 0, images = 0;
 		for (uint32_t b = first; b < batches; b++) {
 			uint32_t start = b * bs, n = train->n - start < bs ? train->n - start : bs;
-			if ((st = train_step(s, train, start, n, err)))
+			/* Every rank stops after the same step: any rank's wish travels with the gradients. */
+			bool stop = o.stop && *o.stop;
+			if ((st = par ? st_parallel_step(par, s, train, start, n, &stop, err) : train_step(s, train, start, n, err)))
 				return st;
-			seen += n;
+			seen += par ? par->counts[par->par->rank] : n;
+			images += n;
 			p.batch = b + 1;
-			if (o.stop && *o.stop && b + 1 < batches) {
+			if (stop && b + 1 < batches) {
 				if (o.save_path && (st = strata_session_save(s, o.save_path, err)))
 					return st;
 				return st_fail(err, STRATA_ERR_INTERRUPTED,
@@ -104,14 +118,15 @@ static strata_status run_epochs(strata_session *s, strata_dataset *train, strata
 				               o.save_path ? "; checkpoint saved to " : "", o.save_path ? o.save_path : "");
 			}
 			if (o.progress && b + 1 < batches && now_s() - last >= o.progress_interval) {
-				if ((st = measure(s, &p, figures, seen, t0, err)))
+				/* Mid-epoch, this rank's figures: ranks show progress at different times. */
+				if ((st = measure(s, &p, figures, seen, images, t0, NULL, err)))
 					return st;
 				o.progress(o.progress_user, &p);
 				last = now_s();
 			}
 		}
 		/* The epoch's figures, before validation reuses the sums. */
-		if ((st = measure(s, &p, figures, seen, t0, err)))
+		if ((st = measure(s, &p, figures, seen, images, t0, par, err)))
 			return st;
 		p.epoch_done = true;
 		if (validation && n == 0) {
@@ -158,6 +173,8 @@ strata_status strata_fit(strata_session *s, strata_dataset *train, strata_datase
 {
 	strata_fit_options o = {.size = sizeof(o), .progress_interval = 1.0};
 	memcpy(&o, options, options->size < sizeof(o) ? options->size : sizeof(o));
+	if (options->size < offsetof(strata_fit_options, parallel) + sizeof(o.parallel))
+		o.parallel = NULL;
 	uint32_t bs = o.batch_size ? o.batch_size : s->max_batch;
 	uint64_t batches = bs ? (train->n + (uint64_t)bs - 1) / bs : 0;
 	s->total_steps = o.epochs && batches > UINT64_MAX / o.epochs ? UINT64_MAX : o.epochs * batches;
@@ -170,15 +187,20 @@ strata_status strata_fit(strata_session *s, strata_dataset *train, strata_datase
 		return st;
 	if (o.resume_path && (st = strata_session_load(s, o.resume_path, err)))
 		return st;
+	st_parallel par;
+	if (o.parallel && (st = st_parallel_init(&par, s, o.parallel, bs, err)))
+		return st;
 	/* Per head: training loss and accuracy, then validation's. */
 	double *figures = malloc(4 * (s->n_heads ? s->n_heads : 1) * sizeof(double));
 	strata_eval_result *val = malloc((s->n_heads ? s->n_heads : 1) * sizeof(*val));
 	if (!figures || !val)
 		st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 	else
-		st = run_epochs(s, train, validation, &o, bs, figures, val, err);
+		st = run_epochs(s, train, validation, &o, bs, figures, val, o.parallel ? &par : NULL, err);
 	free(figures);
 	free(val);
+	if (o.parallel)
+		st_parallel_release(&par);
 	return st;
 }
 
