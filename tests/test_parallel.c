@@ -6,6 +6,8 @@
  *  - deterministic shards: 1, 2 and 4 ranks end with the same weights bit for bit;
  *  - the fast sum: 2 ranks end within 1e-5 of one process without any parallel setting (the
  *    loss a mean over the global batch, dropout keyed on each sample's place in it);
+ *  - the same with every layer that draws random numbers (augmentation, spatial dropout, a
+ *    recurrent layer's dropouts, Gaussian noise and dropout), slices starting mid-block;
  *  - a split of 3 to 1 between two ranks (as --balance gives ranks of unequal speed) ends where
  *    an even split does;
  *  - a stop asked on one rank stops both after the same step;
@@ -36,6 +38,23 @@ static const char net_yaml[] = "name: small\n"
                                "  - {type: dense, units: 10, activation: softmax}\n"
                                "loss: categorical_crossentropy\n"
                                "optimizer: {type: adadelta, learning_rate: 1.0, rho: 0.95, epsilon: 1.0e-7}\n";
+
+/* Every other layer that draws random numbers while training, on samples whose sizes (15 values)
+ * put slices of a batch in the middle of the generators' blocks of 4. */
+static const char random_yaml[] = "name: random_layers\n"
+                                  "input: {shape: [28, 28, 1]}\n"
+                                  "layers:\n"
+                                  "  - {type: random_translation, height_factor: 0.1, width_factor: 0.1}\n"
+                                  "  - {type: conv2d, filters: 3, kernel_size: 5, strides: 2, activation: relu}\n"
+                                  "  - {type: spatial_dropout2d, rate: 0.2}\n"
+                                  "  - {type: reshape, target_shape: [12, 36]}\n"
+                                  "  - {type: lstm, units: 8, dropout: 0.2, recurrent_dropout: 0.2}\n"
+                                  "  - {type: dense, units: 15, activation: relu}\n"
+                                  "  - {type: gaussian_noise, stddev: 0.1}\n"
+                                  "  - {type: gaussian_dropout, rate: 0.2}\n"
+                                  "  - {type: dense, units: 10, activation: softmax}\n"
+                                  "loss: categorical_crossentropy\n"
+                                  "optimizer: {type: adadelta, learning_rate: 1.0, rho: 0.95, epsilon: 1.0e-7}\n";
 
 /* ---- The in-process transport ---------------------------------------------------------------- */
 
@@ -134,6 +153,7 @@ static void *rank_main(void *arg)
 }
 
 typedef struct run_options {
+	const char *yaml; /* NULL: net_yaml */
 	uint32_t ranks, shards, epochs;
 	uint32_t split_num, split_den; /* 0: even */
 	bool stop;                     /* rank 1 asks to stop after its third step */
@@ -151,7 +171,7 @@ static rank_ctx *run(const run_options *o)
 		c[r].hub = h;
 		c[r].rank = r;
 		c[r].dev = ts_device_open();
-		c[r].net = ts_net_open(&c[r].dev, net_yaml, BATCH, 7);
+		c[r].net = ts_net_open(&c[r].dev, o->yaml ? o->yaml : net_yaml, BATCH, 7);
 		c[r].train = mnist(c[r].dev.rt);
 		c[r].split_num = o->split_num;
 		c[r].split_den = o->split_den;
@@ -265,6 +285,23 @@ START_TEST(test_fast_sum_matches_one_process)
 }
 END_TEST
 
+/* Augmentation, spatial dropout, a recurrent layer's dropouts, Gaussian noise and dropout: each
+ * keyed on the global batch, or two ranks would leave one process far behind. */
+START_TEST(test_every_random_layer_matches_one_process)
+{
+	run_options alone = {.yaml = random_yaml, .ranks = 1, .epochs = 1, .parallel = false};
+	run_options two = {.yaml = random_yaml, .ranks = 2, .epochs = 1, .parallel = true};
+	rank_ctx *a = run(&alone), *b = run(&two);
+	assert_ok(a, 1);
+	assert_ok(b, 2);
+	double largest;
+	compare(a[0].net.s, b[0].net.s, &largest);
+	ck_assert_msg(largest <= 1e-5, "%g apart", largest);
+	close_ranks(a, 1);
+	close_ranks(b, 2);
+}
+END_TEST
+
 START_TEST(test_uneven_split_same_mean)
 {
 	run_options even = {.ranks = 2, .epochs = 1, .parallel = true};
@@ -323,6 +360,7 @@ static Suite *parallel_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_deterministic_same_bits_any_ranks);
 	tcase_add_test(tc, test_fast_sum_matches_one_process);
+	tcase_add_test(tc, test_every_random_layer_matches_one_process);
 	tcase_add_test(tc, test_uneven_split_same_mean);
 	tcase_add_test(tc, test_stop_on_one_rank_stops_all);
 	tcase_add_test(tc, test_refusals);

@@ -274,23 +274,25 @@ static random_stream aug_stream(const strata_layer *layer, const strata_host *ho
 	return s;
 }
 
-/* Each sample's parameters into the parameter workspace, from (seed, step). */
+/* Each sample's parameters into the parameter workspace, from (seed, step) and its place in the
+ * global batch (`first` samples before the pass's). */
 static strata_status aug_params(strata_layer *layer, const strata_host *host, const aug_config *cfg,
-                                uint32_t batch, uint64_t seed, uint64_t step)
+                                uint32_t batch, uint64_t seed, uint64_t step, uint64_t first)
 {
 	strata_kernel *k = host->kernel(layer, "augment", "augment_params", NULL);
 	if (!k)
 		return host->last_status(layer);
 	random_stream s = aug_stream(layer, host, cfg, seed, step);
-	strata_arg a[14] = {
+	strata_arg a[15] = {
 		strata_arg_tensor(host->workspace(layer, cfg->params_ws)), strata_arg_int((int32_t)batch),
 		strata_arg_int((int32_t)cfg->kind), strata_arg_float(cfg->lo0), strata_arg_float(cfg->hi0),
 		strata_arg_float(cfg->lo1), strata_arg_float(cfg->hi1), strata_arg_int(cfg->same_zoom),
 		strata_arg_int(cfg->h), strata_arg_int(cfg->w),
 	};
 	random_stream_args(&s, a + 10);
+	a[14] = strata_arg_uint((uint32_t)first);
 	size_t global = batch;
-	return host->launch(layer, k, 1, &global, NULL, 14, a);
+	return host->launch(layer, k, 1, &global, NULL, 15, a);
 }
 
 /* Elements of `batch` samples, refused past the kernels' int indexing (of the images, and of the
@@ -400,7 +402,8 @@ static strata_status aug_forward(strata_layer *layer, const strata_host *host, c
 		return st;
 	if (!args->training)
 		return core_copy(layer, host, args->output, args->input, n);
-	if ((st = aug_params(layer, host, cfg, args->batch, args->seed, args->step)))
+	if ((st = aug_params(layer, host, cfg, args->batch, args->seed, args->step,
+	                     strata_forward_sample_offset(args))))
 		return st;
 	if (cfg->kind == AUG_FLIP)
 		return aug_flip(layer, host, cfg, args->batch, args->input, args->output);
@@ -420,7 +423,8 @@ static strata_status aug_backward(strata_layer *layer, const strata_host *host, 
 		return st;
 	if (!strata_backward_training(args))
 		return core_copy(layer, host, args->grad_input, args->grad_output, n);
-	if ((st = aug_params(layer, host, cfg, args->batch, args->seed, args->step)))
+	if ((st = aug_params(layer, host, cfg, args->batch, args->seed, args->step,
+	                     strata_backward_sample_offset(args))))
 		return st;
 	if (cfg->kind == AUG_FLIP)
 		return aug_flip(layer, host, cfg, args->batch, args->grad_output, args->grad_input);

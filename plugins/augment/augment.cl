@@ -107,16 +107,17 @@ static void aug_taps(__global const float *p, const int ox, const int oy, const 
  * in [0, 1) (exactly lo when lo == hi), as Keras' random.uniform(minval, maxval). The bounds come
  * from the host already in the drawn quantity's unit: fractions of the height and width
  * (translation), radians (rotation), zoom factors 1 + factor (zoom), contrast factors (contrast).
- * One work-item per sample. */
+ * One work-item per sample; sample n draws as sample first + n of its global batch (data-parallel
+ * training computes a slice of it). */
 __kernel void augment_params(__global float *params, const int batch, const int kind, const float lo0,
                              const float hi0, const float lo1, const float hi1, const int same_zoom, const int h,
                              const int w, const uint key_lo, const uint key_hi, const uint step_lo,
-                             const uint step_hi)
+                             const uint step_hi, const uint first)
 {
 	const int n = get_global_id(0);
 	if (n >= batch)
 		return;
-	const uint4 r = random_draw((uint)n, 0u, key_lo, key_hi, step_lo, step_hi);
+	const uint4 r = random_draw(first + (uint)n, 0u, key_lo, key_hi, step_lo, step_hi);
 	const float u0 = random_uniform(r.x), u1 = random_uniform(r.y);
 	const float v0 = lo0 + (hi0 - lo0) * u0, v1 = lo1 + (hi1 - lo1) * u1;
 	float p[AUG_PARAMS] = {1.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f};

@@ -88,20 +88,26 @@ static strata_status noise_count(strata_layer *layer, const strata_host *host, u
 	return shape_check_batch(layer, host, batch, per_sample);
 }
 
-/* A kernel of one work-item per four elements, with its stream's arguments last. */
+/* A kernel of one work-item per four elements, with its stream's arguments, then where the
+ * pass's elements start in the global batch (`first` elements before them). */
 static strata_status noise_launch(strata_layer *layer, const strata_host *host, const char *name,
                                   strata_tensor *src, strata_tensor *dst, size_t n, float value, uint64_t seed,
-                                  uint64_t step)
+                                  uint64_t step, uint64_t first)
 {
+	if (first / 4 + (n + 3) / 4 + 1 > UINT32_MAX)
+		return host->fail(layer, STRATA_ERR_OVERFLOW, "a batch of %zu elements past %llu: past the stream's counter",
+		                  n, (unsigned long long)first);
 	strata_kernel *k = host->kernel(layer, "noise", name, NULL);
 	if (!k)
 		return host->last_status(layer);
 	random_stream s = noise_stream(layer, host, seed, step);
-	strata_arg a[8] = {strata_arg_tensor(src), strata_arg_tensor(dst), strata_arg_int((int32_t)n),
-	                   strata_arg_float(value)};
+	strata_arg a[10] = {strata_arg_tensor(src), strata_arg_tensor(dst), strata_arg_int((int32_t)n),
+	                    strata_arg_float(value)};
 	random_stream_args(&s, a + 4);
-	size_t global = (n + 3) / 4;
-	return host->launch(layer, k, 1, &global, NULL, 8, a);
+	a[8] = strata_arg_uint((uint32_t)(first / 4));
+	a[9] = strata_arg_int((int32_t)(first % 4));
+	size_t global = (n + first % 4 + 3) / 4;
+	return host->launch(layer, k, 1, &global, NULL, 10, a);
 }
 
 /* ---- gaussian_noise ------------------------------------------------------------------------------- */
@@ -117,7 +123,7 @@ static strata_status gaussian_noise_forward(strata_layer *layer, const strata_ho
 	if (!a->training || stddev == 0.0)
 		return core_copy(layer, host, a->output, a->input, n);
 	return noise_launch(layer, host, "gaussian_noise_forward", a->input, a->output, n, (float)stddev, a->seed,
-	                    a->step);
+	                    a->step, strata_forward_sample_offset(a) * (n / a->batch));
 }
 
 /* The noise does not depend on the input: the derivative is the identity in both modes. */
@@ -149,7 +155,8 @@ static strata_status gaussian_dropout_forward(strata_layer *layer, const strata_
 	if (!a->training || host->param_float(layer, "rate") == 0.0)
 		return core_copy(layer, host, a->output, a->input, n);
 	return noise_launch(layer, host, "gaussian_dropout_apply", a->input, a->output, n,
-	                    gaussian_dropout_stddev(layer, host), a->seed, a->step);
+	                    gaussian_dropout_stddev(layer, host), a->seed, a->step,
+	                    strata_forward_sample_offset(a) * (n / a->batch));
 }
 
 /* The forward pass's multipliers again, on the gradient; an inference pass multiplied by 1. */
@@ -163,7 +170,8 @@ static strata_status gaussian_dropout_backward(strata_layer *layer, const strata
 	if (!strata_backward_training(a) || host->param_float(layer, "rate") == 0.0)
 		return core_copy(layer, host, a->grad_input, a->grad_output, n);
 	return noise_launch(layer, host, "gaussian_dropout_apply", a->grad_output, a->grad_input, n,
-	                    gaussian_dropout_stddev(layer, host), a->seed, a->step);
+	                    gaussian_dropout_stddev(layer, host), a->seed, a->step,
+	                    strata_backward_sample_offset(a) * (n / a->batch));
 }
 
 /* ---- spatial_dropout2d ---------------------------------------------------------------------------- */
@@ -171,8 +179,8 @@ static strata_status gaussian_dropout_backward(strata_layer *layer, const strata
 /* The mask of (seed, step) into the workspace (one float per sample and channel), then dst = src
  * times it: the forward pass on the input, the backward pass on the gradient. */
 static strata_status spatial_dropout_apply(strata_layer *layer, const strata_host *host, uint32_t batch,
-                                           uint64_t seed, uint64_t step, strata_tensor *src, strata_tensor *dst,
-                                           size_t n)
+                                           uint64_t seed, uint64_t step, uint64_t sample_offset, strata_tensor *src,
+                                           strata_tensor *dst, size_t n)
 {
 	const strata_shape *in = host->input_shape(layer);
 	int32_t channels = (int32_t)in->dims[2];
@@ -183,11 +191,12 @@ static strata_status spatial_dropout_apply(strata_layer *layer, const strata_hos
 	if (!k)
 		return host->last_status(layer);
 	random_stream s = noise_stream(layer, host, seed, step);
-	strata_arg m[8] = {strata_arg_tensor(mask), strata_arg_int((int32_t)count),
+	strata_arg m[9] = {strata_arg_tensor(mask), strata_arg_int((int32_t)count),
 	                   strata_arg_uint(t >= 4294967295.0 ? UINT32_MAX : (uint32_t)t),
 	                   strata_arg_float((float)(1.0 / (1.0 - rate)))};
 	random_stream_args(&s, m + 4);
-	strata_status st = host->launch(layer, k, 1, &count, NULL, 8, m);
+	m[8] = strata_arg_uint((uint32_t)(sample_offset * (uint64_t)channels));
+	strata_status st = host->launch(layer, k, 1, &count, NULL, 9, m);
 	if (st != STRATA_OK)
 		return st;
 	if (!(k = host->kernel(layer, "noise", "spatial_dropout_apply", NULL)))
@@ -223,7 +232,7 @@ static strata_status spatial_dropout2d_forward(strata_layer *layer, const strata
 		return st;
 	if (!a->training || host->param_float(layer, "rate") == 0.0)
 		return core_copy(layer, host, a->output, a->input, n);
-	return spatial_dropout_apply(layer, host, a->batch, a->seed, a->step, a->input, a->output, n);
+	return spatial_dropout_apply(layer, host, a->batch, a->seed, a->step, strata_forward_sample_offset(a), a->input, a->output, n);
 }
 
 static strata_status spatial_dropout2d_backward(strata_layer *layer, const strata_host *host,
@@ -235,7 +244,7 @@ static strata_status spatial_dropout2d_backward(strata_layer *layer, const strat
 		return st;
 	if (!strata_backward_training(a) || host->param_float(layer, "rate") == 0.0)
 		return core_copy(layer, host, a->grad_input, a->grad_output, n);
-	return spatial_dropout_apply(layer, host, a->batch, a->seed, a->step, a->grad_output, a->grad_input, n);
+	return spatial_dropout_apply(layer, host, a->batch, a->seed, a->step, strata_backward_sample_offset(a), a->grad_output, a->grad_input, n);
 }
 
 /* ---- registration --------------------------------------------------------------------------------- */

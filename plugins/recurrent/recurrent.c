@@ -356,8 +356,8 @@ typedef struct rnn_drop {
 /* Draws the pass's dropout masks (Keras 3: one per sample, the same for every step) and the
  * dropped input, from the run's seed and step: the backward pass draws the same again. */
 static strata_status rnn_dropout(strata_layer *layer, const strata_host *host, const rnn_plan *p, bool training,
-                                 uint64_t seed, uint64_t step, uint32_t batch, strata_tensor *input, rnn_drop *d,
-                                 bool draw)
+                                 uint64_t seed, uint64_t step, uint64_t first, uint32_t batch, strata_tensor *input,
+                                 rnn_drop *d, bool draw)
 {
 	d->in = training && p->rate_in > 0.0;
 	d->rec = training && p->rate_rec > 0.0;
@@ -377,7 +377,7 @@ static strata_status rnn_dropout(strata_layer *layer, const strata_host *host, c
 			strata_arg_tensor(lane ? d->rmask : d->dmask), strata_arg_int(n), strata_arg_int((int32_t)batch),
 			strata_arg_uint((uint32_t)lane), strata_arg_uint(th >= 4294967295.0 ? UINT32_MAX : (uint32_t)th),
 			strata_arg_float((float)(1.0 / (1.0 - rate))), strata_arg_uint(rs.key_lo), strata_arg_uint(rs.key_hi),
-			strata_arg_uint(rs.step_lo), strata_arg_uint(rs.step_hi),
+			strata_arg_uint(rs.step_lo), strata_arg_uint(rs.step_hi), strata_arg_uint((uint32_t)first),
 		};
 		strata_kernel *k = host->kernel(layer, "recurrent", "rnn_dropout_mask", p->options);
 		if (!k)
@@ -413,7 +413,8 @@ static strata_status rnn_forward(strata_layer *layer, const strata_host *host, c
 	if (!mask)
 		mask = xw; /* a placeholder, not read */
 	rnn_drop d;
-	if ((st = rnn_dropout(layer, host, p, args->training, args->seed, args->step, batch, in, &d, true)) != STRATA_OK)
+	if ((st = rnn_dropout(layer, host, p, args->training, args->seed, args->step,
+	                      strata_forward_sample_offset(args), batch, in, &d, true)) != STRATA_OK)
 		return st;
 	/* The initial state as the first step's h_prev (c0 read by the LSTM's kernel where prev is -1). */
 	strata_tensor *c0 = p->has_init && p->states == 2 ? strata_forward_input(args, 2) : xw;
@@ -520,7 +521,8 @@ static strata_status rnn_backward(strata_layer *layer, const strata_host *host, 
 
 	strata_tensor *drec = host->workspace(layer, p->drec);
 	rnn_drop d;
-	if ((st = rnn_dropout(layer, host, p, strata_backward_training(args), args->seed, args->step, batch, args->input,
+	if ((st = rnn_dropout(layer, host, p, strata_backward_training(args), args->seed, args->step,
+	                      strata_backward_sample_offset(args), batch, args->input,
 	                      &d, false)) != STRATA_OK)
 		return st;
 	st = core_fill(layer, host, dh, 0.0f, b * u);

@@ -112,15 +112,16 @@ static bool rnn_keep(__global const float *mask, const int has_mask, const int b
 
 /* Keras 3's dropout masks of a recurrent layer: one per sample, the same for every step; an
  * element is dropped when its 32 random bits are below `threshold`, else scaled by `scale`.
- * `lane` keeps the input's mask (0) and the state's (1) apart. */
+ * `lane` keeps the input's mask (0) and the state's (1) apart. Sample b draws as sample first + b of
+ * its global batch (data-parallel training computes a slice of it). */
 __kernel void rnn_dropout_mask(__global float *mask, const int n, const int batch, const uint lane,
                                const uint threshold, const float scale, const uint key_lo, const uint key_hi,
-                               const uint step_lo, const uint step_hi)
+                               const uint step_lo, const uint step_hi, const uint first)
 {
 	const int i = get_global_id(0), b = get_global_id(1);
 	if (i >= n || b >= batch)
 		return;
-	const uint bits = random_draw((uint)(b * n + i), lane, key_lo, key_hi, step_lo, step_hi).x;
+	const uint bits = random_draw((first + (uint)b) * (uint)n + (uint)i, lane, key_lo, key_hi, step_lo, step_hi).x;
 	mask[b * n + i] = bits < threshold ? 0.0f : scale;
 }
 
