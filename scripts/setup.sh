@@ -13,6 +13,8 @@ packages=(
 	protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata python3-onnx
 	# `strata serve` (issue 17): HTTP, JSON, and promtool (Debian's prometheus) for the metrics test
 	libmicrohttpd-dev libjansson-dev prometheus curl
+	# data-parallel training (issue 18): Open MPI's mpirun and headers
+	openmpi-bin libopenmpi-dev
 	python3 npm
 	# the layer suites' agreement with PyTorch (tests/torch_*.py): Debian's PyTorch on OpenBLAS
 	python3-torch python3-numpy python3-yaml

@@ -55,6 +55,10 @@ typedef struct cli_options {
 	bool augmented;          /* visualize --augmented: training images through the augmentation layers */
 	int64_t count;           /* --count: visualize --augmented's images, -1 unset (8) */
 	bool codebook;           /* visualize --codebook: a self-organizing map's prototypes and U-matrix */
+	/* train over several ranks (src/dist/) */
+	bool deterministic;
+	int64_t shards, collective_timeout;
+	const char *balance;
 	/* serve: its model files (every positional argument, in order) with the --weights of each */
 	const char *models[CLI_MAX_MODELS];
 	const char *model_weights[CLI_MAX_MODELS];

@@ -1,5 +1,6 @@
 /* `strata train`: Keras-like progress per epoch, validation at each epoch's end, test figures
- * at the end. */
+ * at the end. Under mpirun, one rank of a data-parallel run (src/dist/): rank 0 alone prints,
+ * logs, validates, tests and saves; every rank trains. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dist/dist.h"
 
 /* Set by SIGINT/SIGTERM; a signal handler can reach nothing else. strata_fit polls it. The
  * handler is installed with SA_RESETHAND: a second Ctrl-C ends the process at once, which is safe
@@ -372,20 +374,78 @@ static void print_continue(const cli_context *ctx, const char *lead)
 		fprintf(stderr, " --plugin-path '%s'", o->plugin_path);
 	if (o->log)
 		fprintf(stderr, " --log %s", o->log);
+	if (o->deterministic)
+		fprintf(stderr, " --deterministic");
+	if (o->shards > 0)
+		fprintf(stderr, " --shards %lld", (long long)o->shards);
+	if (o->balance)
+		fprintf(stderr, " --balance %s", o->balance);
 	fputc('\n', stderr);
+}
+
+/* Joins the MPI job when there is one (*dist NULL otherwise) and gives each rank its device:
+ * --device's {rank} and {local_rank} replaced, in `device`. */
+static int open_dist(cli_context *ctx, st_dist **dist, char *device, size_t size)
+{
+	const cli_options *o = &ctx->opt;
+	bool balance = false;
+	if (o->balance && strcmp(o->balance, "even") && !(balance = !strcmp(o->balance, "auto"))) {
+		cli_error("--balance: '%s' is neither even nor auto", o->balance);
+		return CLI_USAGE;
+	}
+	if (o->shards > 0 && !o->deterministic) {
+		cli_error("--shards is --deterministic's: add --deterministic");
+		return CLI_USAGE;
+	}
+	if (balance && o->deterministic) {
+		cli_error("--balance auto and --deterministic do not go together: deterministic shards are even");
+		return CLI_USAGE;
+	}
+	st_dist_options dopt = {.deterministic = o->deterministic,
+	                        .shards = o->shards > 0 ? (uint32_t)o->shards : 0,
+	                        .balance = balance,
+	                        .timeout_seconds = o->collective_timeout > 0 ? (double)o->collective_timeout : 0};
+	char message[512];
+	if (st_dist_open(&dopt, dist, message, sizeof(message))) {
+		cli_error("%s", message);
+		return CLI_FAILED;
+	}
+	if (o->device && strchr(o->device, '{')) {
+		if (!st_dist_device(o->device, st_dist_rank(*dist), st_dist_local_rank(*dist), device, size)) {
+			cli_error("--device '%s': only {rank} and {local_rank} are replaced", o->device);
+			return CLI_USAGE;
+		}
+		ctx->opt.device = device;
+	}
+	return CLI_OK;
 }
 
 int cmd_train(cli_context *ctx)
 {
-	int rc = cli_open_model(ctx);
-	if (rc || (rc = cli_open_runtime(ctx)))
+	st_dist *dist = NULL;
+	char device[256];
+	int rc = open_dist(ctx, &dist, device, sizeof(device));
+	if (rc) {
+		st_dist_close(dist);
 		return cli_close(ctx, rc);
+	}
+	/* Rank 0 speaks for the job; the others train quietly (their errors still reach stderr). */
+	bool lead = st_dist_rank(dist) == 0;
+	if (!lead) {
+		ctx->opt.save = NULL;
+		ctx->opt.log = NULL;
+	}
+	if ((rc = cli_open_model(ctx)) || (rc = cli_open_runtime(ctx))) {
+		if (dist)
+			st_dist_abort(dist, "could not open the model or its device (above)");
+		return cli_close(ctx, rc);
+	}
 	strata_training_config tc = strata_model_training(ctx->model);
 	const strata_device_info *dev = strata_runtime_device(ctx->rt);
 	strata_session *s = NULL;
 	strata_dataset *train = NULL, *val = NULL, *test = NULL;
 	uint32_t batch = 0;
-	progress_state ps = {.tty = isatty(STDOUT_FILENO)};
+	progress_state ps = {.tty = lead && isatty(STDOUT_FILENO)};
 	if ((rc = cli_open_session(ctx, &s, &batch)))
 		goto out_free;
 	/* A resumed run's checkpoint replaces every weight: the init_from file is not needed. */
@@ -396,7 +456,7 @@ int cmd_train(cli_context *ctx)
 		rc = cli_exit_status(ierr.status);
 		goto out_free;
 	}
-	if (!ctx->opt.resume && taken[0])
+	if (!ctx->opt.resume && taken[0] && lead)
 		printf("Weights of %s\n", taken);
 
 	/* Keras' validation_split holds out the last samples of the training set; without it the
@@ -416,10 +476,10 @@ int cmd_train(cli_context *ctx)
 			goto out_free;
 		}
 		if ((rc = cli_open_dataset(ctx, "train", 0, n - held, NULL, &train)) ||
-		    (rc = cli_open_dataset(ctx, "train", n - held, held, train, &val)))
+		    (lead && (rc = cli_open_dataset(ctx, "train", n - held, held, train, &val))))
 			goto out_free;
 	}
-	if (strata_model_data(ctx->model).test_images) {
+	if (strata_model_data(ctx->model).test_images && lead) {
 		if ((rc = cli_open_dataset(ctx, "test", 0, 0, train, &test)))
 			goto out_free;
 		if (!val)
@@ -427,9 +487,29 @@ int cmd_train(cli_context *ctx)
 	}
 
 	uint32_t epochs = ctx->opt.epochs > 0 ? (uint32_t)ctx->opt.epochs : tc.epochs;
-	printf("Training %s on %s: %u samples, batch %u, %u epochs, seed %llu\n", strata_model_name(ctx->model),
-	       dev->name, strata_dataset_count(train), batch, epochs,
-	       (unsigned long long)(ctx->opt.seed >= 0 ? (uint64_t)ctx->opt.seed : tc.seed));
+	/* Every rank's device, on rank 0's screen. */
+	char *devices = NULL;
+	if (dist) {
+		char mine[256];
+		snprintf(mine, sizeof(mine), "rank %u on %.80s: %.150s", st_dist_rank(dist), st_dist_host(dist), dev->name);
+		devices = st_dist_gather_text(dist, mine);
+	}
+	strata_parallel solo = {.rank = 0, .ranks = 1,
+	                        .shards = st_dist_shards(ctx->opt.shards > 0 ? (uint32_t)ctx->opt.shards : 0, 1)};
+	const strata_parallel *par = dist ? st_dist_parallel(dist) : ctx->opt.deterministic ? &solo : NULL;
+	if (lead) {
+		printf("Training %s on %s: %u samples, batch %u, %u epochs, seed %llu", strata_model_name(ctx->model),
+		       dist ? "several ranks" : dev->name, strata_dataset_count(train), batch, epochs,
+		       (unsigned long long)(ctx->opt.seed >= 0 ? (uint64_t)ctx->opt.seed : tc.seed));
+		if (par)
+			printf(", %u rank%s", par->ranks, par->ranks == 1 ? "" : "s");
+		if (par && par->shards)
+			printf(", deterministic: %u shards a batch", par->shards);
+		printf("\n");
+		for (uint32_t r = 0; devices && r < st_dist_ranks(dist); r++)
+			printf("  %s\n", devices + (size_t)r * 256);
+	}
+	free(devices);
 	make_header(&ps, ctx->model);
 	if ((rc = open_log(ctx, &ps)))
 		goto out_free;
@@ -444,14 +524,19 @@ int cmd_train(cli_context *ctx)
 		.no_shuffle = !tc.shuffle,
 		.save_path = ctx->opt.save,
 		.resume_path = ctx->opt.resume,
-		.progress = show,
-		.epoch_end = log_epoch,
+		.progress = lead ? show : NULL,
+		.epoch_end = lead ? log_epoch : NULL,
 		.progress_user = &ps,
 		.progress_interval = 0.5,
 		.stop = (const volatile int *)&stop_requested,
+		.parallel = par,
 	};
 	strata_error err = {0};
 	if (strata_fit(s, train, val, &fo, &err) != STRATA_OK) {
+		/* One rank failing (its device lost, its disk full) ends them all, naming it; a stop
+		 * reached every rank at the same step, and each goes as one process does. */
+		if (dist && err.status != STRATA_ERR_INTERRUPTED)
+			st_dist_abort(dist, err.message);
 		if (ps.tty)
 			printf("\n");
 		cli_error("%s", err.message);
@@ -471,6 +556,8 @@ int cmd_train(cli_context *ctx)
 		}
 		goto out_free;
 	}
+	if (dist && ctx->opt.profile)
+		st_dist_report(dist, stdout);
 	if (test && (rc = cli_print_evaluation(ctx->model, s, test, batch, NULL)))
 		goto out_free;
 	if (ctx->opt.save)
@@ -487,5 +574,7 @@ out_free:
 	strata_dataset_free(test);
 	strata_dataset_free(train);
 	strata_session_destroy(s);
-	return cli_close(ctx, rc);
+	rc = cli_close(ctx, rc);
+	st_dist_close(dist);
+	return rc;
 }

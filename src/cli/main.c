@@ -42,7 +42,10 @@ static const command commands[] = {
 	             "--random) through the network with freshly initialized weights."},
 	[TRAIN] = {"train", cmd_train, 1, 1, "MODEL.yaml", "train on the model's data; test figures at the end",
 	           "Trains on the model's data: a progress line per epoch, validation figures at each epoch's\n"
-	           "end, test loss, accuracy and LRAP at the end. Ctrl-C saves a checkpoint where the run is."},
+	           "end, test loss, accuracy and LRAP at the end. Ctrl-C saves a checkpoint where the run is.\n"
+	           "Under mpirun (mpirun -np N strata train ...) the N ranks train one model together: each\n"
+	           "computes a slice of every batch on its device (--device gpu:{local_rank} gives each its\n"
+	           "own), their gradients are summed, and rank 0 alone prints, logs and saves."},
 	[EVAL] = {"eval", cmd_eval, 1, 1, "MODEL.yaml", "test loss, accuracy and label ranking average precision",
 	          "Evaluates weights on the model's test set: loss, accuracy and label ranking average\n"
 	          "precision."},
@@ -158,6 +161,15 @@ static const option options[] = {
 	TEXT("--resume", NULL, "PATH", resume, BIT(TRAIN), "continue training from a checkpoint"),
 	TEXT("--log", NULL, "PATH", log, BIT(TRAIN), "training log as CSV (default: next to --save, W.csv)"),
 	COUNT("--limit", NULL, "N", limit, 1, UINT32_MAX, BIT(TRAIN), "train on the first N training samples only"),
+	FLAG("--deterministic", NULL, deterministic, BIT(TRAIN),
+	     "cut each batch into shards summed in a fixed order: the same weights\n"
+	     "bit for bit on any number of ranks (mpirun -np N), one included"),
+	COUNT("--shards", NULL, "K", shards, 1, 65536, BIT(TRAIN),
+	      "--deterministic's shards per batch, a multiple of the ranks\n(default 4, or the ranks where they do not divide 4)"),
+	TEXT("--balance", NULL, "even|auto", balance, BIT(TRAIN),
+	     "under mpirun: slices of each batch even (default) or in proportion\nto each rank's measured speed"),
+	COUNT("--collective-timeout", NULL, "SECONDS", collective_timeout, 1, 86400, BIT(TRAIN),
+	      "under mpirun: a rank waiting longer for the others ends the job (default 60)"),
 	COUNT("--seed", NULL, "N", seed, 0, INT64_MAX, BIT(TRAIN),
 	      "seed of the initial weights, sample order and dropout (default: the model's)"),
 	COUNT("--seed", NULL, "N", seed, 0, INT64_MAX, SEEDED & ~BIT(TRAIN),
@@ -430,7 +442,8 @@ int main(int argc, char **argv)
 		.opt = {.batch = -1, .seed = -1, .epochs = -1, .limit = -1, .budget = -1, .width = -1, .height = -1,
 		        .filters = -1, .steps = -1, .grid = -1, .count = -1, .port = -1, .max_batch_size = -1,
 		        .max_queue_delay_us = -1, .max_queue_size = -1, .timeout_us = -1, .max_body_bytes = -1,
-		        .max_header_bytes = -1, .max_connections = -1, .client_timeout = -1}};
+		        .max_header_bytes = -1, .max_connections = -1, .client_timeout = -1, .shards = -1,
+		        .collective_timeout = -1}};
 	int at, help_at;
 	int c = locate_command(argc, argv, &at, &help_at);
 	if (at >= 0 && c < 0)
