@@ -21,7 +21,8 @@ mpirun="mpirun --oversubscribe --bind-to none"
 python=/usr/bin/python3
 
 data=$(cd "$src/../data/mnist" 2>/dev/null && pwd) || { echo "FAIL: run scripts/fetch-mnist.sh"; exit 1; }
-sed "s#\.\./data/mnist#$data#" "$src/../models/mnist_cnn.yaml" >"$tmp/m.yaml"
+# Without its test set: no validation each epoch, no test at the end (minutes of CI otherwise).
+sed -e "s#\.\./data/mnist#$data#" -e "/test_images/d" -e "/test_labels/d" "$src/../models/mnist_cnn.yaml" >"$tmp/m.yaml"
 train="--limit 384 --batch-size 64 --epochs 1"
 
 # close A B TOL: the weights of two checkpoints agree within TOL (absolute).
@@ -43,7 +44,8 @@ grep -q "deterministic: 4 shards a batch" "$tmp/out"
 check "the shards are said: $(said)" $?
 $mpirun -np 2 "$strata" train "$tmp/m.yaml" $train --deterministic --save "$tmp/d2.stw" >"$tmp/out" 2>&1
 check "mpirun -np 2 --deterministic: $(said)" $?
-grep -q "rank 1 on" "$tmp/out" && [ "$(grep -c '^Epoch 1/1' "$tmp/out")" -eq 1 ] && [ "$(grep -c '^Test accuracy' "$tmp/out")" -eq 1 ]
+grep -q "rank 1 on" "$tmp/out" && [ "$(grep -c '^Epoch 1/1' "$tmp/out")" -eq 1 ] &&
+	[ "$(grep -c '^Weights saved' "$tmp/out")" -eq 1 ]
 check "rank 0 alone prints, naming every rank's device: $(said)" $?
 cmp "$tmp/d1.stw" "$tmp/d2.stw"
 check "2 ranks write the checkpoint of 1 process byte for byte" $?
@@ -80,7 +82,7 @@ check "resumed with another number of ranks: the same checkpoint" $?
 run_job() {
 	name=$1
 	shift
-	$mpirun -np 2 "$strata" train "$tmp/m.yaml" --batch-size 64 --epochs 50 "$@" >"$tmp/$name.out" 2>&1 &
+	$mpirun -np 2 "$strata" train "$tmp/m.yaml" --limit 384 --batch-size 64 --epochs 1000 "$@" >"$tmp/$name.out" 2>&1 &
 	job=$!
 	ranks=""
 	for _ in $(seq 1 600); do
@@ -110,13 +112,14 @@ run_job kill --save "$tmp/k.stw"
 set -- $ranks
 [ $# -eq 2 ]
 check "two ranks training: $ranks $(tail -c 400 "$tmp/kill.out")" $?
-sleep 2 # an epoch's checkpoint or none: either way the file is whole
+sleep 3 # checkpoints every epoch (under a second): the kill may land in one, the file stays whole
 kill -9 "$2"
 ended_within 10
 check "a killed rank ends every rank within 10 s" $?
 [ "$rc" -ne 0 ] && grep -q "rank 1" "$tmp/kill.out" && grep -qi "signal 9\|killed" "$tmp/kill.out"
 check "mpirun exits non-zero naming the rank and the cause: $(tail -c 600 "$tmp/kill.out")" $?
-[ ! -e "$tmp/k.stw" ] || "$strata" eval "$tmp/m.yaml" --weights "$tmp/k.stw" --batch-size 500 >"$tmp/out" 2>&1
+# read_stw checks the structure and the CRC-32 of the whole file.
+[ ! -e "$tmp/k.stw" ] || close "$tmp/k.stw" "$tmp/k.stw" 0 >"$tmp/out" 2>&1
 check "the last checkpoint is intact: $(said)" $?
 
 run_job hang --collective-timeout 3
