@@ -5,6 +5,7 @@
  * reported with the rank and host, then the job is aborted. */
 #include <math.h>
 #include <mpi.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -48,21 +49,26 @@ static strata_status mpi_fail(strata_error *err, const char *what, int rc)
 	return STRATA_ERR_IO;
 }
 
-/* Polls `req` until it completes or the timeout passes: spinning first (a step's collective
- * usually completes within microseconds of the last rank's arrival), then sleeping 50 us a turn. */
+/* Polls `req` until it completes or the timeout passes. A non-blocking collective advances only
+ * inside MPI calls (a large allreduce is many rounds), so the first second is spent testing
+ * without pause, yielding the core now and then to a rank that shares it (an oversubscribed
+ * host); past it (a rank far behind, or gone), a test every millisecond. */
 static strata_status wait_for(st_dist *d, MPI_Request *req, const char *what, strata_error *err)
 {
 	double t0 = now_s();
 	if (d->last_end > 0)
 		d->compute_seconds += t0 - d->last_end;
-	for (unsigned turn = 0;; turn++) {
+	for (unsigned turn = 1;; turn++) {
 		int done = 0;
 		int rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
 		if (rc != MPI_SUCCESS)
 			return mpi_fail(err, what, rc);
 		if (done)
 			break;
-		if (now_s() - t0 > d->timeout) {
+		if (turn % 64)
+			continue;
+		double waited = now_s() - t0;
+		if (waited > d->timeout) {
 			if (err) {
 				err->status = STRATA_ERR_IO;
 				snprintf(err->message, sizeof(err->message),
@@ -72,8 +78,10 @@ static strata_status wait_for(st_dist *d, MPI_Request *req, const char *what, st
 			}
 			return STRATA_ERR_IO;
 		}
-		if (turn > 2000)
-			nanosleep(&(struct timespec){.tv_nsec = 50 * 1000}, NULL);
+		if (waited > 1.0)
+			nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+		else
+			sched_yield();
 	}
 	d->last_end = now_s();
 	d->collective_seconds += d->last_end - t0;
