@@ -7,10 +7,12 @@
 #    byte for byte the checkpoint of 1 process for both;
 #  - rank 0 alone prints and saves; --device's {local_rank} gives each rank its device;
 #  - faults: a rank killed mid-run ends every rank within 10 s, mpirun naming the rank and host;
+#    a rank whose device is lost (the fault shim) aborts the job naming itself and the failed call;
 #    a rank that stops answering ends the job after --collective-timeout, the waiting rank naming
 #    itself, its host and what it waited for; the last checkpoint stays intact;
 #  - bad command lines exit 2.
 set -u
+shim=${1:?usage: test_mpi.sh cl_faults.so}
 . "$(dirname "$0")/lib.sh"
 private_cache
 # Open MPI refuses root unless told; only the tests and benches say so (scripts/ docs).
@@ -130,6 +132,16 @@ check "a rank that stops answering ends the job after the timeout" $?
 [ "$rc" -ne 0 ] && grep -q "rank 0 of 2 on .*waited more than 3 s for the other ranks" "$tmp/hang.out"
 check "the waiting rank names itself, its host and what it waited for: $(tail -c 600 "$tmp/hang.out")" $?
 kill -9 "$2" 2>/dev/null
+
+# A device lost on rank 1 (the fault shim fails its OpenCL calls after the first 400): the job
+# ends at once, rank 1 naming itself, its host and the failed call.
+start=$(date +%s)
+$mpirun -np 1 "$strata" train "$tmp/m.yaml" --limit 384 --batch-size 64 --epochs 1000 --save "$tmp/l.stw" : \
+	-np 1 -x LD_PRELOAD="$shim" -x STRATA_FAULT_CL_AFTER=400 \
+	"$strata" train "$tmp/m.yaml" --limit 384 --batch-size 64 --epochs 1000 >"$tmp/out" 2>&1
+rc=$?
+[ "$rc" -ne 0 ] && [ $(($(date +%s) - start)) -lt 60 ] && grep -q "strata: rank 1 of 2 on .*: .*cl[A-Z][A-Za-z]*" "$tmp/out"
+check "a device lost on one rank ends the job, naming the rank, host and call: $(said)" $?
 
 # ---- each rank its device ---------------------------------------------------------------------
 # This machine has one device, cpu:0: rank 1's gpu:1 (or cpu:1) is missing, and the job ends.
