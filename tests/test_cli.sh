@@ -170,6 +170,11 @@ else
 	check "strata train exits 0 ($(tail -3 "$tmp/train"))" $?
 	grep -q "^Epoch 2/2" "$tmp/train" && grep -q "val_accuracy" "$tmp/train"
 	check "train shows each epoch with validation figures" $?
+	# On a terminal (script(1) gives it one) every epoch has its header, even an epoch of one batch
+	# that ends before its first one-a-second report, and the bar is redrawn in place.
+	script -qec "'$strata' train '$tmp/mlp.yaml' --limit 64 --batch-size 64 --epochs 2" /dev/null >"$tmp/tty" 2>&1
+	[ "$(tr -d '\r' <"$tmp/tty" | grep -c '^Epoch [12]/2$')" -eq 2 ] && grep -q "$(printf '\r')1/1 \[" "$tmp/tty"
+	check "on a terminal each epoch of one batch has its header: $(tr '\r\n' '  ' <"$tmp/tty" | head -c 600)" $?
 	head -1 "$tmp/w.csv" | grep -q "^epoch,batch,loss,accuracy,val_loss,val_accuracy,images_per_s,seconds$" &&
 		[ "$(grep -Ec '^[12],32,[0-9.]+,[0-9.]+,[0-9.]+,[0-9.]+,' "$tmp/w.csv")" -eq 2 ]
 	check "train writes a CSV log next to the weights, with validation figures at each epoch end" $?

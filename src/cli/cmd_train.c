@@ -39,6 +39,7 @@ static const char map_log_header[] =
 typedef struct progress_state {
 	bool tty;
 	int last_width;
+	uint32_t header_epoch; /* the epoch whose "Epoch N/M" line a terminal has shown */
 	FILE *log;         /* CSV training log, or NULL */
 	char log_path[LOG_PATH_MAX];
 	/* A resumed run's log as it was, and its mode: start_log rewrites it without the rows the
@@ -239,8 +240,11 @@ static void show(void *user, const strata_progress *p)
 		log_row(ps, p); /* an epoch's end is logged by log_epoch, before its checkpoint */
 	if (!p->epoch_done && !ps->tty)
 		return; /* a log file gets one line per epoch */
-	if (p->batch == 1 && !p->epoch_done)
+	/* On a terminal the header comes before the epoch's first report, whichever batch that is:
+	 * reports are at most one a second, and a fast epoch may have none before its end. */
+	if (ps->tty && p->epoch != ps->header_epoch)
 		printf("Epoch %u/%u\n", p->epoch, p->epochs);
+	ps->header_epoch = p->epoch;
 	char bar[31];
 	int filled = p->batches ? (int)(30.0 * p->batch / p->batches) : 30;
 	for (int i = 0; i < 30; i++)

@@ -46,13 +46,16 @@ static strata_status train_step(strata_session *s, strata_dataset *train, uint32
 static strata_status measure(strata_session *s, strata_progress *p, double *outputs, uint32_t seen, uint32_t images,
                              double t0, st_parallel *par, strata_error *err)
 {
-	double reg;
+	double reg = 0.0;
 	size_t n = s->n_heads;
+	/* The steps run asynchronously: the clock stops only once the queue has done them. */
+	strata_status st = n > 0 ? st_loss_read_sums(s, outputs, outputs + n, &reg, err) : st_finish(s->rt, err);
+	if (st)
+		return st;
 	double elapsed = now_s() - t0;
 	if (par && n > 0) {
-		strata_status st = st_loss_read_sums(s, outputs, outputs + n, &reg, err);
 		outputs[2 * n] = seen;
-		if (st || (st = st_parallel_sum_figures(par, outputs, 2 * n + 1, err)))
+		if ((st = st_parallel_sum_figures(par, outputs, 2 * n + 1, err)))
 			return st;
 		seen = (uint32_t)outputs[2 * n];
 	}
@@ -64,9 +67,6 @@ static strata_status measure(strata_session *s, strata_progress *p, double *outp
 		p->n_outputs = 0;
 		return STRATA_OK;
 	}
-	strata_status st = par ? STRATA_OK : st_loss_read_sums(s, outputs, outputs + n, &reg, err);
-	if (st)
-		return st;
 	p->loss = st_loss_total(s, outputs, seen, reg);
 	p->accuracy = outputs[n] / seen;
 	for (size_t h = 0; h < n; h++) {
