@@ -13,8 +13,11 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 build=${STRATA_BUILD_DIR:-build}
 
+# Each phase says how long it took: CI has 30 minutes on 2 cores for all of them.
+start=$SECONDS
 scripts/setup.sh
 scripts/fetch-mnist.sh
+echo "test.sh: setup and data took $((SECONDS - start)) s"
 
 # CI always has PoCL: no OpenCL device is a failure, never a reason to skip tests.
 devices=$(clinfo -l 2>&1 || true)
@@ -33,7 +36,9 @@ elif [ -f "$build/meson-private/coredata.dat" ]; then
 else
 	meson setup "$build"
 fi
+start=$SECONDS
 meson compile -C "$build"
+echo "test.sh: building $build took $((SECONDS - start)) s"
 
 # One folder of PoCL's compiled kernels for every pass below (the normal build, the sanitizer build,
 # valgrind's native run) and for the shell tests that keep Strata's cache folder private: a kernel
@@ -45,7 +50,9 @@ mkdir -p "$POCL_CACHE_DIR"
 
 status=0
 echo "test.sh: the test suites ($build)"
+start=$SECONDS
 meson test -C "$build" --print-errorlogs "$@" || status=$?
+echo "test.sh: the test suites took $((SECONDS - start)) s"
 [ $# -eq 0 ] || exit "$status"
 
 # The sanitizer build: its default test setup (tests/sanitizers/meson.build) gives every test the
