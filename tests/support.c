@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "device/runtime.h"
 #include "exec/session.h"
@@ -101,6 +102,34 @@ char *ts_src_path(const char *relative)
 	ck_assert_ptr_nonnull(p);
 	snprintf(p, n, "%s/%s", dir, relative);
 	return p;
+}
+
+char *ts_mnist_file(const char *name)
+{
+	char rel[256];
+	snprintf(rel, sizeof(rel), "../data/mnist/%s", name);
+	char *p = ts_src_path(rel);
+	ck_assert_msg(access(p, R_OK) == 0, "%s is missing: run scripts/fetch-mnist.sh", p);
+	return p;
+}
+
+strata_dataset *ts_mnist(strata_runtime *rt, bool train, strata_dataset_options o)
+{
+	char *images = ts_mnist_file(train ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte");
+	char *labels = ts_mnist_file(train ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte");
+	o.size = sizeof(o);
+	o.images = images;
+	o.labels = labels;
+	if (o.scale == 0)
+		o.scale = 1.0 / 255;
+	if (o.num_classes == 0)
+		o.num_classes = 10;
+	strata_dataset *ds = NULL;
+	strata_error err = {0};
+	ck_assert_msg(strata_dataset_load(rt, &o, &ds, &err) == STRATA_OK, "%s", err.message);
+	free(images);
+	free(labels);
+	return ds;
 }
 
 void ts_tmpdir_make(char *dir, size_t size, const char *prefix)

@@ -48,6 +48,11 @@ void ts_net_close(ts_net *net);
 
 /* Path of a file under tests/ in the source tree; returns a static-lifetime-free malloc'd string. */
 char *ts_src_path(const char *relative);
+/* data/mnist/NAME (scripts/fetch-mnist.sh fetches it): a failed assertion when it is missing. */
+char *ts_mnist_file(const char *name);
+/* MNIST's training set (`train`) or its test set with `o`'s choices (offset, limit, labels kept,
+ * standardization); pixels scaled by 1/255 and 10 classes unless `o` says otherwise. */
+strata_dataset *ts_mnist(strata_runtime *rt, bool train, strata_dataset_options o);
 /* A fresh folder $TMPDIR/strata-PREFIX-XXXXXX (default /tmp) into dir; removed with all it holds. */
 void ts_tmpdir_make(char *dir, size_t size, const char *prefix);
 void ts_tmpdir_remove(const char *dir);

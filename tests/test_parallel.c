@@ -132,17 +132,7 @@ static void stop_rank1(void *user, const strata_progress *p)
 
 static strata_dataset *mnist(strata_runtime *rt)
 {
-	char *images = ts_src_path("../data/mnist/train-images-idx3-ubyte");
-	char *labels = ts_src_path("../data/mnist/train-labels-idx1-ubyte");
-	ck_assert_msg(access(images, R_OK) == 0, "%s is missing: run scripts/fetch-mnist.sh", images);
-	strata_dataset_options o = {.size = sizeof(o), .images = images, .labels = labels, .scale = 1.0 / 255,
-	                            .num_classes = 10, .limit = IMAGES};
-	strata_dataset *ds = NULL;
-	strata_error err = {0};
-	ck_assert_msg(strata_dataset_load(rt, &o, &ds, &err) == STRATA_OK, "%s", err.message);
-	free(images);
-	free(labels);
-	return ds;
+	return ts_mnist(rt, true, (strata_dataset_options){.limit = IMAGES});
 }
 
 static void *rank_main(void *arg)

@@ -10,29 +10,11 @@
 #include "exec/session.h"
 #include "support.h"
 
-static char *data_file(const char *name)
-{
-	char rel[256];
-	snprintf(rel, sizeof(rel), "../data/mnist/%s", name);
-	char *p = ts_src_path(rel);
-	ck_assert_msg(access(p, R_OK) == 0, "%s is missing: run scripts/fetch-mnist.sh", p);
-	return p;
-}
-
 static strata_dataset *mnist(strata_runtime *rt, bool train, uint32_t offset, uint32_t limit, bool standardize,
                              const strata_dataset *reference)
 {
-	char *images = data_file(train ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte");
-	char *labels = data_file(train ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte");
-	strata_dataset_options o = {.size = sizeof(o), .images = images, .labels = labels, .scale = 1.0 / 255,
-	                            .num_classes = 10, .offset = offset, .limit = limit, .standardize = standardize,
-	                            .reference = reference};
-	strata_dataset *ds = NULL;
-	strata_error err = {0};
-	ck_assert_msg(strata_dataset_load(rt, &o, &ds, &err) == STRATA_OK, "%s", err.message);
-	free(images);
-	free(labels);
-	return ds;
+	return ts_mnist(rt, train, (strata_dataset_options){.offset = offset, .limit = limit, .standardize = standardize,
+	                                                    .reference = reference});
 }
 
 START_TEST(test_short_cnn_run_learns)
@@ -267,7 +249,7 @@ START_TEST(test_gather_follows_shuffled_order)
 	strata_runtime *rt = dev.rt;
 	strata_dataset *ds = mnist(rt, true, 100, 50, false, NULL);
 	strata_idx *images = NULL, *labels = NULL;
-	char *ip = data_file("train-images-idx3-ubyte"), *lp = data_file("train-labels-idx1-ubyte");
+	char *ip = ts_mnist_file("train-images-idx3-ubyte"), *lp = ts_mnist_file("train-labels-idx1-ubyte");
 	strata_error err = {0};
 	ck_assert_int_eq(strata_idx_load(ip, &images, &err), STRATA_OK);
 	ck_assert_int_eq(strata_idx_load(lp, &labels, &err), STRATA_OK);
@@ -328,7 +310,7 @@ START_TEST(test_standardization)
 	float *x = malloc((size_t)N * P * sizeof(float));
 	uint8_t *raw = malloc((size_t)N * P);
 	strata_idx *images = NULL;
-	char *ip = data_file("train-images-idx3-ubyte");
+	char *ip = ts_mnist_file("train-images-idx3-ubyte");
 	strata_error err = {0};
 	ck_assert_int_eq(strata_idx_load(ip, &images, &err), STRATA_OK);
 	memcpy(raw, images->data, (size_t)N * P);
@@ -356,7 +338,7 @@ START_TEST(test_standardization)
 	float *on_dev = malloc(20 * P * sizeof(float)), *host = malloc(20 * P * sizeof(float));
 	st_tensor_read(rt, &t, 0, on_dev, 20 * P * sizeof(float), &err);
 	strata_idx *timages = NULL;
-	char *tp = data_file("t10k-images-idx3-ubyte");
+	char *tp = ts_mnist_file("t10k-images-idx3-ubyte");
 	ck_assert_int_eq(strata_idx_load(tp, &timages, &err), STRATA_OK);
 	strata_dataset_transform(train, timages->data, host, 20);
 	for (int i = 0; i < 20 * P; i++)
@@ -380,14 +362,14 @@ START_TEST(test_inconsistent_files_refused)
 {
 	ts_device dev = ts_device_open();
 	strata_runtime *rt = dev.rt;
-	char *images = data_file("t10k-images-idx3-ubyte"), *labels = data_file("train-labels-idx1-ubyte");
+	char *images = ts_mnist_file("t10k-images-idx3-ubyte"), *labels = ts_mnist_file("train-labels-idx1-ubyte");
 	strata_dataset_options o = {.size = sizeof(o), .images = images, .labels = labels, .num_classes = 10};
 	strata_dataset *ds = NULL;
 	strata_error err = {0};
 	ck_assert_int_eq(strata_dataset_load(rt, &o, &ds, &err), STRATA_ERR_INVALID);
 	ck_assert_msg(strstr(err.message, "10000 samples") && strstr(err.message, "60000 labels"), "%s", err.message);
 	free(labels);
-	labels = data_file("t10k-labels-idx1-ubyte");
+	labels = ts_mnist_file("t10k-labels-idx1-ubyte");
 	o.labels = labels;
 	o.num_classes = 5; /* labels 5..9 exist */
 	ck_assert_int_eq(strata_dataset_load(rt, &o, &ds, &err), STRATA_ERR_INVALID);

@@ -16,31 +16,13 @@
 
 /* ---- Fixtures ----------------------------------------------------------------------------- */
 
-static char *data_file(const char *name)
-{
-	char rel[256];
-	snprintf(rel, sizeof(rel), "../data/mnist/%s", name);
-	char *p = ts_src_path(rel);
-	ck_assert_msg(access(p, R_OK) == 0, "%s is missing: run scripts/fetch-mnist.sh", p);
-	return p;
-}
-
 /* MNIST images [offset, offset + limit) among those labelled with one of `keep` (all when
  * n_keep is 0), one-hot over 10 classes unless `classes` says otherwise. */
 static strata_dataset *mnist(strata_runtime *rt, bool train, uint32_t offset, uint32_t limit,
                              const uint32_t *keep, uint32_t n_keep, uint32_t classes)
 {
-	char *images = data_file(train ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte");
-	char *labels = data_file(train ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte");
-	strata_dataset_options o = {.size = sizeof(o), .images = images, .labels = labels, .scale = 1.0 / 255,
-	                            .num_classes = classes ? classes : 10, .offset = offset, .limit = limit,
-	                            .keep_labels = keep, .n_keep_labels = n_keep};
-	strata_dataset *ds = NULL;
-	strata_error err = {0};
-	ck_assert_msg(strata_dataset_load(rt, &o, &ds, &err) == STRATA_OK, "%s", err.message);
-	free(images);
-	free(labels);
-	return ds;
+	return ts_mnist(rt, train, (strata_dataset_options){.num_classes = classes, .offset = offset, .limit = limit,
+	                                                    .keep_labels = keep, .n_keep_labels = n_keep});
 }
 
 /* A perceptron: flatten, dense_1 (hidden, relu), dense_2 (softmax); `init` is appended as the
@@ -547,7 +529,7 @@ START_TEST(test_keep_labels)
 	strata_registry *reg = ts_registry();
 	strata_runtime *rt = ts_runtime(reg);
 	strata_idx *labels = NULL;
-	char *lp = data_file("train-labels-idx1-ubyte");
+	char *lp = ts_mnist_file("train-labels-idx1-ubyte");
 	strata_error err = {0};
 	ck_assert_int_eq(strata_idx_load(lp, &labels, &err), STRATA_OK);
 	const uint8_t *all = labels->data;
@@ -572,7 +554,7 @@ START_TEST(test_keep_labels)
 	ds = mnist(rt, false, 0, 0, nine, 1, 10);
 	uint32_t nines = 0;
 	strata_idx *tl = NULL;
-	char *tp = data_file("t10k-labels-idx1-ubyte");
+	char *tp = ts_mnist_file("t10k-labels-idx1-ubyte");
 	ck_assert_int_eq(strata_idx_load(tp, &tl, &err), STRATA_OK);
 	for (uint32_t j = 0; j < tl->dims[0]; j++)
 		nines += ((const uint8_t *)tl->data)[j] == 9;
@@ -582,7 +564,7 @@ START_TEST(test_keep_labels)
 	strata_dataset_free(ds);
 
 	/* Refusals: a kept class beyond num_classes, more samples than are kept. */
-	char *ip = data_file("t10k-images-idx3-ubyte");
+	char *ip = ts_mnist_file("t10k-images-idx3-ubyte");
 	strata_dataset_options o = {.size = sizeof(o), .images = ip, .labels = tp, .num_classes = 8,
 	                            .keep_labels = nine, .n_keep_labels = 1};
 	ck_assert_int_eq(strata_dataset_load(rt, &o, &ds, &err), STRATA_ERR_INVALID);

@@ -80,16 +80,21 @@ int cli_open_model(cli_context *ctx)
 	return CLI_OK;
 }
 
-int cli_open_runtime(cli_context *ctx)
+const char *cli_device_selector(const cli_context *ctx, const strata_model *model)
 {
 	const char *device = ctx->opt.device;
 	if (!device || !*device)
 		device = getenv("STRATA_DEVICE");
-	if ((!device || !*device) && ctx->model)
-		device = strata_model_device(ctx->model);
+	if ((!device || !*device) && model)
+		device = strata_model_device(model);
+	return device && *device ? device : NULL;
+}
+
+int cli_open_runtime(cli_context *ctx)
+{
 	strata_runtime_options opts = {
 		.size = sizeof(opts),
-		.device = device,
+		.device = cli_device_selector(ctx, ctx->model),
 		.profile = ctx->opt.profile,
 		.log = cli_log,
 		.verbosity = verbosity(ctx),

@@ -12,7 +12,7 @@ int cmd_devices(cli_context *ctx)
 		cli_error("%s", err.message);
 		return CLI_FAILED;
 	}
-	const char *sel = ctx->opt.device ? ctx->opt.device : getenv("STRATA_DEVICE");
+	const char *sel = cli_device_selector(ctx, NULL);
 	bool have_choice = strata_device_select(devs, n, sel, &chosen, &err) == STRATA_OK;
 	for (size_t i = 0; i < n; i++) {
 		const strata_device_info *d = &devs[i];

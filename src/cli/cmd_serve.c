@@ -89,7 +89,9 @@ static int batching_of(const cli_options *o, const strata_model *model, strata_s
 }
 
 /* Reads the model file (its name, device and serving: section) and adds it to the list as `name`
- * (NULL: the model file's name). */
+ * (NULL: the model file's name). The served model reads the file again when it loads, and at
+ * every reload: this first reading only lets a bad file or name end `strata serve` before it
+ * listens. */
 static int add_model(cli_context *ctx, served_list *l, const char *yaml, const char *weights, const char *name)
 {
 	const cli_options *o = &ctx->opt;
@@ -110,10 +112,7 @@ static int add_model(cli_context *ctx, served_list *l, const char *yaml, const c
 	served *s = &l->items[l->n++];
 	memset(s, 0, sizeof(*s));
 	snprintf(s->name, sizeof(s->name), "%s", name ? name : strata_model_name(model));
-	/* --device, then STRATA_DEVICE, then the model's device:, as every command chooses. */
-	const char *device = o->device && *o->device ? o->device : getenv("STRATA_DEVICE");
-	if (!device || !*device)
-		device = strata_model_device(model);
+	const char *device = cli_device_selector(ctx, model);
 	s->yaml = strdup(yaml);
 	s->weights = weights ? strdup(weights) : NULL;
 	s->device = device ? strdup(device) : NULL;

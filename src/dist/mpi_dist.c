@@ -22,9 +22,11 @@ struct st_dist {
 	double *exchange; /* per rank: its last step's seconds and samples */
 	uint32_t *last;   /* the counts of the last step */
 	double *frac;     /* split's remainders, one per rank */
-	/* For st_dist_report: gradient exchanges (sums and gathers of more than a few figures), time
-	 * in every collective, and time between them (computing). */
+	/* For st_dist_report: gradient exchanges, time in every collective, and time between them
+	 * (computing). A step's gradients are the first floats a rank sums or gathers (the epoch's
+	 * figures come after its steps), and every step's are as many: `gradients` is their count. */
 	uint64_t exchanges;
+	size_t gradients;
 	double collective_seconds, compute_seconds, last_end;
 };
 
@@ -88,13 +90,20 @@ static strata_status wait_for(st_dist *d, MPI_Request *req, const char *what, st
 	return STRATA_OK;
 }
 
+static void count_exchange(st_dist *d, size_t count)
+{
+	if (!d->gradients)
+		d->gradients = count;
+	d->exchanges += count == d->gradients;
+}
+
 static strata_status sum(void *user, float *values, size_t count, strata_error *err)
 {
 	st_dist *d = user;
 	if (count > INT32_MAX)
 		return mpi_fail(err, "MPI_Iallreduce of more than 2^31 floats", MPI_ERR_COUNT);
 	MPI_Request req;
-	d->exchanges += count > 64; /* not the epoch's figures */
+	count_exchange(d, count);
 	int rc = MPI_Iallreduce(MPI_IN_PLACE, values, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req);
 	return rc != MPI_SUCCESS ? mpi_fail(err, "MPI_Iallreduce", rc) : wait_for(d, &req, "the gradients' sum", err);
 }
@@ -105,7 +114,7 @@ static strata_status gather(void *user, const float *mine, size_t count, float *
 	if (count > INT32_MAX)
 		return mpi_fail(err, "MPI_Iallgather of more than 2^31 floats", MPI_ERR_COUNT);
 	MPI_Request req;
-	d->exchanges++;
+	count_exchange(d, count);
 	int rc = MPI_Iallgather(mine, (int)count, MPI_FLOAT, all, (int)count, MPI_FLOAT, MPI_COMM_WORLD, &req);
 	return rc != MPI_SUCCESS ? mpi_fail(err, "MPI_Iallgather", rc) : wait_for(d, &req, "the shards' gather", err);
 }

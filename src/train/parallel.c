@@ -25,34 +25,22 @@ static size_t gradient_floats(const strata_session *s)
 	return n;
 }
 
-static strata_status read_gradients(strata_session *s, float *host, strata_error *err)
+/* Copies every gradient between the device and `host` (one float array in parameter order):
+ * to the host when `to_host`, else back to the device. */
+static strata_status copy_gradients(strata_session *s, float *host, bool to_host, strata_error *err)
 {
-	if (s->opt.pool_mode == ST_POOL_SHARED)
-		return st_tensor_read(s->rt, s->opt.all_grads, 0, host, (size_t)s->opt.elems * sizeof(float), err);
-	size_t at = 0;
-	for (size_t i = 0; i < s->opt.n_params; i++) {
-		const st_opt_param *q = &s->opt.params[i];
-		strata_status st = q->count ? st_tensor_read(s->rt, q->g, 0, host + at, q->count * sizeof(float), err)
-		                            : STRATA_OK;
+	/* A shared pool holds them all in one buffer: one copy. */
+	bool pool = s->opt.pool_mode == ST_POOL_SHARED;
+	size_t at = 0, buffers = pool ? 1 : s->opt.n_params;
+	for (size_t i = 0; i < buffers; i++) {
+		strata_tensor *t = pool ? s->opt.all_grads : s->opt.params[i].g;
+		size_t count = pool ? (size_t)s->opt.elems : (size_t)s->opt.params[i].count;
+		strata_status st = !count ? STRATA_OK
+		                   : to_host ? st_tensor_read(s->rt, t, 0, host + at, count * sizeof(float), err)
+		                             : st_tensor_write(s->rt, t, 0, host + at, count * sizeof(float), err);
 		if (st)
 			return st;
-		at += q->count;
-	}
-	return STRATA_OK;
-}
-
-static strata_status write_gradients(strata_session *s, const float *host, strata_error *err)
-{
-	if (s->opt.pool_mode == ST_POOL_SHARED)
-		return st_tensor_write(s->rt, s->opt.all_grads, 0, host, (size_t)s->opt.elems * sizeof(float), err);
-	size_t at = 0;
-	for (size_t i = 0; i < s->opt.n_params; i++) {
-		const st_opt_param *q = &s->opt.params[i];
-		strata_status st = q->count ? st_tensor_write(s->rt, q->g, 0, host + at, q->count * sizeof(float), err)
-		                            : STRATA_OK;
-		if (st)
-			return st;
-		at += q->count;
+		at += count;
 	}
 	return STRATA_OK;
 }
@@ -113,7 +101,7 @@ static strata_status slice(strata_session *s, strata_dataset *train, uint32_t st
 	    (st = st_session_forward_device(s, count, true, err)) || (st = st_loss_compute(s, count, err)) ||
 	    (st = st_session_backward(s, count, true, NULL, err)))
 		goto out;
-	st = read_gradients(s, out, err);
+	st = copy_gradients(s, out, true, err);
 out:
 	s->sample_offset = 0;
 	s->loss_batch = 0;
@@ -155,7 +143,7 @@ static strata_status fast_step(st_parallel *p, strata_session *s, strata_dataset
 	if (par->ranks > 1 && (st = par->sum(par->user, p->mine, p->floats + 1, err)))
 		return st;
 	*stop = p->mine[p->floats] > 0.0f;
-	return write_gradients(s, p->mine, err);
+	return copy_gradients(s, p->mine, false, err);
 }
 
 /* The deterministic step: this rank's shards one by one, every shard to every rank, their sum in
@@ -197,7 +185,7 @@ static strata_status deterministic_step(st_parallel *p, strata_session *s, strat
 		for (size_t i = 0; i < p->floats; i++)
 			sum[i] += g[i];
 	}
-	return write_gradients(s, sum, err);
+	return copy_gradients(s, sum, false, err);
 }
 
 strata_status st_parallel_step(st_parallel *p, strata_session *s, strata_dataset *train, uint32_t start, uint32_t n,
