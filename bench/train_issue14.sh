@@ -46,5 +46,5 @@ done
 if [ "$best" -eq 1 ]; then
 	train mnist_best 1 >/dev/null
 	"$strata" bench "$root/models/mnist_best.yaml" --no-cold --profile >"$out/mnist_best.profile.txt" 2>&1
-	grep "(layer total)" "$out/mnist_best.profile.txt" | awk '{ print "  " $1, $NF }' | sort -k2 -g -r | head -12
+	grep "(layer total)" "$out/mnist_best.profile.txt" | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /%$/) print "  " $1, $i }' | sort -k2 -g -r | head -12
 fi

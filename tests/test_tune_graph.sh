@@ -53,7 +53,7 @@ timeout 120 "$strata" bench "$tmp/graph.yaml" --no-cold --batch-size 4 >"$tmp/ou
 status=$?
 [ $status -eq 0 ]
 check "bench on the graph exits 0 (status $status: $(said))" $?
-for line in "bench: batch=4" "bench: train_images_per_s=" "bench: infer_images_per_s=" "bench: train_gemm_gflops=" \
+for line in "bench: batch=4" "bench: train_images_per_s=" "bench: infer_images_per_s=" "bench: train_gflops=" "bench: infer_gflops=" \
 	"Benchmark of tiny_graph on " "Training  " "Inference  "; do
 	grep -q "^$line" "$tmp/out"
 	check "bench prints '$line'" $?

@@ -38,6 +38,7 @@ typedef struct cli_options {
 	const char *input_path;  /* predict's INPUT */
 	bool first_batch_only;   /* bench: stop after the first trained batch (cold-cache child) */
 	bool no_cold;            /* bench: skip the cold-cache measurement */
+	int64_t peak_gflops;     /* bench --peak: the device's float32 GFLOP/s, -1 unset */
 	int64_t budget;          /* --budget: tune's search seconds, -1 unset */
 	const char *output;      /* -o, --output: plot's picture (default: the log's name, .png) */
 	int64_t width, height;   /* --width, --height: plot's picture size in pixels, -1 unset */

@@ -55,10 +55,12 @@ static const command commands[] = {
 	             "int32 ids (plain or gzip), one PNG or PGM picture of the model's input size, or with\n"
 	             "--vocabulary one text document."},
 	[BENCH] = {"bench", cmd_bench, 1, 1, "MODEL.yaml",
-	           "training and inference images/s, GEMM GFLOP/s, memory, time to the first batch",
+	           "training and inference images/s and GFLOP/s, memory, time to the first batch",
 	           "Measures training and inference images/s (median of timed windows after warm-up), the\n"
-	           "GEMMs' GFLOP/s, peak host memory and the time to the first trained batch with a warm and\n"
-	           "a cold kernel cache; --profile adds per-layer forward, backward and update time."},
+	           "GFLOP/s they achieve (the GEMMs' arithmetic per image over the step's whole time; with\n"
+	           "--peak, as a fraction of the device's peak), peak host memory and the time to the first\n"
+	           "trained batch with a warm and a cold kernel cache; --profile adds per-layer forward,\n"
+	           "backward and update time, with the GEMM kernels' own GFLOP/s and GB/s."},
 	[TUNE] = {"tune", cmd_tune, 1, 1, "MODEL.yaml", "search and store this device's fastest GEMMs and kernel tunables",
 	          "Measures, for this device and the model's training shapes: CLBlast's GEMM parameters, the\n"
 	          "faster GEMM engine per shape, and the launch-time tunables of Strata's kernels. Every\n"
@@ -182,6 +184,8 @@ static const option options[] = {
 	FLAG("--random", NULL, random_input, BIT(FORWARD), "forward seeded random inputs instead of test images"),
 	COUNT("--budget", NULL, "SECONDS", budget, 1, MAX_BUDGET, BIT(TUNE), "the search's time (default 240)"),
 	FLAG("--no-cold", NULL, no_cold, BIT(BENCH), "skip the cold-cache measurement"),
+	COUNT("--peak", NULL, "GFLOPS", peak_gflops, 1, 1000000, BIT(BENCH),
+	      "the device's float32 peak (bench/peak.sh measures a CPU's): speeds also as a fraction of it"),
 	FLAG("--first-batch-only", NULL, first_batch_only, BIT(BENCH), NULL),
 	TEXT("--output", "-o", "PATH", output, BIT(PLOT), "the picture (default: the log's name with .png)"),
 	COUNT("--width", NULL, "N", width, PLOT_MIN_WIDTH, PLOT_MAX_SIDE, BIT(PLOT), "picture width in pixels (default 1000)"),
@@ -443,7 +447,7 @@ int main(int argc, char **argv)
 		        .filters = -1, .steps = -1, .grid = -1, .count = -1, .port = -1, .max_batch_size = -1,
 		        .max_queue_delay_us = -1, .max_queue_size = -1, .timeout_us = -1, .max_body_bytes = -1,
 		        .max_header_bytes = -1, .max_connections = -1, .client_timeout = -1, .shards = -1,
-		        .collective_timeout = -1}};
+		        .collective_timeout = -1, .peak_gflops = -1}};
 	int at, help_at;
 	int c = locate_command(argc, argv, &at, &help_at);
 	if (at >= 0 && c < 0)

@@ -38,6 +38,9 @@ strata_status st_launch(strata_runtime *rt, const char *label, strata_kernel *k,
                         const size_t *global, const size_t *local, uint32_t n_args, const strata_arg *args,
                         strata_error *err)
 {
+	/* What the caller said this launch computes and moves is for this launch alone. */
+	uint64_t cost_flops = rt->next_flops, cost_bytes = rt->next_bytes;
+	rt->next_flops = rt->next_bytes = 0;
 	if (work_dim < 1 || work_dim > 3)
 		return st_fail(err, STRATA_ERR_PLUGIN, "kernel '%s': work_dim %u", k->name, work_dim);
 	size_t g[3];
@@ -56,7 +59,9 @@ strata_status st_launch(strata_runtime *rt, const char *label, strata_kernel *k,
 	                                   rt->profile ? &ev : NULL);
 	if (rc != CL_SUCCESS)
 		return st_cl_fail(err, rc, "%s: clEnqueueNDRangeKernel of kernel '%s'", label, k->name);
-	if (rt->profile && (st = st_profile_record(rt, label, k->name, ev, NULL, err)))
+	/* Only a caller that knows says what a launch computes and moves (a GEMM): the buffers a
+	 * kernel is given are often whole pools of which it touches a slice. */
+	if (rt->profile && (st = st_profile_record(rt, label, k->name, ev, NULL, cost_flops, cost_bytes, err)))
 		return st;
 	return rt->guard ? st_guard_check(rt, label, k, n_args, args, err) : STRATA_OK;
 }

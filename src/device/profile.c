@@ -17,7 +17,7 @@ void st_runtime_log(const strata_runtime *rt, int level, const char *fmt, ...)
 
 /* Keeps the event of a launch for the profile; takes ownership of `ev`. */
 strata_status st_profile_record(strata_runtime *rt, const char *label, const char *kernel, cl_event ev,
-                            cl_event start_marker, strata_error *err)
+                                cl_event start_marker, uint64_t flops, uint64_t bytes, strata_error *err)
 {
 	if (rt->n_prof == rt->cap_prof) {
 		size_t ncap = rt->cap_prof ? rt->cap_prof * 2 : 256;
@@ -37,6 +37,8 @@ strata_status st_profile_record(strata_runtime *rt, const char *label, const cha
 	e->event = ev;
 	e->start_marker = start_marker;
 	e->phase = rt->phase ? rt->phase : "";
+	e->flops = flops;
+	e->bytes = bytes;
 	if (!e->label || !e->kernel) {
 		free(e->label);
 		free(e->kernel);
@@ -117,6 +119,8 @@ strata_status st_profile_fold(strata_runtime *rt, strata_error *err)
 		if (t && rc == CL_SUCCESS) {
 			t->calls++;
 			t->ns += end > start ? end - start : 0;
+			t->flops += e->flops;
+			t->bytes += e->bytes;
 		} else if (!t && st == STRATA_OK) {
 			st = st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");
 		}
@@ -141,7 +145,10 @@ strata_status strata_runtime_print_profile(strata_runtime *rt, FILE *out, strata
 	for (size_t i = 0; i < rt->n_totals; i++)
 		total += rt->totals[i].ns;
 	fprintf(out, "Kernel time on %s\n", rt->info.name);
-	fprintf(out, "%-20s %-9s %-24s %8s %12s %7s\n", "Layer", "Phase", "Kernel", "Calls", "Total ms", "Share");
+	/* Rates where they are known: GFLOP/s and GB/s of the launches that said what they compute
+	 * and move (the GEMMs: 2mnk, and their matrices read and written once). */
+	fprintf(out, "%-20s %-9s %-24s %8s %12s %7s %9s %8s\n", "Layer", "Phase", "Kernel", "Calls", "Total ms", "Share",
+	        "GFLOP/s", "GB/s");
 	/* Layers in order of first launch; each layer's kernels beneath it, then its total. */
 	for (size_t i = 0; i < rt->n_totals; i++) {
 		bool first = true;
@@ -150,20 +157,33 @@ strata_status strata_runtime_print_profile(strata_runtime *rt, FILE *out, strata
 				first = false;
 		if (!first)
 			continue;
-		uint64_t layer_ns = 0, layer_calls = 0;
-		for (size_t j = i; j < rt->n_totals; j++) {
-			const st_profile_total *t = &rt->totals[j];
-			if (strcmp(t->label, rt->totals[i].label) != 0)
+		st_profile_total layer = {.label = rt->totals[i].label, .phase = "", .kernel = "(layer total)"};
+		for (size_t j = i; j <= rt->n_totals; j++) {
+			const st_profile_total *t = j < rt->n_totals ? &rt->totals[j] : &layer;
+			if (j < rt->n_totals && strcmp(t->label, rt->totals[i].label) != 0)
 				continue;
-			layer_ns += t->ns;
-			layer_calls += t->calls;
-			fprintf(out, "%-20s %-9s %-24s %8llu %12.3f %6.1f%%\n", t->label, t->phase, t->kernel,
-			        (unsigned long long)t->calls, t->ns / 1e6, total ? 100.0 * t->ns / total : 0.0);
+			char gflops[16] = "", gbs[16] = "";
+			if (t->flops && t->ns)
+				snprintf(gflops, sizeof(gflops), "%.1f", (double)t->flops / t->ns);
+			if (t->bytes && t->ns)
+				snprintf(gbs, sizeof(gbs), "%.1f", (double)t->bytes / t->ns);
+			fprintf(out, "%-20s %-9s %-24s %8llu %12.3f %6.1f%% %9s %8s\n", t->label, t->phase, t->kernel,
+			        (unsigned long long)t->calls, t->ns / 1e6, total ? 100.0 * t->ns / total : 0.0, gflops, gbs);
+			if (j < rt->n_totals) {
+				layer.calls += t->calls;
+				layer.ns += t->ns;
+				layer.flops += t->flops;
+				layer.bytes += t->bytes;
+			}
 		}
-		fprintf(out, "%-20s %-9s %-24s %8llu %12.3f %6.1f%%\n", rt->totals[i].label, "", "(layer total)",
-		        (unsigned long long)layer_calls, layer_ns / 1e6, total ? 100.0 * layer_ns / total : 0.0);
 	}
-	fprintf(out, "%-20s %-9s %-24s %8s %12.3f %6.1f%%\n", "total", "", "", "", total / 1e6, 100.0);
+	uint64_t flops = 0;
+	for (size_t i = 0; i < rt->n_totals; i++)
+		flops += rt->totals[i].flops;
+	char gflops[16] = "";
+	if (flops && total)
+		snprintf(gflops, sizeof(gflops), "%.1f", (double)flops / total);
+	fprintf(out, "%-20s %-9s %-24s %8s %12.3f %6.1f%% %9s\n", "total", "", "", "", total / 1e6, 100.0, gflops);
 	return STRATA_OK;
 }
 

@@ -41,6 +41,7 @@ typedef struct st_profile_entry {
 	cl_event event;
 	cl_event start_marker; /* NULL, or a marker enqueued just before a multi-kernel launch */
 	const char *phase;     /* static string: forward, backward, update, ... */
+	uint64_t flops, bytes; /* the launch's arithmetic and memory traffic (0: unknown) */
 } st_profile_entry;
 
 /* Kernel time summed per (label, kernel). */
@@ -50,6 +51,7 @@ typedef struct st_profile_total {
 	char *kernel;
 	uint64_t calls;
 	uint64_t ns;
+	uint64_t flops, bytes;
 } st_profile_total;
 
 /* Which SGEMM runs the GEMMs (gemm/): chosen per runtime, per shape by tuned routes. */
@@ -79,6 +81,9 @@ struct strata_runtime {
 	size_t n_prof, cap_prof;
 	st_profile_total *totals;
 	size_t n_totals;
+	/* What the next launch st_launch profiles computes and moves, when its caller knows better
+	 * than the size of its buffers (a GEMM: 2mnk and its matrices); st_launch clears it. */
+	uint64_t next_flops, next_bytes;
 	strata_log_fn log;
 	void *log_user;
 	int verbosity;
@@ -118,7 +123,7 @@ void st_runtime_log(const strata_runtime *rt, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Keeps the event of a launch for the profile; takes ownership of `ev` and `start_marker`. */
 strata_status st_profile_record(strata_runtime *rt, const char *label, const char *kernel, cl_event ev,
-                                cl_event start_marker, strata_error *err);
+                                cl_event start_marker, uint64_t flops, uint64_t bytes, strata_error *err);
 /* Waits for the queue and folds finished launches into the profile totals. */
 strata_status st_finish(strata_runtime *rt, strata_error *err);
 strata_status st_profile_fold(strata_runtime *rt, strata_error *err);

@@ -41,6 +41,13 @@ static const char *clblast_status_name(CLBlastStatusCode code)
 	}
 }
 
+void st_gemm_cost(const strata_gemm *g, size_t c_copies, uint64_t *flops, uint64_t *bytes)
+{
+	*flops = 2ull * g->m * g->n * g->k;
+	*bytes = sizeof(float) * ((uint64_t)g->m * g->k + (uint64_t)g->k * g->n +
+	                          (uint64_t)g->m * g->n * (c_copies + (g->beta != 0.0f)));
+}
+
 int st_gemm_engine_for(const strata_runtime *rt, const strata_gemm *g, const st_gemm_tile_plan **plan)
 {
 	*plan = NULL;
@@ -59,7 +66,9 @@ strata_status st_gemm(strata_runtime *rt, const char *label, const strata_gemm *
 {
 	if (g->m == 0 || g->n == 0)
 		return STRATA_OK;
-	rt->gemm_flops += 2ull * g->m * g->n * g->k;
+	uint64_t flops, bytes;
+	st_gemm_cost(g, 1, &flops, &bytes);
+	rt->gemm_flops += flops;
 	if (rt->gemm_observer)
 		rt->gemm_observer(rt->gemm_observer_user, g);
 	const st_gemm_tile_plan *plan = NULL;
@@ -91,7 +100,7 @@ strata_status st_gemm(strata_runtime *rt, const char *label, const strata_gemm *
 		               g->k, clblast_status_name(rc), (int)rc);
 	}
 	if (rt->profile && ev)
-		return st_profile_record(rt, label, "gemm", ev, marker, err);
+		return st_profile_record(rt, label, "gemm", ev, marker, flops, bytes, err);
 	if (marker)
 		clReleaseEvent(marker);
 	if (ev)

@@ -193,6 +193,7 @@ strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const stra
 		strata_arg_int((int32_t)w->oh), strata_arg_int((int32_t)w->ow),
 	};
 	size_t nr = 16u * p.nv, tiles_m = (g->m + p.mr - 1) / p.mr;
+	st_gemm_cost(g, splits, &rt->next_flops, &rt->next_bytes);
 	size_t global[3] = {(g->n + nr - 1) / nr, tiles_m < WALKERS ? tiles_m : WALKERS, splits};
 	if ((st = st_launch(rt, label, k, 3, global, one, sizeof(args) / sizeof(args[0]), args, err)) ||
 	    splits == 1)
