@@ -265,6 +265,8 @@ START_TEST(test_window_matches_im2col)
 		{4, 5, 5, 1, 3, 3, 1, 1, 48, true, 3},  /* one channel, as a first layer */
 		{1, 4, 4, 16, 4, 4, 1, 1, 20, false, 0}, /* the window is the image; N past the blocks */
 		{2, 9, 8, 4, 2, 3, 3, 2, 64, true, 7},
+		{2, 7, 6, 3, 3, 2, 2, 2, 16, false, 4}, /* K split inside a kernel row's run */
+		{1, 6, 6, 5, 3, 3, 1, 1, 16, false, 6},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		check_window(&dev, &cases[i]);

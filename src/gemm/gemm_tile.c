@@ -147,7 +147,7 @@ strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const stra
 			strata_arg_int((int32_t)g->n), strata_arg_int((int32_t)g->k), strata_arg_tensor(g->b),
 			strata_arg_int(b_off), strata_arg_int(ldb), strata_arg_tensor(&rt->gemm_bt),
 		};
-		size_t global[2] = {g->k, g->n};
+		size_t global[2] = {(g->k + 7) / 8, (g->n + 7) / 8}; /* 8 x 8 blocks */
 		if ((st = st_launch(rt, label, k, 2, global, NULL, 6, args, err)))
 			return st;
 		b = &rt->gemm_bt;
