@@ -158,6 +158,7 @@ int main(int argc, char **argv)
 	int one_stride = 1, geometry[8] = {wh, ww, wc, wkw, one_stride, one_stride, woh, wow};
 	for (int i = 0; i < 8; i++) /* the window's geometry: unused for a plain A */
 		check(clSetKernelArg(k, arg++, sizeof(int), &geometry[i]), "arg");
+	check(clSetKernelArg(k, arg++, sizeof(cl_mem), &dc), "arg"); /* the bias: unread without -DBIAS */
 	size_t nr = 16u * (size_t)nv, tiles = ((size_t)M + mr - 1) / mr;
 	size_t global[3] = {((size_t)N + nr - 1) / nr, tiles < 256 ? tiles : 256, (size_t)splits}, one[3] = {1, 1, 1};
 	double best = 1e30;

@@ -27,6 +27,28 @@
 #define WINDOW 0
 #endif
 
+/* The epilogue (-DBIAS=1, -DRELU=1; st_gemm_fused): what bias_activation (cl/core.cl) would do
+ * to C afterwards, done as C is stored: bias[col] added, then relu, in the same order and
+ * rounding, so fused or not the numbers are the same. It saves a pass over C. */
+#ifndef BIAS
+#define BIAS 0
+#endif
+#ifndef RELU
+#define RELU 0
+#endif
+
+/* The epilogue of one element r of column j. */
+inline float epilogue(float r, __global const float *bias, int j)
+{
+#if BIAS
+	r += bias[j];
+#endif
+#if RELU
+	r = fmax(r, 0.0f);
+#endif
+	return r;
+}
+
 /* Offset of window p's first element, for windows numbered (n, oy, ox). */
 inline int window_base(int p, int h, int w, int c, int sh, int sw, int oh, int ow)
 {
@@ -61,7 +83,8 @@ __kernel void gemm_tile(int M, int N, int K, int kc,
                         __global const float *B, int b_off, int ldb,
                         __global float *C, int c_off, int ldc, int split_stride,
                         float alpha, float beta,
-                        int wh, int ww, int wc, int wkw, int wsh, int wsw, int woh, int wow)
+                        int wh, int ww, int wc, int wkw, int wsh, int wsw, int woh, int wow,
+                        __global const float *bias)
 {
 	const int tiles_m = (M + MR - 1) / MR;
 	const int j0 = (int)get_global_id(0) * NR;
@@ -146,6 +169,12 @@ __kernel void gemm_tile(int M, int N, int K, int kc,
 					float16 r = alpha * acc[i][v];
 					if (beta != 0.0f)
 						r = fma((float16)(beta), vload16(v, cp), r);
+#if BIAS
+					r += vload16(v, bias + j0);
+#endif
+#if RELU
+					r = fmax(r, (float16)(0.0f));
+#endif
 					vstore16(r, v, cp);
 				}
 			}
@@ -156,7 +185,8 @@ __kernel void gemm_tile(int M, int N, int K, int kc,
 					for (int k = k0; k < k1; k++)
 						sum = fma(A[ROW_OFFSET(i) + COL_OFFSET(k)], B[k * ldb + j], sum);
 					float r = alpha * sum;
-					C[i * ldc + j] = beta != 0.0f ? fma(beta, C[i * ldc + j], r) : r;
+					r = beta != 0.0f ? fma(beta, C[i * ldc + j], r) : r;
+					C[i * ldc + j] = epilogue(r, bias, j);
 				}
 		}
 	}
@@ -164,7 +194,8 @@ __kernel void gemm_tile(int M, int N, int K, int kc,
 
 /* C = alpha * (sum of the splits' partial products) + beta * C, over (N, M). */
 __kernel void gemm_reduce(int M, int N, int splits, __global const float *P, int split_stride,
-                          __global float *C, int c_off, int ldc, float alpha, float beta)
+                          __global float *C, int c_off, int ldc, float alpha, float beta,
+                          __global const float *bias)
 {
 	const int j = (int)get_global_id(0), i = (int)get_global_id(1);
 	if (j >= N || i >= M)
@@ -173,8 +204,9 @@ __kernel void gemm_reduce(int M, int N, int splits, __global const float *P, int
 	for (int s = 0; s < splits; s++)
 		sum += P[s * split_stride + i * N + j];
 	__global float *c = C + c_off + i * ldc + j;
-	const float r = alpha * sum;
-	*c = beta != 0.0f ? fma(beta, *c, r) : r;
+	float r = alpha * sum;
+	r = beta != 0.0f ? fma(beta, *c, r) : r;
+	*c = epilogue(r, bias, j);
 }
 
 /* dst[c * rows + r] = src[s_off + r * lds + c]: the transpose of a B that is stored by columns,

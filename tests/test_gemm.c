@@ -55,7 +55,7 @@ static void check_case(const ts_device *dev, const gemm_case *c)
 	};
 	strata_error err = {0};
 	ck_assert(st_gemm_tile_fits(&g));
-	ck_assert_msg(st_gemm_tile_run(dev->rt, "test", &g, c->plan, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(st_gemm_tile_run(dev->rt, "test", &g, c->plan, NULL, &err) == STRATA_OK, "%s", err.message);
 	ck_assert_msg(st_tensor_read(dev->rt, &tc, 0, got, nc * sizeof(float), &err) == STRATA_OK, "%s", err.message);
 
 	for (size_t i = 0; i < nc; i++) {
@@ -231,7 +231,7 @@ static void check_window(const ts_device *dev, const window_case *wc)
 	if (wc->splits)
 		plan.splits = wc->splits;
 	strata_error err = {0};
-	ck_assert_msg(st_gemm_tile_run(dev->rt, "test", &g, &plan, &err) == STRATA_OK, "%s", err.message);
+	ck_assert_msg(st_gemm_tile_run(dev->rt, "test", &g, &plan, NULL, &err) == STRATA_OK, "%s", err.message);
 	ck_assert_msg(st_tensor_read(dev->rt, &tc, 0, c, m * n * sizeof(float), &err) == STRATA_OK, "%s", err.message);
 	for (size_t i = 0; i < m; i++)
 		for (size_t j = 0; j < n; j++) {

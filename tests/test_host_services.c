@@ -255,13 +255,77 @@ START_TEST(test_table_has_the_services)
 	ck_assert(STRATA_HOST_HAS(f.host, copy));
 	ck_assert(STRATA_HOST_HAS(f.host, fill));
 	ck_assert(STRATA_HOST_HAS(f.host, activation_backward_input));
+	ck_assert(STRATA_HOST_HAS(f.host, gemm_bias_activation));
 	/* The slots were reserved ones: the table keeps the size of 0.2's (tests/abi/0.2: 14 reserved
-	 * slots after gemm_window), which a plugin built then knows. */
+	 * slots after gemm_window, the last one gemm_bias_activation's), which a plugin built then knows. */
 	ck_assert_uint_eq(f.host->size, sizeof(strata_host));
 	ck_assert_uint_eq(sizeof(strata_host), offsetof(strata_host, input_count) + 14 * sizeof(void *));
 	/* The old way stays: plugins built before the services launch "core" by name. */
 	strata_kernel *k = f.host->kernel(f.layer, "core", "copy", NULL);
 	ck_assert_msg(k != NULL, "core/copy: %s", f.err.message);
+	fx_close(&f);
+}
+END_TEST
+
+/* ---- gemm_bias_activation ---------------------------------------------------------------------- */
+
+/* gemm_bias_activation against gemm() then activation_forward(), bit for bit: in the epilogue of
+ * Strata's GEMM (linear, relu; a K long enough to split, where gemm_reduce runs the epilogue;
+ * an N past the vector blocks, where the scalar path does), and as two passes for the rest. */
+START_TEST(test_gemm_bias_activation_as_two_calls)
+{
+	fixture f;
+	fx_open(&f);
+	static const struct {
+		size_t m, n, k;
+	} shapes[] = {{37, 64, 20}, {9, 16, 5000}, {13, 21, 7}};
+	static const char *const acts[] = {"relu", "linear", NULL, "sigmoid", "softmax"};
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+		for (size_t a = 0; a < sizeof(acts) / sizeof(acts[0]); a++)
+			for (int with_bias = 0; with_bias < 2; with_bias++) {
+				size_t m = shapes[s].m, n = shapes[s].n, k = shapes[s].k;
+				float *av = ts_floats(m * k), *bv = ts_floats(k * n), *biasv = ts_floats(n);
+				ts_fill_random(av, m * k, 1, -1, 1);
+				ts_fill_random(bv, k * n, 2, -1, 1);
+				ts_fill_random(biasv, n, 3, -2, 2);
+				strata_tensor ta = tensor(&f, av, m * k), tb = tensor(&f, bv, k * n), tbias = tensor(&f, biasv, n);
+				strata_tensor fused = tensor(&f, NULL, m * n), two = tensor(&f, NULL, m * n);
+				strata_gemm g = {.size = sizeof(g), .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = 0.0f,
+				                 .a = &ta, .lda = k, .b = &tb, .ldb = n, .c = &fused, .ldc = n};
+				strata_tensor *bias = with_bias ? &tbias : NULL;
+				check_ok(&f, f.host->gemm_bias_activation(f.layer, &g, bias, acts[a]), "gemm_bias_activation");
+				g.c = &two;
+				check_ok(&f, f.host->gemm(f.layer, &g), "gemm");
+				check_ok(&f, f.host->activation_forward(f.layer, acts[a], &two, &two, bias, m, n), "activation_forward");
+				float *x = read_back(&f, &fused, m * n, "fused"), *y = read_back(&f, &two, m * n, "two calls");
+				for (size_t i = 0; i < m * n; i++)
+					ck_assert_msg(memcmp(&x[i], &y[i], sizeof(float)) == 0,
+					              "%zux%zux%zu %s%s: element %zu is %.9g fused, %.9g in two calls", m, n, k,
+					              acts[a] ? acts[a] : "NULL", with_bias ? " with a bias" : "", i, (double)x[i],
+					              (double)y[i]);
+				free(x);
+				free(y);
+				free(av);
+				free(bv);
+				free(biasv);
+				st_tensor_release(&ta);
+				st_tensor_release(&tb);
+				st_tensor_release(&tbias);
+				st_tensor_release(&fused);
+				st_tensor_release(&two);
+			}
+	/* C must be whole rows; the bias as wide as C. */
+	strata_tensor c = tensor(&f, NULL, 64), small = tensor(&f, NULL, 2);
+	strata_gemm g = {.size = sizeof(g), .m = 1, .n = 48, .k = 1, .alpha = 1.0f, .a = &c, .lda = 1, .b = &c, .ldb = 48,
+	                 .c = &c, .ldc = 50};
+	ck_assert_int_eq(f.host->gemm_bias_activation(f.layer, &g, NULL, "relu"), STRATA_ERR_PLUGIN);
+	ck_assert_ptr_nonnull(strstr(f.err.message, "whole rows"));
+	g.ldc = 48;
+	ck_assert_int_eq(f.host->gemm_bias_activation(f.layer, &g, &small, "relu"), STRATA_ERR_PLUGIN);
+	ck_assert_msg(strstr(f.err.message, "floats, 48 needed") != NULL, "%s", f.err.message);
+	ck_assert_int_eq(f.host->gemm_bias_activation(f.layer, &g, NULL, "nonesuch"), STRATA_ERR_INVALID);
+	st_tensor_release(&c);
+	st_tensor_release(&small);
 	fx_close(&f);
 }
 END_TEST
@@ -747,6 +811,7 @@ static Suite *host_services_suite(void)
 	tcase_add_loop_test(tc, test_column_sums, 0, ACT_COUNT);
 	tcase_add_test(tc, test_column_sums_of_no_rows);
 	tcase_add_test(tc, test_copy_and_fill);
+	tcase_add_test(tc, test_gemm_bias_activation_as_two_calls);
 	tcase_add_test(tc, test_profile_names_the_layer);
 	suite_add_tcase(s, tc);
 	TCase *errors = tcase_create("errors");

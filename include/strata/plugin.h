@@ -542,7 +542,13 @@ struct strata_host {
 	 * none; -1 is the output's, to write in forward() (PRODUCE only; NULL otherwise). */
 	strata_tensor *(*mask)(strata_layer *layer, int which);
 
-	void *reserved[1];
+	/* Added in 0.5, in the last reserved slot: check with STRATA_HOST_HAS. gemm(gemm), then
+	 * activation_forward(activation, c, c, bias, m, n) on its output: C = act(alpha op(A) op(B) +
+	 * beta C + bias[col]), in one pass over C where the device's GEMM can (Strata's CPU GEMM:
+	 * "linear" and "relu", in its epilogue), else as the two calls; the same numbers either way.
+	 * C must be whole rows (c_offset 0, ldc == n); bias may be NULL. */
+	strata_status (*gemm_bias_activation)(strata_layer *layer, const strata_gemm *gemm, strata_tensor *bias,
+	                                      const char *activation);
 };
 
 /* True when the host's table is large enough to hold `member` (for plugins that use slots

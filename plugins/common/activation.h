@@ -191,6 +191,21 @@ static inline strata_status activation_fused_forward(strata_layer *layer, const 
 	return activation_apply(layer, host, y, x, NULL, rows, cols, f->code);
 }
 
+/* A layer's GEMM g (C = its output, whole rows) with its bias (NULL: none) and activation f: in
+ * one pass where the host fuses them (gemm_bias_activation, 0.5: its CPU GEMM's epilogue), else
+ * the GEMM and then activation_fused_forward; the same numbers either way. An activation whose
+ * input is kept goes the second way (the kept input is the GEMM's output plus the bias). */
+static inline strata_status activation_fused_gemm(strata_layer *layer, const strata_host *host,
+                                                  const activation_fused *f, const strata_gemm *g, strata_tensor *bias)
+{
+	if (!f->keeps_input && STRATA_HOST_HAS(host, gemm_bias_activation)) {
+		const char *name = activation_name(layer, host, f->code);
+		return name ? host->gemm_bias_activation(layer, g, bias, name) : STRATA_ERR_INVALID;
+	}
+	strata_status st = host->gemm(layer, g);
+	return st != STRATA_OK ? st : activation_fused_forward(layer, host, f, g->c, bias, g->m, g->n);
+}
+
 /* Whether the backward pass must run the forward pass again before activation_fused_backward: the
  * kept input is gone. */
 static inline bool activation_fused_stale(const activation_fused *f, const strata_backward_args *args)

@@ -356,13 +356,15 @@ static strata_status conv2d_forward(strata_layer *layer, const strata_host *host
 	if (!conv2d_window(layer, host, p, &g, args->input, &win) &&
 	    (st = conv2d_cols(layer, host, p, args->batch, args->input, &g.a)))
 		return st;
+	strata_tensor *bias = p->weights.has_bias ? host->weight(layer, p->weights.bias) : NULL;
+	if (groups == 1)
+		return activation_fused_gemm(layer, host, &p->weights.act, &g, bias);
 	for (size_t k = 0; k < groups; k++) {
 		g.a_offset = k * group_depth;
 		g.b_offset = g.c_offset = k * group_units;
 		if ((st = host->gemm(layer, &g)) != STRATA_OK)
 			return st;
 	}
-	strata_tensor *bias = p->weights.has_bias ? host->weight(layer, p->weights.bias) : NULL;
 	return activation_fused_forward(layer, host, &p->weights.act, args->output, bias, rows, (size_t)p->filters);
 }
 

@@ -78,11 +78,8 @@ static strata_status dense_forward(strata_layer *layer, const strata_host *host,
 		.b = host->weight(layer, p->weights.kernel), .ldb = (size_t)p->units,
 		.c = args->output, .ldc = (size_t)p->units,
 	};
-	st = host->gemm(layer, &g);
-	if (st != STRATA_OK)
-		return st;
 	strata_tensor *bias = p->weights.has_bias ? host->weight(layer, p->weights.bias) : NULL;
-	return activation_fused_forward(layer, host, &p->weights.act, args->output, bias, rows, (size_t)p->units);
+	return activation_fused_gemm(layer, host, &p->weights.act, &g, bias);
 }
 
 static strata_status dense_backward(strata_layer *layer, const strata_host *host,

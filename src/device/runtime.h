@@ -175,5 +175,17 @@ strata_status st_launch(strata_runtime *rt, const char *label, strata_kernel *k,
 
 /* gemm/gemm.c: every GEMM of a layer (CLBlast's or Strata's kernel). */
 strata_status st_gemm(strata_runtime *rt, const char *label, const strata_gemm *g, strata_error *err);
+/* What a GEMM adds to each element of C before it stores it: bias[col] (NULL: none), then relu
+ * when asked. */
+typedef struct st_gemm_epilogue {
+	strata_tensor *bias;
+	bool relu;
+} st_gemm_epilogue;
+/* Whether st_gemm_fused runs an epilogue for g on this runtime (Strata's kernel does; C whole
+ * rows: c_offset 0, ldc == n). */
+bool st_gemm_fuses(const strata_runtime *rt, const strata_gemm *g);
+/* st_gemm with `ep` (NULL: none) applied in the GEMM's last pass; only where st_gemm_fuses. */
+strata_status st_gemm_fused(strata_runtime *rt, const char *label, const strata_gemm *g, const st_gemm_epilogue *ep,
+                            strata_error *err);
 
 #endif

@@ -361,6 +361,34 @@ static strata_status host_gemm(strata_layer *layer, const strata_gemm *gemm)
 	return layer->last_status = st;
 }
 
+/* The GEMM with its bias and activation: in the GEMM's epilogue where the runtime's GEMM has
+ * one for them (linear, relu), else the GEMM and then activation_forward. */
+static strata_status host_gemm_bias_activation(strata_layer *layer, const strata_gemm *gemm, strata_tensor *bias,
+                                               const char *activation)
+{
+	strata_gemm g;
+	if (!layer->session || !gemm_of(gemm, &g))
+		return st_layer_fail(layer, STRATA_ERR_PLUGIN,
+		                     "gemm_bias_activation() needs a session and a strata_gemm with its size");
+	if (g.c_offset != 0 || g.ldc != g.n)
+		return st_layer_fail(layer, STRATA_ERR_PLUGIN,
+		                     "gemm_bias_activation(): C must be whole rows (c_offset 0, ldc == n; here %zu and %zu "
+		                     "for n %zu)", g.c_offset, g.ldc, g.n);
+	if (bias && bias->bytes / sizeof(float) < g.n)
+		return st_layer_fail(layer, STRATA_ERR_PLUGIN, "gemm_bias_activation(): the bias holds %zu floats, %zu needed",
+		                     bias->bytes / sizeof(float), g.n);
+	bool linear = !activation || !strcmp(activation, "linear"), relu = activation && !strcmp(activation, "relu");
+	strata_runtime *rt = layer->session->rt;
+	if ((linear || relu) && st_gemm_fuses(rt, &g)) {
+		st_gemm_epilogue ep = {.bias = bias, .relu = relu};
+		return layer->last_status = st_gemm_fused(rt, layer->name, &g, &ep, layer->err);
+	}
+	strata_status st = st_gemm(rt, layer->name, &g, layer->err);
+	if (st)
+		return layer->last_status = st;
+	return st_host_activation_forward(layer, activation ? activation : "linear", g.c, g.c, bias, g.m, g.n);
+}
+
 static bool host_gemm_window(strata_layer *layer, const strata_gemm *gemm)
 {
 	strata_gemm g;
@@ -425,6 +453,7 @@ const strata_host st_host_api = {
 	.column_sums = st_host_column_sums,
 	.copy = st_host_copy,
 	.fill = st_host_fill,
+	.gemm_bias_activation = host_gemm_bias_activation,
 };
 
 /* Every call into a plugin runs with the layer's error sink set, and leaves a message even when

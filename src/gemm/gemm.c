@@ -62,8 +62,23 @@ int st_gemm_engine_for(const strata_runtime *rt, const strata_gemm *g, const st_
 	return engine == ST_GEMM_TILE && !st_gemm_tile_fits(g) ? ST_GEMM_CLBLAST : engine;
 }
 
+bool st_gemm_fuses(const strata_runtime *rt, const strata_gemm *g)
+{
+	const st_gemm_tile_plan *plan;
+	return g->c_offset == 0 && g->ldc == g->n && st_gemm_engine_for(rt, g, &plan) == ST_GEMM_TILE;
+}
+
 strata_status st_gemm(strata_runtime *rt, const char *label, const strata_gemm *g, strata_error *err)
 {
+	return st_gemm_fused(rt, label, g, NULL, err);
+}
+
+strata_status st_gemm_fused(strata_runtime *rt, const char *label, const strata_gemm *g, const st_gemm_epilogue *ep,
+                            strata_error *err)
+{
+	if (ep && !st_gemm_fuses(rt, g))
+		return st_fail(err, STRATA_ERR_INVALID, "%s: a GEMM %zux%zux%zu with an epilogue on an engine without one",
+		               label, g->m, g->n, g->k);
 	if (g->m == 0 || g->n == 0)
 		return STRATA_OK;
 	uint64_t flops, bytes;
@@ -78,7 +93,7 @@ strata_status st_gemm(strata_runtime *rt, const char *label, const strata_gemm *
 		               "%s: a GEMM %zux%zux%zu on an im2col window that this device's GEMM does not take "
 		               "(ask host->gemm_window first)", label, g->m, g->n, g->k);
 	if (engine == ST_GEMM_TILE)
-		return st_gemm_tile_run(rt, label, g, plan, err);
+		return st_gemm_tile_run(rt, label, g, plan, ep, err);
 	cl_event ev = NULL, marker = NULL;
 	if (rt->profile) {
 		cl_int mrc = clEnqueueMarkerWithWaitList(rt->queue, 0, NULL, &marker);

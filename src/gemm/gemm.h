@@ -43,8 +43,8 @@ int st_gemm_engine_for(const strata_runtime *rt, const strata_gemm *g, const st_
 /* What g computes (2mnk) and the least it moves: A, B, and C written (`c_copies` times, the
  * partial products of a split GEMM) and read where beta is not 0. For the profile's rates. */
 void st_gemm_cost(const strata_gemm *g, size_t c_copies, uint64_t *flops, uint64_t *bytes);
-/* Enqueues g with `plan` (NULL: the default plan). */
+/* Enqueues g with `plan` (NULL: the default plan) and the epilogue `ep` (NULL: none). */
 strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const strata_gemm *g,
-                               const st_gemm_tile_plan *plan, strata_error *err);
+                               const st_gemm_tile_plan *plan, const st_gemm_epilogue *ep, strata_error *err);
 
 #endif

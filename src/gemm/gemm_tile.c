@@ -115,17 +115,21 @@ static strata_status scratch(strata_runtime *rt, strata_tensor *t, size_t floats
 
 /* `window`: 0 for a plain A, 1 or 2 for an im2col A or its transpose (cl/gemm.cl's WINDOW). */
 static strata_status kernel(strata_runtime *rt, const char *name, const st_gemm_tile_plan *p, int window,
-                            strata_kernel **out, strata_error *err)
+                            const st_gemm_epilogue *ep, strata_kernel **out, strata_error *err)
 {
-	char options[64] = "";
+	char options[96] = "";
+	int o = 0;
 	if (p)
-		snprintf(options, sizeof(options), "-DMR=%u -DNV=%u%s", p->mr, p->nv,
-		         window == 1 ? " -DWINDOW=1" : window == 2 ? " -DWINDOW=2" : "");
+		o = snprintf(options, sizeof(options), "-DMR=%u -DNV=%u%s", p->mr, p->nv,
+		             window == 1 ? " -DWINDOW=1" : window == 2 ? " -DWINDOW=2" : "");
+	if (ep)
+		snprintf(options + o, sizeof(options) - (size_t)o, "%s%s%s", o ? " " : "", ep->bias ? "-DBIAS=1" : "",
+		         ep->relu ? (ep->bias ? " -DRELU=1" : "-DRELU=1") : "");
 	return st_kernel_get(rt, "strata_gemm", name, options, out, err);
 }
 
 strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const strata_gemm *g,
-                               const st_gemm_tile_plan *plan, strata_error *err)
+                               const st_gemm_tile_plan *plan, const st_gemm_epilogue *ep, strata_error *err)
 {
 	st_gemm_tile_plan p;
 	if (plan)
@@ -141,7 +145,7 @@ strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const stra
 	int b_off = (int)g->b_offset, ldb = (int)g->ldb;
 	if (g->trans_b) {
 		if ((st = scratch(rt, &rt->gemm_bt, g->k * g->n, "the GEMM's transposed B", err)) ||
-		    (st = kernel(rt, "gemm_transpose", NULL, 0, &k, err)))
+		    (st = kernel(rt, "gemm_transpose", NULL, 0, NULL, &k, err)))
 			return st;
 		strata_arg args[] = {
 			strata_arg_int((int32_t)g->n), strata_arg_int((int32_t)g->k), strata_arg_tensor(g->b),
@@ -177,7 +181,11 @@ strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const stra
 		beta = 0.0f;
 	}
 	const strata_gemm_window *w = g->a_window, none = {0};
-	if ((st = kernel(rt, "gemm_tile", &p, w ? (g->trans_a ? 2 : 1) : 0, &k, err)))
+	/* The epilogue runs where C is stored: in gemm_tile, or in gemm_reduce after a split. Without
+	 * a bias the kernels never read their bias argument; any buffer will do. */
+	const st_gemm_epilogue *tile_ep = splits > 1 ? NULL : ep;
+	strata_tensor *bias = ep && ep->bias ? ep->bias : g->c;
+	if ((st = kernel(rt, "gemm_tile", &p, w ? (g->trans_a ? 2 : 1) : 0, tile_ep, &k, err)))
 		return st;
 	if (!w)
 		w = &none;
@@ -190,7 +198,7 @@ strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const stra
 		strata_arg_float(alpha), strata_arg_float(beta),
 		strata_arg_int((int32_t)w->h), strata_arg_int((int32_t)w->w), strata_arg_int((int32_t)w->c),
 		strata_arg_int((int32_t)w->kw), strata_arg_int((int32_t)w->sh), strata_arg_int((int32_t)w->sw),
-		strata_arg_int((int32_t)w->oh), strata_arg_int((int32_t)w->ow),
+		strata_arg_int((int32_t)w->oh), strata_arg_int((int32_t)w->ow), strata_arg_tensor(bias),
 	};
 	size_t nr = 16u * p.nv, tiles_m = (g->m + p.mr - 1) / p.mr;
 	st_gemm_cost(g, splits, &rt->next_flops, &rt->next_bytes);
@@ -199,13 +207,13 @@ strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const stra
 	    splits == 1)
 		return st;
 
-	if ((st = kernel(rt, "gemm_reduce", NULL, 0, &k, err)))
+	if ((st = kernel(rt, "gemm_reduce", NULL, 0, ep, &k, err)))
 		return st;
 	strata_arg rargs[] = {
 		strata_arg_int((int32_t)g->m), strata_arg_int((int32_t)g->n), strata_arg_int((int32_t)splits),
 		strata_arg_tensor(&rt->gemm_partials), strata_arg_int(stride),
 		strata_arg_tensor(g->c), strata_arg_int((int32_t)g->c_offset), strata_arg_int((int32_t)g->ldc),
-		strata_arg_float(g->alpha), strata_arg_float(g->beta),
+		strata_arg_float(g->alpha), strata_arg_float(g->beta), strata_arg_tensor(bias),
 	};
 	size_t rglobal[2] = {g->n, g->m};
 	return st_launch(rt, label, k, 2, rglobal, NULL, sizeof(rargs) / sizeof(rargs[0]), rargs, err);

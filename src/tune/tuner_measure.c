@@ -179,7 +179,7 @@ static bool run_gemm(tuner *t, const st_gemm_shape *s, double *seconds)
 			.c = &c, .ldc = s->n,
 		};
 		strata_error ignored = {0};
-		bool ok = st_gemm_tile_fits(&g) && st_gemm_tile_run(t->rt, "tune", &g, t->tile, &ignored) == STRATA_OK;
+		bool ok = st_gemm_tile_fits(&g) && st_gemm_tile_run(t->rt, "tune", &g, t->tile, NULL, &ignored) == STRATA_OK;
 		ok = clFinish(t->rt->queue) == CL_SUCCESS && ok;
 		*seconds = st_tuner_now() - t0;
 		return ok;
