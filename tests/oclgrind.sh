@@ -57,8 +57,9 @@ done
 
 defined=$(cat "$src"/cl/*.cl "$src"/plugins/*/*.cl | grep -A1 '^__kernel' | grep -o 'void [A-Za-z_0-9]*' |
 	cut -d' ' -f2 | sort -u)
-ran=$(awk 'FNR == 1 { on = 0 } /^Kernel time on/ { on = 1; next }
-	   on && NF == 6 && $1 != "Layer" && $2 != "(layer" { print $3 }' "$work"/*.out | sort -u)
+# The profile's rows (layer, phase, kernel, then figures) between its header and its total.
+ran=$(awk 'FNR == 1 { on = 0 } /^Kernel time on/ { on = 1; next } on && $1 == "total" { on = 0; next }
+	   on && NF >= 6 && $1 != "Layer" && $2 != "(layer" { print $3 }' "$work"/*.out | sort -u)
 for k in $defined; do
 	if ! printf '%s\n' "$ran" | grep -qx "$k"; then
 		echo "oclgrind.sh: kernel $k never ran: add a model that needs it to tests/oclgrind_driver.c"

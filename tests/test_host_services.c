@@ -278,53 +278,60 @@ START_TEST(test_gemm_bias_activation_as_two_calls)
 	fx_open(&f);
 	static const struct {
 		size_t m, n, k;
-	} shapes[] = {{37, 64, 20}, {9, 16, 5000}, {13, 21, 7}};
-	static const char *const acts[] = {"relu", "linear", NULL, "sigmoid", "softmax"};
-	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
-		for (size_t a = 0; a < sizeof(acts) / sizeof(acts[0]); a++)
-			for (int with_bias = 0; with_bias < 2; with_bias++) {
-				size_t m = shapes[s].m, n = shapes[s].n, k = shapes[s].k;
-				float *av = ts_floats(m * k), *bv = ts_floats(k * n), *biasv = ts_floats(n);
-				ts_fill_random(av, m * k, 1, -1, 1);
-				ts_fill_random(bv, k * n, 2, -1, 1);
-				ts_fill_random(biasv, n, 3, -2, 2);
-				strata_tensor ta = tensor(&f, av, m * k), tb = tensor(&f, bv, k * n), tbias = tensor(&f, biasv, n);
-				strata_tensor fused = tensor(&f, NULL, m * n), two = tensor(&f, NULL, m * n);
-				strata_gemm g = {.size = sizeof(g), .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = 0.0f,
-				                 .a = &ta, .lda = k, .b = &tb, .ldb = n, .c = &fused, .ldc = n};
-				strata_tensor *bias = with_bias ? &tbias : NULL;
-				check_ok(&f, f.host->gemm_bias_activation(f.layer, &g, bias, acts[a]), "gemm_bias_activation");
-				g.c = &two;
-				check_ok(&f, f.host->gemm(f.layer, &g), "gemm");
-				check_ok(&f, f.host->activation_forward(f.layer, acts[a], &two, &two, bias, m, n), "activation_forward");
-				float *x = read_back(&f, &fused, m * n, "fused"), *y = read_back(&f, &two, m * n, "two calls");
-				for (size_t i = 0; i < m * n; i++)
-					ck_assert_msg(memcmp(&x[i], &y[i], sizeof(float)) == 0,
-					              "%zux%zux%zu %s%s: element %zu is %.9g fused, %.9g in two calls", m, n, k,
-					              acts[a] ? acts[a] : "NULL", with_bias ? " with a bias" : "", i, (double)x[i],
-					              (double)y[i]);
-				free(x);
-				free(y);
-				free(av);
-				free(bv);
-				free(biasv);
-				st_tensor_release(&ta);
-				st_tensor_release(&tb);
-				st_tensor_release(&tbias);
-				st_tensor_release(&fused);
-				st_tensor_release(&two);
-			}
+		const char *act;
+		bool bias;
+	} cases[] = {
+		{37, 64, 20, "relu", true}, {37, 64, 20, "linear", false}, {37, 64, 20, NULL, true},
+		{9, 16, 5000, "relu", true},   /* split: gemm_reduce's epilogue */
+		{13, 21, 7, "relu", true},     /* columns past the vector blocks: the scalar path */
+		{13, 21, 7, "sigmoid", true},  /* no epilogue for it: two passes */
+		{37, 64, 20, "softmax", true}, /* row-wise: two passes */
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		size_t m = cases[c].m, n = cases[c].n, k = cases[c].k;
+		const char *act = cases[c].act;
+		int with_bias = cases[c].bias;
+		float *av = ts_floats(m * k), *bv = ts_floats(k * n), *biasv = ts_floats(n);
+		ts_fill_random(av, m * k, 1, -1, 1);
+		ts_fill_random(bv, k * n, 2, -1, 1);
+		ts_fill_random(biasv, n, 3, -2, 2);
+		strata_tensor ta = tensor(&f, av, m * k), tb = tensor(&f, bv, k * n), tbias = tensor(&f, biasv, n);
+		strata_tensor fused = tensor(&f, NULL, m * n), two = tensor(&f, NULL, m * n);
+		strata_gemm g = {.size = sizeof(g), .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = 0.0f,
+		                 .a = &ta, .lda = k, .b = &tb, .ldb = n, .c = &fused, .ldc = n};
+		strata_tensor *bias = with_bias ? &tbias : NULL;
+		check_ok(&f, f.host->gemm_bias_activation(f.layer, &g, bias, act), "gemm_bias_activation");
+		g.c = &two;
+		check_ok(&f, f.host->gemm(f.layer, &g), "gemm");
+		check_ok(&f, f.host->activation_forward(f.layer, act, &two, &two, bias, m, n), "activation_forward");
+		float *x = read_back(&f, &fused, m * n, "fused"), *y = read_back(&f, &two, m * n, "two calls");
+		for (size_t i = 0; i < m * n; i++)
+			ck_assert_msg(memcmp(&x[i], &y[i], sizeof(float)) == 0,
+			              "%zux%zux%zu %s%s: element %zu is %.9g fused, %.9g in two calls", m, n, k,
+			              act ? act : "NULL", with_bias ? " with a bias" : "", i, (double)x[i],
+			              (double)y[i]);
+		free(x);
+		free(y);
+		free(av);
+		free(bv);
+		free(biasv);
+		st_tensor_release(&ta);
+		st_tensor_release(&tb);
+		st_tensor_release(&tbias);
+		st_tensor_release(&fused);
+		st_tensor_release(&two);
+	}
 	/* C must be whole rows; the bias as wide as C. */
-	strata_tensor c = tensor(&f, NULL, 64), small = tensor(&f, NULL, 2);
-	strata_gemm g = {.size = sizeof(g), .m = 1, .n = 48, .k = 1, .alpha = 1.0f, .a = &c, .lda = 1, .b = &c, .ldb = 48,
-	                 .c = &c, .ldc = 50};
+	strata_tensor t = tensor(&f, NULL, 64), small = tensor(&f, NULL, 2);
+	strata_gemm g = {.size = sizeof(g), .m = 1, .n = 48, .k = 1, .alpha = 1.0f, .a = &t, .lda = 1, .b = &t, .ldb = 48,
+	                 .c = &t, .ldc = 50};
 	ck_assert_int_eq(f.host->gemm_bias_activation(f.layer, &g, NULL, "relu"), STRATA_ERR_PLUGIN);
 	ck_assert_ptr_nonnull(strstr(f.err.message, "whole rows"));
 	g.ldc = 48;
 	ck_assert_int_eq(f.host->gemm_bias_activation(f.layer, &g, &small, "relu"), STRATA_ERR_PLUGIN);
 	ck_assert_msg(strstr(f.err.message, "floats, 48 needed") != NULL, "%s", f.err.message);
 	ck_assert_int_eq(f.host->gemm_bias_activation(f.layer, &g, NULL, "nonesuch"), STRATA_ERR_INVALID);
-	st_tensor_release(&c);
+	st_tensor_release(&t);
 	st_tensor_release(&small);
 	fx_close(&f);
 }

@@ -35,13 +35,16 @@ for layer in rnn rnn_seq rnn_bare lstm lstm_seq lstm_back lstm_bare gru gru_seq 
 	[ $status -eq 0 ] && grep -q "^passed: " "$tmp/out" && grep -q "^  training  recurrent_kernel " "$tmp/out" &&
 		grep -q "^  inference input 0" "$tmp/out"
 	check "gradcheck $layer passes (status $status: $(said))" $?
+	# Two runs say more than that they pass (read here: each run is seconds under the sanitizers).
+	case $layer in
+	gru)
+		grep -q "^passed: 8 gradients" "$tmp/out" && grep -q "^  training  bias  *24 " "$tmp/out"
+		check "gradcheck gru checks its (2, 12) bias ($(said))" $? ;;
+	lstm_bare)
+		grep -q "^passed: 6 gradients" "$tmp/out" && ! grep -q " bias " "$tmp/out"
+		check "gradcheck lstm_bare has no bias ($(said))" $? ;;
+	esac
 done
-gradcheck "$tmp/seq.yaml" gru --seed 3 --inputs 3
-grep -q "^passed: 8 gradients" "$tmp/out" && grep -q "^  training  bias  *24 " "$tmp/out"
-check "gradcheck gru checks its (2, 12) bias ($(said))" $?
-gradcheck "$tmp/seq.yaml" lstm_bare --seed 3 --inputs 3
-grep -q "^passed: 6 gradients" "$tmp/out" && ! grep -q " bias " "$tmp/out"
-check "gradcheck lstm_bare has no bias ($(said))" $?
 
 # ---- embedding -------------------------------------------------------------------------------------
 cat >"$tmp/ids.yaml" <<'YAML'

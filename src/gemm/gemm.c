@@ -41,13 +41,6 @@ static const char *clblast_status_name(CLBlastStatusCode code)
 	}
 }
 
-void st_gemm_cost(const strata_gemm *g, size_t c_copies, uint64_t *flops, uint64_t *bytes)
-{
-	*flops = 2ull * g->m * g->n * g->k;
-	*bytes = sizeof(float) * ((uint64_t)g->m * g->k + (uint64_t)g->k * g->n +
-	                          (uint64_t)g->m * g->n * (c_copies + (g->beta != 0.0f)));
-}
-
 int st_gemm_engine_for(const strata_runtime *rt, const strata_gemm *g, const st_gemm_tile_plan **plan)
 {
 	*plan = NULL;

@@ -38,6 +38,13 @@ void st_gemm_tile_default_plan(const strata_gemm *g, st_gemm_tile_plan *p)
 		p->mr = 4; /* split blocks reread A per split; fewer rows measured better there */
 }
 
+void st_gemm_cost(const strata_gemm *g, size_t c_copies, uint64_t *flops, uint64_t *bytes)
+{
+	*flops = 2ull * g->m * g->n * g->k;
+	*bytes = sizeof(float) * ((uint64_t)g->m * g->k + (uint64_t)g->k * g->n +
+	                          (uint64_t)g->m * g->n * (c_copies + (g->beta != 0.0f)));
+}
+
 const st_gemm_route *st_gemm_route_find(const st_gemm_route *routes, size_t n, bool trans_a, bool trans_b,
                                         size_t m, size_t cols, size_t k)
 {
@@ -215,6 +222,8 @@ strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const stra
 		strata_arg_tensor(g->c), strata_arg_int((int32_t)g->c_offset), strata_arg_int((int32_t)g->ldc),
 		strata_arg_float(g->alpha), strata_arg_float(g->beta), strata_arg_tensor(bias),
 	};
-	size_t rglobal[2] = {g->n, g->m};
-	return st_launch(rt, label, k, 2, rglobal, NULL, sizeof(rargs) / sizeof(rargs[0]), rargs, err);
+	/* Work-groups of a row's 16 to 64 columns: left to choose, PoCL ran one work-item per
+	 * work-group here, and the reduction of conv2d_2's kernel gradient took 3.7 ms a step. */
+	size_t rglobal[2] = {g->n, g->m}, rlocal[2] = {g->n >= 64 ? 64 : g->n >= 32 ? 32 : 16, 1};
+	return st_launch(rt, label, k, 2, rglobal, rlocal, sizeof(rargs) / sizeof(rargs[0]), rargs, err);
 }
