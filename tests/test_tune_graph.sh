@@ -49,7 +49,7 @@ YAML
 }
 graph "$tmp/graph.yaml" "$tmp/extra"
 
-timeout 120 "$strata" bench "$tmp/graph.yaml" --no-cold --batch-size 4 >"$tmp/out" 2>&1
+timeout 120 "$strata" bench "$tmp/graph.yaml" --no-cold --batch-size 4 --peak 100 >"$tmp/out" 2>&1
 status=$?
 [ $status -eq 0 ]
 check "bench on the graph exits 0 (status $status: $(said))" $?
@@ -61,6 +61,15 @@ done
 # Throughputs above zero: the steps ran.
 grep -Eq "^bench: train_images_per_s=[0-9]*[1-9]" "$tmp/out" && grep -Eq "^bench: infer_images_per_s=[0-9]*[1-9]" "$tmp/out"
 check "bench measures training and inference ($(grep images_per_s "$tmp/out" | tr '\n' ' '))" $?
+# The arithmetic bench counts, from the layers by hand: forward 2 x (64*4*9 (c1) + 64*4*36 (c2) +
+# 64*4*4 (proj) + 64*5 (g) + 5*4 (s1) + 5*4 (s2) + 8*3 + 8*2) = 25,888 flop an image; training
+# adds every weight gradient (as much again) and the input gradients of the layers that read no
+# model input (c1 and s2 do): c2 18,432 + proj 2,048 + g 640 + s1 40 + digit 48 + parity 32 =
+# 21,240, so 2 x 25,888 + 21,240 = 73,016. The peak's share is the rate over --peak.
+grep -q "^bench: train_flop_per_image=73016$" "$tmp/out" && grep -q "^bench: infer_flop_per_image=25888$" "$tmp/out" &&
+	awk -F= '/^bench: train_gflops=/ { g = $2 } /^bench: train_peak_fraction=/ { f = $2 }
+		END { exit !(g > 0 && f - g / 100 < 0.001 && g / 100 - f < 0.001) }' "$tmp/out"
+check "bench counts the graph's 73,016 flop a trained image, 25,888 an inferred one, and the peak's share: $(grep -E 'flop_per|fraction|gflops' "$tmp/out" | tr '\n' ' ')" $?
 
 timeout 180 "$strata" tune "$tmp/graph.yaml" --budget 1 --batch-size 4 >"$tmp/out" 2>&1
 status=$?

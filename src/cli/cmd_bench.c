@@ -185,9 +185,9 @@ int cmd_bench(cli_context *ctx)
 	printf("bench: train_images_per_s=%.1f\n", median(train, WINDOWS));
 	printf("bench: infer_images_per_s=%.1f\n", median(infer, WINDOWS));
 	printf("bench: train_gflops=%.1f\n", gflops);
-	printf("bench: train_mflop_per_image=%.2f\n", train_flop / train_images / 1e6);
+	printf("bench: train_flop_per_image=%.0f\n", train_flop / train_images);
 	printf("bench: infer_gflops=%.1f\n", infer_gflops);
-	printf("bench: infer_mflop_per_image=%.2f\n", infer_flop / infer_images / 1e6);
+	printf("bench: infer_flop_per_image=%.0f\n", infer_flop / infer_images);
 	if (peak > 0) {
 		printf("bench: peak_gflops=%.1f\n", peak);
 		printf("bench: train_peak_fraction=%.3f\n", gflops / peak);
