@@ -109,7 +109,7 @@ START_TEST(test_split_k)
 	ts_device dev = ts_device_open();
 	strata_gemm probe = {.m = 9, .n = 32, .k = 5000};
 	st_gemm_tile_plan p;
-	st_gemm_tile_default_plan(&probe, &p);
+	st_gemm_tile_default_plan(&probe, dev.rt->float_lanes, &p);
 	ck_assert_uint_gt(p.splits, 1);
 	gemm_case c = {.ta = true, .m = 9, .n = 32, .k = 5000, .alpha = 0.5f, .beta = 2.0f};
 	check_case(&dev, &c);
@@ -141,19 +141,32 @@ END_TEST
 START_TEST(test_default_plan_follows_n)
 {
 	st_gemm_tile_plan p;
-	st_gemm_tile_default_plan(&(strata_gemm){.m = 73728, .n = 64, .k = 288}, &p);
+	st_gemm_tile_default_plan(&(strata_gemm){.m = 73728, .n = 64, .k = 288}, 16, &p);
 	ck_assert_uint_eq(p.nv, 4);
 	ck_assert_uint_eq(p.splits, 1); /* a short K never splits */
-	st_gemm_tile_default_plan(&(strata_gemm){.m = 73728, .n = 288, .k = 64}, &p);
+	st_gemm_tile_default_plan(&(strata_gemm){.m = 73728, .n = 288, .k = 64}, 16, &p);
 	ck_assert_uint_eq(p.nv, 3);
-	st_gemm_tile_default_plan(&(strata_gemm){.m = 128, .n = 10, .k = 128}, &p);
+	st_gemm_tile_default_plan(&(strata_gemm){.m = 128, .n = 10, .k = 128}, 16, &p);
 	ck_assert_uint_eq(p.nv, 1);
 	/* partial products stay bounded however long K is */
-	st_gemm_tile_default_plan(&(strata_gemm){.m = 512, .n = 512, .k = 1u << 20}, &p);
-	ck_assert_uint_gt(p.splits, 1);
-	ck_assert_uint_le((size_t)p.splits * 512 * 512, ST_GEMM_MAX_PARTIAL_FLOATS);
-	st_gemm_tile_default_plan(&(strata_gemm){.m = 4096, .n = 4096, .k = 1u << 20}, &p);
-	ck_assert_uint_eq(p.splits, 1);
+	/* partial products stay bounded however long K is, whatever the vectors */
+	for (unsigned lanes = 4; lanes <= 16; lanes *= 2) {
+		st_gemm_tile_default_plan(&(strata_gemm){.m = 512, .n = 512, .k = 1u << 20}, lanes, &p);
+		ck_assert_uint_gt(p.splits, 1);
+		ck_assert_uint_le((size_t)p.splits * 512 * 512, ST_GEMM_MAX_PARTIAL_FLOATS);
+		st_gemm_tile_default_plan(&(strata_gemm){.m = 4096, .n = 4096, .k = 1u << 20}, lanes, &p);
+		ck_assert_uint_eq(p.splits, 1);
+	}
+	/* AVX2's 8-float vectors: 6 rows of one float16 (12 registers), whatever N; SSE's 4: 3 rows */
+	st_gemm_tile_default_plan(&(strata_gemm){.m = 73728, .n = 64, .k = 288}, 8, &p);
+	ck_assert_uint_eq(p.mr, 6);
+	ck_assert_uint_eq(p.nv, 1);
+	st_gemm_tile_default_plan(&(strata_gemm){.m = 73728, .n = 64, .k = 288}, 4, &p);
+	ck_assert_uint_eq(p.mr, 3);
+	ck_assert_uint_eq(p.nv, 1);
+	/* unknown (0): the AVX-512 choice */
+	st_gemm_tile_default_plan(&(strata_gemm){.m = 73728, .n = 64, .k = 288}, 0, &p);
+	ck_assert_uint_eq(p.nv, 4);
 }
 END_TEST
 
@@ -227,7 +240,7 @@ static void check_window(const ts_device *dev, const window_case *wc)
 	};
 	ck_assert(st_gemm_window_valid(&g));
 	st_gemm_tile_plan plan;
-	st_gemm_tile_default_plan(&g, &plan);
+	st_gemm_tile_default_plan(&g, dev->rt->float_lanes, &plan);
 	if (wc->splits)
 		plan.splits = wc->splits;
 	strata_error err = {0};

@@ -107,6 +107,12 @@ strata_status st_runtime_create(strata_registry *reg, const strata_runtime_optio
 		goto out_destroy;
 	}
 	rt->base_align_bytes = align_bits / 8;
+	cl_uint lanes = 0;
+	if ((rc = clGetDeviceInfo(rt->device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof(lanes), &lanes, NULL))) {
+		st = st_cl_fail(err, rc, "clGetDeviceInfo(CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT) on %s", rt->info.name);
+		goto out_destroy;
+	}
+	rt->float_lanes = lanes;
 	cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->platform, 0};
 	rt->context = clCreateContext(props, 1, &rt->device, NULL, NULL, &rc);
 	if (rc != CL_SUCCESS) {

@@ -90,6 +90,7 @@ struct strata_runtime {
 	st_gemm_observer gemm_observer; /* when set, shown every GEMM st_gemm runs */
 	void *gemm_observer_user;
 	int gemm_engine;              /* enum st_gemm_engine (gemm.h), resolved: never AUTO */
+	unsigned float_lanes;         /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: 16 with AVX-512, 8 with AVX2 */
 	bool gemm_forced;             /* STRATA_GEMM named the engine: tuned routes are ignored */
 	struct st_gemm_route *gemm_routes; /* per-shape choices of `strata tune` (gemm.h) */
 	size_t n_gemm_routes;

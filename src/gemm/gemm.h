@@ -32,8 +32,10 @@ typedef struct st_gemm_route {
 const st_gemm_route *st_gemm_route_find(const st_gemm_route *routes, size_t n, bool trans_a, bool trans_b,
                                         size_t m, size_t cols, size_t k);
 
-/* The plan measured best for this shape's kind on a 2-core AVX-512 Xeon under PoCL. */
-void st_gemm_tile_default_plan(const strata_gemm *g, st_gemm_tile_plan *p);
+/* The plan measured best for this shape's kind under PoCL on a device with `lanes` floats in its
+ * native vector (the runtime's float_lanes): on a 2-core AVX-512 Xeon (16, and 0 for unknown),
+ * on a 2-core AVX2 EPYC (8; fewer take its rows halved). */
+void st_gemm_tile_default_plan(const strata_gemm *g, unsigned lanes, st_gemm_tile_plan *p);
 /* Whether every index the kernels compute for g fits an int (else CLBlast runs it). */
 bool st_gemm_tile_fits(const strata_gemm *g);
 /* Whether g's a_window describes an im2col matrix of g's shape (gemm_tile reads it in place). */

@@ -13,11 +13,16 @@
  * each walks many blocks. */
 #define WALKERS 256u
 
-void st_gemm_tile_default_plan(const strata_gemm *g, st_gemm_tile_plan *p)
+void st_gemm_tile_default_plan(const strata_gemm *g, unsigned lanes, st_gemm_tile_plan *p)
 {
 	/* Widest row of vectors that tiles N exactly; MR then keeps MR * NV near the 24 accumulators
-	 * that measured best on AVX-512 (32 registers, some for B's row and A's broadcast). */
-	if (g->n % 64 == 0)
+	 * that measured best on AVX-512 (32 registers, some for B's row and A's broadcast). With
+	 * narrower vectors a float16 accumulator takes 16 / lanes registers: on AVX2 (16 registers
+	 * of 8 floats) 6 x 1 fills 12 of them, and 6 x 4 spilled (conv2d_2's forward GEMM at 52
+	 * GFLOP/s against 132 for 6 x 1, bench/gemm_micro.sh). */
+	if (lanes && lanes < 16)
+		*p = (st_gemm_tile_plan){.mr = lanes > 4 ? 6 : 3, .nv = 1};
+	else if (g->n % 64 == 0)
 		*p = (st_gemm_tile_plan){.mr = 6, .nv = 4};
 	else if (g->n % 48 == 0)
 		*p = (st_gemm_tile_plan){.mr = 6, .nv = 3};
@@ -142,7 +147,7 @@ strata_status st_gemm_tile_run(strata_runtime *rt, const char *label, const stra
 	if (plan)
 		p = *plan;
 	else
-		st_gemm_tile_default_plan(g, &p);
+		st_gemm_tile_default_plan(g, rt->float_lanes, &p);
 	static const size_t one[3] = {1, 1, 1};
 	strata_status st;
 	strata_kernel *k;

@@ -42,7 +42,7 @@ static size_t block_plans(const tuner *t, const st_gemm_shape *s, const st_gemm_
 {
 	strata_gemm g = shape_gemm(s);
 	st_gemm_tile_plan def;
-	st_gemm_tile_default_plan(&g, &def);
+	st_gemm_tile_default_plan(&g, t->rt->float_lanes, &def);
 	size_t n = add_plan(plans, 0, *in_force);
 	n = add_plan(plans, n, def);
 	if (strcmp(t->rt->info.type, "cpu") != 0)
@@ -132,7 +132,7 @@ strata_status st_tuner_search_routes(tuner *t, double budget, strata_error *err)
 		                                              s->trans_b, s->m, s->n, s->k);
 		strata_gemm g = shape_gemm(s);
 		st_gemm_tile_plan in_force;
-		st_gemm_tile_default_plan(&g, &in_force);
+		st_gemm_tile_default_plan(&g, t->rt->float_lanes, &in_force);
 		bool cur_tile = cur ? cur->engine == ST_GEMM_TILE : t->rt->gemm_engine == ST_GEMM_TILE;
 		if (cur && cur_tile)
 			in_force = cur->plan;
