@@ -148,7 +148,6 @@ START_TEST(test_default_plan_follows_n)
 	ck_assert_uint_eq(p.nv, 3);
 	st_gemm_tile_default_plan(&(strata_gemm){.m = 128, .n = 10, .k = 128}, 16, &p);
 	ck_assert_uint_eq(p.nv, 1);
-	/* partial products stay bounded however long K is */
 	/* partial products stay bounded however long K is, whatever the vectors */
 	for (unsigned lanes = 4; lanes <= 16; lanes *= 2) {
 		st_gemm_tile_default_plan(&(strata_gemm){.m = 512, .n = 512, .k = 1u << 20}, lanes, &p);

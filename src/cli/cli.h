@@ -91,9 +91,8 @@ void cli_log(void *user, int level, const char *message);
 /* Open what a subcommand needs; each prints its own error and returns an exit status. */
 int cli_open_registry(cli_context *ctx);
 int cli_open_model(cli_context *ctx);
-/* Device choice: --device, then STRATA_DEVICE, then the model's `device:`, then auto. */
 /* The device every command uses: --device, else STRATA_DEVICE, else `model`'s device: (NULL:
- * none of them, the runtime's automatic choice). */
+ * none of them, the runtime's automatic choice). cli_open_runtime opens it for ctx->model. */
 const char *cli_device_selector(const cli_context *ctx, const strata_model *model);
 int cli_open_runtime(cli_context *ctx);
 /* Prints --verbose cache figures and the --profile table, then frees everything. */

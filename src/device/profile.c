@@ -134,6 +134,18 @@ strata_status st_profile_fold(strata_runtime *rt, strata_error *err)
 	return st;
 }
 
+/* One row of the profile: a layer's kernel or its total, with the rates it knows. */
+static void print_row(FILE *out, const st_profile_total *t, uint64_t total_ns)
+{
+	char gflops[16] = "", gbs[16] = "";
+	if (t->flops && t->ns)
+		snprintf(gflops, sizeof(gflops), "%.1f", (double)t->flops / t->ns);
+	if (t->bytes && t->ns)
+		snprintf(gbs, sizeof(gbs), "%.1f", (double)t->bytes / t->ns);
+	fprintf(out, "%-20s %-9s %-24s %8llu %12.3f %6.1f%% %9s %8s\n", t->label, t->phase, t->kernel,
+	        (unsigned long long)t->calls, t->ns / 1e6, total_ns ? 100.0 * t->ns / total_ns : 0.0, gflops, gbs);
+}
+
 strata_status strata_runtime_print_profile(strata_runtime *rt, FILE *out, strata_error *err)
 {
 	if (!rt->profile)
@@ -141,9 +153,11 @@ strata_status strata_runtime_print_profile(strata_runtime *rt, FILE *out, strata
 	strata_status st = st_finish(rt, err);
 	if (st)
 		return st;
-	uint64_t total = 0;
-	for (size_t i = 0; i < rt->n_totals; i++)
+	uint64_t total = 0, flops = 0;
+	for (size_t i = 0; i < rt->n_totals; i++) {
 		total += rt->totals[i].ns;
+		flops += rt->totals[i].flops;
+	}
 	fprintf(out, "Kernel time on %s\n", rt->info.name);
 	/* Rates where they are known: GFLOP/s and GB/s of the launches that said what they compute
 	 * and move (the GEMMs: 2mnk, and their matrices read and written once). */
@@ -158,28 +172,18 @@ strata_status strata_runtime_print_profile(strata_runtime *rt, FILE *out, strata
 		if (!first)
 			continue;
 		st_profile_total layer = {.label = rt->totals[i].label, .phase = "", .kernel = "(layer total)"};
-		for (size_t j = i; j <= rt->n_totals; j++) {
-			const st_profile_total *t = j < rt->n_totals ? &rt->totals[j] : &layer;
-			if (j < rt->n_totals && strcmp(t->label, rt->totals[i].label) != 0)
+		for (size_t j = i; j < rt->n_totals; j++) {
+			const st_profile_total *t = &rt->totals[j];
+			if (strcmp(t->label, layer.label) != 0)
 				continue;
-			char gflops[16] = "", gbs[16] = "";
-			if (t->flops && t->ns)
-				snprintf(gflops, sizeof(gflops), "%.1f", (double)t->flops / t->ns);
-			if (t->bytes && t->ns)
-				snprintf(gbs, sizeof(gbs), "%.1f", (double)t->bytes / t->ns);
-			fprintf(out, "%-20s %-9s %-24s %8llu %12.3f %6.1f%% %9s %8s\n", t->label, t->phase, t->kernel,
-			        (unsigned long long)t->calls, t->ns / 1e6, total ? 100.0 * t->ns / total : 0.0, gflops, gbs);
-			if (j < rt->n_totals) {
-				layer.calls += t->calls;
-				layer.ns += t->ns;
-				layer.flops += t->flops;
-				layer.bytes += t->bytes;
-			}
+			print_row(out, t, total);
+			layer.calls += t->calls;
+			layer.ns += t->ns;
+			layer.flops += t->flops;
+			layer.bytes += t->bytes;
 		}
+		print_row(out, &layer, total);
 	}
-	uint64_t flops = 0;
-	for (size_t i = 0; i < rt->n_totals; i++)
-		flops += rt->totals[i].flops;
 	char gflops[16] = "";
 	if (flops && total)
 		snprintf(gflops, sizeof(gflops), "%.1f", (double)flops / total);

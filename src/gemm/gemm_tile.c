@@ -130,13 +130,12 @@ static strata_status kernel(strata_runtime *rt, const char *name, const st_gemm_
                             const st_gemm_epilogue *ep, strata_kernel **out, strata_error *err)
 {
 	char options[96] = "";
-	int o = 0;
-	if (p)
-		o = snprintf(options, sizeof(options), "-DMR=%u -DNV=%u%s", p->mr, p->nv,
-		             window == 1 ? " -DWINDOW=1" : window == 2 ? " -DWINDOW=2" : "");
+	int o = p ? snprintf(options, sizeof(options), "-DMR=%u -DNV=%u%s", p->mr, p->nv,
+	                     window == 1 ? " -DWINDOW=1" : window == 2 ? " -DWINDOW=2" : "")
+	          : 0;
 	if (ep)
-		snprintf(options + o, sizeof(options) - (size_t)o, "%s%s%s", o ? " " : "", ep->bias ? "-DBIAS=1" : "",
-		         ep->relu ? (ep->bias ? " -DRELU=1" : "-DRELU=1") : "");
+		snprintf(options + o, sizeof(options) - (size_t)o, "%s%s", ep->bias ? " -DBIAS=1" : "",
+		         ep->relu ? " -DRELU=1" : "");
 	return st_kernel_get(rt, "strata_gemm", name, options, out, err);
 }
 
