@@ -300,8 +300,12 @@ static int serve(cli_context *ctx, const served_list *l)
 		}
 		fprintf(stderr, "strata serve: stopping: no new connections; answering what is queued\n");
 	}
-	if (listening)
+	if (listening) {
+		/* The requests already received are answered before the models stop taking any: one
+		 * still being read when SIGTERM came would otherwise reach a stopping model (503). */
 		sv_server_quiesce(&server);
+		sv_server_wait_idle(&server);
+	}
 	for (size_t i = 0; i < n_init; i++)
 		sv_model_drain(&models[i]);
 	if (listening)

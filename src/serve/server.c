@@ -497,10 +497,8 @@ void sv_server_quiesce(sv_server *s)
 		s->listen_fd = MHD_quiesce_daemon(s->daemon);
 }
 
-void sv_server_stop(sv_server *s)
+void sv_server_wait_idle(sv_server *s)
 {
-	/* Responses queued but not yet sent would be cut off by MHD_stop_daemon: wait until every
-	 * request has completed (its response sent), at most the client timeout. */
 	for (unsigned waited_ms = 0; s->daemon && waited_ms < s->options.client_timeout_s * 1000u; waited_ms += 10) {
 		pthread_mutex_lock(&s->lock);
 		uint64_t in_flight = s->metrics.in_flight;
@@ -509,6 +507,12 @@ void sv_server_stop(sv_server *s)
 			break;
 		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
 	}
+}
+
+void sv_server_stop(sv_server *s)
+{
+	/* Responses queued but not yet sent would be cut off by MHD_stop_daemon. */
+	sv_server_wait_idle(s);
 	if (s->daemon)
 		MHD_stop_daemon(s->daemon);
 	if (s->listen_fd >= 0)

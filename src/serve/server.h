@@ -44,6 +44,8 @@ uint16_t sv_server_port(const sv_server *s);
 void sv_server_set_ready(sv_server *s, bool ready);
 /* Stops accepting connections; requests on open ones still get answers. */
 void sv_server_quiesce(sv_server *s);
+/* Waits until no request is in progress (answered, response sent), at most the client timeout. */
+void sv_server_wait_idle(sv_server *s);
 /* Closes every connection (waiting for requests in progress) and frees the server. */
 void sv_server_stop(sv_server *s);
 
