@@ -128,14 +128,21 @@ static strata_registry *test_registry(void)
 	return reg;
 }
 
-static strata_runtime *runtime_in(strata_registry *reg, const char *cache_dir, bool profile)
+/* A runtime whose disk cache keeps binaries on every driver (PoCL's included), unless `binaries`
+ * is STRATA_BINARIES_AUTO. */
+static strata_runtime *runtime_with(strata_registry *reg, const char *cache_dir, bool profile, int binaries)
 {
 	strata_runtime *rt = NULL;
 	strata_error err = {0};
-	strata_runtime_options o = {.size = sizeof(o), .cache_dir = cache_dir, .profile = profile};
+	strata_runtime_options o = {.size = sizeof(o), .cache_dir = cache_dir, .profile = profile, .binaries = binaries};
 	o.device = getenv("STRATA_TEST_DEVICE");
 	ck_assert_msg(strata_runtime_create(reg, &o, &rt, &err) == STRATA_OK, "no usable OpenCL device: %s", err.message);
 	return rt;
+}
+
+static strata_runtime *runtime_in(strata_registry *reg, const char *cache_dir, bool profile)
+{
+	return runtime_with(reg, cache_dir, profile, STRATA_BINARIES_ALWAYS);
 }
 
 /* Runs add_one (built with `extra`) over 0..n-1 and checks every value went up by `expect`. */
@@ -204,6 +211,43 @@ START_TEST(test_cache_hit_on_second_run)
 	ck_assert_uint_eq(s.disk_hits, 1);
 	strata_runtime_destroy(rt);
 
+	strata_registry_close(reg);
+	ts_tmpdir_remove(dir);
+}
+END_TEST
+
+/* By default PoCL's programs stay in memory: its binaries would compile every kernel of a
+ * program (strata_runtime_options.binaries); other drivers' binaries are kept. The variable
+ * STRATA_PROGRAM_BINARIES=always keeps them anywhere, and a value it does not know is refused. */
+START_TEST(test_binaries_policy)
+{
+	char dir[256];
+	ts_tmpdir_make(dir, sizeof(dir), "test-cache");
+	strata_registry *reg = test_registry();
+	for (int round = 0; round < 2; round++) {
+		strata_runtime *rt = runtime_with(reg, dir, false, STRATA_BINARIES_AUTO);
+		bool pocl = strstr(strata_runtime_device(rt)->platform, "Portable Computing Language") != NULL;
+		run_add(rt, NULL, 1.0f);
+		strata_cache_stats s = strata_runtime_cache_stats(rt);
+		ck_assert_uint_eq(s.builds, pocl || round == 0 ? 1 : 0);
+		ck_assert_uint_eq(s.disk_hits, pocl || round == 0 ? 0 : 1);
+		strata_runtime_destroy(rt);
+	}
+	setenv("STRATA_PROGRAM_BINARIES", "always", 1);
+	strata_runtime *rt = runtime_with(reg, dir, false, STRATA_BINARIES_AUTO);
+	run_add(rt, NULL, 1.0f);
+	strata_runtime_destroy(rt);
+	rt = runtime_with(reg, dir, false, STRATA_BINARIES_AUTO);
+	run_add(rt, NULL, 1.0f);
+	ck_assert_uint_eq(strata_runtime_cache_stats(rt).disk_hits, 1);
+	strata_runtime_destroy(rt);
+
+	setenv("STRATA_PROGRAM_BINARIES", "sometimes", 1);
+	strata_error err = {0};
+	strata_runtime_options o = {.size = sizeof(o), .cache_dir = dir, .device = getenv("STRATA_TEST_DEVICE")};
+	ck_assert_int_eq(strata_runtime_create(reg, &o, &rt, &err), STRATA_ERR_INVALID);
+	ck_assert_ptr_nonnull(strstr(err.message, "STRATA_PROGRAM_BINARIES=sometimes: expected always or auto"));
+	unsetenv("STRATA_PROGRAM_BINARIES");
 	strata_registry_close(reg);
 	ts_tmpdir_remove(dir);
 }
@@ -411,6 +455,7 @@ static Suite *runtime_suite(void)
 	TCase *cache = tcase_create("program_cache");
 	tcase_set_timeout(cache, 300);
 	tcase_add_test(cache, test_cache_hit_on_second_run);
+	tcase_add_test(cache, test_binaries_policy);
 	tcase_add_test(cache, test_options_are_part_of_the_key);
 	tcase_add_test(cache, test_corrupt_entry_is_rebuilt);
 	tcase_add_test(cache, test_build_failure_shows_log);

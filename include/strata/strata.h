@@ -115,7 +115,18 @@ typedef struct strata_runtime_options {
 	 * (weights, their gradients, the optimizer's state) in a buffer of its own (STRATA_POOL=separate);
 	 * otherwise each pool is guarded as a whole. */
 	bool guard;
+	/* Added in 0.5: whether the disk cache keeps the programs' binaries (also
+	 * STRATA_PROGRAM_BINARIES=always|auto). STRATA_BINARIES_AUTO keeps them except on PoCL, which
+	 * compiles each kernel when it is first launched and keeps it in a cache of its own
+	 * (POCL_CACHE_DIR): asking PoCL for a program's binary makes it compile every kernel of the
+	 * program first (a cold first batch of mnist_cnn took 43 s instead of 14 on a 2-core CPU, and
+	 * every tuned variant of a program paid it again). There a run compiles its programs' source
+	 * again (about 1 s for mnist_cnn), and PoCL takes the kernels from its own cache.
+	 * STRATA_BINARIES_ALWAYS keeps them on every driver. */
+	int binaries;
 } strata_runtime_options;
+
+enum { STRATA_BINARIES_AUTO = 0, STRATA_BINARIES_ALWAYS = 1 };
 
 /* Opens the selected device. Fails (STRATA_ERR_IO) when the cache folder cannot be created or
  * written, saying what to do: a cache that silently stopped working would only make every run

@@ -50,13 +50,13 @@ static strata_status check_folder(const char *dir, strata_error *err)
 	               dir, why.message);
 }
 
-strata_status st_program_cache_init(st_program_cache *cache, const char *dir, strata_error *err)
+strata_status st_program_cache_init(st_program_cache *cache, const char *dir, bool keep_binaries, strata_error *err)
 {
 	memset(cache, 0, sizeof(*cache));
 	if (!dir)
 		return STRATA_OK;
 	strata_status st = check_folder(dir, err);
-	if (st)
+	if (st || !keep_binaries)
 		return st;
 	if (!(cache->dir = strdup(dir)))
 		return st_fail(err, STRATA_ERR_NO_MEMORY, "out of memory");

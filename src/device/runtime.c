@@ -134,7 +134,15 @@ strata_status st_runtime_create(strata_registry *reg, const strata_runtime_optio
 		}
 		cache_dir = dir;
 	}
-	if ((st = st_program_cache_init(&rt->cache, cache_dir, err)))
+	/* The binaries' policy: strata_runtime_options.binaries says why PoCL keeps none. */
+	const char *binaries = getenv("STRATA_PROGRAM_BINARIES");
+	if (binaries && *binaries && strcmp(binaries, "always") != 0 && strcmp(binaries, "auto") != 0) {
+		st = st_fail(err, STRATA_ERR_INVALID, "STRATA_PROGRAM_BINARIES=%s: expected always or auto", binaries);
+		goto out_destroy;
+	}
+	bool keep_binaries = opts.binaries == STRATA_BINARIES_ALWAYS || (binaries && strcmp(binaries, "always") == 0) ||
+	                     !strstr(rt->info.platform, "Portable Computing Language");
+	if ((st = st_program_cache_init(&rt->cache, cache_dir, keep_binaries, err)))
 		goto out_destroy;
 	st_runtime_log(rt, STRATA_LOG_INFO, "device: %s (%s, %s); GEMM: %s%s", rt->info.name, rt->info.platform,
 	               rt->info.opencl_c_version, st_gemm_engine_name(rt->gemm_engine),

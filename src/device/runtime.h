@@ -135,7 +135,8 @@ strata_status st_device_ids(const strata_device_info *info, cl_platform_id *plat
                             strata_error *err);
 
 /* program_cache.c */
-strata_status st_program_cache_init(st_program_cache *cache, const char *dir, strata_error *err);
+/* `dir` (NULL: none) is checked as the disk cache's folder; it keeps binaries when keep_binaries. */
+strata_status st_program_cache_init(st_program_cache *cache, const char *dir, bool keep_binaries, strata_error *err);
 void st_program_cache_release(st_program_cache *cache);
 /* Returns the kernel `kernel_name` of program `program` built with its default options plus
  * `extra_options`, compiling (or loading from disk) on first use. */
