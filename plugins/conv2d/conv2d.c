@@ -2,7 +2,9 @@
  * being a 1 x steps image. Each is a GEMM on the im2col matrix, which the host's GEMM reads in
  * place from the input where it can (host->gemm_window: unpadded, undilated windows, one group,
  * Strata's CPU GEMM), else an im2col launch builds; backward, the weighted layers' GEMMs
- * (common/weights.h) and a col2im gather.
+ * (common/weights.h) and, for the input gradient, one GEMM over the zero-padded dz read in place
+ * where the stride is 1 and the host's GEMM reads windows (conv2d_dx_window), else a GEMM into
+ * a matrix of products and a col2im gather over it.
  *
  * The plain convolution (dilation 1, one group) uses the im2col and col2im kernels; a dilated or
  * grouped one the general kernels, whose im2col matrix has its columns group-major, (g, ky, kx,
@@ -34,7 +36,12 @@ typedef struct conv2d_plan {
 	int64_t oh, ow, filters; /* output */
 	bool direct;             /* 1x1 kernel, stride 1: the input already is the im2col matrix */
 	bool general;            /* dilated or grouped: the general kernels, never a window */
-	uint32_t workspace;      /* the im2col matrix, unless direct */
+	/* Stride 1, not general, not direct: the input gradient may be one GEMM over the padded dz
+	 * read in place (conv2d.cl's dz_pad), when the host's GEMM takes that window. */
+	bool dx_window;
+	int64_t ph, pw;          /* the padded dz: (H + KH - 1) x (W + KW - 1) x F */
+	int64_t flipped;         /* floats of the flipped kernel at the workspace's start */
+	uint32_t workspace;      /* the im2col matrix, unless direct; or K' and the padded dz */
 } conv2d_plan;
 
 #define CONV_DATA_FORMAT_PARAM                                                                       \
@@ -193,13 +200,18 @@ static strata_status conv_build(strata_layer *layer, const strata_host *host, co
 	}
 	plan.direct = plan.kh == 1 && plan.kw == 1 && plan.sh == 1 && plan.sw == 1;
 	plan.general = !plan.direct && (plan.dh > 1 || plan.dw > 1 || plan.groups > 1);
+	plan.dx_window = !plan.direct && !plan.general && plan.sh == 1 && plan.sw == 1;
+	plan.ph = plan.h + plan.kh - 1;
+	plan.pw = plan.w + plan.kw - 1;
 
 	/* Per-sample sizes must stay within the kernels' int indexing. */
-	int64_t inputs, pixels, patch, cols, outputs;
+	int64_t inputs, pixels, patch, cols, outputs, padded;
 	if (!shape_mul(plan.h, plan.w, INT_MAX, &inputs) || !shape_mul(inputs, plan.c, INT_MAX, &inputs) ||
 	    !shape_mul(plan.oh, plan.ow, INT_MAX, &pixels) || !shape_mul(plan.kh, plan.kw, INT_MAX, &patch) ||
 	    !shape_mul(patch, plan.c, INT_MAX, &patch) || !shape_mul(pixels, patch, INT_MAX, &cols) ||
-	    !shape_mul(pixels, plan.filters, INT_MAX, &outputs))
+	    !shape_mul(pixels, plan.filters, INT_MAX, &outputs) ||
+	    !shape_mul(plan.ph, plan.pw, INT_MAX, &padded) || !shape_mul(padded, plan.filters, INT_MAX, &padded) ||
+	    !shape_mul(patch, plan.filters, INT_MAX, &plan.flipped))
 		return host->fail(layer, STRATA_ERR_OVERFLOW, "input %s with this kernel_size is too large",
 		                  shape_format(in, buf, sizeof(buf)));
 
@@ -212,7 +224,11 @@ static strata_status conv_build(strata_layer *layer, const strata_host *host, co
 	if (st != STRATA_OK)
 		return st;
 	if (!plan.direct) {
-		st = host->add_workspace(layer, (size_t)cols * sizeof(float), &plan.workspace);
+		/* Room for the im2col matrix, or for K' and the padded dz (K' once; a batch has a sample). */
+		size_t floats = (size_t)cols;
+		if (plan.dx_window && (size_t)(padded + plan.flipped) > floats)
+			floats = (size_t)(padded + plan.flipped);
+		st = host->add_workspace(layer, floats * sizeof(float), &plan.workspace);
 		if (st != STRATA_OK)
 			return st;
 	}
@@ -327,6 +343,8 @@ static strata_status conv2d_check_batch(strata_layer *layer, const strata_host *
 	size_t pixels = (size_t)(p->oh * p->ow), depth = (size_t)(p->kh * p->kw * p->c);
 	size_t widest = pixels * (depth > (size_t)p->filters ? depth : (size_t)p->filters);
 	size_t inputs = (size_t)(p->h * p->w * p->c);
+	if (p->dx_window && (size_t)(p->ph * p->pw * p->filters + p->flipped) > widest)
+		widest = (size_t)(p->ph * p->pw * p->filters + p->flipped);
 	return shape_check_batch(layer, host, batch, widest > inputs ? widest : inputs);
 }
 
@@ -368,11 +386,72 @@ static strata_status conv2d_forward(strata_layer *layer, const strata_host *host
 	return activation_fused_forward(layer, host, &p->weights.act, args->output, bias, rows, (size_t)p->filters);
 }
 
+/* The input gradient as one GEMM (conv2d.cl's dz_pad): *g = window(padded dz) x K' into dx,
+ * the window *win over the workspace after K', when the layer qualifies (stride 1, dilation 1,
+ * one group) and the host's GEMM reads that window in place; else false, and the caller takes
+ * dcols = dz K^T and col2im. */
+static bool conv2d_dx_window(strata_layer *layer, const strata_host *host, const conv2d_plan *p, uint32_t batch,
+                             strata_tensor *dx, strata_gemm *g, strata_gemm_window *win)
+{
+	if (!p->dx_window || !dx)
+		return false;
+	strata_tensor *ws = host->workspace(layer, p->workspace);
+	*g = (strata_gemm){
+		.size = sizeof(*g),
+		.m = (size_t)batch * (size_t)(p->h * p->w), .n = (size_t)p->c, .k = (size_t)(p->kh * p->kw * p->filters),
+		.alpha = 1.0f, .beta = 0.0f,
+		.a_offset = (size_t)p->flipped,
+		.b = ws, .ldb = (size_t)p->c,
+		.c = dx, .ldc = (size_t)p->c,
+	};
+	*win = (strata_gemm_window){
+		.h = (uint32_t)p->ph, .w = (uint32_t)p->pw, .c = (uint32_t)p->filters, .kh = (uint32_t)p->kh,
+		.kw = (uint32_t)p->kw, .sh = 1, .sw = 1, .oh = (uint32_t)p->h, .ow = (uint32_t)p->w,
+	};
+	return core_gemm_window(layer, host, g, ws, win);
+}
+
+/* Runs conv2d_dx_window's GEMM: K' and the padded dz (the layer's dz, after weights_backward
+ * made it dLoss/dPreactivation) into the workspace, then the GEMM. */
+static strata_status conv2d_dx(strata_layer *layer, const strata_host *host, const conv2d_plan *p, uint32_t batch,
+                               strata_tensor *dz, const strata_gemm *g)
+{
+	strata_tensor *ws = host->workspace(layer, p->workspace);
+	unsigned vw = tune_vector_width((size_t)p->filters, tune_vw(layer, host));
+	char options[32];
+	tune_vw_options(options, sizeof(options), vw);
+	strata_kernel *flip = host->kernel(layer, "conv2d", "kernel_flip", options);
+	strata_kernel *pad = flip ? host->kernel(layer, "conv2d", "dz_pad", options) : NULL;
+	if (!pad)
+		return host->last_status(layer);
+	int32_t taps = (int32_t)(p->kh * p->kw);
+	strata_arg flip_args[] = {
+		strata_arg_tensor(host->weight(layer, p->weights.kernel)), strata_arg_tensor(ws), strata_arg_int(taps),
+		strata_arg_int((int32_t)p->c), strata_arg_int((int32_t)p->filters),
+	};
+	strata_status st = tune_launch_2d(layer, host, flip, (size_t)p->c, (size_t)taps * (size_t)p->filters,
+	                                  sizeof(flip_args) / sizeof(flip_args[0]), flip_args);
+	if (st != STRATA_OK)
+		return st;
+	strata_arg pad_args[] = {
+		strata_arg_tensor(dz), strata_arg_tensor(ws), strata_arg_int((int32_t)p->flipped),
+		strata_arg_int((int32_t)batch), strata_arg_int((int32_t)p->oh), strata_arg_int((int32_t)p->ow),
+		strata_arg_int((int32_t)p->filters), strata_arg_int((int32_t)p->ph), strata_arg_int((int32_t)p->pw),
+		strata_arg_int((int32_t)(p->kh - 1 - p->pad_top)), strata_arg_int((int32_t)(p->kw - 1 - p->pad_left)),
+	};
+	st = tune_launch_2d(layer, host, pad, (size_t)p->filters / vw, (size_t)batch * (size_t)(p->ph * p->pw),
+	                    sizeof(pad_args) / sizeof(pad_args[0]), pad_args);
+	if (st != STRATA_OK)
+		return st;
+	return host->gemm(layer, g);
+}
+
 /* The kernel gradient reads the im2col matrix in place from the input when the host's GEMM can,
  * else it is the forward pass's when the host kept the workspace, else it is built again. The
- * workspace then receives dcols = dZ kernel^T (the queue runs in order, so after the kernel
- * gradient has read it), which col2im gathers into the input gradient. On the 1x1 stride-1 path
- * dcols is the input gradient. A grouped layer runs both GEMMs per group (weights_backward). */
+ * input gradient is then one GEMM over the padded dz where conv2d_dx_window allows, else the
+ * workspace receives dcols = dZ kernel^T (the queue runs in order, so after the kernel gradient
+ * has read it), which col2im gathers into the input gradient. On the 1x1 stride-1 path dcols is
+ * the input gradient. A grouped layer runs both GEMMs per group (weights_backward). */
 static strata_status conv2d_backward(strata_layer *layer, const strata_host *host,
                                      const strata_backward_args *args)
 {
@@ -393,7 +472,8 @@ static strata_status conv2d_backward(strata_layer *layer, const strata_host *hos
 	/* The kernel gradient's GEMM, cols^T dZ, as weights_backward will ask for it. */
 	strata_gemm dw = {.size = sizeof(dw), .trans_a = true, .m = depth, .n = (size_t)p->filters, .k = rows,
 	                  .lda = depth, .ldb = (size_t)p->filters, .ldc = (size_t)p->filters};
-	strata_gemm_window win;
+	strata_gemm_window win, dx_win;
+	strata_gemm dx;
 	strata_tensor *cols = NULL;
 	bool windowed = conv2d_window(layer, host, p, &dw, args->input, &win);
 	if (windowed)
@@ -402,10 +482,11 @@ static strata_status conv2d_backward(strata_layer *layer, const strata_host *hos
 		cols = p->direct ? args->input : host->workspace(layer, p->workspace);
 	else if ((st = conv2d_cols(layer, host, p, args->batch, args->input, &cols)))
 		return st;
+	bool dx_windowed = conv2d_dx_window(layer, host, p, args->batch, args->grad_input, &dx, &dx_win);
 	strata_tensor *dcols = p->direct ? args->grad_input : host->workspace(layer, p->workspace);
 	weights_grad g = {
 		.a = cols, .a_window = windowed ? &win : NULL, .y = args->output, .dy = args->grad_output,
-		.d_a = args->grad_input ? dcols : NULL,
+		.d_a = args->grad_input && !dx_windowed ? dcols : NULL,
 		.rows = rows, .depth = depth, .units = (size_t)p->filters,
 		.folded = args->activation_folded,
 		.groups = (size_t)p->groups,
@@ -413,6 +494,8 @@ static strata_status conv2d_backward(strata_layer *layer, const strata_host *hos
 	st = weights_backward(layer, host, &p->weights, &g);
 	if (st != STRATA_OK || !args->grad_input || p->direct)
 		return st;
+	if (dx_windowed)
+		return conv2d_dx(layer, host, p, args->batch, args->grad_output, &dx);
 	return conv2d_launch(layer, host, p, true, args->batch, dcols, args->grad_input);
 }
 

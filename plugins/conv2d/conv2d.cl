@@ -167,3 +167,42 @@ __kernel void col2im_general(__global const float *cols, __global float *dx, con
 	}
 	VSTORE(acc, 0, dx + ((size_t)pixel * c + channel));
 }
+
+/* The input gradient of a stride-1, undilated, one-group convolution is itself a convolution:
+ *
+ *   dx[b, y, x, ci] = sum over (ky, kx, f) of dz[b, y + PT - ky, x + PL - kx, f] * K[ky, kx, ci, f]
+ *
+ * which is the GEMM window(P) x K', P being dz zero-padded to (H + KH - 1) x (W + KW - 1) with
+ * dz's pixel (oy, ox) at (oy + KH - 1 - PT, ox + KW - 1 - PL), read in place as its im2col matrix
+ * (KH x KW windows, F channels), and K' the kernel with both taps reversed and C and F swapped:
+ * K'[(KH-1-ky, KW-1-kx, f), ci] = K[ky, kx, ci, f]. The host's GEMM then writes dx directly: no
+ * [N*OH*OW, KH*KW*C] matrix of products and no col2im gather over it.
+ *
+ * dz_pad writes all of P, the zeros too (a workspace keeps nothing between calls). Dimension 0: a
+ * vector of VW filters (VW divides F); dimension 1: the padded pixel (b, py, px). */
+__kernel void dz_pad(__global const float *dz, __global float *padded, const int offset, const int n, const int oh,
+                     const int ow, const int f, const int ph, const int pw, const int top, const int left)
+{
+	const int v = get_global_id(0), pixel = get_global_id(1);
+	const int x = pixel % pw - left, y = pixel / pw % ph - top, b = pixel / pw / ph;
+	if (v >= f / VW || pixel >= n * ph * pw)
+		return;
+	floatv val = (floatv)(0.0f);
+	if (y >= 0 && y < oh && x >= 0 && x < ow)
+		val = VLOAD(0, dz + ((size_t)((b * oh + y) * ow + x) * f + v * VW));
+	VSTORE(val, 0, padded + (offset + (size_t)pixel * f + v * VW));
+}
+
+/* K' = flipped[(t' * F + fi) * C + ci] = weights[((T - 1 - t') * C + ci) * F + fi] (K), T = KH*KW taps
+ * (reversing the tap index reverses ky and kx both). Dimension 0: ci; dimension 1: (t', fi). A
+ * few thousand floats a step, read with a stride: not worth vectors. The host puts K' at the
+ * workspace's start and P after it (dz_pad's `offset`, K's size). */
+__kernel void kernel_flip(__global const float *weights, __global float *flipped, const int taps, const int c,
+                          const int f)
+{
+	const int ci = get_global_id(0), row = get_global_id(1);
+	if (ci >= c || row >= taps * f)
+		return;
+	const int fi = row % f, t = taps - 1 - row / f;
+	flipped[(size_t)row * c + ci] = weights[((size_t)t * c + ci) * f + fi];
+}
