@@ -41,6 +41,7 @@ typedef struct conv2d_plan {
 	bool dx_window;
 	int64_t ph, pw;          /* the padded dz: (H + KH - 1) x (W + KW - 1) x F */
 	int64_t flipped;         /* floats of the flipped kernel at the workspace's start */
+	int64_t dx_floats;       /* per sample, K' and the padded dz (dx_window; else 0) */
 	uint32_t workspace;      /* the im2col matrix, unless direct; or K' and the padded dz */
 } conv2d_plan;
 
@@ -225,10 +226,9 @@ static strata_status conv_build(strata_layer *layer, const strata_host *host, co
 		return st;
 	if (!plan.direct) {
 		/* Room for the im2col matrix, or for K' and the padded dz (K' once; a batch has a sample). */
-		size_t floats = (size_t)cols;
-		if (plan.dx_window && (size_t)(padded + plan.flipped) > floats)
-			floats = (size_t)(padded + plan.flipped);
-		st = host->add_workspace(layer, floats * sizeof(float), &plan.workspace);
+		plan.dx_floats = plan.dx_window ? padded + plan.flipped : 0;
+		st = host->add_workspace(layer, (size_t)(cols > plan.dx_floats ? cols : plan.dx_floats) * sizeof(float),
+		                         &plan.workspace);
 		if (st != STRATA_OK)
 			return st;
 	}
@@ -343,8 +343,8 @@ static strata_status conv2d_check_batch(strata_layer *layer, const strata_host *
 	size_t pixels = (size_t)(p->oh * p->ow), depth = (size_t)(p->kh * p->kw * p->c);
 	size_t widest = pixels * (depth > (size_t)p->filters ? depth : (size_t)p->filters);
 	size_t inputs = (size_t)(p->h * p->w * p->c);
-	if (p->dx_window && (size_t)(p->ph * p->pw * p->filters + p->flipped) > widest)
-		widest = (size_t)(p->ph * p->pw * p->filters + p->flipped);
+	if ((size_t)p->dx_floats > widest)
+		widest = (size_t)p->dx_floats;
 	return shape_check_batch(layer, host, batch, widest > inputs ? widest : inputs);
 }
 
