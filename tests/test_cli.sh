@@ -218,6 +218,15 @@ else
 	status=$?
 	[ $status -ne 0 ] && grep -q "dense_1/kernel" "$tmp/out"
 	check "weights of another shape are refused (status $status: $(head -c 200 "$tmp/out"))" $?
+	# scripts/test.sh runs the tests on PoCL's 'basic' device; the users' default, 'pthread', runs
+	# work-groups on worker threads, asynchronously: the same training there.
+	if [ "${POCL_DEVICES:-pthread}" != pthread ] && POCL_DEVICES=pthread clinfo -l 2>/dev/null | grep -q pthread; then
+		POCL_DEVICES=pthread "$strata" train "$tmp/mlp.yaml" --limit 2048 --verbose >"$tmp/pthread" 2>&1
+		check "strata train exits 0 on PoCL's pthread device ($(tail -3 "$tmp/pthread"))" $?
+		acc=$(sed -n 's/^Test accuracy: //p' "$tmp/pthread")
+		grep -q "device: pthread-" "$tmp/pthread" && awk -v a="$acc" 'BEGIN { exit !(a > 0.8) }'
+		check "on pthread too, 2 epochs reach a test accuracy above 0.8 (got $acc)" $?
+	fi
 	# Resuming a finished run trains nothing more and keeps the figures.
 	"$strata" train "$tmp/mlp.yaml" --limit 2048 --resume "$tmp/w.stw" >"$tmp/resume" 2>&1
 	check "train --resume exits 0" $?
