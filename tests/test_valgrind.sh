@@ -21,8 +21,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/strata-valgrind.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 export XDG_CACHE_HOME="$tmp/cache"
 # Valgrind 3.19 has no AVX-512: under it Debian's PoCL picks its AVX2 kernel library (the device
-# "pthread-haswell-..."), natively the host's best one. The native run must build for the same
-# device for the cache to serve the runs under valgrind.
+# "pthread-haswell-...", or "basic-haswell-..." under scripts/test.sh), natively the host's best
+# one. The native run must build for the same device for the cache to serve the runs under valgrind.
 if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
 	export POCL_KERNELLIB_NAME=avx2
 fi
